@@ -1,0 +1,71 @@
+# erlang-reactor: build · run (demo) · test · bench
+#
+#   make            build the NIF, the Node addon, the port bundle and the Erlang app
+#   make run        demo server on 127.0.0.1 (echo, HTTP/1.1, line protocol)
+#   make test       install what is missing, build, run every suite
+#   make bench      benchmarks side by side with peers
+
+NODE      ?= node
+NODE_INC  ?= $(shell $(NODE) -p "require('path').resolve(process.execPath, '../../include/node')")
+ERL_INC   ?= $(shell erl -noshell -eval 'io:format("~s/usr/include", [code:root_dir()]), halt().' 2>/dev/null)
+CFLAGS    ?= -O2 -g -Wall -Wextra
+CXXFLAGS  ?= -O2 -g -Wall -Wextra
+
+PRIV      := priv
+NIF       := $(PRIV)/reactor_nif.so
+ADDON     := $(PRIV)/reactor_addon.node
+BUNDLE    := $(PRIV)/reactor_port.js
+TS_SRC    := $(wildcard ts/*.ts)
+
+.PHONY: all native bundle erlang deps run test test-ts test-erl bench clean distclean
+
+all: native bundle erlang
+
+native: $(NIF) $(ADDON)
+
+$(NIF): native/reactor_nif.c
+	@mkdir -p $(PRIV)
+	$(CC) $(CFLAGS) -std=gnu11 -fPIC -shared -I$(ERL_INC) -o $@ $<
+
+$(ADDON): native/reactor_addon.cc node_modules/.package-lock.json
+	@mkdir -p $(PRIV)
+	$(CXX) $(CXXFLAGS) -std=c++17 -fPIC -shared -fexceptions -DNAPI_CPP_EXCEPTIONS \
+	  -DNAPI_VERSION=8 -DBUILDING_NODE_EXTENSION \
+	  -I$(NODE_INC) -Inode_modules/node-addon-api -o $@ $<
+
+bundle: $(BUNDLE)
+
+$(BUNDLE): $(TS_SRC) build.mjs node_modules/.package-lock.json
+	$(NODE) build.mjs
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+erlang: native
+	rebar3 compile
+
+# Installs what a fresh machine lacks: Debian's Erlang and rebar3, the npm packages.
+deps:
+	@bash .ci/install-deps
+
+run: deps all
+	rebar3 shell --eval 'reactor_demo:start().' --apps reactor
+
+test: deps all test-ts test-erl
+
+test-ts:
+	npx jest --ci
+
+test-erl:
+	rebar3 do eunit, ct
+
+bench: deps all
+	bash bench/run.sh
+
+clean:
+	rm -f $(NIF) $(ADDON) $(BUNDLE) $(BUNDLE).map
+	rm -rf _build/default/lib/reactor/ebin
+
+distclean: clean
+	rm -rf _build node_modules

@@ -1,0 +1,239 @@
+// reactor_addon: Node's side of every connection's fd.
+//
+// A thin synchronous layer over non-blocking syscalls: receive fds from the
+// channel (SCM_RIGHTS), read into caller-owned Buffers, write/writev, shutdown,
+// close. The fds never enter libuv's poll set: Erlang polls, Node only does I/O.
+// Errors become JS errors named the way Node names them (err.code = "EPIPE").
+// EAGAIN is not an error here: reads return -1 / writes return 0 for it.
+#include <napi.h>
+#include <uv.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <vector>
+
+namespace {
+
+constexpr int kMaxFdsPerMessage = 64;  // the Erlang side batches at most this many
+
+Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall) {
+  const char* code = uv_err_name(-err);
+  std::string msg = std::string(syscall) + " " + code + " (" + strerror(err) + ")";
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Set("code", Napi::String::New(env, code));
+  e.Set("errno", Napi::Number::New(env, -err));
+  e.Set("syscall", Napi::String::New(env, syscall));
+  return e;
+}
+
+int FdArg(const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() <= i || !info[i].IsNumber()) {
+    throw Napi::TypeError::New(info.Env(), "fd must be a number");
+  }
+  int fd = info[i].As<Napi::Number>().Int32Value();
+  if (fd < 0) throw Napi::TypeError::New(info.Env(), "fd must be >= 0");
+  return fd;
+}
+
+// connectChannel(path) -> fd. Blocking connect to the Erlang node's channel;
+// a local connect either succeeds or fails at once.
+Napi::Value ConnectChannel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  struct sockaddr_un sa;
+  if (path.size() >= sizeof sa.sun_path) throw Napi::Error::New(env, "channel path too long");
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  memcpy(sa.sun_path, path.c_str(), path.size());
+  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw ErrnoError(env, errno, "socket");
+  if (connect(fd, reinterpret_cast<struct sockaddr*>(&sa), sizeof sa) < 0) {
+    int e = errno;
+    close(fd);
+    throw ErrnoError(env, e, "connect");
+  }
+  return Napi::Number::New(env, fd);
+}
+
+// recvFds(chanFd) -> null (nothing queued) | { ids: number[], fds: number[], truncated }
+// One channel message: ids (int32, native order) in the payload, fds in SCM_RIGHTS.
+// With MSG_CTRUNC some fds did not arrive (fd limit): fds.length < ids.length and
+// the ids past fds.length must be refused.
+Napi::Value RecvFds(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int chan = FdArg(info, 0);
+  int32_t ids[kMaxFdsPerMessage];
+  alignas(struct cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)];
+  struct iovec iov = {ids, sizeof ids};
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = cbuf;
+  msg.msg_controllen = sizeof cbuf;
+  ssize_t n;
+  do {
+    n = recvmsg(chan, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return env.Null();
+    throw ErrnoError(env, errno, "recvmsg");
+  }
+  if (n == 0) throw ErrnoError(env, EPIPE, "recvmsg");
+  Napi::Array idArr = Napi::Array::New(env);
+  Napi::Array fdArr = Napi::Array::New(env);
+  size_t nids = static_cast<size_t>(n) / sizeof(int32_t);
+  for (size_t i = 0; i < nids; i++) idArr.Set(i, Napi::Number::New(env, ids[i]));
+  uint32_t nfds = 0;
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    int* fds = reinterpret_cast<int*>(CMSG_DATA(c));
+    for (size_t i = 0; i < k; i++) {
+      if (nfds < nids) {
+        fdArr.Set(nfds++, Napi::Number::New(env, fds[i]));
+      } else {
+        close(fds[i]);  // more fds than ids: never ours to keep
+      }
+    }
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("ids", idArr);
+  out.Set("fds", fdArr);
+  out.Set("truncated", Napi::Boolean::New(env, (msg.msg_flags & MSG_CTRUNC) != 0));
+  return out;
+}
+
+// readInto(fd, buf, offset, length) -> bytes read (0 = EOF) | -1 (EAGAIN)
+Napi::Value ReadInto(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0);
+  auto buf = info[1].As<Napi::Buffer<uint8_t>>();
+  size_t off = info[2].As<Napi::Number>().Uint32Value();
+  size_t len = info[3].As<Napi::Number>().Uint32Value();
+  if (off > buf.Length() || len > buf.Length() - off) throw Napi::RangeError::New(env, "read out of bounds");
+  ssize_t n;
+  do {
+    n = read(fd, buf.Data() + off, len);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Napi::Number::New(env, -1);
+    throw ErrnoError(env, errno, "read");
+  }
+  return Napi::Number::New(env, static_cast<double>(n));
+}
+
+ssize_t WriteIov(int fd, struct iovec* iov, int cnt) {
+  // sendmsg with MSG_NOSIGNAL so a closed peer is EPIPE, never SIGPIPE;
+  // writev for what is not a socket (pipes, ttys).
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = iov;
+  msg.msg_iovlen = cnt;
+  ssize_t n;
+  do {
+    n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0 && errno == ENOTSOCK) {
+    do {
+      n = writev(fd, iov, cnt);
+    } while (n < 0 && errno == EINTR);
+  }
+  return n;
+}
+
+// writev(fd, buffers[]) -> bytes written (0 = EAGAIN)
+Napi::Value Writev(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0);
+  Napi::Array arr = info[1].As<Napi::Array>();
+  uint32_t cnt = arr.Length();
+  if (cnt > IOV_MAX) cnt = IOV_MAX;
+  std::vector<struct iovec> iov(cnt);
+  for (uint32_t i = 0; i < cnt; i++) {
+    Napi::Value v = arr.Get(i);
+    if (!v.IsBuffer() && !v.IsTypedArray()) throw Napi::TypeError::New(env, "writev takes Buffers");
+    auto b = v.As<Napi::Uint8Array>();
+    iov[i].iov_base = b.Data();
+    iov[i].iov_len = b.ByteLength();
+  }
+  ssize_t n = WriteIov(fd, iov.data(), static_cast<int>(cnt));
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Napi::Number::New(env, 0);
+    throw ErrnoError(env, errno, "write");
+  }
+  return Napi::Number::New(env, static_cast<double>(n));
+}
+
+// write(fd, buf) -> bytes written (0 = EAGAIN)
+Napi::Value Write(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0);
+  if (!info[1].IsTypedArray()) throw Napi::TypeError::New(env, "write takes a Buffer");
+  auto b = info[1].As<Napi::Uint8Array>();
+  struct iovec iov = {b.Data(), b.ByteLength()};
+  ssize_t n = WriteIov(fd, &iov, 1);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Napi::Number::New(env, 0);
+    throw ErrnoError(env, errno, "write");
+  }
+  return Napi::Number::New(env, static_cast<double>(n));
+}
+
+// shutdown(fd, how) with how 0 = read, 1 = write, 2 = both. ENOTSOCK/ENOTCONN are
+// not errors here: there is simply nothing to shut down.
+Napi::Value Shutdown(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0);
+  int how = info[1].As<Napi::Number>().Int32Value();
+  if (shutdown(fd, how == 0 ? SHUT_RD : how == 1 ? SHUT_WR : SHUT_RDWR) < 0 && errno != ENOTSOCK &&
+      errno != ENOTCONN) {
+    throw ErrnoError(env, errno, "shutdown");
+  }
+  return env.Undefined();
+}
+
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0);
+  // Linux closes the fd even when close() fails with EINTR: never retry.
+  if (close(fd) < 0 && errno != EINTR) throw ErrnoError(env, errno, "close");
+  return env.Undefined();
+}
+
+// fdKind(fd) -> "socket" | "fifo" | "chr" | "reg" | "dir" | "other"
+Napi::Value FdKind(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  struct stat st;
+  if (fstat(FdArg(info, 0), &st) < 0) throw ErrnoError(env, errno, "fstat");
+  const char* k = S_ISSOCK(st.st_mode)   ? "socket"
+                  : S_ISFIFO(st.st_mode) ? "fifo"
+                  : S_ISCHR(st.st_mode)  ? "chr"
+                  : S_ISREG(st.st_mode)  ? "reg"
+                  : S_ISDIR(st.st_mode)  ? "dir"
+                                         : "other";
+  return Napi::String::New(env, k);
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("connectChannel", Napi::Function::New(env, ConnectChannel));
+  exports.Set("recvFds", Napi::Function::New(env, RecvFds));
+  exports.Set("readInto", Napi::Function::New(env, ReadInto));
+  exports.Set("write", Napi::Function::New(env, Write));
+  exports.Set("writev", Napi::Function::New(env, Writev));
+  exports.Set("shutdown", Napi::Function::New(env, Shutdown));
+  exports.Set("close", Napi::Function::New(env, Close));
+  exports.Set("fdKind", Napi::Function::New(env, FdKind));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(reactor_addon, Init)

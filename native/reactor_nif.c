@@ -1,0 +1,309 @@
+/* reactor_nif: the BEAM's side of every connection's fd.
+ *
+ * Thin on purpose: an fd resource polled with enif_select (one-shot, re-armed by
+ * the context on every action), a stop callback that closes Erlang's copy exactly
+ * once, a monitor on the owning context so a crashed context never leaks an fd,
+ * plus dup/close/accept helpers. Everything else (channel, wire, policy) lives in
+ * Erlang where it is easy to test. Nothing here blocks: every call is a handful
+ * of non-blocking syscalls, so no NIF is dirty.
+ */
+#define _GNU_SOURCE
+#include <erl_nif.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef enum { FD_OPEN, FD_SELECTED, FD_CLOSING, FD_CLOSED } fd_state;
+
+typedef struct {
+    ErlNifMutex *lock;
+    int fd;
+    int id;           /* connection id, carried in every select message */
+    int is_socket;
+    fd_state state;
+    ErlNifPid owner;
+    ErlNifMonitor mon;
+    int monitored;
+} rfd;
+
+static ErlNifResourceType *rfd_type;
+static ERL_NIF_TERM am_ok, am_error, am_undefined, am_closed, am_read, am_write,
+    am_reactor_io, am_socket, am_fifo, am_chr, am_reg, am_dir, am_other,
+    am_not_pollable, am_eagain;
+
+/* errno -> atom, the way inet/socket name them. Unknown ones stay numbers:
+ * we never mint atoms from data. */
+static ERL_NIF_TERM errno_term(ErlNifEnv *env, int e) {
+    const char *n;
+    switch (e) {
+    case EAGAIN: n = "eagain"; break;
+    case EBADF: n = "ebadf"; break;
+    case EINVAL: n = "einval"; break;
+    case EINTR: n = "eintr"; break;
+    case EMFILE: n = "emfile"; break;
+    case ENFILE: n = "enfile"; break;
+    case ENOMEM: n = "enomem"; break;
+    case ENOBUFS: n = "enobufs"; break;
+    case ENOTSOCK: n = "enotsock"; break;
+    case ENOTCONN: n = "enotconn"; break;
+    case ECONNRESET: n = "econnreset"; break;
+    case ECONNABORTED: n = "econnaborted"; break;
+    case EPIPE: n = "epipe"; break;
+    case EACCES: n = "eacces"; break;
+    case EPERM: n = "eperm"; break;
+    case EOPNOTSUPP: n = "eopnotsupp"; break;
+    case EPROTO: n = "eproto"; break;
+    default: return enif_make_tuple2(env, enif_make_atom(env, "errno"), enif_make_int(env, e));
+    }
+    return enif_make_atom(env, n);
+}
+
+static ERL_NIF_TERM error_errno(ErlNifEnv *env, int e) {
+    return enif_make_tuple2(env, am_error, errno_term(env, e));
+}
+
+static int get_fd(ErlNifEnv *env, ERL_NIF_TERM t, int *fd) {
+    return enif_get_int(env, t, fd) && *fd >= 0;
+}
+
+static void rfd_close_locked(rfd *r) {
+    if (r->fd >= 0) {
+        close(r->fd);
+        r->fd = -1;
+    }
+    r->state = FD_CLOSED;
+}
+
+/* ERL_NIF_SELECT_STOP completed: the fd has left the poll set, close it now. */
+static void rfd_stop(ErlNifEnv *env, void *obj, ErlNifEvent event, int is_direct_call) {
+    rfd *r = obj;
+    (void)env; (void)event; (void)is_direct_call;
+    enif_mutex_lock(r->lock);
+    rfd_close_locked(r);
+    enif_mutex_unlock(r->lock);
+}
+
+/* Must be called with the lock held. Closes through STOP when the fd may be in the
+ * poll set, directly otherwise. */
+static void rfd_begin_close(ErlNifEnv *env, rfd *r, int do_shutdown) {
+    if (r->state == FD_CLOSING || r->state == FD_CLOSED) return;
+    if (do_shutdown && r->is_socket) shutdown(r->fd, SHUT_RDWR);
+    if (r->state == FD_SELECTED) {
+        r->state = FD_CLOSING;
+        int fd = r->fd;
+        enif_mutex_unlock(r->lock); /* stop may run the callback directly */
+        enif_select(env, (ErlNifEvent)fd, ERL_NIF_SELECT_STOP, r, NULL, am_undefined);
+        enif_mutex_lock(r->lock);
+    } else {
+        rfd_close_locked(r);
+    }
+}
+
+/* The owning context died (even by kill): take its fds with it. */
+static void rfd_down(ErlNifEnv *env, void *obj, ErlNifPid *pid, ErlNifMonitor *mon) {
+    rfd *r = obj;
+    (void)pid; (void)mon;
+    enif_mutex_lock(r->lock);
+    r->monitored = 0;
+    rfd_begin_close(env, r, 1);
+    enif_mutex_unlock(r->lock);
+}
+
+static void rfd_dtor(ErlNifEnv *env, void *obj) {
+    rfd *r = obj;
+    (void)env;
+    /* Only reachable when never selected or already stopped: enif_select keeps the
+     * resource alive while the fd is in the poll set. */
+    if (r->fd >= 0 && r->state == FD_OPEN) close(r->fd);
+    enif_mutex_destroy(r->lock);
+}
+
+static int load(ErlNifEnv *env, void **priv, ERL_NIF_TERM info) {
+    (void)priv; (void)info;
+    ErlNifResourceTypeInit init = {.dtor = rfd_dtor, .stop = rfd_stop, .down = rfd_down};
+    rfd_type = enif_open_resource_type_x(env, "reactor_fd", &init, ERL_NIF_RT_CREATE, NULL);
+    if (!rfd_type) return -1;
+#define A(v, s) v = enif_make_atom(env, s)
+    A(am_ok, "ok"); A(am_error, "error"); A(am_undefined, "undefined");
+    A(am_closed, "closed"); A(am_read, "read"); A(am_write, "write");
+    A(am_reactor_io, "reactor_io"); A(am_socket, "socket"); A(am_fifo, "fifo");
+    A(am_chr, "chr"); A(am_reg, "reg"); A(am_dir, "dir"); A(am_other, "other");
+    A(am_not_pollable, "not_pollable"); A(am_eagain, "eagain");
+#undef A
+    return 0;
+}
+
+static ERL_NIF_TERM file_kind(mode_t m) {
+    if (S_ISSOCK(m)) return am_socket;
+    if (S_ISFIFO(m)) return am_fifo;
+    if (S_ISCHR(m)) return am_chr;
+    if (S_ISREG(m)) return am_reg;
+    if (S_ISDIR(m)) return am_dir;
+    return am_other;
+}
+
+/* fd_info(Fd) -> {ok, Kind, Domain, SockType} | {error, Reason}
+ * What kind of fd this is; Domain/SockType are 0 for non-sockets. */
+static ERL_NIF_TERM nif_fd_info(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    int fd, domain = 0, type = 0;
+    struct stat st;
+    (void)argc;
+    if (!get_fd(env, argv[0], &fd)) return enif_make_badarg(env);
+    if (fstat(fd, &st) < 0) return error_errno(env, errno);
+    if (S_ISSOCK(st.st_mode)) {
+        socklen_t l = sizeof domain;
+        getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l);
+        l = sizeof type;
+        getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l);
+    }
+    return enif_make_tuple4(env, am_ok, file_kind(st.st_mode), enif_make_int(env, domain),
+                            enif_make_int(env, type));
+}
+
+/* open(Fd, Id) -> {ok, Res} | {error, Reason}
+ * Takes ownership of Fd on success: it becomes non-blocking and close-on-exec, is
+ * owned by the calling process (monitored), and is closed exactly once. Regular
+ * files and directories cannot be polled and are refused (left open: the caller
+ * still owns a refused fd). */
+static ERL_NIF_TERM nif_open(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    int fd, id, fl;
+    struct stat st;
+    (void)argc;
+    if (!get_fd(env, argv[0], &fd) || !enif_get_int(env, argv[1], &id)) return enif_make_badarg(env);
+    if (fstat(fd, &st) < 0) return error_errno(env, errno);
+    if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
+        return enif_make_tuple2(env, am_error, am_not_pollable);
+    if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return error_errno(env, errno);
+    if ((fl = fcntl(fd, F_GETFD)) >= 0) fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+
+    rfd *r = enif_alloc_resource(rfd_type, sizeof *r);
+    if (!r) return error_errno(env, ENOMEM);
+    memset(r, 0, sizeof *r);
+    r->lock = enif_mutex_create("reactor_fd");
+    r->fd = fd;
+    r->id = id;
+    r->is_socket = S_ISSOCK(st.st_mode);
+    r->state = FD_OPEN;
+    enif_self(env, &r->owner);
+    r->monitored = enif_monitor_process(env, r, &r->owner, &r->mon) == 0;
+    ERL_NIF_TERM t = enif_make_resource(env, r);
+    enif_release_resource(r);
+    return enif_make_tuple2(env, am_ok, t);
+}
+
+/* select(Res, read | write) -> ok | {error, closed | Reason}
+ * One-shot: the owner gets {reactor_io, Id, read | write} once. */
+static ERL_NIF_TERM nif_select(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    rfd *r;
+    int rv;
+    (void)argc;
+    if (!enif_get_resource(env, argv[0], rfd_type, (void **)&r)) return enif_make_badarg(env);
+    int want_write = enif_is_identical(argv[1], am_write);
+    if (!want_write && !enif_is_identical(argv[1], am_read)) return enif_make_badarg(env);
+    enif_mutex_lock(r->lock);
+    if (r->state == FD_CLOSING || r->state == FD_CLOSED) {
+        enif_mutex_unlock(r->lock);
+        return enif_make_tuple2(env, am_error, am_closed);
+    }
+    ERL_NIF_TERM msg = enif_make_tuple3(env, am_reactor_io, enif_make_int(env, r->id),
+                                        want_write ? am_write : am_read);
+    if (want_write)
+        rv = enif_select_write(env, (ErlNifEvent)r->fd, r, &r->owner, msg, NULL);
+    else
+        rv = enif_select_read(env, (ErlNifEvent)r->fd, r, &r->owner, msg, NULL);
+    if (rv >= 0) r->state = FD_SELECTED;
+    enif_mutex_unlock(r->lock);
+    if (rv < 0) return error_errno(env, EINVAL);
+    return am_ok;
+}
+
+/* close(Res, Shutdown) -> ok. Idempotent. With Shutdown = true a socket is shut
+ * down first, so the peer sees the end even if another copy of the fd lives on. */
+static ERL_NIF_TERM nif_close(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    rfd *r;
+    (void)argc;
+    if (!enif_get_resource(env, argv[0], rfd_type, (void **)&r)) return enif_make_badarg(env);
+    int do_shutdown = enif_is_identical(argv[1], enif_make_atom(env, "true"));
+    enif_mutex_lock(r->lock);
+    if (r->monitored) {
+        enif_demonitor_process(env, r, &r->mon);
+        r->monitored = 0;
+    }
+    rfd_begin_close(env, r, do_shutdown);
+    enif_mutex_unlock(r->lock);
+    return am_ok;
+}
+
+/* fd(Res) -> Fd | closed. Used to pass Erlang's copy over the channel. */
+static ERL_NIF_TERM nif_fd(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    rfd *r;
+    (void)argc;
+    if (!enif_get_resource(env, argv[0], rfd_type, (void **)&r)) return enif_make_badarg(env);
+    enif_mutex_lock(r->lock);
+    int fd = (r->state == FD_CLOSING || r->state == FD_CLOSED) ? -1 : r->fd;
+    enif_mutex_unlock(r->lock);
+    return fd < 0 ? am_closed : enif_make_int(env, fd);
+}
+
+/* dup(Fd) -> {ok, NewFd} | {error, Reason}. The copy is close-on-exec. */
+static ERL_NIF_TERM nif_dup(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    int fd, nfd;
+    (void)argc;
+    if (!get_fd(env, argv[0], &fd)) return enif_make_badarg(env);
+    if ((nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) return error_errno(env, errno);
+    return enif_make_tuple2(env, am_ok, enif_make_int(env, nfd));
+}
+
+/* close_fd(Fd) -> ok | {error, Reason}. For an fd the reactor was given but
+ * refused: ownership passed to us, so we must not leak it. */
+static ERL_NIF_TERM nif_close_fd(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    int fd;
+    (void)argc;
+    if (!get_fd(env, argv[0], &fd)) return enif_make_badarg(env);
+    if (close(fd) < 0) return error_errno(env, errno);
+    return am_ok;
+}
+
+/* accept(ListenRes) -> {ok, Fd, SockAddr :: binary()} | {error, eagain | Reason}
+ * Non-blocking accept4 on a listener resource; the sockaddr is decoded in Erlang. */
+static ERL_NIF_TERM nif_accept(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    rfd *r;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    ErlNifBinary bin;
+    (void)argc;
+    if (!enif_get_resource(env, argv[0], rfd_type, (void **)&r)) return enif_make_badarg(env);
+    enif_mutex_lock(r->lock);
+    int lfd = (r->state == FD_CLOSING || r->state == FD_CLOSED) ? -1 : r->fd;
+    enif_mutex_unlock(r->lock);
+    if (lfd < 0) return enif_make_tuple2(env, am_error, am_closed);
+    int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        return e == EWOULDBLOCK ? enif_make_tuple2(env, am_error, am_eagain) : error_errno(env, e);
+    }
+    if (len > sizeof ss) len = sizeof ss;
+    if (!enif_alloc_binary(len, &bin)) {
+        close(fd);
+        return error_errno(env, ENOMEM);
+    }
+    memcpy(bin.data, &ss, len);
+    return enif_make_tuple3(env, am_ok, enif_make_int(env, fd), enif_make_binary(env, &bin));
+}
+
+static ErlNifFunc funcs[] = {
+    {"fd_info", 1, nif_fd_info, 0},
+    {"open", 2, nif_open, 0},
+    {"select", 2, nif_select, 0},
+    {"close", 2, nif_close, 0},
+    {"fd", 1, nif_fd, 0},
+    {"dup", 1, nif_dup, 0},
+    {"close_fd", 1, nif_close_fd, 0},
+    {"accept", 1, nif_accept, 0},
+};
+
+ERL_NIF_INIT(reactor_nif, funcs, load, NULL, NULL, NULL)

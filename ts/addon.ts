@@ -1,0 +1,39 @@
+// Typed face of the native addon (native/reactor_addon.cc). Thin on purpose: each
+// function is one non-blocking syscall; policy lives in TypeScript.
+import * as path from "path";
+
+export interface ReceivedFds {
+  ids: number[];
+  fds: number[];
+  /** MSG_CTRUNC: fds past fds.length did not arrive (fd limit) */
+  truncated: boolean;
+}
+
+export interface Io {
+  /** bytes read, 0 at EOF, -1 when nothing is there (EAGAIN) */
+  readInto(fd: number, buf: Buffer, offset: number, length: number): number;
+  /** bytes written, 0 when the kernel takes nothing now (EAGAIN) */
+  write(fd: number, buf: Uint8Array): number;
+  writev(fd: number, bufs: Uint8Array[]): number;
+  /** how: 0 read side, 1 write side, 2 both */
+  shutdown(fd: number, how: 0 | 1 | 2): void;
+  close(fd: number): void;
+}
+
+export interface Addon extends Io {
+  connectChannel(path: string): number;
+  recvFds(channelFd: number): ReceivedFds | null;
+  fdKind(fd: number): "socket" | "fifo" | "chr" | "reg" | "dir" | "other";
+}
+
+let cached: Addon | undefined;
+
+/** The addon sits next to the bundle in priv/ (or is named by REACTOR_ADDON). */
+export function addon(): Addon {
+  if (!cached) {
+    const file = process.env.REACTOR_ADDON ?? path.join(__dirname, "reactor_addon.node");
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    cached = require(file) as Addon;
+  }
+  return cached;
+}

@@ -1,0 +1,112 @@
+// The port protocol, both directions, behind one small module.
+//
+// Erlang -> Node: term_to_binary of tuples; erlpack gives them to us as arrays,
+// atoms and binaries as strings. Node -> Erlang: arrays of strings and integers,
+// which Erlang maps to atoms through a fixed whitelist (reactor_wire.erl).
+// Payload bytes never ride here: they move over the fds themselves.
+import * as erlpack from "erlpack";
+
+export type ClientInfo = { type?: string; addr?: string; port?: number; [key: string]: unknown };
+
+export interface InitConfig {
+  context: string;
+  channel: string;
+  protocol: string;
+  setupCode: string;
+  readSize: number;
+}
+
+export type Incoming =
+  | { type: "init"; config: InitConfig }
+  | { type: "handoff"; id: number; info: ClientInfo }
+  | { type: "ready"; reads: number[]; writes: number[] }
+  | { type: "close"; id: number; reason: string }
+  | { type: "stats" }
+  | { type: "stop" };
+
+/** What Erlang accepts for a connection; anything else is refused there too. */
+export type WireAction = "read_pending" | "write_pending" | "close";
+
+export type LogLevel = "error" | "warning" | "notice" | "info" | "debug";
+
+export interface Stats {
+  connections: number;
+  bytes_in: number;
+  bytes_out: number;
+  events: number;
+  errors: number;
+}
+
+export type Outgoing =
+  | ["ready"]
+  | ["load_error", string, unknown]
+  | ["ack", number, WireAction]
+  | ["nack", number, string]
+  | ["act", (number | WireAction)[]]
+  | ["log", LogLevel, number | null, string]
+  | ["stats", Stats]
+  | ["stopped"];
+
+export class CodecError extends Error {}
+
+const isId = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0x7fffffff;
+const isIdList = (v: unknown): v is number[] => Array.isArray(v) && v.every(isId);
+const str = (v: unknown): string => (typeof v === "string" ? v : "");
+
+export function decode(frame: Buffer): Incoming {
+  let t: unknown;
+  try {
+    t = erlpack.unpack(frame);
+  } catch (e) {
+    throw new CodecError(`undecodable frame: ${(e as Error).message}`);
+  }
+  if (!Array.isArray(t) || typeof t[0] !== "string") throw new CodecError(`not a tagged tuple: ${describe(t)}`);
+  switch (t[0]) {
+    case "ready":
+      if (t.length === 3 && isIdList(t[1]) && isIdList(t[2])) return { type: "ready", reads: t[1], writes: t[2] };
+      break;
+    case "handoff":
+      if (t.length === 3 && isId(t[1]) && isPlainObject(t[2])) return { type: "handoff", id: t[1], info: t[2] };
+      break;
+    case "close":
+      if (t.length === 3 && isId(t[1])) return { type: "close", id: t[1], reason: str(t[2]) };
+      break;
+    case "stats":
+      if (t.length === 1) return { type: "stats" };
+      break;
+    case "stop":
+      if (t.length === 1) return { type: "stop" };
+      break;
+    case "init":
+      if (t.length === 2 && isPlainObject(t[1])) {
+        const c = t[1];
+        const readSize = Number.isInteger(c.read_size) ? (c.read_size as number) : 65536;
+        if (typeof c.channel !== "string" || readSize < 1 || readSize > 16 << 20) break;
+        return {
+          type: "init",
+          config: {
+            context: str(c.context),
+            channel: c.channel,
+            protocol: str(c.protocol),
+            setupCode: str(c.setup_code),
+            readSize,
+          },
+        };
+      }
+      break;
+  }
+  throw new CodecError(`malformed message: ${describe(t)}`);
+}
+
+export function encode(msg: Outgoing): Buffer {
+  return erlpack.pack(msg);
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function describe(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 200 ? s.slice(0, 200) + "..." : s;
+}

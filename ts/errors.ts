@@ -1,0 +1,28 @@
+// Errors a protocol can see. System errors keep the code Node gives them
+// (err.code = "ECONNRESET", "EPIPE", ...); the reactor's own carry an E-code too.
+
+export type ReactorErrorCode =
+  | "EINVALIDACTION" // a handler returned something that is not an Action
+  | "EHANDLER" // a handler threw or its promise rejected
+  | "ECLOSEDBYREACTOR" // Erlang closed the connection (stop, shutdown, limit)
+  | "ESTOPPING"; // the context is stopping
+
+export class ReactorError extends Error {
+  readonly code: ReactorErrorCode;
+  constructor(code: ReactorErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "ReactorError";
+    this.code = code;
+  }
+}
+
+/** An error from a syscall, as the addon throws it. */
+export interface SystemError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+}
+
+export function isSystemError(e: unknown): e is SystemError {
+  return e instanceof Error && typeof (e as SystemError).code === "string" && typeof (e as SystemError).syscall === "string";
+}

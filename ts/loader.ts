@@ -1,0 +1,124 @@
+// Loads a context's protocol: compiles a .ts/.js module with esbuild inside the
+// port, evaluates it as a CommonJS module, then runs the context's setup code.
+// `import ... from "erlang-reactor"` in user code resolves to this runtime.
+import type * as esbuildNs from "esbuild";
+import Module from "module";
+import * as path from "path";
+import { hasProtocolFactory, setProtocolFactory } from "./reactor";
+
+export interface CompileMessage {
+  file: string;
+  line: number;
+  column: number;
+  text: string;
+}
+
+/** A load failure Erlang turns into {error, {Kind, Details}}. */
+export class LoadError extends Error {
+  constructor(
+    readonly kind: "protocol_compile" | "setup_compile" | "protocol_load" | "setup_load" | "no_protocol",
+    readonly details: CompileMessage[] | string,
+  ) {
+    super(typeof details === "string" ? details : details.map((m) => `${m.file}:${m.line}:${m.column}: ${m.text}`).join("\n"));
+  }
+}
+
+export const RUNTIME_KEY = Symbol.for("erlang-reactor.runtime");
+
+const runtimePlugin: esbuildNs.Plugin = {
+  name: "erlang-reactor-runtime",
+  setup(build) {
+    build.onResolve({ filter: /^erlang-reactor$/ }, () => ({ path: "runtime", namespace: "erlang-reactor" }));
+    build.onLoad({ filter: /.*/, namespace: "erlang-reactor" }, () => ({
+      contents: `module.exports = globalThis[Symbol.for("erlang-reactor.runtime")];`,
+      loader: "js",
+    }));
+  },
+};
+
+function esbuild(): typeof esbuildNs {
+  // Not bundled: esbuild ships a native binary beside its JS.
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  return require("esbuild");
+}
+
+async function compile(
+  opts: { file: string } | { source: string; resolveDir: string },
+  kind: "protocol_compile" | "setup_compile",
+): Promise<{ code: string; filename: string }> {
+  const common: esbuildNs.BuildOptions = {
+    bundle: true,
+    write: false,
+    platform: "node",
+    format: "cjs",
+    target: "node18",
+    packages: "external", // the module's own npm packages load from its node_modules
+    sourcemap: "inline",
+    logLevel: "silent",
+    plugins: [runtimePlugin],
+  };
+  const filename = "file" in opts ? path.resolve(opts.file) : path.join(opts.resolveDir, "<setup_code>.ts");
+  try {
+    const result = await esbuild().build(
+      "file" in opts
+        ? { ...common, entryPoints: [filename] }
+        : {
+            ...common,
+            stdin: { contents: opts.source, loader: "ts", resolveDir: opts.resolveDir, sourcefile: "setup_code.ts" },
+          },
+    );
+    return { code: result.outputFiles![0].text, filename };
+  } catch (e) {
+    const errors = (e as esbuildNs.BuildFailure).errors;
+    if (!Array.isArray(errors)) throw new LoadError(kind, [{ file: filename, line: 0, column: 0, text: String(e) }]);
+    throw new LoadError(
+      kind,
+      errors.map((m) => ({
+        file: m.location?.file ? path.resolve(opts && "file" in opts ? path.dirname(filename) : opts.resolveDir, m.location.file) : filename,
+        line: m.location?.line ?? 0,
+        column: m.location?.column ?? 0,
+        text: m.text,
+      })),
+    );
+  }
+}
+
+function evaluate(code: string, filename: string, kind: "protocol_load" | "setup_load"): Record<string, unknown> {
+  const m = new Module(filename);
+  m.filename = filename;
+  // @ts-expect-error -- internal but stable: the lookup paths require() walks
+  m.paths = Module._nodeModulePaths(path.dirname(filename));
+  try {
+    // @ts-expect-error -- _compile registers the inline source map for stack traces
+    m._compile(code, filename);
+  } catch (e) {
+    throw new LoadError(kind, e instanceof Error ? (e.stack ?? e.message) : String(e));
+  }
+  return m.exports as Record<string, unknown>;
+}
+
+/** Load `protocolFile` (may be empty), then `setupCode` (may be empty). Afterwards
+ * a protocol factory must be set, or LoadError("no_protocol"). */
+export async function loadProtocol(protocolFile: string, setupCode: string, runtime: object): Promise<void> {
+  (globalThis as Record<symbol, unknown>)[RUNTIME_KEY] = runtime;
+  let dir = process.cwd();
+  if (protocolFile) {
+    const { code, filename } = await compile({ file: protocolFile }, "protocol_compile");
+    const exports = evaluate(code, filename, "protocol_load");
+    dir = path.dirname(filename);
+    if (!hasProtocolFactory()) {
+      const candidate = exports.default;
+      if (typeof candidate === "function") setProtocolFactory(candidate as () => never);
+    }
+  }
+  if (setupCode) {
+    const { code, filename } = await compile({ source: setupCode, resolveDir: dir }, "setup_compile");
+    evaluate(code, filename, "setup_load");
+  }
+  if (!hasProtocolFactory()) {
+    throw new LoadError(
+      "no_protocol",
+      `${protocolFile || "setup_code"} yields no protocol: export default a Protocol class or call setProtocolFactory()`,
+    );
+  }
+}

@@ -1,0 +1,216 @@
+// The port process: {packet,4} ETF frames on stdin/stdout, fds from the channel.
+// stdout carries frames and nothing else: console.* and stray stdout writes
+// become log frames that Erlang's logger prints with the context and connection.
+import { format } from "util";
+import { addon, Addon } from "./addon";
+import { CodecError, decode, encode, Incoming, LogLevel, Outgoing, WireAction } from "./codec";
+import { FrameError, FrameReader, frame } from "./framing";
+import { ReactorError } from "./errors";
+import * as runtime from "./index";
+import { LoadError, loadProtocol } from "./loader";
+import { Reactor, Sink, currentConnection, stackOf } from "./reactor";
+
+const MAX_IN_FRAME = 16 << 20;
+const MAX_LOG_TEXT = 64 * 1024;
+
+const rawWrite = process.stdout.write.bind(process.stdout) as (b: Buffer) => boolean;
+
+/** Batches everything said during one dispatch into one write. */
+class Outbox implements Sink {
+  private msgs: Outgoing[] = [];
+  private acts: (number | WireAction)[] = [];
+  private scheduled = false;
+
+  send(m: Outgoing): void {
+    this.msgs.push(m);
+  }
+  act(id: number, a: WireAction): void {
+    this.acts.push(id, a);
+  }
+  ack(id: number, a: WireAction): void {
+    this.msgs.push(["ack", id, a]);
+  }
+  nack(id: number, reason: string): void {
+    this.msgs.push(["nack", id, reason]);
+  }
+  log(level: LogLevel, id: number | null, text: string): void {
+    if (text.length > MAX_LOG_TEXT) text = text.slice(0, MAX_LOG_TEXT) + "... (truncated)";
+    this.msgs.push(["log", level, id, text]);
+    this.wake();
+  }
+  wake(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+  flush(): void {
+    this.scheduled = false;
+    if (this.acts.length) {
+      this.msgs.push(["act", this.acts]);
+      this.acts = [];
+    }
+    if (!this.msgs.length) return;
+    const frames = this.msgs.map((m) => frame(encode(m)));
+    this.msgs = [];
+    rawWrite(frames.length === 1 ? frames[0] : Buffer.concat(frames));
+  }
+}
+
+const out = new Outbox();
+
+function redirectConsole(): void {
+  const levels: [keyof Console, LogLevel][] = [
+    ["log", "info"],
+    ["info", "info"],
+    ["warn", "warning"],
+    ["error", "error"],
+    ["debug", "debug"],
+    ["trace", "debug"],
+  ];
+  for (const [method, level] of levels) {
+    (console as unknown as Record<string, unknown>)[method] = (...args: unknown[]) =>
+      out.log(level, currentConnection(), format(...args));
+  }
+  process.stdout.write = ((chunk: unknown) => {
+    out.log("info", currentConnection(), String(chunk).replace(/\n$/, ""));
+    return true;
+  }) as typeof process.stdout.write;
+  process.on("uncaughtException", (e) => out.log("error", currentConnection(), `uncaught exception: ${stackOf(e)}`));
+  process.on("unhandledRejection", (e) => out.log("error", currentConnection(), `unhandled rejection: ${stackOf(e)}`));
+}
+
+function fatal(why: string): never {
+  out.log("error", null, `port exiting: ${why}`);
+  out.flush();
+  process.exit(3);
+}
+
+class Port {
+  private reactor?: Reactor;
+  private io: Addon = addon();
+  private channel = -1;
+  private fds = new Map<number, number>(); // id -> fd received, not yet claimed
+  private lost = new Set<number>(); // ids whose fd was cut off (MSG_CTRUNC)
+  private pending: Incoming[] = []; // messages that arrived while loading
+
+  async init(msg: Extract<Incoming, { type: "init" }>): Promise<void> {
+    const c = msg.config;
+    try {
+      this.channel = this.io.connectChannel(c.channel);
+    } catch (e) {
+      out.send(["load_error", "channel", (e as Error).message]);
+      out.flush();
+      process.exit(4);
+    }
+    try {
+      await loadProtocol(c.protocol, c.setupCode, runtime);
+    } catch (e) {
+      if (e instanceof LoadError) out.send(["load_error", e.kind, e.details]);
+      else out.send(["load_error", "protocol_load", stackOf(e)]);
+      out.flush();
+      process.exit(5);
+    }
+    this.reactor = new Reactor(this.io, out, c.readSize);
+    out.send(["ready"]);
+    const queued = this.pending;
+    this.pending = [];
+    for (const m of queued) this.dispatch(m);
+    out.flush();
+  }
+
+  dispatch(m: Incoming): void {
+    const r = this.reactor;
+    if (m.type === "init") {
+      if (r || this.channel >= 0) fatal("init received twice");
+      void this.init(m);
+      return;
+    }
+    if (!r) {
+      this.pending.push(m);
+      return;
+    }
+    switch (m.type) {
+      case "ready":
+        for (const id of m.reads) r.readReady(id);
+        for (const id of m.writes) r.writeReady(id);
+        break;
+      case "handoff": {
+        const fd = this.claimFd(m.id);
+        if (fd === undefined) out.nack(m.id, this.lost.delete(m.id) ? "fd_truncated" : "fd_missing");
+        else r.handoff(m.id, fd, m.info);
+        break;
+      }
+      case "close":
+        r.closeFromErlang(m.id, m.reason);
+        break;
+      case "stats":
+        out.send(["stats", r.stats()]);
+        break;
+      case "stop":
+        this.stop();
+        break;
+    }
+  }
+
+  /** The fd is sent before the message announcing it, so it is already queued. */
+  private claimFd(id: number): number | undefined {
+    while (!this.fds.has(id)) {
+      const got = this.io.recvFds(this.channel);
+      if (!got) return undefined;
+      got.ids.forEach((gid, i) => {
+        if (i < got.fds.length) this.fds.set(gid, got.fds[i]);
+        else this.lost.add(gid);
+      });
+      if (this.lost.has(id)) return undefined;
+    }
+    const fd = this.fds.get(id)!;
+    this.fds.delete(id);
+    return fd;
+  }
+
+  stop(): void {
+    this.reactor?.closeAll(new ReactorError("ESTOPPING", "the reactor context is stopping"));
+    for (const fd of this.fds.values()) this.io.close(fd);
+    this.fds.clear();
+    out.send(["stopped"]);
+    out.flush();
+    process.exitCode = 0;
+    // Let stdout drain, then leave; Erlang waits for our exit status.
+    process.stdin.pause();
+    setImmediate(() => process.exit(0));
+  }
+
+  onInputEnd(): void {
+    // Erlang closed the port (the BEAM or the context is gone): close everything.
+    this.reactor?.closeAll(new ReactorError("ESTOPPING", "the Erlang side went away"));
+    process.exit(0);
+  }
+}
+
+function main(): void {
+  redirectConsole();
+  process.setSourceMapsEnabled?.(true);
+  const port = new Port();
+  const reader = new FrameReader(MAX_IN_FRAME);
+  process.stdin.on("data", (chunk: Buffer) => {
+    let frames: Buffer[];
+    try {
+      frames = reader.push(chunk);
+    } catch (e) {
+      fatal(e instanceof FrameError ? e.message : stackOf(e));
+    }
+    for (const f of frames) {
+      let m: Incoming;
+      try {
+        m = decode(f);
+      } catch (e) {
+        fatal(e instanceof CodecError ? e.message : stackOf(e));
+      }
+      port.dispatch(m);
+    }
+    out.flush();
+  });
+  process.stdin.on("end", () => port.onInputEnd());
+}
+
+main();

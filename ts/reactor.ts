@@ -1,0 +1,339 @@
+// The dispatch engine: one Connection per handed-off fd, the protocol callbacks,
+// and the translation of what they return into what Erlang arms next.
+import type { Io } from "./addon";
+import type { ClientInfo, LogLevel, Stats, WireAction } from "./codec";
+import { ReactorError, isSystemError } from "./errors";
+import { Action, ConnectionHandle, Protocol, bind } from "./protocol";
+
+export type ProtocolClass = new () => Protocol;
+export type ProtocolFactory = () => Protocol;
+
+/** Where the engine's answers go; the port batches them into frames. */
+export interface Sink {
+  act(id: number, action: WireAction): void;
+  ack(id: number, action: WireAction): void;
+  nack(id: number, reason: string): void;
+  log(level: LogLevel, id: number | null, text: string): void;
+  /** Something settled outside a frame's dispatch: flush soon. */
+  wake(): void;
+}
+
+let factory: ProtocolFactory | undefined;
+const protocolsByFd = new Map<number, Protocol>();
+let current: number | null = null;
+
+/** Register what makes a Protocol per connection: a Protocol subclass or a function. */
+export function setProtocolFactory(f: ProtocolClass | ProtocolFactory): void {
+  if (typeof f !== "function") throw new TypeError("setProtocolFactory takes a Protocol class or a factory function");
+  factory = f.prototype instanceof Protocol ? () => new (f as ProtocolClass)() : (f as ProtocolFactory);
+}
+
+export function hasProtocolFactory(): boolean {
+  return factory !== undefined;
+}
+
+/** The Protocol instance serving an fd (Node's copy), if any. */
+export function getProtocol(fd: number): Protocol | undefined {
+  return protocolsByFd.get(fd);
+}
+
+/** The connection whose callback is running now (for log attribution). */
+export function currentConnection(): number | null {
+  return current;
+}
+
+const SLAB_MIN = 256 * 1024;
+
+class Connection implements ConnectionHandle {
+  closed = false;
+  eof = false;
+  constructor(
+    readonly id: number,
+    readonly fd: number,
+    readonly proto: Protocol,
+    private readonly reactor: Reactor,
+  ) {}
+
+  read(size: number): Buffer | null {
+    const buf = Buffer.allocUnsafe(size);
+    const n = this.reactor.io.readInto(this.fd, buf, 0, size);
+    if (n < 0) return null;
+    this.reactor.bytesIn += n;
+    return buf.subarray(0, n);
+  }
+
+  writev(bufs: Uint8Array[]): number {
+    const n = this.reactor.io.writev(this.fd, bufs);
+    this.reactor.bytesOut += n;
+    return n;
+  }
+
+  close(reason?: Error): void {
+    this.reactor.closeConnection(this, reason, true);
+    this.reactor.sink.wake();
+  }
+}
+
+type Mode = "read" | "write";
+
+export class Reactor {
+  bytesIn = 0;
+  bytesOut = 0;
+  events = 0;
+  errors = 0;
+  private readonly conns = new Map<number, Connection>();
+  // Reads land in a slab and protocols get views of it. A slab is never reused,
+  // only replaced, so a view a protocol keeps stays valid.
+  private slab: Buffer;
+  private slabOff = 0;
+
+  constructor(
+    readonly io: Io,
+    readonly sink: Sink,
+    private readonly readSize = 65536,
+  ) {
+    this.slab = Buffer.allocUnsafe(Math.max(SLAB_MIN, readSize));
+  }
+
+  get size(): number {
+    return this.conns.size;
+  }
+
+  stats(): Stats {
+    return {
+      connections: this.conns.size,
+      bytes_in: this.bytesIn,
+      bytes_out: this.bytesOut,
+      events: this.events,
+      errors: this.errors,
+    };
+  }
+
+  handoff(id: number, fd: number, info: ClientInfo): void {
+    let proto: Protocol;
+    try {
+      if (!factory) throw new Error("no protocol factory is set");
+      proto = factory();
+      if (!(proto instanceof Protocol) && typeof (proto as Protocol)?.dataReceived !== "function") {
+        throw new TypeError(`the protocol factory returned ${describe(proto)}, not a Protocol`);
+      }
+    } catch (e) {
+      this.errors++;
+      this.sink.log("error", id, `protocol factory failed: ${stackOf(e)}`);
+      this.closeFd(fd);
+      this.sink.nack(id, "factory_failed");
+      return;
+    }
+    if (this.conns.has(id)) {
+      // Erlang never reuses a live id; refuse rather than orphan the old one.
+      this.closeFd(fd);
+      this.sink.nack(id, "duplicate_id");
+      return;
+    }
+    const conn = new Connection(id, fd, proto, this);
+    bind(proto, conn);
+    proto.fd = fd;
+    proto.clientInfo = info;
+    this.conns.set(id, conn);
+    protocolsByFd.set(fd, proto);
+    this.events++;
+    let first: unknown;
+    current = id;
+    try {
+      first = proto.connectionMade(fd, info);
+    } catch (e) {
+      this.handlerFailed(conn, "connectionMade", e, false);
+      this.sink.nack(id, "connection_made_failed");
+      return;
+    } finally {
+      current = null;
+    }
+    const wire = first === undefined ? "read_pending" : this.toWire(conn, "read", first, "connectionMade");
+    if (wire === null) {
+      this.sink.nack(id, "invalid_action");
+    } else if (wire === "close") {
+      this.closeConnection(conn, undefined, false);
+      this.sink.ack(id, "close");
+    } else {
+      this.sink.ack(id, wire);
+    }
+  }
+
+  readReady(id: number): void {
+    const conn = this.conns.get(id);
+    if (!conn || conn.closed) return; // stale: closed while the event was in flight
+    this.events++;
+    if (this.slab.length - this.slabOff < this.readSize) {
+      this.slab = Buffer.allocUnsafe(Math.max(SLAB_MIN, this.readSize));
+      this.slabOff = 0;
+    }
+    let n: number;
+    try {
+      n = this.io.readInto(conn.fd, this.slab, this.slabOff, this.readSize);
+    } catch (e) {
+      this.closeConnection(conn, e as Error, true);
+      return;
+    }
+    if (n < 0) {
+      this.sink.act(id, "read_pending"); // spurious wakeup: arm again
+    } else if (n === 0) {
+      this.eofReceived(conn);
+    } else {
+      const data = this.slab.subarray(this.slabOff, this.slabOff + n);
+      this.slabOff += (n + 7) & ~7;
+      this.bytesIn += n;
+      this.run(conn, "read", "dataReceived", () => conn.proto.dataReceived(data));
+    }
+  }
+
+  writeReady(id: number): void {
+    const conn = this.conns.get(id);
+    if (!conn || conn.closed) return;
+    this.events++;
+    this.run(conn, "write", "writeReady", () => conn.proto.writeReady());
+  }
+
+  /** Erlang closed the connection (its copy is already gone). */
+  closeFromErlang(id: number, why: string): void {
+    const conn = this.conns.get(id);
+    if (conn) this.closeConnection(conn, new ReactorError("ECLOSEDBYREACTOR", `closed by the reactor: ${why}`), false);
+  }
+
+  /** Graceful stop: every protocol gets connectionLost, every fd is closed. */
+  closeAll(reason: Error): void {
+    for (const conn of [...this.conns.values()]) this.closeConnection(conn, reason, false);
+  }
+
+  closeConnection(conn: Connection, reason: Error | undefined, tellErlang: boolean): void {
+    if (conn.closed) return;
+    conn.closed = true;
+    conn.proto.closed = true;
+    // Shut down before close: the peer sees the end now, even while Erlang's copy
+    // (or a user's dup) of the fd is still open.
+    try {
+      this.io.shutdown(conn.fd, 2);
+    } catch {
+      /* already reset or not a socket: nothing to shut down */
+    }
+    this.closeFd(conn.fd);
+    this.conns.delete(conn.id);
+    if (protocolsByFd.get(conn.fd) === conn.proto) protocolsByFd.delete(conn.fd);
+    if (tellErlang) this.sink.act(conn.id, "close");
+    current = conn.id;
+    try {
+      conn.proto.connectionLost(reason);
+    } catch (e) {
+      this.errors++;
+      this.sink.log("error", conn.id, `connectionLost threw: ${stackOf(e)}`);
+    } finally {
+      current = null;
+    }
+  }
+
+  private eofReceived(conn: Connection): void {
+    conn.eof = true;
+    let keep: unknown;
+    current = conn.id;
+    try {
+      keep = conn.proto.eofReceived();
+    } catch (e) {
+      this.handlerFailed(conn, "eofReceived", e, true);
+      return;
+    } finally {
+      current = null;
+    }
+    if (keep && conn.proto.writeBuffer.length > 0) this.sink.act(conn.id, "write_pending");
+    else this.closeConnection(conn, undefined, true);
+  }
+
+  private run(conn: Connection, mode: Mode, name: string, fn: () => Action | Promise<Action>): void {
+    let r: Action | Promise<Action>;
+    current = conn.id;
+    try {
+      r = fn();
+    } catch (e) {
+      this.handlerFailed(conn, name, e, true);
+      return;
+    } finally {
+      current = null;
+    }
+    if (isThenable(r)) {
+      // Paused: nothing is armed until the promise settles.
+      r.then(
+        (a) => this.apply(conn, mode, a, name),
+        (e) => this.handlerFailed(conn, name, e, true),
+      ).finally(() => this.sink.wake());
+    } else {
+      this.apply(conn, mode, r, name);
+    }
+  }
+
+  private apply(conn: Connection, mode: Mode, a: unknown, name: string): void {
+    if (conn.closed) return;
+    const wire = this.toWire(conn, mode, a, name);
+    if (wire === "close") this.closeConnection(conn, undefined, true);
+    else if (wire !== null) this.sink.act(conn.id, wire);
+  }
+
+  /** Action -> what Erlang arms; null when the action was invalid (conn closed). */
+  private toWire(conn: Connection, mode: Mode, a: unknown, name: string): WireAction | null {
+    let wire: WireAction;
+    switch (a) {
+      case "continue":
+        wire = mode === "read" ? "read_pending" : "write_pending";
+        break;
+      case "read_pending":
+      case "write_pending":
+      case "close":
+        wire = a;
+        break;
+      default: {
+        const err = new ReactorError(
+          "EINVALIDACTION",
+          `${name} returned ${describe(a)}; expected "continue", "write_pending", "read_pending" or "close"`,
+        );
+        this.errors++;
+        this.sink.log("error", conn.id, err.message);
+        this.closeConnection(conn, err, true);
+        return null;
+      }
+    }
+    // After EOF there is nothing left to read: wanting to read means done.
+    return wire === "read_pending" && conn.eof ? "close" : wire;
+  }
+
+  private handlerFailed(conn: Connection, name: string, e: unknown, tellErlang: boolean): void {
+    if (conn.closed) return;
+    const err = e instanceof Error ? e : new ReactorError("EHANDLER", `${name} threw ${describe(e)}`);
+    if (isSystemError(e)) {
+      // The connection broke under the handler (EPIPE, ECONNRESET): not a bug.
+      this.sink.log("debug", conn.id, `${name}: ${e.message}`);
+    } else {
+      this.errors++;
+      this.sink.log("error", conn.id, `${name} failed: ${stackOf(e)}`);
+    }
+    this.closeConnection(conn, err, tellErlang);
+  }
+
+  private closeFd(fd: number): void {
+    try {
+      this.io.close(fd);
+    } catch {
+      /* EBADF: already gone */
+    }
+  }
+}
+
+function isThenable(v: unknown): v is Promise<Action> {
+  return typeof v === "object" && v !== null && typeof (v as Promise<Action>).then === "function";
+}
+
+function describe(v: unknown): string {
+  if (typeof v === "string") return JSON.stringify(v);
+  if (v === null || v === undefined || typeof v !== "object") return String(v);
+  return Object.prototype.toString.call(v);
+}
+
+export function stackOf(e: unknown): string {
+  return e instanceof Error ? (e.stack ?? `${e.name}: ${e.message}`) : `non-Error thrown: ${describe(e)}`;
+}
