@@ -1,0 +1,81 @@
+%% @doc erlang-reactor: BEAM network servers whose protocol logic lives in
+%% TypeScript. This module is the facade; contexts are in {@link reactor_context}.
+-module(reactor).
+
+-export([dup_fd/1, handoff_socket/2, handoff_socket/3,
+         start_listener/2, stop_listener/1, listener_port/1, listener_info/1]).
+
+%% @doc An independent copy of `Fd' (close-on-exec): hand the copy off and
+%% close the original whenever you like.
+-spec dup_fd(integer()) -> {ok, integer()} | {error, term()}.
+dup_fd(Fd) -> reactor_nif:dup(Fd).
+
+%% @doc Hand a `gen_tcp' or `socket' socket to the default context.
+handoff_socket(Sock, Info) ->
+    handoff_socket(reactor_default_context, Sock, Info).
+
+%% @doc Hand a `gen_tcp' or `socket' socket to a context: its fd is duplicated,
+%% the copy handed off and the original closed, so users never touch
+%% `inet:getfd/1'. `Info' is merged over what the socket says of its peer.
+-spec handoff_socket(reactor_context:context(), gen_tcp:socket() | socket:socket(),
+                     reactor_context:client_info()) -> {ok, integer()} | {error, term()}.
+handoff_socket(Ctx, Sock, Info) ->
+    case socket_fd(Sock) of
+        {ok, Fd} ->
+            Peer = peer_info(Sock),
+            Dup = reactor_nif:dup(Fd),
+            close_socket(Sock),
+            case Dup of
+                {ok, NewFd} -> reactor_context:handoff(Ctx, NewFd, maps:merge(Peer, Info));
+                {error, _} = E -> E
+            end;
+        {error, _} = E ->
+            E
+    end.
+
+socket_fd({'$socket', _} = S) -> socket:getopt(S, otp, fd);
+socket_fd(S) when is_port(S) -> inet:getfd(S);
+socket_fd(_) -> {error, not_a_socket}.
+
+peer_info({'$socket', _} = S) ->
+    case socket:peername(S) of
+        {ok, #{family := F, addr := A, port := P}} when F =:= inet; F =:= inet6 ->
+            #{addr => list_to_binary(inet:ntoa(A)), port => P, family => F, type => tcp};
+        _ -> #{}
+    end;
+peer_info(S) ->
+    case inet:peername(S) of
+        {ok, {A, P}} -> #{addr => list_to_binary(inet:ntoa(A)), port => P, type => tcp};
+        _ -> #{}
+    end.
+
+close_socket({'$socket', _} = S) -> socket:close(S);
+close_socket(S) -> gen_tcp:close(S).
+
+%% @doc Listen and hand every accepted connection to a context (or a pool).
+%% Opts: port (0 picks one), ip, context | pool, acceptors, backlog, info.
+-spec start_listener(term(), reactor_listener:opts()) -> {ok, pid()} | {error, term()}.
+start_listener(Name, Opts) ->
+    Spec = #{id => Name,
+             start => {reactor_listener, start_link, [Name, Opts]},
+             shutdown => 5000},
+    supervisor:start_child(reactor_listener_sup, Spec).
+
+-spec stop_listener(term()) -> ok | {error, not_found}.
+stop_listener(Name) ->
+    case supervisor:terminate_child(reactor_listener_sup, Name) of
+        ok -> ok = supervisor:delete_child(reactor_listener_sup, Name);
+        {error, _} = E -> E
+    end.
+
+-spec listener_port(term()) -> inet:port_number().
+listener_port(Name) -> reactor_listener:port(listener(Name)).
+
+-spec listener_info(term()) -> map().
+listener_info(Name) -> reactor_listener:info(listener(Name)).
+
+listener(Name) ->
+    case lists:keyfind(Name, 1, supervisor:which_children(reactor_listener_sup)) of
+        {_, Pid, _, _} when is_pid(Pid) -> Pid;
+        _ -> error({no_listener, Name})
+    end.

@@ -1,0 +1,95 @@
+%% @private
+%% One acceptor of a listener: its own dup of the listening fd, polled with
+%% enif_select; on readiness it accepts everything queued (up to a batch) and
+%% hands the batch to a context in one call. At the fd limit it backs off
+%% instead of spinning.
+-module(reactor_acceptor).
+
+-export([start_link/1, init/2, decode_sockaddr/1]).
+
+-define(BATCH, 64).
+-define(BACKOFF_MIN, 10).
+-define(BACKOFF_MAX, 1000).
+
+-define(ACCEPTED, 1).
+-define(HANDOFF_ERRORS, 2).
+-define(ACCEPT_ERRORS, 3).
+
+start_link(Args) ->
+    proc_lib:spawn_link(?MODULE, init, [self(), Args]).
+
+init(_Parent, Args = #{listen_fd := LFd}) ->
+    {ok, Fd} = reactor_nif:dup(LFd),
+    {ok, Res} = reactor_nif:open(Fd, 0),
+    loop(Args#{res => Res, next => maps:get(index, Args), backoff => ?BACKOFF_MIN}).
+
+loop(St = #{res := Res}) ->
+    case accept_batch(Res, St, ?BATCH, []) of
+        {Batch, eagain} ->
+            St1 = handoff(Batch, St),
+            ok = reactor_nif:select(Res, read),
+            receive {reactor_io, 0, read} -> ok end,
+            loop(St1#{backoff => ?BACKOFF_MIN});
+        {Batch, full} ->
+            loop(handoff(Batch, St));
+        {Batch, {error, Reason}} when Reason =:= emfile; Reason =:= enfile; Reason =:= enobufs;
+                                      Reason =:= enomem ->
+            St1 = handoff(Batch, St),
+            #{backoff := B, counters := C} = St1,
+            counters:add(C, ?ACCEPT_ERRORS, 1),
+            logger:warning("reactor listener ~0p: accept failed: ~p; retrying in ~p ms",
+                           [maps:get(name, St), Reason, B]),
+            timer:sleep(B),
+            loop(St1#{backoff => min(B * 2, ?BACKOFF_MAX)});
+        {Batch, {error, Reason}} ->
+            %% A connection that died in the backlog (econnaborted) and the like.
+            counters:add(maps:get(counters, St), ?ACCEPT_ERRORS, 1),
+            logger:info("reactor listener ~0p: accept: ~p", [maps:get(name, St), Reason]),
+            loop(handoff(Batch, St))
+    end.
+
+accept_batch(_Res, _St, 0, Acc) ->
+    {lists:reverse(Acc), full};
+accept_batch(Res, St, N, Acc) ->
+    case reactor_nif:accept(Res) of
+        {ok, Fd, SockAddr} ->
+            accept_batch(Res, St, N - 1, [{Fd, client_info(SockAddr, St)} | Acc]);
+        {error, eagain} ->
+            {lists:reverse(Acc), eagain};
+        {error, _} = E ->
+            {lists:reverse(Acc), E}
+    end.
+
+handoff([], St) ->
+    St;
+handoff(Batch, St = #{contexts := Ctxs, next := Next, counters := C, name := Name}) ->
+    Ctx = element(Next rem tuple_size(Ctxs) + 1, Ctxs),
+    counters:add(C, ?ACCEPTED, length(Batch)),
+    Results = reactor_context:handoff_many(Ctx, Batch),
+    case [R || {error, _} = R <- Results] of
+        [] -> ok;
+        Errors ->
+            counters:add(C, ?HANDOFF_ERRORS, length(Errors)),
+            logger:warning("reactor listener ~0p: ~p of ~p handoffs to ~0p failed: ~0p",
+                           [Name, length(Errors), length(Batch), Ctx, hd(Errors)])
+    end,
+    St#{next => Next + 1}.
+
+client_info(SockAddr, #{info := Extra, local_port := LPort, name := Name}) ->
+    Base = case decode_sockaddr(SockAddr) of
+               {Family, Addr, Port} -> #{addr => Addr, port => Port, family => Family};
+               unknown -> #{}
+           end,
+    maps:merge(Base#{type => tcp, local_port => LPort, listener => listener_name(Name)}, Extra).
+
+listener_name(Name) when is_atom(Name); is_binary(Name) -> Name;
+listener_name(Name) -> iolist_to_binary(io_lib:format("~0p", [Name])).
+
+%% struct sockaddr_in / sockaddr_in6 as accept4 fills them (Linux layout).
+decode_sockaddr(<<2:16/native, Port:16/big, A, B, C, D, _/binary>>) ->
+    {inet, list_to_binary(inet:ntoa({A, B, C, D})), Port};
+decode_sockaddr(<<10:16/native, Port:16/big, _Flow:32, Addr:16/binary, _/binary>>) ->
+    <<A:16, B:16, C:16, D:16, E:16, F:16, G:16, H:16>> = Addr,
+    {inet6, list_to_binary(inet:ntoa({A, B, C, D, E, F, G, H})), Port};
+decode_sockaddr(_) ->
+    unknown.

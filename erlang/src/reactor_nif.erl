@@ -1,0 +1,49 @@
+%% @doc NIF stubs: the BEAM's side of every connection's fd (native/reactor_nif.c).
+%%
+%% An fd given to {@link open/2} is owned by the calling process: polled with
+%% enif_select, one-shot (`select/2' arms one `{reactor_io, Id, read | write}'
+%% message), closed exactly once by `close/2' or when the owner dies.
+-module(reactor_nif).
+
+-export([fd_info/1, open/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1]).
+
+-on_load(load/0).
+
+-nifs([fd_info/1, open/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1]).
+
+-type res() :: reference().
+-export_type([res/0]).
+
+load() ->
+    Dir = case code:priv_dir(reactor) of
+              {error, bad_name} ->
+                  filename:join(filename:dirname(filename:dirname(code:which(?MODULE))), "priv");
+              D -> D
+          end,
+    erlang:load_nif(filename:join(Dir, "reactor_nif"), 0).
+
+-spec fd_info(integer()) ->
+    {ok, socket | fifo | chr | reg | dir | other, Domain :: integer(), Type :: integer()}
+    | {error, term()}.
+fd_info(_Fd) -> erlang:nif_error(not_loaded).
+
+-spec open(integer(), integer()) -> {ok, res()} | {error, term()}.
+open(_Fd, _Id) -> erlang:nif_error(not_loaded).
+
+-spec select(res(), read | write) -> ok | {error, term()}.
+select(_Res, _Mode) -> erlang:nif_error(not_loaded).
+
+-spec close(res(), Shutdown :: boolean()) -> ok.
+close(_Res, _Shutdown) -> erlang:nif_error(not_loaded).
+
+-spec fd(res()) -> integer() | closed.
+fd(_Res) -> erlang:nif_error(not_loaded).
+
+-spec dup(integer()) -> {ok, integer()} | {error, term()}.
+dup(_Fd) -> erlang:nif_error(not_loaded).
+
+-spec close_fd(integer()) -> ok | {error, term()}.
+close_fd(_Fd) -> erlang:nif_error(not_loaded).
+
+-spec accept(res()) -> {ok, integer(), binary()} | {error, term()}.
+accept(_Res) -> erlang:nif_error(not_loaded).

@@ -1,0 +1,25 @@
+%% @private
+%% reactor_sup: the default context (when the application env names one) and
+%% the listeners started with reactor:start_listener/2.
+-module(reactor_sup).
+-behaviour(supervisor).
+
+-export([start_link/0, init/1]).
+
+start_link() ->
+    supervisor:start_link({local, ?MODULE}, ?MODULE, []).
+
+init([]) ->
+    Default = case application:get_env(reactor, default_context) of
+                  {ok, Opts} when is_map(Opts) ->
+                      [#{id => reactor_default_context,
+                         start => {reactor_context, start_link,
+                                   [default, Opts#{name => reactor_default_context}]},
+                         shutdown => 10000}];
+                  _ ->
+                      []
+              end,
+    Listeners = #{id => reactor_listener_sup,
+                  start => {reactor_listener_sup, start_link, []},
+                  type => supervisor},
+    {ok, {#{strategy => one_for_one, intensity => 10, period => 10}, Default ++ [Listeners]}}.

@@ -1,0 +1,192 @@
+%% @doc The port protocol between a context and its Node process.
+%%
+%% Erlang to Node: `term_to_binary' of small tuples (Node's erlpack sees arrays).
+%% Node to Erlang: lists of binaries and integers, decoded with
+%% `binary_to_term(B, [safe])' and mapped to atoms through the fixed whitelists
+%% below: nothing Node sends ever becomes a new atom. Payload bytes never ride
+%% here; they move over the fds.
+-module(reactor_wire).
+
+-export([init/1, handoff/2, ready/2, close/2, stats/0, stop/0]).
+-export([decode/1, max_frame/0]).
+
+-export_type([from_node/0, action/0]).
+
+-type id() :: 0..16#7fffffff.
+-type action() :: read_pending | write_pending | close | continue.
+-type log_level() :: error | warning | notice | info | debug.
+-type from_node() ::
+    ready
+    | {load_error, atom(), term()}
+    | {ack, id(), action()}
+    | {nack, id(), atom()}
+    | {act, [{id(), action() | {invalid, term()}}]}
+    | {log, log_level(), id() | undefined, binary()}
+    | {stats, #{atom() => non_neg_integer()}}
+    | stopped.
+
+%% Frames from Node are control messages: small. A larger one means a broken port.
+-define(MAX_FRAME, 4 * 1024 * 1024).
+
+max_frame() -> ?MAX_FRAME.
+
+%%% Erlang -> Node
+
+-spec init(#{atom() => binary() | integer()}) -> binary().
+init(Config) -> term_to_binary({init, Config}).
+
+-spec handoff(id(), map()) -> binary().
+handoff(Id, Info) -> term_to_binary({handoff, Id, Info}).
+
+-spec ready([id()], [id()]) -> binary().
+ready(Reads, Writes) -> term_to_binary({ready, Reads, Writes}).
+
+-spec close(id(), binary()) -> binary().
+close(Id, Why) -> term_to_binary({close, Id, Why}).
+
+stats() -> term_to_binary({stats}).
+
+stop() -> term_to_binary({stop}).
+
+%%% Node -> Erlang
+
+-spec decode(binary()) -> {ok, from_node()} | {error, term()}.
+decode(Bin) when byte_size(Bin) > ?MAX_FRAME ->
+    {error, {frame_too_large, byte_size(Bin)}};
+decode(Bin) when is_binary(Bin) ->
+    try binary_to_term(Bin, [safe]) of
+        Term -> message(Term)
+    catch
+        error:badarg -> {error, {bad_etf, snippet(Bin)}}
+    end.
+
+message([<<"act">>, Flat]) when is_list(Flat) ->
+    case pairs(Flat, []) of
+        {ok, Acts} -> {ok, {act, Acts}};
+        error -> malformed([<<"act">>, Flat])
+    end;
+message([<<"ack">>, Id, Action] = T) ->
+    case {is_id(Id), action(Action)} of
+        {true, A} when is_atom(A) -> {ok, {ack, Id, A}};
+        _ -> malformed(T)
+    end;
+message([<<"nack">>, Id, Reason] = T) ->
+    case is_id(Id) of
+        true -> {ok, {nack, Id, nack_reason(Reason)}};
+        false -> malformed(T)
+    end;
+message([<<"log">>, Level, Id, Text] = T) when is_binary(Text) ->
+    case {log_level(Level), Id} of
+        {undefined, _} -> malformed(T);
+        {L, nil} -> {ok, {log, L, undefined, Text}};
+        {L, _} ->
+            case is_id(Id) of
+                true -> {ok, {log, L, Id, Text}};
+                false -> malformed(T)
+            end
+    end;
+message([<<"ready">>]) ->
+    {ok, ready};
+message([<<"stopped">>]) ->
+    {ok, stopped};
+message([<<"stats">>, Map] = T) when is_map(Map) ->
+    case stats_map(maps:to_list(Map), #{}) of
+        {ok, S} -> {ok, {stats, S}};
+        error -> malformed(T)
+    end;
+message([<<"load_error">>, Kind, Details]) ->
+    {ok, {load_error, load_error_kind(Kind), load_details(Details)}};
+message(T) ->
+    malformed(T).
+
+malformed(T) -> {error, {malformed, snippet(T)}}.
+
+pairs([Id, A | Rest], Acc) ->
+    case is_id(Id) of
+        true ->
+            Act = case action(A) of
+                      undefined -> {invalid, snippet(A)};
+                      Known -> Known
+                  end,
+            pairs(Rest, [{Id, Act} | Acc]);
+        false ->
+            error
+    end;
+pairs([], Acc) -> {ok, lists:reverse(Acc)};
+pairs(_, _) -> error.
+
+is_id(I) -> is_integer(I) andalso I >= 0 andalso I =< 16#7fffffff.
+
+%% The whitelists.
+action(<<"read_pending">>) -> read_pending;
+action(<<"write_pending">>) -> write_pending;
+action(<<"close">>) -> close;
+action(<<"continue">>) -> continue;
+action(_) -> undefined.
+
+log_level(<<"error">>) -> error;
+log_level(<<"warning">>) -> warning;
+log_level(<<"notice">>) -> notice;
+log_level(<<"info">>) -> info;
+log_level(<<"debug">>) -> debug;
+log_level(_) -> undefined.
+
+nack_reason(<<"fd_missing">>) -> fd_missing;
+nack_reason(<<"fd_truncated">>) -> fd_truncated;
+nack_reason(<<"factory_failed">>) -> factory_failed;
+nack_reason(<<"connection_made_failed">>) -> connection_made_failed;
+nack_reason(<<"invalid_action">>) -> invalid_action;
+nack_reason(<<"duplicate_id">>) -> duplicate_id;
+nack_reason(_) -> refused.
+
+load_error_kind(<<"protocol_compile">>) -> protocol_compile;
+load_error_kind(<<"setup_compile">>) -> setup_compile;
+load_error_kind(<<"protocol_load">>) -> protocol_load;
+load_error_kind(<<"setup_load">>) -> setup_load;
+load_error_kind(<<"no_protocol">>) -> no_protocol;
+load_error_kind(<<"channel">>) -> channel;
+load_error_kind(_) -> load_error.
+
+%% Compile errors arrive as maps with binary keys; they leave as maps with atom keys.
+load_details(L) when is_list(L) -> [compile_message(M) || M <- L];
+load_details(B) when is_binary(B) -> B;
+load_details(Other) -> snippet(Other).
+
+compile_message(M) when is_map(M) ->
+    #{file => field(<<"file">>, M, <<>>),
+      line => field(<<"line">>, M, 0),
+      column => field(<<"column">>, M, 0),
+      text => field(<<"text">>, M, <<>>)};
+compile_message(Other) ->
+    #{file => <<>>, line => 0, column => 0, text => snippet(Other)}.
+
+field(K, M, Default) ->
+    case maps:get(K, M, Default) of
+        V when is_binary(Default), is_binary(V) -> V;
+        V when is_integer(Default), is_integer(V) -> V;
+        _ -> Default
+    end.
+
+%% erlpack sends integers past 2^32 as floats.
+stats_map([{K, V} | Rest], Acc) when is_number(V), V >= 0 ->
+    case stat_key(K) of
+        undefined -> stats_map(Rest, Acc);
+        A -> stats_map(Rest, Acc#{A => round(V)})
+    end;
+stats_map([], Acc) -> {ok, Acc};
+stats_map(_, _) -> error.
+
+stat_key(<<"connections">>) -> connections;
+stat_key(<<"bytes_in">>) -> bytes_in;
+stat_key(<<"bytes_out">>) -> bytes_out;
+stat_key(<<"events">>) -> events;
+stat_key(<<"errors">>) -> errors;
+stat_key(_) -> undefined.
+
+%% Bounded rendering of untrusted terms for error reasons and logs.
+snippet(T) ->
+    B = iolist_to_binary(io_lib:format("~0P", [T, 12])),
+    case B of
+        <<Head:200/binary, _/binary>> -> <<Head/binary, "...">>;
+        _ -> B
+    end.
