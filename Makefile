@@ -50,7 +50,7 @@ deps:
 	@bash .ci/install-deps
 
 run: deps all
-	rebar3 shell --eval 'reactor_demo:start().' --apps reactor
+	erl -noshell -pa _build/default/lib/reactor/ebin -eval 'reactor_demo:main()'
 
 test: deps all test-ts test-erl
 

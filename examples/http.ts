@@ -1,0 +1,94 @@
+// HTTP/1.1 with keep-alive: Content-Length bodies, pipelined requests, and
+// Connection: close. Routes: GET / (hello), POST /echo (the body back),
+// anything else 404.
+import { Protocol, Action } from "erlang-reactor";
+
+const MAX_HEAD = 64 * 1024;
+const MAX_BODY = 16 * 1024 * 1024;
+const EMPTY = Buffer.alloc(0);
+
+interface Request {
+  method: string;
+  target: string;
+  version: string;
+  headers: Map<string, string>;
+  body: Buffer;
+}
+
+export default class Http extends Protocol {
+  private pending: Buffer = EMPTY;
+  private closeAfterWrite = false;
+
+  dataReceived(data: Buffer): Action {
+    this.pending = this.pending.length ? Buffer.concat([this.pending, data]) : data;
+    while (!this.closeAfterWrite) {
+      const req = this.parse();
+      if (!req) break;
+      this.respond(req);
+    }
+    return this.writeBuffer.length ? "write_pending" : "continue";
+  }
+
+  writeReady(): Action {
+    this.flush();
+    if (this.writeBuffer.length) return "continue";
+    return this.closeAfterWrite ? "close" : "read_pending";
+  }
+
+  /** One complete request off the front of `pending`, or null if there is none yet. */
+  private parse(): Request | null {
+    const end = this.pending.indexOf("\r\n\r\n");
+    if (end < 0) {
+      if (this.pending.length > MAX_HEAD) this.fail(431, "Request Header Fields Too Large");
+      return null;
+    }
+    const lines = this.pending.subarray(0, end).toString("latin1").split("\r\n");
+    const [method, target, version] = lines[0].split(" ");
+    if (!method || !target || !/^HTTP\/1\.[01]$/.test(version ?? "")) {
+      this.fail(400, "Bad Request");
+      return null;
+    }
+    const headers = new Map<string, string>();
+    for (const line of lines.slice(1)) {
+      const colon = line.indexOf(":");
+      if (colon > 0) headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
+    }
+    const length = Number(headers.get("content-length") ?? "0");
+    if (!Number.isInteger(length) || length < 0 || length > MAX_BODY) {
+      this.fail(400, "Bad Request");
+      return null;
+    }
+    if (this.pending.length < end + 4 + length) return null;
+    const body = this.pending.subarray(end + 4, end + 4 + length);
+    this.pending = this.pending.subarray(end + 4 + length);
+    return { method, target, version, headers, body };
+  }
+
+  private respond(req: Request): void {
+    const conn = req.headers.get("connection")?.toLowerCase();
+    const keepAlive = req.version === "HTTP/1.1" ? conn !== "close" : conn === "keep-alive";
+    if (!keepAlive) this.closeAfterWrite = true;
+    if (req.method === "GET" && req.target === "/") {
+      this.send(200, "OK", Buffer.from("Hello from TypeScript on the BEAM!\n"), keepAlive);
+    } else if (req.method === "POST" && req.target === "/echo") {
+      this.send(200, "OK", req.body, keepAlive);
+    } else {
+      this.send(404, "Not Found", Buffer.from(`no route for ${req.method} ${req.target}\n`), keepAlive);
+    }
+  }
+
+  private send(status: number, reason: string, body: Buffer, keepAlive: boolean): void {
+    this.writeBuffer.push(
+      `HTTP/1.1 ${status} ${reason}\r\n` +
+        `Content-Type: text/plain\r\nContent-Length: ${body.length}\r\n` +
+        `Connection: ${keepAlive ? "keep-alive" : "close"}\r\n\r\n`,
+    );
+    this.writeBuffer.push(body);
+  }
+
+  private fail(status: number, reason: string): void {
+    this.closeAfterWrite = true;
+    this.pending = EMPTY;
+    this.send(status, reason, Buffer.from(reason + "\n"), false);
+  }
+}
