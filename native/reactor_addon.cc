@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -208,6 +209,44 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// takeStdout() -> fd. Moves the port's frame stream off fd 1, which becomes a
+// copy of stderr: nothing else (a native library's printf, a stray write) can
+// ever land between two frames. The returned fd is blocking: when Erlang is slow
+// to read, the writer waits, which is the backpressure we want.
+Napi::Value TakeStdout(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = fcntl(1, F_DUPFD_CLOEXEC, 3);
+  if (fd < 0) throw ErrnoError(env, errno, "dup");
+  if (dup2(2, 1) < 0) throw ErrnoError(env, errno, "dup2");
+  int fl = fcntl(fd, F_GETFL);
+  if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+  return Napi::Number::New(env, fd);
+}
+
+// writeAll(fd, buf): writes every byte, waiting in poll() if the fd is non-blocking.
+Napi::Value WriteAll(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0);
+  auto b = info[1].As<Napi::Uint8Array>();
+  const uint8_t* p = b.Data();
+  size_t left = b.ByteLength();
+  while (left > 0) {
+    ssize_t n = write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        struct pollfd pfd = {fd, POLLOUT, 0};
+        poll(&pfd, 1, -1);
+        continue;
+      }
+      throw ErrnoError(env, errno, "write");
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  return env.Undefined();
+}
+
 // fdKind(fd) -> "socket" | "fifo" | "chr" | "reg" | "dir" | "other"
 Napi::Value FdKind(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -231,6 +270,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("shutdown", Napi::Function::New(env, Shutdown));
   exports.Set("close", Napi::Function::New(env, Close));
   exports.Set("fdKind", Napi::Function::New(env, FdKind));
+  exports.Set("takeStdout", Napi::Function::New(env, TakeStdout));
+  exports.Set("writeAll", Napi::Function::New(env, WriteAll));
   return exports;
 }
 

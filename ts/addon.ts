@@ -24,6 +24,10 @@ export interface Addon extends Io {
   connectChannel(path: string): number;
   recvFds(channelFd: number): ReceivedFds | null;
   fdKind(fd: number): "socket" | "fifo" | "chr" | "reg" | "dir" | "other";
+  /** Move the frame stream off fd 1 (which becomes stderr); returns its new fd. */
+  takeStdout(): number;
+  /** Blocking write of every byte. */
+  writeAll(fd: number, buf: Uint8Array): void;
 }
 
 let cached: Addon | undefined;

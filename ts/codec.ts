@@ -5,6 +5,7 @@
 // which Erlang maps to atoms through a fixed whitelist (reactor_wire.erl).
 // Payload bytes never ride here: they move over the fds themselves.
 import * as erlpack from "erlpack";
+import { EtfError, checkEtf } from "./etf-guard";
 
 export type ClientInfo = { type?: string; addr?: string; port?: number; [key: string]: unknown };
 
@@ -48,6 +49,7 @@ export type Outgoing =
   | ["stopped"];
 
 export class CodecError extends Error {}
+export { EtfError };
 
 const isId = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0x7fffffff;
 const isIdList = (v: unknown): v is number[] => Array.isArray(v) && v.every(isId);
@@ -56,6 +58,7 @@ const str = (v: unknown): string => (typeof v === "string" ? v : "");
 export function decode(frame: Buffer): Incoming {
   let t: unknown;
   try {
+    checkEtf(frame);
     t = erlpack.unpack(frame);
   } catch (e) {
     throw new CodecError(`undecodable frame: ${(e as Error).message}`);

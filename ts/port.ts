@@ -13,7 +13,10 @@ import { Reactor, Sink, currentConnection, stackOf } from "./reactor";
 const MAX_IN_FRAME = 16 << 20;
 const MAX_LOG_TEXT = 64 * 1024;
 
-const rawWrite = process.stdout.write.bind(process.stdout) as (b: Buffer) => boolean;
+// Taken before anything touches process.stdout: from here on fd 1 is stderr and
+// the frames have an fd of their own.
+const frameFd = addon().takeStdout();
+const rawWrite = (b: Buffer): void => addon().writeAll(frameFd, b);
 
 /** Batches everything said during one dispatch into one write. */
 class Outbox implements Sink {
@@ -71,6 +74,7 @@ function redirectConsole(): void {
     (console as unknown as Record<string, unknown>)[method] = (...args: unknown[]) =>
       out.log(level, currentConnection(), format(...args));
   }
+  // fd 1 is stderr now; still, what a protocol prints belongs in the log.
   process.stdout.write = ((chunk: unknown) => {
     out.log("info", currentConnection(), String(chunk).replace(/\n$/, ""));
     return true;

@@ -1,0 +1,66 @@
+import * as erlpack from "erlpack";
+import { CodecError, decode, encode } from "../../ts/codec";
+
+// Erlang's term_to_binary of the messages a context sends, as erlpack would read
+// them: tuples are arrays. We build them with erlpack itself (arrays).
+const etf = (t: unknown) => erlpack.pack(t as never);
+
+describe("codec", () => {
+  it("decodes every message Erlang sends", () => {
+    expect(decode(etf(["ready", [1, 2], [3]]))).toEqual({ type: "ready", reads: [1, 2], writes: [3] });
+    expect(decode(etf(["handoff", 7, { addr: "127.0.0.1", port: 80, type: "tcp" }]))).toEqual({
+      type: "handoff",
+      id: 7,
+      info: { addr: "127.0.0.1", port: 80, type: "tcp" },
+    });
+    expect(decode(etf(["close", 9, "bye"]))).toEqual({ type: "close", id: 9, reason: "bye" });
+    expect(decode(etf(["stats"]))).toEqual({ type: "stats" });
+    expect(decode(etf(["stop"]))).toEqual({ type: "stop" });
+    const init = decode(etf(["init", { channel: "/tmp/x", protocol: "/p.ts", setup_code: "", context: "c", read_size: 4096 }]));
+    expect(init).toEqual({
+      type: "init",
+      config: { channel: "/tmp/x", protocol: "/p.ts", setupCode: "", context: "c", readSize: 4096 },
+    });
+  });
+
+  it("rejects malformed messages with a clear error", () => {
+    const bad: unknown[] = [
+      ["ready", [1, -2], []],
+      ["ready", "x", []],
+      ["handoff", 1.5, {}],
+      ["handoff", 1, []],
+      ["close"],
+      ["nonsense", 1],
+      42,
+      ["init", { channel: 5 }],
+      ["init", { channel: "/x", read_size: 0 }],
+    ];
+    for (const b of bad) expect(() => decode(etf(b))).toThrow(CodecError);
+    expect(() => decode(Buffer.from([131, 255, 0]))).toThrow(/undecodable|malformed/);
+    expect(() => decode(Buffer.from("garbage"))).toThrow(CodecError);
+  });
+
+  it("survives thousands of seeded random and mutated frames", () => {
+    let seed = 12345;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const good = [etf(["ready", [1, 2, 3], [4]]), etf(["handoff", 1, { a: "b" }]), etf(["stats"])];
+    let errors = 0;
+    for (let i = 0; i < 5000; i++) {
+      const base = Buffer.from(good[i % good.length]);
+      const f = i % 2 ? Buffer.from(Array.from({ length: Math.floor(rnd() * 40) }, () => Math.floor(rnd() * 256))) : base;
+      for (let k = 0; k < 3; k++) f[Math.floor(rnd() * f.length)] = Math.floor(rnd() * 256);
+      try {
+        decode(f);
+      } catch (e) {
+        expect(e).toBeInstanceOf(CodecError);
+        errors++;
+      }
+    }
+    expect(errors).toBeGreaterThan(1000);
+  });
+
+  it("encodes answers as lists Erlang can read", () => {
+    const b = encode(["act", [1, "read_pending", 2, "close"]]);
+    expect(erlpack.unpack(b)).toEqual(["act", [1, "read_pending", 2, "close"]]);
+  });
+});
