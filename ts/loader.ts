@@ -23,16 +23,12 @@ export class LoadError extends Error {
   }
 }
 
-export const RUNTIME_KEY = Symbol.for("erlang-reactor.runtime");
-
-const runtimePlugin: esbuildNs.Plugin = {
-  name: "erlang-reactor-runtime",
+// "erlang-reactor" always stays a require() of this runtime, even where a
+// tsconfig "paths" entry would have esbuild bundle a second copy of it.
+const runtimeExternal: esbuildNs.Plugin = {
+  name: "erlang-reactor-external",
   setup(build) {
-    build.onResolve({ filter: /^erlang-reactor$/ }, () => ({ path: "runtime", namespace: "erlang-reactor" }));
-    build.onLoad({ filter: /.*/, namespace: "erlang-reactor" }, () => ({
-      contents: `module.exports = globalThis[Symbol.for("erlang-reactor.runtime")];`,
-      loader: "js",
-    }));
+    build.onResolve({ filter: /^erlang-reactor$/ }, () => ({ path: "erlang-reactor", external: true }));
   },
 };
 
@@ -52,10 +48,12 @@ async function compile(
     platform: "node",
     format: "cjs",
     target: "node18",
-    packages: "external", // the module's own npm packages load from its node_modules
+    // npm packages (and "erlang-reactor" itself) stay require() calls: the
+    // module's own packages load from its node_modules at run time.
+    packages: "external",
+    plugins: [runtimeExternal],
     sourcemap: "inline",
     logLevel: "silent",
-    plugins: [runtimePlugin],
   };
   const filename = "file" in opts ? path.resolve(opts.file) : path.join(opts.resolveDir, "<setup_code>.ts");
   try {
@@ -83,8 +81,15 @@ async function compile(
   }
 }
 
-function evaluate(code: string, filename: string, kind: "protocol_load" | "setup_load"): Record<string, unknown> {
+function evaluate(
+  code: string,
+  filename: string,
+  kind: "protocol_load" | "setup_load",
+  runtime: object,
+): Record<string, unknown> {
   const m = new Module(filename);
+  // `import ... from "erlang-reactor"` gets this very runtime, whatever is installed.
+  m.require = ((id: string) => (id === "erlang-reactor" ? runtime : Module.prototype.require.call(m, id))) as NodeRequire;
   m.filename = filename;
   // @ts-expect-error -- internal but stable: the lookup paths require() walks
   m.paths = Module._nodeModulePaths(path.dirname(filename));
@@ -100,11 +105,10 @@ function evaluate(code: string, filename: string, kind: "protocol_load" | "setup
 /** Load `protocolFile` (may be empty), then `setupCode` (may be empty). Afterwards
  * a protocol factory must be set, or LoadError("no_protocol"). */
 export async function loadProtocol(protocolFile: string, setupCode: string, runtime: object): Promise<void> {
-  (globalThis as Record<symbol, unknown>)[RUNTIME_KEY] = runtime;
   let dir = process.cwd();
   if (protocolFile) {
     const { code, filename } = await compile({ file: protocolFile }, "protocol_compile");
-    const exports = evaluate(code, filename, "protocol_load");
+    const exports = evaluate(code, filename, "protocol_load", runtime);
     dir = path.dirname(filename);
     if (!hasProtocolFactory()) {
       const candidate = exports.default;
@@ -113,7 +117,7 @@ export async function loadProtocol(protocolFile: string, setupCode: string, runt
   }
   if (setupCode) {
     const { code, filename } = await compile({ source: setupCode, resolveDir: dir }, "setup_compile");
-    evaluate(code, filename, "setup_load");
+    evaluate(code, filename, "setup_load", runtime);
   }
   if (!hasProtocolFactory()) {
     throw new LoadError(

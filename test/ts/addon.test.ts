@@ -1,0 +1,53 @@
+// The addon against real fds: a FIFO (pollable, not a socket) and closed fds.
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import type { Addon } from "../../ts/addon";
+
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const addon: Addon = require(path.join(__dirname, "../../priv/reactor_addon.node"));
+
+describe("addon", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "reactor-addon-"));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("reads and writes without blocking, and EAGAIN is not an error", () => {
+    const fifo = path.join(dir, "f");
+    execFileSync("mkfifo", [fifo]);
+    const fd = fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+    const buf = Buffer.alloc(16);
+    expect(addon.readInto(fd, buf, 0, 16)).toBe(-1);
+    expect(addon.writev(fd, [Buffer.from("ab"), Buffer.from("cd")])).toBe(4);
+    expect(addon.readInto(fd, buf, 2, 10)).toBe(4);
+    expect(buf.subarray(2, 6).toString()).toBe("abcd");
+    expect(addon.fdKind(fd)).toBe("fifo");
+    expect(() => addon.shutdown(fd, 2)).not.toThrow(); // not a socket: nothing to shut
+    let total = 0;
+    for (let n = 1; n > 0; ) total += n = addon.write(fd, Buffer.alloc(65536));
+    expect(total).toBeGreaterThan(0); // the pipe filled up: write returned 0, no throw
+    addon.close(fd);
+  });
+
+  it("names errors the way Node does", () => {
+    const fd = fs.openSync(__filename, "r");
+    fs.closeSync(fd);
+    let err: NodeJS.ErrnoException | undefined;
+    try {
+      addon.readInto(fd, Buffer.alloc(4), 0, 4);
+    } catch (e) {
+      err = e as NodeJS.ErrnoException;
+    }
+    expect(err?.code).toBe("EBADF");
+    expect(err?.syscall).toBe("read");
+    expect(err?.errno).toBe(-9);
+  });
+
+  it("refuses out-of-bounds reads and a non-socket channel", () => {
+    const fd = fs.openSync(__filename, "r");
+    expect(() => addon.readInto(fd, Buffer.alloc(4), 2, 4)).toThrow(/out of bounds/);
+    expect(() => addon.recvFds(fd)).toThrow(expect.objectContaining({ code: "ENOTSOCK" }));
+    expect(() => addon.connectChannel(path.join(dir, "nope.sock"))).toThrow(expect.objectContaining({ code: "ENOENT" }));
+    fs.closeSync(fd);
+  });
+});

@@ -1,0 +1,313 @@
+import { Action, ClientInfo, Protocol, ReactorError } from "../../ts/index";
+import { Reactor, getProtocol, setProtocolFactory } from "../../ts/reactor";
+import { FakeIo, RecordingSink } from "./fake-io";
+
+const flush = () => new Promise((r) => setImmediate(r));
+
+class Echo extends Protocol {
+  lost: (Error | undefined)[] = [];
+  dataReceived(data: Buffer): Action {
+    this.writeBuffer.push(data);
+    return "write_pending";
+  }
+  connectionLost(reason?: Error): void {
+    this.lost.push(reason);
+  }
+}
+
+function setup(P: new () => Protocol = Echo) {
+  const io = new FakeIo();
+  const sink = new RecordingSink();
+  setProtocolFactory(P);
+  const r = new Reactor(io, sink, 1024);
+  return { io, sink, r };
+}
+
+describe("Reactor", () => {
+  it("runs the lifecycle: handoff, data, write, EOF, connectionLost once", () => {
+    const { io, sink, r } = setup();
+    r.handoff(1, 10, { type: "tcp", addr: "127.0.0.1", port: 5 });
+    expect(sink.acks).toEqual([[1, "read_pending"]]);
+    const p = getProtocol(10) as Echo;
+    expect(p).toBeInstanceOf(Echo);
+    expect(p.clientInfo.addr).toBe("127.0.0.1");
+
+    io.feed(10, "hello");
+    r.readReady(1);
+    expect(sink.acts).toEqual([[1, "write_pending"]]);
+    r.writeReady(1);
+    expect(io.written.get(10)?.toString()).toBe("hello");
+    expect(sink.acts[1]).toEqual([1, "read_pending"]);
+
+    io.feed(10, "eof");
+    r.readReady(1);
+    expect(sink.acts[2]).toEqual([1, "close"]);
+    expect(io.shut).toEqual([10]);
+    expect(io.closed).toEqual([10]);
+    expect(p.lost).toEqual([undefined]);
+    expect(p.closed).toBe(true);
+    expect(getProtocol(10)).toBeUndefined();
+
+    r.readReady(1); // a stale event for a closed connection is ignored
+    r.closeFromErlang(1, "late");
+    expect(p.lost).toHaveLength(1);
+    expect(r.size).toBe(0);
+  });
+
+  it("hands out views, not copies, that stay valid after later reads", () => {
+    const seen: Buffer[] = [];
+    class Keep extends Protocol {
+      dataReceived(d: Buffer): Action {
+        seen.push(d);
+        return "continue";
+      }
+    }
+    const { io, sink, r } = setup(Keep);
+    r.handoff(1, 3, {});
+    for (let i = 0; i < 600; i++) {
+      io.feed(3, Buffer.alloc(1000, i % 256));
+      r.readReady(1);
+    }
+    expect(seen).toHaveLength(600);
+    seen.forEach((d, i) => expect(d.every((b) => b === i % 256)).toBe(true));
+    expect(seen[1].buffer).toBe(seen[0].buffer); // same slab: zero-copy views
+    expect(sink.acts.every(([, a]) => a === "read_pending")).toBe(true);
+  });
+
+  it("re-arms quietly on a spurious wakeup (EAGAIN)", () => {
+    const { sink, r } = setup();
+    r.handoff(1, 3, {});
+    r.readReady(1);
+    expect(sink.acts).toEqual([[1, "read_pending"]]);
+  });
+
+  it("continue re-arms the event that was handled", () => {
+    class P extends Protocol {
+      dataReceived(): Action {
+        return "continue";
+      }
+      writeReady(): Action {
+        return "continue";
+      }
+    }
+    const { io, sink, r } = setup(P);
+    r.handoff(1, 3, {});
+    io.feed(3, "x");
+    r.readReady(1);
+    r.writeReady(1);
+    expect(sink.acts).toEqual([
+      [1, "read_pending"],
+      [1, "write_pending"],
+    ]);
+  });
+
+  it("partial writes keep the rest queued and ask to write again", () => {
+    const { io, sink, r } = setup();
+    io.writeLimit = 3;
+    r.handoff(1, 3, {});
+    io.feed(3, "abcdefgh");
+    r.readReady(1);
+    r.writeReady(1);
+    expect(sink.acts.at(-1)).toEqual([1, "write_pending"]);
+    io.writeLimit = undefined;
+    r.writeReady(1);
+    expect(io.written.get(3)?.toString()).toBe("abcdefgh");
+    expect(sink.acts.at(-1)).toEqual([1, "read_pending"]);
+  });
+
+  it("an invalid action closes only that connection, with a clear error", () => {
+    class Bad extends Protocol {
+      lost?: Error;
+      dataReceived(d: Buffer): Action {
+        return (d.toString() === "bad" ? "explode" : "continue") as Action;
+      }
+      connectionLost(e?: Error) {
+        this.lost = e;
+      }
+    }
+    const { io, sink, r } = setup(Bad);
+    r.handoff(1, 3, {});
+    r.handoff(2, 4, {});
+    const p = getProtocol(3) as Bad;
+    io.feed(3, "bad");
+    io.feed(4, "ok");
+    r.readReady(1);
+    r.readReady(2);
+    expect(sink.acts).toEqual([
+      [1, "close"],
+      [2, "read_pending"],
+    ]);
+    expect(p.lost).toBeInstanceOf(ReactorError);
+    expect((p.lost as ReactorError).code).toBe("EINVALIDACTION");
+    expect(sink.logs[0][0]).toBe("error");
+    expect(sink.logs[0][2]).toMatch(/dataReceived returned "explode"/);
+    expect(r.size).toBe(1);
+  });
+
+  it("a non-string return is invalid too", () => {
+    class Bad extends Protocol {
+      dataReceived(): Action {
+        return 42 as unknown as Action;
+      }
+    }
+    const { io, sink, r } = setup(Bad);
+    r.handoff(1, 3, {});
+    io.feed(3, "x");
+    r.readReady(1);
+    expect(sink.acts).toEqual([[1, "close"]]);
+    expect(sink.logs[0][2]).toMatch(/returned 42/);
+  });
+
+  it("a throwing handler ends its connection with the stack logged", () => {
+    class Throws extends Protocol {
+      lost?: Error;
+      dataReceived(): Action {
+        throw new Error("boom in handler");
+      }
+      connectionLost(e?: Error) {
+        this.lost = e;
+      }
+    }
+    const { io, sink, r } = setup(Throws);
+    r.handoff(1, 3, {});
+    io.feed(3, "x");
+    r.readReady(1);
+    expect(sink.acts).toEqual([[1, "close"]]);
+    expect(sink.logs[0][2]).toMatch(/dataReceived failed: Error: boom in handler\n\s+at /);
+    expect(getProtocol(3)).toBeUndefined(); // gone from the registry
+    expect(r.stats().errors).toBe(1);
+  });
+
+  it("a Promise pauses the connection until it settles", async () => {
+    let release!: (a: Action) => void;
+    class Slow extends Protocol {
+      dataReceived(d: Buffer): Promise<Action> {
+        return new Promise((res) => {
+          release = (a) => {
+            this.writeBuffer.push(d);
+            res(a);
+          };
+        });
+      }
+    }
+    const { io, sink, r } = setup(Slow);
+    r.handoff(1, 3, {});
+    io.feed(3, "later");
+    r.readReady(1);
+    await flush();
+    expect(sink.acts).toEqual([]); // paused: nothing armed
+    release("write_pending");
+    await flush();
+    expect(sink.acts).toEqual([[1, "write_pending"]]);
+    expect(sink.wakes).toBeGreaterThan(0);
+  });
+
+  it("a rejected Promise closes the connection", async () => {
+    class Rejects extends Protocol {
+      async dataReceived(): Promise<Action> {
+        throw new Error("async boom");
+      }
+    }
+    const { io, sink, r } = setup(Rejects);
+    r.handoff(1, 3, {});
+    io.feed(3, "x");
+    r.readReady(1);
+    await flush();
+    expect(sink.acts).toEqual([[1, "close"]]);
+    expect(sink.logs[0][2]).toMatch(/async boom/);
+  });
+
+  it("a read error (ECONNRESET) reaches connectionLost", () => {
+    const { io, sink, r } = setup();
+    r.handoff(1, 3, {});
+    const p = getProtocol(3) as Echo;
+    io.feed(3, Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET", syscall: "read", errno: -104 }));
+    r.readReady(1);
+    expect(sink.acts).toEqual([[1, "close"]]);
+    expect((p.lost[0] as NodeJS.ErrnoException).code).toBe("ECONNRESET");
+  });
+
+  it("eofReceived can keep the connection open to finish writing", () => {
+    class Half extends Protocol {
+      dataReceived(): Action {
+        return "continue";
+      }
+      eofReceived(): boolean {
+        this.writeBuffer.push("bye");
+        return true;
+      }
+    }
+    const { io, sink, r } = setup(Half);
+    r.handoff(1, 3, {});
+    io.feed(3, "eof");
+    r.readReady(1);
+    expect(sink.acts).toEqual([[1, "write_pending"]]);
+    r.writeReady(1); // writes "bye", wants to read: after EOF that means close
+    expect(io.written.get(3)?.toString()).toBe("bye");
+    expect(sink.acts.at(-1)).toEqual([1, "close"]);
+  });
+
+  it("connectionMade can send a greeting, and a failing factory refuses the fd", () => {
+    class Greet extends Protocol {
+      connectionMade(fd: number, info: ClientInfo): Action {
+        super.connectionMade(fd, info);
+        this.writeBuffer.push("hi");
+        return "write_pending";
+      }
+      dataReceived(): Action {
+        return "continue";
+      }
+    }
+    const { io, sink, r } = setup(Greet);
+    r.handoff(1, 3, {});
+    expect(sink.acks).toEqual([[1, "write_pending"]]);
+    setProtocolFactory(() => {
+      throw new Error("no protocol for you");
+    });
+    r.handoff(2, 4, {});
+    expect(sink.nacks).toEqual([[2, "factory_failed"]]);
+    expect(io.closed).toContain(4);
+  });
+
+  it("closeAll gives every protocol connectionLost once", () => {
+    const { sink, r } = setup();
+    for (let i = 1; i <= 5; i++) r.handoff(i, 10 + i, {});
+    const ps = [11, 12, 13, 14, 15].map((fd) => getProtocol(fd) as Echo);
+    r.closeAll(new ReactorError("ESTOPPING", "stop"));
+    expect(ps.map((p) => p.lost.length)).toEqual([1, 1, 1, 1, 1]);
+    expect((ps[0].lost[0] as ReactorError).code).toBe("ESTOPPING");
+    expect(sink.acts).toEqual([]); // Erlang closes its own copies when stopping
+    expect(r.size).toBe(0);
+  });
+
+  it("close() from async code closes and tells Erlang", () => {
+    const { sink, r } = setup();
+    r.handoff(1, 3, {});
+    (getProtocol(3) as Echo).close();
+    expect(sink.acts).toEqual([[1, "close"]]);
+    expect(sink.wakes).toBe(1);
+    expect(() => (getProtocol(3) ?? new Echo()).write("x")).toThrow(/closed/);
+  });
+});
+
+describe("WriteBuffer", () => {
+  it("queues views and consumes across chunk boundaries", () => {
+    class P extends Protocol {
+      dataReceived(): Action {
+        return "continue";
+      }
+    }
+    const w = new P().writeBuffer;
+    w.push("abc");
+    w.extend(Buffer.from("defg"));
+    w.push("");
+    expect(w.length).toBe(7);
+    w.consume(2);
+    expect(Buffer.concat(w.peek()).toString()).toBe("cdefg");
+    w.consume(3);
+    expect(w.toBuffer().toString()).toBe("fg");
+    expect(() => w.consume(3)).toThrow(RangeError);
+    w.clear();
+    expect(w.length).toBe(0);
+  });
+});
