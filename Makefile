@@ -58,7 +58,8 @@ test-ts:
 	npx jest --ci
 
 test-erl:
-	rebar3 do eunit, ct
+	rebar3 eunit
+	rebar3 ct --dir test/erlang
 
 bench: deps all
 	bash bench/run.sh

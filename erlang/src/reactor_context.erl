@@ -49,6 +49,7 @@
     next_id = 1 :: pos_integer(),
     max_conns :: pos_integer(),
     stop_timeout :: timeout(),
+    frames :: counters:counters_ref(), % 1: frames to Node, 2: frames from Node
     counters = #{handoffs => 0, refused => 0, closed => 0, events => 0,
                  node_errors => 0} :: #{atom() => non_neg_integer()}
 }).
@@ -160,7 +161,7 @@ normalize_value(K, _) -> throw({bad_client_info, K}).
 close(Ctx, ConnId) -> gen_server:call(Ctx, {close, ConnId}).
 
 %% @doc Counters: connections, bytes_in, bytes_out, events, errors, handoffs,
-%% refused, closed.
+%% refused, closed, pending, frames_to_node, frames_from_node, os_pid.
 -spec info(context()) -> #{atom() => term()}.
 info(Ctx) -> gen_server:call(Ctx, info, 10000).
 
@@ -205,6 +206,7 @@ start_node(Id, Opts, Node, Script, Protocol, SetupCode, Listening) ->
             case await_ready(Port, Id, Timeout) of
                 ok ->
                     {ok, #state{id = Id, port = Port, os_pid = OsPid, channel = Channel,
+                                frames = counters:new(2, []),
                                 max_conns = maps:get(max_connections, Opts, 65536),
                                 stop_timeout = maps:get(stop_timeout, Opts, 5000)}};
                 {error, Reason} ->
@@ -282,6 +284,7 @@ handle_info({reactor_io, Id, Kind}, S) ->
     end,
     {noreply, count(events, N, S)};
 handle_info({Port, {data, Bin}}, S = #state{port = Port}) ->
+    counters:add(S#state.frames, 2, 1),
     case reactor_wire:decode(Bin) of
         {ok, Msg} -> from_node(Msg, S);
         {error, Reason} ->
@@ -413,6 +416,8 @@ from_node({stats, NodeStats}, S = #state{stats_waiters = Q}) ->
             Info = maps:merge(maps:remove(node_errors, C), NodeStats),
             gen_server:reply(From, Info#{errors => maps:get(errors, NodeStats, 0) + NodeErrors,
                                          pending => map_size(S#state.pending),
+                                         frames_to_node => counters:get(S#state.frames, 1),
+                                         frames_from_node => counters:get(S#state.frames, 2),
                                          os_pid => S#state.os_pid}),
             {noreply, S#state{stats_waiters = Q1}};
         {empty, _} ->
@@ -475,7 +480,13 @@ drain_events(_, Reads, Writes, N, _Conns) ->
 %%% Helpers
 
 send(#state{port = undefined}, _) -> ok;
-send(#state{port = Port}, Bin) -> true = port_command(Port, Bin), ok.
+send(#state{port = Port, frames = F}, Bin) ->
+    counters:add(F, 1, 1),
+    try port_command(Port, Bin) of
+        true -> ok
+    catch
+        error:badarg -> ok % Node just died: its exit_status is on its way
+    end.
 
 count(K, S) -> count(K, 1, S).
 count(K, N, S = #state{counters = C}) -> S#state{counters = C#{K => maps:get(K, C) + N}}.

@@ -67,7 +67,8 @@ message([<<"act">>, Flat]) when is_list(Flat) ->
     end;
 message([<<"ack">>, Id, Action] = T) ->
     case {is_id(Id), action(Action)} of
-        {true, A} when is_atom(A) -> {ok, {ack, Id, A}};
+        {_, undefined} -> malformed(T);
+        {true, A} -> {ok, {ack, Id, A}};
         _ -> malformed(T)
     end;
 message([<<"nack">>, Id, Reason] = T) ->

@@ -1,0 +1,106 @@
+%% Helpers shared by the Common Test suites: paths, clients, fd counting, and a
+%% logger handler that forwards log events to a test process.
+-module(reactor_test_lib).
+
+-export([root/0, fixture/1, example/1, start_ctx/2, listen/1, listen/2, connect/1,
+         roundtrip/2, recv_exact/3, fd_count/0, node_fd_count/1, os_pid/1, wait_until/2,
+         capture_logs/0, stop_capture/1, logged/2, flush_logs/0, os_alive/1,
+         channel_dirs/0, file_fd/1]).
+-export([log/2]).
+
+root() ->
+    string:trim(os:cmd("readlink -f " ++ code:priv_dir(reactor) ++ "/..")).
+
+fixture(Name) -> filename:join([root(), "test", "fixtures", Name]).
+example(Name) -> filename:join([root(), "examples", Name]).
+
+%% Not linked: tests that kill Node must survive their context's death.
+start_ctx(Id, Opts) ->
+    {ok, Pid} = reactor_context:start(Id, Opts),
+    Pid.
+
+listen(Ctx) -> listen(Ctx, #{}).
+listen(Ctx, Extra) ->
+    Name = {test_listener, erlang:unique_integer([positive])},
+    {ok, _} = reactor:start_listener(Name, maps:merge(#{ip => {127, 0, 0, 1}, port => 0,
+                                                        context => Ctx}, Extra)),
+    {Name, reactor:listener_port(Name)}.
+
+connect(Port) ->
+    {ok, S} = gen_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, false}, {nodelay, true}], 5000),
+    S.
+
+roundtrip(S, Bin) ->
+    ok = gen_tcp:send(S, Bin),
+    recv_exact(S, byte_size(Bin), 5000).
+
+recv_exact(S, N, Timeout) -> recv_exact(S, N, Timeout, []).
+recv_exact(_S, 0, _T, Acc) -> {ok, iolist_to_binary(lists:reverse(Acc))};
+recv_exact(S, N, T, Acc) ->
+    case gen_tcp:recv(S, 0, T) of
+        {ok, B} when byte_size(B) =< N -> recv_exact(S, N - byte_size(B), T, [B | Acc]);
+        {ok, B} -> {error, {too_much, iolist_to_binary(lists:reverse([B | Acc]))}};
+        {error, _} = E -> E
+    end.
+
+fd_count() -> length(element(2, file:list_dir("/proc/self/fd"))).
+
+node_fd_count(OsPid) ->
+    {ok, L} = file:list_dir("/proc/" ++ integer_to_list(OsPid) ++ "/fd"),
+    length(L).
+
+os_pid(Ctx) -> maps:get(os_pid, reactor_context:info(Ctx)).
+
+os_alive(OsPid) -> filelib:is_dir("/proc/" ++ integer_to_list(OsPid)).
+
+channel_dirs() ->
+    lists:sort(filelib:wildcard("/tmp/reactor-" ++ os:getpid() ++ "-*")).
+
+wait_until(Fun, Timeout) when Timeout =< 0 ->
+    Fun() orelse error(wait_until_timeout);
+wait_until(Fun, Timeout) ->
+    case Fun() of
+        true -> ok;
+        _ -> timer:sleep(20), wait_until(Fun, Timeout - 20)
+    end.
+
+%% An fd of a regular file: open it, then find it in /proc/self/fd.
+file_fd(Path) ->
+    {ok, H} = file:open(Path, [read, raw]),
+    {ok, Fds} = file:list_dir("/proc/self/fd"),
+    [Fd] = [list_to_integer(F) || F <- Fds,
+                                  file:read_link("/proc/self/fd/" ++ F) =:= {ok, Path}],
+    {H, Fd}.
+
+%%% Log capture
+
+capture_logs() ->
+    Id = list_to_atom("reactor_test_capture_" ++ integer_to_list(erlang:unique_integer([positive]))),
+    ok = logger:add_handler(Id, ?MODULE, #{level => all, config => #{pid => self()}}),
+    Id.
+
+stop_capture(Id) -> logger:remove_handler(Id).
+
+log(#{level := Level, msg := Msg, meta := Meta}, #{config := #{pid := Pid}}) ->
+    Text = case Msg of
+               {string, S} -> unicode:characters_to_binary(S);
+               {report, R} -> iolist_to_binary(io_lib:format("~0p", [R]));
+               {F, A} -> unicode:characters_to_binary(io_lib:format(F, A))
+           end,
+    Pid ! {logged, Level, Text, Meta},
+    ok.
+
+%% Wait for a log event whose text matches Regex; returns {Level, Text, Meta}.
+logged(Regex, Timeout) ->
+    receive
+        {logged, L, T, M} ->
+            case re:run(T, Regex) of
+                {match, _} -> {L, T, M};
+                nomatch -> logged(Regex, Timeout)
+            end
+    after Timeout ->
+        error({not_logged, Regex})
+    end.
+
+flush_logs() ->
+    receive {logged, _, _, _} -> flush_logs() after 0 -> ok end.
