@@ -56,12 +56,15 @@ async function compile(
     logLevel: "silent",
   };
   const filename = "file" in opts ? path.resolve(opts.file) : path.join(opts.resolveDir, "<setup_code>.ts");
+  // esbuild reports locations relative to its working directory: pin it.
+  const workDir = "file" in opts ? path.dirname(filename) : opts.resolveDir;
   try {
     const result = await esbuild().build(
       "file" in opts
-        ? { ...common, entryPoints: [filename] }
+        ? { ...common, absWorkingDir: workDir, entryPoints: [filename] }
         : {
             ...common,
+            absWorkingDir: workDir,
             stdin: { contents: opts.source, loader: "ts", resolveDir: opts.resolveDir, sourcefile: "setup_code.ts" },
           },
     );
@@ -72,7 +75,7 @@ async function compile(
     throw new LoadError(
       kind,
       errors.map((m) => ({
-        file: m.location?.file ? path.resolve(opts && "file" in opts ? path.dirname(filename) : opts.resolveDir, m.location.file) : filename,
+        file: m.location?.file ? path.resolve(workDir, m.location.file) : filename,
         line: m.location?.line ?? 0,
         column: m.location?.column ?? 0,
         text: m.text,

@@ -492,7 +492,8 @@ count(K, S) -> count(K, 1, S).
 count(K, N, S = #state{counters = C}) -> S#state{counters = C#{K => maps:get(K, C) + N}}.
 
 log(Ctx, Level, ConnId, Text) ->
-    Meta = #{domain => [reactor], reactor_context => Ctx, connection => ConnId},
+    %% No domain: OTP's default handler drops events of domains it does not know.
+    Meta = #{reactor_context => Ctx, connection => ConnId},
     case ConnId of
         undefined -> logger:log(Level, "reactor context ~0p: ~ts", [Ctx, Text], Meta);
         _ -> logger:log(Level, "reactor context ~0p conn ~p: ~ts", [Ctx, ConnId, Text], Meta)

@@ -76,10 +76,15 @@ file_fd(Path) ->
 
 capture_logs() ->
     Id = list_to_atom("reactor_test_capture_" ++ integer_to_list(erlang:unique_integer([positive]))),
-    ok = logger:add_handler(Id, ?MODULE, #{level => all, config => #{pid => self()}}),
+    #{level := Primary} = logger:get_primary_config(),
+    ok = logger:set_primary_config(level, all), % console.log is info
+    ok = logger:add_handler(Id, ?MODULE, #{level => all, config => #{pid => self(), primary => Primary}}),
     Id.
 
-stop_capture(Id) -> logger:remove_handler(Id).
+stop_capture(Id) ->
+    {ok, #{config := #{primary := Primary}}} = logger:get_handler_config(Id),
+    ok = logger:set_primary_config(level, Primary),
+    logger:remove_handler(Id).
 
 log(#{level := Level, msg := Msg, meta := Meta}, #{config := #{pid := Pid}}) ->
     Text = case Msg of
