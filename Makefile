@@ -55,6 +55,7 @@ run: deps all
 test: deps all test-ts test-erl
 
 test-ts:
+	npx tsc --noEmit -p .
 	npx jest --ci
 
 test-erl:
