@@ -52,7 +52,8 @@ deps:
 run: deps all
 	erl -noshell -pa _build/default/lib/reactor/ebin -eval 'reactor_demo:main()'
 
-test: deps all test-ts test-erl
+test: deps all
+	bash scripts/test-all.sh
 
 test-ts:
 	npx tsc --noEmit -p .

@@ -11,7 +11,7 @@
 
 all() ->
     [protocol_throws, invalid_action, non_string_action, rejected_promise,
-     full_context, bad_fd, regular_file_refused, bad_client_info,
+     full_context, fd_limit_in_node, bad_fd, regular_file_refused, bad_client_info,
      compile_error, no_protocol, protocol_not_found, node_not_found, dead_context,
      node_killed, supervisor_restarts_default_context, graceful_stop, application_stop].
 
@@ -106,6 +106,31 @@ full_context(_Config) ->
     ?assertEqual({error, closed}, gen_tcp:recv(C2, 0, 5000)),
     ?assertEqual({ok, <<"first">>}, roundtrip(C1, <<"first">>)),
     ?assertMatch(#{refused := 1, connections := 1}, reactor_context:info(Ctx)),
+    gen_tcp:close(LS),
+    reactor_context:stop(Ctx).
+
+%% Node at its fd limit: the kernel cuts SCM_RIGHTS short (MSG_CTRUNC); Node
+%% refuses the fds that did not arrive and those handoffs fail cleanly.
+fd_limit_in_node(_Config) ->
+    Node = os:find_executable("node"),
+    Ctx = start_ctx(limited, #{protocol => example("echo.ts"), node => "prlimit",
+                               node_args => ["--nofile=64:64", Node]}),
+    {ok, LS} = gen_tcp:listen(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}, {backlog, 256}]),
+    {ok, LPort} = inet:port(LS),
+    Triples = [accepted_pair(LS, LPort) || _ <- lists:seq(1, 100)],
+    [gen_tcp:close(A) || {_, A, _} <- Triples],
+    Results = reactor_context:handoff_many(Ctx, [{Dup, #{}} || {_, _, Dup} <- Triples]),
+    Ok = [C || {{C, _, _}, {ok, _}} <- lists:zip(Triples, Results)],
+    Refused = [{C, Dup, R} || {{C, _, Dup}, {error, R}} <- lists:zip(Triples, Results)],
+    ct:pal("with 64 fds in Node: ~p handed off, ~p refused (~p)",
+           [length(Ok), length(Refused), lists:usort([R || {_, _, R} <- Refused])]),
+    ?assert(length(Ok) > 0),
+    ?assert(length(Refused) > 0),
+    ?assertEqual([fd_truncated], lists:usort([R || {_, _, R} <- Refused])),
+    [?assertEqual({error, ebadf}, reactor_nif:fd_info(Dup)) || {_, Dup, _} <- Refused],
+    [?assertEqual({error, closed}, gen_tcp:recv(C, 0, 5000)) || {C, _, _} <- Refused],
+    [?assertEqual({ok, <<"in">>}, roundtrip(C, <<"in">>)) || C <- Ok],
+    [gen_tcp:close(C) || {C, _, _} <- Triples],
     gen_tcp:close(LS),
     reactor_context:stop(Ctx).
 
