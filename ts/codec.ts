@@ -15,6 +15,9 @@ export interface InitConfig {
   protocol: string;
   setupCode: string;
   readSize: number;
+  writeHighWater: number;
+  callbackTimeout: number;
+  idleTimeout: number;
 }
 
 export type Incoming =
@@ -36,6 +39,7 @@ export interface Stats {
   bytes_out: number;
   events: number;
   errors: number;
+  buffered: number;
 }
 
 export type Outgoing =
@@ -83,7 +87,7 @@ export function decode(frame: Buffer): Incoming {
     case "init":
       if (t.length === 2 && isPlainObject(t[1])) {
         const c = t[1];
-        const readSize = Number.isInteger(c.read_size) ? (c.read_size as number) : 65536;
+        const readSize = natural(c.read_size, 65536);
         if (typeof c.channel !== "string" || readSize < 1 || readSize > 16 << 20) break;
         return {
           type: "init",
@@ -93,6 +97,9 @@ export function decode(frame: Buffer): Incoming {
             protocol: str(c.protocol),
             setupCode: str(c.setup_code),
             readSize,
+            writeHighWater: natural(c.write_high_water, 1 << 20),
+            callbackTimeout: natural(c.callback_timeout, 0),
+            idleTimeout: natural(c.idle_timeout, 0),
           },
         };
       }
@@ -103,6 +110,11 @@ export function decode(frame: Buffer): Incoming {
 
 export function encode(msg: Outgoing): Buffer {
   return erlpack.pack(msg);
+}
+
+/** A non-negative integer option, or its default when absent or not one. */
+function natural(v: unknown, dflt: number): number {
+  return Number.isInteger(v) && (v as number) >= 0 ? (v as number) : dflt;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

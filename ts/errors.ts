@@ -5,7 +5,9 @@ export type ReactorErrorCode =
   | "EINVALIDACTION" // a handler returned something that is not an Action
   | "EHANDLER" // a handler threw or its promise rejected
   | "ECLOSEDBYREACTOR" // Erlang closed the connection (stop, shutdown, limit)
-  | "ESTOPPING"; // the context is stopping
+  | "ESTOPPING" // the context is stopping
+  | "ECALLBACKTIMEOUT" // a handler's Promise did not settle in time
+  | "EIDLETIMEOUT"; // no event for longer than the idle timeout
 
 export class ReactorError extends Error {
   readonly code: ReactorErrorCode;

@@ -114,7 +114,12 @@ class Port {
       out.flush();
       process.exit(5);
     }
-    this.reactor = new Reactor(this.io, out, c.readSize);
+    this.reactor = new Reactor(this.io, out, {
+      readSize: c.readSize,
+      writeHighWater: c.writeHighWater,
+      callbackTimeout: c.callbackTimeout,
+      idleTimeout: c.idleTimeout,
+    });
     out.send(["ready"]);
     const queued = this.pending;
     this.pending = [];

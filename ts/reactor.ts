@@ -44,9 +44,23 @@ export function currentConnection(): number | null {
 
 const SLAB_MIN = 256 * 1024;
 
+export interface ReactorOptions {
+  /** bytes read per readiness event (default 64 KiB) */
+  readSize?: number;
+  /** a connection whose writeBuffer holds this many bytes stops reading until it
+   * drains below it (default 1 MiB; 0 = unbounded) */
+  writeHighWater?: number;
+  /** ms a handler's Promise may stay pending before its connection is closed (0 = none) */
+  callbackTimeout?: number;
+  /** ms without an event before a connection is closed (0 = none) */
+  idleTimeout?: number;
+}
+
 class Connection implements ConnectionHandle {
   closed = false;
   eof = false;
+  paused = false;
+  lastActive = Date.now();
   constructor(
     readonly id: number,
     readonly fd: number,
@@ -56,16 +70,30 @@ class Connection implements ConnectionHandle {
 
   read(size: number): Buffer | null {
     const buf = Buffer.allocUnsafe(size);
-    const n = this.reactor.io.readInto(this.fd, buf, 0, size);
+    const n = this.syscall(() => this.reactor.io.readInto(this.fd, buf, 0, size));
     if (n < 0) return null;
     this.reactor.bytesIn += n;
     return buf.subarray(0, n);
   }
 
   writev(bufs: Uint8Array[]): number {
-    const n = this.reactor.io.writev(this.fd, bufs);
+    const n = this.syscall(() => this.reactor.io.writev(this.fd, bufs));
     this.reactor.bytesOut += n;
     return n;
+  }
+
+  /** A broken fd (EPIPE, ECONNRESET) ends the connection wherever the call came
+   * from, a handler or a timer; the error still reaches the caller. */
+  private syscall(f: () => number): number {
+    try {
+      return f();
+    } catch (e) {
+      if (isSystemError(e) && !this.closed) {
+        this.reactor.closeConnection(this, e, true);
+        this.reactor.sink.wake();
+      }
+      throw e;
+    }
   }
 
   close(reason?: Error): void {
@@ -86,13 +114,38 @@ export class Reactor {
   // only replaced, so a view a protocol keeps stays valid.
   private slab: Buffer;
   private slabOff = 0;
+  private readonly readSize: number;
+  private readonly highWater: number;
+  private readonly callbackTimeout: number;
+  private readonly idleTimeout: number;
+  private readonly sweeper?: NodeJS.Timeout;
 
   constructor(
     readonly io: Io,
     readonly sink: Sink,
-    private readonly readSize = 65536,
+    opts: ReactorOptions = {},
   ) {
-    this.slab = Buffer.allocUnsafe(Math.max(SLAB_MIN, readSize));
+    this.readSize = opts.readSize ?? 65536;
+    this.highWater = opts.writeHighWater ?? 1 << 20;
+    this.callbackTimeout = opts.callbackTimeout ?? 0;
+    this.idleTimeout = opts.idleTimeout ?? 0;
+    this.slab = Buffer.allocUnsafe(Math.max(SLAB_MIN, this.readSize));
+    if (this.idleTimeout > 0) {
+      this.sweeper = setInterval(() => this.closeIdle(), Math.max(10, this.idleTimeout / 4));
+      this.sweeper.unref();
+    }
+  }
+
+  /** Stop the idle sweeper (the port exits instead; tests call this). */
+  dispose(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+  }
+
+  /** Bytes queued in every writeBuffer. */
+  buffered(): number {
+    let n = 0;
+    for (const c of this.conns.values()) n += c.proto.writeBuffer.length;
+    return n;
   }
 
   get size(): number {
@@ -106,6 +159,7 @@ export class Reactor {
       bytes_out: this.bytesOut,
       events: this.events,
       errors: this.errors,
+      buffered: this.buffered(),
     };
   }
 
@@ -163,6 +217,7 @@ export class Reactor {
     const conn = this.conns.get(id);
     if (!conn || conn.closed) return; // stale: closed while the event was in flight
     this.events++;
+    conn.lastActive = Date.now();
     if (this.slab.length - this.slabOff < this.readSize) {
       this.slab = Buffer.allocUnsafe(Math.max(SLAB_MIN, this.readSize));
       this.slabOff = 0;
@@ -190,6 +245,7 @@ export class Reactor {
     const conn = this.conns.get(id);
     if (!conn || conn.closed) return;
     this.events++;
+    conn.lastActive = Date.now();
     this.run(conn, "write", "writeReady", () => conn.proto.writeReady());
   }
 
@@ -242,7 +298,8 @@ export class Reactor {
     } finally {
       current = null;
     }
-    if (keep && conn.proto.writeBuffer.length > 0) this.sink.act(conn.id, "write_pending");
+    // Like asyncio's transport.close(): what is queued is written first.
+    if (keep || conn.proto.writeBuffer.length > 0) this.sink.act(conn.id, "write_pending");
     else this.closeConnection(conn, undefined, true);
   }
 
@@ -259,10 +316,24 @@ export class Reactor {
     }
     if (isThenable(r)) {
       // Paused: nothing is armed until the promise settles.
+      conn.paused = true;
+      const timer =
+        this.callbackTimeout > 0
+          ? setTimeout(() => {
+              const e = new ReactorError("ECALLBACKTIMEOUT", `${name} did not settle within ${this.callbackTimeout} ms`);
+              this.handlerFailed(conn, name, e, true);
+              this.sink.wake();
+            }, this.callbackTimeout)
+          : undefined;
       r.then(
         (a) => this.apply(conn, mode, a, name),
         (e) => this.handlerFailed(conn, name, e, true),
-      ).finally(() => this.sink.wake());
+      ).finally(() => {
+        clearTimeout(timer);
+        conn.paused = false;
+        conn.lastActive = Date.now();
+        this.sink.wake();
+      });
     } else {
       this.apply(conn, mode, r, name);
     }
@@ -298,8 +369,25 @@ export class Reactor {
         return null;
       }
     }
-    // After EOF there is nothing left to read: wanting to read means done.
-    return wire === "read_pending" && conn.eof ? "close" : wire;
+    if (wire === "read_pending") {
+      const queued = conn.proto.writeBuffer.length;
+      // Backpressure: a reader that does not keep up stops us reading more.
+      if (this.highWater > 0 && queued >= this.highWater) return "write_pending";
+      // After EOF there is nothing left to read: wanting to read means done,
+      // once what is queued is written.
+      if (conn.eof) return queued > 0 ? "write_pending" : "close";
+    }
+    return wire;
+  }
+
+  private closeIdle(): void {
+    const limit = Date.now() - this.idleTimeout;
+    for (const conn of [...this.conns.values()]) {
+      if (!conn.paused && conn.lastActive < limit) {
+        this.closeConnection(conn, new ReactorError("EIDLETIMEOUT", `idle for more than ${this.idleTimeout} ms`), true);
+        this.sink.wake();
+      }
+    }
   }
 
   private handlerFailed(conn: Connection, name: string, e: unknown, tellErlang: boolean): void {

@@ -3,7 +3,8 @@
 -module(reactor).
 
 -export([dup_fd/1, handoff_socket/2, handoff_socket/3,
-         start_listener/2, stop_listener/1, listener_port/1, listener_info/1]).
+         start_listener/2, stop_listener/1, listener_port/1, listener_info/1,
+         suspend_listener/1, resume_listener/1, drain_listener/2]).
 
 %% @doc An independent copy of `Fd' (close-on-exec): hand the copy off and
 %% close the original whenever you like.
@@ -66,6 +67,43 @@ stop_listener(Name) ->
     case supervisor:terminate_child(reactor_listener_sup, Name) of
         ok -> ok = supervisor:delete_child(reactor_listener_sup, Name);
         {error, _} = E -> E
+    end.
+
+%% @doc Stop accepting: the listening socket closes (new connects are refused);
+%% connections already handed off go on.
+-spec suspend_listener(term()) -> ok.
+suspend_listener(Name) -> reactor_listener:suspend(listener(Name)).
+
+%% @doc Listen again, on the same port.
+-spec resume_listener(term()) -> ok | {error, term()}.
+resume_listener(Name) -> reactor_listener:resume(listener(Name)).
+
+%% @doc For a rolling release: suspend the listener, then wait until the
+%% contexts it feeds have no connections left (or `Timeout' ms pass).
+-spec drain_listener(term(), timeout()) -> ok | {error, {timeout, non_neg_integer()}}.
+drain_listener(Name, Timeout) ->
+    Pid = listener(Name),
+    ok = reactor_listener:suspend(Pid),
+    Deadline = case Timeout of
+                   infinity -> infinity;
+                   _ -> erlang:monotonic_time(millisecond) + Timeout
+               end,
+    wait_drained(reactor_listener:contexts(Pid), Deadline).
+
+wait_drained(Ctxs, Deadline) ->
+    Left = lists:sum([connections(C) || C <- Ctxs]),
+    Now = erlang:monotonic_time(millisecond),
+    if
+        Left =:= 0 -> ok;
+        Deadline =/= infinity, Now >= Deadline -> {error, {timeout, Left}};
+        true -> timer:sleep(50), wait_drained(Ctxs, Deadline)
+    end.
+
+connections(Ctx) ->
+    try reactor_context:info(Ctx) of
+        #{connections := N, pending := P} -> N + P
+    catch
+        exit:_ -> 0 % a context that is gone holds nothing
     end.
 
 -spec listener_port(term()) -> inet:port_number().

@@ -22,6 +22,9 @@
                   node_args => [string()],
                   max_connections => pos_integer(),
                   read_size => pos_integer(),
+                  write_high_water => non_neg_integer(),
+                  callback_timeout => non_neg_integer(),
+                  idle_timeout => non_neg_integer(),
                   name => atom(),
                   start_timeout => timeout(),
                   stop_timeout => timeout()}.
@@ -160,8 +163,9 @@ normalize_value(K, _) -> throw({bad_client_info, K}).
 -spec close(context(), integer()) -> ok | {error, not_found}.
 close(Ctx, ConnId) -> gen_server:call(Ctx, {close, ConnId}).
 
-%% @doc Counters: connections, bytes_in, bytes_out, events, errors, handoffs,
-%% refused, closed, pending, frames_to_node, frames_from_node, os_pid.
+%% @doc Counters: connections, bytes_in, bytes_out, buffered (bytes queued in
+%% writeBuffers), events, errors, handoffs, refused, closed, pending,
+%% frames_to_node, frames_from_node, os_pid.
 -spec info(context()) -> #{atom() => term()}.
 info(Ctx) -> gen_server:call(Ctx, info, 10000).
 
@@ -198,7 +202,10 @@ start_node(Id, Opts, Node, Script, Protocol, SetupCode, Listening) ->
                channel => channel_path(Listening),
                protocol => Protocol,
                setup_code => SetupCode,
-               read_size => maps:get(read_size, Opts, 65536)},
+               read_size => maps:get(read_size, Opts, 65536),
+               write_high_water => maps:get(write_high_water, Opts, 1 bsl 20),
+               callback_timeout => maps:get(callback_timeout, Opts, 0),
+               idle_timeout => maps:get(idle_timeout, Opts, 0)},
     true = port_command(Port, reactor_wire:init(Config)),
     Timeout = maps:get(start_timeout, Opts, 30000),
     case reactor_channel:accept(Listening, OsPid, Timeout) of

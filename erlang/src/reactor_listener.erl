@@ -1,10 +1,13 @@
 %% @doc A listening TCP socket and its acceptors: connections are accepted by the
 %% NIF (non-blocking accept4 on the fd, polled with enif_select) and handed to a
 %% context, or spread over a pool of contexts. Users need no accept loop.
+%%
+%% A listener can be suspended (its socket closed, so new connects are refused
+%% while the connections it made finish) and resumed on the same port.
 -module(reactor_listener).
 -behaviour(gen_server).
 
--export([start_link/2, port/1, info/1]).
+-export([start_link/2, port/1, info/1, suspend/1, resume/1, contexts/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -type opts() :: #{port => inet:port_number(),
@@ -16,14 +19,23 @@
                   info => reactor_context:client_info()}.
 -export_type([opts/0]).
 
--record(state, {name, lsock, port, acceptors = #{} :: #{pid() => pos_integer()}, counters, args}).
+-define(ACCEPTED, 1).
+-define(HANDOFF_ERRORS, 2).
+-define(ACCEPT_ERRORS, 3).
+
+-record(state, {name, opts :: opts(), lsock :: gen_tcp:socket() | undefined,
+                port :: inet:port_number(), contexts :: tuple(),
+                acceptors = #{} :: #{pid() => pos_integer()},
+                counters :: counters:counters_ref()}).
 
 start_link(Name, Opts) ->
     gen_server:start_link(?MODULE, {Name, Opts}, []).
 
 port(Pid) -> gen_server:call(Pid, port).
-
 info(Pid) -> gen_server:call(Pid, info).
+suspend(Pid) -> gen_server:call(Pid, suspend).
+resume(Pid) -> gen_server:call(Pid, resume).
+contexts(Pid) -> gen_server:call(Pid, contexts).
 
 init({Name, Opts}) ->
     process_flag(trap_exit, true),
@@ -32,37 +44,68 @@ init({Name, Opts}) ->
                    #{context := Ctx} -> [Ctx];
                    _ -> [reactor_default_context]
                end,
+    S = #state{name = Name, opts = Opts, port = maps:get(port, Opts, 0),
+               contexts = list_to_tuple(Contexts), counters = counters:new(3, [write_concurrency])},
+    case open(S) of
+        {ok, S1} -> {ok, S1};
+        {error, Reason} -> {stop, {listen, Reason}}
+    end.
+
+%% Listen (on the port we had, once one was picked) and start the acceptors.
+open(S = #state{opts = Opts, port = Port}) ->
     Ip = maps:get(ip, Opts, {0, 0, 0, 0}),
     Family = case tuple_size(Ip) of 8 -> [inet6]; _ -> [] end,
     ListenOpts = Family ++ [binary, {active, false}, {reuseaddr, true}, {ip, Ip},
                             {backlog, maps:get(backlog, Opts, 1024)}],
-    case gen_tcp:listen(maps:get(port, Opts, 0), ListenOpts) of
+    case gen_tcp:listen(Port, ListenOpts) of
         {ok, LSock} ->
             {ok, Fd} = inet:getfd(LSock),
-            {ok, Port} = inet:port(LSock),
-            Counters = counters:new(4, [write_concurrency]),
-            Args = #{name => Name, listen_fd => Fd, contexts => list_to_tuple(Contexts),
-                     counters => Counters, info => maps:get(info, Opts, #{}),
-                     local_port => Port},
-            S = #state{name = Name, lsock = LSock, port = Port, counters = Counters, args = Args},
+            {ok, Bound} = inet:port(LSock),
+            S1 = S#state{lsock = LSock, port = Bound},
+            Args = #{name => S#state.name, listen_fd => Fd, contexts => S#state.contexts,
+                     counters => S#state.counters, info => maps:get(info, Opts, #{}),
+                     local_port => Bound},
             N = maps:get(acceptors, Opts, 4),
-            {ok, lists:foldl(fun(I, Acc) -> start_acceptor(I, Acc) end, S, lists:seq(1, N))};
-        {error, Reason} ->
-            {stop, {listen, Reason}}
+            {ok, lists:foldl(fun(I, Acc) -> start_acceptor(I, Args, Acc) end, S1,
+                             lists:seq(1, N))};
+        {error, _} = E ->
+            E
     end.
 
-start_acceptor(I, S = #state{args = Args, acceptors = A}) ->
+%% Stop accepting: the acceptors exit (each one's copy of the fd closes with it)
+%% and the socket closes, so the kernel refuses new connections.
+close(S = #state{lsock = undefined}) ->
+    S;
+close(S = #state{acceptors = A, lsock = LSock}) ->
+    [begin unlink(P), exit(P, shutdown) end || P <- maps:keys(A)],
+    [receive {'EXIT', P, _} -> ok after 1000 -> ok end || P <- maps:keys(A)],
+    gen_tcp:close(LSock),
+    S#state{acceptors = #{}, lsock = undefined}.
+
+start_acceptor(I, Args, S = #state{acceptors = A}) ->
     Pid = reactor_acceptor:start_link(Args#{index => I}),
-    S#state{acceptors = A#{Pid => I}}.
+    S#state{acceptors = A#{Pid => {I, Args}}}.
 
 handle_call(port, _From, S) ->
     {reply, S#state.port, S};
+handle_call(contexts, _From, S) ->
+    {reply, tuple_to_list(S#state.contexts), S};
 handle_call(info, _From, S = #state{counters = C}) ->
     {reply, #{port => S#state.port,
+              suspended => S#state.lsock =:= undefined,
               acceptors => map_size(S#state.acceptors),
-              accepted => counters:get(C, 1),
-              handoff_errors => counters:get(C, 2),
-              accept_errors => counters:get(C, 3)}, S};
+              accepted => counters:get(C, ?ACCEPTED),
+              handoff_errors => counters:get(C, ?HANDOFF_ERRORS),
+              accept_errors => counters:get(C, ?ACCEPT_ERRORS)}, S};
+handle_call(suspend, _From, S) ->
+    {reply, ok, close(S)};
+handle_call(resume, _From, S = #state{lsock = undefined}) ->
+    case open(S) of
+        {ok, S1} -> {reply, ok, S1};
+        {error, _} = E -> {reply, E, S}
+    end;
+handle_call(resume, _From, S) ->
+    {reply, ok, S};
 handle_call(_, _From, S) ->
     {reply, {error, unknown_call}, S}.
 
@@ -70,16 +113,15 @@ handle_cast(_, S) ->
     {noreply, S}.
 
 handle_info({'EXIT', Pid, Reason}, S = #state{acceptors = A}) when is_map_key(Pid, A) ->
-    {I, A1} = maps:take(Pid, A),
+    {{I, Args}, A1} = maps:take(Pid, A),
     logger:error("reactor listener ~0p: acceptor ~p exited: ~0p; restarting it",
                  [S#state.name, I, Reason]),
-    {noreply, start_acceptor(I, S#state{acceptors = A1})};
+    {noreply, start_acceptor(I, Args, S#state{acceptors = A1})};
 handle_info({'EXIT', _, Reason}, S) ->
     {stop, Reason, S};
 handle_info(_, S) ->
     {noreply, S}.
 
 terminate(_Reason, S) ->
-    [begin unlink(P), exit(P, shutdown) end || P <- maps:keys(S#state.acceptors)],
-    gen_tcp:close(S#state.lsock),
+    _ = close(S),
     ok.

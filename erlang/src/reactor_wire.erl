@@ -182,6 +182,7 @@ stat_key(<<"bytes_in">>) -> bytes_in;
 stat_key(<<"bytes_out">>) -> bytes_out;
 stat_key(<<"events">>) -> events;
 stat_key(<<"errors">>) -> errors;
+stat_key(<<"buffered">>) -> buffered;
 stat_key(_) -> undefined.
 
 %% Bounded rendering of untrusted terms for error reasons and logs.

@@ -19,7 +19,16 @@ describe("codec", () => {
     const init = decode(etf(["init", { channel: "/tmp/x", protocol: "/p.ts", setup_code: "", context: "c", read_size: 4096 }]));
     expect(init).toEqual({
       type: "init",
-      config: { channel: "/tmp/x", protocol: "/p.ts", setupCode: "", context: "c", readSize: 4096 },
+      config: {
+        channel: "/tmp/x",
+        protocol: "/p.ts",
+        setupCode: "",
+        context: "c",
+        readSize: 4096,
+        writeHighWater: 1 << 20,
+        callbackTimeout: 0,
+        idleTimeout: 0,
+      },
     });
   });
 

@@ -1,5 +1,5 @@
 import { Action, ClientInfo, Protocol, ReactorError } from "../../ts/index";
-import { Reactor, getProtocol, setProtocolFactory } from "../../ts/reactor";
+import { Reactor, ReactorOptions, getProtocol, setProtocolFactory } from "../../ts/reactor";
 import { FakeIo, RecordingSink } from "./fake-io";
 
 const flush = () => new Promise((r) => setImmediate(r));
@@ -15,13 +15,18 @@ class Echo extends Protocol {
   }
 }
 
-function setup(P: new () => Protocol = Echo) {
+function setup(P: new () => Protocol = Echo, opts: ReactorOptions = {}) {
   const io = new FakeIo();
   const sink = new RecordingSink();
   setProtocolFactory(P);
-  const r = new Reactor(io, sink, 1024);
+  const r = new Reactor(io, sink, { readSize: 1024, ...opts });
+  reactors.push(r);
   return { io, sink, r };
 }
+
+const reactors: Reactor[] = [];
+afterEach(() => reactors.splice(0).forEach((r) => r.dispose()));
+const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
 
 describe("Reactor", () => {
   it("runs the lifecycle: handoff, data, write, EOF, connectionLost once", () => {
@@ -287,6 +292,94 @@ describe("Reactor", () => {
     expect(sink.acts).toEqual([[1, "close"]]);
     expect(sink.wakes).toBe(1);
     expect(() => (getProtocol(3) ?? new Echo()).write("x")).toThrow(/closed/);
+  });
+});
+
+describe("Reactor limits", () => {
+  it("a Promise that never settles is closed by the callback timeout", async () => {
+    class Hangs extends Protocol {
+      lost?: Error;
+      dataReceived(): Promise<Action> {
+        return new Promise(() => {});
+      }
+      connectionLost(e?: Error) {
+        this.lost = e;
+      }
+    }
+    const { io, sink, r } = setup(Hangs, { callbackTimeout: 30 });
+    r.handoff(1, 3, {});
+    const p = getProtocol(3) as Hangs;
+    io.feed(3, "x");
+    r.readReady(1);
+    await sleep(60);
+    expect(sink.acts).toEqual([[1, "close"]]);
+    expect((p.lost as ReactorError).code).toBe("ECALLBACKTIMEOUT");
+    expect(sink.logs[0][2]).toMatch(/dataReceived failed: ReactorError: dataReceived did not settle within 30 ms/);
+  });
+
+  it("an idle connection is closed; a busy one is not", async () => {
+    const { io, sink, r } = setup(Echo, { idleTimeout: 60 });
+    r.handoff(1, 3, {});
+    r.handoff(2, 4, {});
+    const idle = getProtocol(3) as Echo;
+    for (let i = 0; i < 6; i++) {
+      await sleep(20);
+      io.feed(4, "k");
+      r.readReady(2);
+      r.writeReady(2);
+    }
+    expect(sink.acts.filter(([id, a]) => id === 1 && a === "close")).toHaveLength(1);
+    expect((idle.lost[0] as ReactorError).code).toBe("EIDLETIMEOUT");
+    expect(sink.acts.filter(([id, a]) => id === 2 && a === "close")).toHaveLength(0);
+  });
+
+  it("stops reading while writeBuffer is over the high-water mark", () => {
+    class Amplify extends Protocol {
+      dataReceived(d: Buffer): Action {
+        for (let i = 0; i < 100; i++) this.writeBuffer.push(d);
+        return "read_pending"; // wants more input, but output is piling up
+      }
+    }
+    const { io, sink, r } = setup(Amplify, { writeHighWater: 5000 });
+    io.writeLimit = 0; // a reader that does not read
+    r.handoff(1, 3, {});
+    io.feed(3, Buffer.alloc(100));
+    r.readReady(1);
+    expect(sink.acts.at(-1)).toEqual([1, "write_pending"]); // 10,000 queued: no more reading
+    r.writeReady(1);
+    expect(sink.acts.at(-1)).toEqual([1, "write_pending"]);
+    io.writeLimit = 6000; // the reader catches up a little: below the mark
+    r.writeReady(1);
+    expect(getProtocol(3)?.writeBuffer.length).toBe(4000);
+    expect(sink.acts.at(-1)).toEqual([1, "write_pending"]); // default writeReady: "continue"
+    expect(r.stats().buffered).toBe(4000);
+  });
+
+  it("EOF with output still queued writes it before closing", () => {
+    const { io, sink, r } = setup();
+    r.handoff(1, 3, {});
+    io.writeLimit = 2;
+    io.feed(3, "hello", "eof");
+    r.readReady(1); // queues "hello"
+    r.writeReady(1); // writes "he"
+    r.readReady(1); // EOF: queued output goes out first
+    expect(sink.acts.at(-1)).toEqual([1, "write_pending"]);
+    io.writeLimit = undefined;
+    r.writeReady(1);
+    expect(io.written.get(3)?.toString()).toBe("hello");
+    expect(sink.acts.at(-1)).toEqual([1, "close"]);
+  });
+
+  it("a write that fails in a timer closes the connection", () => {
+    const { io, sink, r } = setup();
+    r.handoff(1, 3, {});
+    const p = getProtocol(3) as Echo;
+    io.writev = () => {
+      throw Object.assign(new Error("write EPIPE"), { code: "EPIPE", syscall: "write", errno: -32 });
+    };
+    expect(() => p.write("late")).toThrow(/EPIPE/);
+    expect(sink.acts).toEqual([[1, "close"]]);
+    expect((p.lost[0] as NodeJS.ErrnoException).code).toBe("EPIPE");
   });
 });
 
