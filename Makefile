@@ -17,7 +17,7 @@ ADDON     := $(PRIV)/reactor_addon.node
 BUNDLE    := $(PRIV)/reactor_port.js
 TS_SRC    := $(wildcard ts/*.ts)
 
-.PHONY: all native bundle erlang deps run test test-ts test-erl bench clean distclean
+.PHONY: all native bundle erlang deps run test test-ts test-erl soak fuzz bench clean distclean
 
 all: native bundle erlang
 
@@ -62,6 +62,17 @@ test-ts:
 test-erl:
 	rebar3 eunit
 	rebar3 ct --dir test/erlang
+
+# Longer runs of what CI runs briefly.
+SOAK_SECONDS ?= 600
+FUZZ_CASES   ?= 1000000
+
+soak: deps all
+	SOAK_SECONDS=$(SOAK_SECONDS) rebar3 ct --dir test/erlang --suite reactor_soak_SUITE
+
+fuzz: deps all
+	FUZZ_CASES=$(FUZZ_CASES) npx jest --ci test/ts/codec.test.ts
+	FUZZ_CASES=$(FUZZ_CASES) rebar3 eunit --module reactor_wire_tests
 
 bench: deps all
 	bash bench/run.sh

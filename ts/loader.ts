@@ -122,6 +122,8 @@ export async function loadProtocol(protocolFile: string, setupCode: string, runt
     const { code, filename } = await compile({ source: setupCode, resolveDir: dir }, "setup_compile");
     evaluate(code, filename, "setup_load", runtime);
   }
+  // esbuild keeps a service process alive for further builds: there are none.
+  await esbuild().stop?.();
   if (!hasProtocolFactory()) {
     throw new LoadError(
       "no_protocol",

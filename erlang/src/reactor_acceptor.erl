@@ -15,12 +15,16 @@
 -define(HANDOFF_ERRORS, 2).
 -define(ACCEPT_ERRORS, 3).
 
+%% Returns once the acceptor holds its copy of the listening fd: a listener
+%% that has started is accepting.
 start_link(Args) ->
-    proc_lib:spawn_link(?MODULE, init, [self(), Args]).
+    {ok, Pid} = proc_lib:start_link(?MODULE, init, [self(), Args]),
+    Pid.
 
-init(_Parent, Args = #{listen_fd := LFd}) ->
+init(Parent, Args = #{listen_fd := LFd}) ->
     {ok, Fd} = reactor_nif:dup(LFd),
     {ok, Res} = reactor_nif:open(Fd, 0),
+    proc_lib:init_ack(Parent, {ok, self()}),
     loop(Args#{res => Res, next => maps:get(index, Args), backoff => ?BACKOFF_MIN}).
 
 loop(St = #{res := Res}) ->

@@ -119,10 +119,10 @@ http_port_messages_per_request(_Config) ->
     {Ctx, L, Port} = http_ctx(),
     S = connect(Port),
     Req = <<"GET / HTTP/1.1\r\nHost: x\r\n\r\n">>,
-    {ok, _} = http_request(S, Req),
+    {ok, _} = reactor_test_lib:http_request(S, Req),
     I0 = reactor_context:info(Ctx),
     N = 200,
-    [{ok, _} = http_request(S, Req) || _ <- lists:seq(1, N)],
+    [{ok, _} = reactor_test_lib:http_request(S, Req) || _ <- lists:seq(1, N)],
     I1 = reactor_context:info(Ctx),
     %% minus the stats request and answer of the second info/1
     ToNode = (maps:get(frames_to_node, I1) - maps:get(frames_to_node, I0) - 1) / N,
@@ -136,22 +136,6 @@ http_port_messages_per_request(_Config) ->
     gen_tcp:close(S),
     reactor:stop_listener(L),
     reactor_context:stop(Ctx).
-
-http_request(S, Req) ->
-    ok = gen_tcp:send(S, Req),
-    http_response(S, <<>>).
-
-http_response(S, Acc) ->
-    case binary:split(Acc, <<"\r\n\r\n">>) of
-        [Head, Body] ->
-            {match, [Len]} = re:run(Head, "Content-Length: (\\d+)", [{capture, all_but_first, binary}]),
-            Need = binary_to_integer(Len) - byte_size(Body),
-            {ok, Rest} = recv_exact(S, Need, 5000),
-            {ok, <<Head/binary, "\r\n\r\n", Body/binary, Rest/binary>>};
-        [_] ->
-            {ok, B} = gen_tcp:recv(S, 0, 5000),
-            http_response(S, <<Acc/binary, B/binary>>)
-    end.
 
 async_handler(_Config) ->
     Ctx = start_ctx(async, #{protocol => fixture("async_echo.ts")}),

@@ -5,7 +5,7 @@
 -export([root/0, fixture/1, example/1, start_ctx/2, listen/1, listen/2, connect/1,
          roundtrip/2, recv_exact/3, fd_count/0, node_fd_count/1, os_pid/1, wait_until/2,
          capture_logs/0, stop_capture/1, logged/2, flush_logs/0, os_alive/1,
-         channel_dirs/0, file_fd/1]).
+         channel_dirs/0, file_fd/1, http_request/2]).
 -export([log/2]).
 
 root() ->
@@ -41,6 +41,22 @@ recv_exact(S, N, T, Acc) ->
         {ok, B} when byte_size(B) =< N -> recv_exact(S, N - byte_size(B), T, [B | Acc]);
         {ok, B} -> {error, {too_much, iolist_to_binary(lists:reverse([B | Acc]))}};
         {error, _} = E -> E
+    end.
+
+http_request(S, Req) ->
+    ok = gen_tcp:send(S, Req),
+    http_response(S, <<>>).
+
+http_response(S, Acc) ->
+    case binary:split(Acc, <<"\r\n\r\n">>) of
+        [Head, Body] ->
+            {match, [Len]} = re:run(Head, "Content-Length: (\\d+)", [{capture, all_but_first, binary}]),
+            Need = binary_to_integer(Len) - byte_size(Body),
+            {ok, Rest} = recv_exact(S, Need, 5000),
+            {ok, <<Head/binary, "\r\n\r\n", Body/binary, Rest/binary>>};
+        [_] ->
+            {ok, B} = gen_tcp:recv(S, 0, 5000),
+            http_response(S, <<Acc/binary, B/binary>>)
     end.
 
 fd_count() -> length(element(2, file:list_dir("/proc/self/fd"))).

@@ -55,8 +55,10 @@ new_atoms_in_etf_are_refused_test() ->
     ?assertMatch({error, {bad_etf, _}}, reactor_wire:decode(Frame)).
 
 %% Seeded random and mutated frames: only {ok, _} or {error, _}, never a crash.
+%% `make fuzz` sets FUZZ_CASES much higher.
 fuzz_test_() ->
-    {timeout, 60, fun() -> fuzz(20000, 42) end}.
+    N = list_to_integer(os:getenv("FUZZ_CASES", "20000")),
+    {timeout, 3600, fun() -> fuzz(N, 42) end}.
 
 fuzz(N, Seed) ->
     rand:seed(exsss, {Seed, Seed, Seed}),
