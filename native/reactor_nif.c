@@ -195,6 +195,29 @@ static ERL_NIF_TERM nif_open(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     return enif_make_tuple2(env, am_ok, t);
 }
 
+/* take(Res, Id) -> ok | {error, closed}
+ * The calling process becomes the owner (a handoff: the caller opened it, the
+ * context takes it). Until then a context that died with the handoff still in
+ * its mailbox leaves the fd with the caller, who closes it: never leaked. */
+static ERL_NIF_TERM nif_take(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    rfd *r;
+    int id;
+    (void)argc;
+    if (!enif_get_resource(env, argv[0], rfd_type, (void **)&r) || !enif_get_int(env, argv[1], &id))
+        return enif_make_badarg(env);
+    enif_mutex_lock(r->lock);
+    if (r->state != FD_OPEN) {
+        enif_mutex_unlock(r->lock);
+        return enif_make_tuple2(env, am_error, am_closed);
+    }
+    if (r->monitored) enif_demonitor_process(env, r, &r->mon);
+    enif_self(env, &r->owner);
+    r->monitored = enif_monitor_process(env, r, &r->owner, &r->mon) == 0;
+    r->id = id;
+    enif_mutex_unlock(r->lock);
+    return am_ok;
+}
+
 /* select(Res, read | write) -> ok | {error, closed | Reason}
  * One-shot: the owner gets {reactor_io, Id, read | write} once. */
 static ERL_NIF_TERM nif_select(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
@@ -298,6 +321,7 @@ static ERL_NIF_TERM nif_accept(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
 static ErlNifFunc funcs[] = {
     {"fd_info", 1, nif_fd_info, 0},
     {"open", 2, nif_open, 0},
+    {"take", 2, nif_take, 0},
     {"select", 2, nif_select, 0},
     {"close", 2, nif_close, 0},
     {"fd", 1, nif_fd, 0},

@@ -87,50 +87,63 @@ handoff(Ctx, Fd, Info) ->
     R.
 
 %% @doc Several fds at once (one channel message carries up to 64).
+%%
+%% The caller takes ownership of each fd first (a NIF resource it owns); the
+%% context then takes it over. Whatever does not end as a connection is closed
+%% here, whether the context refused it, died before reading the request, or
+%% never existed, so an fd is never left behind.
 -spec handoff_many(context(), [{integer(), client_info()}]) -> [{ok, integer()} | {error, term()}].
 handoff_many(_Ctx, []) ->
     [];
 handoff_many(Ctx, List) ->
-    Checked = [check_handoff(Fd, Info) || {Fd, Info} <- List],
-    case [X || {ok, _, _} = X <- Checked] of
-        [] ->
-            [R || {error, _} = R <- Checked];
-        _ ->
-            Send = [{Fd, Info} || {ok, Fd, Info} <- Checked],
-            Results = call_handoff(Ctx, Send),
-            merge(Checked, Results)
-    end.
+    Prepared = [prepare(Fd, Info) || {Fd, Info} <- List],
+    Send = [{Res, Info} || {ok, Res, Info} <- Prepared],
+    Results = case Send of
+                  [] -> [];
+                  _ -> call_handoff(Ctx, Send)
+              end,
+    merge(Prepared, Results).
 
 call_handoff(Ctx, Send) ->
     try
         gen_server:call(Ctx, {handoff, Send}, ?HANDOFF_TIMEOUT)
     catch
-        exit:{Reason, _} when Reason =:= noproc; element(1, Reason) =:= nodedown ->
-            %% Never reached the context: the fds are still ours to close.
-            [begin _ = reactor_nif:close_fd(Fd), {error, no_context} end || {Fd, _} <- Send];
-        exit:{Reason, _} ->
-            %% The context took them; its death closed them.
-            [{error, {context_down, Reason}} || _ <- Send]
+        exit:{noproc, _} -> [{error, no_context} || _ <- Send];
+        exit:{{nodedown, _}, _} -> [{error, no_context} || _ <- Send];
+        exit:{timeout, _} -> [{error, timeout} || _ <- Send];
+        exit:{Reason, _} -> [{error, {context_down, Reason}} || _ <- Send]
     end.
 
-merge([{ok, _, _} | Cs], [R | Rs]) -> [R | merge(Cs, Rs)];
-merge([{error, _} = E | Cs], Rs) -> [E | merge(Cs, Rs)];
+merge([{ok, _, _} = P | Ps], [R | Rs]) -> [settle(P, R) | merge(Ps, Rs)];
+merge([{error, _} = E | Ps], Rs) -> [E | merge(Ps, Rs)];
 merge([], []) -> [].
 
-check_handoff(Fd, Info) when is_integer(Fd), Fd >= 0, is_map(Info) ->
+settle(_, {ok, _} = Ok) -> Ok;
+settle({ok, Res, _}, {error, _} = E) ->
+    ok = reactor_nif:close(Res, true), % idempotent: a no-op if the context closed it
+    E.
+
+prepare(Fd, Info) when is_integer(Fd), Fd >= 0, is_map(Info) ->
     try normalize_info(Info) of
         Norm ->
             case byte_size(term_to_binary(Norm)) =< ?MAX_INFO_BYTES of
-                true -> {ok, Fd, Norm};
-                false -> refuse_fd(Fd, client_info_too_large)
+                false -> refuse_fd(Fd, client_info_too_large);
+                true -> own(Fd, Norm)
             end
     catch
         throw:{bad_client_info, _} = Bad -> refuse_fd(Fd, Bad)
     end;
-check_handoff(Fd, _Info) when is_integer(Fd), Fd >= 0 ->
+prepare(Fd, _Info) when is_integer(Fd), Fd >= 0 ->
     refuse_fd(Fd, {bad_client_info, not_a_map});
-check_handoff(_Fd, _Info) ->
+prepare(_Fd, _Info) ->
     {error, badfd}.
+
+own(Fd, Info) ->
+    case reactor_nif:open(Fd, 0) of
+        {ok, Res} -> {ok, Res, Info};
+        {error, ebadf} -> {error, ebadf};
+        {error, Reason} -> refuse_fd(Fd, Reason)
+    end.
 
 refuse_fd(Fd, Reason) ->
     _ = reactor_nif:close_fd(Fd),
@@ -326,20 +339,19 @@ terminate(_Reason, S) ->
 
 admit([], _I, Results, Accepted, S) ->
     {lists:reverse(Results), lists:reverse(Accepted), S};
-admit([{Fd, Info} | Rest], I, Results, Accepted, S) ->
+admit([{Res, Info} | Rest], I, Results, Accepted, S) ->
     Active = map_size(S#state.conns) + map_size(S#state.pending) + length(Accepted),
     if
         Active >= S#state.max_conns ->
-            admit(Rest, I + 1, [refuse_fd(Fd, max_connections) | Results], Accepted, count(refused, S));
+            %% the caller closes what we refuse
+            admit(Rest, I + 1, [{error, max_connections} | Results], Accepted, count(refused, S));
         true ->
             {Id, S1} = next_id(S),
-            case reactor_nif:open(Fd, Id) of
-                {ok, Res} ->
+            case reactor_nif:take(Res, Id) of
+                ok ->
                     admit(Rest, I + 1, [pending | Results], [{I, Id, Res, Info} | Accepted], S1);
-                {error, ebadf} ->
-                    admit(Rest, I + 1, [{error, ebadf} | Results], Accepted, count(refused, S1));
                 {error, Reason} ->
-                    admit(Rest, I + 1, [refuse_fd(Fd, Reason) | Results], Accepted, count(refused, S1))
+                    admit(Rest, I + 1, [{error, Reason} | Results], Accepted, count(refused, S1))
             end
     end.
 

@@ -5,11 +5,11 @@
 %% message), closed exactly once by `close/2' or when the owner dies.
 -module(reactor_nif).
 
--export([fd_info/1, open/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1]).
+-export([fd_info/1, open/2, take/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1]).
 
 -on_load(load/0).
 
--nifs([fd_info/1, open/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1]).
+-nifs([fd_info/1, open/2, take/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1]).
 
 -type res() :: reference().
 -export_type([res/0]).
@@ -29,6 +29,10 @@ fd_info(_Fd) -> erlang:nif_error(not_loaded).
 
 -spec open(integer(), integer()) -> {ok, res()} | {error, term()}.
 open(_Fd, _Id) -> erlang:nif_error(not_loaded).
+
+%% @doc The calling process becomes the owner, and `Id' the connection id.
+-spec take(res(), integer()) -> ok | {error, closed}.
+take(_Res, _Id) -> erlang:nif_error(not_loaded).
 
 -spec select(res(), read | write) -> ok | {error, term()}.
 select(_Res, _Mode) -> erlang:nif_error(not_loaded).

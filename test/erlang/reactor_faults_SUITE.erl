@@ -225,15 +225,34 @@ node_killed(_Config) ->
     Clients = [connect(Port) || _ <- lists:seq(1, 20)],
     [{ok, _} = roundtrip(C, <<"before">>) || C <- Clients],
     OsPid = reactor_test_lib:os_pid(Ctx),
+    %% a caller handing fds off all through the crash
+    Hammer = spawn_monitor(fun() -> exit({results, hammer(Ctx, hd(Clients), [])}) end),
+    timer:sleep(50),
     os:cmd("kill -9 " ++ integer_to_list(OsPid)),
     receive {'DOWN', Ref, process, Ctx, Reason} -> ?assertEqual({node_exit, 137}, Reason)
     after 5000 -> error(context_did_not_exit)
     end,
+    {_, HRef} = Hammer,
+    Results = receive {'DOWN', HRef, process, _, {results, Rs}} -> Rs after 10000 -> error(hammer) end,
+    Errors = lists:usort([R || {error, R} <- Results]),
+    ct:pal("handoffs through the crash: ~p ok, then errors ~p",
+           [length([ok || {ok, _} <- Results]), Errors]),
+    ?assert(length([ok || {ok, _} <- Results]) > 0),
+    ?assertMatch([_ | _], Errors),
     [?assertEqual({error, closed}, gen_tcp:recv(C, 0, 5000)) || C <- Clients],
     [gen_tcp:close(C) || C <- Clients],
     reactor:stop_listener(L),
     ?assertEqual(Beam0, reactor_test_lib:fd_count()),
     ?assertEqual(Dirs, reactor_test_lib:channel_dirs()).
+
+%% Handoffs of dups of one client's socket until the context is gone.
+hammer(Ctx, Client, Acc) ->
+    {ok, Fd} = inet:getfd(Client),
+    {ok, Dup} = reactor:dup_fd(Fd),
+    case reactor_context:handoff(Ctx, Dup, #{}) of
+        {error, no_context} = E -> lists:reverse([E | Acc]);
+        R -> hammer(Ctx, Client, [R | Acc])
+    end.
 
 supervisor_restarts_default_context(_Config) ->
     ok = application:stop(reactor),
@@ -294,6 +313,7 @@ application_stop(_Config) ->
         [{ok, _} = roundtrip(C, <<"x">>) || C <- Clients],
         ok = application:stop(reactor),
         [reactor_test_lib:logged("lost app the reactor context is stopping", 5000) || _ <- Clients],
+        ?assertEqual([], reactor_test_lib:channel_dirs()), % nothing left in /tmp
         [?assertEqual({error, closed}, gen_tcp:recv(C, 0, 5000)) || C <- Clients],
         ?assertNot(reactor_test_lib:os_alive(OsPid))
     after
