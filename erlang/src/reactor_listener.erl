@@ -77,8 +77,9 @@ open(S = #state{opts = Opts, port = Port}) ->
 close(S = #state{lsock = undefined}) ->
     S;
 close(S = #state{acceptors = A, lsock = LSock}) ->
-    [begin unlink(P), exit(P, shutdown) end || P <- maps:keys(A)],
-    [receive {'EXIT', P, _} -> ok after 1000 -> ok end || P <- maps:keys(A)],
+    %% linked, and we trap exits: wait for each to be gone, so its fd is closed
+    [exit(P, shutdown) || P <- maps:keys(A)],
+    [receive {'EXIT', P, _} -> ok after 5000 -> ok end || P <- maps:keys(A)],
     gen_tcp:close(LSock),
     S#state{acceptors = #{}, lsock = undefined}.
 

@@ -1,0 +1,176 @@
+/* loadgen: an epoll load generator that is not the bottleneck.
+ *
+ *   loadgen echo   HOST PORT CONNS DEPTH SIZE SECONDS
+ *       each connection keeps DEPTH messages of SIZE bytes in flight against an
+ *       echo server; a message is done when its SIZE bytes came back.
+ *       (CONNS=1 DEPTH=1 is ping-pong: the cost of one event.)
+ *   loadgen stream HOST PORT CONNS 0 SIZE SECONDS
+ *       each connection writes SIZE-byte chunks as fast as the server echoes them.
+ *
+ * Prints one JSON line: messages, seconds, per_sec, mb_per_sec, p50_us, p99_us.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_INFLIGHT_STREAM (4 << 20)
+
+typedef struct {
+    int fd;
+    uint64_t *sent_at; /* ring of send times, DEPTH long (echo mode) */
+    int head, count;
+    size_t recv_partial; /* bytes of the oldest message already back */
+    uint64_t out_bytes, in_bytes;
+    size_t send_off; /* bytes of the current chunk already written */
+} conn;
+
+static int depth, size, stream_mode;
+static char *payload, *rxbuf;
+static uint64_t *lat;
+static size_t nlat, caplat;
+static uint64_t done_msgs, done_bytes;
+
+static uint64_t now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void record(uint64_t us) {
+    if (nlat == caplat) {
+        caplat = caplat ? caplat * 2 : 1 << 20;
+        lat = realloc(lat, caplat * sizeof *lat);
+        if (!lat) abort();
+    }
+    lat[nlat++] = us;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Send until DEPTH are in flight (echo) or the socket is full (stream). */
+static int pump(conn *c) {
+    for (;;) {
+        if (!stream_mode && c->count >= depth && c->send_off == 0) return 0;
+        if (stream_mode && c->out_bytes - c->in_bytes >= MAX_INFLIGHT_STREAM) return 0;
+        ssize_t n = send(c->fd, payload + c->send_off, (size_t)size - c->send_off, MSG_NOSIGNAL);
+        if (n < 0) return errno == EAGAIN ? 0 : -1;
+        if (c->send_off == 0 && !stream_mode) {
+            c->sent_at[(c->head + c->count) % depth] = now_us();
+            c->count++;
+        }
+        c->send_off += (size_t)n;
+        c->out_bytes += (uint64_t)n;
+        if (c->send_off == (size_t)size) c->send_off = 0;
+        else return 0; /* partial: the socket is full */
+    }
+}
+
+static int drain(conn *c, int measuring) {
+    for (;;) {
+        ssize_t n = recv(c->fd, rxbuf, 1 << 20, 0);
+        if (n == 0) return -1;
+        if (n < 0) return errno == EAGAIN ? 0 : -1;
+        c->in_bytes += (uint64_t)n;
+        if (measuring) done_bytes += (uint64_t)n;
+        if (stream_mode) continue;
+        size_t got = (size_t)n;
+        while (got > 0 && c->count > 0) {
+            size_t need = (size_t)size - c->recv_partial;
+            if (got < need) {
+                c->recv_partial += got;
+                got = 0;
+            } else {
+                got -= need;
+                c->recv_partial = 0;
+                if (measuring) {
+                    record(now_us() - c->sent_at[c->head]);
+                    done_msgs++;
+                }
+                c->head = (c->head + 1) % depth;
+                c->count--;
+            }
+        }
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc != 8) {
+        fprintf(stderr, "usage: loadgen echo|stream HOST PORT CONNS DEPTH SIZE SECONDS\n");
+        return 2;
+    }
+    stream_mode = strcmp(argv[1], "stream") == 0;
+    const char *host = argv[2];
+    int port = atoi(argv[3]), nconns = atoi(argv[4]);
+    depth = atoi(argv[5]);
+    size = atoi(argv[6]);
+    double seconds = atof(argv[7]);
+    if (depth < 1) depth = 1;
+    payload = malloc((size_t)size);
+    rxbuf = malloc(1 << 20);
+    for (int i = 0; i < size; i++) payload[i] = (char)('a' + i % 26);
+
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    conn *conns = calloc((size_t)nconns, sizeof *conns);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, host, &sa.sin_addr);
+    for (int i = 0; i < nconns; i++) {
+        conn *c = &conns[i];
+        c->fd = socket(AF_INET, SOCK_STREAM, 0);
+        int one = 1;
+        setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+            perror("connect");
+            return 1;
+        }
+        int nb = 1;
+        ioctl(c->fd, FIONBIO, &nb);
+        c->sent_at = calloc((size_t)depth, sizeof(uint64_t));
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLET, .data.ptr = c};
+        epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+    }
+
+    /* warm up for 10% of the time, then measure */
+    uint64_t start = now_us(), warm = start + (uint64_t)(seconds * 100000.0);
+    uint64_t end = warm + (uint64_t)(seconds * 1000000.0);
+    struct epoll_event evs[256];
+    int measuring = 0, errors = 0;
+    for (int i = 0; i < nconns; i++) pump(&conns[i]);
+    for (;;) {
+        uint64_t t = now_us();
+        if (!measuring && t >= warm) measuring = 1, done_msgs = 0, done_bytes = 0, nlat = 0;
+        if (t >= end) break;
+        int n = epoll_wait(ep, evs, 256, 10);
+        for (int i = 0; i < n; i++) {
+            conn *c = evs[i].data.ptr;
+            if (c->fd < 0) continue;
+            if (drain(c, measuring) < 0 || pump(c) < 0) {
+                close(c->fd);
+                c->fd = -1;
+                errors++;
+            }
+        }
+    }
+    double secs = (double)(now_us() - warm) / 1e6;
+    qsort(lat, nlat, sizeof *lat, cmp_u64);
+    uint64_t p50 = nlat ? lat[nlat / 2] : 0, p99 = nlat ? lat[(nlat * 99) / 100] : 0;
+    printf("{\"messages\":%llu,\"seconds\":%.3f,\"per_sec\":%.1f,\"mb_per_sec\":%.2f,"
+           "\"p50_us\":%llu,\"p99_us\":%llu,\"errors\":%d}\n",
+           (unsigned long long)done_msgs, secs, (double)done_msgs / secs,
+           (double)done_bytes / secs / 1e6, (unsigned long long)p50, (unsigned long long)p99,
+           errors);
+    return 0;
+}

@@ -1,0 +1,65 @@
+// Plain Node.js peers for the benchmark, running the same protocol logic:
+//   node node_server.js net  PORT echo|http   the examples' Protocol classes over `net`
+//   node node_server.js http PORT             Node's own `http` module, the same answer
+import * as http from "http";
+import * as net from "net";
+import type { Action, Protocol } from "../ts/protocol";
+import { bind } from "../ts/protocol";
+import Echo from "../examples/echo";
+import Http from "../examples/http";
+
+const BODY = "Hello from TypeScript on the BEAM!\n";
+
+function serveProtocol(port: number, P: new () => Protocol): void {
+  const server = net.createServer({ noDelay: true }, (sock) => {
+    const p = new P();
+    let ended = false;
+    // Node's sockets buffer internally: every write is taken whole.
+    bind(p, {
+      read: () => null,
+      writev: (bufs) => {
+        let n = 0;
+        for (const b of bufs) {
+          sock.write(b);
+          n += b.length;
+        }
+        return n;
+      },
+      close: () => sock.destroy(),
+    });
+    p.connectionMade(-1, { addr: sock.remoteAddress, port: sock.remotePort, type: "tcp" });
+    const act = (a: Action | Promise<Action>): void => {
+      if (typeof a !== "string") {
+        void a.then(act);
+        return;
+      }
+      if (a === "close") {
+        ended = true;
+        sock.end();
+      } else if (a === "write_pending") {
+        sock.cork();
+        const next = p.writeReady();
+        process.nextTick(() => sock.uncork());
+        act(next);
+      }
+    };
+    sock.on("data", (d) => ended || act(p.dataReceived(d)));
+    sock.on("error", () => sock.destroy());
+    sock.on("close", () => p.connectionLost());
+  });
+  server.listen(port, "127.0.0.1", () => console.log("READY"));
+}
+
+function serveHttp(port: number): void {
+  const server = http.createServer((_req, res) => {
+    res.writeHead(200, { "Content-Type": "text/plain", "Content-Length": Buffer.byteLength(BODY) });
+    res.end(BODY);
+  });
+  server.keepAliveTimeout = 60000;
+  server.listen(port, "127.0.0.1", () => console.log("READY"));
+}
+
+const [kind, portArg, proto] = process.argv.slice(2);
+const port = Number(portArg);
+if (kind === "http") serveHttp(port);
+else serveProtocol(port, proto === "http" ? Http : Echo);
