@@ -17,7 +17,7 @@ ADDON     := $(PRIV)/reactor_addon.node
 BUNDLE    := $(PRIV)/reactor_port.js
 TS_SRC    := $(wildcard ts/*.ts)
 
-.PHONY: all native bundle erlang deps run test test-ts test-erl soak fuzz bench clean distclean
+.PHONY: all native bundle erlang deps run test test-ts test-erl soak fuzz bench bench-smoke clean distclean
 
 all: native bundle erlang
 
@@ -74,12 +74,38 @@ fuzz: deps all
 	FUZZ_CASES=$(FUZZ_CASES) npx jest --ci test/ts/codec.test.ts
 	FUZZ_CASES=$(FUZZ_CASES) rebar3 eunit --module reactor_wire_tests
 
-bench: deps all
-	bash bench/run.sh
+BENCH_BIN := bench/build/loadgen bench/build/c_server bench/build/node_server.js bench/build/bench_servers.beam
+
+bench/build/loadgen: bench/loadgen.c
+	@mkdir -p bench/build
+	$(CC) -O2 -Wall -o $@ $<
+
+bench/build/c_server: bench/c_server.c
+	@mkdir -p bench/build
+	$(CC) -O2 -Wall -o $@ $<
+
+bench/build/node_server.js: bench/node_server.ts $(TS_SRC) examples/echo.ts examples/http.ts
+	@mkdir -p bench/build
+	npx esbuild --bundle --platform=node --target=node18 --log-level=warning \
+	  --alias:erlang-reactor=./ts/index.ts --outfile=$@ bench/node_server.ts
+
+bench/build/bench_servers.beam: bench/bench_servers.erl
+	@mkdir -p bench/build
+	erlc -o bench/build $<
+
+# Every system side by side, figures as ratios to plain Node; writes docs/performance.md.
+bench: deps all $(BENCH_BIN)
+	@command -v wrk >/dev/null || bash .ci/install-deps wrk
+	node bench/run.mjs
+
+# A few seconds of the same, so the benchmark cannot rot (CI runs it).
+bench-smoke: all $(BENCH_BIN)
+	@command -v wrk >/dev/null || bash .ci/install-deps wrk
+	node bench/run.mjs --smoke
 
 clean:
 	rm -f $(NIF) $(ADDON) $(BUNDLE) $(BUNDLE).map
-	rm -rf _build/default/lib/reactor/ebin
+	rm -rf _build/default/lib/reactor/ebin bench/build
 
 distclean: clean
 	rm -rf _build node_modules

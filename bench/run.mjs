@@ -12,7 +12,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const build = join(root, "bench", "build");
 const args = process.argv.slice(2);
 const smoke = args.includes("--smoke");
-const seconds = Number(args[args.indexOf("--seconds") + 1] || (smoke ? 0.5 : 5));
+const secondsAt = args.indexOf("--seconds");
+const seconds = secondsAt >= 0 ? Number(args[secondsAt + 1]) : smoke ? 0.5 : 5;
 const ebin = [join(root, "_build/default/lib/reactor/ebin"), build];
 const example = (f) => join(root, "examples", f);
 
@@ -104,10 +105,18 @@ for (const sc of scenarios) {
     if (sys.only && sys.only !== sc.kind) continue;
     if (smoke && sys.full) continue;
     const s = await start(sys, sc.proto);
-    const cpu0 = s.pids.map(cpuSeconds);
-    const r = sc.run(s.port);
-    const cpu = s.pids.map((p, i) => cpuSeconds(p) - cpu0[i]);
-    await stop(s);
+    let r, cpu;
+    try {
+      const cpu0 = s.pids.map(cpuSeconds);
+      r = sc.run(s.port);
+      cpu = s.pids.map((p, i) => cpuSeconds(p) - cpu0[i]);
+    } catch (e) {
+      console.error(`bench: ${sc.name} against ${sys.name} failed: ${e.message}\n${e.stdout ?? ""}`);
+      r = { rate: 0, p50: 0, p99: 0, errors: 1 };
+      cpu = [];
+    } finally {
+      await stop(s);
+    }
     results.push({ scenario: sc, system: sys, ...r, cpu });
     process.stderr.write(`  ${sc.name} | ${sys.name}: ${r.rate.toFixed(1)}\n`);
   }
