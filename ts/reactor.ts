@@ -43,6 +43,7 @@ export function currentConnection(): number | null {
 }
 
 const SLAB_MIN = 256 * 1024;
+const MAX_READS_PER_EVENT = 4;
 
 export interface ReactorOptions {
   /** bytes read per readiness event (default 64 KiB) */
@@ -218,26 +219,36 @@ export class Reactor {
     if (!conn || conn.closed) return; // stale: closed while the event was in flight
     this.events++;
     conn.lastActive = Date.now();
-    if (this.slab.length - this.slabOff < this.readSize) {
-      this.slab = Buffer.allocUnsafe(Math.max(SLAB_MIN, this.readSize));
-      this.slabOff = 0;
-    }
-    let n: number;
-    try {
-      n = this.io.readInto(conn.fd, this.slab, this.slabOff, this.readSize);
-    } catch (e) {
-      this.closeConnection(conn, e as Error, true);
-      return;
-    }
-    if (n < 0) {
-      this.sink.act(id, "read_pending"); // spurious wakeup: arm again
-    } else if (n === 0) {
-      this.eofReceived(conn);
-    } else {
+    for (let reads = 1; ; reads++) {
+      if (this.slab.length - this.slabOff < this.readSize) {
+        this.slab = Buffer.allocUnsafe(Math.max(SLAB_MIN, this.readSize));
+        this.slabOff = 0;
+      }
+      let n: number;
+      try {
+        n = this.io.readInto(conn.fd, this.slab, this.slabOff, this.readSize);
+      } catch (e) {
+        this.closeConnection(conn, e as Error, true);
+        return;
+      }
+      if (n < 0) {
+        this.sink.act(id, "read_pending"); // nothing (more) there: arm again
+        return;
+      }
+      if (n === 0) {
+        this.eofReceived(conn);
+        return;
+      }
       const data = this.slab.subarray(this.slabOff, this.slabOff + n);
       this.slabOff += (n + 7) & ~7;
       this.bytesIn += n;
-      this.run(conn, "read", "dataReceived", () => conn.proto.dataReceived(data));
+      const wire = this.writeAtOnce(conn, this.step(conn, "read", "dataReceived", () => conn.proto.dataReceived(data)));
+      // A read that filled the buffer may have left more behind: read again
+      // now rather than after a round trip through Erlang, a few times at most
+      // so that one busy connection cannot starve the others.
+      if (wire === "read_pending" && n === this.readSize && reads < MAX_READS_PER_EVENT) continue;
+      this.emit(conn, wire);
+      return;
     }
   }
 
@@ -246,7 +257,7 @@ export class Reactor {
     if (!conn || conn.closed) return;
     this.events++;
     conn.lastActive = Date.now();
-    this.run(conn, "write", "writeReady", () => conn.proto.writeReady());
+    this.emit(conn, this.step(conn, "write", "writeReady", () => conn.proto.writeReady()));
   }
 
   /** Erlang closed the connection (its copy is already gone). */
@@ -303,47 +314,63 @@ export class Reactor {
     else this.closeConnection(conn, undefined, true);
   }
 
-  private run(conn: Connection, mode: Mode, name: string, fn: () => Action | Promise<Action>): void {
+  /** Runs a handler. Returns what Erlang should arm next, or null when nothing
+   * is to be sent now: the handler's Promise is pending, or the connection ended. */
+  private step(conn: Connection, mode: Mode, name: string, fn: () => Action | Promise<Action>): WireAction | null {
+    if (conn.closed) return null;
     let r: Action | Promise<Action>;
     current = conn.id;
     try {
       r = fn();
     } catch (e) {
       this.handlerFailed(conn, name, e, true);
-      return;
+      return null;
     } finally {
       current = null;
     }
     if (isThenable(r)) {
-      // Paused: nothing is armed until the promise settles.
-      conn.paused = true;
-      const timer =
-        this.callbackTimeout > 0
-          ? setTimeout(() => {
-              const e = new ReactorError("ECALLBACKTIMEOUT", `${name} did not settle within ${this.callbackTimeout} ms`);
-              this.handlerFailed(conn, name, e, true);
-              this.sink.wake();
-            }, this.callbackTimeout)
-          : undefined;
-      r.then(
-        (a) => this.apply(conn, mode, a, name),
-        (e) => this.handlerFailed(conn, name, e, true),
-      ).finally(() => {
-        clearTimeout(timer);
-        conn.paused = false;
-        conn.lastActive = Date.now();
-        this.sink.wake();
-      });
-    } else {
-      this.apply(conn, mode, r, name);
+      this.pause(conn, mode, name, r);
+      return null;
     }
+    return conn.closed ? null : this.toWire(conn, mode, r, name);
   }
 
-  private apply(conn: Connection, mode: Mode, a: unknown, name: string): void {
-    if (conn.closed) return;
-    const wire = this.toWire(conn, mode, a, name);
+  /** "write_pending" from a read handler: the fd can nearly always take bytes
+   * now, so writeReady runs at once and WRITE is armed only if it asks again
+   * (the kernel took less than everything). One round trip instead of two. */
+  private writeAtOnce(conn: Connection, wire: WireAction | null): WireAction | null {
+    return wire === "write_pending" ? this.step(conn, "write", "writeReady", () => conn.proto.writeReady()) : wire;
+  }
+
+  private emit(conn: Connection, wire: WireAction | null): void {
     if (wire === "close") this.closeConnection(conn, undefined, true);
     else if (wire !== null) this.sink.act(conn.id, wire);
+  }
+
+  /** Nothing is armed until the promise settles. */
+  private pause(conn: Connection, mode: Mode, name: string, r: Promise<Action>): void {
+    conn.paused = true;
+    const timer =
+      this.callbackTimeout > 0
+        ? setTimeout(() => {
+            const e = new ReactorError("ECALLBACKTIMEOUT", `${name} did not settle within ${this.callbackTimeout} ms`);
+            this.handlerFailed(conn, name, e, true);
+            this.sink.wake();
+          }, this.callbackTimeout)
+        : undefined;
+    r.then(
+      (a) => {
+        if (conn.closed) return;
+        const wire = this.toWire(conn, mode, a, name);
+        this.emit(conn, mode === "read" ? this.writeAtOnce(conn, wire) : wire);
+      },
+      (e) => this.handlerFailed(conn, name, e, true),
+    ).finally(() => {
+      clearTimeout(timer);
+      conn.paused = false;
+      conn.lastActive = Date.now();
+      this.sink.wake();
+    });
   }
 
   /** Action -> what Erlang arms; null when the action was invalid (conn closed). */

@@ -39,9 +39,10 @@ describe("Reactor", () => {
 
     io.feed(10, "hello");
     r.readReady(1);
-    expect(sink.acts).toEqual([[1, "write_pending"]]);
-    r.writeReady(1);
+    // write_pending runs writeReady at once: all written, back to reading
     expect(io.written.get(10)?.toString()).toBe("hello");
+    expect(sink.acts).toEqual([[1, "read_pending"]]);
+    r.writeReady(1); // a WRITE event anyway: nothing queued, back to reading
     expect(sink.acts[1]).toEqual([1, "read_pending"]);
 
     io.feed(10, "eof");
@@ -203,7 +204,8 @@ describe("Reactor", () => {
     expect(sink.acts).toEqual([]); // paused: nothing armed
     release("write_pending");
     await flush();
-    expect(sink.acts).toEqual([[1, "write_pending"]]);
+    expect(io.written.get(3)?.toString()).toBe("later");
+    expect(sink.acts).toEqual([[1, "read_pending"]]);
     expect(sink.wakes).toBeGreaterThan(0);
   });
 
@@ -292,6 +294,37 @@ describe("Reactor", () => {
     expect(sink.acts).toEqual([[1, "close"]]);
     expect(sink.wakes).toBe(1);
     expect(() => (getProtocol(3) ?? new Echo()).write("x")).toThrow(/closed/);
+  });
+});
+
+describe("Reactor round trips", () => {
+  it("WRITE is armed only when the kernel does not take everything", () => {
+    const { io, sink, r } = setup();
+    r.handoff(1, 3, {});
+    io.writeLimit = 2;
+    io.feed(3, "abcdef");
+    r.readReady(1);
+    expect(io.written.get(3)?.toString()).toBe("ab");
+    expect(sink.acts).toEqual([[1, "write_pending"]]);
+  });
+
+  it("a full read is followed by another read at once, a few times at most", () => {
+    const seen: number[] = [];
+    class Count extends Protocol {
+      dataReceived(d: Buffer): Action {
+        seen.push(d.length);
+        return "continue";
+      }
+    }
+    const { io, sink, r } = setup(Count);
+    r.handoff(1, 3, {});
+    for (let i = 0; i < 10; i++) io.feed(3, Buffer.alloc(1024)); // readSize is 1024
+    r.readReady(1);
+    expect(seen).toEqual([1024, 1024, 1024, 1024]); // fairness: 4 per event
+    expect(sink.acts).toEqual([[1, "read_pending"]]);
+    io.inbox.set(3, [Buffer.alloc(1024), Buffer.alloc(10)]);
+    r.readReady(1);
+    expect(seen.slice(4)).toEqual([1024, 10]); // a short read ends the event
   });
 });
 
