@@ -85,7 +85,8 @@ peer_half_closes(_Config) ->
 %% memory stays bounded, and everything flows once the peer reads.
 slow_reader_backpressure(_Config) ->
     HighWater = 256 * 1024,
-    Ctx = start_ctx(amplify, #{protocol => fixture("amplify.ts"), write_high_water => HighWater}),
+    Ctx = start_ctx(amplify, #{protocol => fixture("amplify.ts"), write_high_water => HighWater,
+                               read_size => 65536}),
     {L, Port} = listen(Ctx),
     S = connect(Port),
     Total = 8 * 1024 * 1024,
