@@ -23,6 +23,7 @@ static const char RESPONSE[] =
 
 typedef struct {
     int fd;
+    unsigned events; /* what epoll watches now: changed only when it must */
     char *in;
     size_t in_len;
     char *out;
@@ -94,6 +95,7 @@ int main(int argc, char **argv) {
                     conn *nc = calloc(1, sizeof *nc);
                     nc->fd = fd;
                     nc->in = malloc(BUF);
+                    nc->events = EPOLLIN;
                     struct epoll_event e = {.events = EPOLLIN, .data.ptr = nc};
                     epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
                 }
@@ -125,8 +127,12 @@ int main(int argc, char **argv) {
                 drop(ep, c);
                 continue;
             }
-            struct epoll_event e = {.events = c->out_len ? EPOLLOUT : EPOLLIN, .data.ptr = c};
-            epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &e);
+            unsigned want = c->out_len ? EPOLLOUT : EPOLLIN;
+            if (want != c->events) {
+                struct epoll_event e = {.events = want, .data.ptr = c};
+                epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &e);
+                c->events = want;
+            }
         }
     }
 }

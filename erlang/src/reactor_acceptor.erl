@@ -67,17 +67,29 @@ accept_batch(Res, St, N, Acc) ->
 handoff([], St) ->
     St;
 handoff(Batch, St = #{contexts := Ctxs, next := Next, counters := C, name := Name}) ->
-    Ctx = element(Next rem tuple_size(Ctxs) + 1, Ctxs),
     counters:add(C, ?ACCEPTED, length(Batch)),
-    Results = reactor_context:handoff_many(Ctx, Batch),
+    %% spread the batch over the pool connection by connection: a burst of
+    %% connects often arrives as one batch
+    N = tuple_size(Ctxs),
+    Numbered = lists:zip(lists:seq(0, length(Batch) - 1), Batch),
+    Groups = lists:foldl(fun({I, Conn}, Acc) ->
+                                 maps:update_with((Next + I) rem N, fun(L) -> [Conn | L] end,
+                                                  [Conn], Acc)
+                         end, #{}, Numbered),
+    maps:foreach(fun(K, Conns) ->
+                         handoff_to(element(K + 1, Ctxs), lists:reverse(Conns), C, Name)
+                 end, Groups),
+    St#{next => Next + length(Batch)}.
+
+handoff_to(Ctx, Conns, C, Name) ->
+    Results = reactor_context:handoff_many(Ctx, Conns),
     case [R || {error, _} = R <- Results] of
         [] -> ok;
         Errors ->
             counters:add(C, ?HANDOFF_ERRORS, length(Errors)),
             logger:warning("reactor listener ~0p: ~p of ~p handoffs to ~0p failed: ~0p",
-                           [Name, length(Errors), length(Batch), Ctx, hd(Errors)])
-    end,
-    St#{next => Next + 1}.
+                           [Name, length(Errors), length(Conns), Ctx, hd(Errors)])
+    end.
 
 client_info(SockAddr, #{info := Extra, local_port := LPort, name := Name}) ->
     Base = case decode_sockaddr(SockAddr) of

@@ -13,7 +13,7 @@ all() ->
      http_keepalive_curl, http_pipelined, http_port_messages_per_request,
      async_handler, two_contexts_side_by_side, setup_code_only, console_goes_to_logger,
      close_is_seen_while_a_dup_is_held, handoff_socket_gen_tcp, handoff_socket_socket,
-     handoff_many_at_once, info_counters, fd_counts_return_to_baseline].
+     handoff_many_at_once, pool_spreads_connections, info_counters, fd_counts_return_to_baseline].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(reactor),
@@ -262,6 +262,18 @@ handoff_many_at_once(_Config) ->
     [gen_tcp:close(C) || {C, _} <- Pairs],
     gen_tcp:close(LS),
     reactor_context:stop(Ctx).
+
+pool_spreads_connections(_Config) ->
+    A = start_ctx(pool_a, #{protocol => example("echo.ts")}),
+    B = start_ctx(pool_b, #{protocol => example("echo.ts")}),
+    {L, Port} = listen(undefined, #{pool => [A, B], acceptors => 1}),
+    Clients = [connect(Port) || _ <- lists:seq(1, 10)],
+    [{ok, _} = roundtrip(C, <<"p">>) || C <- Clients],
+    ?assertEqual({5, 5}, {maps:get(connections, reactor_context:info(A)),
+                          maps:get(connections, reactor_context:info(B))}),
+    [gen_tcp:close(C) || C <- Clients],
+    reactor:stop_listener(L),
+    [reactor_context:stop(C) || C <- [A, B]].
 
 info_counters(Config) ->
     Ctx = ?config(ctx, Config),

@@ -22,8 +22,11 @@ start_ctx(Id, Opts) ->
 listen(Ctx) -> listen(Ctx, #{}).
 listen(Ctx, Extra) ->
     Name = {test_listener, erlang:unique_integer([positive])},
-    {ok, _} = reactor:start_listener(Name, maps:merge(#{ip => {127, 0, 0, 1}, port => 0,
-                                                        context => Ctx}, Extra)),
+    Base = case Ctx of
+               undefined -> #{ip => {127, 0, 0, 1}, port => 0};
+               _ -> #{ip => {127, 0, 0, 1}, port => 0, context => Ctx}
+           end,
+    {ok, _} = reactor:start_listener(Name, maps:merge(Base, Extra)),
     {Name, reactor:listener_port(Name)}.
 
 connect(Port) ->
