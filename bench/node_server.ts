@@ -25,6 +25,7 @@ function serveProtocol(port: number, P: new () => Protocol): void {
         }
         return n;
       },
+      sendTo: () => 0, // streams only
       close: () => sock.destroy(),
     });
     p.connectionMade(-1, { addr: sock.remoteAddress, port: sock.remotePort, type: "tcp" });

@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/un.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <vector>
@@ -209,6 +211,86 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// recvFrom(fd, buf, offset, length) -> null (EAGAIN) | { n, size, addr, port }
+// One datagram. `size` is its real length (MSG_TRUNC): size > n means it was
+// larger than the buffer and the rest is lost, which the caller reports.
+Napi::Value RecvFrom(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0);
+  auto buf = info[1].As<Napi::Buffer<uint8_t>>();
+  size_t off = info[2].As<Napi::Number>().Uint32Value();
+  size_t len = info[3].As<Napi::Number>().Uint32Value();
+  if (off > buf.Length() || len > buf.Length() - off) throw Napi::RangeError::New(env, "read out of bounds");
+  struct sockaddr_storage ss;
+  struct iovec iov = {buf.Data() + off, len};
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_name = &ss;
+  msg.msg_namelen = sizeof ss;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  ssize_t n;
+  do {
+    n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_TRUNC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return env.Null();
+    throw ErrnoError(env, errno, "recvfrom");
+  }
+  char addr[INET6_ADDRSTRLEN] = "";
+  int port = 0;
+  if (ss.ss_family == AF_INET) {
+    auto* in = reinterpret_cast<struct sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &in->sin_addr, addr, sizeof addr);
+    port = ntohs(in->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    auto* in6 = reinterpret_cast<struct sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &in6->sin6_addr, addr, sizeof addr);
+    port = ntohs(in6->sin6_port);
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("n", Napi::Number::New(env, static_cast<double>(static_cast<size_t>(n) < len ? n : len)));
+  out.Set("size", Napi::Number::New(env, static_cast<double>(n)));
+  out.Set("addr", Napi::String::New(env, addr));
+  out.Set("port", Napi::Number::New(env, port));
+  return out;
+}
+
+// sendTo(fd, buf, addr, port) -> bytes sent | -1 (EAGAIN). One datagram; an
+// empty one is a valid datagram, so "nothing taken" cannot be 0 here.
+Napi::Value SendTo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0);
+  auto b = info[1].As<Napi::Uint8Array>();
+  std::string addr = info[2].As<Napi::String>().Utf8Value();
+  int port = info[3].As<Napi::Number>().Int32Value();
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss);
+  socklen_t sl;
+  auto* in = reinterpret_cast<struct sockaddr_in*>(&ss);
+  auto* in6 = reinterpret_cast<struct sockaddr_in6*>(&ss);
+  if (inet_pton(AF_INET, addr.c_str(), &in->sin_addr) == 1) {
+    in->sin_family = AF_INET;
+    in->sin_port = htons(static_cast<uint16_t>(port));
+    sl = sizeof *in;
+  } else if (inet_pton(AF_INET6, addr.c_str(), &in6->sin6_addr) == 1) {
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(static_cast<uint16_t>(port));
+    sl = sizeof *in6;
+  } else {
+    throw ErrnoError(env, EINVAL, "sendto");
+  }
+  ssize_t n;
+  do {
+    n = sendto(fd, b.Data(), b.ByteLength(), MSG_DONTWAIT | MSG_NOSIGNAL, reinterpret_cast<struct sockaddr*>(&ss), sl);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Napi::Number::New(env, -1);
+    throw ErrnoError(env, errno, "sendto");
+  }
+  return Napi::Number::New(env, static_cast<double>(n));
+}
+
 // takeStdout() -> fd. Moves the port's frame stream off fd 1, which becomes a
 // copy of stderr: nothing else (a native library's printf, a stray write) can
 // ever land between two frames. The returned fd is blocking: when Erlang is slow
@@ -271,6 +353,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("close", Napi::Function::New(env, Close));
   exports.Set("fdKind", Napi::Function::New(env, FdKind));
   exports.Set("takeStdout", Napi::Function::New(env, TakeStdout));
+  exports.Set("recvFrom", Napi::Function::New(env, RecvFrom));
+  exports.Set("sendTo", Napi::Function::New(env, SendTo));
   exports.Set("writeAll", Napi::Function::New(env, WriteAll));
   return exports;
 }

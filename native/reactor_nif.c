@@ -163,6 +163,21 @@ static ERL_NIF_TERM nif_fd_info(ErlNifEnv *env, int argc, const ERL_NIF_TERM arg
                             enif_make_int(env, type));
 }
 
+/* peercred(Fd) -> {ok, {Pid, Uid, Gid}} | {error, Reason}: who is at the other
+ * end of a Unix socket. */
+static ERL_NIF_TERM nif_peercred(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    int fd;
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    (void)argc;
+    if (!get_fd(env, argv[0], &fd)) return enif_make_badarg(env);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return error_errno(env, errno);
+    return enif_make_tuple2(env, am_ok,
+                            enif_make_tuple3(env, enif_make_int(env, cred.pid),
+                                             enif_make_uint(env, cred.uid),
+                                             enif_make_uint(env, cred.gid)));
+}
+
 /* open(Fd, Id) -> {ok, Res} | {error, Reason}
  * Takes ownership of Fd on success: it becomes non-blocking and close-on-exec, is
  * owned by the calling process (monitored), and is closed exactly once. Regular
@@ -320,6 +335,7 @@ static ERL_NIF_TERM nif_accept(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
 
 static ErlNifFunc funcs[] = {
     {"fd_info", 1, nif_fd_info, 0},
+    {"peercred", 1, nif_peercred, 0},
     {"open", 2, nif_open, 0},
     {"take", 2, nif_take, 0},
     {"select", 2, nif_select, 0},

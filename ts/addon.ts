@@ -9,6 +9,15 @@ export interface ReceivedFds {
   truncated: boolean;
 }
 
+export interface Datagram {
+  /** bytes in the buffer */
+  n: number;
+  /** the datagram's real size: larger than n when it did not fit */
+  size: number;
+  addr: string;
+  port: number;
+}
+
 export interface Io {
   /** bytes read, 0 at EOF, -1 when nothing is there (EAGAIN) */
   readInto(fd: number, buf: Buffer, offset: number, length: number): number;
@@ -18,6 +27,10 @@ export interface Io {
   /** how: 0 read side, 1 write side, 2 both */
   shutdown(fd: number, how: 0 | 1 | 2): void;
   close(fd: number): void;
+  /** one datagram, or null when none is there */
+  recvFrom(fd: number, buf: Buffer, offset: number, length: number): Datagram | null;
+  /** bytes sent (the whole datagram, maybe empty), -1 when the kernel takes nothing now */
+  sendTo(fd: number, buf: Uint8Array, addr: string, port: number): number;
 }
 
 export interface Addon extends Io {

@@ -8,10 +8,22 @@ export const ACTIONS: ReadonlySet<string> = new Set<Action>(["continue", "write_
 
 export type { ClientInfo };
 
+/** Where a datagram came from, or goes to. */
+export interface Peer {
+  addr: string;
+  port: number;
+}
+
+/** A datagram waiting for the kernel. */
+export interface OutgoingDatagram extends Peer {
+  data: Uint8Array;
+}
+
 /** The runtime's side of one connection, as a Protocol sees it. */
 export interface ConnectionHandle {
   read(size: number): Buffer | null;
   writev(bufs: Uint8Array[]): number;
+  sendTo(data: Uint8Array, addr: string, port: number): number;
   close(reason?: Error): void;
 }
 
@@ -85,6 +97,8 @@ export abstract class Protocol {
   fd = -1;
   clientInfo: ClientInfo = {};
   readonly writeBuffer = new WriteBuffer();
+  /** Datagrams the kernel did not take yet (UDP); writeReady sends them. */
+  readonly datagrams: OutgoingDatagram[] = [];
   closed = false;
   /** @internal */
   [kConn]?: ConnectionHandle;
@@ -97,14 +111,22 @@ export abstract class Protocol {
   }
 
   /** Bytes arrived. `data` is a view over the bytes read, not a copy; it stays
-   * valid for as long as it is referenced. */
-  abstract dataReceived(data: Buffer): Action | Promise<Action>;
+   * valid for as long as it is referenced. On a datagram socket (UDP) each call
+   * is one whole datagram and `from` is its sender. */
+  abstract dataReceived(data: Buffer, from?: Peer): Action | Promise<Action>;
 
-  /** The fd can take bytes. The default flushes writeBuffer and asks to write
-   * again until it is empty, then goes back to reading. */
+  /** A datagram was larger than the context's read_size: it was not delivered.
+   * The default logs a warning. */
+  datagramTooLarge(size: number, from: Peer): void {
+    console.warn(`dropped a datagram of ${size} bytes from ${from.addr}:${from.port}: larger than read_size`);
+  }
+
+  /** The fd can take bytes. The default flushes queued datagrams and
+   * writeBuffer, asks to write again until both are empty, then goes back to
+   * reading. */
   writeReady(): Action | Promise<Action> {
     this.flush();
-    return this.writeBuffer.length > 0 ? "continue" : "read_pending";
+    return this.writeBuffer.length > 0 || this.datagrams.length > 0 ? "continue" : "read_pending";
   }
 
   /** The peer closed its side (EOF). Return true to keep the connection open for
@@ -129,9 +151,26 @@ export abstract class Protocol {
     return b.length === 0 ? 0 : this.handle().writev([b]);
   }
 
-  /** Write as much of writeBuffer as the kernel takes now. Returns bytes written. */
+  /** Send one datagram to addr:port now if the kernel takes it (true), else
+   * queue it for writeReady (false: return "write_pending"). */
+  sendTo(data: Uint8Array | string, addr: string, port: number): boolean {
+    const b = typeof data === "string" ? Buffer.from(data) : data;
+    if (this.datagrams.length === 0 && this.handle().sendTo(b, addr, port) >= 0) return true;
+    this.datagrams.push({ data: b, addr, port });
+    return false;
+  }
+
+  /** Write as much of writeBuffer (and of the datagram queue) as the kernel
+   * takes now. Returns bytes written. */
   flush(): number {
     let total = 0;
+    while (this.datagrams.length > 0) {
+      const d = this.datagrams[0];
+      const n = this.handle().sendTo(d.data, d.addr, d.port);
+      if (n < 0) return total;
+      this.datagrams.shift();
+      total += n;
+    }
     while (this.writeBuffer.length > 0) {
       const n = this.handle().writev(this.writeBuffer.peek());
       if (n === 0) break;

@@ -15,10 +15,10 @@ dup_fd(Fd) -> reactor_nif:dup(Fd).
 handoff_socket(Sock, Info) ->
     handoff_socket(reactor_default_context, Sock, Info).
 
-%% @doc Hand a `gen_tcp' or `socket' socket to a context: its fd is duplicated,
+%% @doc Hand a `gen_tcp', `gen_udp' or `socket' socket to a context: its fd is duplicated,
 %% the copy handed off and the original closed, so users never touch
 %% `inet:getfd/1'. `Info' is merged over what the socket says of its peer.
--spec handoff_socket(reactor_context:context(), gen_tcp:socket() | socket:socket(),
+-spec handoff_socket(reactor_context:context(), gen_tcp:socket() | gen_udp:socket() | socket:socket(),
                      reactor_context:client_info()) -> {ok, integer()} | {error, term()}.
 handoff_socket(Ctx, Sock, Info) ->
     case socket_fd(Sock) of
@@ -41,17 +41,17 @@ socket_fd(_) -> {error, not_a_socket}.
 peer_info({'$socket', _} = S) ->
     case socket:peername(S) of
         {ok, #{family := F, addr := A, port := P}} when F =:= inet; F =:= inet6 ->
-            #{addr => list_to_binary(inet:ntoa(A)), port => P, family => F, type => tcp};
+            #{addr => list_to_binary(inet:ntoa(A)), port => P, family => F};
         _ -> #{}
     end;
 peer_info(S) ->
     case inet:peername(S) of
-        {ok, {A, P}} -> #{addr => list_to_binary(inet:ntoa(A)), port => P, type => tcp};
+        {ok, {A, P}} -> #{addr => list_to_binary(inet:ntoa(A)), port => P};
         _ -> #{}
     end.
 
 close_socket({'$socket', _} = S) -> socket:close(S);
-close_socket(S) -> gen_tcp:close(S).
+close_socket(S) -> inet:close(S). % gen_tcp or gen_udp
 
 %% @doc Listen and hand every accepted connection to a context (or a pool).
 %% Opts: port (0 picks one), ip, context | pool, acceptors, backlog, info.

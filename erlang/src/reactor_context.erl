@@ -34,6 +34,10 @@
 -define(MAX_INFO_BYTES, 65536).
 -define(MAX_FDS_PER_MSG, 64).
 -define(MAX_EVENTS_PER_FRAME, 1024).
+%% Linux values, as fd_info reports them
+-define(AF_UNIX, 1).
+-define(SOCK_STREAM, 1).
+-define(SOCK_DGRAM, 2).
 
 -record(conn, {res :: reactor_nif:res(), mode = read :: read | write}).
 
@@ -138,12 +142,38 @@ prepare(Fd, _Info) when is_integer(Fd), Fd >= 0 ->
 prepare(_Fd, _Info) ->
     {error, badfd}.
 
-own(Fd, Info) ->
+own(Fd, Info0) ->
+    Info = maps:merge(describe_fd(Fd), Info0),
     case reactor_nif:open(Fd, 0) of
         {ok, Res} -> {ok, Res, Info};
         {error, ebadf} -> {error, ebadf};
         {error, Reason} -> refuse_fd(Fd, Reason)
     end.
+
+%% What the fd itself says: its `type' (tcp, udp, unix, pipe, tty, ...) and,
+%% for Unix sockets, the peer's credentials. What the caller gave wins.
+describe_fd(Fd) ->
+    case reactor_nif:fd_info(Fd) of
+        {ok, socket, Domain, SockType} ->
+            Type = socket_type(Domain, SockType),
+            case Domain of
+                ?AF_UNIX ->
+                    case reactor_nif:peercred(Fd) of
+                        {ok, {Pid, Uid, Gid}} -> #{type => Type, peer => #{pid => Pid, uid => Uid, gid => Gid}};
+                        _ -> #{type => Type}
+                    end;
+                _ -> #{type => Type}
+            end;
+        {ok, fifo, _, _} -> #{type => pipe};
+        {ok, chr, _, _} -> #{type => tty};
+        _ -> #{}
+    end.
+
+socket_type(?AF_UNIX, ?SOCK_DGRAM) -> unix_dgram;
+socket_type(?AF_UNIX, _) -> unix;
+socket_type(_, ?SOCK_DGRAM) -> udp;
+socket_type(_, ?SOCK_STREAM) -> tcp;
+socket_type(_, _) -> socket.
 
 refuse_fd(Fd, Reason) ->
     _ = reactor_nif:close_fd(Fd),

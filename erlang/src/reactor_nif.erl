@@ -5,11 +5,11 @@
 %% message), closed exactly once by `close/2' or when the owner dies.
 -module(reactor_nif).
 
--export([fd_info/1, open/2, take/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1]).
+-export([fd_info/1, peercred/1, open/2, take/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1]).
 
 -on_load(load/0).
 
--nifs([fd_info/1, open/2, take/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1]).
+-nifs([fd_info/1, peercred/1, open/2, take/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1]).
 
 -type res() :: reference().
 -export_type([res/0]).
@@ -26,6 +26,9 @@ load() ->
     {ok, socket | fifo | chr | reg | dir | other, Domain :: integer(), Type :: integer()}
     | {error, term()}.
 fd_info(_Fd) -> erlang:nif_error(not_loaded).
+
+-spec peercred(integer()) -> {ok, {integer(), non_neg_integer(), non_neg_integer()}} | {error, term()}.
+peercred(_Fd) -> erlang:nif_error(not_loaded).
 
 -spec open(integer(), integer()) -> {ok, res()} | {error, term()}.
 open(_Fd, _Id) -> erlang:nif_error(not_loaded).

@@ -37,6 +37,20 @@ export class FakeIo implements Io {
     this.written.set(fd, Buffer.concat([this.written.get(fd) ?? Buffer.alloc(0), all]));
     return all.length;
   }
+  dgrams = new Map<number, { data: Buffer; addr: string; port: number; size?: number }[]>();
+  sent: { fd: number; data: string; addr: string; port: number }[] = [];
+  recvFrom(fd: number, buf: Buffer, off: number, len: number) {
+    const d = this.dgrams.get(fd)?.shift();
+    if (!d) return null;
+    const n = Math.min(len, d.data.length);
+    d.data.copy(buf, off, 0, n);
+    return { n, size: d.size ?? d.data.length, addr: d.addr, port: d.port };
+  }
+  sendTo(fd: number, b: Uint8Array, addr: string, port: number): number {
+    if (this.writeLimit === 0) return -1;
+    this.sent.push({ fd, data: Buffer.from(b).toString(), addr, port });
+    return b.length;
+  }
   shutdown(fd: number): void {
     this.shut.push(fd);
   }

@@ -328,6 +328,73 @@ describe("Reactor round trips", () => {
   });
 });
 
+describe("Reactor datagrams", () => {
+  class UdpEcho extends Protocol {
+    got: [string, string, number][] = [];
+    dataReceived(d: Buffer, from?: { addr: string; port: number }): Action {
+      this.got.push([d.toString(), from!.addr, from!.port]);
+      return this.sendTo(d, from!.addr, from!.port) ? "read_pending" : "write_pending";
+    }
+  }
+
+  it("delivers whole datagrams with their sender and answers to it", () => {
+    const { io, sink, r } = setup(UdpEcho);
+    r.handoff(1, 7, { type: "udp" });
+    io.dgrams.set(7, [
+      { data: Buffer.from("one"), addr: "127.0.0.1", port: 1111 },
+      { data: Buffer.alloc(0), addr: "::1", port: 2222 },
+      { data: Buffer.from("three"), addr: "127.0.0.1", port: 3333 },
+    ]);
+    r.readReady(1);
+    const p = getProtocol(7) as UdpEcho;
+    expect(p.got).toEqual([
+      ["one", "127.0.0.1", 1111],
+      ["", "::1", 2222],
+      ["three", "127.0.0.1", 3333],
+    ]);
+    expect(io.sent.map((s) => [s.data, s.port])).toEqual([
+      ["one", 1111],
+      ["", 2222],
+      ["three", 3333],
+    ]);
+    expect(sink.acts).toEqual([[1, "read_pending"]]);
+  });
+
+  it("reports a datagram larger than read_size instead of cutting it", () => {
+    const { io, sink, r } = setup(UdpEcho);
+    r.handoff(1, 7, { type: "udp" });
+    io.dgrams.set(7, [
+      { data: Buffer.alloc(100), addr: "10.0.0.1", port: 9, size: 5000 },
+      { data: Buffer.from("ok"), addr: "10.0.0.1", port: 9 },
+    ]);
+    const warned: string[] = [];
+    const orig = console.warn;
+    console.warn = (m: string) => warned.push(m);
+    try {
+      r.readReady(1);
+    } finally {
+      console.warn = orig;
+    }
+    expect(warned[0]).toMatch(/dropped a datagram of 5000 bytes from 10.0.0.1:9/);
+    expect((getProtocol(7) as UdpEcho).got).toEqual([["ok", "10.0.0.1", 9]]);
+    expect(sink.acts).toEqual([[1, "read_pending"]]);
+  });
+
+  it("queues datagrams the kernel does not take and sends them on writeReady", () => {
+    const { io, sink, r } = setup(UdpEcho);
+    r.handoff(1, 7, { type: "udp" });
+    io.writeLimit = 0;
+    io.dgrams.set(7, [{ data: Buffer.from("later"), addr: "127.0.0.1", port: 5 }]);
+    r.readReady(1);
+    expect(sink.acts).toEqual([[1, "write_pending"]]);
+    expect(getProtocol(7)?.datagrams).toHaveLength(1);
+    io.writeLimit = undefined;
+    r.writeReady(1);
+    expect(io.sent.map((s) => s.data)).toEqual(["later"]);
+    expect(sink.acts.at(-1)).toEqual([1, "read_pending"]);
+  });
+});
+
 describe("Reactor limits", () => {
   it("a Promise that never settles is closed by the callback timeout", async () => {
     class Hangs extends Protocol {

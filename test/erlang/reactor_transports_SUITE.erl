@@ -1,0 +1,148 @@
+%% Every pollable fd: UDP, Unix sockets, and what the fd says of itself.
+-module(reactor_transports_SUITE).
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-compile([export_all, nowarn_export_all]).
+
+-import(reactor_test_lib, [fixture/1, start_ctx/2, listen/1, connect/1]).
+
+all() ->
+    [udp_many_senders, udp_datagram_too_large, udp_gen_udp_and_socket,
+     unix_socket_peer_credentials, tcp_type_detected].
+
+init_per_suite(Config) ->
+    {ok, _} = application:ensure_all_started(reactor),
+    Config.
+
+end_per_suite(_Config) ->
+    application:stop(reactor).
+
+udp_server(Ctx) ->
+    {ok, U} = gen_udp:open(0, [binary, {ip, {127, 0, 0, 1}}, {active, false}]),
+    {ok, Port} = inet:port(U),
+    {ok, _} = reactor:handoff_socket(Ctx, U, #{}),
+    Port.
+
+%% 20 senders at once, 50 datagrams each of distinct sizes: every one comes
+%% back whole (boundaries and bytes exact) to its own sender. Like any UDP
+%% client they retransmit after a silence: loopback UDP may drop under load
+%% here even with a plain gen_udp echo server.
+udp_many_senders(_Config) ->
+    Ctx = start_ctx(udp, #{protocol => fixture("udp_echo.ts")}),
+    Port = udp_server(Ctx),
+    Self = self(),
+    Pids = [spawn_link(fun() ->
+                               {ok, C} = gen_udp:open(0, [binary, {ip, {127, 0, 0, 1}}, {active, false}]),
+                               Ok = lists:all(
+                                      fun(I) ->
+                                              Msg = <<S:16, I:16, (binary:copy(<<S>>, I * 7 + S))/binary>>,
+                                              exchange(C, Port, Msg, 5)
+                                      end, lists:seq(1, 50)),
+                               Self ! {udp_done, self(), Ok}
+                       end) || S <- lists:seq(1, 20)],
+    Results = [receive {udp_done, P, R} -> R after 60000 -> timeout end || P <- Pids],
+    ?assertEqual(lists:duplicate(20, true), Results),
+    ?assertMatch(#{bytes_in := In, bytes_out := In} when In > 0, reactor_context:info(Ctx)),
+    reactor_context:stop(Ctx).
+
+exchange(_C, _Port, _Msg, 0) ->
+    false;
+exchange(C, Port, Msg, Tries) ->
+    ok = gen_udp:send(C, {127, 0, 0, 1}, Port, Msg),
+    await_echo(C, Port, Msg, Tries).
+
+await_echo(C, Port, Msg, Tries) ->
+    <<S:16, I:16, _/binary>> = Msg,
+    case gen_udp:recv(C, 0, 300) of
+        {ok, {_, Port, Msg}} -> true;
+        {ok, {_, Port, <<S:16, J:16, _/binary>>}} when J < I -> await_echo(C, Port, Msg, Tries); % a late duplicate
+        {ok, Other} -> ct:pal("sender ~p: unexpected ~p", [S, Other]), false;
+        {error, timeout} -> exchange(C, Port, Msg, Tries - 1)
+    end.
+
+udp_datagram_too_large(_Config) ->
+    H = reactor_test_lib:capture_logs(),
+    Ctx = start_ctx(udp_small, #{protocol => fixture("udp_echo.ts"), read_size => 1024}),
+    Port = udp_server(Ctx),
+    {ok, C} = gen_udp:open(0, [binary, {ip, {127, 0, 0, 1}}, {active, false}]),
+    ok = gen_udp:send(C, {127, 0, 0, 1}, Port, binary:copy(<<"x">>, 2000)),
+    reactor_test_lib:logged("dropped a datagram of 2000 bytes from 127.0.0.1:\\d+: larger than read_size", 5000),
+    ok = gen_udp:send(C, {127, 0, 0, 1}, Port, <<"small">>),
+    ?assertMatch({ok, {_, Port, <<"small">>}}, gen_udp:recv(C, 0, 5000)),
+    reactor_test_lib:stop_capture(H),
+    reactor_context:stop(Ctx).
+
+udp_gen_udp_and_socket(_Config) ->
+    Ctx = start_ctx(udp2, #{protocol => fixture("udp_echo.ts")}),
+    {ok, S} = socket:open(inet, dgram, udp),
+    ok = socket:bind(S, #{family => inet, addr => {127, 0, 0, 1}, port => 0}),
+    {ok, #{port := Port}} = socket:sockname(S),
+    {ok, _} = reactor:handoff_socket(Ctx, S, #{}),
+    {ok, C} = gen_udp:open(0, [binary, {ip, {127, 0, 0, 1}}, {active, false}]),
+    ok = gen_udp:send(C, {127, 0, 0, 1}, Port, <<"via socket">>),
+    ?assertMatch({ok, {_, Port, <<"via socket">>}}, gen_udp:recv(C, 0, 5000)),
+    reactor_context:stop(Ctx).
+
+%% A Unix stream socket: type unix, and the peer's credentials in clientInfo.
+unix_socket_peer_credentials(_Config) ->
+    Ctx = start_ctx(unix, #{protocol => fixture("info.ts")}),
+    %% sun_path holds 108 bytes: CT's priv_dir is too deep for it
+    Path = "/tmp/reactor-test-" ++ os:getpid() ++ "-" ++ integer_to_list(erlang:unique_integer([positive])),
+    {ok, L} = socket:open(local, stream, default),
+    ok = socket:bind(L, #{family => local, path => Path}),
+    ok = socket:listen(L),
+    {ok, C} = socket:open(local, stream, default),
+    ok = socket:connect(C, #{family => local, path => Path}),
+    {ok, A} = socket:accept(L, 5000),
+    {ok, _} = reactor:handoff_socket(Ctx, A, #{}),
+    {ok, Line} = recv_line(C, <<>>),
+    Info = json(Line),
+    ct:log("~s", [Line]),
+    ?assertEqual(<<"unix">>, maps:get(<<"type">>, Info)),
+    Peer = maps:get(<<"peer">>, Info),
+    ?assertEqual(list_to_integer(os:getpid()), maps:get(<<"pid">>, Peer)),
+    ok = socket:send(C, <<"over unix">>),
+    ?assertEqual({ok, <<"over unix">>}, socket:recv(C, 9, 5000)),
+    socket:close(C),
+    socket:close(L),
+    file:delete(Path),
+    reactor_context:stop(Ctx).
+
+tcp_type_detected(_Config) ->
+    Ctx = start_ctx(info, #{protocol => fixture("info.ts")}),
+    {L, Port} = listen(Ctx),
+    S = connect(Port),
+    {ok, Line} = recv_line(S, <<>>),
+    Info = json(Line),
+    ?assertMatch(#{<<"type">> := <<"tcp">>, <<"addr">> := <<"127.0.0.1">>, <<"family">> := <<"inet">>}, Info),
+    gen_tcp:close(S),
+    reactor:stop_listener(L),
+    reactor_context:stop(Ctx).
+
+recv_line(S, Acc) ->
+    case binary:split(Acc, <<"\n">>) of
+        [Line, _] -> {ok, Line};
+        [_] ->
+            R = case S of
+                    {'$socket', _} -> socket:recv(S, 0, 5000);
+                    _ -> gen_tcp:recv(S, 0, 5000)
+                end,
+            case R of
+                {ok, B} -> recv_line(S, <<Acc/binary, B/binary>>);
+                E -> E
+            end
+    end.
+
+%% Enough JSON for a flat object with one nested object (no JSON in OTP 25).
+json(Bin) ->
+    {ok, Toks, _} = erl_scan:string(binary_to_list(
+                                      re:replace(re:replace(Bin, "\\{", "#{", [global]), ":", " => ",
+                                                 [global, {return, binary}])) ++ "."),
+    {ok, Expr} = erl_parse:parse_exprs(Toks),
+    {value, V, _} = erl_eval:exprs(Expr, []),
+    binarize(V).
+
+binarize(M) when is_map(M) -> maps:from_list([{list_to_binary(K), binarize(V)} || {K, V} <- maps:to_list(M)]);
+binarize(L) when is_list(L) -> list_to_binary(L);
+binarize(V) -> V.
