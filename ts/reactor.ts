@@ -4,6 +4,7 @@ import type { Io } from "./addon";
 import type { ClientInfo, LogLevel, Stats, WireAction } from "./codec";
 import { ReactorError, isSystemError } from "./errors";
 import { Action, ConnectionHandle, Protocol, bind } from "./protocol";
+import { parseProxyHeader } from "./proxy";
 
 export type ProtocolClass = new () => Protocol;
 export type ProtocolFactory = () => Protocol;
@@ -62,6 +63,8 @@ class Connection implements ConnectionHandle {
   closed = false;
   /** a datagram socket: one read is one datagram, with its sender */
   dgram = false;
+  /** waiting for a PROXY protocol header: the bytes of it seen so far */
+  proxyBuf?: Buffer;
   eof = false;
   paused = false;
   lastActive = Date.now();
@@ -202,6 +205,12 @@ export class Reactor {
     this.conns.set(id, conn);
     protocolsByFd.set(fd, proto);
     this.events++;
+    if (info.proxy_protocol) {
+      // connectionMade waits for the real client's address in the header
+      conn.proxyBuf = Buffer.alloc(0);
+      this.sink.ack(id, "read_pending");
+      return;
+    }
     let first: unknown;
     current = id;
     try {
@@ -253,7 +262,10 @@ export class Reactor {
       const data = this.slab.subarray(this.slabOff, this.slabOff + n);
       this.slabOff += (n + 7) & ~7;
       this.bytesIn += n;
-      const wire = this.writeAtOnce(conn, this.step(conn, "read", "dataReceived", () => conn.proto.dataReceived(data)));
+      const wire =
+        conn.proxyBuf !== undefined
+          ? this.proxyReceived(conn, data)
+          : this.writeAtOnce(conn, this.step(conn, "read", "dataReceived", () => conn.proto.dataReceived(data)));
       // A read that filled the buffer may have left more behind: read again
       // now rather than after a round trip through Erlang, a few times at most
       // so that one busy connection cannot starve the others.
@@ -261,6 +273,48 @@ export class Reactor {
       this.emit(conn, wire);
       return;
     }
+  }
+
+  /** Bytes before the PROXY header is complete: parse it, put the real client
+   * into clientInfo, then start the protocol with what followed the header. */
+  private proxyReceived(conn: Connection, data: Buffer): WireAction | null {
+    const buf = conn.proxyBuf!.length ? Buffer.concat([conn.proxyBuf!, data]) : data;
+    let r;
+    try {
+      r = parseProxyHeader(buf);
+    } catch (e) {
+      const info = conn.proto.clientInfo;
+      this.errors++;
+      this.sink.log("warning", conn.id, `malformed PROXY header from ${info.addr}:${info.port}: ${(e as Error).message}; closing`);
+      this.closeConnection(conn, e as Error, true);
+      return null;
+    }
+    if (!r.done) {
+      conn.proxyBuf = Buffer.from(buf); // small: copy rather than pin a slab
+      return "read_pending";
+    }
+    conn.proxyBuf = undefined;
+    const info = conn.proto.clientInfo;
+    if (r.proxied) {
+      conn.proto.clientInfo = { ...info, ...r.proxied, proxied_by: { addr: info.addr, port: info.port } };
+    }
+    let first: unknown;
+    current = conn.id;
+    try {
+      first = conn.proto.connectionMade(conn.fd, conn.proto.clientInfo);
+    } catch (e) {
+      this.handlerFailed(conn, "connectionMade", e, true);
+      return null;
+    } finally {
+      current = null;
+    }
+    let wire = first === undefined ? "read_pending" : this.toWire(conn, "read", first, "connectionMade");
+    const rest = buf.subarray(r.length);
+    if (rest.length === 0 || wire === null || wire === "close") return wire;
+    // what followed the header is the protocol's first data
+    wire = this.writeAtOnce(conn, wire);
+    if (wire === null || conn.closed) return null;
+    return this.writeAtOnce(conn, this.step(conn, "read", "dataReceived", () => conn.proto.dataReceived(rest)));
   }
 
   /** Datagrams, one dataReceived each, until none is left (or a batch is done). */
@@ -354,6 +408,10 @@ export class Reactor {
 
   private eofReceived(conn: Connection): void {
     conn.eof = true;
+    if (conn.proxyBuf !== undefined) {
+      this.closeConnection(conn, undefined, true); // gone before its PROXY header was complete
+      return;
+    }
     let keep: unknown;
     current = conn.id;
     try {

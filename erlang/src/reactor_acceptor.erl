@@ -91,12 +91,17 @@ handoff_to(Ctx, Conns, C, Name) ->
                            [Name, length(Errors), length(Conns), Ctx, hd(Errors)])
     end.
 
-client_info(SockAddr, #{info := Extra, local_port := LPort, name := Name}) ->
+client_info(SockAddr, #{info := Extra, local_port := LPort, name := Name} = St) ->
     Base = case decode_sockaddr(SockAddr) of
                {Family, Addr, Port} -> #{addr => Addr, port => Port, family => Family};
                unknown -> #{}
            end,
-    maps:merge(Base#{type => tcp, local_port => LPort, listener => listener_name(Name)}, Extra).
+    Proxy = case maps:get(proxy_protocol, St, false) of
+                true -> #{proxy_protocol => true};
+                false -> #{}
+            end,
+    maps:merge(maps:merge(Base#{type => tcp, local_port => LPort, listener => listener_name(Name)},
+                          Proxy), Extra).
 
 listener_name(Name) when is_atom(Name); is_binary(Name) -> Name;
 listener_name(Name) -> iolist_to_binary(io_lib:format("~0p", [Name])).

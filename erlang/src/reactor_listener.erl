@@ -16,7 +16,8 @@
                   pool => [reactor_context:context()],
                   acceptors => pos_integer(),
                   backlog => pos_integer(),
-                  info => reactor_context:client_info()}.
+                  info => reactor_context:client_info(),
+                  proxy_protocol => boolean()}.
 -export_type([opts/0]).
 
 -define(ACCEPTED, 1).
@@ -64,6 +65,7 @@ open(S = #state{opts = Opts, port = Port}) ->
             S1 = S#state{lsock = LSock, port = Bound},
             Args = #{name => S#state.name, listen_fd => Fd, contexts => S#state.contexts,
                      counters => S#state.counters, info => maps:get(info, Opts, #{}),
+                     proxy_protocol => maps:get(proxy_protocol, Opts, false),
                      local_port => Bound},
             N = maps:get(acceptors, Opts, 4),
             {ok, lists:foldl(fun(I, Acc) -> start_acceptor(I, Args, Acc) end, S1,

@@ -5,11 +5,12 @@
 
 -compile([export_all, nowarn_export_all]).
 
--import(reactor_test_lib, [fixture/1, start_ctx/2, listen/1, connect/1]).
+-import(reactor_test_lib, [fixture/1, start_ctx/2, listen/1, listen/2, connect/1]).
 
 all() ->
     [udp_many_senders, udp_datagram_too_large, udp_gen_udp_and_socket,
-     unix_socket_peer_credentials, tcp_type_detected].
+     unix_socket_peer_credentials, tcp_type_detected, proxy_protocol_v1, proxy_protocol_v2,
+     proxy_protocol_malformed].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(reactor),
@@ -117,6 +118,45 @@ tcp_type_detected(_Config) ->
     Info = json(Line),
     ?assertMatch(#{<<"type">> := <<"tcp">>, <<"addr">> := <<"127.0.0.1">>, <<"family">> := <<"inet">>}, Info),
     gen_tcp:close(S),
+    reactor:stop_listener(L),
+    reactor_context:stop(Ctx).
+
+proxied(Header) ->
+    Ctx = start_ctx(proxied, #{protocol => fixture("info.ts")}),
+    {L, Port} = listen(Ctx, #{proxy_protocol => true}),
+    S = connect(Port),
+    ok = gen_tcp:send(S, Header),
+    {ok, Line} = recv_line(S, <<>>),
+    Info = json(Line),
+    gen_tcp:close(S),
+    reactor:stop_listener(L),
+    reactor_context:stop(Ctx),
+    Info.
+
+proxy_protocol_v1(_Config) ->
+    Info = proxied(<<"PROXY TCP4 203.0.113.7 192.0.2.1 40000 443\r\n">>),
+    ?assertMatch(#{<<"addr">> := <<"203.0.113.7">>, <<"port">> := 40000, <<"local_port">> := 443,
+                   <<"proxied_by">> := #{<<"addr">> := <<"127.0.0.1">>}}, Info).
+
+proxy_protocol_v2(_Config) ->
+    Sig = <<16#0D, 16#0A, 16#0D, 16#0A, 16#00, 16#0D, 16#0A, 16#51, 16#55, 16#49, 16#54, 16#0A>>,
+    Header = <<Sig/binary, 16#21, 16#11, 12:16, 198, 51, 100, 9, 192, 0, 2, 1, 50000:16, 8443:16>>,
+    Info = proxied(Header),
+    ?assertMatch(#{<<"addr">> := <<"198.51.100.9">>, <<"port">> := 50000, <<"local_port">> := 8443}, Info).
+
+proxy_protocol_malformed(_Config) ->
+    H = reactor_test_lib:capture_logs(),
+    Ctx = start_ctx(proxied_bad, #{protocol => fixture("info.ts")}),
+    {L, Port} = listen(Ctx, #{proxy_protocol => true}),
+    Good = connect(Port),
+    Bad = connect(Port),
+    ok = gen_tcp:send(Bad, <<"GET / HTTP/1.1\r\n\r\n">>),
+    ?assertEqual({error, closed}, gen_tcp:recv(Bad, 0, 5000)),
+    reactor_test_lib:logged("malformed PROXY header from 127.0.0.1:\\d+: no PROXY header", 5000),
+    ok = gen_tcp:send(Good, <<"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n">>),
+    {ok, Line} = recv_line(Good, <<>>),
+    ?assertMatch(#{<<"addr">> := <<"1.2.3.4">>}, json(Line)),
+    reactor_test_lib:stop_capture(H),
     reactor:stop_listener(L),
     reactor_context:stop(Ctx).
 

@@ -395,6 +395,45 @@ describe("Reactor datagrams", () => {
   });
 });
 
+describe("Reactor PROXY protocol", () => {
+  class Seen extends Protocol {
+    made?: ClientInfo;
+    data: string[] = [];
+    connectionMade(fd: number, info: ClientInfo): void {
+      super.connectionMade(fd, info);
+      this.made = info;
+    }
+    dataReceived(d: Buffer): Action {
+      this.data.push(d.toString());
+      return "continue";
+    }
+  }
+
+  it("starts the protocol with the real client once the header is complete", () => {
+    const { io, sink, r } = setup(Seen);
+    r.handoff(1, 3, { type: "tcp", addr: "10.0.0.1", port: 999, proxy_protocol: true });
+    const p = getProtocol(3) as Seen;
+    expect(sink.acks).toEqual([[1, "read_pending"]]);
+    io.feed(3, "PROXY TCP4 203.0.113.7 10.0.0.1 5555 ");
+    r.readReady(1);
+    expect(p.made).toBeUndefined(); // not yet
+    io.feed(3, "443\r\nhello");
+    r.readReady(1);
+    expect(p.made).toMatchObject({ addr: "203.0.113.7", port: 5555, local_port: 443, proxied_by: { addr: "10.0.0.1", port: 999 } });
+    expect(p.data).toEqual(["hello"]);
+  });
+
+  it("closes a connection whose header is malformed, with a log line", () => {
+    const { io, sink, r } = setup(Seen);
+    r.handoff(1, 3, { addr: "10.0.0.1", port: 999, proxy_protocol: true });
+    io.feed(3, "GET / HTTP/1.1\r\n\r\n");
+    r.readReady(1);
+    expect(sink.acts).toEqual([[1, "close"]]);
+    expect(sink.logs[0]).toEqual(["warning", 1, expect.stringMatching(/malformed PROXY header from 10.0.0.1:999: no PROXY header/)]);
+    expect((getProtocol(3) as Seen | undefined)?.made).toBeUndefined();
+  });
+});
+
 describe("Reactor limits", () => {
   it("a Promise that never settles is closed by the callback timeout", async () => {
     class Hangs extends Protocol {
