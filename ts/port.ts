@@ -9,6 +9,7 @@ import { ReactorError } from "./errors";
 import * as runtime from "./index";
 import { LoadError, loadProtocol } from "./loader";
 import { Reactor, Sink, currentConnection, stackOf } from "./reactor";
+import { TlsConfig } from "./tls";
 
 const MAX_IN_FRAME = 16 << 20;
 const MAX_LOG_TEXT = 64 * 1024;
@@ -114,7 +115,16 @@ class Port {
       out.flush();
       process.exit(5);
     }
+    let tlsConfig: TlsConfig | undefined;
+    try {
+      tlsConfig = c.tls ? new TlsConfig(c.tls) : undefined;
+    } catch (e) {
+      out.send(["load_error", "tls", (e as Error).message]);
+      out.flush();
+      process.exit(5);
+    }
     this.reactor = new Reactor(this.io, out, {
+      tls: tlsConfig,
       readSize: c.readSize,
       writeHighWater: c.writeHighWater,
       callbackTimeout: c.callbackTimeout,

@@ -5,6 +5,7 @@ import type { ClientInfo, LogLevel, Stats, WireAction } from "./codec";
 import { ReactorError, isSystemError } from "./errors";
 import { Action, ConnectionHandle, Protocol, bind } from "./protocol";
 import { parseProxyHeader } from "./proxy";
+import { TlsConfig, TlsInfo, TlsSession } from "./tls";
 
 export type ProtocolClass = new () => Protocol;
 export type ProtocolFactory = () => Protocol;
@@ -57,6 +58,8 @@ export interface ReactorOptions {
   callbackTimeout?: number;
   /** ms without an event before a connection is closed (0 = none) */
   idleTimeout?: number;
+  /** terminate TLS on every connection (unless its clientInfo says tls: false) */
+  tls?: TlsConfig;
 }
 
 class Connection implements ConnectionHandle {
@@ -65,6 +68,13 @@ class Connection implements ConnectionHandle {
   dgram = false;
   /** waiting for a PROXY protocol header: the bytes of it seen so far */
   proxyBuf?: Buffer;
+  /** TLS: the session, whether its handshake is done, what the protocol wants
+   * armed once the ciphertext is out, and whether a settle is scheduled */
+  tls?: TlsSession;
+  secure = false;
+  tlsNext: WireAction = "read_pending";
+  settling = false;
+  handshakeTimer?: NodeJS.Timeout;
   eof = false;
   paused = false;
   lastActive = Date.now();
@@ -84,6 +94,11 @@ class Connection implements ConnectionHandle {
   }
 
   writev(bufs: Uint8Array[]): number {
+    if (this.tls) {
+      const n = this.tls.writePlain(bufs);
+      this.reactor.tlsSettleSoon(this);
+      return n;
+    }
     const n = this.syscall(() => this.reactor.io.writev(this.fd, bufs));
     this.reactor.bytesOut += n;
     return n;
@@ -132,6 +147,7 @@ export class Reactor {
   private readonly callbackTimeout: number;
   private readonly idleTimeout: number;
   private readonly sweeper?: NodeJS.Timeout;
+  private readonly tlsConfig?: TlsConfig;
 
   constructor(
     readonly io: Io,
@@ -142,6 +158,7 @@ export class Reactor {
     this.highWater = opts.writeHighWater ?? 1 << 20;
     this.callbackTimeout = opts.callbackTimeout ?? 0;
     this.idleTimeout = opts.idleTimeout ?? 0;
+    this.tlsConfig = opts.tls;
     this.slab = Buffer.allocUnsafe(Math.max(SLAB_MIN, this.readSize));
     if (this.idleTimeout > 0) {
       this.sweeper = setInterval(() => this.closeIdle(), Math.max(10, this.idleTimeout / 4));
@@ -205,9 +222,15 @@ export class Reactor {
     this.conns.set(id, conn);
     protocolsByFd.set(fd, proto);
     this.events++;
+    if (this.tlsConfig && info.tls !== false) this.startTls(conn, this.tlsConfig);
     if (info.proxy_protocol) {
       // connectionMade waits for the real client's address in the header
       conn.proxyBuf = Buffer.alloc(0);
+      this.sink.ack(id, "read_pending");
+      return;
+    }
+    if (conn.tls) {
+      // connectionMade waits for the handshake
       this.sink.ack(id, "read_pending");
       return;
     }
@@ -262,6 +285,11 @@ export class Reactor {
       const data = this.slab.subarray(this.slabOff, this.slabOff + n);
       this.slabOff += (n + 7) & ~7;
       this.bytesIn += n;
+      if (conn.tls && conn.proxyBuf === undefined) {
+        conn.tls.feed(data); // plaintext comes back through the session's events
+        this.tlsSettleSoon(conn);
+        return;
+      }
       const wire =
         conn.proxyBuf !== undefined
           ? this.proxyReceived(conn, data)
@@ -298,6 +326,12 @@ export class Reactor {
     if (r.proxied) {
       conn.proto.clientInfo = { ...info, ...r.proxied, proxied_by: { addr: info.addr, port: info.port } };
     }
+    const rest = buf.subarray(r.length);
+    if (conn.tls) {
+      if (rest.length) conn.tls.feed(rest);
+      this.tlsSettleSoon(conn);
+      return null;
+    }
     let first: unknown;
     current = conn.id;
     try {
@@ -309,12 +343,136 @@ export class Reactor {
       current = null;
     }
     let wire = first === undefined ? "read_pending" : this.toWire(conn, "read", first, "connectionMade");
-    const rest = buf.subarray(r.length);
     if (rest.length === 0 || wire === null || wire === "close") return wire;
     // what followed the header is the protocol's first data
     wire = this.writeAtOnce(conn, wire);
     if (wire === null || conn.closed) return null;
     return this.writeAtOnce(conn, this.step(conn, "read", "dataReceived", () => conn.proto.dataReceived(rest)));
+  }
+
+  private startTls(conn: Connection, config: TlsConfig): void {
+    conn.tls = new TlsSession(
+      config,
+      {
+        secure: (info) => this.tlsSecure(conn, info),
+        data: (plain) => this.tlsData(conn, plain),
+        end: () => this.tlsEnd(conn),
+        error: (e) => this.tlsFailed(conn, e),
+      },
+      () => this.tlsSettleSoon(conn),
+    );
+    conn.handshakeTimer = setTimeout(
+      () => this.tlsFailed(conn, new ReactorError("EHANDSHAKETIMEOUT", `TLS handshake took longer than ${config.handshakeTimeout} ms`)),
+      config.handshakeTimeout,
+    );
+  }
+
+  /** TLS works in callbacks: after a burst of them, write what it produced and
+   * arm what is needed, once. */
+  tlsSettleSoon(conn: Connection): void {
+    if (conn.settling || conn.closed) return;
+    conn.settling = true;
+    setImmediate(() => {
+      conn.settling = false;
+      this.tlsSettle(conn);
+      this.sink.wake();
+    });
+  }
+
+  private tlsSettle(conn: Connection): void {
+    if (conn.closed || !conn.tls) return;
+    if (!this.flushCipher(conn) || conn.paused) return;
+    if (conn.tls.rawPending) this.sink.act(conn.id, "write_pending"); // ciphertext first
+    else if (!conn.secure) this.sink.act(conn.id, "read_pending"); // the handshake wants input
+    else if (conn.tlsNext === "read_pending" && conn.eof) this.closeConnection(conn, undefined, true);
+    else this.sink.act(conn.id, conn.tlsNext);
+  }
+
+  /** Ciphertext out to the fd; false when the fd broke (the connection is closed). */
+  private flushCipher(conn: Connection): boolean {
+    try {
+      this.bytesOut += conn.tls!.flushRaw((bufs) => this.io.writev(conn.fd, bufs));
+      return true;
+    } catch (e) {
+      this.closeConnection(conn, e as Error, true);
+      return false;
+    }
+  }
+
+  private tlsWritable(conn: Connection): void {
+    if (!this.flushCipher(conn)) return;
+    if (conn.tls!.rawPending) {
+      this.sink.act(conn.id, "write_pending");
+      return;
+    }
+    if (conn.secure && conn.tlsNext === "write_pending" && !conn.paused) {
+      conn.tlsNext = "read_pending";
+      const wire = this.step(conn, "write", "writeReady", () => conn.proto.writeReady());
+      if (wire === "close") {
+        this.closeConnection(conn, undefined, true);
+        return;
+      }
+      if (wire !== null) conn.tlsNext = wire;
+    }
+    this.tlsSettleSoon(conn);
+  }
+
+  private tlsSecure(conn: Connection, info: TlsInfo): void {
+    if (conn.closed) return;
+    clearTimeout(conn.handshakeTimer);
+    conn.secure = true;
+    conn.proto.clientInfo = { ...conn.proto.clientInfo, tls: info };
+    let first: unknown;
+    current = conn.id;
+    try {
+      first = conn.proto.connectionMade(conn.fd, conn.proto.clientInfo);
+    } catch (e) {
+      this.handlerFailed(conn, "connectionMade", e, true);
+      return;
+    } finally {
+      current = null;
+    }
+    const wire = first === undefined ? "read_pending" : this.toWire(conn, "read", first, "connectionMade");
+    if (wire === "close") this.closeConnection(conn, undefined, true);
+    else if (wire !== null) this.emit(conn, this.writeAtOnce(conn, wire));
+  }
+
+  private tlsData(conn: Connection, plain: Buffer): void {
+    if (conn.closed || !conn.secure) return;
+    conn.lastActive = Date.now();
+    this.emit(conn, this.writeAtOnce(conn, this.step(conn, "read", "dataReceived", () => conn.proto.dataReceived(plain))));
+  }
+
+  private tlsEnd(conn: Connection): void {
+    if (conn.closed) return;
+    conn.eof = true;
+    let keep: unknown;
+    current = conn.id;
+    try {
+      keep = conn.proto.eofReceived();
+    } catch (e) {
+      this.handlerFailed(conn, "eofReceived", e, true);
+      return;
+    } finally {
+      current = null;
+    }
+    if (keep || conn.proto.writeBuffer.length > 0) conn.tlsNext = "write_pending";
+    else conn.tlsNext = "read_pending"; // after EOF: close once the ciphertext is out
+    this.tlsSettleSoon(conn);
+  }
+
+  private tlsFailed(conn: Connection, e: Error): void {
+    if (conn.closed) return;
+    const info = conn.proto.clientInfo;
+    const where = `${info.addr ?? "peer"}:${info.port ?? "-"}`;
+    this.errors++;
+    this.sink.log(
+      "warning",
+      conn.id,
+      conn.secure ? `TLS error from ${where}: ${e.message}` : `TLS handshake with ${where} failed: ${e.message}`,
+    );
+    this.closeConnection(conn, e, true);
+    this.sink.wake();
   }
 
   /** Datagrams, one dataReceived each, until none is left (or a batch is done). */
@@ -366,6 +524,10 @@ export class Reactor {
     if (!conn || conn.closed) return;
     this.events++;
     conn.lastActive = Date.now();
+    if (conn.tls) {
+      this.tlsWritable(conn);
+      return;
+    }
     this.emit(conn, this.step(conn, "write", "writeReady", () => conn.proto.writeReady()));
   }
 
@@ -384,6 +546,16 @@ export class Reactor {
     if (conn.closed) return;
     conn.closed = true;
     conn.proto.closed = true;
+    if (conn.tls) {
+      clearTimeout(conn.handshakeTimer);
+      conn.tls.end(); // close_notify, written if the fd takes it now
+      try {
+        conn.tls.flushRaw((bufs) => this.io.writev(conn.fd, bufs));
+      } catch {
+        /* the peer is gone already */
+      }
+      conn.tls.destroy();
+    }
     // Shut down before close: the peer sees the end now, even while Erlang's copy
     // (or a user's dup) of the fd is still open.
     try {
@@ -407,6 +579,15 @@ export class Reactor {
   }
 
   private eofReceived(conn: Connection): void {
+    if (conn.tls && conn.proxyBuf === undefined) {
+      if (!conn.secure) {
+        this.closeConnection(conn, undefined, true); // gone during the handshake
+        return;
+      }
+      conn.tls.feedEnd(); // TLS says "end" (or errors) in turn
+      this.tlsSettleSoon(conn);
+      return;
+    }
     conn.eof = true;
     if (conn.proxyBuf !== undefined) {
       this.closeConnection(conn, undefined, true); // gone before its PROXY header was complete
@@ -456,6 +637,12 @@ export class Reactor {
   }
 
   private emit(conn: Connection, wire: WireAction | null): void {
+    if (conn.tls && wire !== "close") {
+      // what to arm once the ciphertext is out: settle decides
+      if (wire !== null) conn.tlsNext = wire;
+      this.tlsSettleSoon(conn);
+      return;
+    }
     if (wire === "close") this.closeConnection(conn, undefined, true);
     else if (wire !== null) this.sink.act(conn.id, wire);
   }

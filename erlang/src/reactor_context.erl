@@ -15,6 +15,10 @@
 -export_type([context/0, client_info/0, opts/0]).
 
 -type context() :: pid() | atom().
+-type tls_opts() :: #{certfile := file:filename_all(), keyfile := file:filename_all(),
+                      cacertfile => file:filename_all(), verify => verify_peer | verify_none,
+                      fail_if_no_peer_cert => boolean(), alpn => [binary()],
+                      handshake_timeout => non_neg_integer()}.
 -type client_info() :: #{atom() | binary() => term()}.
 -type opts() :: #{protocol => file:filename_all() | {priv, atom(), file:filename_all()},
                   setup_code => iodata(),
@@ -25,6 +29,7 @@
                   write_high_water => non_neg_integer(),
                   callback_timeout => non_neg_integer(),
                   idle_timeout => non_neg_integer(),
+                  tls => tls_opts(),
                   name => atom(),
                   start_timeout => timeout(),
                   stop_timeout => timeout()}.
@@ -230,8 +235,9 @@ init({Id, Opts}) ->
         (Protocol =:= <<>> andalso SetupCode =:= <<>>) andalso throw(no_protocol_given),
         Script = filename:join(priv_dir(), "reactor_port.js"),
         filelib:is_regular(Script) orelse throw({runtime_not_built, Script}),
+        Tls = tls_config(maps:get(tls, Opts, undefined)),
         {ok, Listening} = ok_or_throw(reactor_channel:open()),
-        start_node(Id, Opts, Node, Script, Protocol, SetupCode, Listening)
+        start_node(Id, Opts#{tls_checked => Tls}, Node, Script, Protocol, SetupCode, Listening)
     catch
         throw:Reason -> {stop, Reason}
     end.
@@ -248,7 +254,8 @@ start_node(Id, Opts, Node, Script, Protocol, SetupCode, Listening) ->
                read_size => maps:get(read_size, Opts, 256 * 1024),
                write_high_water => maps:get(write_high_water, Opts, 1 bsl 20),
                callback_timeout => maps:get(callback_timeout, Opts, 0),
-               idle_timeout => maps:get(idle_timeout, Opts, 0)},
+               idle_timeout => maps:get(idle_timeout, Opts, 0),
+               tls => maps:get(tls_checked, Opts)},
     true = port_command(Port, reactor_wire:init(Config)),
     Timeout = maps:get(start_timeout, Opts, 30000),
     case reactor_channel:accept(Listening, OsPid, Timeout) of
@@ -276,6 +283,23 @@ start_node(Id, Opts, Node, Script, Protocol, SetupCode, Listening) ->
     end.
 
 channel_path(L) -> maps:get(path, L).
+
+%% TLS is terminated in Node: it gets the files' paths, checked here first so a
+%% typo is a clear start error.
+tls_config(undefined) ->
+    nil;
+tls_config(#{certfile := Cert, keyfile := Key} = T) ->
+    Files = [{K, F} || {K, F} <- [{certfile, Cert}, {keyfile, Key},
+                                   {cacertfile, maps:get(cacertfile, T, undefined)}],
+                       F =/= undefined],
+    [filelib:is_regular(F) orelse throw({tls_file_not_found, K, F}) || {K, F} <- Files],
+    (maps:from_list([{K, unicode:characters_to_binary(filename:absname(F))} || {K, F} <- Files]))
+        #{verify => maps:get(verify, T, verify_none),
+          fail_if_no_peer_cert => maps:get(fail_if_no_peer_cert, T, true),
+          alpn => [iolist_to_binary(A) || A <- maps:get(alpn, T, [])],
+          handshake_timeout => maps:get(handshake_timeout, T, 10000)};
+tls_config(Other) ->
+    throw({bad_tls_options, Other}).
 
 await_ready(Port, Id, Timeout) ->
     receive

@@ -146,6 +146,7 @@ load_error_kind(<<"protocol_load">>) -> protocol_load;
 load_error_kind(<<"setup_load">>) -> setup_load;
 load_error_kind(<<"no_protocol">>) -> no_protocol;
 load_error_kind(<<"channel">>) -> channel;
+load_error_kind(<<"tls">>) -> tls;
 load_error_kind(_) -> load_error.
 
 %% Compile errors arrive as maps with binary keys; they leave as maps with atom keys.
