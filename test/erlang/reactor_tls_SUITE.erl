@@ -1,0 +1,132 @@
+%% TLS whose handshake the protocol never sees, with real clients: curl and
+%% openssl s_client. Certificates are made by the suite, never committed.
+-module(reactor_tls_SUITE).
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-compile([export_all, nowarn_export_all]).
+
+-import(reactor_test_lib, [fixture/1, example/1, start_ctx/2, listen/1, connect/1]).
+
+all() ->
+    [https_keepalive_with_curl, openssl_s_client, client_certificate_required,
+     client_certificate_missing, garbage_instead_of_client_hello, stalled_handshake].
+
+init_per_suite(Config) ->
+    {ok, _} = application:ensure_all_started(reactor),
+    Dir = filename:join(?config(priv_dir, Config), "certs"),
+    ok = filelib:ensure_path(Dir),
+    Sh = fun(Cmd) ->
+                 Out = os:cmd("cd '" ++ Dir ++ "' && " ++ Cmd ++ " 2>&1; echo rc=$?"),
+                 {match, _} = re:run(Out, "rc=0\\n$"),
+                 ok
+         end,
+    Sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=reactor test CA'"),
+    Sh("openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj '/CN=localhost'"),
+    Sh("printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > server.ext"),
+    Sh("openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile server.ext"),
+    Sh("openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj '/CN=test client'"),
+    Sh("openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2"),
+    [{certs, Dir} | Config].
+
+end_per_suite(_Config) ->
+    application:stop(reactor).
+
+cert(Config, Name) -> filename:join(?config(certs, Config), Name).
+
+tls_ctx(Config, Protocol, Extra) ->
+    Tls = maps:merge(#{certfile => cert(Config, "server.pem"), keyfile => cert(Config, "server.key")},
+                     Extra),
+    Ctx = start_ctx(tls, #{protocol => Protocol, tls => Tls}),
+    {L, Port} = listen(Ctx),
+    {Ctx, L, Port}.
+
+done(Ctx, L) ->
+    reactor:stop_listener(L),
+    reactor_context:stop(Ctx).
+
+https_keepalive_with_curl(Config) ->
+    {Ctx, L, Port} = tls_ctx(Config, example("http.ts"), #{alpn => [<<"http/1.1">>]}),
+    Url = "https://localhost:" ++ integer_to_list(Port) ++ "/",
+    Out = os:cmd("curl -sv --cacert " ++ cert(Config, "ca.pem") ++ " " ++ Url ++ " " ++ Url ++ " 2>&1"),
+    ct:log("~s", [Out]),
+    ?assertMatch({match, _}, re:run(Out, "SSL connection using TLSv1")),
+    ?assertMatch({match, _}, re:run(Out, "ALPN.*accepted http/1.1")),
+    ?assertMatch({match, _}, re:run(Out, "[Rr]e-?using existing connection")),
+    ?assertEqual(2, length(binary:matches(list_to_binary(Out), <<"Hello from TypeScript">>))),
+    Body = os:cmd("curl -s --cacert " ++ cert(Config, "ca.pem") ++ " -d 'secret body' " ++ Url ++ "echo"),
+    ?assertEqual("secret body", Body),
+    done(Ctx, L).
+
+openssl_s_client(Config) ->
+    {Ctx, L, Port} = tls_ctx(Config, fixture("info.ts"), #{}),
+    Out = os:cmd("printf 'ping' | timeout 10 openssl s_client -connect 127.0.0.1:" ++ integer_to_list(Port)
+                 ++ " -servername localhost -CAfile " ++ cert(Config, "ca.pem") ++ " -ign_eof 2>&1"),
+    ct:log("~s", [Out]),
+    ?assertMatch({match, _}, re:run(Out, "Verify return code: 0 \\(ok\\)")),
+    %% the protocol saw plaintext and the negotiated parameters
+    ?assertMatch({match, _}, re:run(Out, "\"tls\":\\{\"protocol\":\"TLSv1.3\",\"cipher\":\"TLS_[A-Z0-9_]+\"")),
+    ?assertMatch({match, _}, re:run(Out, "\"sni\":\"localhost\"")),
+    ?assertMatch({match, _}, re:run(Out, "\\nping")),
+    done(Ctx, L).
+
+client_certificate_required(Config) ->
+    {Ctx, L, Port} = tls_ctx(Config, fixture("info.ts"),
+                             #{verify => verify_peer, cacertfile => cert(Config, "ca.pem")}),
+    Out = os:cmd("printf '' | timeout 10 openssl s_client -connect 127.0.0.1:" ++ integer_to_list(Port)
+                 ++ " -CAfile " ++ cert(Config, "ca.pem") ++ " -cert " ++ cert(Config, "client.pem")
+                 ++ " -key " ++ cert(Config, "client.key") ++ " -ign_eof 2>&1"),
+    ct:log("~s", [Out]),
+    ?assertMatch({match, _}, re:run(Out, "\"peer_subject\":\"CN=test client\"")),
+    ?assertMatch({match, _}, re:run(Out, "\"authorized\":true")),
+    done(Ctx, L).
+
+client_certificate_missing(Config) ->
+    H = reactor_test_lib:capture_logs(),
+    {Ctx, L, Port} = tls_ctx(Config, example("http.ts"),
+                             #{verify => verify_peer, cacertfile => cert(Config, "ca.pem")}),
+    Out = os:cmd("curl -s -o /dev/null -w '%{http_code}' --cacert " ++ cert(Config, "ca.pem")
+                 ++ " https://localhost:" ++ integer_to_list(Port) ++ "/"),
+    ct:log("curl: ~s", [Out]),
+    ?assertNotEqual("200", Out),
+    reactor_test_lib:logged("TLS (handshake with|error from) 127.0.0.1:\\d+", 5000),
+    Ok = os:cmd("curl -s --cacert " ++ cert(Config, "ca.pem") ++ " --cert " ++ cert(Config, "client.pem")
+                ++ " --key " ++ cert(Config, "client.key") ++ " https://localhost:"
+                ++ integer_to_list(Port) ++ "/"),
+    ?assertEqual("Hello from TypeScript on the BEAM!\n", Ok),
+    reactor_test_lib:stop_capture(H),
+    done(Ctx, L).
+
+%% Plain text where a ClientHello should be: a clear log line, that connection
+%% closed, a TLS client at the same time unaffected.
+garbage_instead_of_client_hello(Config) ->
+    H = reactor_test_lib:capture_logs(),
+    {Ctx, L, Port} = tls_ctx(Config, example("http.ts"), #{}),
+    Bad = connect(Port),
+    ok = gen_tcp:send(Bad, <<"GET / HTTP/1.1\r\nHost: x\r\n\r\n">>),
+    ?assertMatch({error, _}, recv_until_closed(Bad)),
+    {warning, Text, _} = reactor_test_lib:logged("TLS handshake with 127.0.0.1:\\d+ failed", 5000),
+    ct:log("~s", [Text]),
+    Ok = os:cmd("curl -s --cacert " ++ cert(Config, "ca.pem") ++ " https://localhost:"
+                ++ integer_to_list(Port) ++ "/"),
+    ?assertEqual("Hello from TypeScript on the BEAM!\n", Ok),
+    reactor_test_lib:stop_capture(H),
+    done(Ctx, L).
+
+recv_until_closed(S) ->
+    case gen_tcp:recv(S, 0, 5000) of
+        {ok, _Alert} -> recv_until_closed(S);
+        E -> E
+    end.
+
+stalled_handshake(Config) ->
+    H = reactor_test_lib:capture_logs(),
+    {Ctx, L, Port} = tls_ctx(Config, example("http.ts"), #{handshake_timeout => 300}),
+    S = connect(Port),
+    T0 = erlang:monotonic_time(millisecond),
+    ?assertEqual({error, closed}, gen_tcp:recv(S, 0, 5000)),
+    ?assert(erlang:monotonic_time(millisecond) - T0 < 3000),
+    reactor_test_lib:logged("TLS handshake took longer than 300 ms", 5000),
+    ?assertMatch(#{connections := 0}, reactor_context:info(Ctx)),
+    reactor_test_lib:stop_capture(H),
+    done(Ctx, L).
