@@ -9,7 +9,7 @@
 
 all() ->
     [udp_many_senders, udp_datagram_too_large, udp_gen_udp_and_socket,
-     unix_socket_peer_credentials, tcp_type_detected, proxy_protocol_v1, proxy_protocol_v2,
+     unix_socket_peer_credentials, tcp_type_detected, pipe_read_end, pipe_write_end, proxy_protocol_v1, proxy_protocol_v2,
      proxy_protocol_malformed].
 
 init_per_suite(Config) ->
@@ -119,6 +119,42 @@ tcp_type_detected(_Config) ->
     ?assertMatch(#{<<"type">> := <<"tcp">>, <<"addr">> := <<"127.0.0.1">>, <<"family">> := <<"inet">>}, Info),
     gen_tcp:close(S),
     reactor:stop_listener(L),
+    reactor_context:stop(Ctx).
+
+%% A FIFO opened read-write (so opening it never blocks), found in
+%% /proc/self/fd, and a dup of that fd handed off.
+fifo_fd(Config) ->
+    Path = filename:join(?config(priv_dir, Config), "fifo-" ++ integer_to_list(erlang:unique_integer([positive]))),
+    "" = os:cmd("mkfifo " ++ Path),
+    {ok, H} = file:open(Path, [read, write, raw]),
+    {ok, Fds} = file:list_dir("/proc/self/fd"),
+    [Fd] = [list_to_integer(F) || F <- Fds, file:read_link("/proc/self/fd/" ++ F) =:= {ok, Path}],
+    {ok, Dup} = reactor:dup_fd(Fd),
+    {Path, H, Dup}.
+
+pipe_read_end(Config) ->
+    H = reactor_test_lib:capture_logs(),
+    Ctx = start_ctx(pipe_r, #{protocol => fixture("pipe_reader.ts")}),
+    {Path, Handle, Fd} = fifo_fd(Config),
+    {ok, _} = reactor_context:handoff(Ctx, Fd, #{}),
+    reactor_test_lib:logged("pipe reader on a pipe", 5000),
+    "" = os:cmd("printf 'hello pipe' > " ++ Path),
+    reactor_test_lib:logged("pipe got: hello pipe", 5000),
+    file:close(Handle),
+    reactor_test_lib:stop_capture(H),
+    reactor_context:stop(Ctx).
+
+pipe_write_end(Config) ->
+    Ctx = start_ctx(pipe_w, #{protocol => fixture("pipe_writer.ts")}),
+    {Path, Handle, Fd} = fifo_fd(Config),
+    Self = self(),
+    spawn_link(fun() -> Self ! {read, os:cmd("timeout 5 head -n 1 " ++ Path)} end),
+    timer:sleep(200),
+    {ok, _} = reactor_context:handoff(Ctx, Fd, #{}),
+    receive {read, Line} -> ?assertEqual("written by the reactor into a pipe\n", Line)
+    after 6000 -> error(nothing_read)
+    end,
+    file:close(Handle),
     reactor_context:stop(Ctx).
 
 proxied(Header) ->
