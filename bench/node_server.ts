@@ -26,6 +26,7 @@ function serveProtocol(port: number, P: new () => Protocol): void {
         return n;
       },
       sendTo: () => 0, // streams only
+      shutdownWrite: () => sock.end(),
       close: () => sock.destroy(),
     });
     p.connectionMade(-1, { addr: sock.remoteAddress, port: sock.remotePort, type: "tcp" });

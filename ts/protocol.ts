@@ -24,6 +24,7 @@ export interface ConnectionHandle {
   read(size: number): Buffer | null;
   writev(bufs: Uint8Array[]): number;
   sendTo(data: Uint8Array, addr: string, port: number): number;
+  shutdownWrite(): void;
   close(reason?: Error): void;
 }
 
@@ -178,6 +179,12 @@ export abstract class Protocol {
       total += n;
     }
     return total;
+  }
+
+  /** Half-close: the peer sees the end of what we send (FIN, or TLS
+   * close_notify) while we can still read. Call it once writeBuffer is flushed. */
+  shutdownWrite(): void {
+    this.handle().shutdownWrite();
   }
 
   /** Close the connection now (from a timer, a promise, anywhere). */

@@ -104,6 +104,15 @@ class Connection implements ConnectionHandle {
     return n;
   }
 
+  shutdownWrite(): void {
+    if (this.tls) {
+      this.tls.end(); // close_notify; TLS 1.3 peers may still send
+      this.reactor.tlsSettleSoon(this);
+    } else {
+      this.syscall(() => (this.reactor.io.shutdown(this.fd, 1), 0));
+    }
+  }
+
   sendTo(data: Uint8Array, addr: string, port: number): number {
     const n = this.syscall(() => this.reactor.io.sendTo(this.fd, data, addr, port));
     if (n > 0) this.reactor.bytesOut += n;

@@ -10,7 +10,7 @@
                            roundtrip/2, recv_exact/3]).
 
 all() ->
-    [callback_timeout, idle_timeout, peer_reset_mid_write, peer_half_closes,
+    [callback_timeout, idle_timeout, peer_reset_mid_write, peer_half_closes, we_half_close,
      slow_reader_backpressure, churn_20000, acceptor_at_fd_limit, drain_listener,
      flood_and_probe].
 
@@ -79,6 +79,21 @@ peer_half_closes(_Config) ->
     ok = gen_tcp:shutdown(S, write),
     ?assertEqual({ok, <<"last words">>}, recv_exact(S, 10, 5000)),
     ?assertEqual({error, closed}, gen_tcp:recv(S, 0, 5000)),
+    done(Ctx, L).
+
+%% The protocol shuts its write side down: the peer reads the end, and what it
+%% sends after that still arrives.
+we_half_close(_Config) ->
+    H = reactor_test_lib:capture_logs(),
+    {Ctx, L, Port} = faulty(#{}),
+    {ok, S} = gen_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, false}, {exit_on_close, false}]),
+    ok = gen_tcp:send(S, <<"half">>),
+    ?assertEqual({ok, <<"half closed">>}, recv_exact(S, 11, 5000)),
+    ?assertEqual({error, closed}, gen_tcp:recv(S, 0, 5000)),
+    ok = gen_tcp:send(S, <<"more">>),
+    reactor_test_lib:logged("after half: more", 5000),
+    gen_tcp:close(S),
+    reactor_test_lib:stop_capture(H),
     done(Ctx, L).
 
 %% A peer that sends and does not read: reading pauses at the high-water mark,

@@ -51,8 +51,10 @@ export class FakeIo implements Io {
     this.sent.push({ fd, data: Buffer.from(b).toString(), addr, port });
     return b.length;
   }
-  shutdown(fd: number): void {
+  shutHow: [number, number][] = [];
+  shutdown(fd: number, how = 2): void {
     this.shut.push(fd);
+    this.shutHow.push([fd, how]);
   }
   close(fd: number): void {
     this.closed.push(fd);

@@ -328,6 +328,35 @@ describe("Reactor round trips", () => {
   });
 });
 
+describe("Reactor half-close", () => {
+  it("shutdownWrite sends the end of our side and keeps reading", () => {
+    class Bye extends Protocol {
+      got: string[] = [];
+      dataReceived(d: Buffer): Action {
+        this.got.push(d.toString());
+        if (d.toString() === "bye") {
+          this.write("goodbye");
+          this.shutdownWrite();
+        }
+        return "read_pending";
+      }
+    }
+    const { io, sink, r } = setup(Bye);
+    r.handoff(1, 3, {});
+    io.feed(3, "bye");
+    r.readReady(1);
+    expect(io.written.get(3)?.toString()).toBe("goodbye");
+    expect(io.shutHow).toEqual([[3, 1]]);
+    io.feed(3, "still talking");
+    r.readReady(1);
+    expect((getProtocol(3) as Bye).got).toEqual(["bye", "still talking"]);
+    expect(sink.acts).toEqual([
+      [1, "read_pending"],
+      [1, "read_pending"],
+    ]);
+  });
+});
+
 describe("Reactor datagrams", () => {
   class UdpEcho extends Protocol {
     got: [string, string, number][] = [];
