@@ -152,6 +152,15 @@ ssize_t WriteIov(int fd, struct iovec* iov, int cnt) {
   return n;
 }
 
+// bytes written, 0 for EAGAIN, or the errno as a JS error
+Napi::Value WriteResult(Napi::Env env, ssize_t n) {
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Napi::Number::New(env, 0);
+    throw ErrnoError(env, errno, "write");
+  }
+  return Napi::Number::New(env, static_cast<double>(n));
+}
+
 // writev(fd, buffers[]) -> bytes written (0 = EAGAIN)
 Napi::Value Writev(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -167,12 +176,7 @@ Napi::Value Writev(const Napi::CallbackInfo& info) {
     iov[i].iov_base = b.Data();
     iov[i].iov_len = b.ByteLength();
   }
-  ssize_t n = WriteIov(fd, iov.data(), static_cast<int>(cnt));
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return Napi::Number::New(env, 0);
-    throw ErrnoError(env, errno, "write");
-  }
-  return Napi::Number::New(env, static_cast<double>(n));
+  return WriteResult(env, WriteIov(fd, iov.data(), static_cast<int>(cnt)));
 }
 
 // write(fd, buf) -> bytes written (0 = EAGAIN)
@@ -182,12 +186,7 @@ Napi::Value Write(const Napi::CallbackInfo& info) {
   if (!info[1].IsTypedArray()) throw Napi::TypeError::New(env, "write takes a Buffer");
   auto b = info[1].As<Napi::Uint8Array>();
   struct iovec iov = {b.Data(), b.ByteLength()};
-  ssize_t n = WriteIov(fd, &iov, 1);
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return Napi::Number::New(env, 0);
-    throw ErrnoError(env, errno, "write");
-  }
-  return Napi::Number::New(env, static_cast<double>(n));
+  return WriteResult(env, WriteIov(fd, &iov, 1));
 }
 
 // shutdown(fd, how) with how 0 = read, 1 = write, 2 = both. ENOTSOCK/ENOTCONN are

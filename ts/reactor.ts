@@ -45,6 +45,7 @@ export function currentConnection(): number | null {
 }
 
 const SLAB_MIN = 1024 * 1024;
+const FAILED = Symbol("failed");
 const MAX_READS_PER_EVENT = 4;
 const MAX_DATAGRAMS_PER_EVENT = 64;
 
@@ -243,19 +244,10 @@ export class Reactor {
       this.sink.ack(id, "read_pending");
       return;
     }
-    let first: unknown;
-    current = id;
-    try {
-      first = proto.connectionMade(fd, info);
-    } catch (e) {
-      this.handlerFailed(conn, "connectionMade", e, false);
+    const wire = this.made(conn, false);
+    if (wire === FAILED) {
       this.sink.nack(id, "connection_made_failed");
-      return;
-    } finally {
-      current = null;
-    }
-    const wire = first === undefined ? "read_pending" : this.toWire(conn, "read", first, "connectionMade");
-    if (wire === null) {
+    } else if (wire === null) {
       this.sink.nack(id, "invalid_action");
     } else if (wire === "close") {
       this.closeConnection(conn, undefined, false);
@@ -341,17 +333,9 @@ export class Reactor {
       this.tlsSettleSoon(conn);
       return null;
     }
-    let first: unknown;
-    current = conn.id;
-    try {
-      first = conn.proto.connectionMade(conn.fd, conn.proto.clientInfo);
-    } catch (e) {
-      this.handlerFailed(conn, "connectionMade", e, true);
-      return null;
-    } finally {
-      current = null;
-    }
-    let wire = first === undefined ? "read_pending" : this.toWire(conn, "read", first, "connectionMade");
+    const made = this.made(conn, true);
+    if (made === FAILED) return null;
+    let wire = made;
     if (rest.length === 0 || wire === null || wire === "close") return wire;
     // what followed the header is the protocol's first data
     wire = this.writeAtOnce(conn, wire);
@@ -431,17 +415,8 @@ export class Reactor {
     clearTimeout(conn.handshakeTimer);
     conn.secure = true;
     conn.proto.clientInfo = { ...conn.proto.clientInfo, tls: info };
-    let first: unknown;
-    current = conn.id;
-    try {
-      first = conn.proto.connectionMade(conn.fd, conn.proto.clientInfo);
-    } catch (e) {
-      this.handlerFailed(conn, "connectionMade", e, true);
-      return;
-    } finally {
-      current = null;
-    }
-    const wire = first === undefined ? "read_pending" : this.toWire(conn, "read", first, "connectionMade");
+    const wire = this.made(conn, true);
+    if (wire === FAILED) return;
     if (wire === "close") this.closeConnection(conn, undefined, true);
     else if (wire !== null) this.emit(conn, this.writeAtOnce(conn, wire));
   }
@@ -455,16 +430,8 @@ export class Reactor {
   private tlsEnd(conn: Connection): void {
     if (conn.closed) return;
     conn.eof = true;
-    let keep: unknown;
-    current = conn.id;
-    try {
-      keep = conn.proto.eofReceived();
-    } catch (e) {
-      this.handlerFailed(conn, "eofReceived", e, true);
-      return;
-    } finally {
-      current = null;
-    }
+    const keep = this.call(conn, "eofReceived", () => conn.proto.eofReceived());
+    if (keep === FAILED) return;
     if (keep || conn.proto.writeBuffer.length > 0) conn.tlsNext = "write_pending";
     else conn.tlsNext = "read_pending"; // after EOF: close once the ciphertext is out
     this.tlsSettleSoon(conn);
@@ -602,35 +569,40 @@ export class Reactor {
       this.closeConnection(conn, undefined, true); // gone before its PROXY header was complete
       return;
     }
-    let keep: unknown;
-    current = conn.id;
-    try {
-      keep = conn.proto.eofReceived();
-    } catch (e) {
-      this.handlerFailed(conn, "eofReceived", e, true);
-      return;
-    } finally {
-      current = null;
-    }
+    const keep = this.call(conn, "eofReceived", () => conn.proto.eofReceived());
+    if (keep === FAILED) return;
     // Like asyncio's transport.close(): what is queued is written first.
     if (keep || conn.proto.writeBuffer.length > 0) this.sink.act(conn.id, "write_pending");
     else this.closeConnection(conn, undefined, true);
+  }
+
+  /** Runs a protocol callback with its connection named in what it logs; a
+   * throw ends the connection (logged) and gives FAILED. */
+  private call<T>(conn: Connection, name: string, fn: () => T, tellErlang = true): T | typeof FAILED {
+    current = conn.id;
+    try {
+      return fn();
+    } catch (e) {
+      this.handlerFailed(conn, name, e, tellErlang);
+      return FAILED;
+    } finally {
+      current = null;
+    }
+  }
+
+  /** connectionMade, and the first thing to arm (null: an invalid action). */
+  private made(conn: Connection, tellErlang: boolean): WireAction | null | typeof FAILED {
+    const first = this.call(conn, "connectionMade", () => conn.proto.connectionMade(conn.fd, conn.proto.clientInfo), tellErlang);
+    if (first === FAILED) return FAILED;
+    return first === undefined ? "read_pending" : this.toWire(conn, "read", first, "connectionMade");
   }
 
   /** Runs a handler. Returns what Erlang should arm next, or null when nothing
    * is to be sent now: the handler's Promise is pending, or the connection ended. */
   private step(conn: Connection, mode: Mode, name: string, fn: () => Action | Promise<Action>): WireAction | null {
     if (conn.closed) return null;
-    let r: Action | Promise<Action>;
-    current = conn.id;
-    try {
-      r = fn();
-    } catch (e) {
-      this.handlerFailed(conn, name, e, true);
-      return null;
-    } finally {
-      current = null;
-    }
+    const r = this.call(conn, name, fn);
+    if (r === FAILED) return null;
     if (isThenable(r)) {
       this.pause(conn, mode, name, r);
       return null;

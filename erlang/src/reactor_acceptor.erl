@@ -32,8 +32,16 @@ loop(St = #{res := Res}) ->
         {Batch, eagain} ->
             St1 = handoff(Batch, St),
             ok = reactor_nif:select(Res, read),
-            receive {reactor_io, 0, read} -> ok end,
-            loop(St1#{backoff => ?BACKOFF_MIN});
+            receive
+                {reactor_io, 0, read} ->
+                    loop(St1#{backoff => ?BACKOFF_MIN});
+                {stop_accepting, From} ->
+                    %% the listener is closing: take what already waits in the
+                    %% backlog, which closing the socket would reset
+                    {Last, _} = accept_batch(Res, St1, ?BATCH, []),
+                    _ = handoff(Last, St1),
+                    From ! {stopped_accepting, self()}
+            end;
         {Batch, full} ->
             loop(handoff(Batch, St));
         {Batch, {error, Reason}} when Reason =:= emfile; Reason =:= enfile; Reason =:= enobufs;

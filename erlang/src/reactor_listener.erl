@@ -79,11 +79,22 @@ open(S = #state{opts = Opts, port = Port}) ->
 close(S = #state{lsock = undefined}) ->
     S;
 close(S = #state{acceptors = A, lsock = LSock}) ->
-    %% linked, and we trap exits: wait for each to be gone, so its fd is closed
-    [exit(P, shutdown) || P <- maps:keys(A)],
-    [receive {'EXIT', P, _} -> ok after 5000 -> ok end || P <- maps:keys(A)],
+    %% Each acceptor hands off what waits in the backlog and exits; one that is
+    %% stuck is shut down. Linked, and we trap exits: wait for each to be gone,
+    %% so its copy of the fd is closed before the socket is.
+    [P ! {stop_accepting, self()} || P <- maps:keys(A)],
+    [receive
+         {'EXIT', P, _} -> ok
+     after 5000 ->
+         exit(P, kill),
+         receive {'EXIT', P, _} -> ok end
+     end || P <- maps:keys(A)],
+    flush_stopped(),
     gen_tcp:close(LSock),
     S#state{acceptors = #{}, lsock = undefined}.
+
+flush_stopped() ->
+    receive {stopped_accepting, _} -> flush_stopped() after 0 -> ok end.
 
 start_acceptor(I, Args, S = #state{acceptors = A}) ->
     Pid = reactor_acceptor:start_link(Args#{index => I}),

@@ -12,6 +12,7 @@
 all() ->
     [callback_timeout, idle_timeout, peer_reset_mid_write, peer_half_closes, we_half_close,
      slow_reader_backpressure, churn_20000, acceptor_at_fd_limit, drain_listener,
+     suspend_keeps_the_backlog,
      flood_and_probe].
 
 suite() -> [{timetrap, {minutes, 3}}].
@@ -227,6 +228,7 @@ drain_listener(_Config) ->
     Ctx = start_ctx(drain, #{protocol => example("echo.ts")}),
     {L, Port} = listen(Ctx),
     Clients = [connect(Port) || _ <- lists:seq(1, 3)],
+    [{ok, _} = roundtrip(C, <<"started">>) || C <- Clients],
     Self = self(),
     spawn_link(fun() -> Self ! {drained, reactor:drain_listener(L, 10000)} end),
     ok = reactor_test_lib:wait_until(
@@ -240,6 +242,17 @@ drain_listener(_Config) ->
     ok = reactor:resume_listener(L),
     C2 = connect(Port),
     ?assertEqual({ok, <<"back">>}, roundtrip(C2, <<"back">>)),
+    done(Ctx, L).
+
+%% Connections already in the kernel's backlog when the listener suspends are
+%% handed off, not reset.
+suspend_keeps_the_backlog(_Config) ->
+    Ctx = start_ctx(backlog, #{protocol => example("echo.ts")}),
+    {L, Port} = listen(Ctx, #{acceptors => 1}),
+    Clients = [connect(Port) || _ <- lists:seq(1, 20)],
+    ok = reactor:suspend_listener(L),
+    [?assertEqual({ok, <<"kept">>}, roundtrip(C, <<"kept">>)) || C <- Clients],
+    [gen_tcp:close(C) || C <- Clients],
     done(Ctx, L).
 
 %% One peer floods, another dribbles a byte at a time: a probe connection is
