@@ -89,7 +89,7 @@ export function decode(frame: Buffer): Incoming {
     case "init":
       if (t.length === 2 && isPlainObject(t[1])) {
         const c = t[1];
-        const readSize = natural(c.read_size, 256 * 1024);
+        const readSize = natural(c.read_size, 1024 * 1024);
         if (typeof c.channel !== "string" || readSize < 1 || readSize > 16 << 20) break;
         return {
           type: "init",

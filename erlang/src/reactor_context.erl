@@ -251,7 +251,7 @@ start_node(Id, Opts, Node, Script, Protocol, SetupCode, Listening) ->
                channel => channel_path(Listening),
                protocol => Protocol,
                setup_code => SetupCode,
-               read_size => maps:get(read_size, Opts, 256 * 1024),
+               read_size => maps:get(read_size, Opts, 1024 * 1024),
                write_high_water => maps:get(write_high_water, Opts, 1 bsl 20),
                callback_timeout => maps:get(callback_timeout, Opts, 0),
                idle_timeout => maps:get(idle_timeout, Opts, 0),

@@ -463,6 +463,33 @@ describe("Reactor PROXY protocol", () => {
   });
 });
 
+describe("Reactor adaptive reads", () => {
+  it("grow while reads fill the buffer, shrink when they do not", () => {
+    class Count extends Protocol {
+      dataReceived(): Action {
+        return "continue";
+      }
+    }
+    const { io, r } = setup(Count, { readSize: 1 << 20 });
+    const asked: number[] = [];
+    const read = io.readInto.bind(io);
+    io.readInto = (fd, b, o, l) => (asked.push(l), read(fd, b, o, l));
+    r.handoff(1, 3, {});
+    for (let i = 0; i < 6; i++) io.feed(3, Buffer.alloc(1 << 20));
+    r.readReady(1);
+    r.readReady(1);
+    // 4 reads in the first event (each filled its buffer), then 1 MiB reads
+    // until nothing is left (the last one finds nothing)
+    expect(asked).toEqual([65536, 131072, 262144, 524288, 1048576, 1048576, 1048576]);
+    asked.length = 0;
+    for (let i = 0; i < 3; i++) io.feed(3, Buffer.alloc(100));
+    r.readReady(1);
+    r.readReady(1);
+    r.readReady(1);
+    expect(asked).toEqual([1048576, 524288, 262144]);
+  });
+});
+
 describe("Reactor limits", () => {
   it("a Promise that never settles is closed by the callback timeout", async () => {
     class Hangs extends Protocol {
