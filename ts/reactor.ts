@@ -1,5 +1,6 @@
 // The dispatch engine: one Connection per handed-off fd, the protocol callbacks,
 // and the translation of what they return into what Erlang arms next.
+import { AsyncLocalStorage } from "async_hooks";
 import type { Io } from "./addon";
 import type { ClientInfo, LogLevel, Stats, WireAction } from "./codec";
 import { ReactorError, isSystemError } from "./errors";
@@ -23,6 +24,8 @@ export interface Sink {
 let factory: ProtocolFactory | undefined;
 const protocolsByFd = new Map<number, Protocol>();
 let current: number | null = null;
+// What a callback starts (timers, promises) still logs under its connection.
+const connectionScope = new AsyncLocalStorage<number>();
 
 /** Register what makes a Protocol per connection: a Protocol subclass or a function. */
 export function setProtocolFactory(f: ProtocolClass | ProtocolFactory): void {
@@ -41,7 +44,7 @@ export function getProtocol(fd: number): Protocol | undefined {
 
 /** The connection whose callback is running now (for log attribution). */
 export function currentConnection(): number | null {
-  return current;
+  return current ?? connectionScope.getStore() ?? null;
 }
 
 const SLAB_MIN = 1024 * 1024;
@@ -594,7 +597,7 @@ export class Reactor {
   private call<T>(conn: Connection, name: string, fn: () => T, tellErlang = true): T | typeof FAILED {
     current = conn.id;
     try {
-      return fn();
+      return connectionScope.run(conn.id, fn);
     } catch (e) {
       this.handlerFailed(conn, name, e, tellErlang);
       return FAILED;

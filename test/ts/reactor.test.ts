@@ -1,5 +1,5 @@
 import { Action, ClientInfo, Protocol, ReactorError } from "../../ts/index";
-import { Reactor, ReactorOptions, getProtocol, setProtocolFactory } from "../../ts/reactor";
+import { Reactor, ReactorOptions, currentConnection, getProtocol, setProtocolFactory } from "../../ts/reactor";
 import { FakeIo, RecordingSink } from "./fake-io";
 
 const flush = () => new Promise((r) => setImmediate(r));
@@ -460,6 +460,27 @@ describe("Reactor PROXY protocol", () => {
     expect(sink.acts).toEqual([[1, "close"]]);
     expect(sink.logs[0]).toEqual(["warning", 1, expect.stringMatching(/malformed PROXY header from 10.0.0.1:999: no PROXY header/)]);
     expect((getProtocol(3) as Seen | undefined)?.made).toBeUndefined();
+  });
+});
+
+describe("Reactor log attribution", () => {
+  it("names the connection in callbacks and in what they start", async () => {
+    const seen: (number | null)[] = [];
+    class Later extends Protocol {
+      dataReceived(): Action {
+        seen.push(currentConnection());
+        setTimeout(() => seen.push(currentConnection()), 1);
+        void Promise.resolve().then(() => seen.push(currentConnection()));
+        return "continue";
+      }
+    }
+    const { io, r } = setup(Later);
+    r.handoff(7, 3, {});
+    io.feed(3, "x");
+    r.readReady(7);
+    await sleep(10);
+    expect(seen).toEqual([7, 7, 7]);
+    expect(currentConnection()).toBeNull();
   });
 });
 
