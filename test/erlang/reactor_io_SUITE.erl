@@ -13,7 +13,7 @@ all() ->
      http_keepalive_curl, http_pipelined, http_port_messages_per_request,
      async_handler, two_contexts_side_by_side, setup_code_only, console_goes_to_logger,
      close_is_seen_while_a_dup_is_held, handoff_socket_gen_tcp, handoff_socket_socket,
-     handoff_many_at_once, pool_spreads_connections, info_counters, fd_counts_return_to_baseline].
+     handoff_many_at_once, pool_spreads_connections, close_from_erlang, info_counters, fd_counts_return_to_baseline].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(reactor),
@@ -277,6 +277,24 @@ pool_spreads_connections(_Config) ->
     [gen_tcp:close(C) || C <- Clients],
     reactor:stop_listener(L),
     [reactor_context:stop(C) || C <- [A, B]].
+
+close_from_erlang(_Config) ->
+    H = reactor_test_lib:capture_logs(),
+    Ctx = start_ctx(closer, #{protocol => fixture("faulty.ts")}),
+    {ok, LS} = gen_tcp:listen(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]),
+    {ok, LPort} = inet:port(LS),
+    C = connect(LPort),
+    {ok, A} = gen_tcp:accept(LS, 5000),
+    {ok, Id} = reactor:handoff_socket(Ctx, A, #{tag => <<"e">>}),
+    ?assertEqual({ok, <<"hi">>}, roundtrip(C, <<"hi">>)),
+    ok = reactor_context:close(Ctx, Id),
+    ?assertEqual({error, closed}, gen_tcp:recv(C, 0, 5000)),
+    reactor_test_lib:logged("lost e closed by the reactor: closed by Erlang", 5000),
+    ?assertEqual({error, not_found}, reactor_context:close(Ctx, Id)),
+    ?assertMatch(#{connections := 0}, reactor_context:info(Ctx)),
+    reactor_test_lib:stop_capture(H),
+    gen_tcp:close(LS),
+    reactor_context:stop(Ctx).
 
 info_counters(Config) ->
     Ctx = ?config(ctx, Config),
