@@ -99,7 +99,7 @@ bench: deps all $(BENCH_BIN)
 	node bench/run.mjs
 
 # A few seconds of the same, so the benchmark cannot rot (CI runs it).
-bench-smoke: all $(BENCH_BIN)
+bench-smoke: deps all $(BENCH_BIN)
 	@command -v wrk >/dev/null || bash .ci/install-deps wrk
 	node bench/run.mjs --smoke
 
