@@ -45,6 +45,15 @@ int FdArg(const Napi::CallbackInfo& info, size_t i) {
   return fd;
 }
 
+// (buf, offset, length) at info[i..i+2]: the part of a Buffer a read may fill.
+struct iovec SpanArg(const Napi::CallbackInfo& info, size_t i) {
+  auto buf = info[i].As<Napi::Buffer<uint8_t>>();
+  size_t off = info[i + 1].As<Napi::Number>().Uint32Value();
+  size_t len = info[i + 2].As<Napi::Number>().Uint32Value();
+  if (off > buf.Length() || len > buf.Length() - off) throw Napi::RangeError::New(info.Env(), "read out of bounds");
+  return {buf.Data() + off, len};
+}
+
 // connectChannel(path) -> fd. Blocking connect to the Erlang node's channel;
 // a local connect either succeeds or fails at once.
 Napi::Value ConnectChannel(const Napi::CallbackInfo& info) {
@@ -118,13 +127,10 @@ Napi::Value RecvFds(const Napi::CallbackInfo& info) {
 Napi::Value ReadInto(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = FdArg(info, 0);
-  auto buf = info[1].As<Napi::Buffer<uint8_t>>();
-  size_t off = info[2].As<Napi::Number>().Uint32Value();
-  size_t len = info[3].As<Napi::Number>().Uint32Value();
-  if (off > buf.Length() || len > buf.Length() - off) throw Napi::RangeError::New(env, "read out of bounds");
+  struct iovec span = SpanArg(info, 1);
   ssize_t n;
   do {
-    n = read(fd, buf.Data() + off, len);
+    n = read(fd, span.iov_base, span.iov_len);
   } while (n < 0 && errno == EINTR);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return Napi::Number::New(env, -1);
@@ -216,12 +222,9 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
 Napi::Value RecvFrom(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = FdArg(info, 0);
-  auto buf = info[1].As<Napi::Buffer<uint8_t>>();
-  size_t off = info[2].As<Napi::Number>().Uint32Value();
-  size_t len = info[3].As<Napi::Number>().Uint32Value();
-  if (off > buf.Length() || len > buf.Length() - off) throw Napi::RangeError::New(env, "read out of bounds");
+  struct iovec iov = SpanArg(info, 1);
+  size_t len = iov.iov_len;
   struct sockaddr_storage ss;
-  struct iovec iov = {buf.Data() + off, len};
   struct msghdr msg;
   memset(&msg, 0, sizeof msg);
   msg.msg_name = &ss;
