@@ -42,6 +42,7 @@ export interface Stats {
   events: number;
   errors: number;
   buffered: number;
+  tls_queued: number;
 }
 
 export type Outgoing =

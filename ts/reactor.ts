@@ -108,7 +108,11 @@ class Connection implements ConnectionHandle {
 
   writev(bufs: Uint8Array[]): number {
     if (this.tls) {
-      const n = this.tls.writePlain(bufs);
+      // TLS takes everything at once: bound what waits as ciphertext instead,
+      // so a peer that does not read holds the rest in writeBuffer (and the
+      // high-water mark applies there)
+      const hw = this.reactor.highWater;
+      const n = this.tls.writePlain(bufs, hw > 0 ? Math.max(0, hw - this.tls.backlog) : Infinity);
       this.reactor.tlsSettleSoon(this);
       return n;
     }
@@ -165,7 +169,7 @@ export class Reactor {
   private slab: Buffer;
   private slabOff = 0;
   private readonly readSize: number;
-  private readonly highWater: number;
+  readonly highWater: number;
   private readonly callbackTimeout: number;
   private readonly idleTimeout: number;
   private readonly sweeper?: NodeJS.Timeout;
@@ -200,6 +204,13 @@ export class Reactor {
     return n;
   }
 
+  /** Bytes of ciphertext waiting for the kernel, over all TLS connections. */
+  tlsQueued(): number {
+    let n = 0;
+    for (const c of this.conns.values()) n += c.tls?.queued ?? 0;
+    return n;
+  }
+
   get size(): number {
     return this.conns.size;
   }
@@ -212,6 +223,7 @@ export class Reactor {
       events: this.events,
       errors: this.errors,
       buffered: this.buffered(),
+      tls_queued: this.tlsQueued(),
     };
   }
 

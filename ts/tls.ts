@@ -77,6 +77,8 @@ export class TlsSession {
   readonly socket: tls.TLSSocket;
   private readonly cipher: CipherStream;
   private failed = false;
+  private taken = 0; // plaintext bytes given to TLS
+  private flushed = 0; // ciphertext bytes written to the fd
 
   constructor(
     private readonly config: TlsConfig,
@@ -129,18 +131,33 @@ export class TlsSession {
     this.cipher.push(null);
   }
 
-  /** Plaintext from the protocol: TLS takes all of it; ciphertext queues. */
-  writePlain(bufs: Uint8Array[]): number {
+  /** Plaintext from the protocol, up to `budget` bytes (TLS would take any
+   * amount and queue its ciphertext without bound). Returns bytes taken. */
+  writePlain(bufs: Uint8Array[], budget = Infinity): number {
     let n = 0;
     for (const b of bufs) {
-      this.socket.write(b);
-      n += b.length;
+      if (n >= budget) break;
+      const part = b.length <= budget - n ? b : b.subarray(0, budget - n);
+      this.socket.write(part);
+      n += part.length;
     }
+    this.taken += n;
     return n;
+  }
+
+  /** Plaintext taken whose ciphertext has not reached the fd yet (about: TLS
+   * adds a little per record, and encrypts in its own time). */
+  get backlog(): number {
+    return Math.max(this.taken - this.flushed, this.cipher.queued);
   }
 
   get rawPending(): boolean {
     return this.cipher.queued > 0;
+  }
+
+  /** Bytes of ciphertext waiting for the fd. */
+  get queued(): number {
+    return this.cipher.queued;
   }
 
   /** Write queued ciphertext with `write` (bytes taken, 0 = EAGAIN). */
@@ -151,6 +168,7 @@ export class TlsSession {
       const n = write(q.slice(0, 64));
       if (n === 0) break;
       total += n;
+      this.flushed += n;
       this.cipher.queued -= n;
       let left = n;
       while (left > 0) {

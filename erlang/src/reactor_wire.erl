@@ -184,6 +184,7 @@ stat_key(<<"bytes_out">>) -> bytes_out;
 stat_key(<<"events">>) -> events;
 stat_key(<<"errors">>) -> errors;
 stat_key(<<"buffered">>) -> buffered;
+stat_key(<<"tls_queued">>) -> tls_queued;
 stat_key(_) -> undefined.
 
 %% Bounded rendering of untrusted terms for error reasons and logs.

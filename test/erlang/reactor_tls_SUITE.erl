@@ -10,10 +10,12 @@
 
 all() ->
     [https_keepalive_with_curl, openssl_s_client, client_certificate_required,
-     client_certificate_missing, garbage_instead_of_client_hello, stalled_handshake].
+     client_certificate_missing, garbage_instead_of_client_hello, stalled_handshake,
+     slow_tls_reader].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(reactor),
+    {ok, _} = application:ensure_all_started(ssl),
     Dir = filename:join(?config(priv_dir, Config), "certs"),
     ok = filelib:ensure_path(Dir),
     Sh = fun(Cmd) ->
@@ -130,3 +132,32 @@ stalled_handshake(Config) ->
     ?assertMatch(#{connections := 0}, reactor_context:info(Ctx)),
     reactor_test_lib:stop_capture(H),
     done(Ctx, L).
+
+%% A TLS peer that asks for 64 MiB and does not read: the ciphertext waiting in
+%% Node stays near the high-water mark (the rest waits as plaintext in the
+%% protocol's writeBuffer), and all of it arrives once the peer reads.
+slow_tls_reader(Config) ->
+    HighWater = 256 * 1024,
+    Tls = #{certfile => cert(Config, "server.pem"), keyfile => cert(Config, "server.key")},
+    Ctx = start_ctx(tls_slow, #{protocol => fixture("faulty.ts"), tls => Tls,
+                                write_high_water => HighWater}),
+    {L, Port} = listen(Ctx),
+    {ok, S} = ssl:connect("localhost", Port, [binary, {active, false}, {verify, verify_peer},
+                                              {cacertfile, cert(Config, "ca.pem")}], 5000),
+    ok = ssl:send(S, <<"big">>),
+    timer:sleep(1000),
+    #{tls_queued := Queued, buffered := Buffered} = reactor_context:info(Ctx),
+    ct:pal("TLS peer not reading: ~p bytes of ciphertext queued (high-water ~p), ~p of "
+           "plaintext in writeBuffer", [Queued, HighWater, Buffered]),
+    ?assert(Queued =< 2 * HighWater),
+    ?assert(Buffered > 32 * 1024 * 1024), % the rest waits, unencrypted, in the protocol
+    ?assertEqual({ok, 64 * 1024 * 1024}, recv_count(S, 64 * 1024 * 1024, 0)),
+    ssl:close(S),
+    done(Ctx, L).
+
+recv_count(_S, Want, Got) when Got >= Want -> {ok, Got};
+recv_count(S, Want, Got) ->
+    case ssl:recv(S, 0, 10000) of
+        {ok, B} -> recv_count(S, Want, Got + byte_size(B));
+        E -> E
+    end.
