@@ -116,7 +116,8 @@ export function encode(msg: Outgoing): Buffer {
   return erlpack.pack(msg);
 }
 
-function tlsOptions(v: unknown): TlsOptions | undefined {
+/** TLS options as Erlang sends them (a context's, or a listener's in client info). */
+export function tlsOptions(v: unknown): TlsOptions | undefined {
   if (!isPlainObject(v)) return undefined;
   if (typeof v.certfile !== "string" || typeof v.keyfile !== "string") throw new CodecError("tls needs certfile and keyfile");
   return {

@@ -2,7 +2,7 @@
 // and the translation of what they return into what Erlang arms next.
 import { AsyncLocalStorage } from "async_hooks";
 import type { Io } from "./addon";
-import type { ClientInfo, LogLevel, Stats, WireAction } from "./codec";
+import { ClientInfo, LogLevel, Stats, WireAction, tlsOptions } from "./codec";
 import { ReactorError, isSystemError } from "./errors";
 import { Action, ConnectionHandle, Protocol, bind } from "./protocol";
 import { parseProxyHeader } from "./proxy";
@@ -174,6 +174,7 @@ export class Reactor {
   private readonly idleTimeout: number;
   private readonly sweeper?: NodeJS.Timeout;
   private readonly tlsConfig?: TlsConfig;
+  private readonly tlsConfigs = new Map<string, TlsConfig>();
 
   constructor(
     readonly io: Io,
@@ -256,7 +257,15 @@ export class Reactor {
     this.conns.set(id, conn);
     protocolsByFd.set(fd, proto);
     this.events++;
-    if (this.tlsConfig && info.tls !== false) this.startTls(conn, this.tlsConfig);
+    const tls = this.tlsFor(info);
+    if (tls instanceof Error) {
+      this.errors++;
+      this.sink.log("error", id, `TLS options of this connection: ${tls.message}`);
+      this.closeConnection(conn, tls, false);
+      this.sink.nack(id, "tls_config_failed");
+      return;
+    }
+    if (tls) this.startTls(conn, tls);
     if (info.proxy_protocol) {
       // connectionMade waits for the real client's address in the header
       conn.proxyBuf = Buffer.alloc(0);
@@ -368,6 +377,25 @@ export class Reactor {
     wire = this.writeAtOnce(conn, wire);
     if (wire === null || conn.closed) return null;
     return this.writeAtOnce(conn, this.step(conn, "read", "dataReceived", () => conn.proto.dataReceived(rest)));
+  }
+
+  /** The context's TLS, unless the connection says `tls: false` or brings its
+   * own options (a listener's); configs are made once per set of options. */
+  private tlsFor(info: ClientInfo): TlsConfig | Error | undefined {
+    const t = info.tls;
+    if (t === false) return undefined;
+    if (typeof t !== "object" || t === null) return this.tlsConfig;
+    const key = JSON.stringify(t);
+    let config = this.tlsConfigs.get(key);
+    if (!config) {
+      try {
+        config = new TlsConfig(tlsOptions(t)!);
+      } catch (e) {
+        return e as Error;
+      }
+      this.tlsConfigs.set(key, config);
+    }
+    return config;
   }
 
   private startTls(conn: Connection, config: TlsConfig): void {

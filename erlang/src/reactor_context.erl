@@ -15,10 +15,7 @@
 -export_type([context/0, client_info/0, opts/0]).
 
 -type context() :: pid() | atom().
--type tls_opts() :: #{certfile := file:filename_all(), keyfile := file:filename_all(),
-                      cacertfile => file:filename_all(), verify => verify_peer | verify_none,
-                      fail_if_no_peer_cert => boolean(), alpn => [binary()],
-                      handshake_timeout => non_neg_integer()}.
+
 -type client_info() :: #{atom() | binary() => term()}.
 -type opts() :: #{protocol => file:filename_all() | {priv, atom(), file:filename_all()},
                   setup_code => iodata(),
@@ -29,7 +26,7 @@
                   write_high_water => non_neg_integer(),
                   callback_timeout => non_neg_integer(),
                   idle_timeout => non_neg_integer(),
-                  tls => tls_opts(),
+                  tls => reactor_tls:opts(),
                   name => atom(),
                   start_timeout => timeout(),
                   stop_timeout => timeout()}.
@@ -235,7 +232,10 @@ init({Id, Opts}) ->
         (Protocol =:= <<>> andalso SetupCode =:= <<>>) andalso throw(no_protocol_given),
         Script = filename:join(priv_dir(), "reactor_port.js"),
         filelib:is_regular(Script) orelse throw({runtime_not_built, Script}),
-        Tls = tls_config(maps:get(tls, Opts, undefined)),
+        Tls = case maps:get(tls, Opts, undefined) of
+                  undefined -> nil;
+                  TlsOpts -> reactor_tls:options(TlsOpts)
+              end,
         {ok, Listening} = ok_or_throw(reactor_channel:open()),
         start_node(Id, Opts#{tls_checked => Tls}, Node, Script, Protocol, SetupCode, Listening)
     catch
@@ -283,23 +283,6 @@ start_node(Id, Opts, Node, Script, Protocol, SetupCode, Listening) ->
     end.
 
 channel_path(L) -> maps:get(path, L).
-
-%% TLS is terminated in Node: it gets the files' paths, checked here first so a
-%% typo is a clear start error.
-tls_config(undefined) ->
-    nil;
-tls_config(#{certfile := Cert, keyfile := Key} = T) ->
-    Files = [{K, F} || {K, F} <- [{certfile, Cert}, {keyfile, Key},
-                                   {cacertfile, maps:get(cacertfile, T, undefined)}],
-                       F =/= undefined],
-    [filelib:is_regular(F) orelse throw({tls_file_not_found, K, F}) || {K, F} <- Files],
-    (maps:from_list([{K, unicode:characters_to_binary(filename:absname(F))} || {K, F} <- Files]))
-        #{verify => maps:get(verify, T, verify_none),
-          fail_if_no_peer_cert => maps:get(fail_if_no_peer_cert, T, true),
-          alpn => [iolist_to_binary(A) || A <- maps:get(alpn, T, [])],
-          handshake_timeout => maps:get(handshake_timeout, T, 10000)};
-tls_config(Other) ->
-    throw({bad_tls_options, Other}).
 
 await_ready(Port, Id, Timeout) ->
     receive

@@ -17,7 +17,8 @@
                   acceptors => pos_integer(),
                   backlog => pos_integer(),
                   info => reactor_context:client_info(),
-                  proxy_protocol => boolean()}.
+                  proxy_protocol => boolean(),
+                  tls => reactor_tls:opts()}.
 -export_type([opts/0]).
 
 -define(ACCEPTED, 1).
@@ -40,12 +41,25 @@ contexts(Pid) -> gen_server:call(Pid, contexts).
 
 init({Name, Opts}) ->
     process_flag(trap_exit, true),
+    try
+        init_listener(Name, Opts)
+    catch
+        throw:Reason -> {stop, Reason}
+    end.
+
+init_listener(Name, Opts) ->
     Contexts = case Opts of
                    #{pool := [_ | _] = Pool} -> Pool;
                    #{context := Ctx} -> [Ctx];
                    _ -> [reactor_default_context]
                end,
-    S = #state{name = Name, opts = Opts, port = maps:get(port, Opts, 0),
+    %% TLS options of a listener travel with each connection's client info:
+    %% the context terminates TLS for it with them
+    Info = case Opts of
+               #{tls := Tls} -> (maps:get(info, Opts, #{}))#{tls => reactor_tls:options(Tls)};
+               _ -> maps:get(info, Opts, #{})
+           end,
+    S = #state{name = Name, opts = Opts#{info => Info}, port = maps:get(port, Opts, 0),
                contexts = list_to_tuple(Contexts), counters = counters:new(3, [write_concurrency])},
     case open(S) of
         {ok, S1} -> {ok, S1};

@@ -138,6 +138,7 @@ nack_reason(<<"factory_failed">>) -> factory_failed;
 nack_reason(<<"connection_made_failed">>) -> connection_made_failed;
 nack_reason(<<"invalid_action">>) -> invalid_action;
 nack_reason(<<"duplicate_id">>) -> duplicate_id;
+nack_reason(<<"tls_config_failed">>) -> tls_config_failed;
 nack_reason(_) -> refused.
 
 load_error_kind(<<"protocol_compile">>) -> protocol_compile;

@@ -11,7 +11,7 @@
 all() ->
     [https_keepalive_with_curl, openssl_s_client, client_certificate_required,
      client_certificate_missing, garbage_instead_of_client_hello, stalled_handshake,
-     slow_tls_reader].
+     slow_tls_reader, listener_tls_option].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(reactor),
@@ -161,3 +161,22 @@ recv_count(S, Want, Got) ->
         {ok, B} -> recv_count(S, Want, Got + byte_size(B));
         E -> E
     end.
+
+%% TLS as a listener option: one plain context serves TLS on one listener and
+%% plain text on another.
+listener_tls_option(Config) ->
+    Ctx = start_ctx(mixed, #{protocol => example("http.ts")}),
+    Tls = #{certfile => cert(Config, "server.pem"), keyfile => cert(Config, "server.key")},
+    {TlsL, TlsPort} = reactor_test_lib:listen(Ctx, #{tls => Tls}),
+    {PlainL, PlainPort} = listen(Ctx),
+    Secure = os:cmd("curl -s --cacert " ++ cert(Config, "ca.pem") ++ " https://localhost:"
+                    ++ integer_to_list(TlsPort) ++ "/"),
+    Plain = os:cmd("curl -s http://127.0.0.1:" ++ integer_to_list(PlainPort) ++ "/"),
+    ?assertEqual("Hello from TypeScript on the BEAM!\n", Secure),
+    ?assertEqual("Hello from TypeScript on the BEAM!\n", Plain),
+    ?assertMatch({error, {{tls_file_not_found, keyfile, "/no/key.pem"}, _}},
+                 reactor:start_listener(bad_tls, #{port => 0, context => Ctx,
+                                                   tls => Tls#{keyfile => "/no/key.pem"}})),
+    reactor:stop_listener(TlsL),
+    reactor:stop_listener(PlainL),
+    reactor_context:stop(Ctx).
