@@ -87,6 +87,7 @@ bench/build/c_server: bench/c_server.c
 bench/build/node_server.js: bench/node_server.ts $(TS_SRC) examples/echo.ts examples/http.ts
 	@mkdir -p bench/build
 	npx esbuild --bundle --platform=node --target=node18 --log-level=warning \
+	  --external:erlpack --external:esbuild \
 	  --alias:erlang-reactor=./ts/index.ts --outfile=$@ bench/node_server.ts
 
 bench/build/bench_servers.beam: bench/bench_servers.erl

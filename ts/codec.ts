@@ -6,7 +6,7 @@
 // Payload bytes never ride here: they move over the fds themselves.
 import * as erlpack from "erlpack";
 import { EtfError, checkEtf } from "./etf-guard";
-import type { TlsOptions } from "./tls";
+import { TlsOptions, parseTlsOptions } from "./tls";
 
 export type ClientInfo = { type?: string; addr?: string; port?: number; [key: string]: unknown };
 
@@ -103,7 +103,7 @@ export function decode(frame: Buffer): Incoming {
             writeHighWater: natural(c.write_high_water, 1 << 20),
             callbackTimeout: natural(c.callback_timeout, 0),
             idleTimeout: natural(c.idle_timeout, 0),
-            tls: tlsOptions(c.tls),
+            tls: tlsOptionsOf(c.tls),
           },
         };
       }
@@ -116,19 +116,12 @@ export function encode(msg: Outgoing): Buffer {
   return erlpack.pack(msg);
 }
 
-/** TLS options as Erlang sends them (a context's, or a listener's in client info). */
-export function tlsOptions(v: unknown): TlsOptions | undefined {
-  if (!isPlainObject(v)) return undefined;
-  if (typeof v.certfile !== "string" || typeof v.keyfile !== "string") throw new CodecError("tls needs certfile and keyfile");
-  return {
-    certfile: v.certfile,
-    keyfile: v.keyfile,
-    cacertfile: typeof v.cacertfile === "string" && v.cacertfile ? v.cacertfile : undefined,
-    verify: v.verify === "verify_peer" ? "verify_peer" : "verify_none",
-    fail_if_no_peer_cert: v.fail_if_no_peer_cert !== false,
-    alpn: Array.isArray(v.alpn) ? v.alpn.filter((a): a is string => typeof a === "string") : undefined,
-    handshake_timeout: natural(v.handshake_timeout, 10000),
-  };
+function tlsOptionsOf(v: unknown): TlsOptions | undefined {
+  try {
+    return parseTlsOptions(v);
+  } catch (e) {
+    throw new CodecError((e as Error).message);
+  }
 }
 
 /** A non-negative integer option, or its default when absent or not one. */

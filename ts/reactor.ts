@@ -2,11 +2,11 @@
 // and the translation of what they return into what Erlang arms next.
 import { AsyncLocalStorage } from "async_hooks";
 import type { Io } from "./addon";
-import { ClientInfo, LogLevel, Stats, WireAction, tlsOptions } from "./codec";
+import type { ClientInfo, LogLevel, Stats, WireAction } from "./codec";
 import { ReactorError, isSystemError } from "./errors";
 import { Action, ConnectionHandle, Protocol, bind } from "./protocol";
 import { parseProxyHeader } from "./proxy";
-import { TlsConfig, TlsInfo, TlsSession } from "./tls";
+import { TlsConfig, TlsInfo, TlsSession, parseTlsOptions } from "./tls";
 
 export type ProtocolClass = new () => Protocol;
 export type ProtocolFactory = () => Protocol;
@@ -389,7 +389,7 @@ export class Reactor {
     let config = this.tlsConfigs.get(key);
     if (!config) {
       try {
-        config = new TlsConfig(tlsOptions(t)!);
+        config = new TlsConfig(parseTlsOptions(t)!);
       } catch (e) {
         return e as Error;
       }

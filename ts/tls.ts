@@ -35,6 +35,24 @@ export interface TlsEvents {
   error(e: Error): void;
 }
 
+/** TLS options as Erlang sends them (a context's, or a listener's in client
+ * info); undefined when there are none. */
+export function parseTlsOptions(v: unknown): TlsOptions | undefined {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
+  const o = v as Record<string, unknown>;
+  if (typeof o.certfile !== "string" || typeof o.keyfile !== "string") throw new TypeError("tls needs certfile and keyfile");
+  const timeout = o.handshake_timeout;
+  return {
+    certfile: o.certfile,
+    keyfile: o.keyfile,
+    cacertfile: typeof o.cacertfile === "string" && o.cacertfile ? o.cacertfile : undefined,
+    verify: o.verify === "verify_peer" ? "verify_peer" : "verify_none",
+    fail_if_no_peer_cert: o.fail_if_no_peer_cert !== false,
+    alpn: Array.isArray(o.alpn) ? o.alpn.filter((a): a is string => typeof a === "string") : undefined,
+    handshake_timeout: Number.isInteger(timeout) && (timeout as number) >= 0 ? (timeout as number) : 10000,
+  };
+}
+
 export class TlsConfig {
   readonly context: tls.SecureContext;
   readonly requestCert: boolean;

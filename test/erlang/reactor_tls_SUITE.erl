@@ -11,7 +11,7 @@
 all() ->
     [https_keepalive_with_curl, openssl_s_client, client_certificate_required,
      client_certificate_missing, garbage_instead_of_client_hello, stalled_handshake,
-     slow_tls_reader, listener_tls_option].
+     slow_tls_reader, listener_tls_option, proxy_protocol_then_tls].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(reactor),
@@ -180,3 +180,32 @@ listener_tls_option(Config) ->
     reactor:stop_listener(TlsL),
     reactor:stop_listener(PlainL),
     reactor_context:stop(Ctx).
+
+%% Behind a load balancer: the PROXY header in clear, then the TLS handshake on
+%% the same connection; the protocol sees the real client and the TLS details.
+proxy_protocol_then_tls(Config) ->
+    Ctx = start_ctx(proxied_tls, #{protocol => fixture("info.ts")}),
+    Tls = #{certfile => cert(Config, "server.pem"), keyfile => cert(Config, "server.key")},
+    {L, Port} = reactor_test_lib:listen(Ctx, #{tls => Tls, proxy_protocol => true}),
+    {ok, T} = gen_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, false}]),
+    ok = gen_tcp:send(T, <<"PROXY TCP4 198.51.100.20 192.0.2.1 61000 443\r\n">>),
+    {ok, S} = ssl:connect(T, [{verify, verify_peer}, {cacertfile, cert(Config, "ca.pem")},
+                              {server_name_indication, "localhost"}], 5000),
+    {ok, Line} = recv_line(S, <<>>),
+    ct:log("~s", [Line]),
+    ?assertMatch({match, _}, re:run(Line, "\"addr\":\"198.51.100.20\"")),
+    ?assertMatch({match, _}, re:run(Line, "\"port\":61000")),
+    ?assertMatch({match, _}, re:run(Line, "\"tls\":\\{\"protocol\":\"TLSv1")),
+    ok = ssl:send(S, <<"through both">>),
+    ?assertEqual({ok, <<"through both">>}, ssl:recv(S, 12, 5000)),
+    ssl:close(S),
+    reactor:stop_listener(L),
+    reactor_context:stop(Ctx).
+
+recv_line(S, Acc) ->
+    case binary:split(Acc, <<"\n">>) of
+        [Line, _] -> {ok, Line};
+        [_] ->
+            {ok, B} = ssl:recv(S, 0, 5000),
+            recv_line(S, <<Acc/binary, B/binary>>)
+    end.
