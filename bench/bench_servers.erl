@@ -1,6 +1,7 @@
 %% Servers the benchmark starts, each in its own BEAM:
 %%   reactor(Port, Protocol, PoolSize)  erlang-reactor, a pool of contexts
 %%   gen_tcp(Port, echo | http)         plain Erlang, gen_tcp with {active, once}
+%% Port 0 picks a free one; each prints "READY port=N" once it listens.
 -module(bench_servers).
 
 -export([reactor/3, gen_tcp/2]).
@@ -17,14 +18,16 @@ reactor(Port, Protocol, Pool) ->
     {ok, _} = reactor:start_listener(bench, #{ip => {127, 0, 0, 1}, port => Port, pool => Ctxs,
                                               acceptors => 2}),
     Pids = [maps:get(os_pid, reactor_context:info(C)) || C <- Ctxs],
-    io:format("READY ~s~n", [lists:join(",", [integer_to_list(P) || P <- Pids])]),
+    io:format("READY port=~p pids=~s~n", [reactor:listener_port(bench),
+                                          lists:join(",", [integer_to_list(P) || P <- Pids])]),
     receive after infinity -> ok end.
 
 gen_tcp(Port, Mode) ->
     {ok, L} = gen_tcp:listen(Port, [binary, {active, false}, {reuseaddr, true}, {nodelay, true},
                                     {ip, {127, 0, 0, 1}}, {backlog, 1024}]),
     [spawn(fun() -> accept(L, Mode) end) || _ <- lists:seq(1, 4)],
-    io:format("READY~n"),
+    {ok, Bound} = inet:port(L),
+    io:format("READY port=~p~n", [Bound]),
     receive after infinity -> ok end.
 
 accept(L, Mode) ->

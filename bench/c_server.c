@@ -1,4 +1,5 @@
 /* c_server: a small epoll server, the practical limit of this machine.
+ * Port 0 picks a free one; it prints "READY port=N" once it listens.
  *   c_server echo PORT   echoes every byte
  *   c_server http PORT   answers every request (up to "\r\n\r\n") with a fixed
  *                        keep-alive response, like examples/http.ts's GET /
@@ -78,10 +79,12 @@ int main(int argc, char **argv) {
         perror("listen");
         return 1;
     }
+    socklen_t salen = sizeof sa;
+    getsockname(lfd, (struct sockaddr *)&sa, &salen);
     int ep = epoll_create1(0);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
     epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
-    printf("READY\n");
+    printf("READY port=%d\n", ntohs(sa.sin_port));
     fflush(stdout);
     struct epoll_event evs[256];
     for (;;) {

@@ -49,7 +49,11 @@ function serveProtocol(port: number, P: new () => Protocol): void {
     sock.on("error", () => sock.destroy());
     sock.on("close", () => p.connectionLost());
   });
-  server.listen(port, "127.0.0.1", () => console.log("READY"));
+  server.listen(port, "127.0.0.1", () => ready(server));
+}
+
+function ready(server: net.Server | http.Server): void {
+  console.log(`READY port=${(server.address() as net.AddressInfo).port}`);
 }
 
 function serveHttp(port: number): void {
@@ -58,7 +62,7 @@ function serveHttp(port: number): void {
     res.end(BODY);
   });
   server.keepAliveTimeout = 60000;
-  server.listen(port, "127.0.0.1", () => console.log("READY"));
+  server.listen(port, "127.0.0.1", () => ready(server));
 }
 
 const [kind, portArg, proto] = process.argv.slice(2);

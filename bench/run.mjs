@@ -70,24 +70,23 @@ function cpuSeconds(pid) {
   }
 }
 
-let nextPort = 20000 + Math.floor(Math.random() * 20000);
-
 async function start(system, proto) {
-  const port = nextPort++;
-  const [cmd, argv] = system.start(port, proto);
+  // port 0: each server picks a free port and says which ("READY port=N")
+  const [cmd, argv] = system.start(0, proto);
   const child = spawn(cmd, argv.map(String), { stdio: ["pipe", "pipe", "inherit"] });
-  const pids = await new Promise((resolve, reject) => {
+  const { port, pids } = await new Promise((resolve, reject) => {
     let buf = "";
     const timer = setTimeout(() => reject(new Error(`${system.name} did not start`)), 30000);
     child.stdout.on("data", (d) => {
       buf += d;
-      const m = /READY ?([\d,]*)/.exec(buf);
+      const m = /READY port=(\d+)(?: pids=([\d,]*))?/.exec(buf);
       if (m) {
         clearTimeout(timer);
-        resolve([child.pid, ...m[1].split(",").filter(Boolean).map(Number)]);
+        const children = (m[2] ?? "").split(",").filter(Boolean).map(Number);
+        resolve({ port: Number(m[1]), pids: [child.pid, ...children] });
       }
     });
-    child.on("exit", (c) => reject(new Error(`${system.name} exited with ${c}`)));
+    child.on("exit", (c) => reject(new Error(`${system.name} exited with ${c}\n${buf}`)));
   });
   return { child, port, pids };
 }
