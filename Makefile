@@ -15,6 +15,8 @@ PRIV      := priv
 NIF       := $(PRIV)/reactor_nif.so
 ADDON     := $(PRIV)/reactor_addon.node
 BUNDLE    := $(PRIV)/reactor_port.js
+# Beside the bundle, so priv/ runs with nothing but `node' on the host.
+SHIPPED   := $(BUNDLE) $(PRIV)/erlpack.node $(PRIV)/esbuild
 TS_SRC    := $(wildcard ts/*.ts)
 
 .PHONY: all native bundle erlang deps run test test-ts test-erl soak fuzz bench bench-smoke clean distclean
@@ -33,13 +35,16 @@ $(ADDON): native/reactor_addon.cc node_modules/.package-lock.json
 	  -DNAPI_VERSION=8 -DBUILDING_NODE_EXTENSION \
 	  -I$(NODE_INC) -Inode_modules/node-addon-api -o $@ $<
 
-bundle: $(BUNDLE)
+bundle: $(SHIPPED)
 
-$(BUNDLE): $(TS_SRC) build.mjs node_modules/.package-lock.json
+$(SHIPPED) &: $(TS_SRC) build.mjs node_modules/.package-lock.json
 	$(NODE) build.mjs
 
+# The build needs only the production packages (erlpack, esbuild and
+# node-addon-api): a dependency's build never installs typescript or jest.
+# The test and bench targets add the dev packages (.ci/install-deps).
 node_modules/.package-lock.json: package.json package-lock.json
-	npm ci --no-audit --no-fund
+	npm ci --omit=dev --no-audit --no-fund
 	@touch $@
 
 erlang: native
@@ -105,7 +110,7 @@ bench-smoke: deps all $(BENCH_BIN)
 	node bench/run.mjs --smoke
 
 clean:
-	rm -f $(NIF) $(ADDON) $(BUNDLE) $(BUNDLE).map
+	rm -f $(NIF) $(ADDON) $(SHIPPED) $(BUNDLE).map
 	rm -rf _build/default/lib/reactor/ebin bench/build
 
 distclean: clean

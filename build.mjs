@@ -1,15 +1,53 @@
-// Bundles the port runtime (ts/) into priv/reactor_port.js. erlpack and esbuild
-// carry native parts and stay external: they load from node_modules at run time.
+// Builds the port runtime into priv/, self-contained: a release, a tarball or a
+// `mix release` carries priv/ to hosts that have `node` and nothing else.
+//
+//   priv/reactor_port.js   the runtime (ts/ and esbuild's JavaScript API), one file
+//   priv/erlpack.node      erlpack's native codec, required by the bundle directly
+//   priv/esbuild           esbuild's binary, which compiles protocols at load time
+//
+// The addon (reactor_addon.node) and the NIF are built by make beside them.
 import { build } from "esbuild";
+import { copyFileSync, chmodSync, mkdirSync } from "fs";
+import { createRequire } from "module";
+import { dirname, join } from "path";
+
+const require = createRequire(import.meta.url);
+const priv = "priv";
+mkdirSync(priv, { recursive: true });
+
+// erlpack finds its .node through `bindings`, which searches the package's own
+// tree: in the bundle it is a plain require of the copy beside it.
+const erlpackNative = {
+  name: "erlpack-native",
+  setup(b) {
+    b.onResolve({ filter: /^erlpack$/ }, () => ({ path: "erlpack", namespace: "erlpack-native" }));
+    b.onLoad({ filter: /.*/, namespace: "erlpack-native" }, () => ({
+      contents: 'module.exports = require("./erlpack.node");',
+      loader: "js",
+    }));
+    b.onResolve({ filter: /^\.\/erlpack\.node$/ }, () => ({ path: "./erlpack.node", external: true }));
+  },
+};
 
 await build({
   entryPoints: ["ts/port.ts"],
-  outfile: "priv/reactor_port.js",
+  outfile: join(priv, "reactor_port.js"),
   bundle: true,
   platform: "node",
   format: "cjs",
   target: "node18",
   sourcemap: "linked",
-  external: ["erlpack", "esbuild"],
+  plugins: [erlpackNative],
   logLevel: "warning",
+  // esbuild's API resolves itself only for buildSync's worker, which we never use
+  logOverride: { "require-resolve-not-external": "silent" },
 });
+
+const erlpackDir = dirname(require.resolve("erlpack/package.json"));
+copyFileSync(join(erlpackDir, "build", "Release", "erlpack.node"), join(priv, "erlpack.node"));
+
+// esbuild's JavaScript API is in the bundle; it runs the binary named by
+// ESBUILD_BINARY_PATH, which the runtime points at this copy (ts/port.ts).
+const esbuildPkg = dirname(require.resolve(`@esbuild/${process.platform}-${process.arch}/package.json`));
+copyFileSync(join(esbuildPkg, "bin", "esbuild"), join(priv, "esbuild"));
+chmodSync(join(priv, "esbuild"), 0o755);

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -333,6 +334,53 @@ static ERL_NIF_TERM nif_accept(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
     return enif_make_tuple3(env, am_ok, enif_make_int(env, fd), enif_make_binary(env, &bin));
 }
 
+/* open_fifo(Path) -> {ok, Fd} | {error, Reason}
+ * A new FIFO (0600; fails if the name exists) and its read end, non-blocking,
+ * so the writer's open never waits. Node's stderr is written into it. */
+static ERL_NIF_TERM nif_open_fifo(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    ErlNifBinary path;
+    char buf[PATH_MAX];
+    (void)argc;
+    if (!enif_inspect_iolist_as_binary(env, argv[0], &path) || path.size == 0 || path.size >= sizeof buf ||
+        memchr(path.data, 0, path.size))
+        return enif_make_badarg(env);
+    memcpy(buf, path.data, path.size);
+    buf[path.size] = 0;
+    if (mkfifo(buf, 0600) < 0) return error_errno(env, errno);
+    int fd = open(buf, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        unlink(buf);
+        return error_errno(env, e);
+    }
+    return enif_make_tuple2(env, am_ok, enif_make_int(env, fd));
+}
+
+/* read(Res, Max) -> {ok, Bin} | eof | {error, eagain | Reason}
+ * One non-blocking read of at most Max (<= 64 KiB) bytes. */
+static ERL_NIF_TERM nif_read(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    rfd *r;
+    unsigned max;
+    ErlNifBinary bin;
+    (void)argc;
+    if (!enif_get_resource(env, argv[0], rfd_type, (void **)&r) || !enif_get_uint(env, argv[1], &max) ||
+        max == 0 || max > 65536)
+        return enif_make_badarg(env);
+    if (!enif_alloc_binary(max, &bin)) return error_errno(env, ENOMEM);
+    enif_mutex_lock(r->lock);
+    ssize_t n = (r->state == FD_CLOSING || r->state == FD_CLOSED) ? -2 : read(r->fd, bin.data, max);
+    int e = errno;
+    enif_mutex_unlock(r->lock);
+    if (n <= 0) {
+        enif_release_binary(&bin);
+        if (n == 0) return enif_make_atom(env, "eof");
+        if (n == -2) return enif_make_tuple2(env, am_error, am_closed);
+        return e == EWOULDBLOCK ? enif_make_tuple2(env, am_error, am_eagain) : error_errno(env, e);
+    }
+    if ((size_t)n < bin.size) enif_realloc_binary(&bin, n);
+    return enif_make_tuple2(env, am_ok, enif_make_binary(env, &bin));
+}
+
 static ErlNifFunc funcs[] = {
     {"fd_info", 1, nif_fd_info, 0},
     {"peercred", 1, nif_peercred, 0},
@@ -344,6 +392,8 @@ static ErlNifFunc funcs[] = {
     {"dup", 1, nif_dup, 0},
     {"close_fd", 1, nif_close_fd, 0},
     {"accept", 1, nif_accept, 0},
+    {"open_fifo", 1, nif_open_fifo, 0},
+    {"read", 2, nif_read, 0},
 };
 
 ERL_NIF_INIT(reactor_nif, funcs, load, NULL, NULL, NULL)

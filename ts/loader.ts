@@ -2,6 +2,7 @@
 // port, evaluates it as a CommonJS module, then runs the context's setup code.
 // `import ... from "erlang-reactor"` in user code resolves to this runtime.
 import type * as esbuildNs from "esbuild";
+import { existsSync } from "fs";
 import Module from "module";
 import * as path from "path";
 import { hasProtocolFactory, setProtocolFactory } from "./reactor";
@@ -33,7 +34,10 @@ const runtimeExternal: esbuildNs.Plugin = {
 };
 
 function esbuild(): typeof esbuildNs {
-  // Not bundled: esbuild ships a native binary beside its JS.
+  // In priv/ the API is bundled and its binary sits beside the bundle (build.mjs);
+  // run from sources (tests), both come from node_modules.
+  const shipped = path.join(__dirname, "esbuild");
+  if (existsSync(shipped)) process.env.ESBUILD_BINARY_PATH = shipped;
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   return require("esbuild");
 }

@@ -63,9 +63,10 @@ class Outbox implements Sink {
 const out = new Outbox();
 
 function redirectConsole(): void {
+  // log and info at notice: the lowest level OTP's default logger prints.
   const levels: [keyof Console, LogLevel][] = [
-    ["log", "info"],
-    ["info", "info"],
+    ["log", "notice"],
+    ["info", "notice"],
     ["warn", "warning"],
     ["error", "error"],
     ["debug", "debug"],
@@ -77,7 +78,7 @@ function redirectConsole(): void {
   }
   // fd 1 is stderr now; still, what a protocol prints belongs in the log.
   process.stdout.write = ((chunk: unknown) => {
-    out.log("info", currentConnection(), String(chunk).replace(/\n$/, ""));
+    out.log("notice", currentConnection(), String(chunk).replace(/\n$/, ""));
     return true;
   }) as typeof process.stdout.write;
   process.on("uncaughtException", (e) => out.log("error", currentConnection(), `uncaught exception: ${stackOf(e)}`));

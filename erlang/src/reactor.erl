@@ -2,14 +2,27 @@
 %% TypeScript. This module is the facade; contexts are in {@link reactor_context}.
 -module(reactor).
 
--export([dup_fd/1, handoff_socket/2, handoff_socket/3,
+-export([dup_fd/1, handoff_socket/2, handoff_socket/3, child_spec/2, listener_child_spec/2,
          start_listener/2, stop_listener/1, listener_port/1, listener_info/1,
          suspend_listener/1, resume_listener/1, drain_listener/2]).
 
 %% @doc An independent copy of `Fd' (close-on-exec): hand the copy off and
 %% close the original whenever you like.
 -spec dup_fd(integer()) -> {ok, integer()} | {error, term()}.
-dup_fd(Fd) -> reactor_nif:dup(Fd).
+dup_fd(Fd) when is_integer(Fd), Fd >= 0, Fd =< 16#7fffffff -> reactor_nif:dup(Fd);
+dup_fd(Fd) when is_integer(Fd) -> {error, ebadf};
+dup_fd(_) -> {error, badarg}.
+
+%% @doc A context as a child of your own supervisor. Listeners given this
+%% context (its `name', or its pid) find it again when the supervisor restarts it.
+-spec child_spec(term(), reactor_context:opts()) -> supervisor:child_spec().
+child_spec(Id, Opts) -> reactor_context:child_spec(Id, Opts).
+
+%% @doc A listener as a child of your own supervisor (after its context), as
+%% `ranch:child_spec/5' gives one. The listener and its acceptors are a
+%% supervisor of their own; `listener_port/1' and the rest find it by name.
+-spec listener_child_spec(term(), reactor_listener:opts()) -> supervisor:child_spec().
+listener_child_spec(Name, Opts) -> reactor_listener_sup:child_spec(Name, Opts).
 
 %% @doc Hand a `gen_tcp' or `socket' socket to the default context.
 handoff_socket(Sock, Info) ->
@@ -53,19 +66,31 @@ peer_info(S) ->
 close_socket({'$socket', _} = S) -> socket:close(S);
 close_socket(S) -> inet:close(S). % gen_tcp or gen_udp
 
-%% @doc Listen and hand every accepted connection to a context (or a pool).
-%% Opts: port (0 picks one), ip, context | pool, acceptors, backlog, info.
+%% @doc Listen and hand every accepted connection to a context (or a pool),
+%% under the reactor application's supervisor.
+%% Opts: port (0 picks one), ip, context | pool, acceptors, backlog, info,
+%% proxy_protocol, tls. Errors are plain: `{error, eaddrinuse}',
+%% `{error, {no_context, Ctx}}', `{error, {already_started, Pid}}'.
 -spec start_listener(term(), reactor_listener:opts()) -> {ok, pid()} | {error, term()}.
 start_listener(Name, Opts) ->
-    Spec = #{id => Name,
-             start => {reactor_listener, start_link, [Name, Opts]},
-             shutdown => 5000},
-    supervisor:start_child(reactor_listener_sup, Spec).
+    case supervisor:start_child(reactor_listeners_sup, listener_child_spec(Name, Opts)) of
+        {ok, Pid} -> {ok, Pid};
+        {error, {already_started, _}} = E -> E;
+        {error, already_present} -> {error, {already_started, reactor_listener:whereis(Name)}};
+        {error, Reason} -> {error, start_error(Reason)}
+    end.
+
+%% What failed inside the listener's supervisor, without the wrapping.
+start_error({shutdown, {failed_to_start_child, _, Reason}}) -> start_error(Reason);
+start_error({Reason, Child}) when element(1, Child) =:= child -> start_error(Reason);
+start_error({already_started, Pid}) when is_pid(Pid) -> {already_started, Pid};
+start_error(Reason) -> Reason.
 
 -spec stop_listener(term()) -> ok | {error, not_found}.
 stop_listener(Name) ->
-    case supervisor:terminate_child(reactor_listener_sup, Name) of
-        ok -> ok = supervisor:delete_child(reactor_listener_sup, Name);
+    Id = {reactor_listener, Name},
+    case supervisor:terminate_child(reactor_listeners_sup, Id) of
+        ok -> ok = supervisor:delete_child(reactor_listeners_sup, Id);
         {error, _} = E -> E
     end.
 
@@ -112,8 +137,9 @@ listener_port(Name) -> reactor_listener:port(listener(Name)).
 -spec listener_info(term()) -> map().
 listener_info(Name) -> reactor_listener:info(listener(Name)).
 
+%% The listener's name, once it is known to exist: calls go through the registry.
 listener(Name) ->
-    case lists:keyfind(Name, 1, supervisor:which_children(reactor_listener_sup)) of
-        {_, Pid, _, _} when is_pid(Pid) -> Pid;
-        _ -> error({no_listener, Name})
+    case reactor_listener:whereis(Name) of
+        Pid when is_pid(Pid) -> Name;
+        undefined -> error({no_listener, Name})
     end.

@@ -2,7 +2,8 @@
 %% One acceptor of a listener: its own dup of the listening fd, polled with
 %% enif_select; on readiness it accepts everything queued (up to a batch) and
 %% hands the batch to a context in one call. At the fd limit it backs off
-%% instead of spinning.
+%% instead of spinning. Told to shut down by its supervisor, it first hands
+%% off what already waits in the backlog, which closing the socket would reset.
 -module(reactor_acceptor).
 
 -export([start_link/1, init/2, decode_sockaddr/1]).
@@ -18,14 +19,14 @@
 %% Returns once the acceptor holds its copy of the listening fd: a listener
 %% that has started is accepting.
 start_link(Args) ->
-    {ok, Pid} = proc_lib:start_link(?MODULE, init, [self(), Args]),
-    Pid.
+    proc_lib:start_link(?MODULE, init, [self(), Args]).
 
 init(Parent, Args = #{listen_fd := LFd}) ->
+    process_flag(trap_exit, true),
     {ok, Fd} = reactor_nif:dup(LFd),
     {ok, Res} = reactor_nif:open(Fd, 0),
     proc_lib:init_ack(Parent, {ok, self()}),
-    loop(Args#{res => Res, next => maps:get(index, Args), backoff => ?BACKOFF_MIN}).
+    loop(Args#{res => Res, parent => Parent, next => maps:get(index, Args), backoff => ?BACKOFF_MIN}).
 
 loop(St = #{res := Res}) ->
     case accept_batch(Res, St, ?BATCH, []) of
@@ -35,12 +36,10 @@ loop(St = #{res := Res}) ->
             receive
                 {reactor_io, 0, read} ->
                     loop(St1#{backoff => ?BACKOFF_MIN});
-                {stop_accepting, From} ->
-                    %% the listener is closing: take what already waits in the
-                    %% backlog, which closing the socket would reset
+                {'EXIT', Parent, Reason} when Parent =:= map_get(parent, St1) ->
                     {Last, _} = accept_batch(Res, St1, ?BATCH, []),
                     _ = handoff(Last, St1),
-                    From ! {stopped_accepting, self()}
+                    exit(Reason)
             end;
         {Batch, full} ->
             loop(handoff(Batch, St));

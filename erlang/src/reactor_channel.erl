@@ -2,19 +2,24 @@
 %% over which a context passes fds (SCM_RIGHTS) to its Node process.
 %%
 %% It accepts exactly one peer, and only one whose SO_PEERCRED pid is the port's
-%% OS pid; then the listening socket is closed and its path unlinked, so nobody
-%% else can ever receive an fd from it.
+%% OS pid; then the listening socket is closed and the directory removed with
+%% everything in it, so nobody else can ever receive an fd from it and nothing
+%% is left behind even if the BEAM is killed later. Directories left by a BEAM
+%% killed during a start are removed by {@link remove_stale/0}.
 -module(reactor_channel).
 
--export([open/0, accept/3, send_fds/3, close/1]).
+-export([open/0, dir/1, path/1, accept/2, send_fds/3, watch/1, close/1, remove_stale/0]).
 
 -export_type([listening/0, channel/0]).
 
+-include_lib("kernel/include/file.hrl").
+
 -opaque listening() :: #{dir := file:filename(), path := binary(), lsock := socket:socket()}.
--opaque channel() :: #{dir := file:filename(), sock := socket:socket()}.
+-opaque channel() :: #{sock := socket:socket()}.
 
 %% SO_PEERCRED is option 17 at SOL_SOCKET on Linux: pid, uid, gid, native 32-bit.
 -define(SO_PEERCRED, 17).
+-define(PREFIX, "reactor-").
 
 -spec open() -> {ok, listening()} | {error, term()}.
 open() ->
@@ -27,6 +32,14 @@ open() ->
             end;
         {error, _} = E -> E
     end.
+
+%% @doc The private directory: the context puts Node's stderr FIFO there too.
+-spec dir(listening()) -> file:filename().
+dir(#{dir := Dir}) -> Dir.
+
+%% @doc The socket's path, for Node to connect to.
+-spec path(listening()) -> binary().
+path(#{path := Path}) -> Path.
 
 listen(Path) ->
     {ok, S} = socket:open(local, seqpacket, default),
@@ -44,13 +57,8 @@ listen(Path) ->
 private_dir(0) ->
     {error, cannot_create_channel_dir};
 private_dir(N) ->
-    Base = case os:getenv("TMPDIR") of
-               false -> "/tmp";
-               "" -> "/tmp";
-               T -> T
-           end,
     Rand = binary:encode_hex(rand:bytes(8)),
-    Dir = filename:join(Base, "reactor-" ++ os:getpid() ++ "-" ++ binary_to_list(Rand)),
+    Dir = filename:join(tmp_dir(), ?PREFIX ++ os:getpid() ++ "-" ++ binary_to_list(Rand)),
     case file:make_dir(Dir) of
         ok ->
             ok = file:change_mode(Dir, 8#700),
@@ -61,42 +69,34 @@ private_dir(N) ->
             E
     end.
 
-%% @doc Wait for the Node process with OS pid `OsPid' to connect. Foreign peers
-%% are refused (closed at once) and waited past. Returns when ours arrived, or
-%% when `Port' exits or `Timeout' ms pass. Port messages that arrive meanwhile are
-%% left in the mailbox.
--spec accept(listening(), non_neg_integer(), timeout()) ->
-    {ok, channel()} | {error, term()}.
-accept(#{lsock := L, dir := Dir, path := Path}, OsPid, Timeout) ->
-    Deadline = deadline(Timeout),
-    case accept_loop(L, OsPid, Deadline) of
-        {ok, S} ->
-            socket:close(L),
-            _ = file:delete(Path),
-            {ok, #{dir => Dir, sock => S}};
-        {error, _} = E ->
-            E
+tmp_dir() ->
+    case os:getenv("TMPDIR") of
+        false -> "/tmp";
+        "" -> "/tmp";
+        T -> T
     end.
 
-accept_loop(L, OsPid, Deadline) ->
-    case socket:accept(L, nowait) of
+%% @doc Take the peer if it has connected. Foreign peers are refused (closed at
+%% once) and waited past. `{select, LSock}': nothing yet; a
+%% `{'$socket', LSock, select, _}' message says when to call again. Once ours is
+%% in, the directory is gone.
+-spec accept(listening(), non_neg_integer()) ->
+    {ok, channel()} | {select, socket:socket()} | {error, term()}.
+accept(L = #{lsock := LSock}, OsPid) ->
+    case socket:accept(LSock, nowait) of
         {ok, S} ->
             case peer_pid(S) of
                 OsPid ->
-                    {ok, S};
+                    close(L),
+                    {ok, #{sock => S}};
                 Other ->
                     logger:warning("reactor: refused fd channel peer with pid ~p "
                                    "(expected the port's pid ~p)", [Other, OsPid]),
                     socket:close(S),
-                    accept_loop(L, OsPid, Deadline)
+                    accept(L, OsPid)
             end;
-        {select, {select_info, _, Ref}} ->
-            receive
-                {'$socket', L, select, Ref} -> accept_loop(L, OsPid, Deadline)
-            after remaining(Deadline) ->
-                _ = socket:cancel(L, {select_info, accept, Ref}),
-                {error, channel_timeout}
-            end;
+        {select, _} ->
+            {select, LSock};
         {error, _} = E ->
             E
     end.
@@ -122,23 +122,60 @@ send_fds(#{sock := S}, Ids, Fds) when length(Ids) =:= length(Fds), Ids =/= [] ->
         {error, _} = E -> E
     end.
 
+%% @doc Watch for Node hanging up. Node never writes to the channel, so it
+%% becomes readable only when Node's end closes: `{watching, Sock}' means a
+%% `{'$socket', Sock, select | abort, _}' message will come then (call again to
+%% tell which); `closed' means it has.
+-spec watch(channel()) -> {watching, socket:socket()} | closed.
+watch(#{sock := S}) ->
+    case socket:recv(S, 0, nowait) of
+        {select, _} -> {watching, S};
+        {ok, <<>>} -> closed; % SOCK_SEQPACKET says end of file with an empty read
+        {ok, _} -> watch(#{sock => S}); % not Node's to send; dropped
+        {error, _} -> closed
+    end.
+
 -spec close(listening() | channel()) -> ok.
-close(Ch) ->
-    case Ch of
-        #{sock := S} -> socket:close(S);
-        #{lsock := L} -> socket:close(L)
+close(#{sock := S}) ->
+    _ = socket:close(S),
+    ok;
+close(#{lsock := L, dir := Dir}) ->
+    _ = socket:close(L),
+    remove_dir(Dir).
+
+%% The directory holds only what we put there (the socket, the stderr FIFO).
+remove_dir(Dir) ->
+    case file:list_dir(Dir) of
+        {ok, Names} -> [_ = file:delete(filename:join(Dir, N)) || N <- Names];
+        {error, _} -> ok
     end,
-    case Ch of
-        #{path := P} -> _ = file:delete(P);
-        _ -> _ = file:delete(filename:join(maps:get(dir, Ch), "fd.sock"))
-    end,
-    remove_dir(maps:get(dir, Ch)),
+    _ = file:del_dir(Dir),
     ok.
 
-remove_dir(Dir) -> _ = file:del_dir(Dir), ok.
+%% @doc Remove channel directories of BEAMs that no longer run (one killed
+%% while a context was starting). Only ours: owned by this user, named as we
+%% name them, their OS pid gone.
+-spec remove_stale() -> non_neg_integer().
+remove_stale() ->
+    Uid = own_uid(),
+    Stale = [D || D <- filelib:wildcard(filename:join(tmp_dir(), ?PREFIX ++ "*-*")),
+                  stale(D, Uid)],
+    [remove_dir(D) || D <- Stale],
+    length(Stale).
 
-deadline(infinity) -> infinity;
-deadline(T) -> erlang:monotonic_time(millisecond) + T.
+stale(Dir, Uid) ->
+    case string:split(filename:basename(Dir), "-", all) of
+        ["reactor", Pid, Rand] when length(Rand) =:= 16 ->
+            case {string:to_integer(Pid), file:read_link_info(Dir)} of
+                {{N, []}, {ok, #file_info{type = directory, uid = Uid}}} ->
+                    Pid =/= os:getpid()
+                        andalso not filelib:is_dir("/proc/" ++ integer_to_list(N));
+                _ -> false
+            end;
+        _ -> false
+    end.
 
-remaining(infinity) -> infinity;
-remaining(D) -> max(0, D - erlang:monotonic_time(millisecond)).
+own_uid() ->
+    {ok, Status} = file:read_file("/proc/self/status"),
+    {match, [Uid]} = re:run(Status, "\\nUid:\\s+(\\d+)", [{capture, all_but_first, binary}]),
+    binary_to_integer(Uid).

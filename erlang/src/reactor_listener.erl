@@ -1,13 +1,19 @@
-%% @doc A listening TCP socket and its acceptors: connections are accepted by the
-%% NIF (non-blocking accept4 on the fd, polled with enif_select) and handed to a
-%% context, or spread over a pool of contexts. Users need no accept loop.
+%% @doc A listener: its listening TCP socket, its counters, and the contexts
+%% its acceptors hand connections to (see {@link reactor_acceptor}). Found by
+%% name through {@link reactor_registry}, wherever it is supervised.
 %%
-%% A listener can be suspended (its socket closed, so new connects are refused
-%% while the connections it made finish) and resumed on the same port.
+%% Contexts are resolved at every handoff, never held as pids: a context
+%% given by name, or by the pid of a context (which stands for its id), is
+%% found again after its supervisor restarts it.
+%%
+%% Suspending stops the acceptors (each hands off what waits in the backlog)
+%% and closes the socket, so new connects are refused while the connections
+%% made so far go on; resuming listens again on the same port.
 -module(reactor_listener).
 -behaviour(gen_server).
 
--export([start_link/2, port/1, info/1, suspend/1, resume/1, contexts/1]).
+-export([start_link/2, acceptor_args/1, port/1, info/1, suspend/1, resume/1, contexts/1,
+         whereis/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -type opts() :: #{port => inet:port_number(),
@@ -27,93 +33,113 @@
 
 -record(state, {name, opts :: opts(), lsock :: gen_tcp:socket() | undefined,
                 port :: inet:port_number(), contexts :: tuple(),
-                acceptors = #{} :: #{pid() => pos_integer()},
                 counters :: counters:counters_ref()}).
 
 start_link(Name, Opts) ->
-    gen_server:start_link(?MODULE, {Name, Opts}, []).
+    gen_server:start_link({via, reactor_registry, {listener, Name}}, ?MODULE, {Name, Opts}, []).
 
-port(Pid) -> gen_server:call(Pid, port).
-info(Pid) -> gen_server:call(Pid, info).
-suspend(Pid) -> gen_server:call(Pid, suspend).
-resume(Pid) -> gen_server:call(Pid, resume).
-contexts(Pid) -> gen_server:call(Pid, contexts).
+%% @doc The listener named `Name', or undefined.
+-spec whereis(term()) -> pid() | undefined.
+whereis(Name) -> reactor_registry:whereis_name({listener, Name}).
+
+%% @private What an acceptor needs: the socket's fd, the contexts, counters.
+acceptor_args(Name) -> gen_server:call(ref(Name), acceptor_args).
+
+port(Name) -> gen_server:call(ref(Name), port).
+info(Name) -> gen_server:call(ref(Name), info).
+contexts(Name) -> gen_server:call(ref(Name), contexts).
+
+%% @doc Stop the acceptors (each hands off the backlog), then close the socket.
+-spec suspend(term()) -> ok.
+suspend(Name) ->
+    ok = supervisor:terminate_child(sup(Name), reactor_acceptors_sup),
+    gen_server:call(ref(Name), close_socket).
+
+%% @doc Listen again on the same port and restart the acceptors.
+-spec resume(term()) -> ok | {error, term()}.
+resume(Name) ->
+    case gen_server:call(ref(Name), open_socket) of
+        ok ->
+            case supervisor:restart_child(sup(Name), reactor_acceptors_sup) of
+                {ok, _} -> ok;
+                {ok, _, _} -> ok;
+                {error, running} -> ok;
+                {error, _} = E -> E
+            end;
+        {error, _} = E ->
+            E
+    end.
+
+ref(Name) -> {via, reactor_registry, {listener, Name}}.
+sup(Name) -> {via, reactor_registry, {listener_sup, Name}}.
 
 init({Name, Opts}) ->
     process_flag(trap_exit, true),
     try
-        init_listener(Name, Opts)
-    catch
-        throw:Reason -> {stop, Reason}
-    end.
-
-init_listener(Name, Opts) ->
-    Contexts = case Opts of
-                   #{pool := [_ | _] = Pool} -> Pool;
-                   #{context := Ctx} -> [Ctx];
-                   _ -> [reactor_default_context]
+        Contexts = [resolve(C) || C <- context_opts(Opts)],
+        %% TLS options of a listener travel with each connection's client info:
+        %% the context terminates TLS for it with them
+        Info = case Opts of
+                   #{tls := Tls} -> (maps:get(info, Opts, #{}))#{tls => reactor_tls:options(Tls)};
+                   _ -> maps:get(info, Opts, #{})
                end,
-    %% TLS options of a listener travel with each connection's client info:
-    %% the context terminates TLS for it with them
-    Info = case Opts of
-               #{tls := Tls} -> (maps:get(info, Opts, #{}))#{tls => reactor_tls:options(Tls)};
-               _ -> maps:get(info, Opts, #{})
-           end,
-    S = #state{name = Name, opts = Opts#{info => Info}, port = maps:get(port, Opts, 0),
-               contexts = list_to_tuple(Contexts), counters = counters:new(3, [write_concurrency])},
-    case open(S) of
-        {ok, S1} -> {ok, S1};
-        {error, Reason} -> {stop, {listen, Reason}}
+        S = #state{name = Name, opts = Opts#{info => Info}, port = maps:get(port, Opts, 0),
+                   contexts = list_to_tuple(Contexts),
+                   counters = counters:new(3, [write_concurrency])},
+        case listen(S) of
+            {ok, S1} -> {ok, S1};
+            {error, Reason} -> {stop, Reason}
+        end
+    catch
+        throw:Why -> {stop, Why}
     end.
 
-%% Listen (on the port we had, once one was picked) and start the acceptors.
-open(S = #state{opts = Opts, port = Port}) ->
+context_opts(#{pool := [_ | _] = Pool}) -> Pool;
+context_opts(#{pool := Bad}) -> throw({bad_pool, Bad});
+context_opts(#{context := Ctx}) -> [Ctx];
+context_opts(_) -> [reactor_default_context].
+
+%% What the listener keeps for a context: something that finds it again after
+%% a restart. A pid stands for the id its context was started with.
+resolve(Pid) when is_pid(Pid) ->
+    case [Id || {context, Id} <- reactor_registry:name_of(Pid)] of
+        [Id | _] -> reactor_context:ref(Id);
+        [] -> throw({no_context, Pid})
+    end;
+resolve(Name) when is_atom(Name) ->
+    is_pid(erlang:whereis(Name)) orelse throw({no_context, Name}),
+    Name;
+resolve({via, Mod, Key} = Ref) ->
+    is_pid(Mod:whereis_name(Key)) orelse throw({no_context, Ref}),
+    Ref;
+resolve({global, Key} = Ref) ->
+    is_pid(global:whereis_name(Key)) orelse throw({no_context, Ref}),
+    Ref;
+resolve(Other) ->
+    throw({no_context, Other}).
+
+%% Listen on the port we had, once one was picked.
+listen(S = #state{opts = Opts, port = Port}) ->
     Ip = maps:get(ip, Opts, {0, 0, 0, 0}),
     Family = case tuple_size(Ip) of 8 -> [inet6]; _ -> [] end,
     ListenOpts = Family ++ [binary, {active, false}, {reuseaddr, true}, {ip, Ip},
                             {backlog, maps:get(backlog, Opts, 1024)}],
     case gen_tcp:listen(Port, ListenOpts) of
         {ok, LSock} ->
-            {ok, Fd} = inet:getfd(LSock),
             {ok, Bound} = inet:port(LSock),
-            S1 = S#state{lsock = LSock, port = Bound},
-            Args = #{name => S#state.name, listen_fd => Fd, contexts => S#state.contexts,
-                     counters => S#state.counters, info => maps:get(info, Opts, #{}),
-                     proxy_protocol => maps:get(proxy_protocol, Opts, false),
-                     local_port => Bound},
-            N = maps:get(acceptors, Opts, 4),
-            {ok, lists:foldl(fun(I, Acc) -> start_acceptor(I, Args, Acc) end, S1,
-                             lists:seq(1, N))};
+            {ok, S#state{lsock = LSock, port = Bound}};
         {error, _} = E ->
             E
     end.
 
-%% Stop accepting: the acceptors exit (each one's copy of the fd closes with it)
-%% and the socket closes, so the kernel refuses new connections.
-close(S = #state{lsock = undefined}) ->
-    S;
-close(S = #state{acceptors = A, lsock = LSock}) ->
-    %% Each acceptor hands off what waits in the backlog and exits; one that is
-    %% stuck is shut down. Linked, and we trap exits: wait for each to be gone,
-    %% so its copy of the fd is closed before the socket is.
-    [P ! {stop_accepting, self()} || P <- maps:keys(A)],
-    [receive
-         {'EXIT', P, _} -> ok
-     after 5000 ->
-         exit(P, kill),
-         receive {'EXIT', P, _} -> ok end
-     end || P <- maps:keys(A)],
-    flush_stopped(),
-    gen_tcp:close(LSock),
-    S#state{acceptors = #{}, lsock = undefined}.
-
-flush_stopped() ->
-    receive {stopped_accepting, _} -> flush_stopped() after 0 -> ok end.
-
-start_acceptor(I, Args, S = #state{acceptors = A}) ->
-    Pid = reactor_acceptor:start_link(Args#{index => I}),
-    S#state{acceptors = A#{Pid => {I, Args}}}.
-
+handle_call(acceptor_args, _From, S = #state{lsock = undefined}) ->
+    {reply, suspended, S};
+handle_call(acceptor_args, _From, S = #state{lsock = LSock, opts = Opts}) ->
+    {ok, Fd} = inet:getfd(LSock),
+    {reply, {ok, #{name => S#state.name, listen_fd => Fd, contexts => S#state.contexts,
+                   counters => S#state.counters, info => maps:get(info, Opts, #{}),
+                   proxy_protocol => maps:get(proxy_protocol, Opts, false),
+                   local_port => S#state.port}}, S};
 handle_call(port, _From, S) ->
     {reply, S#state.port, S};
 handle_call(contexts, _From, S) ->
@@ -121,31 +147,38 @@ handle_call(contexts, _From, S) ->
 handle_call(info, _From, S = #state{counters = C}) ->
     {reply, #{port => S#state.port,
               suspended => S#state.lsock =:= undefined,
-              acceptors => map_size(S#state.acceptors),
+              acceptors => acceptors(S#state.name),
               accepted => counters:get(C, ?ACCEPTED),
               handoff_errors => counters:get(C, ?HANDOFF_ERRORS),
               accept_errors => counters:get(C, ?ACCEPT_ERRORS)}, S};
-handle_call(suspend, _From, S) ->
+handle_call(close_socket, _From, S) ->
     {reply, ok, close(S)};
-handle_call(resume, _From, S = #state{lsock = undefined}) ->
-    case open(S) of
+handle_call(open_socket, _From, S = #state{lsock = undefined}) ->
+    case listen(S) of
         {ok, S1} -> {reply, ok, S1};
         {error, _} = E -> {reply, E, S}
     end;
-handle_call(resume, _From, S) ->
+handle_call(open_socket, _From, S) ->
     {reply, ok, S};
 handle_call(_, _From, S) ->
     {reply, {error, unknown_call}, S}.
 
+acceptors(Name) ->
+    try supervisor:which_children(sup(Name)) of
+        Children ->
+            case lists:keyfind(reactor_acceptors_sup, 1, Children) of
+                {_, Pid, _, _} when is_pid(Pid) ->
+                    length([P || {_, P, _, _} <- supervisor:which_children(Pid), is_pid(P)]);
+                _ -> 0
+            end
+    catch
+        exit:_ -> 0
+    end.
+
 handle_cast(_, S) ->
     {noreply, S}.
 
-handle_info({'EXIT', Pid, Reason}, S = #state{acceptors = A}) when is_map_key(Pid, A) ->
-    {{I, Args}, A1} = maps:take(Pid, A),
-    logger:error("reactor listener ~0p: acceptor ~p exited: ~0p; restarting it",
-                 [S#state.name, I, Reason]),
-    {noreply, start_acceptor(I, Args, S#state{acceptors = A1})};
-handle_info({'EXIT', _, Reason}, S) ->
+handle_info({'EXIT', _, Reason}, S) when Reason =/= normal ->
     {stop, Reason, S};
 handle_info(_, S) ->
     {noreply, S}.
@@ -153,3 +186,8 @@ handle_info(_, S) ->
 terminate(_Reason, S) ->
     _ = close(S),
     ok.
+
+close(S = #state{lsock = undefined}) -> S;
+close(S = #state{lsock = LSock}) ->
+    gen_tcp:close(LSock),
+    S#state{lsock = undefined}.

@@ -5,22 +5,19 @@
 %% message), closed exactly once by `close/2' or when the owner dies.
 -module(reactor_nif).
 
--export([fd_info/1, peercred/1, open/2, take/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1]).
+-export([fd_info/1, peercred/1, open/2, take/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1,
+         open_fifo/1, read/2]).
 
 -on_load(load/0).
 
--nifs([fd_info/1, peercred/1, open/2, take/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1]).
+-nifs([fd_info/1, peercred/1, open/2, take/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1,
+         open_fifo/1, read/2]).
 
 -type res() :: reference().
 -export_type([res/0]).
 
 load() ->
-    Dir = case code:priv_dir(reactor) of
-              {error, bad_name} ->
-                  filename:join(filename:dirname(filename:dirname(code:which(?MODULE))), "priv");
-              D -> D
-          end,
-    erlang:load_nif(filename:join(Dir, "reactor_nif"), 0).
+    erlang:load_nif(filename:join(reactor_priv:dir(), "reactor_nif"), 0).
 
 -spec fd_info(integer()) ->
     {ok, socket | fifo | chr | reg | dir | other, Domain :: integer(), Type :: integer()}
@@ -54,3 +51,11 @@ close_fd(_Fd) -> erlang:nif_error(not_loaded).
 
 -spec accept(res()) -> {ok, integer(), binary()} | {error, term()}.
 accept(_Res) -> erlang:nif_error(not_loaded).
+
+%% @doc Make a FIFO at `Path' (0600) and open its read end, non-blocking.
+-spec open_fifo(file:name_all()) -> {ok, integer()} | {error, term()}.
+open_fifo(_Path) -> erlang:nif_error(not_loaded).
+
+%% @doc One non-blocking read of up to `Max' bytes (at most 64 KiB).
+-spec read(res(), 1..65536) -> {ok, binary()} | eof | {error, term()}.
+read(_Res, _Max) -> erlang:nif_error(not_loaded).

@@ -1,6 +1,6 @@
 %% @private
-%% reactor_sup: the default context (when the application env names one) and
-%% the listeners started with reactor:start_listener/2.
+%% reactor_sup: the registry, the default context (when the application env
+%% names one) and the listeners started with reactor:start_listener/2.
 -module(reactor_sup).
 -behaviour(supervisor).
 
@@ -15,11 +15,15 @@ init([]) ->
                       [#{id => reactor_default_context,
                          start => {reactor_context, start_link,
                                    [default, Opts#{name => reactor_default_context}]},
-                         shutdown => 10000}];
+                         shutdown => maps:get(stop_timeout, Opts, 5000) + 5000
+                         }];
                   _ ->
                       []
               end,
-    Listeners = #{id => reactor_listener_sup,
-                  start => {reactor_listener_sup, start_link, []},
+    Registry = #{id => reactor_registry, start => {reactor_registry, start_link, []}},
+    Listeners = #{id => reactor_listeners_sup,
+                  start => {reactor_listeners_sup, start_link, []},
                   type => supervisor},
-    {ok, {#{strategy => one_for_one, intensity => 10, period => 10}, Default ++ [Listeners]}}.
+    %% rest_for_one: everything registers in the registry
+    {ok, {#{strategy => rest_for_one, intensity => 10, period => 10},
+          [Registry] ++ Default ++ [Listeners]}}.

@@ -1,0 +1,300 @@
+%% @doc The life of a context's Node process: spawn it with its stderr on a
+%% FIFO, wait until it has connected the fd channel and loaded the protocol,
+%% log what it writes to stderr and keep the tail for the exit reason, notice
+%% its death whichever way shows first (its exit status, the port closing on a
+%% write that hit EPIPE, the fd channel hanging up), and stop it.
+%%
+%% Node's stderr goes to a FIFO rather than the BEAM's own stderr so that its
+%% last words (a module that failed to load, a fatal V8 error) end up in the
+%% reason a context stops with and in the logger, where operators look.
+-module(reactor_node).
+
+-export([start/2, send/2, handle/2, stop/3, os_pid/1, channel/1]).
+
+-export_type([node_proc/0, log_fun/0]).
+
+%% The stderr FIFO's select messages carry this id; connections are positive.
+-define(STDERR_ID, -1).
+-define(TAIL_BYTES, 4096).
+-define(READ_CHUNK, 65536).
+-define(MAX_LINE, 4096).
+%% How long a hang-up of the channel waits for the exit status it implies.
+-define(EXIT_STATUS_GRACE, 200).
+
+-record(node, {
+    id :: term(),
+    port :: port() | undefined,
+    os_pid :: integer(),
+    channel :: reactor_channel:channel() | undefined,
+    watch :: socket:socket() | undefined,
+    stderr :: reactor_nif:res() | undefined,
+    partial = <<>> :: binary(),  % a stderr line not ended yet
+    tail = <<>> :: binary()      % the last bytes of stderr, whole lines
+}).
+
+-opaque node_proc() :: #node{}.
+-type log_fun() :: fun((logger:level(), integer() | undefined, unicode:chardata()) -> any()).
+
+%% @doc Spawn Node with `Args', send it `Init(ChannelPath)', and return once it is connected
+%% and ready. If it exits or fails first, returns at once with why:
+%% `{node_exit, Status, StderrTail}', `{Kind, Details}' from a load error, or
+%% `start_timeout'.
+-spec start(term(), #{node := file:filename(), args := [string()],
+                      init := fun((ChannelPath :: binary()) -> iodata()),
+                      timeout := timeout(), log := log_fun()}) ->
+    {ok, node_proc()} | {error, term()}.
+start(Id, #{node := Exe, args := Args, init := Init, timeout := Timeout, log := Log}) ->
+    case reactor_channel:open() of
+        {ok, L} ->
+            Fifo = filename:join(reactor_channel:dir(L), "stderr"),
+            case open_stderr(Fifo) of
+                {ok, Res} ->
+                    Port = open_port({spawn_executable, "/bin/sh"},
+                                     [{args, ["-c", "exec \"$@\" 2>\"$REACTOR_STDERR\"", "reactor-node",
+                                              Exe | Args]},
+                                      {env, [{"REACTOR_STDERR", Fifo}]},
+                                      {packet, 4}, binary, exit_status, use_stdio, hide]),
+                    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+                    N = #node{id = Id, port = Port, os_pid = OsPid, stderr = Res},
+                    true = port_command(Port, Init(reactor_channel:path(L))),
+                    starting(N, L, {accepting, undefined}, false, deadline(Timeout), Log);
+                {error, Reason} ->
+                    reactor_channel:close(L),
+                    {error, {stderr_fifo, Reason}}
+            end;
+        {error, Reason} ->
+            {error, {channel, Reason}}
+    end.
+
+open_stderr(Fifo) ->
+    case reactor_nif:open_fifo(Fifo) of
+        {ok, Fd} ->
+            {ok, Res} = reactor_nif:open(Fd, ?STDERR_ID),
+            ok = reactor_nif:select(Res, read),
+            {ok, Res};
+        {error, _} = E ->
+            E
+    end.
+
+%% Both must happen: the channel accepted (Node connected) and `ready' read.
+starting(N, _L, {connected, Ch}, true, _Deadline, _Log) ->
+    {ok, arm_watch(N#node{channel = Ch})};
+starting(N = #node{port = Port, os_pid = OsPid}, L, {accepting, _}, Ready, Deadline, Log) ->
+    case reactor_channel:accept(L, OsPid) of
+        {ok, Ch} -> starting(N, L, {connected, Ch}, Ready, Deadline, Log);
+        {select, LSock} -> wait_start(N, L, {accepting, LSock}, Ready, Deadline, Log);
+        {error, Reason} -> start_failed(N, L, {channel, Reason}, Port)
+    end;
+starting(N, L, Chan, Ready, Deadline, Log) ->
+    wait_start(N, L, Chan, Ready, Deadline, Log).
+
+wait_start(N = #node{port = Port}, L, Chan, Ready, Deadline, Log) ->
+    LSock = case Chan of {accepting, S} -> S; _ -> none end,
+    receive
+        {'$socket', LSock, select, _} ->
+            starting(N, L, {accepting, undefined}, Ready, Deadline, Log);
+        {Port, {data, Bin}} ->
+            case reactor_wire:decode(Bin) of
+                {ok, ready} ->
+                    starting(N, L, Chan, true, Deadline, Log);
+                {ok, {log, Level, ConnId, Text}} ->
+                    Log(Level, ConnId, Text),
+                    starting(N, L, Chan, Ready, Deadline, Log);
+                {ok, {load_error, Kind, Details}} ->
+                    start_failed(N, L, Chan, {Kind, Details});
+                {ok, Other} ->
+                    start_failed(N, L, Chan, {unexpected_message, Other});
+                {error, Reason} ->
+                    start_failed(N, L, Chan, {bad_frame, Reason})
+            end;
+        {Port, {exit_status, Status}} ->
+            exited(N#node{port = undefined}, L, Chan, Status);
+        {'EXIT', Port, Why} ->
+            exited(N#node{port = undefined}, L, Chan, Why);
+        {reactor_io, ?STDERR_ID, read} ->
+            wait_start(read_stderr(N), L, Chan, Ready, Deadline, Log)
+    after remaining(Deadline) ->
+        start_failed(N, L, Chan, start_timeout)
+    end.
+
+exited(N, L, Chan, Status) ->
+    N1 = drain_stderr(N),
+    start_failed(N1, L, Chan, {node_exit, Status, N1#node.tail}).
+
+start_failed(N, L, Chan, Reason) ->
+    case Chan of
+        {connected, Ch} -> reactor_channel:close(Ch);
+        _ -> ok
+    end,
+    reactor_channel:close(L),
+    _ = kill(N),
+    {error, Reason}.
+
+arm_watch(N = #node{channel = Ch}) ->
+    case reactor_channel:watch(Ch) of
+        {watching, S} -> N#node{watch = S};
+        closed -> N#node{watch = undefined}
+    end.
+
+-spec os_pid(node_proc()) -> integer().
+os_pid(#node{os_pid = P}) -> P.
+
+-spec channel(node_proc()) -> reactor_channel:channel() | undefined.
+channel(#node{channel = Ch}) -> Ch.
+
+%% @doc A control frame to Node. A port that has just closed takes nothing;
+%% the `EXIT' or exit status that says so is already on its way.
+-spec send(node_proc(), iodata()) -> ok.
+send(#node{port = undefined}, _) -> ok;
+send(#node{port = Port}, Bin) ->
+    try port_command(Port, Bin) of
+        true -> ok
+    catch
+        error:badarg -> ok
+    end.
+
+%% @doc What a message to the context means for its Node process: a frame
+%% from Node, Node's death (with why and its last stderr lines), stderr that
+%% was logged, or nothing to do with Node.
+-spec handle(term(), node_proc()) ->
+    {data, binary()} | {exit, term(), node_proc()} | {ok, node_proc()} | ignore.
+handle({Port, {data, Bin}}, #node{port = Port}) ->
+    {data, Bin};
+handle({reactor_io, ?STDERR_ID, read}, N) ->
+    {ok, read_stderr(N)};
+handle({Port, {exit_status, Status}}, N = #node{port = Port}) ->
+    died(N#node{port = undefined}, Status);
+handle({'EXIT', Port, Why}, N = #node{port = Port}) ->
+    %% A write hit EPIPE before the exit status was read: no status follows.
+    died(N#node{port = undefined}, Why);
+handle({'$socket', S, Kind, _}, N = #node{watch = S}) when Kind =:= select; Kind =:= abort ->
+    case arm_watch(N) of
+        N1 = #node{watch = undefined} -> hung_up(N1);
+        N1 -> {ok, N1}
+    end;
+handle(_, _) ->
+    ignore.
+
+%% Node closed the channel: it is dying. Its exit status usually follows at once.
+hung_up(N = #node{port = Port}) ->
+    receive
+        {Port, {exit_status, Status}} -> died(N#node{port = undefined}, Status)
+    after ?EXIT_STATUS_GRACE ->
+        died(N, channel_closed)
+    end.
+
+died(N, How) ->
+    N1 = drain_stderr(N),
+    {exit, {node_exit, How, N1#node.tail}, N1}.
+
+%% @doc Ask Node to stop and wait for it to exit; kill it if it does not in
+%% time. Frames it sends meanwhile are logged through `Log'.
+-spec stop(node_proc(), timeout(), log_fun()) -> ok.
+stop(N = #node{port = undefined}, _Timeout, _Log) ->
+    release(N);
+stop(N = #node{port = Port}, Timeout, Log) ->
+    ok = send(N, reactor_wire:stop()),
+    N1 = wait_exit(N, Port, deadline(Timeout), Log),
+    release(N1).
+
+wait_exit(N, Port, Deadline, Log) ->
+    receive
+        {Port, {exit_status, 0}} ->
+            N#node{port = undefined};
+        {Port, {exit_status, Status}} ->
+            N1 = drain_stderr(N#node{port = undefined}),
+            logger:warning("reactor context ~0p: Node exited with status ~p while stopping~ts",
+                           [N#node.id, Status, tail_text(N1#node.tail)]),
+            N1;
+        {'EXIT', Port, _} ->
+            N#node{port = undefined};
+        {Port, {data, Bin}} ->
+            case reactor_wire:decode(Bin) of
+                {ok, {log, L, C, Text}} -> Log(L, C, Text);
+                _ -> ok
+            end,
+            wait_exit(N, Port, Deadline, Log)
+    after remaining(Deadline) ->
+        logger:warning("reactor context ~0p: Node did not stop in time; killing it", [N#node.id]),
+        kill(N)
+    end.
+
+%% Kill only while the port is open and no exit status was read: then the OS
+%% pid is still Node's (a child stays unreaped until its status is collected).
+kill(N = #node{port = undefined}) ->
+    N;
+kill(N = #node{port = Port, os_pid = OsPid}) ->
+    _ = os:cmd("kill -9 " ++ integer_to_list(OsPid) ++ " 2>/dev/null"),
+    catch port_close(Port),
+    receive {Port, {exit_status, _}} -> ok after 1000 -> ok end,
+    receive {'EXIT', Port, _} -> ok after 0 -> ok end,
+    N#node{port = undefined}.
+
+release(#node{channel = Ch, stderr = Res}) ->
+    Ch =:= undefined orelse reactor_channel:close(Ch),
+    Res =:= undefined orelse reactor_nif:close(Res, false),
+    ok.
+
+%%% stderr
+
+%% What is there now, logged line by line; re-armed unless Node's end closed.
+read_stderr(N = #node{stderr = undefined}) ->
+    N;
+read_stderr(N = #node{stderr = Res}) ->
+    case reactor_nif:read(Res, ?READ_CHUNK) of
+        {ok, Bin} ->
+            read_stderr(lines(N, Bin));
+        {error, eagain} ->
+            _ = reactor_nif:select(Res, read),
+            N;
+        _ -> % eof: every writer is gone
+            ok = reactor_nif:close(Res, false),
+            flush_partial(N#node{stderr = undefined})
+    end.
+
+%% After Node's death: everything it wrote is already in the pipe.
+drain_stderr(N = #node{stderr = undefined}) ->
+    N;
+drain_stderr(N = #node{stderr = Res}) ->
+    case reactor_nif:read(Res, ?READ_CHUNK) of
+        {ok, Bin} -> drain_stderr(lines(N, Bin));
+        _ -> flush_partial(N)
+    end.
+
+lines(N = #node{partial = P}, Bin) ->
+    case binary:split(<<P/binary, Bin/binary>>, <<"\n">>, [global]) of
+        [Last] when byte_size(Last) > ?MAX_LINE ->
+            line(N#node{partial = <<>>}, Last);
+        Parts ->
+            {Whole, [Last]} = lists:split(length(Parts) - 1, Parts),
+            lists:foldl(fun(L, Acc) -> line(Acc, L) end, N#node{partial = Last}, Whole)
+    end.
+
+flush_partial(N = #node{partial = <<>>}) -> N;
+flush_partial(N = #node{partial = P}) -> line(N#node{partial = <<>>}, P).
+
+line(N, <<>>) ->
+    N;
+line(N = #node{tail = T}, Line0) ->
+    Line = binary:part(Line0, 0, min(byte_size(Line0), ?MAX_LINE)),
+    logger:warning("reactor context ~0p: node stderr: ~ts", [N#node.id, Line],
+                   #{reactor_context => N#node.id}),
+    N#node{tail = keep_tail(<<T/binary, Line/binary, "\n">>)}.
+
+%% The last ?TAIL_BYTES, cut at a line start.
+keep_tail(T) when byte_size(T) =< ?TAIL_BYTES -> T;
+keep_tail(T) ->
+    Cut = binary:part(T, byte_size(T) - ?TAIL_BYTES, ?TAIL_BYTES),
+    case binary:split(Cut, <<"\n">>) of
+        [_, Rest] when Rest =/= <<>> -> Rest;
+        _ -> Cut
+    end.
+
+tail_text(<<>>) -> "";
+tail_text(T) -> [": ", T].
+
+deadline(infinity) -> infinity;
+deadline(T) -> erlang:monotonic_time(millisecond) + T.
+
+remaining(infinity) -> infinity;
+remaining(D) -> max(0, D - erlang:monotonic_time(millisecond)).
