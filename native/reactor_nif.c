@@ -24,6 +24,7 @@ typedef struct {
     int fd;
     int id;           /* connection id, carried in every select message */
     int is_socket;
+    int is_listener;  /* shutdown() of a listening socket would stop every dup of it */
     fd_state state;
     ErlNifPid owner;
     ErlNifMonitor mon;
@@ -91,7 +92,7 @@ static void rfd_stop(ErlNifEnv *env, void *obj, ErlNifEvent event, int is_direct
  * poll set, directly otherwise. */
 static void rfd_begin_close(ErlNifEnv *env, rfd *r, int do_shutdown) {
     if (r->state == FD_CLOSING || r->state == FD_CLOSED) return;
-    if (do_shutdown && r->is_socket) shutdown(r->fd, SHUT_RDWR);
+    if (do_shutdown && r->is_socket && !r->is_listener) shutdown(r->fd, SHUT_RDWR);
     if (r->state == FD_SELECTED) {
         r->state = FD_CLOSING;
         int fd = r->fd;
@@ -203,6 +204,11 @@ static ERL_NIF_TERM nif_open(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     r->fd = fd;
     r->id = id;
     r->is_socket = S_ISSOCK(st.st_mode);
+    if (r->is_socket) {
+        int acc = 0;
+        socklen_t l = sizeof acc;
+        r->is_listener = getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &l) == 0 && acc;
+    }
     r->state = FD_OPEN;
     enif_self(env, &r->owner);
     r->monitored = enif_monitor_process(env, r, &r->owner, &r->mon) == 0;

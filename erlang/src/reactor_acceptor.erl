@@ -52,11 +52,18 @@ loop(St = #{res := Res}) ->
                            [maps:get(name, St), Reason, B]),
             timer:sleep(B),
             loop(St1#{backoff => min(B * 2, ?BACKOFF_MAX)});
-        {Batch, {error, Reason}} ->
-            %% A connection that died in the backlog (econnaborted) and the like.
+        {Batch, {error, Reason}} when Reason =:= econnaborted; Reason =:= eintr; Reason =:= eproto;
+                                      Reason =:= eperm ->
+            %% A connection that died in the backlog and the like: next one.
             counters:add(maps:get(counters, St), ?ACCEPT_ERRORS, 1),
             logger:info("reactor listener ~0p: accept: ~p", [maps:get(name, St), Reason]),
-            loop(handoff(Batch, St))
+            loop(handoff(Batch, St));
+        {Batch, {error, Reason}} ->
+            %% The socket itself is broken (einval, ebadf, closed): retrying
+            %% would spin. Its supervisor decides, within its restart intensity.
+            _ = handoff(Batch, St),
+            counters:add(maps:get(counters, St), ?ACCEPT_ERRORS, 1),
+            exit({accept, Reason})
     end.
 
 accept_batch(_Res, _St, 0, Acc) ->

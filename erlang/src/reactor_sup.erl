@@ -1,6 +1,6 @@
 %% @private
-%% reactor_sup: the registry, the default context (when the application env
-%% names one) and the listeners started with reactor:start_listener/2.
+%% reactor_sup: the registry, then the default context (when the application
+%% env names one) and the listeners started with reactor:start_listener/2.
 -module(reactor_sup).
 -behaviour(supervisor).
 
@@ -9,7 +9,17 @@
 start_link() ->
     supervisor:start_link({local, ?MODULE}, ?MODULE, []).
 
+%% The registry first, everything that registers after it: if the registry
+%% restarts, so does the rest (rest_for_one), since the names were lost.
 init([]) ->
+    Registry = #{id => reactor_registry, start => {reactor_registry, start_link, []}},
+    Servers = #{id => reactor_servers_sup,
+                start => {supervisor, start_link, [?MODULE, servers]},
+                type => supervisor},
+    {ok, {#{strategy => rest_for_one, intensity => 10, period => 10}, [Registry, Servers]}};
+%% The default context and the listeners restart on their own: a context that
+%% restarts never takes the listeners with it.
+init(servers) ->
     Default = case application:get_env(reactor, default_context) of
                   {ok, Opts} when is_map(Opts) ->
                       [#{id => reactor_default_context,
@@ -20,10 +30,7 @@ init([]) ->
                   _ ->
                       []
               end,
-    Registry = #{id => reactor_registry, start => {reactor_registry, start_link, []}},
     Listeners = #{id => reactor_listeners_sup,
                   start => {reactor_listeners_sup, start_link, []},
                   type => supervisor},
-    %% rest_for_one: everything registers in the registry
-    {ok, {#{strategy => rest_for_one, intensity => 10, period => 10},
-          [Registry] ++ Default ++ [Listeners]}}.
+    {ok, {#{strategy => one_for_one, intensity => 10, period => 10}, Default ++ [Listeners]}}.
