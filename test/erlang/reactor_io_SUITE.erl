@@ -187,7 +187,8 @@ console_goes_to_logger(_Config) ->
     {warning, Text, Meta} = reactor_test_lib:logged("hello from connectionMade, tag=t42", 5000),
     ?assertMatch(#{reactor_context := chatty, connection := Id} when is_integer(Id), Meta),
     ?assertMatch({match, _}, re:run(Text, "reactor context chatty conn \\d+:")),
-    {info, _, #{connection := Id2}} = reactor_test_lib:logged("later, from a timer", 5000),
+    %% console.info is printed at notice, like console.log: visible by default
+    {notice, _, #{connection := Id2}} = reactor_test_lib:logged("later, from a timer", 5000),
     ?assertEqual(maps:get(connection, Meta), Id2),
     reactor_test_lib:stop_capture(H),
     reactor:stop_listener(L),

@@ -169,6 +169,7 @@ node_killed_under_load_five_times(_Config) ->
     Port = reactor:listener_port(loaded_l),
     ok = serving(Port, 2000),
     Beam0 = reactor_test_lib:fd_count(),
+    Table0 = reactor_test_lib:fd_table(),
     Load = [spawn_link(fun() -> load(Port, 0) end) || _ <- lists:seq(1, 20)],
     timer:sleep(300),
     Times = [kill_and_wait(Port) || _ <- lists:seq(1, 5)],
@@ -177,7 +178,9 @@ node_killed_under_load_five_times(_Config) ->
     Served = lists:sum([stop_load(P) || P <- Load]),
     ct:pal("round trips served under load: ~p", [Served]),
     ?assert(Served > 100),
-    ok = reactor_test_lib:wait_until(fun() -> reactor_test_lib:fd_count() =:= Beam0 end, 3000),
+    Flat = (catch reactor_test_lib:wait_until(fun() -> reactor_test_lib:fd_count() =:= Beam0 end, 3000)),
+    Flat =:= ok orelse ct:pal("fds before: ~p~nafter: ~p", [Table0, reactor_test_lib:fd_table()]),
+    ok = Flat,
     exit(Sup, shutdown),
     ok = reactor_test_lib:wait_until(fun() -> not is_process_alive(Sup) end, 10000).
 

@@ -65,7 +65,7 @@ peer_reset_mid_write(_Config) ->
     {ok, _} = gen_tcp:recv(S, 0, 5000),
     ok = inet:setopts(S, [{linger, {true, 0}}]),
     ok = gen_tcp:close(S), % RST
-    {info, Text, _} = reactor_test_lib:logged("lost r (write|read) (ECONNRESET|EPIPE)", 5000),
+    {notice, Text, _} = reactor_test_lib:logged("lost r (write|read) (ECONNRESET|EPIPE)", 5000),
     ct:log("~s", [Text]),
     ?assertEqual({ok, <<"other">>}, roundtrip(Other, <<"other">>)),
     ok = reactor_test_lib:wait_until(

@@ -2,7 +2,7 @@
 %% logger handler that forwards log events to a test process.
 -module(reactor_test_lib).
 
--export([root/0, fixture/1, example/1, start_ctx/2, listen/1, listen/2, connect/1,
+-export([fd_table/0, root/0, fixture/1, example/1, start_ctx/2, listen/1, listen/2, connect/1,
          roundtrip/2, recv_exact/3, fd_count/0, node_fd_count/1, os_pid/1, wait_until/2,
          capture_logs/0, stop_capture/1, logged/2, flush_logs/0, os_alive/1,
          channel_dirs/0, file_fd/1, http_request/2]).
@@ -63,6 +63,11 @@ http_response(S, Acc) ->
     end.
 
 fd_count() -> length(element(2, file:list_dir("/proc/self/fd"))).
+
+%% What each fd of this BEAM is, to say which ones leaked.
+fd_table() ->
+    {ok, Fds} = file:list_dir("/proc/self/fd"),
+    lists:sort([{list_to_integer(F), file:read_link("/proc/self/fd/" ++ F)} || F <- Fds]).
 
 node_fd_count(OsPid) ->
     {ok, L} = file:list_dir("/proc/" ++ integer_to_list(OsPid) ++ "/fd"),

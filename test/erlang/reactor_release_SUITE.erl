@@ -1,0 +1,158 @@
+%% Shipped, not just built: a throwaway application depends on this checkout
+%% through a real git dependency, is released with `rebar3 release' and
+%% `rebar3 tar', and each release is moved to a directory with no _build and
+%% no source tree beside it, started (foreground, daemon), serves a
+%% connection through a protocol in its own priv dir, and stops cleanly.
+-module(reactor_release_SUITE).
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-compile([export_all, nowarn_export_all]).
+
+all() -> [release_moved_foreground, tarball_unpacked_daemon].
+
+suite() -> [{timetrap, {minutes, 8}}].
+
+init_per_suite(Config) ->
+    Work = "/tmp/reactor-release-" ++ integer_to_list(erlang:unique_integer([positive])),
+    ok = file:make_dir(Work),
+    Src = git_copy_of_checkout(Work),
+    App = filename:join(Work, "demoapp"),
+    write_app(App, Src),
+    Build = sh(App, "rebar3 release 2>&1 && rebar3 tar 2>&1"),
+    ct:log("~ts", [Build]),
+    Rel = filename:join(App, "_build/default/rel/demoapp"),
+    [Tar] = filelib:wildcard(filename:join(Rel, "demoapp-*.tar.gz")),
+    Moved = filename:join(Work, "moved"),
+    Unpacked = filename:join(Work, "unpacked"),
+    ok = file:make_dir(Unpacked),
+    "" = sh(Work, "cp -a " ++ Rel ++ " " ++ Moved ++ " && rm -f " ++ Moved ++ "/*.tar.gz"),
+    "" = sh(Unpacked, "tar xzf " ++ Tar),
+    %% nothing of the build is left to lean on
+    "" = sh(Work, "rm -rf " ++ App ++ " " ++ Src),
+    [{work, Work}, {moved, Moved}, {unpacked, Unpacked} | Config].
+
+end_per_suite(Config) ->
+    %% the releases' BEAMs started an epmd from their own erts
+    os:cmd("pkill -f '" ++ ?config(work, Config) ++ "/.*/epmd'"),
+    os:cmd("rm -rf " ++ ?config(work, Config)).
+
+%% The working tree as a git repository, so that the dependency is fetched as
+%% users fetch it (what is not committed yet is tested too).
+git_copy_of_checkout(Work) ->
+    Root = reactor_test_lib:root(),
+    Src = filename:join(Work, "reactor-src"),
+    ok = file:make_dir(Src),
+    Out = sh(Root, "git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t " ++ Src ++ " 2>&1"),
+    ct:log("copy: ~ts", [Out]),
+    sh(Src, "git init -q -b main && git add -A && "
+            "git -c user.name=t -c user.email=t@t commit -qm snapshot 2>&1"),
+    Src.
+
+write_app(App, Src) ->
+    write(App, "rebar.config",
+          io_lib:format("{deps, [{reactor, {git, \"file://~ts\", {branch, \"main\"}}}]}.\n"
+                        "{relx, [{release, {demoapp, \"0.1.0\"}, [demoapp]},\n"
+                        "        {dev_mode, false}, {include_erts, true},\n"
+                        "        {extended_start_script, true},\n"
+                        "        {vm_args, \"config/vm.args\"}]}.\n", [Src])),
+    write(App, "config/vm.args", "-name demoapp@127.0.0.1\n-setcookie reactor_release_test\n"),
+    write(App, "src/demoapp.app.src",
+          "{application, demoapp, [{vsn, \"0.1.0\"}, {registered, [demoapp_sup]},\n"
+          " {mod, {demoapp_app, []}},\n"
+          " {applications, [kernel, stdlib, reactor]}, {env, []}]}.\n"),
+    write(App, "src/demoapp_app.erl",
+          "-module(demoapp_app).\n-behaviour(application).\n-behaviour(supervisor).\n"
+          "-export([start/2, stop/1, init/1]).\n"
+          "start(_, _) -> supervisor:start_link({local, demoapp_sup}, ?MODULE, []).\n"
+          "stop(_) -> ok.\n"
+          "init([]) ->\n"
+          "    Port = list_to_integer(os:getenv(\"DEMO_PORT\")),\n"
+          "    {ok, {#{strategy => one_for_one},\n"
+          "          [reactor:child_spec(hello, #{protocol => {priv, demoapp, \"hello.ts\"}}),\n"
+          "           reactor:listener_child_spec(hello, #{ip => {127,0,0,1}, port => Port,\n"
+          "                                                context => reactor_context:ref(hello)})]}}.\n"),
+    write(App, "priv/hello.ts",
+          "import { Protocol, Action } from \"erlang-reactor\";\n"
+          "export default class Hello extends Protocol {\n"
+          "  dataReceived(d: Buffer): Action {\n"
+          "    this.writeBuffer.push(`hello ${d.toString().trim()} from a release`);\n"
+          "    return \"write_pending\";\n"
+          "  }\n"
+          "}\n").
+
+release_moved_foreground(Config) ->
+    Dir = ?config(moved, Config),
+    shipped(Dir),
+    Port = free_port(),
+    Fg = open_port({spawn_executable, filename:join(Dir, "bin/demoapp")},
+                   [{args, ["foreground"]}, {env, [{"DEMO_PORT", integer_to_list(Port)}]},
+                    {cd, "/"}, exit_status, stderr_to_stdout, binary]),
+    ok = serves(Port, 30000),
+    Stop = sh(Dir, "bin/demoapp stop 2>&1"),
+    ct:log("stop: ~ts", [Stop]),
+    receive {Fg, {exit_status, Status}} -> ?assertEqual(0, Status)
+    after 20000 -> error(release_did_not_stop)
+    end,
+    nothing_left(Dir, Port).
+
+tarball_unpacked_daemon(Config) ->
+    Dir = ?config(unpacked, Config),
+    shipped(Dir),
+    Port = free_port(),
+    Out = sh(Dir, "DEMO_PORT=" ++ integer_to_list(Port) ++ " bin/demoapp daemon 2>&1"),
+    ct:log("daemon: ~ts", [Out]),
+    ok = serves(Port, 30000),
+    Ping = sh(Dir, "bin/demoapp ping 2>&1"),
+    ?assertMatch({match, _}, re:run(Ping, "pong")),
+    sh(Dir, "bin/demoapp stop 2>&1"),
+    nothing_left(Dir, Port).
+
+%% What the release carries of reactor: priv/ holds what Node needs at run
+%% time, and nothing of the build (no node_modules, no TypeScript, no jest).
+shipped(Dir) ->
+    [Lib] = filelib:wildcard(filename:join(Dir, "lib/reactor-*")),
+    Priv = filename:join(Lib, "priv"),
+    {ok, Files} = file:list_dir(Priv),
+    ct:pal("~ts/priv: ~p~nshipped size of reactor: ~ts", [Lib, lists:sort(Files),
+                                                         sh(Lib, "du -sh . | cut -f1")]),
+    [?assert(lists:member(F, Files)) || F <- ["reactor_port.js", "reactor_addon.node", "reactor_nif.so",
+                                              "erlpack.node", "esbuild"]],
+    ?assertEqual([], filelib:wildcard(filename:join(Dir, "**/node_modules"))),
+    ?assertEqual([], filelib:wildcard(filename:join(Dir, "**/typescript*"))),
+    ?assertEqual([], filelib:wildcard(filename:join(Lib, "ts"))).
+
+serves(Port, Timeout) ->
+    reactor_test_lib:wait_until(
+      fun() ->
+              case gen_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, false}], 1000) of
+                  {ok, S} ->
+                      ok = gen_tcp:send(S, <<"world">>),
+                      R = gen_tcp:recv(S, 0, 5000),
+                      gen_tcp:close(S),
+                      R =:= {ok, <<"hello world from a release">>};
+                  _ -> false
+              end
+      end, Timeout).
+
+%% The release's BEAM and its Node are gone, and so is the port.
+nothing_left(Dir, Port) ->
+    ok = reactor_test_lib:wait_until(
+           fun() -> string:trim(os:cmd("pgrep -f '" ++ Dir ++ "/erts.*/beam'")) =:= "" end, 20000),
+    ok = reactor_test_lib:wait_until(
+           fun() -> string:trim(os:cmd("pgrep -f '" ++ Dir ++ "/lib/reactor'")) =:= "" end, 10000),
+    ?assertMatch({error, econnrefused}, gen_tcp:connect({127, 0, 0, 1}, Port, [], 1000)).
+
+free_port() ->
+    {ok, L} = gen_tcp:listen(0, [{ip, {127, 0, 0, 1}}]),
+    {ok, P} = inet:port(L),
+    gen_tcp:close(L),
+    P.
+
+write(Dir, Rel, Text) ->
+    Path = filename:join(Dir, Rel),
+    ok = filelib:ensure_dir(Path),
+    ok = file:write_file(Path, Text).
+
+sh(Dir, Cmd) ->
+    os:cmd("cd '" ++ Dir ++ "' && " ++ Cmd).
