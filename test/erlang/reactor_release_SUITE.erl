@@ -16,7 +16,7 @@ suite() -> [{timetrap, {minutes, 8}}].
 init_per_suite(Config) ->
     Work = "/tmp/reactor-release-" ++ integer_to_list(erlang:unique_integer([positive])),
     ok = file:make_dir(Work),
-    Src = git_copy_of_checkout(Work),
+    Src = reactor_test_lib:git_snapshot(Work),
     App = filename:join(Work, "demoapp"),
     write_app(App, Src),
     Build = sh(App, "rebar3 release 2>&1 && rebar3 tar 2>&1"),
@@ -36,18 +36,6 @@ end_per_suite(Config) ->
     %% the releases' BEAMs started an epmd from their own erts
     os:cmd("pkill -f '" ++ ?config(work, Config) ++ "/.*/epmd'"),
     os:cmd("rm -rf " ++ ?config(work, Config)).
-
-%% The working tree as a git repository, so that the dependency is fetched as
-%% users fetch it (what is not committed yet is tested too).
-git_copy_of_checkout(Work) ->
-    Root = reactor_test_lib:root(),
-    Src = filename:join(Work, "reactor-src"),
-    ok = file:make_dir(Src),
-    Out = sh(Root, "git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t " ++ Src ++ " 2>&1"),
-    ct:log("copy: ~ts", [Out]),
-    sh(Src, "git init -q -b main && git add -A && "
-            "git -c user.name=t -c user.email=t@t commit -qm snapshot 2>&1"),
-    Src.
 
 write_app(App, Src) ->
     write(App, "rebar.config",

@@ -2,7 +2,7 @@
 %% logger handler that forwards log events to a test process.
 -module(reactor_test_lib).
 
--export([fd_table/0, root/0, fixture/1, example/1, start_ctx/2, listen/1, listen/2, connect/1,
+-export([git_snapshot/1, fd_table/0, root/0, fixture/1, example/1, start_ctx/2, listen/1, listen/2, connect/1,
          roundtrip/2, recv_exact/3, fd_count/0, node_fd_count/1, os_pid/1, wait_until/2,
          capture_logs/0, stop_capture/1, logged/2, flush_logs/0, os_alive/1,
          channel_dirs/0, file_fd/1, http_request/2]).
@@ -10,6 +10,19 @@
 
 root() ->
     string:trim(os:cmd("readlink -f " ++ code:priv_dir(reactor) ++ "/..")).
+
+%% The working tree as a git repository in Dir/reactor-src (branch main), so
+%% that a dependency on it is fetched as users fetch it, uncommitted changes
+%% included.
+git_snapshot(Dir) ->
+    Src = filename:join(Dir, "reactor-src"),
+    ok = file:make_dir(Src),
+    Copy = os:cmd("cd '" ++ root() ++ "' && git ls-files -co --exclude-standard -z"
+                  " | xargs -0 cp --parents -t '" ++ Src ++ "' 2>&1"),
+    "" = Copy,
+    _ = os:cmd("cd '" ++ Src ++ "' && git init -q -b main && git add -A && "
+               "git -c user.name=t -c user.email=t@t commit -qm snapshot 2>&1"),
+    Src.
 
 fixture(Name) -> filename:join([root(), "test", "fixtures", Name]).
 example(Name) -> filename:join([root(), "examples", Name]).
