@@ -57,7 +57,9 @@ deps:
 run: deps all
 	erl -noshell -pa _build/default/lib/reactor/ebin -eval 'reactor_demo:main()'
 
+# The Elixir suite builds a mix release: Debian's elixir comes with the tests.
 test: deps all
+	@command -v mix >/dev/null || bash .ci/install-deps elixir
 	bash scripts/test-all.sh
 
 test-ts:
