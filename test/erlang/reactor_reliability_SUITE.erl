@@ -198,9 +198,12 @@ acceptor_at_fd_limit(_Config) ->
     Holders = [Sock || _ <- lists:seq(1, 20), {ok, Sock} <- [gen_udp:open(0)]],
     Open = reactor_test_lib:fd_count(),
     os:cmd("prlimit --pid " ++ Beam ++ " --nofile=" ++ integer_to_list(Open) ++ ":" ++ Hard),
+    %% whatever closed meanwhile (ports of earlier suites exiting) leaves room:
+    %% take it too, so that the limit bites
+    Filler = fill_fds([]),
     T0 = erlang:monotonic_time(millisecond),
     Restore = fun() ->
-                      [catch gen_udp:close(U) || U <- Holders], % os:cmd needs fds too
+                      [catch gen_udp:close(U) || U <- Filler ++ Holders], % os:cmd needs fds too
                       os:cmd("prlimit --pid " ++ Beam ++ " --nofile=" ++ Soft ++ ":" ++ Hard)
               end,
     try
@@ -294,4 +297,10 @@ drain(S) ->
     case gen_tcp:recv(S, 0) of
         {ok, _} -> drain(S);
         _ -> ok
+    end.
+
+fill_fds(Acc) ->
+    case gen_udp:open(0) of
+        {ok, U} -> fill_fds([U | Acc]);
+        {error, _} -> Acc
     end.

@@ -51,7 +51,11 @@ mixed_traffic(_Config) ->
            10000),
     After = sample(Ctxs),
     print(final, After),
-    [First | _] = Samples,
+    %% Memory is compared from mid-run, once V8's heap has grown to its working
+    %% size: the 2.5 s sample caught it still growing (its plateau depends on the
+    %% bundle's size: 160-220 MB for the two Node processes here); a leak keeps
+    %% growing past mid-run.
+    First = lists:nth(length(Samples) div 2, Samples),
     ct:pal("fds opened during the soak and still open: ~p",
            [maps:get(fd_links, After) -- maps:get(fd_links, Before)]),
     ?assertEqual(0, maps:get(errors, After)),
