@@ -54,8 +54,11 @@ erlang: native
 deps:
 	@bash .ci/install-deps
 
+# The demo is an example, not part of the shipped application.
 run: deps all
-	erl -noshell -pa _build/default/lib/reactor/ebin -eval 'reactor_demo:main()'
+	@mkdir -p _build/demo
+	erlc -o _build/demo examples/reactor_demo.erl
+	erl -noshell -pa _build/default/lib/reactor/ebin -pa _build/demo -eval 'reactor_demo:main()'
 
 # The Elixir suite builds a mix release: Debian's elixir comes with the tests.
 test: deps all

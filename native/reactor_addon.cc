@@ -185,16 +185,6 @@ Napi::Value Writev(const Napi::CallbackInfo& info) {
   return WriteResult(env, WriteIov(fd, iov.data(), static_cast<int>(cnt)));
 }
 
-// write(fd, buf) -> bytes written (0 = EAGAIN)
-Napi::Value Write(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd = FdArg(info, 0);
-  if (!info[1].IsTypedArray()) throw Napi::TypeError::New(env, "write takes a Buffer");
-  auto b = info[1].As<Napi::Uint8Array>();
-  struct iovec iov = {b.Data(), b.ByteLength()};
-  return WriteResult(env, WriteIov(fd, &iov, 1));
-}
-
 // shutdown(fd, how) with how 0 = read, 1 = write, 2 = both. ENOTSOCK/ENOTCONN are
 // not errors here: there is simply nothing to shut down.
 Napi::Value Shutdown(const Napi::CallbackInfo& info) {
@@ -331,29 +321,13 @@ Napi::Value WriteAll(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// fdKind(fd) -> "socket" | "fifo" | "chr" | "reg" | "dir" | "other"
-Napi::Value FdKind(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  struct stat st;
-  if (fstat(FdArg(info, 0), &st) < 0) throw ErrnoError(env, errno, "fstat");
-  const char* k = S_ISSOCK(st.st_mode)   ? "socket"
-                  : S_ISFIFO(st.st_mode) ? "fifo"
-                  : S_ISCHR(st.st_mode)  ? "chr"
-                  : S_ISREG(st.st_mode)  ? "reg"
-                  : S_ISDIR(st.st_mode)  ? "dir"
-                                         : "other";
-  return Napi::String::New(env, k);
-}
-
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("connectChannel", Napi::Function::New(env, ConnectChannel));
   exports.Set("recvFds", Napi::Function::New(env, RecvFds));
   exports.Set("readInto", Napi::Function::New(env, ReadInto));
-  exports.Set("write", Napi::Function::New(env, Write));
   exports.Set("writev", Napi::Function::New(env, Writev));
   exports.Set("shutdown", Napi::Function::New(env, Shutdown));
   exports.Set("close", Napi::Function::New(env, Close));
-  exports.Set("fdKind", Napi::Function::New(env, FdKind));
   exports.Set("takeStdout", Napi::Function::New(env, TakeStdout));
   exports.Set("recvFrom", Napi::Function::New(env, RecvFrom));
   exports.Set("sendTo", Napi::Function::New(env, SendTo));

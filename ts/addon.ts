@@ -21,8 +21,6 @@ export interface Datagram {
 export interface Io {
   /** bytes read, 0 at EOF, -1 when nothing is there (EAGAIN) */
   readInto(fd: number, buf: Buffer, offset: number, length: number): number;
-  /** bytes written, 0 when the kernel takes nothing now (EAGAIN) */
-  write(fd: number, buf: Uint8Array): number;
   writev(fd: number, bufs: Uint8Array[]): number;
   /** how: 0 read side, 1 write side, 2 both */
   shutdown(fd: number, how: 0 | 1 | 2): void;
@@ -36,7 +34,6 @@ export interface Io {
 export interface Addon extends Io {
   connectChannel(path: string): number;
   recvFds(channelFd: number): ReceivedFds | null;
-  fdKind(fd: number): "socket" | "fifo" | "chr" | "reg" | "dir" | "other";
   /** Move the frame stream off fd 1 (which becomes stderr); returns its new fd. */
   takeStdout(): number;
   /** Blocking write of every byte. */

@@ -52,8 +52,7 @@ export type Outgoing =
   | ["nack", number, string]
   | ["act", (number | WireAction)[]]
   | ["log", LogLevel, number | null, string]
-  | ["stats", Stats]
-  | ["stopped"];
+  | ["stats", Stats];
 
 export class CodecError extends Error {}
 export { EtfError };

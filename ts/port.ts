@@ -192,7 +192,6 @@ class Port {
     this.reactor?.closeAll(new ReactorError("ESTOPPING", "the reactor context is stopping"));
     for (const fd of this.fds.values()) this.io.close(fd);
     this.fds.clear();
-    out.send(["stopped"]);
     out.flush();
     process.exitCode = 0;
     // Let stdout drain, then leave; Erlang waits for our exit status.

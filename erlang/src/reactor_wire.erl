@@ -22,8 +22,7 @@
     | {nack, id(), atom()}
     | {act, [{id(), action() | {invalid, term()}}]}
     | {log, log_level(), id() | undefined, binary()}
-    | {stats, #{atom() => non_neg_integer()}}
-    | stopped.
+    | {stats, #{atom() => non_neg_integer()}}.
 
 %% Frames from Node are control messages: small. A larger one means a broken port.
 -define(MAX_FRAME, 4 * 1024 * 1024).
@@ -88,8 +87,6 @@ message([<<"log">>, Level, Id, Text] = T) when is_binary(Text) ->
     end;
 message([<<"ready">>]) ->
     {ok, ready};
-message([<<"stopped">>]) ->
-    {ok, stopped};
 message([<<"stats">>, Map] = T) when is_map(Map) ->
     case stats_map(maps:to_list(Map), #{}) of
         {ok, S} -> {ok, {stats, S}};

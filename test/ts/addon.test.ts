@@ -21,10 +21,9 @@ describe("addon", () => {
     expect(addon.writev(fd, [Buffer.from("ab"), Buffer.from("cd")])).toBe(4);
     expect(addon.readInto(fd, buf, 2, 10)).toBe(4);
     expect(buf.subarray(2, 6).toString()).toBe("abcd");
-    expect(addon.fdKind(fd)).toBe("fifo");
     expect(() => addon.shutdown(fd, 2)).not.toThrow(); // not a socket: nothing to shut
     let total = 0;
-    for (let n = 1; n > 0; ) total += n = addon.write(fd, Buffer.alloc(65536));
+    for (let n = 1; n > 0; ) total += n = addon.writev(fd, [Buffer.alloc(65536)]);
     expect(total).toBeGreaterThan(0); // the pipe filled up: write returned 0, no throw
     addon.close(fd);
   });

@@ -25,9 +25,6 @@ export class FakeIo implements Io {
     next.copy(buf, off, 0, n);
     return n;
   }
-  write(fd: number, b: Uint8Array): number {
-    return this.writev(fd, [b]);
-  }
   writev(fd: number, bufs: Uint8Array[]): number {
     let all = Buffer.concat(bufs);
     if (this.writeLimit !== undefined) {
