@@ -7,6 +7,8 @@
 
 -compile([export_all, nowarn_export_all]).
 
+-import(reactor_test_lib, [write_file/3, sh/2]).
+
 all() -> [serves_from_a_dependent_app].
 
 suite() -> [{timetrap, {minutes, 5}}].
@@ -15,11 +17,11 @@ serves_from_a_dependent_app(Config) ->
     App = filename:join(?config(priv_dir, Config), "demoapp"),
     ok = filelib:ensure_path(filename:join(App, "_checkouts")),
     ok = file:make_symlink(reactor_test_lib:root(), filename:join([App, "_checkouts", "reactor"])),
-    write(App, "rebar.config", "{deps, [reactor]}.\n"),
-    write(App, "src/demoapp.app.src",
+    write_file(App, "rebar.config", "{deps, [reactor]}.\n"),
+    write_file(App, "src/demoapp.app.src",
           "{application, demoapp, [{vsn, \"0.1.0\"}, {registered, []},\n"
           " {applications, [kernel, stdlib, reactor]}, {env, []}]}.\n"),
-    write(App, "priv/hello.ts",
+    write_file(App, "priv/hello.ts",
           "import { Protocol, Action } from \"erlang-reactor\";\n"
           "export default class Hello extends Protocol {\n"
           "  dataReceived(d: Buffer): Action {\n"
@@ -27,7 +29,7 @@ serves_from_a_dependent_app(Config) ->
           "    return \"write_pending\";\n"
           "  }\n"
           "}\n"),
-    write(App, "src/demoapp.erl",
+    write_file(App, "src/demoapp.erl",
           "-module(demoapp).\n-export([check/0]).\n"
           "check() ->\n"
           "    {ok, _} = application:ensure_all_started(demoapp),\n"
@@ -38,18 +40,10 @@ serves_from_a_dependent_app(Config) ->
           "    {ok, Reply} = gen_tcp:recv(S, 0, 5000),\n"
           "    io:format(\"REPLY:~s~n\", [Reply]),\n"
           "    ok = reactor_context:stop(Ctx).\n"),
-    Build = cmd(App, "rebar3 compile 2>&1"),
+    Build = sh(App, "rebar3 compile 2>&1"),
     ct:log("~s", [Build]),
     ?assertMatch({match, _}, re:run(Build, "Compiling demoapp")),
     Paths = string:join(filelib:wildcard(filename:join(App, "_build/default/*/*/ebin")), " -pa "),
-    Out = cmd(App, "erl -noshell -pa " ++ Paths ++ " -eval 'demoapp:check(), halt().' 2>&1"),
+    Out = sh(App, "erl -noshell -pa " ++ Paths ++ " -eval 'demoapp:check(), halt().' 2>&1"),
     ct:log("~s", [Out]),
     ?assertMatch({match, _}, re:run(Out, "REPLY:hello world from demoapp")).
-
-write(Dir, Rel, Text) ->
-    Path = filename:join(Dir, Rel),
-    ok = filelib:ensure_dir(Path),
-    ok = file:write_file(Path, Text).
-
-cmd(Dir, Cmd) ->
-    os:cmd("cd '" ++ Dir ++ "' && " ++ Cmd).

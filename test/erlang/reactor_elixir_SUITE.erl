@@ -8,6 +8,8 @@
 
 -compile([export_all, nowarn_export_all]).
 
+-import(reactor_test_lib, [free_port/0, sh/2]).
+
 all() -> [mix_release_serves].
 
 suite() -> [{timetrap, {minutes, 8}}].
@@ -53,12 +55,3 @@ upcases(Port) ->
             R =:= {ok, <<"FROM ELIXIR\n">>};
         _ -> false
     end.
-
-free_port() ->
-    {ok, L} = gen_tcp:listen(0, [{ip, {127, 0, 0, 1}}]),
-    {ok, P} = inet:port(L),
-    gen_tcp:close(L),
-    P.
-
-sh(Dir, Cmd) ->
-    os:cmd("cd '" ++ Dir ++ "' && " ++ Cmd).

@@ -9,6 +9,8 @@
 
 -compile([export_all, nowarn_export_all]).
 
+-import(reactor_test_lib, [free_port/0, write_file/3, sh/2]).
+
 all() -> [release_moved_foreground, tarball_unpacked_daemon].
 
 suite() -> [{timetrap, {minutes, 8}}].
@@ -38,18 +40,18 @@ end_per_suite(Config) ->
     os:cmd("rm -rf " ++ ?config(work, Config)).
 
 write_app(App, Src) ->
-    write(App, "rebar.config",
+    write_file(App, "rebar.config",
           io_lib:format("{deps, [{reactor, {git, \"file://~ts\", {branch, \"main\"}}}]}.\n"
                         "{relx, [{release, {demoapp, \"0.1.0\"}, [demoapp]},\n"
                         "        {dev_mode, false}, {include_erts, true},\n"
                         "        {extended_start_script, true},\n"
                         "        {vm_args, \"config/vm.args\"}]}.\n", [Src])),
-    write(App, "config/vm.args", "-name demoapp@127.0.0.1\n-setcookie reactor_release_test\n"),
-    write(App, "src/demoapp.app.src",
+    write_file(App, "config/vm.args", "-name demoapp@127.0.0.1\n-setcookie reactor_release_test\n"),
+    write_file(App, "src/demoapp.app.src",
           "{application, demoapp, [{vsn, \"0.1.0\"}, {registered, [demoapp_sup]},\n"
           " {mod, {demoapp_app, []}},\n"
           " {applications, [kernel, stdlib, reactor]}, {env, []}]}.\n"),
-    write(App, "src/demoapp_app.erl",
+    write_file(App, "src/demoapp_app.erl",
           "-module(demoapp_app).\n-behaviour(application).\n-behaviour(supervisor).\n"
           "-export([start/2, stop/1, init/1]).\n"
           "start(_, _) -> supervisor:start_link({local, demoapp_sup}, ?MODULE, []).\n"
@@ -60,7 +62,7 @@ write_app(App, Src) ->
           "          [reactor:child_spec(hello, #{protocol => {priv, demoapp, \"hello.ts\"}}),\n"
           "           reactor:listener_child_spec(hello, #{ip => {127,0,0,1}, port => Port,\n"
           "                                                context => reactor_context:ref(hello)})]}}.\n"),
-    write(App, "priv/hello.ts",
+    write_file(App, "priv/hello.ts",
           "import { Protocol, Action } from \"erlang-reactor\";\n"
           "export default class Hello extends Protocol {\n"
           "  dataReceived(d: Buffer): Action {\n"
@@ -130,17 +132,3 @@ nothing_left(Dir, Port) ->
     ok = reactor_test_lib:wait_until(
            fun() -> string:trim(os:cmd("pgrep -f '" ++ Dir ++ "/lib/reactor'")) =:= "" end, 10000),
     ?assertMatch({error, econnrefused}, gen_tcp:connect({127, 0, 0, 1}, Port, [], 1000)).
-
-free_port() ->
-    {ok, L} = gen_tcp:listen(0, [{ip, {127, 0, 0, 1}}]),
-    {ok, P} = inet:port(L),
-    gen_tcp:close(L),
-    P.
-
-write(Dir, Rel, Text) ->
-    Path = filename:join(Dir, Rel),
-    ok = filelib:ensure_dir(Path),
-    ok = file:write_file(Path, Text).
-
-sh(Dir, Cmd) ->
-    os:cmd("cd '" ++ Dir ++ "' && " ++ Cmd).

@@ -2,7 +2,7 @@
 %% logger handler that forwards log events to a test process.
 -module(reactor_test_lib).
 
--export([git_snapshot/1, fd_table/0, root/0, fixture/1, example/1, start_ctx/2, listen/1, listen/2, connect/1,
+-export([free_port/0, write_file/3, sh/2, git_snapshot/1, fd_table/0, root/0, fixture/1, example/1, start_ctx/2, listen/1, listen/2, connect/1,
          roundtrip/2, recv_exact/3, fd_count/0, node_fd_count/1, os_pid/1, wait_until/2,
          capture_logs/0, stop_capture/1, logged/2, flush_logs/0, os_alive/1,
          channel_dirs/0, file_fd/1, http_request/2]).
@@ -10,6 +10,22 @@
 
 root() ->
     string:trim(os:cmd("readlink -f " ++ code:priv_dir(reactor) ++ "/..")).
+
+%% A TCP port nobody listens on now.
+free_port() ->
+    {ok, L} = gen_tcp:listen(0, [{ip, {127, 0, 0, 1}}]),
+    {ok, P} = inet:port(L),
+    gen_tcp:close(L),
+    P.
+
+write_file(Dir, Rel, Text) ->
+    Path = filename:join(Dir, Rel),
+    ok = filelib:ensure_dir(Path),
+    ok = file:write_file(Path, Text).
+
+%% A shell command run in Dir; what it printed.
+sh(Dir, Cmd) ->
+    os:cmd("cd '" ++ Dir ++ "' && " ++ Cmd).
 
 %% The working tree as a git repository in Dir/reactor-src (branch main), so
 %% that a dependency on it is fetched as users fetch it, uncommitted changes
