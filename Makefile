@@ -16,7 +16,7 @@ NIF       := $(PRIV)/reactor_nif.so
 ADDON     := $(PRIV)/reactor_addon.node
 BUNDLE    := $(PRIV)/reactor_port.js
 # Beside the bundle, so priv/ runs with nothing but `node' on the host.
-SHIPPED   := $(BUNDLE) $(PRIV)/erlpack.node $(PRIV)/esbuild
+SHIPPED   := $(BUNDLE) $(PRIV)/esbuild-api.js $(PRIV)/erlpack.node $(PRIV)/esbuild
 TS_SRC    := $(wildcard ts/*.ts)
 
 .PHONY: all native bundle erlang deps run test test-ts test-erl soak fuzz bench bench-smoke clean distclean

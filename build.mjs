@@ -1,7 +1,8 @@
 // Builds the port runtime into priv/, self-contained: a release, a tarball or a
 // `mix release` carries priv/ to hosts that have `node` and nothing else.
 //
-//   priv/reactor_port.js   the runtime (ts/ and esbuild's JavaScript API), one file
+//   priv/reactor_port.js   the runtime (ts/)
+//   priv/esbuild-api.js    esbuild's JavaScript API, loaded only while protocols compile
 //   priv/erlpack.node      erlpack's native codec, required by the bundle directly
 //   priv/esbuild           esbuild's binary, which compiles protocols at load time
 //
@@ -29,6 +30,14 @@ const erlpackNative = {
   },
 };
 
+// The runtime requires esbuild's API from the file beside it, not from node_modules.
+const esbuildApi = {
+  name: "esbuild-api",
+  setup(b) {
+    b.onResolve({ filter: /^esbuild$/ }, () => ({ path: "./esbuild-api.js", external: true }));
+  },
+};
+
 await build({
   entryPoints: ["ts/port.ts"],
   outfile: join(priv, "reactor_port.js"),
@@ -37,9 +46,21 @@ await build({
   format: "cjs",
   target: "node18",
   sourcemap: "linked",
-  plugins: [erlpackNative],
+  plugins: [erlpackNative, esbuildApi],
   logLevel: "warning",
-  // esbuild's API resolves itself only for buildSync's worker, which we never use
+});
+
+// Apart, so that a running context does not carry its 100 KB of JavaScript
+// (and their source map) in the runtime it parses at start.
+await build({
+  entryPoints: [require.resolve("esbuild")],
+  outfile: join(priv, "esbuild-api.js"),
+  bundle: true,
+  platform: "node",
+  format: "cjs",
+  target: "node18",
+  logLevel: "warning",
+  // the API resolves itself only for buildSync's worker, which we never use
   logOverride: { "require-resolve-not-external": "silent" },
 });
 

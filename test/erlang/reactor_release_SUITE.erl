@@ -107,7 +107,7 @@ shipped(Dir) ->
     ct:pal("~ts/priv: ~p~nshipped size of reactor: ~ts", [Lib, lists:sort(Files),
                                                          sh(Lib, "du -sh . | cut -f1")]),
     [?assert(lists:member(F, Files)) || F <- ["reactor_port.js", "reactor_addon.node", "reactor_nif.so",
-                                              "erlpack.node", "esbuild"]],
+                                              "erlpack.node", "esbuild", "esbuild-api.js"]],
     ?assertEqual([], filelib:wildcard(filename:join(Dir, "**/node_modules"))),
     ?assertEqual([], filelib:wildcard(filename:join(Dir, "**/typescript*"))),
     ?assertEqual([], filelib:wildcard(filename:join(Lib, "ts"))).
