@@ -1,0 +1,61 @@
+%% The two codecs of the port protocol (reactor_wire.erl and ts/codec.ts) are
+%% held together by golden frames in test/golden/: Erlang writes the frames it
+%% sends (to_node_*.etf) and decodes the ones Node sends (from_node_*.etf);
+%% test/ts/golden.test.ts does the reverse. A change on one side that the other
+%% does not follow fails here or there. REACTOR_GOLDEN=write rewrites this
+%% side's files (then commit them and run both suites).
+-module(reactor_wire_golden_tests).
+-include_lib("eunit/include/eunit.hrl").
+
+%% What Erlang sends; golden.test.ts says what Node must make of each.
+to_node() ->
+    [{"init", reactor_wire:init(#{context => <<"golden">>, channel => <<"/tmp/reactor-1-00/fd.sock">>,
+                                  protocol => <<"/srv/echo.ts">>, setup_code => <<>>,
+                                  read_size => 1048576, write_high_water => 65536,
+                                  callback_timeout => 5000, idle_timeout => 0, tls => nil})},
+     {"handoff", reactor_wire:handoff(7, #{addr => <<"10.0.0.1">>, port => 4242, type => tcp,
+                                           tag => <<"web">>, listener => web})},
+     {"ready", reactor_wire:ready([1, 2, 16#7fffffff], [3])},
+     {"close", reactor_wire:close(9, <<"closed by Erlang">>)},
+     {"stats", reactor_wire:stats()},
+     {"stop", reactor_wire:stop()}].
+
+%% What Node sends (written by golden.test.ts) and what Erlang makes of it.
+from_node() ->
+    [{"ready", {ok, ready}},
+     {"ack", {ok, {ack, 7, write_pending}}},
+     {"nack", {ok, {nack, 8, fd_missing}}},
+     {"act", {ok, {act, [{1, read_pending}, {2, write_pending}, {3, close}]}}},
+     {"log", {ok, {log, notice, 5, <<"got ping">>}}},
+     {"log_context", {ok, {log, error, undefined, <<"port exiting">>}}},
+     {"stats", {ok, {stats, #{connections => 2, bytes_in => 10, bytes_out => 20, events => 30,
+                              errors => 0, buffered => 0, tls_queued => 0}}}},
+     {"load_error", {ok, {load_error, protocol_compile,
+                          [#{file => <<"/srv/bad.ts">>, line => 3, column => 7,
+                             text => <<"Expected \";\"">>}]}}}].
+
+dir() -> filename:join(reactor_test_lib:root(), "test/golden").
+file(Dir, Name) -> filename:join(dir(), Dir ++ "_" ++ Name ++ ".etf").
+
+to_node_frames_are_golden_test_() ->
+    [{Name, fun() ->
+                    Path = file("to_node", Name),
+                    case os:getenv("REACTOR_GOLDEN") of
+                        "write" -> ok = file:write_file(Path, Frame);
+                        _ -> ok
+                    end,
+                    {ok, Golden} = file:read_file(Path),
+                    ?assertEqual(Golden, iolist_to_binary(Frame))
+            end} || {Name, Frame} <- to_node()].
+
+from_node_frames_decode_test_() ->
+    [{Name, fun() ->
+                    {ok, Frame} = file:read_file(file("from_node", Name)),
+                    ?assertEqual(Want, reactor_wire:decode(Frame))
+            end} || {Name, Want} <- from_node()].
+
+%% Every golden file has its case on both sides: none is left unchecked.
+every_file_has_a_case_test() ->
+    Files = [filename:basename(F, ".etf") || F <- filelib:wildcard(filename:join(dir(), "*.etf"))],
+    Cases = ["to_node_" ++ N || {N, _} <- to_node()] ++ ["from_node_" ++ N || {N, _} <- from_node()],
+    ?assertEqual(lists:sort(Cases), lists:sort(Files)).

@@ -1,0 +1,60 @@
+// The other half of the golden frames (see test/erlang/reactor_wire_golden_tests.erl):
+// Node decodes what Erlang wrote (to_node_*.etf) and writes what it sends
+// (from_node_*.etf), byte for byte. REACTOR_GOLDEN=write rewrites this side's files.
+import * as fs from "fs";
+import * as path from "path";
+import { Incoming, Outgoing, decode, encode } from "../../ts/codec";
+
+const dir = path.join(__dirname, "..", "golden");
+const file = (name: string) => path.join(dir, `${name}.etf`);
+
+// What Erlang's frames must mean here (the Erlang side builds them).
+const toNode: Record<string, Incoming> = {
+  init: {
+    type: "init",
+    config: {
+      context: "golden",
+      channel: "/tmp/reactor-1-00/fd.sock",
+      protocol: "/srv/echo.ts",
+      setupCode: "",
+      readSize: 1048576,
+      writeHighWater: 65536,
+      callbackTimeout: 5000,
+      idleTimeout: 0,
+      tls: undefined,
+    },
+  },
+  handoff: {
+    type: "handoff",
+    id: 7,
+    info: { addr: "10.0.0.1", port: 4242, type: "tcp", tag: "web", listener: "web" },
+  },
+  ready: { type: "ready", reads: [1, 2, 0x7fffffff], writes: [3] },
+  close: { type: "close", id: 9, reason: "closed by Erlang" },
+  stats: { type: "stats" },
+  stop: { type: "stop" },
+};
+
+// What Node sends (the Erlang side says what it makes of each).
+const fromNode: Record<string, Outgoing> = {
+  ready: ["ready"],
+  ack: ["ack", 7, "write_pending"],
+  nack: ["nack", 8, "fd_missing"],
+  act: ["act", [1, "read_pending", 2, "write_pending", 3, "close"]],
+  log: ["log", "notice", 5, "got ping"],
+  log_context: ["log", "error", null, "port exiting"],
+  stats: ["stats", { connections: 2, bytes_in: 10, bytes_out: 20, events: 30, errors: 0, buffered: 0, tls_queued: 0 }],
+  load_error: ["load_error", "protocol_compile", [{ file: "/srv/bad.ts", line: 3, column: 7, text: 'Expected ";"' }]],
+};
+
+describe("golden frames", () => {
+  it.each(Object.entries(toNode))("decodes Erlang's %s frame", (name, want) => {
+    expect(decode(fs.readFileSync(file(`to_node_${name}`)))).toEqual(want);
+  });
+
+  it.each(Object.entries(fromNode))("writes the %s frame Erlang expects", (name, msg) => {
+    const frame = encode(msg);
+    if (process.env.REACTOR_GOLDEN === "write") fs.writeFileSync(file(`from_node_${name}`), frame);
+    expect(frame.equals(fs.readFileSync(file(`from_node_${name}`)))).toBe(true);
+  });
+});
