@@ -2,7 +2,7 @@
 %% logger handler that forwards log events to a test process.
 -module(reactor_test_lib).
 
--export([free_port/0, write_file/3, sh/2, git_snapshot/1, fd_table/0, root/0, fixture/1, example/1, start_ctx/2, listen/1, listen/2, connect/1,
+-export([make_certs/1, free_port/0, write_file/3, sh/2, git_snapshot/1, fd_table/0, root/0, fixture/1, example/1, start_ctx/2, listen/1, listen/2, connect/1,
          roundtrip/2, recv_exact/3, fd_count/0, node_fd_count/1, os_pid/1, wait_until/2,
          capture_logs/0, stop_capture/1, logged/2, flush_logs/0, os_alive/1,
          channel_dirs/0, file_fd/1, http_request/2]).
@@ -10,6 +10,23 @@
 
 root() ->
     string:trim(os:cmd("readlink -f " ++ code:priv_dir(reactor) ++ "/..")).
+
+%% A CA, a server certificate for localhost and 127.0.0.1, and a client
+%% certificate, made with openssl in Dir (never committed).
+make_certs(Dir) ->
+    ok = filelib:ensure_path(Dir),
+    Sh = fun(Cmd) ->
+                 Out = os:cmd("cd '" ++ Dir ++ "' && " ++ Cmd ++ " 2>&1; echo rc=$?"),
+                 {match, _} = re:run(Out, "rc=0\\n$"),
+                 ok
+         end,
+    Sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=reactor test CA'"),
+    Sh("openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj '/CN=localhost'"),
+    Sh("printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > server.ext"),
+    Sh("openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile server.ext"),
+    Sh("openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj '/CN=test client'"),
+    Sh("openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2"),
+    Dir.
 
 %% A TCP port nobody listens on now.
 free_port() ->

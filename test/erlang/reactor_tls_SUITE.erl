@@ -16,19 +16,7 @@ all() ->
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(reactor),
     {ok, _} = application:ensure_all_started(ssl),
-    Dir = filename:join(?config(priv_dir, Config), "certs"),
-    ok = filelib:ensure_path(Dir),
-    Sh = fun(Cmd) ->
-                 Out = os:cmd("cd '" ++ Dir ++ "' && " ++ Cmd ++ " 2>&1; echo rc=$?"),
-                 {match, _} = re:run(Out, "rc=0\\n$"),
-                 ok
-         end,
-    Sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=reactor test CA'"),
-    Sh("openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj '/CN=localhost'"),
-    Sh("printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > server.ext"),
-    Sh("openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile server.ext"),
-    Sh("openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj '/CN=test client'"),
-    Sh("openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2"),
+    Dir = reactor_test_lib:make_certs(filename:join(?config(priv_dir, Config), "certs")),
     [{certs, Dir} | Config].
 
 end_per_suite(_Config) ->
