@@ -1,7 +1,7 @@
 // erlang-reactor: what protocol modules import.
 export { Protocol, WriteBuffer, ACTIONS } from "./protocol";
 export type { Action, ClientInfo, Peer, OutgoingDatagram } from "./protocol";
-export { setProtocolFactory, getProtocol } from "./reactor";
-export type { ProtocolClass, ProtocolFactory } from "./reactor";
+export { setProtocolFactory, getProtocol } from "./unbound";
+export type { ProtocolClass, ProtocolFactory } from "./registry";
 export { ReactorError, isSystemError } from "./errors";
 export type { ReactorErrorCode, SystemError } from "./errors";

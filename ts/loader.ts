@@ -5,7 +5,8 @@ import type * as esbuildNs from "esbuild";
 import { existsSync } from "fs";
 import Module from "module";
 import * as path from "path";
-import { hasProtocolFactory, setProtocolFactory } from "./reactor";
+import * as api from "./index";
+import { ProtocolClass, ProtocolFactory, Registry } from "./registry";
 
 export interface CompileMessage {
   file: string;
@@ -109,17 +110,27 @@ function evaluate(
   return m.exports as Record<string, unknown>;
 }
 
-/** Load `protocolFile` (may be empty), then `setupCode` (may be empty). Afterwards
- * a protocol factory must be set, or LoadError("no_protocol"). */
-export async function loadProtocol(protocolFile: string, setupCode: string, runtime: object): Promise<void> {
+/** What `import ... from "erlang-reactor"` gives a module loaded for `registry`. */
+function runtimeFor(registry: Registry): object {
+  return Object.assign({}, api, {
+    setProtocolFactory: (f: ProtocolClass | ProtocolFactory) => registry.setProtocolFactory(f),
+    getProtocol: (fd: number) => registry.getProtocol(fd),
+  });
+}
+
+/** Load `protocolFile` (may be empty), then `setupCode` (may be empty), into
+ * `registry`; returns the protocol factory they set, or throws
+ * LoadError("no_protocol"). */
+export async function loadProtocol(protocolFile: string, setupCode: string, registry: Registry): Promise<ProtocolFactory> {
+  const runtime = runtimeFor(registry);
   let dir = process.cwd();
   if (protocolFile) {
     const { code, filename } = await compile({ file: protocolFile }, "protocol_compile");
     const exports = evaluate(code, filename, "protocol_load", runtime);
     dir = path.dirname(filename);
-    if (!hasProtocolFactory()) {
+    if (!registry.protocolFactory) {
       const candidate = exports.default;
-      if (typeof candidate === "function") setProtocolFactory(candidate as () => never);
+      if (typeof candidate === "function") registry.setProtocolFactory(candidate as () => never);
     }
   }
   if (setupCode) {
@@ -128,10 +139,12 @@ export async function loadProtocol(protocolFile: string, setupCode: string, runt
   }
   // esbuild keeps a service process alive for further builds: there are none.
   await esbuild().stop?.();
-  if (!hasProtocolFactory()) {
+  const factory = registry.protocolFactory;
+  if (!factory) {
     throw new LoadError(
       "no_protocol",
       `${protocolFile || "setup_code"} yields no protocol: export default a Protocol class or call setProtocolFactory()`,
     );
   }
+  return factory;
 }

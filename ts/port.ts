@@ -6,9 +6,9 @@ import { addon, Addon } from "./addon";
 import { CodecError, decode, encode, Incoming, LogLevel, Outgoing, WireAction } from "./codec";
 import { FrameError, FrameReader, frame } from "./framing";
 import { ReactorError } from "./errors";
-import * as runtime from "./index";
 import { LoadError, loadProtocol } from "./loader";
-import { Reactor, Sink, currentConnection, stackOf } from "./reactor";
+import { Reactor, Sink, stackOf } from "./reactor";
+import { Registry } from "./registry";
 import { TlsConfig } from "./tls";
 
 const MAX_IN_FRAME = 16 << 20;
@@ -61,6 +61,9 @@ class Outbox implements Sink {
 }
 
 const out = new Outbox();
+// This process's one engine: its protocol factory, fds and running connection.
+const registry = new Registry();
+const currentConnection = () => registry.currentConnection();
 
 function redirectConsole(): void {
   // log and info at notice: the lowest level OTP's default logger prints.
@@ -109,7 +112,7 @@ class Port {
       process.exit(4);
     }
     try {
-      await loadProtocol(c.protocol, c.setupCode, runtime);
+      await loadProtocol(c.protocol, c.setupCode, registry);
     } catch (e) {
       if (e instanceof LoadError) out.send(["load_error", e.kind, e.details]);
       else out.send(["load_error", "protocol_load", stackOf(e)]);
@@ -124,7 +127,7 @@ class Port {
       out.flush();
       process.exit(5);
     }
-    this.reactor = new Reactor(this.io, out, {
+    this.reactor = new Reactor(this.io, out, registry, {
       tls: tlsConfig,
       readSize: c.readSize,
       writeHighWater: c.writeHighWater,

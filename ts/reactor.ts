@@ -1,15 +1,12 @@
 // The dispatch engine: one Connection per handed-off fd, the protocol callbacks,
 // and the translation of what they return into what Erlang arms next.
-import { AsyncLocalStorage } from "async_hooks";
 import type { Io } from "./addon";
 import type { ClientInfo, LogLevel, Stats, WireAction } from "./codec";
 import { ReactorError, isSystemError } from "./errors";
 import { Action, ConnectionHandle, Protocol, bind } from "./protocol";
 import { parseProxyHeader } from "./proxy";
+import { Registry } from "./registry";
 import { TlsConfig, TlsInfo, TlsSession, parseTlsOptions } from "./tls";
-
-export type ProtocolClass = new () => Protocol;
-export type ProtocolFactory = () => Protocol;
 
 /** Where the engine's answers go; the port batches them into frames. */
 export interface Sink {
@@ -19,32 +16,6 @@ export interface Sink {
   log(level: LogLevel, id: number | null, text: string): void;
   /** Something settled outside a frame's dispatch: flush soon. */
   wake(): void;
-}
-
-let factory: ProtocolFactory | undefined;
-const protocolsByFd = new Map<number, Protocol>();
-let current: number | null = null;
-// What a callback starts (timers, promises) still logs under its connection.
-const connectionScope = new AsyncLocalStorage<number>();
-
-/** Register what makes a Protocol per connection: a Protocol subclass or a function. */
-export function setProtocolFactory(f: ProtocolClass | ProtocolFactory): void {
-  if (typeof f !== "function") throw new TypeError("setProtocolFactory takes a Protocol class or a factory function");
-  factory = f.prototype instanceof Protocol ? () => new (f as ProtocolClass)() : (f as ProtocolFactory);
-}
-
-export function hasProtocolFactory(): boolean {
-  return factory !== undefined;
-}
-
-/** The Protocol instance serving an fd (Node's copy), if any. */
-export function getProtocol(fd: number): Protocol | undefined {
-  return protocolsByFd.get(fd);
-}
-
-/** The connection whose callback is running now (for log attribution). */
-export function currentConnection(): number | null {
-  return current ?? connectionScope.getStore() ?? null;
 }
 
 const SLAB_MIN = 1024 * 1024;
@@ -179,6 +150,8 @@ export class Reactor {
   constructor(
     readonly io: Io,
     readonly sink: Sink,
+    /** the protocol factory, the fd -> Protocol map, the running connection */
+    readonly registry: Registry,
     opts: ReactorOptions = {},
   ) {
     this.readSize = opts.readSize ?? 1024 * 1024;
@@ -231,6 +204,7 @@ export class Reactor {
   handoff(id: number, fd: number, info: ClientInfo): void {
     let proto: Protocol;
     try {
+      const factory = this.registry.protocolFactory;
       if (!factory) throw new Error("no protocol factory is set");
       proto = factory();
       if (!(proto instanceof Protocol) && typeof (proto as Protocol)?.dataReceived !== "function") {
@@ -255,7 +229,7 @@ export class Reactor {
     proto.fd = fd;
     proto.clientInfo = info;
     this.conns.set(id, conn);
-    protocolsByFd.set(fd, proto);
+    this.registry.attach(fd, proto);
     this.events++;
     const tls = this.tlsFor(info);
     if (tls instanceof Error) {
@@ -522,13 +496,10 @@ export class Reactor {
       const from = { addr: d.addr, port: d.port };
       if (d.size > d.n) {
         // Never hand a protocol a silently cut datagram.
-        current = conn.id;
         try {
-          conn.proto.datagramTooLarge(d.size, from);
+          this.registry.runAs(conn.id, () => conn.proto.datagramTooLarge(d.size, from));
         } catch (e) {
           this.sink.log("error", conn.id, `datagramTooLarge threw: ${stackOf(e)}`);
-        } finally {
-          current = null;
         }
         continue;
       }
@@ -597,16 +568,13 @@ export class Reactor {
     }
     this.closeFd(conn.fd);
     this.conns.delete(conn.id);
-    if (protocolsByFd.get(conn.fd) === conn.proto) protocolsByFd.delete(conn.fd);
+    this.registry.detach(conn.fd, conn.proto);
     if (tellErlang) this.sink.act(conn.id, "close");
-    current = conn.id;
     try {
-      conn.proto.connectionLost(reason);
+      this.registry.runAs(conn.id, () => conn.proto.connectionLost(reason));
     } catch (e) {
       this.errors++;
       this.sink.log("error", conn.id, `connectionLost threw: ${stackOf(e)}`);
-    } finally {
-      current = null;
     }
   }
 
@@ -635,14 +603,11 @@ export class Reactor {
   /** Runs a protocol callback with its connection named in what it logs; a
    * throw ends the connection (logged) and gives FAILED. */
   private call<T>(conn: Connection, name: string, fn: () => T, tellErlang = true): T | typeof FAILED {
-    current = conn.id;
     try {
-      return connectionScope.run(conn.id, fn);
+      return this.registry.runAs(conn.id, fn, true);
     } catch (e) {
       this.handlerFailed(conn, name, e, tellErlang);
       return FAILED;
-    } finally {
-      current = null;
     }
   }
 

@@ -2,17 +2,19 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 
-// Each test loads into a fresh module registry: the factory is per context.
+import * as loader from "../../ts/loader";
+import { Registry } from "../../ts/registry";
+
+// Each test loads into a registry of its own: no module state to reset.
 function fresh() {
-  let mods!: { loader: typeof import("../../ts/loader"); reactor: typeof import("../../ts/reactor"); index: typeof import("../../ts/index") };
-  jest.isolateModules(() => {
-    mods = {
-      loader: require("../../ts/loader"),
-      reactor: require("../../ts/reactor"),
-      index: require("../../ts/index"),
-    };
-  });
-  return mods;
+  const registry = new Registry();
+  return {
+    loader: {
+      LoadError: loader.LoadError,
+      loadProtocol: (file: string, setup: string) => loader.loadProtocol(file, setup, registry),
+    },
+    registry,
+  };
 }
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "reactor-loader-"));
@@ -34,14 +36,14 @@ describe("loadProtocol", () => {
        export default class E extends Protocol { dataReceived(d: Buffer): Action { return helper(); } }`,
     );
     file("helper.ts", `export const helper = (): "continue" => "continue";`);
-    await m.loader.loadProtocol(f, "", m.index);
-    expect(m.reactor.hasProtocolFactory()).toBe(true);
+    await m.loader.loadProtocol(f, "");
+    expect(typeof m.registry.protocolFactory).toBe("function");
   });
 
   it("reports a syntax error with file, line and column", async () => {
     const m = fresh();
     const f = file("broken.ts", `import { Protocol } from "erlang-reactor";\n\nexport default class X extends Protocol {\n  dataReceived( {\n}\n`);
-    const err = await m.loader.loadProtocol(f, "", m.index).catch((e) => e);
+    const err = await m.loader.loadProtocol(f, "").catch((e) => e);
     expect(err).toBeInstanceOf(m.loader.LoadError);
     expect(err.kind).toBe("protocol_compile");
     expect(err.details[0]).toMatchObject({ file: f, line: expect.any(Number), column: expect.any(Number) });
@@ -52,7 +54,7 @@ describe("loadProtocol", () => {
   it("says clearly when a module yields no protocol", async () => {
     const m = fresh();
     const f = file("nothing.ts", `export const x = 1;`);
-    const err = await m.loader.loadProtocol(f, "", m.index).catch((e) => e);
+    const err = await m.loader.loadProtocol(f, "").catch((e) => e);
     expect(err.kind).toBe("no_protocol");
     expect(err.message).toMatch(/export default a Protocol class or call setProtocolFactory/);
   });
@@ -60,7 +62,7 @@ describe("loadProtocol", () => {
   it("reports a module that throws while loading, with its stack", async () => {
     const m = fresh();
     const f = file("throws.ts", `throw new Error("top-level boom");`);
-    const err = await m.loader.loadProtocol(f, "", m.index).catch((e) => e);
+    const err = await m.loader.loadProtocol(f, "").catch((e) => e);
     expect(err.kind).toBe("protocol_load");
     expect(err.details).toMatch(/top-level boom/);
   });
@@ -72,15 +74,38 @@ describe("loadProtocol", () => {
       `import { Protocol, setProtocolFactory } from "erlang-reactor";
        class P extends Protocol { dataReceived() { return "close" as const; } }
        setProtocolFactory(() => new P());`,
-      m.index,
     );
-    expect(m.reactor.hasProtocolFactory()).toBe(true);
+    expect(typeof m.registry.protocolFactory).toBe("function");
   });
 
   it("reports a syntax error in setup code", async () => {
     const m = fresh();
-    const err = await m.loader.loadProtocol("", "let x: = 1;", m.index).catch((e) => e);
+    const err = await m.loader.loadProtocol("", "let x: = 1;").catch((e) => e);
     expect(err.kind).toBe("setup_compile");
     expect(err.details[0].line).toBe(1);
+  });
+});
+
+describe("no module state", () => {
+  it("loads two protocols side by side, each into its own registry", async () => {
+    const a = fresh();
+    const b = fresh();
+    const fa = await a.loader.loadProtocol(
+      file("a.ts", `import { Protocol } from "erlang-reactor"; export default class A extends Protocol { dataReceived() { return "close" as const; } }`),
+      "",
+    );
+    const fb = await b.loader.loadProtocol(
+      file("b.ts", `import { Protocol } from "erlang-reactor"; export default class B extends Protocol { dataReceived() { return "continue" as const; } }`),
+      "",
+    );
+    expect(fa().constructor.name).toBe("A");
+    expect(fb().constructor.name).toBe("B");
+    expect(a.registry.protocolFactory).toBe(fa);
+    expect(b.registry.protocolFactory).toBe(fb);
+  });
+
+  it("says where setProtocolFactory works when it is imported outside a context", () => {
+    const { setProtocolFactory } = require("../../ts/index");
+    expect(() => setProtocolFactory(() => null)).toThrow(/protocol module or setup_code/);
   });
 });

@@ -1,5 +1,6 @@
 import { Action, ClientInfo, Protocol, ReactorError } from "../../ts/index";
-import { Reactor, ReactorOptions, currentConnection, getProtocol, setProtocolFactory } from "../../ts/reactor";
+import { Reactor, ReactorOptions } from "../../ts/reactor";
+import { ProtocolClass, ProtocolFactory, Registry } from "../../ts/registry";
 import { FakeIo, RecordingSink } from "./fake-io";
 
 const flush = () => new Promise((r) => setImmediate(r));
@@ -15,11 +16,18 @@ class Echo extends Protocol {
   }
 }
 
+// Each reactor has its own registry; these act on the latest one's.
+let registry = new Registry();
+const setProtocolFactory = (f: ProtocolClass | ProtocolFactory) => registry.setProtocolFactory(f);
+const getProtocol = (fd: number) => registry.getProtocol(fd);
+const currentConnection = () => registry.currentConnection();
+
 function setup(P: new () => Protocol = Echo, opts: ReactorOptions = {}) {
   const io = new FakeIo();
   const sink = new RecordingSink();
+  registry = new Registry();
   setProtocolFactory(P);
-  const r = new Reactor(io, sink, { readSize: 1024, ...opts });
+  const r = new Reactor(io, sink, registry, { readSize: 1024, ...opts });
   reactors.push(r);
   return { io, sink, r };
 }

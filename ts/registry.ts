@@ -1,0 +1,55 @@
+// Per engine: what makes a Protocol for each connection, the Protocol serving
+// each fd, and the connection whose callback is running (for log attribution).
+// An object, not module state: the engine is given one, the loader fills it,
+// and a test can make as many as it likes.
+import { AsyncLocalStorage } from "async_hooks";
+import { Protocol } from "./protocol";
+
+export type ProtocolClass = new () => Protocol;
+export type ProtocolFactory = () => Protocol;
+
+export class Registry {
+  private factory: ProtocolFactory | undefined;
+  private readonly byFd = new Map<number, Protocol>();
+  private running: number | null = null;
+  // What a callback starts (timers, promises) still logs under its connection.
+  private readonly scope = new AsyncLocalStorage<number>();
+
+  /** A Protocol subclass or a function that returns a Protocol. */
+  setProtocolFactory(f: ProtocolClass | ProtocolFactory): void {
+    if (typeof f !== "function") throw new TypeError("setProtocolFactory takes a Protocol class or a factory function");
+    this.factory = f.prototype instanceof Protocol ? () => new (f as ProtocolClass)() : (f as ProtocolFactory);
+  }
+
+  get protocolFactory(): ProtocolFactory | undefined {
+    return this.factory;
+  }
+
+  /** The Protocol instance serving an fd (Node's copy), if any. */
+  getProtocol(fd: number): Protocol | undefined {
+    return this.byFd.get(fd);
+  }
+
+  attach(fd: number, proto: Protocol): void {
+    this.byFd.set(fd, proto);
+  }
+
+  detach(fd: number, proto: Protocol): void {
+    if (this.byFd.get(fd) === proto) this.byFd.delete(fd);
+  }
+
+  /** The connection whose callback is running now, or that started this async work. */
+  currentConnection(): number | null {
+    return this.running ?? this.scope.getStore() ?? null;
+  }
+
+  /** Runs fn as connection id's; `inherit`: what fn starts stays attributed to it. */
+  runAs<T>(id: number, fn: () => T, inherit = false): T {
+    this.running = id;
+    try {
+      return inherit ? this.scope.run(id, fn) : fn();
+    } finally {
+      this.running = null;
+    }
+  }
+}
