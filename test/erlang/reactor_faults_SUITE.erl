@@ -205,7 +205,7 @@ dead_context(_Config) ->
 %% SIGKILL to Node under traffic: the context ends with a clear reason and
 %% closes every fd it held; clients see their connections end.
 node_killed(_Config) ->
-    Beam0 = reactor_test_lib:fd_count(),
+    Beam0 = reactor_test_lib:settled_fd_count(),
     Dirs = reactor_test_lib:channel_dirs(),
     Ctx = start_ctx(victim, #{protocol => example("echo.ts")}),
     Ref = monitor(process, Ctx),
@@ -271,7 +271,7 @@ supervisor_restarts_default_context(_Config) ->
 %% the end, Node exits 0, no fd or directory is left.
 graceful_stop(_Config) ->
     H = reactor_test_lib:capture_logs(),
-    Beam0 = reactor_test_lib:fd_count(),
+    Beam0 = reactor_test_lib:settled_fd_count(),
     Dirs = reactor_test_lib:channel_dirs(),
     {Ctx, L, Port} = faulty(#{}),
     OsPid = reactor_test_lib:os_pid(Ctx),

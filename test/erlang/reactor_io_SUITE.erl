@@ -325,7 +325,7 @@ fd_counts_return_to_baseline(Config) ->
                          fun() -> maps:get(connections, reactor_context:info(Ctx)) =:= 0 end, 5000)
           end,
     Run(), % warm up: lazily opened fds (epoll sets, pools) settle
-    Beam0 = reactor_test_lib:fd_count(),
+    Beam0 = reactor_test_lib:settled_fd_count(),
     Node0 = reactor_test_lib:node_fd_count(OsPid),
     Run(),
     Run(),

@@ -91,7 +91,7 @@ death_carries_stderr(_Config) ->
 %% epipe} and no exit status ever follows: the context must end on it. A
 %% trapped exit signal is exactly this message, so it is sent as one.
 port_epipe_ends_context(_Config) ->
-    Beam0 = reactor_test_lib:fd_count(),
+    Beam0 = reactor_test_lib:settled_fd_count(),
     Ctx = start_ctx(epipe, #{protocol => example("echo.ts")}),
     OsPid = reactor_test_lib:os_pid(Ctx),
     {links, Links} = process_info(Ctx, links),
@@ -168,7 +168,7 @@ node_killed_under_load_five_times(_Config) ->
     unlink(Sup),
     Port = reactor:listener_port(loaded_l),
     ok = serving(Port, 2000),
-    Beam0 = reactor_test_lib:fd_count(),
+    Beam0 = reactor_test_lib:settled_fd_count(),
     Table0 = reactor_test_lib:fd_table(),
     Load = [spawn_link(fun() -> load(Port, 0) end) || _ <- lists:seq(1, 20)],
     timer:sleep(300),

@@ -3,7 +3,7 @@
 -module(reactor_test_lib).
 
 -export([make_certs/1, free_port/0, write_file/3, sh/2, git_snapshot/1, fd_table/0, root/0, fixture/1, example/1, start_ctx/2, listen/1, listen/2, connect/1,
-         roundtrip/2, recv_exact/3, fd_count/0, node_fd_count/1, os_pid/1, wait_until/2,
+         roundtrip/2, recv_exact/3, fd_count/0, settled_fd_count/0, node_fd_count/1, os_pid/1, wait_until/2,
          capture_logs/0, stop_capture/1, logged/2, flush_logs/0, os_alive/1,
          channel_dirs/0, file_fd/1, http_request/2]).
 -export([log/2]).
@@ -111,6 +111,20 @@ http_response(S, Acc) ->
 %% The fds open now: those whose link can be read (the listing's own fd, and
 %% one closing while we look, cannot).
 fd_count() -> length([F || {_, {ok, _}} = F <- fd_table()]).
+
+%% The count once it holds still for 200 ms: a baseline taken right after a
+%% round trip can include the accepted fd that the BEAM closes only when
+%% Node's handoff reply arrives, after the client already has its echo.
+settled_fd_count() -> settled_fd_count(fd_count(), 0, 3000).
+
+settled_fd_count(N, Still, _Left) when Still >= 200 -> N;
+settled_fd_count(N, _Still, Left) when Left =< 0 -> N;
+settled_fd_count(N, Still, Left) ->
+    timer:sleep(20),
+    case fd_count() of
+        N -> settled_fd_count(N, Still + 20, Left - 20);
+        M -> settled_fd_count(M, 0, Left - 20)
+    end.
 
 %% What each fd of this BEAM is, to say which ones leaked.
 fd_table() ->
