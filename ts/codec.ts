@@ -6,7 +6,8 @@
 // Payload bytes never ride here: they move over the fds themselves.
 import * as erlpack from "erlpack";
 import { EtfError, checkEtf } from "./etf-guard";
-import { TlsOptions, parseTlsOptions } from "./tls";
+import { DEFAULTS, MAX_ID, MAX_READ_SIZE } from "./limits";
+import { TlsOptions, parseTlsOptions } from "./tls-config";
 
 export type ClientInfo = { type?: string; addr?: string; port?: number; [key: string]: unknown };
 
@@ -22,9 +23,18 @@ export interface InitConfig {
   tls?: TlsOptions;
 }
 
+/** The layers a connection's bytes pass through, as the handoff names them:
+ * a PROXY header first, then TLS under the configuration Erlang sent with
+ * this key (`tls_config`; key 0 is the context's own `tls`). */
+export interface TransportSpec {
+  proxy: boolean;
+  tls: number | false;
+}
+
 export type Incoming =
   | { type: "init"; config: InitConfig }
-  | { type: "handoff"; id: number; info: ClientInfo }
+  | { type: "tls_config"; key: number; options: TlsOptions }
+  | { type: "handoff"; id: number; info: ClientInfo; transport: TransportSpec }
   | { type: "ready"; reads: number[]; writes: number[] }
   | { type: "close"; id: number; reason: string }
   | { type: "stats" }
@@ -49,15 +59,25 @@ export type Outgoing =
   | ["ready"]
   | ["load_error", string, unknown]
   | ["ack", number, WireAction]
-  | ["nack", number, string]
+  | ["nack", number, NackReason]
   | ["act", (number | WireAction)[]]
   | ["log", LogLevel, number | null, string]
   | ["stats", Stats];
 
+/** Why a handoff is refused; Erlang's reactor_wire maps each to an atom. */
+export type NackReason =
+  | "fd_missing"
+  | "fd_truncated"
+  | "factory_failed"
+  | "connection_made_failed"
+  | "invalid_action"
+  | "duplicate_id"
+  | "tls_config_failed";
+
 export class CodecError extends Error {}
 export { EtfError };
 
-const isId = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0x7fffffff;
+const isId = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= MAX_ID;
 const isIdList = (v: unknown): v is number[] => Array.isArray(v) && v.every(isId);
 const str = (v: unknown): string => (typeof v === "string" ? v : "");
 
@@ -75,7 +95,14 @@ export function decode(frame: Buffer): Incoming {
       if (t.length === 3 && isIdList(t[1]) && isIdList(t[2])) return { type: "ready", reads: t[1], writes: t[2] };
       break;
     case "handoff":
-      if (t.length === 3 && isId(t[1]) && isPlainObject(t[2])) return { type: "handoff", id: t[1], info: t[2] };
+      if (t.length === 4 && isId(t[1]) && isPlainObject(t[2]) && isTransportSpec(t[3])) {
+        return { type: "handoff", id: t[1], info: t[2], transport: { proxy: t[3].proxy, tls: t[3].tls } };
+      }
+      break;
+    case "tls_config":
+      if (t.length === 3 && isId(t[1]) && isPlainObject(t[2])) {
+        return { type: "tls_config", key: t[1], options: tlsOptionsOf(t[2])! };
+      }
       break;
     case "close":
       if (t.length === 3 && isId(t[1])) return { type: "close", id: t[1], reason: str(t[2]) };
@@ -89,8 +116,8 @@ export function decode(frame: Buffer): Incoming {
     case "init":
       if (t.length === 2 && isPlainObject(t[1])) {
         const c = t[1];
-        const readSize = natural(c.read_size, 1024 * 1024);
-        if (typeof c.channel !== "string" || readSize < 1 || readSize > 16 << 20) break;
+        const readSize = natural(c.read_size, DEFAULTS.readSize);
+        if (typeof c.channel !== "string" || readSize < 1 || readSize > MAX_READ_SIZE) break;
         return {
           type: "init",
           config: {
@@ -99,9 +126,9 @@ export function decode(frame: Buffer): Incoming {
             protocol: str(c.protocol),
             setupCode: str(c.setup_code),
             readSize,
-            writeHighWater: natural(c.write_high_water, 1 << 20),
-            callbackTimeout: natural(c.callback_timeout, 0),
-            idleTimeout: natural(c.idle_timeout, 0),
+            writeHighWater: natural(c.write_high_water, DEFAULTS.writeHighWater),
+            callbackTimeout: natural(c.callback_timeout, DEFAULTS.callbackTimeout),
+            idleTimeout: natural(c.idle_timeout, DEFAULTS.idleTimeout),
             tls: tlsOptionsOf(c.tls),
           },
         };
@@ -126,6 +153,10 @@ function tlsOptionsOf(v: unknown): TlsOptions | undefined {
 /** A non-negative integer option, or its default when absent or not one. */
 function natural(v: unknown, dflt: number): number {
   return Number.isInteger(v) && (v as number) >= 0 ? (v as number) : dflt;
+}
+
+function isTransportSpec(v: unknown): v is TransportSpec {
+  return isPlainObject(v) && typeof v.proxy === "boolean" && (v.tls === false || isId(v.tls));
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

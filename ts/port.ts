@@ -3,16 +3,13 @@
 // become log frames that Erlang's logger prints with the context and connection.
 import { format } from "util";
 import { addon, Addon } from "./addon";
-import { CodecError, decode, encode, Incoming, LogLevel, Outgoing, WireAction } from "./codec";
+import { CodecError, decode, encode, Incoming, LogLevel, NackReason, Outgoing, WireAction } from "./codec";
 import { FrameError, FrameReader, frame } from "./framing";
 import { ReactorError } from "./errors";
 import { LoadError, loadProtocol } from "./loader";
 import { Reactor, Sink, stackOf } from "./reactor";
 import { Registry } from "./registry";
-import { TlsConfig } from "./tls";
-
-const MAX_IN_FRAME = 16 << 20;
-const MAX_LOG_TEXT = 64 * 1024;
+import { MAX_IN_FRAME, MAX_LOG_TEXT } from "./limits";
 
 // Taken before anything touches process.stdout: from here on fd 1 is stderr and
 // the frames have an fd of their own.
@@ -34,7 +31,7 @@ class Outbox implements Sink {
   ack(id: number, a: WireAction): void {
     this.msgs.push(["ack", id, a]);
   }
-  nack(id: number, reason: string): void {
+  nack(id: number, reason: NackReason): void {
     this.msgs.push(["nack", id, reason]);
   }
   log(level: LogLevel, id: number | null, text: string): void {
@@ -119,21 +116,19 @@ class Port {
       out.flush();
       process.exit(5);
     }
-    let tlsConfig: TlsConfig | undefined;
-    try {
-      tlsConfig = c.tls ? new TlsConfig(c.tls) : undefined;
-    } catch (e) {
-      out.send(["load_error", "tls", (e as Error).message]);
-      out.flush();
-      process.exit(5);
-    }
     this.reactor = new Reactor(this.io, out, registry, {
-      tls: tlsConfig,
       readSize: c.readSize,
       writeHighWater: c.writeHighWater,
       callbackTimeout: c.callbackTimeout,
       idleTimeout: c.idleTimeout,
     });
+    // The context's own TLS is key 0; a context that cannot make it does not start.
+    const tlsError = c.tls && this.reactor.addTlsConfig(0, c.tls);
+    if (tlsError) {
+      out.send(["load_error", "tls", tlsError.message]);
+      out.flush();
+      process.exit(5);
+    }
     out.send(["ready"]);
     const queued = this.pending;
     this.pending = [];
@@ -160,9 +155,12 @@ class Port {
       case "handoff": {
         const fd = this.claimFd(m.id);
         if (fd === undefined) out.nack(m.id, this.lost.delete(m.id) ? "fd_truncated" : "fd_missing");
-        else r.handoff(m.id, fd, m.info);
+        else r.handoff(m.id, fd, m.info, m.transport);
         break;
       }
+      case "tls_config":
+        r.addTlsConfig(m.key, m.options);
+        break;
       case "close":
         r.closeFromErlang(m.id, m.reason);
         break;

@@ -1,79 +1,17 @@
-// TLS terminated in the port over the raw bytes of an fd. Node's own TLS runs
-// over a Duplex that the reactor feeds with what it reads from the fd and
-// drains into the fd: the fd never enters libuv, and protocols only ever see
-// plaintext: no handshake records, no WANT_READ / WANT_WRITE.
-import * as fs from "fs";
+// TLS as a layer: Node's TLSSocket runs over a Duplex that this layer feeds
+// with the ciphertext from below and drains into it. The fd never enters
+// libuv, and the layers above see plaintext only: no handshake records, no
+// WANT_READ / WANT_WRITE.
+import type { Socket } from "net";
 import { Duplex } from "stream";
 import * as tls from "tls";
+import type { ClientInfo, WireAction } from "./codec";
+import { ReactorError } from "./errors";
+import type { TlsConfig } from "./tls-config";
+import { Layer, Transport } from "./transport";
+import { MAX_IOV } from "./limits";
 
-export interface TlsOptions {
-  certfile: string;
-  keyfile: string;
-  cacertfile?: string;
-  /** "verify_peer" asks for a client certificate and rejects a bad one */
-  verify?: "verify_peer" | "verify_none";
-  /** with verify_peer: refuse clients that send no certificate (default true) */
-  fail_if_no_peer_cert?: boolean;
-  alpn?: string[];
-  /** ms a handshake may take (default 10000) */
-  handshake_timeout?: number;
-}
-
-export interface TlsInfo {
-  protocol: string | null;
-  cipher: string | null;
-  alpn: string | null;
-  sni: string | null;
-  peer_subject: string | null;
-  authorized: boolean;
-}
-
-export interface TlsEvents {
-  secure(info: TlsInfo): void;
-  data(plain: Buffer): void;
-  end(): void;
-  error(e: Error): void;
-}
-
-/** TLS options as Erlang sends them (a context's, or a listener's in client
- * info); undefined when there are none. */
-export function parseTlsOptions(v: unknown): TlsOptions | undefined {
-  if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
-  const o = v as Record<string, unknown>;
-  if (typeof o.certfile !== "string" || typeof o.keyfile !== "string") throw new TypeError("tls needs certfile and keyfile");
-  const timeout = o.handshake_timeout;
-  return {
-    certfile: o.certfile,
-    keyfile: o.keyfile,
-    cacertfile: typeof o.cacertfile === "string" && o.cacertfile ? o.cacertfile : undefined,
-    verify: o.verify === "verify_peer" ? "verify_peer" : "verify_none",
-    fail_if_no_peer_cert: o.fail_if_no_peer_cert !== false,
-    alpn: Array.isArray(o.alpn) ? o.alpn.filter((a): a is string => typeof a === "string") : undefined,
-    handshake_timeout: Number.isInteger(timeout) && (timeout as number) >= 0 ? (timeout as number) : 10000,
-  };
-}
-
-export class TlsConfig {
-  readonly context: tls.SecureContext;
-  readonly requestCert: boolean;
-  readonly rejectUnauthorized: boolean;
-  readonly alpn?: string[];
-  readonly handshakeTimeout: number;
-
-  constructor(o: TlsOptions) {
-    this.context = tls.createSecureContext({
-      cert: fs.readFileSync(o.certfile),
-      key: fs.readFileSync(o.keyfile),
-      ca: o.cacertfile ? fs.readFileSync(o.cacertfile) : undefined,
-    });
-    this.requestCert = o.verify === "verify_peer";
-    this.rejectUnauthorized = this.requestCert && o.fail_if_no_peer_cert !== false;
-    this.alpn = o.alpn?.length ? o.alpn : undefined;
-    this.handshakeTimeout = o.handshake_timeout ?? 10000;
-  }
-}
-
-/** The ciphertext side: what TLS writes waits here until the fd takes it. */
+/** The ciphertext side: what TLS writes waits here until the layer below takes it. */
 class CipherStream extends Duplex {
   queue: Buffer[] = [];
   queued = 0;
@@ -81,7 +19,7 @@ class CipherStream extends Duplex {
     super();
   }
   _read(): void {
-    /* fed by TlsSession.feed */
+    /* fed by TlsLayer.data */
   }
   _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
     this.queue.push(chunk);
@@ -91,67 +29,94 @@ class CipherStream extends Duplex {
   }
 }
 
-export class TlsSession {
-  readonly socket: tls.TLSSocket;
+export class TlsLayer extends Layer {
+  private readonly socket: tls.TLSSocket;
   private readonly cipher: CipherStream;
+  private readonly timer: NodeJS.Timeout;
+  private secure = false;
   private failed = false;
-  private taken = 0; // plaintext bytes given to TLS
-  private flushed = 0; // ciphertext bytes written to the fd
+  private closed = false;
+  /** what the layers below learnt (the real client, behind a PROXY header) */
+  private patch: Partial<ClientInfo> = {};
+  private taken = 0; // plaintext bytes taken from above
+  private flushed = 0; // ciphertext bytes taken by the layer below
 
   constructor(
-    private readonly config: TlsConfig,
-    events: TlsEvents,
-    /** ciphertext queued: the reactor should try to write it */
-    wake: () => void,
+    below: Transport,
+    config: TlsConfig,
+    private peer: { addr?: unknown; port?: unknown },
+    /** plaintext taken but not yet out past which writev takes no more (0 = none) */
+    private readonly highWater: number,
   ) {
-    this.cipher = new CipherStream(wake);
-    this.socket = new tls.TLSSocket(this.cipher as unknown as import("net").Socket, {
+    super(below);
+    this.cipher = new CipherStream(() => this.up.wake());
+    this.socket = new tls.TLSSocket(this.cipher as unknown as Socket, {
       isServer: true,
       secureContext: config.context,
       requestCert: config.requestCert,
       rejectUnauthorized: config.rejectUnauthorized,
       ALPNProtocols: config.alpn,
     });
-    const fail = (e: Error) => {
-      if (this.failed) return;
-      this.failed = true;
-      events.error(e);
-    };
-    this.socket.on("secure", () => {
-      // Node's TLS server checks the peer this way; a bare TLSSocket does not.
-      const verifyError = (this.socket as unknown as { _handle?: { verifyError(): Error | null } })._handle?.verifyError();
-      if (config.requestCert && config.rejectUnauthorized && verifyError) {
-        fail(Object.assign(new Error(`client certificate rejected: ${verifyError.message}`), { code: "ECERTREJECTED" }));
-        return;
-      }
-      const peer = this.socket.getPeerCertificate();
-      events.secure({
-        protocol: this.socket.getProtocol(),
-        cipher: this.socket.getCipher()?.name ?? null,
-        alpn: this.socket.alpnProtocol || null,
-        sni: (this.socket as unknown as { servername?: string }).servername || null,
-        peer_subject: peer && peer.subject ? formatSubject(peer.subject) : null,
-        authorized: !verifyError && !!peer?.subject,
-      });
-    });
-    this.socket.on("data", (plain: Buffer) => events.data(plain));
-    this.socket.on("end", () => events.end());
-    this.socket.on("error", fail);
+    this.socket.on("secure", () => this.onSecure(config));
+    this.socket.on("data", (plain: Buffer) => this.secure && !this.closed && this.up.data(plain));
+    this.socket.on("end", () => !this.closed && this.up.end());
+    this.socket.on("error", (e: Error) => this.fail(e));
+    this.timer = setTimeout(
+      () => this.fail(new ReactorError("EHANDSHAKETIMEOUT", `TLS handshake took longer than ${config.handshakeTimeout} ms`)),
+      config.handshakeTimeout,
+    );
   }
 
-  /** Bytes read from the fd. */
-  feed(cipher: Buffer): void {
-    this.cipher.push(cipher);
+  get opensLater(): boolean {
+    return true;
   }
 
-  /** The peer closed the TCP connection. */
-  feedEnd(): void {
-    this.cipher.push(null);
+  get settlesLater(): boolean {
+    return true;
   }
 
-  /** Plaintext from the protocol, up to `budget` bytes (TLS would take any
-   * amount and queue its ciphertext without bound). Returns bytes taken. */
-  writePlain(bufs: Uint8Array[], budget = Infinity): number {
+  /** Ciphertext waiting for the fd, and whatever waits below. */
+  get pending(): number {
+    return this.cipher.queued + this.below.pending;
+  }
+
+  interest(want: WireAction): WireAction {
+    if (this.cipher.queued > 0) return "write_pending"; // ciphertext first
+    if (!this.secure) return "read_pending"; // the handshake wants input
+    return this.below.interest(want);
+  }
+
+  // From below
+
+  data(cipher: Buffer): void {
+    this.cipher.push(cipher); // plaintext comes back through the socket's events
+    this.up.wake();
+  }
+
+  end(): void {
+    if (!this.secure) this.up.end(); // gone during the handshake
+    else {
+      this.cipher.push(null); // TLS says "end" (or fails) in turn
+      this.up.wake();
+    }
+  }
+
+  open(patch: Partial<ClientInfo>): void {
+    this.patch = patch; // TLS itself opens once its handshake is done
+    if (patch.addr !== undefined) this.peer = patch;
+  }
+
+  wantsMore(): boolean {
+    return false; // plaintext arrives on TLS's own tick: settle first
+  }
+
+  // From above
+
+  writev(bufs: Uint8Array[]): number {
+    // TLS takes everything at once: bound what waits as ciphertext instead, so
+    // a peer that does not read leaves the rest in writeBuffer (where the
+    // high-water mark applies).
+    const budget = this.highWater > 0 ? Math.max(0, this.highWater - this.backlog()) : Infinity;
     let n = 0;
     for (const b of bufs) {
       if (n >= budget) break;
@@ -160,53 +125,84 @@ export class TlsSession {
       n += part.length;
     }
     this.taken += n;
+    this.up.wake();
     return n;
   }
 
-  /** Plaintext taken whose ciphertext has not reached the fd yet (about: TLS
-   * adds a little per record, and encrypts in its own time). */
-  get backlog(): number {
+  shutdownWrite(): void {
+    this.socket.end(); // close_notify; TLS 1.3 peers may still send
+    this.up.wake();
+  }
+
+  /** Queued ciphertext down; true when none is left. A broken fd has already
+   * ended the connection (the layer below reported it). */
+  flush(): boolean {
+    const q = this.cipher.queue;
+    try {
+      while (q.length > 0) {
+        const n = this.below.writev(q.slice(0, MAX_IOV));
+        if (n === 0) break;
+        this.flushed += n;
+        this.cipher.queued -= n;
+        let left = n;
+        while (left > 0) {
+          if (left >= q[0].length) left -= q.shift()!.length;
+          else {
+            q[0] = q[0].subarray(left);
+            left = 0;
+          }
+        }
+      }
+    } catch {
+      return false;
+    }
+    return q.length === 0 && this.below.flush();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.timer);
+    if (!this.failed) this.socket.end(); // close_notify, written if the fd takes it now
+    this.flush();
+    this.socket.destroy();
+    this.below.close();
+  }
+
+  /** Plaintext taken whose ciphertext is not out yet (about: TLS adds a little
+   * per record, and encrypts in its own time). */
+  private backlog(): number {
     return Math.max(this.taken - this.flushed, this.cipher.queued);
   }
 
-  get rawPending(): boolean {
-    return this.cipher.queued > 0;
-  }
-
-  /** Bytes of ciphertext waiting for the fd. */
-  get queued(): number {
-    return this.cipher.queued;
-  }
-
-  /** Write queued ciphertext with `write` (bytes taken, 0 = EAGAIN). */
-  flushRaw(write: (bufs: Buffer[]) => number): number {
-    let total = 0;
-    const q = this.cipher.queue;
-    while (q.length > 0) {
-      const n = write(q.slice(0, 64));
-      if (n === 0) break;
-      total += n;
-      this.flushed += n;
-      this.cipher.queued -= n;
-      let left = n;
-      while (left > 0) {
-        if (left >= q[0].length) left -= q.shift()!.length;
-        else {
-          q[0] = q[0].subarray(left);
-          left = 0;
-        }
-      }
+  private onSecure(config: TlsConfig): void {
+    // Node's TLS server checks the peer this way; a bare TLSSocket does not.
+    const verifyError = (this.socket as unknown as { _handle?: { verifyError(): Error | null } })._handle?.verifyError();
+    if (config.requestCert && config.rejectUnauthorized && verifyError) {
+      this.fail(Object.assign(new Error(`client certificate rejected: ${verifyError.message}`), { code: "ECERTREJECTED" }));
+      return;
     }
-    return total;
+    clearTimeout(this.timer);
+    this.secure = true;
+    const cert = this.socket.getPeerCertificate();
+    this.up.open({
+      ...this.patch,
+      tls: {
+        protocol: this.socket.getProtocol(),
+        cipher: this.socket.getCipher()?.name ?? null,
+        alpn: this.socket.alpnProtocol || null,
+        sni: (this.socket as unknown as { servername?: string }).servername || null,
+        peer_subject: cert && cert.subject ? formatSubject(cert.subject) : null,
+        authorized: !verifyError && !!cert?.subject,
+      },
+    });
   }
 
-  /** close_notify into the queue, then let go of TLS. */
-  end(): void {
-    if (!this.failed) this.socket.end();
-  }
-
-  destroy(): void {
-    this.socket.destroy();
+  private fail(e: Error): void {
+    if (this.failed || this.closed) return;
+    this.failed = true;
+    const where = `${this.peer.addr ?? "peer"}:${this.peer.port ?? "-"}`;
+    this.up.error(e, this.secure ? `TLS error from ${where}: ${e.message}` : `TLS handshake with ${where} failed: ${e.message}`);
   }
 }
 

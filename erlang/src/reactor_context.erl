@@ -19,37 +19,20 @@
 -type context() :: pid() | atom() | {via, module(), term()}.
 
 -type client_info() :: #{atom() | binary() => term()}.
--type opts() :: #{protocol => file:filename_all() | {priv, atom(), file:filename_all()},
-                  setup_code => iodata(),
-                  node => file:filename_all(),
-                  node_args => [string()],
-                  max_connections => pos_integer(),
-                  read_size => pos_integer(),
-                  write_high_water => non_neg_integer(),
-                  callback_timeout => non_neg_integer(),
-                  idle_timeout => non_neg_integer(),
-                  tls => reactor_tls:opts(),
-                  name => atom(),
-                  start_timeout => timeout(),
-                  stop_timeout => timeout()}.
+%% Every option and its default: reactor_config.
+-type opts() :: reactor_config:opts().
+
+-include("reactor_limits.hrl").
 
 -define(DEFAULT_CONTEXT, reactor_default_context).
--define(MAX_FDS_PER_MSG, 64).
--define(MAX_EVENTS_PER_FRAME, 1024).
-
--record(conn, {res :: reactor_nif:res(), mode = read :: read | write, peer :: term()}).
 
 -record(state, {
     id :: term(),
     node :: reactor_node:node_proc() | undefined,
-    conns = #{} :: #{integer() => #conn{}},
-    %% handoffs sent to Node, waiting for its ack: Id => {Batch, Index, Res, Peer}
-    pending = #{} :: #{integer() => {reference(), pos_integer(), reactor_nif:res(), term()}},
-    %% handoff calls waiting for their acks: Batch => {From, Results, Remaining}
-    batches = #{} :: #{reference() => {gen_server:from(), map(), Remaining :: non_neg_integer(),
-                                         Total :: pos_integer()}},
+    conns = reactor_conns:new() :: reactor_conns:table(),
+    batches = reactor_batches:new() :: reactor_batches:batches(),
+    tls_keys :: reactor_tls:keys(),
     stats_waiters = queue:new() :: queue:queue(gen_server:from()),
-    next_id = 1 :: pos_integer(),
     max_conns :: pos_integer(),
     stop_timeout :: timeout(),
     frames :: counters:counters_ref(), % 1: frames to Node, 2: frames from Node
@@ -73,7 +56,7 @@ start(Id, Opts) -> start(start, Id, Opts).
 child_spec(Id, Opts) ->
     #{id => {reactor_context, Id},
       start => {?MODULE, start_link, [Id, Opts]},
-      shutdown => maps:get(stop_timeout, Opts, 5000) + 5000,
+      shutdown => reactor_config:get(stop_timeout, Opts) + 5000,
       type => worker,
       modules => [?MODULE]}.
 
@@ -137,34 +120,20 @@ init({Id, Opts}) ->
     process_flag(trap_exit, true),
     try
         register_id(Id),
-        Node = node_executable(Opts),
-        Protocol = protocol_path(Opts),
-        SetupCode = iolist_to_binary(maps:get(setup_code, Opts, <<>>)),
-        (Protocol =:= <<>> andalso SetupCode =:= <<>>) andalso throw(no_protocol_given),
+        {Node, Config} = reactor_config:node_init(Id, Opts),
         Script = filename:join(reactor_priv:dir(), "reactor_port.js"),
         filelib:is_regular(Script) orelse throw({runtime_not_built, Script}),
-        Tls = case maps:get(tls, Opts, undefined) of
-                  undefined -> nil;
-                  TlsOpts -> reactor_tls:options(TlsOpts)
-              end,
-        Config = #{context => iolist_to_binary(io_lib:format("~0p", [Id])),
-                   protocol => Protocol,
-                   setup_code => SetupCode,
-                   read_size => maps:get(read_size, Opts, 1024 * 1024),
-                   write_high_water => maps:get(write_high_water, Opts, 1 bsl 20),
-                   callback_timeout => maps:get(callback_timeout, Opts, 0),
-                   idle_timeout => maps:get(idle_timeout, Opts, 0),
-                   tls => Tls},
         Start = #{node => Node,
-                  args => maps:get(node_args, Opts, []) ++ [Script],
+                  args => reactor_config:get(node_args, Opts) ++ [Script],
                   init => fun(ChannelPath) -> reactor_wire:init(Config#{channel => ChannelPath}) end,
-                  timeout => maps:get(start_timeout, Opts, 30000),
+                  timeout => reactor_config:get(start_timeout, Opts),
                   log => fun(Level, ConnId, Text) -> log(Id, Level, ConnId, Text, #{}) end},
         case reactor_node:start(Id, Start) of
             {ok, N} ->
                 {ok, #state{id = Id, node = N, frames = counters:new(2, []),
-                            max_conns = maps:get(max_connections, Opts, 65536),
-                            stop_timeout = maps:get(stop_timeout, Opts, 5000)}};
+                            tls_keys = reactor_tls:keys(is_map_key(tls, Opts)),
+                            max_conns = reactor_config:get(max_connections, Opts),
+                            stop_timeout = reactor_config:get(stop_timeout, Opts)}};
             {error, Reason} ->
                 {stop, Reason}
         end
@@ -185,21 +154,17 @@ handle_call({handoff, List}, From, S) ->
         [] ->
             {reply, Results, S1};
         _ ->
-            Batch = make_ref(),
-            Known = maps:from_list([{I, R} || {I, R} <- lists:zip(lists:seq(1, length(Results)), Results),
-                                              R =/= pending]),
-            Entry = {From, Known, length(Accepted), length(Results)},
-            S2 = S1#state{batches = (S1#state.batches)#{Batch => Entry}},
-            {noreply, send_handoffs(Batch, Accepted, S2)}
+            Known = maps:from_list([{I, R} || {I, R} <- lists:enumerate(Results), R =/= pending]),
+            {Batch, B} = reactor_batches:open(From, Known, length(Results), S1#state.batches),
+            {noreply, send_handoffs(Batch, Accepted, S1#state{batches = B})}
     end;
-handle_call({close, ConnId}, _From, S = #state{conns = Conns}) ->
-    case maps:take(ConnId, Conns) of
-        {C, Rest} ->
-            ok = reactor_nif:close(C#conn.res, true),
+handle_call({close, ConnId}, _From, S) ->
+    case reactor_conns:close(ConnId, S#state.conns) of
+        {ok, T} ->
             send(S, reactor_wire:close(ConnId, <<"closed by Erlang">>)),
-            {reply, ok, count(closed, S#state{conns = Rest})};
-        error ->
-            {reply, {error, not_found}, S}
+            {reply, ok, count(closed, S#state{conns = T})};
+        {error, _} = E ->
+            {reply, E, S}
     end;
 handle_call(info, From, S = #state{stats_waiters = Q}) ->
     send(S, reactor_wire:stats()),
@@ -212,7 +177,7 @@ handle_cast(_Msg, S) ->
 
 %% The hot path: every ready fd already in the mailbox goes to Node in one frame.
 handle_info({reactor_io, Id, Kind}, S) when Id > 0 ->
-    {Reads, Writes, N} = drain_events([{Id, Kind}], [], [], 0, S#state.conns),
+    {Reads, Writes, N} = reactor_conns:ready({Id, Kind}, S#state.conns),
     case N of
         0 -> ok;
         _ -> send(S, reactor_wire:ready(Reads, Writes))
@@ -240,11 +205,8 @@ handle_info(Msg, S = #state{node = Node}) ->
 terminate(_Reason, S = #state{id = Id}) ->
     ok = reactor_node:stop(S#state.node, S#state.stop_timeout,
                            fun(Level, ConnId, Text) -> log(Id, Level, ConnId, Text, #{}) end),
-    maps:foreach(fun(_, #conn{res = R}) -> reactor_nif:close(R, true) end, S#state.conns),
-    maps:foreach(fun(_, {_, _, R, _}) -> reactor_nif:close(R, true) end, S#state.pending),
-    maps:foreach(fun(_, {From, Known, _, Total}) ->
-                         gen_server:reply(From, fill(Known, Total, {error, stopped}))
-                 end, S#state.batches),
+    reactor_conns:close_all(S#state.conns),
+    reactor_batches:stop_all(stopped, S#state.batches),
     [gen_server:reply(F, {error, stopped}) || F <- queue:to_list(S#state.stats_waiters)],
     ok.
 
@@ -252,95 +214,82 @@ terminate(_Reason, S = #state{id = Id}) ->
 
 admit([], _I, Results, Accepted, S) ->
     {lists:reverse(Results), lists:reverse(Accepted), S};
-admit([{Res, Info} | Rest], I, Results, Accepted, S) ->
-    Active = map_size(S#state.conns) + map_size(S#state.pending) + length(Accepted),
-    if
-        Active >= S#state.max_conns ->
-            %% the caller closes what we refuse
-            admit(Rest, I + 1, [{error, max_connections} | Results], Accepted, count(refused, S));
-        true ->
-            {Id, S1} = next_id(S),
+admit([{Res, Info, Transport} | Rest], I, Results, Accepted, S) ->
+    Active = reactor_conns:active(S#state.conns) + length(Accepted),
+    Admitted = case Active >= S#state.max_conns of
+                   true -> {error, max_connections};
+                   false -> layers(Transport, S)
+               end,
+    case Admitted of
+        {ok, Layers, S1} ->
+            {Id, T} = reactor_conns:next_id(S1#state.conns),
+            S2 = S1#state{conns = T},
             case reactor_nif:take(Res, Id) of
                 ok ->
-                    admit(Rest, I + 1, [pending | Results], [{I, Id, Res, Info} | Accepted], S1);
+                    admit(Rest, I + 1, [pending | Results], [{I, Id, Res, Info, Layers} | Accepted], S2);
                 {error, Reason} ->
-                    admit(Rest, I + 1, [{error, Reason} | Results], Accepted, count(refused, S1))
-            end
+                    admit(Rest, I + 1, [{error, Reason} | Results], Accepted, count(refused, S2))
+            end;
+        {error, _} = Refused ->
+            %% the caller closes what we refuse
+            admit(Rest, I + 1, [Refused | Results], Accepted, count(refused, S))
     end.
 
-next_id(S = #state{next_id = Id, conns = C, pending = P}) ->
-    Next = case Id >= 16#7fffffff of true -> 1; false -> Id + 1 end,
-    case is_map_key(Id, C) orelse is_map_key(Id, P) of
-        true -> next_id(S#state{next_id = Next});
-        false -> {Id, S#state{next_id = Next}}
+%% The layers as Node names them; a TLS option set new to this context goes
+%% to Node first, once.
+layers(#{proxy := Proxy, tls := Tls}, S = #state{tls_keys = Keys}) ->
+    try reactor_tls:key(Tls, Keys) of
+        {Key, Frames, Keys1} ->
+            [send(S, F) || F <- Frames],
+            {ok, #{proxy => Proxy, tls => Key}, S#state{tls_keys = Keys1}}
+    catch
+        throw:Reason -> {error, Reason}
     end.
 
 %% The fds go first, then the messages that announce them: when Node reads
-%% {handoff, Id, _} its fd is already queued on the channel.
+%% {handoff, Id, _, _} its fd is already queued on the channel.
 send_handoffs(_Batch, [], S) ->
     S;
 send_handoffs(Batch, Accepted, S) ->
-    {Chunk, Rest} = split(?MAX_FDS_PER_MSG, Accepted),
-    Ids = [Id || {_, Id, _, _} <- Chunk],
-    Fds = [reactor_nif:fd(Res) || {_, _, Res, _} <- Chunk],
+    {Chunk, Rest} = lists:split(min(?MAX_FDS_PER_MSG, length(Accepted)), Accepted),
+    Ids = [Id || {_, Id, _, _, _} <- Chunk],
+    Fds = [reactor_nif:fd(Res) || {_, _, Res, _, _} <- Chunk],
     S1 = case reactor_channel:send_fds(reactor_node:channel(S#state.node), Ids, Fds) of
              ok ->
                  lists:foldl(
-                   fun({I, Id, Res, Info}, Acc) ->
-                           send(Acc, reactor_wire:handoff(Id, Info)),
-                           Pending = {Batch, I, Res, peer(Info)},
-                           Acc#state{pending = (Acc#state.pending)#{Id => Pending}}
+                   fun({I, Id, Res, Info, Layers}, Acc) ->
+                           send(Acc, reactor_wire:handoff(Id, Info, Layers)),
+                           Acc#state{conns = reactor_conns:pending(Id, {Batch, I}, Res, Info, Acc#state.conns)}
                    end, S, Chunk);
              {error, Reason} ->
                  logger:error("reactor context ~0p: fd channel send failed: ~0p", [S#state.id, Reason]),
                  lists:foldl(
-                   fun({I, _Id, Res, _}, Acc) ->
+                   fun({I, _Id, Res, _, _}, Acc) ->
                            ok = reactor_nif:close(Res, true),
                            batch_result(Batch, I, {error, {channel, Reason}}, count(refused, Acc))
                    end, S, Chunk)
          end,
     send_handoffs(Batch, Rest, S1).
 
-%% Who is at the other end, for the metadata of the protocol's log events.
-peer(#{addr := A, port := P}) -> {A, P};
-peer(#{addr := A}) -> A;
-peer(_) -> undefined.
-
-split(N, L) when length(L) =< N -> {L, []};
-split(N, L) -> lists:split(N, L).
-
 batch_result(Batch, I, Result, S = #state{batches = B}) ->
-    case maps:find(Batch, B) of
-        {ok, {From, Known, 1, Total}} ->
-            gen_server:reply(From, fill(Known#{I => Result}, Total, undefined)),
-            S#state{batches = maps:remove(Batch, B)};
-        {ok, {From, Known, N, Total}} ->
-            S#state{batches = B#{Batch => {From, Known#{I => Result}, N - 1, Total}}};
-        error ->
-            S
-    end.
-
-fill(Known, Total, Default) ->
-    [maps:get(I, Known, Default) || I <- lists:seq(1, Total)].
+    S#state{batches = reactor_batches:result(Batch, I, Result, B)}.
 
 %%% Messages from Node
 
 from_node({act, Acts}, S) ->
     {noreply, lists:foldl(fun({Id, A}, Acc) -> act(Id, A, Acc) end, S, Acts)};
-from_node({ack, Id, Action}, S = #state{pending = P}) ->
-    case maps:take(Id, P) of
-        {{Batch, I, Res, Peer}, P1} ->
-            S1 = S#state{pending = P1, conns = (S#state.conns)#{Id => #conn{res = Res, peer = Peer}}},
-            S2 = act(Id, Action, count(handoffs, S1)),
-            {noreply, batch_result(Batch, I, {ok, Id}, S2)};
+from_node({ack, Id, Action}, S) ->
+    case reactor_conns:acked(Id, S#state.conns) of
+        {ok, {Batch, I}, T} ->
+            S1 = act(Id, Action, count(handoffs, S#state{conns = T})),
+            {noreply, batch_result(Batch, I, {ok, Id}, S1)};
         error ->
             {noreply, S}
     end;
-from_node({nack, Id, Reason}, S = #state{pending = P}) ->
-    case maps:take(Id, P) of
-        {{Batch, I, Res, _}, P1} ->
-            ok = reactor_nif:close(Res, true),
-            {noreply, batch_result(Batch, I, {error, Reason}, count(refused, S#state{pending = P1}))};
+from_node({nack, Id, Reason}, S) ->
+    case reactor_conns:nacked(Id, S#state.conns) of
+        {ok, {Batch, I}, T} ->
+            {noreply, batch_result(Batch, I, {error, Reason}, count(refused, S#state{conns = T}))};
         error ->
             {noreply, S}
     end;
@@ -353,7 +302,7 @@ from_node({stats, NodeStats}, S = #state{stats_waiters = Q}) ->
             #{node_errors := NodeErrors} = C = S#state.counters,
             Info = maps:merge(maps:remove(node_errors, C), NodeStats),
             gen_server:reply(From, Info#{errors => maps:get(errors, NodeStats, 0) + NodeErrors,
-                                         pending => map_size(S#state.pending),
+                                         pending => reactor_conns:waiting(S#state.conns),
                                          frames_to_node => counters:get(S#state.frames, 1),
                                          frames_from_node => counters:get(S#state.frames, 2),
                                          os_pid => reactor_node:os_pid(S#state.node)}),
@@ -366,60 +315,29 @@ from_node(Unexpected, S) ->
                    [S#state.id, Unexpected]),
     {noreply, S}.
 
-peer_meta(ConnId, #state{conns = Conns, pending = P}) ->
-    case {maps:find(ConnId, Conns), maps:find(ConnId, P)} of
-        {{ok, #conn{peer = Peer}}, _} when Peer =/= undefined -> #{peer => Peer};
-        {_, {ok, {_, _, _, Peer}}} when Peer =/= undefined -> #{peer => Peer};
-        _ -> #{}
+peer_meta(ConnId, #state{conns = T}) ->
+    case reactor_conns:peer(ConnId, T) of
+        undefined -> #{};
+        Peer -> #{peer => Peer}
     end.
 
-act(Id, Action, S = #state{conns = Conns}) ->
-    case maps:find(Id, Conns) of
-        error ->
-            S; % closed here while Node was answering: stale
-        {ok, C} ->
-            case Action of
-                read_pending -> arm(Id, C, read, S);
-                write_pending -> arm(Id, C, write, S);
-                continue -> arm(Id, C, C#conn.mode, S);
-                close ->
-                    %% Node shut the socket down and closed its copy already.
-                    ok = reactor_nif:close(C#conn.res, false),
-                    count(closed, S#state{conns = maps:remove(Id, Conns)});
-                {invalid, What} ->
-                    logger:error("reactor context ~0p conn ~p: invalid action ~ts from Node; "
-                                 "closing the connection", [S#state.id, Id, What]),
-                    ok = reactor_nif:close(C#conn.res, true),
-                    send(S, reactor_wire:close(Id, <<"invalid action">>)),
-                    count(node_errors, count(closed, S#state{conns = maps:remove(Id, Conns)}))
-            end
-    end.
-
-arm(Id, C = #conn{res = Res}, Mode, S) ->
-    case reactor_nif:select(Res, Mode) of
-        ok ->
-            S#state{conns = (S#state.conns)#{Id => C#conn{mode = Mode}}};
-        {error, Reason} ->
+act(Id, Action, S) ->
+    {Result, T} = reactor_conns:act(Id, Action, S#state.conns),
+    S1 = S#state{conns = T},
+    case Result of
+        armed -> S1;
+        stale -> S1;
+        closed -> count(closed, S1);
+        {invalid, What} ->
+            logger:error("reactor context ~0p conn ~p: invalid action ~ts from Node; "
+                         "closing the connection", [S#state.id, Id, What]),
+            send(S1, reactor_wire:close(Id, <<"invalid action">>)),
+            count(node_errors, count(closed, S1));
+        {poll_failed, Reason} ->
             logger:warning("reactor context ~0p conn ~p: cannot poll: ~0p", [S#state.id, Id, Reason]),
-            ok = reactor_nif:close(Res, true),
-            send(S, reactor_wire:close(Id, <<"poll failed">>)),
-            count(closed, S#state{conns = maps:remove(Id, S#state.conns)})
+            send(S1, reactor_wire:close(Id, <<"poll failed">>)),
+            count(closed, S1)
     end.
-
-drain_events([{Id, Kind} | _], Reads, Writes, N, Conns) when N < ?MAX_EVENTS_PER_FRAME ->
-    {Reads1, Writes1, N1} =
-        case is_map_key(Id, Conns) of
-            false -> {Reads, Writes, N};
-            true when Kind =:= read -> {[Id | Reads], Writes, N + 1};
-            true -> {Reads, [Id | Writes], N + 1}
-        end,
-    receive
-        {reactor_io, Id2, Kind2} when Id2 > 0 -> drain_events([{Id2, Kind2}], Reads1, Writes1, N1, Conns)
-    after 0 ->
-        {lists:reverse(Reads1), lists:reverse(Writes1), N1}
-    end;
-drain_events(_, Reads, Writes, N, _Conns) ->
-    {lists:reverse(Reads), lists:reverse(Writes), N}.
 
 %%% Helpers
 
@@ -437,36 +355,4 @@ log(Ctx, Level, ConnId, Text, Meta0) ->
     case ConnId of
         undefined -> logger:log(Level, "reactor context ~0p: ~ts", [Ctx, Text], Meta);
         _ -> logger:log(Level, "reactor context ~0p conn ~p: ~ts", [Ctx, ConnId, Text], Meta)
-    end.
-
-node_executable(Opts) ->
-    Node = case maps:get(node, Opts, application:get_env(reactor, node, "node")) of
-               N when is_binary(N) -> binary_to_list(N);
-               N -> N
-           end,
-    Found = case filename:pathtype(Node) of
-                relative -> os:find_executable(Node);
-                _ -> filelib:is_regular(Node) andalso Node
-            end,
-    case Found of
-        false -> throw({node_not_found, Node});
-        Path -> Path
-    end.
-
-protocol_path(Opts) ->
-    case maps:get(protocol, Opts, undefined) of
-        undefined -> <<>>;
-        {priv, App, Rel} ->
-            case code:priv_dir(App) of
-                {error, bad_name} -> throw({protocol_not_found, {priv, App, Rel}});
-                Dir -> existing(filename:join(Dir, Rel))
-            end;
-        Path -> existing(Path)
-    end.
-
-existing(Path) ->
-    Abs = filename:absname(Path),
-    case filelib:is_regular(Abs) of
-        true -> unicode:characters_to_binary(Abs);
-        false -> throw({protocol_not_found, unicode:characters_to_binary(Path)})
     end.

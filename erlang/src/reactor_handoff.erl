@@ -1,6 +1,7 @@
 %% @doc The caller's side of a handoff: take ownership of each fd (a NIF
-%% resource the calling process owns), describe it, check its client info, ask
-%% the context, and close whatever did not become a connection: refused, the
+%% resource the calling process owns), describe it, check its client info,
+%% take its transport settings (`proxy_protocol', `tls') out of it, ask the
+%% context, and close whatever did not become a connection: refused, the
 %% context dead before it read the request, or never there. An fd handed in is
 %% never left behind.
 -module(reactor_handoff).
@@ -20,7 +21,7 @@ run(_Ctx, []) ->
     [];
 run(Ctx, List) ->
     Prepared = [prepare(Fd, Info) || {Fd, Info} <- List],
-    Send = [{Res, Info} || {ok, Res, Info} <- Prepared],
+    Send = [{Res, Info, Transport} || {ok, Res, Info, Transport} <- Prepared],
     Results = case Send of
                   [] -> [];
                   _ -> call(Ctx, Send)
@@ -37,21 +38,21 @@ call(Ctx, Send) ->
         exit:{Reason, _} -> [{error, {context_down, Reason}} || _ <- Send]
     end.
 
-merge([{ok, _, _} = P | Ps], [R | Rs]) -> [settle(P, R) | merge(Ps, Rs)];
+merge([{ok, _, _, _} = P | Ps], [R | Rs]) -> [settle(P, R) | merge(Ps, Rs)];
 merge([{error, _} = E | Ps], Rs) -> [E | merge(Ps, Rs)];
 merge([], []) -> [].
 
 settle(_, {ok, _} = Ok) -> Ok;
-settle({ok, Res, _}, {error, _} = E) ->
+settle({ok, Res, _, _}, {error, _} = E) ->
     ok = reactor_nif:close(Res, true), % idempotent: a no-op if the context closed it
     E.
 
 prepare(Fd, Info) when is_integer(Fd), Fd >= 0, is_map(Info) ->
-    try normalize_info(Info) of
-        Norm ->
+    try {transport(Info), normalize_info(maps:without([proxy_protocol, tls], Info))} of
+        {Transport, Norm} ->
             case byte_size(term_to_binary(Norm)) =< ?MAX_INFO_BYTES of
                 false -> refuse_fd(Fd, client_info_too_large);
-                true -> own(Fd, Norm)
+                true -> own(Fd, Norm, Transport)
             end
     catch
         throw:{bad_client_info, _} = Bad -> refuse_fd(Fd, Bad)
@@ -61,10 +62,26 @@ prepare(Fd, _Info) when is_integer(Fd), Fd >= 0 ->
 prepare(_Fd, _Info) ->
     {error, badfd}.
 
-own(Fd, Info0) ->
+%% The layers the connection's bytes pass through: a PROXY header first, then
+%% TLS (`default': the context's own, if it has one). The context gives a TLS
+%% option set its key.
+transport(Info) ->
+    Proxy = case maps:get(proxy_protocol, Info, false) of
+                P when is_boolean(P) -> P;
+                _ -> throw({bad_client_info, proxy_protocol})
+            end,
+    Tls = case maps:get(tls, Info, default) of
+              T when T =:= default; T =:= true -> default;
+              false -> false;
+              T when is_map(T) -> T;
+              _ -> throw({bad_client_info, tls})
+          end,
+    #{proxy => Proxy, tls => Tls}.
+
+own(Fd, Info0, Transport) ->
     Info = maps:merge(describe_fd(Fd), Info0),
     case reactor_nif:open(Fd, 0) of
-        {ok, Res} -> {ok, Res, Info};
+        {ok, Res} -> {ok, Res, Info, Transport};
         {error, ebadf} -> {error, ebadf};
         {error, Reason} -> refuse_fd(Fd, Reason)
     end.

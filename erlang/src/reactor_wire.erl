@@ -7,12 +7,17 @@
 %% here; they move over the fds.
 -module(reactor_wire).
 
--export([init/1, handoff/2, ready/2, close/2, stats/0, stop/0]).
+-export([init/1, tls_config/2, handoff/3, ready/2, close/2, stats/0, stop/0]).
 -export([decode/1, max_frame/0]).
 
--export_type([from_node/0, action/0]).
+-export_type([from_node/0, action/0, transport/0]).
 
--type id() :: 0..16#7fffffff.
+-include("reactor_limits.hrl").
+
+-type id() :: 0..?MAX_ID.
+%% The layers of a connection, bottom up after the fd: a PROXY header, then
+%% TLS under the configuration sent with tls_config/2 under that key.
+-type transport() :: #{proxy := boolean(), tls := false | id()}.
 -type action() :: read_pending | write_pending | close | continue.
 -type log_level() :: error | warning | notice | info | debug.
 -type from_node() ::
@@ -34,8 +39,12 @@ max_frame() -> ?MAX_FRAME.
 -spec init(#{atom() => binary() | integer()}) -> binary().
 init(Config) -> term_to_binary({init, Config}).
 
--spec handoff(id(), map()) -> binary().
-handoff(Id, Info) -> term_to_binary({handoff, Id, Info}).
+%% A TLS configuration that handoffs name by `Key', sent once per context and set.
+-spec tls_config(id(), map()) -> binary().
+tls_config(Key, Opts) -> term_to_binary({tls_config, Key, Opts}).
+
+-spec handoff(id(), map(), transport()) -> binary().
+handoff(Id, Info, Transport) -> term_to_binary({handoff, Id, Info, Transport}).
 
 -spec ready([id()], [id()]) -> binary().
 ready(Reads, Writes) -> term_to_binary({ready, Reads, Writes}).
@@ -113,7 +122,7 @@ pairs([Id, A | Rest], Acc) ->
 pairs([], Acc) -> {ok, lists:reverse(Acc)};
 pairs(_, _) -> error.
 
-is_id(I) -> is_integer(I) andalso I >= 0 andalso I =< 16#7fffffff.
+is_id(I) -> is_integer(I) andalso I >= 0 andalso I =< ?MAX_ID.
 
 %% The whitelists.
 action(<<"read_pending">>) -> read_pending;

@@ -8,10 +8,16 @@ const etf = (t: unknown) => erlpack.pack(t as never);
 describe("codec", () => {
   it("decodes every message Erlang sends", () => {
     expect(decode(etf(["ready", [1, 2], [3]]))).toEqual({ type: "ready", reads: [1, 2], writes: [3] });
-    expect(decode(etf(["handoff", 7, { addr: "127.0.0.1", port: 80, type: "tcp" }]))).toEqual({
+    expect(decode(etf(["handoff", 7, { addr: "127.0.0.1", port: 80, type: "tcp" }, { proxy: true, tls: 2 }]))).toEqual({
       type: "handoff",
       id: 7,
       info: { addr: "127.0.0.1", port: 80, type: "tcp" },
+      transport: { proxy: true, tls: 2 },
+    });
+    expect(decode(etf(["tls_config", 2, { certfile: "/c", keyfile: "/k" }]))).toMatchObject({
+      type: "tls_config",
+      key: 2,
+      options: { certfile: "/c", keyfile: "/k", verify: "verify_none" },
     });
     expect(decode(etf(["close", 9, "bye"]))).toEqual({ type: "close", id: 9, reason: "bye" });
     expect(decode(etf(["stats"]))).toEqual({ type: "stats" });
@@ -36,8 +42,14 @@ describe("codec", () => {
     const bad: unknown[] = [
       ["ready", [1, -2], []],
       ["ready", "x", []],
-      ["handoff", 1.5, {}],
-      ["handoff", 1, []],
+      ["handoff", 1.5, {}, { proxy: false, tls: false }],
+      ["handoff", 1, [], { proxy: false, tls: false }],
+      ["handoff", 1, {}],
+      ["handoff", 1, {}, { proxy: "yes", tls: false }],
+      ["handoff", 1, {}, { proxy: false, tls: -1 }],
+      ["handoff", 1, {}, { proxy: false, tls: true }],
+      ["tls_config", 1, { certfile: "/c" }],
+      ["tls_config", -1, { certfile: "/c", keyfile: "/k" }],
       ["close"],
       ["nonsense", 1],
       42,
@@ -54,7 +66,7 @@ describe("codec", () => {
   it(`survives ${cases} seeded random and mutated frames`, () => {
     let seed = 12345;
     const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
-    const good = [etf(["ready", [1, 2, 3], [4]]), etf(["handoff", 1, { a: "b" }]), etf(["stats"])];
+    const good = [etf(["ready", [1, 2, 3], [4]]), etf(["handoff", 1, { a: "b" }, { proxy: true, tls: 1 }]), etf(["stats"])];
     let errors = 0;
     for (let i = 0; i < cases; i++) {
       const base = Buffer.from(good[i % good.length]);

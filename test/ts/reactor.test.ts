@@ -448,7 +448,7 @@ describe("Reactor PROXY protocol", () => {
 
   it("starts the protocol with the real client once the header is complete", () => {
     const { io, sink, r } = setup(Seen);
-    r.handoff(1, 3, { type: "tcp", addr: "10.0.0.1", port: 999, proxy_protocol: true });
+    r.handoff(1, 3, { type: "tcp", addr: "10.0.0.1", port: 999 }, { proxy: true, tls: false });
     const p = getProtocol(3) as Seen;
     expect(sink.acks).toEqual([[1, "read_pending"]]);
     io.feed(3, "PROXY TCP4 203.0.113.7 10.0.0.1 5555 ");
@@ -462,7 +462,7 @@ describe("Reactor PROXY protocol", () => {
 
   it("closes a connection whose header is malformed, with a log line", () => {
     const { io, sink, r } = setup(Seen);
-    r.handoff(1, 3, { addr: "10.0.0.1", port: 999, proxy_protocol: true });
+    r.handoff(1, 3, { addr: "10.0.0.1", port: 999 }, { proxy: true, tls: false });
     io.feed(3, "GET / HTTP/1.1\r\n\r\n");
     r.readReady(1);
     expect(sink.acts).toEqual([[1, "close"]]);

@@ -1,0 +1,91 @@
+%% @doc A context's options: their defaults, each stated once here, and the
+%% configuration its Node process starts with (ts/limits.ts holds Node's side).
+-module(reactor_config).
+
+-export([default/1, get/2, node_init/2]).
+
+-export_type([opts/0]).
+
+%% A context's options (reactor_context:start_link/2).
+-type opts() :: #{protocol => file:filename_all() | {priv, atom(), file:filename_all()},
+                  setup_code => iodata(),
+                  node => file:filename_all(),
+                  node_args => [string()],
+                  max_connections => pos_integer(),
+                  read_size => pos_integer(),
+                  write_high_water => non_neg_integer(),
+                  callback_timeout => non_neg_integer(),
+                  idle_timeout => non_neg_integer(),
+                  tls => reactor_tls:opts(),
+                  name => atom(),
+                  start_timeout => timeout(),
+                  stop_timeout => timeout()}.
+
+-spec default(atom()) -> term().
+default(read_size) -> 1024 * 1024;
+default(write_high_water) -> 1 bsl 20;
+default(callback_timeout) -> 0;
+default(idle_timeout) -> 0;
+default(handshake_timeout) -> 10000;
+default(max_connections) -> 65536;
+default(start_timeout) -> 30000;
+default(stop_timeout) -> 5000;
+default(node_args) -> [];
+default(setup_code) -> <<>>.
+
+-spec get(atom(), map()) -> term().
+get(Key, Opts) -> maps:get(Key, Opts, default(Key)).
+
+%% @doc What Node's init frame carries, but the channel's path, and the node
+%% executable. Throws `no_protocol_given', `{protocol_not_found, Path}',
+%% `{node_not_found, Node}' and the TLS errors of reactor_tls:options/1.
+-spec node_init(term(), opts()) -> {file:filename(), map()}.
+node_init(Id, Opts) ->
+    Node = node_executable(Opts),
+    Protocol = protocol_path(Opts),
+    SetupCode = iolist_to_binary(get(setup_code, Opts)),
+    (Protocol =:= <<>> andalso SetupCode =:= <<>>) andalso throw(no_protocol_given),
+    Tls = case maps:get(tls, Opts, undefined) of
+              undefined -> nil;
+              TlsOpts -> reactor_tls:options(TlsOpts)
+          end,
+    {Node, #{context => iolist_to_binary(io_lib:format("~0p", [Id])),
+             protocol => Protocol,
+             setup_code => SetupCode,
+             read_size => get(read_size, Opts),
+             write_high_water => get(write_high_water, Opts),
+             callback_timeout => get(callback_timeout, Opts),
+             idle_timeout => get(idle_timeout, Opts),
+             tls => Tls}}.
+
+node_executable(Opts) ->
+    Node = case maps:get(node, Opts, application:get_env(reactor, node, "node")) of
+               N when is_binary(N) -> binary_to_list(N);
+               N -> N
+           end,
+    Found = case filename:pathtype(Node) of
+                relative -> os:find_executable(Node);
+                _ -> filelib:is_regular(Node) andalso Node
+            end,
+    case Found of
+        false -> throw({node_not_found, Node});
+        Path -> Path
+    end.
+
+protocol_path(Opts) ->
+    case maps:get(protocol, Opts, undefined) of
+        undefined -> <<>>;
+        {priv, App, Rel} ->
+            case code:priv_dir(App) of
+                {error, bad_name} -> throw({protocol_not_found, {priv, App, Rel}});
+                Dir -> existing(filename:join(Dir, Rel))
+            end;
+        Path -> existing(Path)
+    end.
+
+existing(Path) ->
+    Abs = filename:absname(Path),
+    case filelib:is_regular(Abs) of
+        true -> unicode:characters_to_binary(Abs);
+        false -> throw({protocol_not_found, unicode:characters_to_binary(Path)})
+    end.

@@ -1,0 +1,10 @@
+%% Bounds shared by the Erlang modules, each stated once. The Node side has
+%% its own copy of the ones on the wire in ts/limits.ts; the golden frames
+%% and the codec tests of both sides hold the two together.
+
+%% Connection ids are positive 31-bit integers (erlpack's integers are 32-bit signed).
+-define(MAX_ID, 16#7fffffff).
+
+%% fds per SCM_RIGHTS message on the channel (native/reactor_addon.cc
+%% receives at most this many).
+-define(MAX_FDS_PER_MSG, 64).

@@ -1,0 +1,264 @@
+// The TLS layer in the real engine over a fake fd, with Node's TLS client at
+// the other end of it: the client's ciphertext is what the fd reads, what the
+// engine writes to the fd is what the client gets. A little poller plays
+// Erlang: it answers each armed interest with the event when it is due.
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { Duplex } from "stream";
+import * as tls from "tls";
+import type { WireAction } from "../../ts/codec";
+import { Action, ClientInfo, Protocol } from "../../ts/index";
+import { Reactor } from "../../ts/reactor";
+import { Registry } from "../../ts/registry";
+import { FakeIo, RecordingSink } from "./fake-io";
+
+let dir: string;
+let cert: { certfile: string; keyfile: string };
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "reactor-tls-test-"));
+  cert = { certfile: path.join(dir, "cert.pem"), keyfile: path.join(dir, "key.pem") };
+  execFileSync("openssl", [
+    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+    "-keyout", cert.keyfile, "-out", cert.certfile,
+  ], { stdio: "ignore" });
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const FD = 3;
+const ID = 1;
+const tick = () => new Promise((r) => setImmediate(r));
+
+/** The fd, seen from both ends, and an Erlang stand-in arming it. */
+class Wire extends FakeIo {
+  armed: WireAction | null = null;
+  client!: tls.TLSSocket;
+  private toClient!: Duplex;
+  reactor!: Reactor;
+  readonly sink = new (class extends RecordingSink {
+    constructor(private readonly wire: Wire) {
+      super();
+    }
+    act(id: number, a: WireAction): void {
+      super.act(id, a);
+      this.wire.arm(a);
+    }
+    ack(id: number, a: WireAction): void {
+      super.ack(id, a);
+      this.wire.arm(a);
+    }
+  })(this);
+
+  connect(opts: tls.ConnectionOptions = {}): tls.TLSSocket {
+    const wire = this;
+    this.toClient = new Duplex({
+      read() {},
+      write(chunk: Buffer, _enc, cb) {
+        wire.feed(FD, Buffer.from(chunk)); // client's ciphertext: the fd has bytes to read
+        wire.poll();
+        cb();
+      },
+      final(cb) {
+        wire.feed(FD, "eof");
+        wire.poll();
+        cb();
+      },
+    });
+    this.client = tls.connect({ socket: this.toClient, rejectUnauthorized: false, ...opts });
+    this.client.on("error", () => {});
+    return this.client;
+  }
+
+  writev(fd: number, bufs: Uint8Array[]): number {
+    const n = super.writev(fd, bufs);
+    const all = Buffer.concat(bufs).subarray(0, n);
+    if (all.length) this.toClient?.push(all);
+    return n;
+  }
+
+  arm(a: WireAction): void {
+    this.armed = a === "close" ? null : a;
+    this.poll();
+  }
+
+  /** Deliver the armed event when it is due, as enif_select would. */
+  poll(): void {
+    setImmediate(() => {
+      if (this.armed === "write_pending" && (this.writeLimit === undefined || this.writeLimit > 0)) {
+        this.armed = null;
+        this.reactor.writeReady(ID);
+      } else if (this.armed === "read_pending" && (this.inbox.get(FD)?.length ?? 0) > 0) {
+        this.armed = null;
+        this.reactor.readReady(ID);
+      }
+    });
+  }
+}
+
+class Echo extends Protocol {
+  info?: ClientInfo;
+  lost: (Error | undefined)[] = [];
+  connectionMade(fd: number, info: ClientInfo): Action {
+    super.connectionMade(fd, info);
+    this.info = info;
+    return "read_pending";
+  }
+  dataReceived(d: Buffer): Action {
+    if (d.toString() === "bye") return "close";
+    this.writeBuffer.push(d);
+    return "write_pending";
+  }
+  connectionLost(reason?: Error): void {
+    this.lost.push(reason);
+  }
+}
+
+const reactors: Reactor[] = [];
+afterEach(() => reactors.splice(0).forEach((r) => r.dispose()));
+
+function serve(P: new () => Protocol = Echo, opts: { proxy?: boolean; writeHighWater?: number; handshakeTimeout?: number } = {}) {
+  const wire = new Wire();
+  const registry = new Registry();
+  registry.setProtocolFactory(P);
+  const r = new Reactor(wire, wire.sink, registry, { writeHighWater: opts.writeHighWater });
+  reactors.push(r);
+  wire.reactor = r;
+  expect(r.addTlsConfig(4, { ...cert, alpn: ["echo/1"], handshake_timeout: opts.handshakeTimeout })).toBeUndefined();
+  r.handoff(ID, FD, { type: "tcp", addr: "10.0.0.1", port: 999 }, { proxy: !!opts.proxy, tls: 4 });
+  return { wire, r, registry, proto: () => registry.getProtocol(FD) as Echo };
+}
+
+async function until(cond: () => boolean, what: string, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+async function received(c: tls.TLSSocket, n: number): Promise<string> {
+  let got = "";
+  c.on("data", (d: Buffer) => (got += d.toString()));
+  await until(() => got.length >= n, `${n} bytes at the client`);
+  return got;
+}
+
+describe("TLS layer", () => {
+  it("opens after the handshake with the session in clientInfo.tls, then echoes plaintext", async () => {
+    const { wire, proto } = serve();
+    expect(wire.sink.acks).toEqual([[ID, "read_pending"]]); // the handshake wants input
+    const c = wire.connect({ ALPNProtocols: ["echo/1"], servername: "localhost" });
+    await new Promise((r) => c.once("secureConnect", r));
+    await until(() => proto()?.info !== undefined, "connectionMade");
+    expect(proto().info).toMatchObject({
+      addr: "10.0.0.1",
+      tls: { protocol: "TLSv1.3", alpn: "echo/1", sni: "localhost", authorized: false, peer_subject: null },
+    });
+    const got = received(c, 5);
+    c.write("hello");
+    expect(await got).toBe("hello");
+    // the fd only ever saw ciphertext
+    expect(wire.written.get(FD)!.includes(Buffer.from("hello"))).toBe(false);
+  });
+
+  it("reads the PROXY header in clear first, then the handshake", async () => {
+    const { wire, proto } = serve(Echo, { proxy: true });
+    wire.feed(FD, "PROXY TCP4 203.0.113.7 10.0.0.1 5555 443\r\n");
+    wire.poll();
+    const c = wire.connect();
+    await new Promise((r) => c.once("secureConnect", r));
+    await until(() => proto()?.info !== undefined, "connectionMade");
+    expect(proto().info).toMatchObject({ addr: "203.0.113.7", port: 5555, proxied_by: { addr: "10.0.0.1" }, tls: { protocol: "TLSv1.3" } });
+  });
+
+  it("fails a handshake with garbage, logging the peer", async () => {
+    const { wire, proto } = serve();
+    wire.feed(FD, "GET / HTTP/1.1\r\n\r\n");
+    wire.poll();
+    await until(() => wire.closed.includes(FD), "the fd closed");
+    expect(wire.sink.logs).toContainEqual(["warning", ID, expect.stringMatching(/^TLS handshake with 10\.0\.0\.1:999 failed: /)]);
+    expect(wire.sink.acts).toContainEqual([ID, "close"]);
+    expect(proto()).toBeUndefined();
+  });
+
+  it("closes a handshake that takes too long", async () => {
+    const { wire } = serve(Echo, { handshakeTimeout: 50 });
+    await until(() => wire.closed.includes(FD), "the fd closed");
+    expect(wire.sink.logs).toContainEqual(["warning", ID, expect.stringMatching(/TLS handshake took longer than 50 ms/)]);
+  });
+
+  it("bounds the plaintext it takes by the high-water mark when the peer does not read", async () => {
+    const hw = 64 * 1024;
+    class Flood extends Echo {
+      dataReceived(): Action {
+        this.writeBuffer.push(Buffer.alloc(1 << 20, 7));
+        return "write_pending";
+      }
+    }
+    const { wire, r, proto } = serve(Flood, { writeHighWater: hw });
+    const c = wire.connect();
+    await new Promise((res) => c.once("secureConnect", res));
+    wire.writeLimit = 16384; // the kernel takes this much more, then nothing
+    c.write("go");
+    await until(() => (proto()?.writeBuffer.length ?? 0) > 0 && wire.armed === "write_pending", "WRITE armed");
+    for (let i = 0; i < 5; i++) await tick();
+    const s = r.stats();
+    expect(s.tls_queued).toBeLessThanOrEqual(hw + 4096); // records add a little
+    expect(s.buffered).toBeGreaterThanOrEqual((1 << 20) - hw - 4096);
+    // the peer reads again: everything arrives
+    wire.writeLimit = undefined;
+    const got = received(c, 1 << 20);
+    wire.poll();
+    expect((await got).length).toBe(1 << 20);
+  });
+
+  it("close sends close_notify: the client sees the end, the protocol connectionLost once", async () => {
+    const { wire, proto } = serve();
+    const c = wire.connect();
+    await new Promise((r) => c.once("secureConnect", r));
+    const ended = new Promise((r) => c.once("end", r));
+    c.write("bye");
+    await ended;
+    await until(() => wire.closed.includes(FD), "the fd closed");
+    expect(wire.sink.acts).toContainEqual([ID, "close"]);
+  });
+
+  it("the client's close_notify ends the connection cleanly after what is queued", async () => {
+    let p: Echo | undefined;
+    class Keep extends Echo {
+      constructor() {
+        super();
+        p = this; // eslint-disable-line @typescript-eslint/no-this-alias
+      }
+    }
+    const { wire } = serve(Keep);
+    const c = wire.connect();
+    await new Promise((r) => c.once("secureConnect", r));
+    const got = received(c, 4);
+    c.end("last");
+    expect(await got).toBe("last");
+    await until(() => wire.closed.includes(FD), "the fd closed");
+    expect(p!.lost).toEqual([undefined]);
+  });
+
+  it("refuses a handoff whose TLS configuration failed, and says why", () => {
+    const wire = new Wire();
+    const registry = new Registry();
+    registry.setProtocolFactory(Echo);
+    const r = new Reactor(wire, wire.sink, registry);
+    reactors.push(r);
+    const err = r.addTlsConfig(2, { certfile: path.join(dir, "missing.pem"), keyfile: cert.keyfile });
+    expect(err?.message).toMatch(/ENOENT/);
+    r.handoff(1, 5, {}, { proxy: false, tls: 2 });
+    r.handoff(2, 6, {}, { proxy: false, tls: 9 }); // never sent
+    expect(wire.sink.nacks).toEqual([[1, "tls_config_failed"], [2, "tls_config_failed"]]);
+    expect(wire.closed).toEqual([5, 6]);
+    expect(wire.sink.logs.map((l) => l[2])).toEqual([
+      expect.stringMatching(/TLS options of this connection: ENOENT/),
+      "TLS options of this connection: no TLS configuration 9",
+    ]);
+    expect(r.size).toBe(0);
+  });
+});

@@ -1,0 +1,46 @@
+// Every default and bound of the Node side, in one place. Erlang's own copies
+// of the shared ones live in reactor_config.erl; the golden frames and the
+// codec tests hold the two together.
+
+/** Largest connection id (Erlang: reactor_config:max_id/0). */
+export const MAX_ID = 0x7fffffff;
+
+/** Defaults of the context options Erlang may leave out of `init`. */
+export const DEFAULTS = {
+  /** the most bytes one read takes */
+  readSize: 1024 * 1024,
+  /** writeBuffer bytes past which a connection stops reading */
+  writeHighWater: 1 << 20,
+  /** ms a handler's Promise may stay pending (0 = none) */
+  callbackTimeout: 0,
+  /** ms without an event before a connection is closed (0 = none) */
+  idleTimeout: 0,
+  /** ms a TLS handshake may take */
+  handshakeTimeout: 10000,
+} as const;
+
+/** read_size is refused above this (16 MiB). */
+export const MAX_READ_SIZE = 16 << 20;
+
+/** Reads adapt per connection between these (see FdTransport). */
+export const READ_START = 64 * 1024;
+export const READ_MIN = 4 * 1024;
+
+/** Reads land in slabs of at least this size. */
+export const SLAB_MIN = 1024 * 1024;
+
+/** Reads per READ event before the connection yields to the others. */
+export const MAX_READS_PER_EVENT = 4;
+
+/** Datagrams per READ event, and the largest one. */
+export const MAX_DATAGRAMS_PER_EVENT = 64;
+export const DATAGRAM_MAX = 65536;
+
+/** Frames from Erlang larger than this end the port. */
+export const MAX_IN_FRAME = 16 << 20;
+
+/** A log line longer than this is cut. */
+export const MAX_LOG_TEXT = 64 * 1024;
+
+/** Buffers per writev (IOV_MAX is 1024; 64 is where gains stop). */
+export const MAX_IOV = 64;

@@ -1,0 +1,65 @@
+// TLS settings: the options Erlang sends (a context's, or a listener's under
+// a key), checked once, and the secure context made from them once.
+import * as fs from "fs";
+import * as tls from "tls";
+import { DEFAULTS } from "./limits";
+
+export interface TlsOptions {
+  certfile: string;
+  keyfile: string;
+  cacertfile?: string;
+  /** "verify_peer" asks for a client certificate and rejects a bad one */
+  verify?: "verify_peer" | "verify_none";
+  /** with verify_peer: refuse clients that send no certificate (default true) */
+  fail_if_no_peer_cert?: boolean;
+  alpn?: string[];
+  /** ms a handshake may take (default DEFAULTS.handshakeTimeout) */
+  handshake_timeout?: number;
+}
+
+/** The negotiated session, as clientInfo.tls shows it. */
+export interface TlsInfo {
+  protocol: string | null;
+  cipher: string | null;
+  alpn: string | null;
+  sni: string | null;
+  peer_subject: string | null;
+  authorized: boolean;
+}
+
+/** TLS options as Erlang sends them; undefined when there are none. */
+export function parseTlsOptions(v: unknown): TlsOptions | undefined {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
+  const o = v as Record<string, unknown>;
+  if (typeof o.certfile !== "string" || typeof o.keyfile !== "string") throw new TypeError("tls needs certfile and keyfile");
+  const timeout = o.handshake_timeout;
+  return {
+    certfile: o.certfile,
+    keyfile: o.keyfile,
+    cacertfile: typeof o.cacertfile === "string" && o.cacertfile ? o.cacertfile : undefined,
+    verify: o.verify === "verify_peer" ? "verify_peer" : "verify_none",
+    fail_if_no_peer_cert: o.fail_if_no_peer_cert !== false,
+    alpn: Array.isArray(o.alpn) ? o.alpn.filter((a): a is string => typeof a === "string") : undefined,
+    handshake_timeout: Number.isInteger(timeout) && (timeout as number) >= 0 ? (timeout as number) : undefined,
+  };
+}
+
+export class TlsConfig {
+  readonly context: tls.SecureContext;
+  readonly requestCert: boolean;
+  readonly rejectUnauthorized: boolean;
+  readonly alpn?: string[];
+  readonly handshakeTimeout: number;
+
+  constructor(o: TlsOptions) {
+    this.context = tls.createSecureContext({
+      cert: fs.readFileSync(o.certfile),
+      key: fs.readFileSync(o.keyfile),
+      ca: o.cacertfile ? fs.readFileSync(o.cacertfile) : undefined,
+    });
+    this.requestCert = o.verify === "verify_peer";
+    this.rejectUnauthorized = this.requestCert && o.fail_if_no_peer_cert !== false;
+    this.alpn = o.alpn?.length ? o.alpn : undefined;
+    this.handshakeTimeout = o.handshake_timeout ?? DEFAULTS.handshakeTimeout;
+  }
+}

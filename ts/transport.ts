@@ -1,0 +1,121 @@
+// The behaviour every transport layer shares, as ranch_tcp and ranch_ssl share
+// ranch_transport: a stream or datagram transport over the fd at the bottom,
+// PROXY and TLS wrapping whatever is below them, the Connection on top.
+//
+// Calls go down (readable, writev, ...), events come up through Upstream. A
+// transport never reaches into the engine or the protocol: the layer above
+// decides what its events mean.
+import type { ClientInfo, WireAction } from "./codec";
+import type { Peer } from "./protocol";
+
+/** What a transport tells the layer above it. */
+export interface Upstream {
+  /** Bytes for the layer above (after any header, decrypted). A datagram
+   * transport gives one datagram per call, with its sender. */
+  data(buf: Buffer, from?: Peer): void;
+  /** The peer finished sending. */
+  end(): void;
+  /** This layer is ready to carry the connection (its header was read, its
+   * handshake done); `patch` goes into clientInfo. */
+  open(patch: Partial<ClientInfo>): void;
+  /** The layer failed; the connection ends with `e`. A `logText` says the
+   * peer did something wrong (logged as a warning, counted as an error); a
+   * broken fd (EPIPE, ECONNRESET) comes without one. */
+  error(e: Error, logText?: string): void;
+  /** Something changed outside a call from above (ciphertext queued, a
+   * handshake finished): flush and re-arm soon. */
+  wake(): void;
+  /** Whether to deliver more now, if there is more (the layer above still
+   * wants to read). */
+  wantsMore(): boolean;
+  /** A datagram larger than the read size was dropped (datagram transports). */
+  dropped?(size: number, from: Peer): void;
+}
+
+/** One layer of a connection's stack. */
+export interface Transport {
+  /** Set by the layer above before any event. */
+  up: Upstream;
+  /** Open from the start (a plain fd) or only after a header or a handshake. */
+  readonly opensLater: boolean;
+  /** Produces bytes outside the calls made to it (TLS): the layer above lets
+   * it settle on its own tick before arming. */
+  readonly settlesLater: boolean;
+  /** READ readiness: read what is there and deliver it up. */
+  readable(): void;
+  /** WRITE readiness: push this layer's own queued bytes down; true when none is left. */
+  flush(): boolean;
+  /** Bytes from above; returns how many were taken (maybe 0). */
+  writev(bufs: Uint8Array[]): number;
+  /** One datagram now: bytes sent, -1 when the kernel takes nothing now. */
+  sendTo(data: Uint8Array, addr: string, port: number): number;
+  /** The end of what we send (FIN, close_notify); reading goes on. */
+  shutdownWrite(): void;
+  /** Let go of everything (best effort: the peer may be gone). Idempotent. */
+  close(): void;
+  /** What the fd must be armed for, given what the layer above wants. */
+  interest(want: WireAction): WireAction;
+  /** Bytes taken from above that the kernel has not taken yet. */
+  readonly pending: number;
+}
+
+/** A layer over another: events from below are its to interpret; calls it does
+ * not change go straight down. */
+export abstract class Layer implements Transport, Upstream {
+  up!: Upstream;
+  constructor(protected readonly below: Transport) {
+    below.up = this;
+  }
+  get opensLater(): boolean {
+    return this.below.opensLater;
+  }
+  get settlesLater(): boolean {
+    return this.below.settlesLater;
+  }
+  get pending(): number {
+    return this.below.pending;
+  }
+  readable(): void {
+    this.below.readable();
+  }
+  flush(): boolean {
+    return this.below.flush();
+  }
+  writev(bufs: Uint8Array[]): number {
+    return this.below.writev(bufs);
+  }
+  sendTo(data: Uint8Array, addr: string, port: number): number {
+    return this.below.sendTo(data, addr, port);
+  }
+  shutdownWrite(): void {
+    this.below.shutdownWrite();
+  }
+  close(): void {
+    this.below.close();
+  }
+  interest(want: WireAction): WireAction {
+    return this.below.interest(want);
+  }
+  // Upstream: pass through by default
+  data(buf: Buffer, from?: Peer): void {
+    this.up.data(buf, from);
+  }
+  end(): void {
+    this.up.end();
+  }
+  open(patch: Partial<ClientInfo>): void {
+    this.up.open(patch);
+  }
+  error(e: Error, logText?: string): void {
+    this.up.error(e, logText);
+  }
+  wake(): void {
+    this.up.wake();
+  }
+  wantsMore(): boolean {
+    return this.up.wantsMore();
+  }
+  dropped(size: number, from: Peer): void {
+    this.up.dropped?.(size, from);
+  }
+}
