@@ -2,7 +2,7 @@
 // protocol's callbacks, turns what they return into what the fd is armed for
 // next, pauses while a handler's Promise is pending, and closes exactly once.
 import type { ClientInfo, LogLevel, WireAction } from "./codec";
-import { ReactorError, isSystemError } from "./errors";
+import { ReactorError, describe, isSystemError, stackOf } from "./errors";
 import type { Action, ConnectionHandle, Peer, Protocol } from "./protocol";
 import type { Registry } from "./registry";
 import type { Transport, Upstream } from "./transport";
@@ -357,14 +357,4 @@ export class Connection implements Upstream, ConnectionHandle {
 
 function isThenable(v: unknown): v is Promise<Action> {
   return typeof v === "object" && v !== null && typeof (v as Promise<Action>).then === "function";
-}
-
-export function describe(v: unknown): string {
-  if (typeof v === "string") return JSON.stringify(v);
-  if (v === null || v === undefined || typeof v !== "object") return String(v);
-  return Object.prototype.toString.call(v);
-}
-
-export function stackOf(e: unknown): string {
-  return e instanceof Error ? (e.stack ?? `${e.name}: ${e.message}`) : `non-Error thrown: ${describe(e)}`;
 }

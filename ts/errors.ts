@@ -29,3 +29,15 @@ export interface SystemError extends Error {
 export function isSystemError(e: unknown): e is SystemError {
   return e instanceof Error && typeof (e as SystemError).code === "string" && typeof (e as SystemError).syscall === "string";
 }
+
+/** A value as a log line shows it (a handler's bad return, a non-Error throw). */
+export function describe(v: unknown): string {
+  if (typeof v === "string") return JSON.stringify(v);
+  if (v === null || v === undefined || typeof v !== "object") return String(v);
+  return Object.prototype.toString.call(v);
+}
+
+/** An error's stack for the log, whatever was thrown. */
+export function stackOf(e: unknown): string {
+  return e instanceof Error ? (e.stack ?? `${e.name}: ${e.message}`) : `non-Error thrown: ${describe(e)}`;
+}

@@ -5,9 +5,9 @@ import { format } from "util";
 import { addon, Addon } from "./addon";
 import { CodecError, decode, encode, Incoming, LogLevel, NackReason, Outgoing, WireAction } from "./codec";
 import { FrameError, FrameReader, frame } from "./framing";
-import { ReactorError } from "./errors";
+import { ReactorError, stackOf } from "./errors";
 import { LoadError, loadProtocol } from "./loader";
-import { Reactor, Sink, stackOf } from "./reactor";
+import { Reactor, Sink } from "./reactor";
 import { Registry } from "./registry";
 import { MAX_IN_FRAME, MAX_LOG_TEXT } from "./limits";
 

@@ -69,37 +69,32 @@ function parseV2(buf: Buffer): ProxyResult {
   if (cmd === 0) return { done: true, length: total, proxied: null }; // LOCAL: health check
   if (cmd !== 1) throw new ProxyError(`v2 header with command ${cmd}`);
   const body = buf.subarray(16, total);
-  if (fam === 0x11 || fam === 0x12) {
-    if (len < 12) throw new ProxyError("v2 IPv4 header too short");
+  const af = V2_FAMILIES[fam & 0xf0];
+  if (af && (fam & 0x0f) !== 0x00 && (fam & 0x0f) <= 0x02) {
+    // source address, destination address, source port, destination port
+    const n = af.size;
+    if (len < 2 * n + 4) throw new ProxyError(`v2 ${af.name} header too short`);
     return {
       done: true,
       length: total,
       proxied: {
-        family: "inet",
-        addr: ipv4(body.subarray(0, 4)),
-        local_addr: ipv4(body.subarray(4, 8)),
-        port: body.readUInt16BE(8),
-        local_port: body.readUInt16BE(10),
-      },
-    };
-  }
-  if (fam === 0x21 || fam === 0x22) {
-    if (len < 36) throw new ProxyError("v2 IPv6 header too short");
-    return {
-      done: true,
-      length: total,
-      proxied: {
-        family: "inet6",
-        addr: ipv6(body.subarray(0, 16)),
-        local_addr: ipv6(body.subarray(16, 32)),
-        port: body.readUInt16BE(32),
-        local_port: body.readUInt16BE(34),
+        family: af.family,
+        addr: af.format(body.subarray(0, n)),
+        local_addr: af.format(body.subarray(n, 2 * n)),
+        port: body.readUInt16BE(2 * n),
+        local_port: body.readUInt16BE(2 * n + 2),
       },
     };
   }
   if (fam === 0x00) return { done: true, length: total, proxied: null }; // UNSPEC
   throw new ProxyError(`v2 header with unsupported address family 0x${fam.toString(16)}`);
 }
+
+// v2 address families (high nibble) over TCP or UDP (low nibble 1 or 2).
+const V2_FAMILIES: Record<number, { family: "inet" | "inet6"; name: string; size: number; format: (b: Buffer) => string }> = {
+  0x10: { family: "inet", name: "IPv4", size: 4, format: ipv4 },
+  0x20: { family: "inet6", name: "IPv6", size: 16, format: ipv6 },
+};
 
 function ipv4(b: Buffer): string {
   return Array.from(b).join(".");

@@ -3,8 +3,8 @@
 // one connection is connection.ts; how bytes move is the transports'.
 import type { Io } from "./addon";
 import type { ClientInfo, LogLevel, NackReason, Stats, TransportSpec, WireAction } from "./codec";
-import { Connection, ConnectionHost, describe, stackOf } from "./connection";
-import { ReactorError } from "./errors";
+import { Connection, ConnectionHost } from "./connection";
+import { ReactorError, describe, stackOf } from "./errors";
 import { DatagramTransport, Slab, StreamTransport, Traffic } from "./fd-transport";
 import { DEFAULTS } from "./limits";
 import { Protocol, bind } from "./protocol";
@@ -13,8 +13,6 @@ import { Registry } from "./registry";
 import { TlsLayer } from "./tls";
 import { TlsConfig, TlsOptions } from "./tls-config";
 import type { Transport } from "./transport";
-
-export { stackOf };
 
 /** Where the engine's answers go; the port batches them into frames. */
 export interface Sink {

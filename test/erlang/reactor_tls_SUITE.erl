@@ -11,7 +11,8 @@
 all() ->
     [https_keepalive_with_curl, openssl_s_client, client_certificate_required,
      client_certificate_missing, garbage_instead_of_client_hello, stalled_handshake,
-     slow_tls_reader, listener_tls_option, proxy_protocol_then_tls].
+     slow_tls_reader, listener_tls_option, proxy_protocol_then_tls, tls_options_sent_once,
+     bad_tls_in_client_info].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(reactor),
@@ -184,6 +185,8 @@ proxy_protocol_then_tls(Config) ->
     ?assertMatch({match, _}, re:run(Line, "\"addr\":\"198.51.100.20\"")),
     ?assertMatch({match, _}, re:run(Line, "\"port\":61000")),
     ?assertMatch({match, _}, re:run(Line, "\"tls\":\\{\"protocol\":\"TLSv1")),
+    %% transport settings are not client info: only the negotiated session is
+    ?assertEqual(nomatch, re:run(Line, "proxy_protocol|certfile|keyfile")),
     ok = ssl:send(S, <<"through both">>),
     ?assertEqual({ok, <<"through both">>}, ssl:recv(S, 12, 5000)),
     ssl:close(S),
@@ -197,3 +200,60 @@ recv_line(S, Acc) ->
             {ok, B} = ssl:recv(S, 0, 5000),
             recv_line(S, <<Acc/binary, B/binary>>)
     end.
+
+%% A listener's TLS options reach Node once per context and set, however many
+%% connections use them; a second set gets a second key.
+tls_options_sent_once(Config) ->
+    Ctx = start_ctx(keyed, #{protocol => example("http.ts")}),
+    Tls = #{certfile => cert(Config, "server.pem"), keyfile => cert(Config, "server.key")},
+    {L1, Port1} = reactor_test_lib:listen(Ctx, #{tls => Tls}),
+    {L2, Port2} = reactor_test_lib:listen(Ctx, #{tls => Tls#{alpn => [<<"http/1.1">>]}}),
+    erlang:trace_pattern({reactor_wire, tls_config, 2}, true, [global]),
+    erlang:trace(whereis_ctx(Ctx), true, [call]),
+    Get = fun(Port) -> os:cmd("curl -s --cacert " ++ cert(Config, "ca.pem") ++ " https://localhost:"
+                              ++ integer_to_list(Port) ++ "/") end,
+    [?assertEqual("Hello from TypeScript on the BEAM!\n", Get(P)) || P <- [Port1, Port2, Port1, Port2, Port1]],
+    erlang:trace(whereis_ctx(Ctx), false, [call]),
+    erlang:trace_pattern({reactor_wire, tls_config, 2}, false, [global]),
+    Keys = collect_tls_configs([]),
+    ct:log("tls_config frames: ~p", [Keys]),
+    ?assertEqual([1, 2], lists:sort(Keys)),
+    reactor:stop_listener(L1),
+    reactor:stop_listener(L2),
+    reactor_context:stop(Ctx).
+
+whereis_ctx(Pid) when is_pid(Pid) -> Pid.
+
+collect_tls_configs(Acc) ->
+    receive {trace, _, call, {reactor_wire, tls_config, [Key, _]}} -> collect_tls_configs([Key | Acc])
+    after 200 -> Acc
+    end.
+
+%% TLS settings in a caller's client info are checked by the context: a bad
+%% set refuses that fd (closed, the client sees the end), nothing else.
+bad_tls_in_client_info(_Config) ->
+    Ctx = start_ctx(bad_info, #{protocol => example("echo.ts")}),
+    {ok, LS} = gen_tcp:listen(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]),
+    {ok, LPort} = inet:port(LS),
+    Refused = fun(Info) ->
+                      {ok, C} = gen_tcp:connect({127, 0, 0, 1}, LPort, [binary, {active, false}]),
+                      {ok, A} = gen_tcp:accept(LS, 5000),
+                      R = reactor:handoff_socket(Ctx, A, Info),
+                      ?assertEqual({error, closed}, gen_tcp:recv(C, 0, 5000)),
+                      gen_tcp:close(C),
+                      R
+              end,
+    ?assertEqual({error, {tls_file_not_found, certfile, "/no/cert.pem"}},
+                 Refused(#{tls => #{certfile => "/no/cert.pem", keyfile => "/no/key.pem"}})),
+    ?assertEqual({error, {bad_client_info, tls}}, Refused(#{tls => 42})),
+    ?assertEqual({error, {bad_client_info, proxy_protocol}}, Refused(#{proxy_protocol => maybe})),
+    %% bad client info is refused on the caller's side; a bad TLS set by the context
+    ?assertMatch(#{connections := 0, refused := 1}, reactor_context:info(Ctx)),
+    %% the context still serves
+    {ok, C} = gen_tcp:connect({127, 0, 0, 1}, LPort, [binary, {active, false}]),
+    {ok, A} = gen_tcp:accept(LS, 5000),
+    {ok, _} = reactor:handoff_socket(Ctx, A, #{tls => false}),
+    ?assertEqual({ok, <<"still">>}, reactor_test_lib:roundtrip(C, <<"still">>)),
+    gen_tcp:close(C),
+    gen_tcp:close(LS),
+    reactor_context:stop(Ctx).
