@@ -1,4 +1,5 @@
 %% @private
+%% The application: removes what killed BEAMs left behind, then starts reactor_sup.
 -module(reactor_app).
 -behaviour(application).
 

@@ -36,12 +36,15 @@ default(setup_code) -> <<>>.
 -spec get(atom(), map()) -> term().
 get(Key, Opts) -> maps:get(Key, Opts, default(Key)).
 
-%% @doc What Node's init frame carries, but the channel's path, and the node
-%% executable. Throws `no_protocol_given', `{protocol_not_found, Path}',
-%% `{node_not_found, Node}' and the TLS errors of reactor_tls:options/1.
--spec node_init(term(), opts()) -> {file:filename(), map()}.
+%% @doc The node executable, its arguments (the runtime last), and what its
+%% init frame carries but the channel's path. Throws `no_protocol_given',
+%% `{protocol_not_found, Path}', `{node_not_found, Node}',
+%% `{runtime_not_built, Script}' and the TLS errors of reactor_tls:options/1.
+-spec node_init(term(), opts()) -> {file:filename(), [string()], map()}.
 node_init(Id, Opts) ->
     Node = node_executable(Opts),
+    Script = filename:join(reactor_priv:dir(), "reactor_port.js"),
+    filelib:is_regular(Script) orelse throw({runtime_not_built, Script}),
     Protocol = protocol_path(Opts),
     SetupCode = iolist_to_binary(get(setup_code, Opts)),
     (Protocol =:= <<>> andalso SetupCode =:= <<>>) andalso throw(no_protocol_given),
@@ -49,7 +52,7 @@ node_init(Id, Opts) ->
               undefined -> nil;
               TlsOpts -> reactor_tls:options(TlsOpts)
           end,
-    {Node, #{context => iolist_to_binary(io_lib:format("~0p", [Id])),
+    {Node, get(node_args, Opts) ++ [Script], #{context => iolist_to_binary(io_lib:format("~0p", [Id])),
              protocol => Protocol,
              setup_code => SetupCode,
              read_size => get(read_size, Opts),

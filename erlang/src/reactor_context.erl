@@ -120,11 +120,9 @@ init({Id, Opts}) ->
     process_flag(trap_exit, true),
     try
         register_id(Id),
-        {Node, Config} = reactor_config:node_init(Id, Opts),
-        Script = filename:join(reactor_priv:dir(), "reactor_port.js"),
-        filelib:is_regular(Script) orelse throw({runtime_not_built, Script}),
+        {Node, Args, Config} = reactor_config:node_init(Id, Opts),
         Start = #{node => Node,
-                  args => reactor_config:get(node_args, Opts) ++ [Script],
+                  args => Args,
                   init => fun(ChannelPath) -> reactor_wire:init(Config#{channel => ChannelPath}) end,
                   timeout => reactor_config:get(start_timeout, Opts),
                   log => fun(Level, ConnId, Text) -> log(Id, Level, ConnId, Text, #{}) end},
