@@ -9,7 +9,9 @@ import { EtfError, checkEtf } from "./etf-guard";
 import { DEFAULTS, MAX_ID, MAX_READ_SIZE } from "./limits";
 import { TlsOptions, parseTlsOptions } from "./tls-config";
 
-export type ClientInfo = { type?: string; addr?: string; port?: number; [key: string]: unknown };
+import type { ClientInfo, LogLevel, NackReason, Stats, TransportSpec, WireAction } from "./types";
+
+export type { ClientInfo, LogLevel, NackReason, Stats, TransportSpec, WireAction };
 
 export interface InitConfig {
   context: string;
@@ -23,14 +25,6 @@ export interface InitConfig {
   tls?: TlsOptions;
 }
 
-/** The layers a connection's bytes pass through, as the handoff names them:
- * a PROXY header first, then TLS under the configuration Erlang sent with
- * this key (`tls_config`; key 0 is the context's own `tls`). */
-export interface TransportSpec {
-  proxy: boolean;
-  tls: number | false;
-}
-
 export type Incoming =
   | { type: "init"; config: InitConfig }
   | { type: "tls_config"; key: number; options: TlsOptions }
@@ -40,21 +34,6 @@ export type Incoming =
   | { type: "stats" }
   | { type: "stop" };
 
-/** What Erlang accepts for a connection; anything else is refused there too. */
-export type WireAction = "read_pending" | "write_pending" | "close";
-
-export type LogLevel = "error" | "warning" | "notice" | "info" | "debug";
-
-export interface Stats {
-  connections: number;
-  bytes_in: number;
-  bytes_out: number;
-  events: number;
-  errors: number;
-  buffered: number;
-  tls_queued: number;
-}
-
 export type Outgoing =
   | ["ready"]
   | ["load_error", string, unknown]
@@ -63,16 +42,6 @@ export type Outgoing =
   | ["act", (number | WireAction)[]]
   | ["log", LogLevel, number | null, string]
   | ["stats", Stats];
-
-/** Why a handoff is refused; Erlang's reactor_wire maps each to an atom. */
-export type NackReason =
-  | "fd_missing"
-  | "fd_truncated"
-  | "factory_failed"
-  | "connection_made_failed"
-  | "invalid_action"
-  | "duplicate_id"
-  | "tls_config_failed";
 
 export class CodecError extends Error {}
 export { EtfError };

@@ -1,15 +1,17 @@
 // One connection's state machine, on top of its transport stack: runs the
 // protocol's callbacks, turns what they return into what the fd is armed for
 // next, pauses while a handler's Promise is pending, and closes exactly once.
-import type { ClientInfo, LogLevel, WireAction } from "./codec";
+import type { ClientInfo, LogLevel, WireAction } from "./types";
 import { ReactorError, describe, isSystemError, stackOf } from "./errors";
 import type { Action, ConnectionHandle, Peer, Protocol } from "./protocol";
+import type { Clock } from "./clock";
 import type { Registry } from "./registry";
 import type { Transport, Upstream } from "./transport";
 
 /** What a connection needs from its engine. */
 export interface ConnectionHost {
   readonly registry: Registry;
+  readonly clock: Clock;
   /** ms a handler's Promise may stay pending (0 = none) */
   readonly callbackTimeout: number;
   /** writeBuffer bytes past which the connection stops reading (0 = none) */
@@ -33,7 +35,7 @@ const FAILED = Symbol("failed");
 export class Connection implements Upstream, ConnectionHandle {
   closed = false;
   paused = false;
-  lastActive = Date.now();
+  lastActive: number;
   /** what the protocol wants armed next (read or write) */
   private next: WireAction = "read_pending";
   /** connectionMade ran: the stack opened */
@@ -54,6 +56,7 @@ export class Connection implements Upstream, ConnectionHandle {
     private readonly rawRead: (size: number) => Buffer | null,
   ) {
     top.up = this;
+    this.lastActive = host.clock.now();
   }
 
   /** The handoff: a stack that is open already runs connectionMade now and
@@ -272,15 +275,16 @@ export class Connection implements Upstream, ConnectionHandle {
   private pause(mode: Mode, name: string, r: Promise<Action>): void {
     this.paused = true;
     const limit = this.host.callbackTimeout;
+    const clock = this.host.clock;
     const timer =
       limit > 0
-        ? setTimeout(() => {
+        ? clock.setTimeout(() => {
             this.handlerFailed(name, new ReactorError("ECALLBACKTIMEOUT", `${name} did not settle within ${limit} ms`));
             this.host.wake();
           }, limit)
         : undefined;
     const resume = () => {
-      clearTimeout(timer);
+      if (timer !== undefined) clock.clearTimeout(timer);
       this.paused = false;
       this.touch();
     };
@@ -338,7 +342,7 @@ export class Connection implements Upstream, ConnectionHandle {
   }
 
   private touch(): void {
-    this.lastActive = Date.now();
+    this.lastActive = this.host.clock.now();
   }
 
   private handlerFailed(name: string, e: unknown): void {

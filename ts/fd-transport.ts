@@ -2,7 +2,7 @@
 // stream sockets, pipes) or as datagrams (UDP, Unix datagram sockets). Reads
 // land in the engine's slab; each call here is one non-blocking syscall.
 import type { Io } from "./addon";
-import type { WireAction } from "./codec";
+import type { WireAction } from "./types";
 import { isSystemError } from "./errors";
 import { DATAGRAM_MAX, MAX_DATAGRAMS_PER_EVENT, MAX_READS_PER_EVENT, READ_MIN, READ_START, SLAB_MIN } from "./limits";
 import type { Transport, Upstream } from "./transport";

@@ -1,5 +1,5 @@
 // What protocol modules extend: the TypeScript port of the reactor Protocol.
-import type { ClientInfo } from "./codec";
+import type { ClientInfo } from "./types";
 
 /** What a handler tells the reactor to do next. */
 export type Action = "continue" | "write_pending" | "read_pending" | "close";

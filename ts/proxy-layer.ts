@@ -2,7 +2,7 @@
 // load balancer sends first is complete, opens with the real client's
 // addresses, then passes what followed the header up. First in any stack, as
 // ranch reads it before TLS.
-import type { ClientInfo, WireAction } from "./codec";
+import type { ClientInfo, WireAction } from "./types";
 import { parseProxyHeader } from "./proxy";
 import { Layer, Transport } from "./transport";
 

@@ -2,7 +2,8 @@
 // them, their transport stacks, the idle sweep and the stats. What happens on
 // one connection is connection.ts; how bytes move is the transports'.
 import type { Io } from "./addon";
-import type { ClientInfo, LogLevel, NackReason, Stats, TransportSpec, WireAction } from "./codec";
+import type { ClientInfo, LogLevel, NackReason, Stats, TransportSpec, WireAction } from "./types";
+import { Clock, realClock } from "./clock";
 import { Connection, ConnectionHost } from "./connection";
 import { ReactorError, describe, stackOf } from "./errors";
 import { DatagramTransport, Slab, StreamTransport, Traffic } from "./fd-transport";
@@ -34,6 +35,8 @@ export interface ReactorOptions {
   callbackTimeout?: number;
   /** ms without an event before a connection is closed (0 = none) */
   idleTimeout?: number;
+  /** time for every timeout (the test harness moves it by hand) */
+  clock?: Clock;
 }
 
 /** A plain stream: no PROXY header, no TLS. */
@@ -44,12 +47,13 @@ export class Reactor implements ConnectionHost {
   errors = 0;
   readonly callbackTimeout: number;
   readonly writeHighWater: number;
+  readonly clock: Clock;
   private readonly traffic: Traffic = { bytesIn: 0, bytesOut: 0 };
   private readonly conns = new Map<number, Connection>();
   private readonly slab = new Slab();
   private readonly readSize: number;
   private readonly idleTimeout: number;
-  private readonly sweeper?: NodeJS.Timeout;
+  private readonly sweeper?: unknown;
   /** TLS configurations by the key Erlang gave them (or why one failed) */
   private readonly tlsConfigs = new Map<number, TlsConfig | Error>();
 
@@ -64,15 +68,13 @@ export class Reactor implements ConnectionHost {
     this.writeHighWater = opts.writeHighWater ?? DEFAULTS.writeHighWater;
     this.callbackTimeout = opts.callbackTimeout ?? DEFAULTS.callbackTimeout;
     this.idleTimeout = opts.idleTimeout ?? DEFAULTS.idleTimeout;
-    if (this.idleTimeout > 0) {
-      this.sweeper = setInterval(() => this.closeIdle(), Math.max(10, this.idleTimeout / 4));
-      this.sweeper.unref();
-    }
+    this.clock = opts.clock ?? realClock;
+    if (this.idleTimeout > 0) this.sweeper = this.clock.setInterval(() => this.closeIdle(), Math.max(10, this.idleTimeout / 4));
   }
 
   /** Stop the idle sweeper (the port exits instead; tests call this). */
   dispose(): void {
-    if (this.sweeper) clearInterval(this.sweeper);
+    if (this.sweeper !== undefined) this.clock.clearInterval(this.sweeper);
   }
 
   /** A TLS configuration that handoffs name by `key`; one that cannot be made
@@ -221,7 +223,7 @@ export class Reactor implements ConnectionHost {
   }
 
   private closeIdle(): void {
-    const limit = Date.now() - this.idleTimeout;
+    const limit = this.clock.now() - this.idleTimeout;
     for (const conn of [...this.conns.values()]) {
       if (!conn.paused && conn.lastActive < limit) {
         conn.close(new ReactorError("EIDLETIMEOUT", `idle for more than ${this.idleTimeout} ms`));

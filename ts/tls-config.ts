@@ -3,6 +3,7 @@
 import * as fs from "fs";
 import * as tls from "tls";
 import { DEFAULTS } from "./limits";
+export type { TlsInfo } from "./types";
 
 export interface TlsOptions {
   certfile: string;
@@ -15,16 +16,6 @@ export interface TlsOptions {
   alpn?: string[];
   /** ms a handshake may take (default DEFAULTS.handshakeTimeout) */
   handshake_timeout?: number;
-}
-
-/** The negotiated session, as clientInfo.tls shows it. */
-export interface TlsInfo {
-  protocol: string | null;
-  cipher: string | null;
-  alpn: string | null;
-  sni: string | null;
-  peer_subject: string | null;
-  authorized: boolean;
 }
 
 /** TLS options as Erlang sends them; undefined when there are none. */

@@ -5,7 +5,7 @@
 import type { Socket } from "net";
 import { Duplex } from "stream";
 import * as tls from "tls";
-import type { ClientInfo, WireAction } from "./codec";
+import type { ClientInfo, WireAction } from "./types";
 import { ReactorError } from "./errors";
 import type { TlsConfig } from "./tls-config";
 import { Layer, Transport } from "./transport";

@@ -5,7 +5,7 @@
 // Calls go down (readable, writev, ...), events come up through Upstream. A
 // transport never reaches into the engine or the protocol: the layer above
 // decides what its events mean.
-import type { ClientInfo, WireAction } from "./codec";
+import type { ClientInfo, WireAction } from "./types";
 import type { Peer } from "./protocol";
 
 /** What a transport tells the layer above it. */
