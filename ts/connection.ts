@@ -23,7 +23,7 @@ export interface ConnectionHost {
   /** settled outside a dispatch: flush soon */
   wake(): void;
   /** the connection closed: drop it from the table */
-  forget(conn: Connection): void;
+  forget(conn: Connection, reason: Error | undefined): void;
 }
 
 /** How a handoff starts: the first action for the ack, or why it is refused. */
@@ -103,7 +103,7 @@ export class Connection implements Upstream, ConnectionHandle {
     this.closed = true;
     this.proto.closed = true;
     this.top.close();
-    this.host.forget(this);
+    this.host.forget(this, reason);
     if (tellErlang && this.announced) this.host.act(this.id, "close");
     try {
       this.host.registry.runAs(this.id, () => this.proto.connectionLost(reason));

@@ -37,6 +37,8 @@ export interface ReactorOptions {
   idleTimeout?: number;
   /** time for every timeout (the test harness moves it by hand) */
   clock?: Clock;
+  /** told of every connection that ends, with connectionLost's reason */
+  onClose?: (id: number, reason: Error | undefined) => void;
 }
 
 /** A plain stream: no PROXY header, no TLS. */
@@ -48,6 +50,7 @@ export class Reactor implements ConnectionHost {
   readonly callbackTimeout: number;
   readonly writeHighWater: number;
   readonly clock: Clock;
+  private readonly onClose?: (id: number, reason: Error | undefined) => void;
   private readonly traffic: Traffic = { bytesIn: 0, bytesOut: 0 };
   private readonly conns = new Map<number, Connection>();
   private readonly slab = new Slab();
@@ -69,6 +72,7 @@ export class Reactor implements ConnectionHost {
     this.callbackTimeout = opts.callbackTimeout ?? DEFAULTS.callbackTimeout;
     this.idleTimeout = opts.idleTimeout ?? DEFAULTS.idleTimeout;
     this.clock = opts.clock ?? realClock;
+    this.onClose = opts.onClose;
     if (this.idleTimeout > 0) this.sweeper = this.clock.setInterval(() => this.closeIdle(), Math.max(10, this.idleTimeout / 4));
   }
 
@@ -198,9 +202,10 @@ export class Reactor implements ConnectionHost {
     this.sink.wake();
   }
 
-  forget(conn: Connection): void {
+  forget(conn: Connection, reason: Error | undefined): void {
     this.conns.delete(conn.id);
     this.registry.detach(conn.proto.fd, conn.proto);
+    this.onClose?.(conn.id, reason);
   }
 
   private newProtocol(): Protocol {

@@ -1,0 +1,292 @@
+// erlang-reactor/testing: drive a Protocol without sockets, BEAM or addon.
+// The connection runs in the real engine (the same dispatch, actions,
+// backpressure and timeouts as in the port) over an fd that lives in memory;
+// the harness plays Erlang, delivering READ and WRITE when the engine armed
+// them and the fd is ready. Time is a manual clock. No module state: make as
+// many harnesses as a test likes.
+import type { Datagram, Io } from "./addon";
+import { ManualClock } from "./clock";
+import { Protocol } from "./protocol";
+import { Reactor, Sink } from "./reactor";
+import { Registry } from "./registry";
+import type { ClientInfo, LogLevel, NackReason, WireAction } from "./types";
+
+export interface HarnessOptions {
+  /** what the protocol gets as clientInfo (default: a TCP peer on 127.0.0.1) */
+  clientInfo?: ClientInfo;
+  /** a PROXY protocol header comes first */
+  proxyProtocol?: boolean;
+  /** the context options of the same names */
+  readSize?: number;
+  writeHighWater?: number;
+  callbackTimeout?: number;
+  idleTimeout?: number;
+}
+
+export interface LogLine {
+  level: LogLevel;
+  text: string;
+}
+
+/** Bytes to feed: the whole, or cut into the reads a slow network makes. */
+export interface FeedOptions {
+  /** cut at these offsets: each piece is a read of its own */
+  at?: number[];
+  /** cut every `every` bytes (1: byte by byte) */
+  every?: number;
+}
+
+const FD = 3;
+const ID = 1;
+const MAX_EVENTS_PER_PUMP = 100000;
+
+/** The fd in memory: what the peer sent, what it received, how much it takes. */
+class MemoryFd implements Io {
+  inbox: (Buffer | "eof")[] = [];
+  datagramsIn: { data: Buffer; addr: string; port: number }[] = [];
+  received: Buffer[] = [];
+  datagramsOut: { data: Buffer; addr: string; port: number }[] = [];
+  /** bytes the peer still takes before it stops reading (undefined: all) */
+  room: number | undefined;
+  closed = false;
+  shutWrite = false;
+
+  get readable(): boolean {
+    return this.inbox.length > 0 || this.datagramsIn.length > 0;
+  }
+  get writable(): boolean {
+    return this.room === undefined || this.room > 0;
+  }
+  readInto(_fd: number, buf: Buffer, off: number, len: number): number {
+    const next = this.inbox[0];
+    if (next === undefined) return -1;
+    if (next === "eof") return 0; // EOF stays: every later read sees it too
+    const n = Math.min(len, next.length);
+    next.copy(buf, off, 0, n);
+    if (n === next.length) this.inbox.shift();
+    else this.inbox[0] = next.subarray(n);
+    return n;
+  }
+  writev(_fd: number, bufs: Uint8Array[]): number {
+    if (this.closed || this.shutWrite) throw Object.assign(new Error("EPIPE: broken pipe"), { code: "EPIPE", errno: -32, syscall: "writev" });
+    let n = 0;
+    for (const b of bufs) {
+      const take = this.room === undefined ? b.length : Math.min(b.length, this.room - n);
+      if (take <= 0) break;
+      this.received.push(Buffer.from(b.subarray(0, take)));
+      n += take;
+      if (take < b.length) break;
+    }
+    if (this.room !== undefined) this.room -= n;
+    return n;
+  }
+  shutdown(_fd: number, how: 0 | 1 | 2): void {
+    if (how !== 0) this.shutWrite = true;
+  }
+  close(): void {
+    this.closed = true;
+  }
+  recvFrom(_fd: number, buf: Buffer, off: number, len: number): Datagram | null {
+    const d = this.datagramsIn.shift();
+    if (!d) return null;
+    const n = Math.min(len, d.data.length);
+    d.data.copy(buf, off, 0, n);
+    return { n, size: d.data.length, addr: d.addr, port: d.port };
+  }
+  sendTo(_fd: number, data: Uint8Array, addr: string, port: number): number {
+    if (!this.writable) return -1;
+    this.datagramsOut.push({ data: Buffer.from(data), addr, port });
+    return data.length;
+  }
+}
+
+/** One connection of a Protocol, in the real engine, over an fd in memory. */
+export class ProtocolHarness<P extends Protocol = Protocol> {
+  /** time as the engine sees it: advance() moves it */
+  readonly clock = new ManualClock();
+  /** each thing the engine armed or did for the connection, in order */
+  readonly actions: WireAction[] = [];
+  /** what the engine logged (invalid actions, throws, timeouts) */
+  readonly logs: LogLine[] = [];
+  /** set once the connection ended: connectionLost's reason (undefined: a clean close) */
+  lost: { reason: Error | undefined } | undefined;
+  /** set when the handoff itself was refused (connectionMade threw, or returned nonsense) */
+  refused: NackReason | undefined;
+  private readonly fd = new MemoryFd();
+  private readonly reactor: Reactor;
+  private readonly registry = new Registry();
+  private armed: WireAction | null = null;
+  private taken = 0;
+  private pumping = false;
+  private scheduled = false;
+
+  constructor(protocol: (new () => P) | (() => P), opts: HarnessOptions = {}) {
+    const make =
+      protocol.prototype instanceof Protocol ? () => new (protocol as new () => P)() : (protocol as () => P);
+    this.registry.setProtocolFactory(() => (this.last = make()));
+    const sink: Sink = {
+      act: (_id, a) => this.arm(a),
+      ack: (_id, a) => this.arm(a),
+      nack: (_id, why) => (this.refused = why),
+      log: (level, _id, text) => this.logs.push({ level, text }),
+      wake: () => this.pumpSoon(),
+    };
+    this.reactor = new Reactor(this.fd, sink, this.registry, {
+      readSize: opts.readSize,
+      writeHighWater: opts.writeHighWater,
+      callbackTimeout: opts.callbackTimeout,
+      idleTimeout: opts.idleTimeout,
+      clock: this.clock,
+      onClose: (_id, reason) => (this.lost = { reason }),
+    });
+    const info: ClientInfo = opts.clientInfo ?? { type: "tcp", addr: "127.0.0.1", port: 40000, family: "inet" };
+    this.reactor.handoff(ID, FD, info, { proxy: !!opts.proxyProtocol, tls: false });
+    this.pump();
+  }
+
+  /** The Protocol instance serving the connection. */
+  get protocol(): P {
+    if (!this.last) throw new Error("the protocol factory made no Protocol");
+    return this.last;
+  }
+  private last: P | undefined;
+
+  /** The connection has ended (either side closed it). */
+  get closed(): boolean {
+    return this.lost !== undefined || this.refused !== undefined;
+  }
+
+  /** Bytes from the peer: whole, or cut into separate reads. */
+  feed(data: string | Uint8Array, opts: FeedOptions = {}): this {
+    const b = typeof data === "string" ? Buffer.from(data) : Buffer.from(data);
+    const cuts = opts.every ? range(opts.every, b.length, opts.every) : (opts.at ?? []);
+    let from = 0;
+    for (const at of [...cuts, b.length]) {
+      if (at > from) this.fd.inbox.push(b.subarray(from, Math.min(at, b.length)));
+      from = Math.max(from, at);
+    }
+    this.pump();
+    return this;
+  }
+
+  /** One datagram from `addr:port` (a UDP connection: clientInfo type "udp"). */
+  feedDatagram(data: string | Uint8Array, from: { addr: string; port: number }): this {
+    this.fd.datagramsIn.push({ data: Buffer.from(typeof data === "string" ? Buffer.from(data) : data), ...from });
+    this.pump();
+    return this;
+  }
+
+  /** The peer closed its side (EOF). */
+  end(): this {
+    this.fd.inbox.push("eof");
+    this.pump();
+    return this;
+  }
+
+  /** The peer stops reading after `bytes` more (a slow reader: writes go partial). */
+  slowPeer(bytes: number): this {
+    this.fd.room = bytes;
+    return this;
+  }
+
+  /** The peer reads everything again: WRITE is delivered if the engine armed it. */
+  drain(): this {
+    this.fd.room = undefined;
+    this.pump();
+    return this;
+  }
+
+  /** Everything the peer received. */
+  written(): Buffer {
+    return Buffer.concat(this.fd.received);
+  }
+
+  /** What the peer received since the last take(), as a string (UTF-8). */
+  take(): string {
+    const all = this.written();
+    const out = all.subarray(this.taken);
+    this.taken = all.length;
+    return out.toString();
+  }
+
+  /** Datagrams sent with sendTo. */
+  sentDatagrams(): { data: Buffer; addr: string; port: number }[] {
+    return this.fd.datagramsOut;
+  }
+
+  /** The peer sees the end of what we send (shutdownWrite or a close). */
+  get peerSawEnd(): boolean {
+    return this.fd.shutWrite || this.fd.closed;
+  }
+
+  /** Let pending Promises (async handlers) settle and their results take effect. */
+  async settle(): Promise<this> {
+    for (let i = 0; i < 10; i++) {
+      await new Promise((r) => setImmediate(r));
+      this.pump();
+    }
+    return this;
+  }
+
+  /** Move the engine's time forward: timeouts that fall due fire, in order. */
+  async advance(ms: number): Promise<this> {
+    this.clock.advance(ms);
+    this.pump();
+    return this.settle();
+  }
+
+  /** Erlang closes the connection (a stop, a limit). */
+  closeFromErlang(why = "closed by the test"): this {
+    this.reactor.closeFromErlang(ID, why);
+    return this;
+  }
+
+  private arm(a: WireAction): void {
+    this.actions.push(a);
+    this.armed = a === "close" ? null : a;
+  }
+
+  private pumpSoon(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    queueMicrotask(() => {
+      this.scheduled = false;
+      this.pump();
+    });
+  }
+
+  /** Deliver every event that is due, as enif_select would, one at a time. */
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      for (let i = 0; i < MAX_EVENTS_PER_PUMP; i++) {
+        if (this.armed === "read_pending" && this.fd.readable) {
+          this.armed = null;
+          this.reactor.readReady(ID);
+        } else if (this.armed === "write_pending" && this.fd.writable) {
+          this.armed = null;
+          this.reactor.writeReady(ID);
+        } else {
+          return;
+        }
+      }
+      throw new Error(`the connection asked for ${MAX_EVENTS_PER_PUMP} events in a row without waiting for the peer`);
+    } finally {
+      this.pumping = false;
+    }
+  }
+}
+
+/** Open a connection of `protocol` in a harness. */
+export function connect<P extends Protocol>(protocol: (new () => P) | (() => P), opts?: HarnessOptions): ProtocolHarness<P> {
+  return new ProtocolHarness(protocol, opts);
+}
+
+function range(from: number, to: number, step: number): number[] {
+  const out: number[] = [];
+  for (let i = from; i < to; i += step) out.push(i);
+  return out;
+}
+
+export type { ClientInfo, WireAction };
