@@ -19,7 +19,7 @@ BUNDLE    := $(PRIV)/reactor_port.js
 SHIPPED   := $(BUNDLE) $(PRIV)/esbuild-api.js $(PRIV)/erlpack.node $(PRIV)/esbuild
 TS_SRC    := $(wildcard ts/*.ts)
 
-.PHONY: all native bundle erlang deps run test test-ts test-erl soak fuzz bench bench-smoke clean distclean
+.PHONY: all native bundle erlang deps run test test-ts test-erl soak fuzz bench bench-smoke package clean distclean
 
 all: native bundle erlang
 
@@ -72,6 +72,10 @@ test-ts:
 test-erl:
 	rebar3 eunit
 	rebar3 ct --dir test/erlang
+
+# The npm package for protocol authors: _build/npm/erlang-reactor-<vsn>.tgz
+package: deps
+	node scripts/pack.mjs
 
 # Longer runs of what CI runs briefly.
 SOAK_SECONDS ?= 600

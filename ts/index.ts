@@ -5,3 +5,4 @@ export { setProtocolFactory, getProtocol } from "./unbound";
 export type { ProtocolClass, ProtocolFactory } from "./registry";
 export { ReactorError, isSystemError } from "./errors";
 export type { ReactorErrorCode, SystemError } from "./errors";
+export type { TlsInfo, TransportType } from "./types";

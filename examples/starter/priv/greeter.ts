@@ -1,0 +1,39 @@
+// A line protocol: "NAME <you>" answers "HELLO <you>", "BYE" says goodbye and
+// closes once the goodbye is written.
+import { Action, ClientInfo, Protocol } from "erlang-reactor";
+
+const MAX_LINE = 1024;
+
+export default class Greeter extends Protocol {
+  private partial = "";
+  private leaving = false;
+
+  override connectionMade(fd: number, info: ClientInfo): Action {
+    super.connectionMade(fd, info);
+    this.writeBuffer.push(`WELCOME ${info.addr ?? "stranger"}\n`);
+    return "write_pending";
+  }
+
+  override dataReceived(data: Buffer): Action {
+    const lines = (this.partial + data.toString("utf8")).split("\n");
+    this.partial = lines.pop() ?? "";
+    if (this.partial.length > MAX_LINE) return "close";
+    for (const line of lines) {
+      const [cmd, ...rest] = line.trim().split(" ");
+      if (cmd === "NAME" && rest.length) this.writeBuffer.push(`HELLO ${rest.join(" ")}\n`);
+      else if (cmd === "BYE") {
+        this.writeBuffer.push("GOODBYE\n");
+        this.leaving = true;
+        break;
+      } else this.writeBuffer.push(`ERR unknown command ${JSON.stringify(cmd)}\n`);
+    }
+    return this.writeBuffer.length ? "write_pending" : "continue";
+  }
+
+  /** Written all that was queued: read on, or close after the goodbye. */
+  override writeReady(): Action {
+    this.flush();
+    if (this.writeBuffer.length) return "continue";
+    return this.leaving ? "close" : "read_pending";
+  }
+}
