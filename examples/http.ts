@@ -1,11 +1,14 @@
 // HTTP/1.1 with keep-alive: Content-Length bodies, pipelined requests, and
 // Connection: close. Routes: GET / (hello), POST /echo (the body back),
-// anything else 404.
-import { Protocol, Action } from "erlang-reactor";
+// anything else 404. A request's head must arrive whole within
+// `header_timeout` ms (10 s; a listener may set it in its client info), so a
+// client that trickles it byte by byte is closed, as slowloris defenses do.
+import { Protocol, Action, ClientInfo } from "erlang-reactor";
 
 const MAX_HEAD = 64 * 1024;
 const MAX_BODY = 16 * 1024 * 1024;
 const EMPTY = Buffer.alloc(0);
+const HEADER_TIMEOUT = 10_000;
 
 interface Request {
   method: string;
@@ -18,6 +21,16 @@ interface Request {
 export default class Http extends Protocol {
   private pending: Buffer = EMPTY;
   private closeAfterWrite = false;
+  private headerTimeout = HEADER_TIMEOUT;
+  /** a request has begun and its head is not complete: the deadline runs */
+  private waitingForHead = false;
+
+  connectionMade(fd: number, info: ClientInfo): Action {
+    super.connectionMade(fd, info);
+    const t = info["header_timeout"];
+    if (typeof t === "number" && t > 0) this.headerTimeout = t;
+    return "read_pending";
+  }
 
   dataReceived(data: Buffer): Action {
     this.pending = this.pending.length ? Buffer.concat([this.pending, data]) : data;
@@ -26,6 +39,10 @@ export default class Http extends Protocol {
       if (!req) break;
       this.respond(req);
     }
+    // The clock starts at a request's first byte and stops when its head is in.
+    const waiting = this.pending.length > 0 && this.pending.indexOf("\r\n\r\n") < 0;
+    if (waiting !== this.waitingForHead) this.setDeadline(waiting ? this.headerTimeout : 0);
+    this.waitingForHead = waiting;
     return this.writeBuffer.length ? "write_pending" : "continue";
   }
 

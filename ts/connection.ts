@@ -3,7 +3,7 @@
 // next, pauses while a handler's Promise is pending, and closes exactly once.
 import type { ClientInfo, LogLevel, WireAction } from "./types";
 import { ReactorError, describe, isSystemError, stackOf } from "./errors";
-import type { Action, ConnectionHandle, Peer, Protocol } from "./protocol";
+import type { Action, ConnectionHandle, Peer, Protocol, TimerKind } from "./protocol";
 import type { Clock } from "./clock";
 import type { Registry } from "./registry";
 import type { Transport, Upstream } from "./transport";
@@ -46,6 +46,9 @@ export class Connection implements Upstream, ConnectionHandle {
   private settling = false;
   /** WRITE was armed for a layer's bytes (ciphertext), not for the protocol */
   private armedForLayers = false;
+  /** the protocol's own timers: the idle one counts from the last data */
+  private readonly timers: Partial<Record<TimerKind, { ms: number; handle: unknown }>> = {};
+  private lastData = 0;
 
   constructor(
     readonly id: number,
@@ -102,6 +105,8 @@ export class Connection implements Upstream, ConnectionHandle {
     if (this.closed) return;
     this.closed = true;
     this.proto.closed = true;
+    this.setTimer("idle", 0);
+    this.setTimer("deadline", 0);
     this.top.close();
     this.host.forget(this, reason);
     if (tellErlang && this.announced) this.host.act(this.id, "close");
@@ -133,6 +138,7 @@ export class Connection implements Upstream, ConnectionHandle {
   data(buf: Buffer, from?: Peer): void {
     if (this.closed || !this.made) return;
     this.touch();
+    this.lastData = this.lastActive;
     this.apply(this.writeAtOnce(this.step("read", "dataReceived", () => this.proto.dataReceived(buf, from))));
     this.settleIfLater();
   }
@@ -192,6 +198,45 @@ export class Connection implements Upstream, ConnectionHandle {
 
   shutdownWrite(): void {
     this.top.shutdownWrite();
+  }
+
+  setTimer(kind: TimerKind, ms: number): void {
+    const clock = this.host.clock;
+    const t = this.timers[kind];
+    if (t) clock.clearTimeout(t.handle);
+    delete this.timers[kind];
+    if (!(ms > 0) || this.closed) return;
+    if (kind === "idle") this.lastData = clock.now();
+    this.timers[kind] = { ms, handle: clock.setTimeout(() => this.timerFired(kind), ms) };
+  }
+
+  /** An idle timer that fires early (data came since it was set) waits the
+   * rest: data never touches a timer, so it costs nothing per read. */
+  private timerFired(kind: TimerKind): void {
+    const t = this.timers[kind];
+    if (!t || this.closed) return;
+    if (kind === "idle") {
+      const left = this.lastData + t.ms - this.host.clock.now();
+      if (left > 0) {
+        t.handle = this.host.clock.setTimeout(() => this.timerFired(kind), left);
+        return;
+      }
+    }
+    delete this.timers[kind];
+    const r = this.call("timedOut", () => this.proto.timedOut(kind));
+    if (r === FAILED) return;
+    if (r === undefined || r === "close") {
+      const e =
+        kind === "idle"
+          ? new ReactorError("EIDLETIMEOUT", `no data for ${t.ms} ms`)
+          : new ReactorError("EDEADLINE", `the deadline of ${t.ms} ms passed`);
+      this.close(e);
+      return;
+    }
+    if (kind === "idle") this.setTimer("idle", t.ms); // counts again
+    this.apply(this.toWire("read", r, "timedOut"));
+    this.settle();
+    this.host.wake();
   }
 
   // The state machine.

@@ -7,7 +7,8 @@ export type ReactorErrorCode =
   | "ECLOSEDBYREACTOR" // Erlang closed the connection (stop, shutdown, limit)
   | "ESTOPPING" // the context is stopping
   | "ECALLBACKTIMEOUT" // a handler's Promise did not settle in time
-  | "EIDLETIMEOUT" // no event for longer than the idle timeout
+  | "EIDLETIMEOUT" // no event for longer than the idle timeout (the context's, or the protocol's own)
+  | "EDEADLINE" // the protocol's deadline (setDeadline) passed
   | "EHANDSHAKETIMEOUT"; // a TLS handshake did not finish in time
 
 export class ReactorError extends Error {

@@ -1,6 +1,6 @@
 // erlang-reactor: what protocol modules import.
 export { Protocol, WriteBuffer, ACTIONS } from "./protocol";
-export type { Action, ClientInfo, Peer, OutgoingDatagram } from "./protocol";
+export type { Action, ClientInfo, Peer, OutgoingDatagram, TimerKind } from "./protocol";
 export { setProtocolFactory, getProtocol } from "./unbound";
 export type { ProtocolClass, ProtocolFactory } from "./registry";
 export { ReactorError, isSystemError } from "./errors";

@@ -19,8 +19,12 @@ export interface OutgoingDatagram extends Peer {
   data: Uint8Array;
 }
 
+/** Which of a connection's own timers fired (see Protocol.setIdleTimeout). */
+export type TimerKind = "idle" | "deadline";
+
 /** The runtime's side of one connection, as a Protocol sees it. */
 export interface ConnectionHandle {
+  setTimer(kind: TimerKind, ms: number): void;
   read(size: number): Buffer | null;
   writev(bufs: Uint8Array[]): number;
   sendTo(data: Uint8Array, addr: string, port: number): number;
@@ -190,6 +194,28 @@ export abstract class Protocol {
   /** Close the connection now (from a timer, a promise, anywhere). */
   close(): void {
     this[kConn]?.close();
+  }
+
+  /** Be told after `ms` without data from the peer, as Node's
+   * socket.setTimeout and Bun's `timeout` handler do: `timedOut("idle")` runs,
+   * and by default closes. Data restarts the count; 0 turns it off. */
+  setIdleTimeout(ms: number): void {
+    this[kConn]?.setTimer("idle", ms);
+  }
+
+  /** Be told `ms` from now whatever the traffic, e.g. a whole request header
+   * must arrive within 10 s however slowly it trickles: `timedOut("deadline")`
+   * runs, and by default closes. Setting it again moves it; 0 clears it. */
+  setDeadline(ms: number): void {
+    this[kConn]?.setTimer("deadline", ms);
+  }
+
+  /** A timer of setIdleTimeout or setDeadline fired. Return nothing or
+   * "close" to close (connectionLost gets EIDLETIMEOUT or EDEADLINE), or an
+   * Action to go on; an idle timer then counts again. */
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  timedOut(kind: TimerKind): Action | void {
+    return "close";
   }
 
   private handle(): ConnectionHandle {

@@ -13,7 +13,7 @@ all() ->
     [callback_timeout, idle_timeout, peer_reset_mid_write, peer_half_closes, we_half_close,
      slow_reader_backpressure, churn_20000, acceptor_at_fd_limit, drain_listener,
      suspend_keeps_the_backlog,
-     flood_and_probe].
+     flood_and_probe, slowloris_header_deadline].
 
 suite() -> [{timetrap, {minutes, 3}}].
 
@@ -304,3 +304,45 @@ fill_fds(Acc) ->
         {ok, U} -> fill_fds([U | Acc]);
         {error, _} -> Acc
     end.
+
+%% Slowloris: 200 clients trickle a request header a byte every 100 ms. The
+%% HTTP example's header deadline (the listener sets header_timeout => 500)
+%% closes each about 500 ms after its first byte; a client that sends its
+%% request whole is served all along; the BEAM's fds end where they began.
+slowloris_header_deadline(_Config) ->
+    Beam0 = reactor_test_lib:settled_fd_count(),
+    Ctx = start_ctx(slowloris, #{protocol => example("http.ts")}),
+    {L, Port} = listen(Ctx, #{info => #{header_timeout => 500}}),
+    Self = self(),
+    T0 = erlang:monotonic_time(millisecond),
+    Trickle = [spawn_link(fun() -> Self ! {trickled, self(), trickle(Port)} end) || _ <- lists:seq(1, 200)],
+    timer:sleep(300),
+    {ok, C} = gen_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, false}]),
+    {ok, Resp} = reactor_test_lib:http_request(C, <<"GET / HTTP/1.1\r\nHost: x\r\n\r\n">>),
+    ?assertMatch({match, _}, re:run(Resp, "Hello from TypeScript")),
+    gen_tcp:close(C),
+    Results = [receive {trickled, P, R} -> R after 10000 -> error(trickler_stuck) end || P <- Trickle],
+    Ms = erlang:monotonic_time(millisecond) - T0,
+    ct:pal("200 trickling clients closed after ~p ms (bytes sent before the close: ~p..~p)",
+           [Ms, lists:min([B || {closed, B} <- Results]), lists:max([B || {closed, B} <- Results])]),
+    ?assertEqual(200, length([ok || {closed, B} <- Results, B < 20])),
+    ?assert(Ms < 4000),
+    reactor:stop_listener(L),
+    reactor_context:stop(Ctx),
+    ok = reactor_test_lib:wait_until(fun() -> reactor_test_lib:fd_count() =:= Beam0 end, 3000).
+
+%% Send a header a byte every 100 ms until the server closes: {closed, BytesSent}.
+trickle(Port) ->
+    {ok, S} = gen_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, true}]),
+    trickle(S, <<"GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: slow\r\n\r\n">>, 0).
+
+trickle(S, <<C, Rest/binary>>, N) ->
+    _ = gen_tcp:send(S, <<C>>),
+    receive
+        {tcp_closed, S} -> {closed, N + 1};
+        {tcp_error, S, _} -> {closed, N + 1}
+    after 100 -> trickle(S, Rest, N + 1)
+    end;
+trickle(S, <<>>, N) ->
+    gen_tcp:close(S),
+    {completed, N}.

@@ -123,6 +123,55 @@ describe("erlang-reactor/testing", () => {
     expect(seen).toBe("203.0.113.9");
   });
 
+  it("HTTP closes a client that trickles its header past header_timeout", async () => {
+    const info = { type: "tcp" as const, addr: "10.1.1.1", port: 1, header_timeout: 1000 };
+    const slow = connect(Http, { clientInfo: info });
+    await slow.advance(5000); // silent: no request begun, no deadline
+    expect(slow.closed).toBe(false);
+    for (const ch of "GET / HTTP/1.1\r\nHo") {
+      slow.feed(ch);
+      await slow.advance(50); // a byte every 50 ms: 18 bytes, 900 ms
+    }
+    await slow.advance(99);
+    expect(slow.closed).toBe(false);
+    await slow.advance(1); // 1000 ms after its first byte
+    expect(slow.lost?.reason).toMatchObject({ code: "EDEADLINE" });
+
+    const fine = connect(Http, { clientInfo: info });
+    fine.feed(GET, { every: 5 });
+    expect(fine.take()).toMatch(/^HTTP\/1.1 200/);
+    await fine.advance(5000); // the head came whole: the deadline was cleared
+    expect(fine.closed).toBe(false);
+  });
+
+  it("an idle timer restarts with data and asks timedOut, which may go on", async () => {
+    const fired: string[] = [];
+    class Patient extends Protocol {
+      connectionMade(): Action {
+        this.setIdleTimeout(500);
+        return "read_pending";
+      }
+      dataReceived(): Action {
+        return "continue";
+      }
+      timedOut(kind: "idle" | "deadline"): Action | void {
+        fired.push(kind);
+        if (fired.length === 1) return "continue"; // once more
+      }
+    }
+    const t = connect(Patient);
+    await t.advance(400);
+    t.feed("x");
+    await t.advance(400); // 400 ms since the data
+    expect(fired).toEqual([]);
+    await t.advance(100);
+    expect(fired).toEqual(["idle"]);
+    expect(t.closed).toBe(false);
+    await t.advance(500);
+    expect(fired).toEqual(["idle", "idle"]);
+    expect(t.lost?.reason).toMatchObject({ code: "EIDLETIMEOUT" });
+  });
+
   it("tells a refused handoff apart", () => {
     class Broken extends Protocol {
       connectionMade(): void {
