@@ -22,6 +22,7 @@ export interface InitConfig {
   writeHighWater: number;
   callbackTimeout: number;
   idleTimeout: number;
+  typecheck: boolean;
   tls?: TlsOptions;
 }
 
@@ -98,6 +99,7 @@ export function decode(frame: Buffer): Incoming {
             writeHighWater: natural(c.write_high_water, DEFAULTS.writeHighWater),
             callbackTimeout: natural(c.callback_timeout, DEFAULTS.callbackTimeout),
             idleTimeout: natural(c.idle_timeout, DEFAULTS.idleTimeout),
+            typecheck: c.typecheck === true,
             tls: tlsOptionsOf(c.tls),
           },
         };

@@ -5,6 +5,7 @@ import type * as esbuildNs from "esbuild";
 import { existsSync } from "fs";
 import Module from "module";
 import * as path from "path";
+import { checkFiles, loadTypeScript, TypeScriptMissing } from "./check";
 import * as api from "./index";
 import { ProtocolClass, ProtocolFactory, Registry } from "./registry";
 
@@ -18,7 +19,7 @@ export interface CompileMessage {
 /** A load failure Erlang turns into {error, {Kind, Details}}. */
 export class LoadError extends Error {
   constructor(
-    readonly kind: "protocol_compile" | "setup_compile" | "protocol_load" | "setup_load" | "no_protocol",
+    readonly kind: "protocol_typecheck" | "protocol_compile" | "setup_compile" | "protocol_load" | "setup_load" | "no_protocol",
     readonly details: CompileMessage[] | string,
   ) {
     super(typeof details === "string" ? details : details.map((m) => `${m.file}:${m.line}:${m.column}: ${m.text}`).join("\n"));
@@ -118,12 +119,46 @@ function runtimeFor(registry: Registry): object {
   });
 }
 
+// erlang-reactor's declarations for the type check: shipped in priv/types
+// (scripts/pack.mjs writes them); from the sources, the same directory.
+function declarations(): { index: string; testing: string } {
+  const dir = [path.join(__dirname, "types"), path.join(__dirname, "..", "priv", "types")].find((d) => existsSync(d));
+  if (!dir) throw new LoadError("protocol_typecheck", "erlang-reactor's declarations (priv/types) are missing: run make package");
+  return { index: path.join(dir, "index.d.ts"), testing: path.join(dir, "testing.d.ts") };
+}
+
+/** The context's `typecheck => true`: the protocol is refused with its type
+ * errors, as it would be with compile errors. TypeScript comes from the
+ * protocol's own directory (a peer dependency). */
+function typecheck(file: string): void {
+  let ts;
+  try {
+    ts = loadTypeScript(path.dirname(path.resolve(file)));
+  } catch (e) {
+    if (e instanceof TypeScriptMissing) throw new LoadError("protocol_typecheck", e.message);
+    throw e;
+  }
+  const errors = checkFiles(ts, [path.resolve(file)], declarations());
+  if (errors.length) throw new LoadError("protocol_typecheck", errors);
+}
+
+export interface LoadOptions {
+  /** type-check the protocol first (strict) */
+  typecheck?: boolean;
+}
+
 /** Load `protocolFile` (may be empty), then `setupCode` (may be empty), into
  * `registry`; returns the protocol factory they set, or throws
  * LoadError("no_protocol"). */
-export async function loadProtocol(protocolFile: string, setupCode: string, registry: Registry): Promise<ProtocolFactory> {
+export async function loadProtocol(
+  protocolFile: string,
+  setupCode: string,
+  registry: Registry,
+  opts: LoadOptions = {},
+): Promise<ProtocolFactory> {
   const runtime = runtimeFor(registry);
   let dir = process.cwd();
+  if (protocolFile && opts.typecheck) typecheck(protocolFile);
   if (protocolFile) {
     const { code, filename } = await compile({ file: protocolFile }, "protocol_compile");
     const exports = evaluate(code, filename, "protocol_load", runtime);

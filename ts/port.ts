@@ -109,7 +109,7 @@ class Port {
       process.exit(4);
     }
     try {
-      await loadProtocol(c.protocol, c.setupCode, registry);
+      await loadProtocol(c.protocol, c.setupCode, registry, { typecheck: c.typecheck });
     } catch (e) {
       if (e instanceof LoadError) out.send(["load_error", e.kind, e.details]);
       else out.send(["load_error", "protocol_load", stackOf(e)]);

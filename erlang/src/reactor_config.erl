@@ -17,6 +17,7 @@
                   callback_timeout => non_neg_integer(),
                   idle_timeout => non_neg_integer(),
                   tls => reactor_tls:opts(),
+                  typecheck => boolean(),
                   name => atom(),
                   start_timeout => timeout(),
                   stop_timeout => timeout()}.
@@ -30,6 +31,7 @@ default(handshake_timeout) -> 10000;
 default(max_connections) -> 65536;
 default(start_timeout) -> 30000;
 default(stop_timeout) -> 5000;
+default(typecheck) -> false;
 default(node_args) -> [];
 default(setup_code) -> <<>>.
 
@@ -59,6 +61,7 @@ node_init(Id, Opts) ->
              write_high_water => get(write_high_water, Opts),
              callback_timeout => get(callback_timeout, Opts),
              idle_timeout => get(idle_timeout, Opts),
+             typecheck => get(typecheck, Opts) =:= true,
              tls => Tls}}.
 
 node_executable(Opts) ->

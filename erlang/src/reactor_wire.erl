@@ -147,6 +147,7 @@ nack_reason(<<"duplicate_id">>) -> duplicate_id;
 nack_reason(<<"tls_config_failed">>) -> tls_config_failed;
 nack_reason(_) -> refused.
 
+load_error_kind(<<"protocol_typecheck">>) -> protocol_typecheck;
 load_error_kind(<<"protocol_compile">>) -> protocol_compile;
 load_error_kind(<<"setup_compile">>) -> setup_compile;
 load_error_kind(<<"protocol_load">>) -> protocol_load;

@@ -9,8 +9,9 @@
 
 -compile([export_all, nowarn_export_all]).
 
-all() -> [tarball_holds_javascript_and_declarations_only, starter_compiles_and_tests,
-          check_refuses_a_misspelled_action].
+all() -> [tarball_holds_javascript_and_declarations_only, shipped_declarations_are_current,
+          starter_compiles_and_tests, check_refuses_a_misspelled_action,
+          typecheck_refuses_at_start].
 
 init_per_suite(Config) ->
     Root = reactor_test_lib:root(),
@@ -43,6 +44,12 @@ tarball_holds_javascript_and_declarations_only(Config) ->
     ?assertMatch({match, _}, re:run(Pkg, "\"version\": \"" ++ Vsn ++ "\"")),
     ?assertEqual(nomatch, re:run(Pkg, "\"dependencies\"")).
 
+%% priv/types (what typecheck => true checks against) is committed: packing
+%% again must not change it.
+shipped_declarations_are_current(Config) ->
+    Diff = run(?config(root, Config), "git status --porcelain -- priv/types"),
+    ?assertEqual(<<"rc=0">>, Diff, "priv/types is stale: run `make package` and commit it").
+
 starter_compiles_and_tests(Config) ->
     Project = ?config(project, Config),
     %% noUncheckedIndexedAccess, exactOptionalPropertyTypes, skipLibCheck false (tsconfig.json)
@@ -73,6 +80,36 @@ check_refuses_a_misspelled_action(Config) ->
     ok = file:delete(Bad),
     ?assertMatch({match, _}, re:run(Out, "priv/typo.ts:4:5: TS2820: Type '\"write_pendin\"' is not assignable to type 'Action'")),
     ?assertMatch({match, _}, re:run(Out, "rc=1$")).
+
+%% typecheck => true: a protocol with a type error does not start, and says
+%% where, as a compile error would; a good one starts. What it costs is logged.
+typecheck_refuses_at_start(Config) ->
+    {ok, _} = application:ensure_all_started(reactor),
+    Dir = ?config(priv_dir, Config),
+    Typo = filename:join(Dir, "typo.ts"),
+    ok = file:write_file(Typo, <<"import { Action, Protocol } from \"erlang-reactor\";\n"
+                                 "export default class Typo extends Protocol {\n"
+                                 "  dataReceived(): Action {\n"
+                                 "    return \"write_pendin\";\n"
+                                 "  }\n"
+                                 "}\n">>),
+    {error, {protocol_typecheck, [E]}} = reactor_context:start(typo, #{protocol => Typo, typecheck => true}),
+    ct:log("~p", [E]),
+    ?assertMatch(#{line := 4, column := 5}, E),
+    ?assertEqual(unicode:characters_to_binary(Typo), maps:get(file, E)),
+    ?assertMatch({match, _}, re:run(maps:get(text, E), "TS2820: Type '\"write_pendin\"' is not assignable")),
+    %% without the check the same file loads (esbuild strips types)
+    {ok, Loose} = reactor_context:start(loose, #{protocol => Typo}),
+    reactor_context:stop(Loose),
+    Http = filename:join(?config(root, Config), "examples/http.ts"),
+    Time = fun(Check) ->
+                   {Us, {ok, C}} = timer:tc(fun() -> reactor_context:start(timed, #{protocol => Http, typecheck => Check}) end),
+                   reactor_context:stop(C),
+                   Us div 1000
+           end,
+    Off = [Time(false) || _ <- lists:seq(1, 3)],
+    On = [Time(true) || _ <- lists:seq(1, 3)],
+    ct:pal("context start, examples/http.ts: typecheck off ~p ms, on ~p ms", [Off, On]).
 
 %% Output and exit status of a command (npm's config warnings left out).
 run(Dir, Cmd) ->

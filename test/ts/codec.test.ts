@@ -34,6 +34,7 @@ describe("codec", () => {
         writeHighWater: 1 << 20,
         callbackTimeout: 0,
         idleTimeout: 0,
+        typecheck: false,
       },
     });
   });

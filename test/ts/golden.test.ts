@@ -21,6 +21,7 @@ const toNode: Record<string, Incoming> = {
       writeHighWater: 65536,
       callbackTimeout: 5000,
       idleTimeout: 0,
+      typecheck: false,
       tls: undefined,
     },
   },

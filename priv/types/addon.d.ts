@@ -1,0 +1,36 @@
+export interface ReceivedFds {
+    ids: number[];
+    fds: number[];
+    /** MSG_CTRUNC: fds past fds.length did not arrive (fd limit) */
+    truncated: boolean;
+}
+export interface Datagram {
+    /** bytes in the buffer */
+    n: number;
+    /** the datagram's real size: larger than n when it did not fit */
+    size: number;
+    addr: string;
+    port: number;
+}
+export interface Io {
+    /** bytes read, 0 at EOF, -1 when nothing is there (EAGAIN) */
+    readInto(fd: number, buf: Buffer, offset: number, length: number): number;
+    writev(fd: number, bufs: Uint8Array[]): number;
+    /** how: 0 read side, 1 write side, 2 both */
+    shutdown(fd: number, how: 0 | 1 | 2): void;
+    close(fd: number): void;
+    /** one datagram, or null when none is there */
+    recvFrom(fd: number, buf: Buffer, offset: number, length: number): Datagram | null;
+    /** bytes sent (the whole datagram, maybe empty), -1 when the kernel takes nothing now */
+    sendTo(fd: number, buf: Uint8Array, addr: string, port: number): number;
+}
+export interface Addon extends Io {
+    connectChannel(path: string): number;
+    recvFds(channelFd: number): ReceivedFds | null;
+    /** Move the frame stream off fd 1 (which becomes stderr); returns its new fd. */
+    takeStdout(): number;
+    /** Blocking write of every byte. */
+    writeAll(fd: number, buf: Uint8Array): void;
+}
+/** The addon sits next to the bundle in priv/ (or is named by REACTOR_ADDON). */
+export declare function addon(): Addon;

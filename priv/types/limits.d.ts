@@ -1,0 +1,33 @@
+/** Largest connection id (Erlang: reactor_config:max_id/0). */
+export declare const MAX_ID = 2147483647;
+/** Defaults of the context options Erlang may leave out of `init`. */
+export declare const DEFAULTS: {
+    /** the most bytes one read takes */
+    readonly readSize: number;
+    /** writeBuffer bytes past which a connection stops reading */
+    readonly writeHighWater: number;
+    /** ms a handler's Promise may stay pending (0 = none) */
+    readonly callbackTimeout: 0;
+    /** ms without an event before a connection is closed (0 = none) */
+    readonly idleTimeout: 0;
+    /** ms a TLS handshake may take */
+    readonly handshakeTimeout: 10000;
+};
+/** read_size is refused above this (16 MiB). */
+export declare const MAX_READ_SIZE: number;
+/** Reads adapt per connection between these (see FdTransport). */
+export declare const READ_START: number;
+export declare const READ_MIN: number;
+/** Reads land in slabs of at least this size. */
+export declare const SLAB_MIN: number;
+/** Reads per READ event before the connection yields to the others. */
+export declare const MAX_READS_PER_EVENT = 4;
+/** Datagrams per READ event, and the largest one. */
+export declare const MAX_DATAGRAMS_PER_EVENT = 64;
+export declare const DATAGRAM_MAX = 65536;
+/** Frames from Erlang larger than this end the port. */
+export declare const MAX_IN_FRAME: number;
+/** A log line longer than this is cut. */
+export declare const MAX_LOG_TEXT: number;
+/** Buffers per writev (IOV_MAX is 1024; 64 is where gains stop). */
+export declare const MAX_IOV = 64;

@@ -1,0 +1,101 @@
+import type { ClientInfo } from "./types";
+/** What a handler tells the reactor to do next. */
+export type Action = "continue" | "write_pending" | "read_pending" | "close";
+export declare const ACTIONS: ReadonlySet<string>;
+export type { ClientInfo };
+/** Where a datagram came from, or goes to. */
+export interface Peer {
+    addr: string;
+    port: number;
+}
+/** A datagram waiting for the kernel. */
+export interface OutgoingDatagram extends Peer {
+    data: Uint8Array;
+}
+/** Which of a connection's own timers fired (see Protocol.setIdleTimeout). */
+export type TimerKind = "idle" | "deadline";
+/** The runtime's side of one connection, as a Protocol sees it. */
+export interface ConnectionHandle {
+    setTimer(kind: TimerKind, ms: number): void;
+    read(size: number): Buffer | null;
+    writev(bufs: Uint8Array[]): number;
+    sendTo(data: Uint8Array, addr: string, port: number): number;
+    shutdownWrite(): void;
+    close(reason?: Error): void;
+}
+/** Outgoing bytes not yet taken by the kernel. Holds references, not copies:
+ * the Buffers handed to dataReceived are never reused, so echoing them is free. */
+export declare class WriteBuffer {
+    private chunks;
+    private head;
+    private size;
+    get length(): number;
+    /** Queue bytes (a string is UTF-8). Returns the new length. */
+    push(data: Uint8Array | string): number;
+    /** Same as push; the name the Python reactor's bytearray had. */
+    extend(data: Uint8Array | string): number;
+    /** Up to `max` chunks from the front, ready for writev. */
+    peek(max?: number): Uint8Array[];
+    /** Drop n bytes from the front. */
+    consume(n: number): void;
+    clear(): void;
+    /** A copy of everything queued (for tests and small protocols). */
+    toBuffer(): Buffer;
+}
+export declare abstract class Protocol {
+    /** Node's copy of the connection's fd. */
+    fd: number;
+    clientInfo: ClientInfo;
+    readonly writeBuffer: WriteBuffer;
+    /** Datagrams the kernel did not take yet (UDP); writeReady sends them. */
+    readonly datagrams: OutgoingDatagram[];
+    closed: boolean;
+    /** Called once when the fd is handed off. May return the first Action
+     * (default "read_pending"), e.g. "write_pending" to send a greeting. */
+    connectionMade(fd: number, clientInfo: ClientInfo): Action | void;
+    /** Bytes arrived. `data` is a view over the bytes read, not a copy; it stays
+     * valid for as long as it is referenced. On a datagram socket (UDP) each call
+     * is one whole datagram and `from` is its sender. */
+    abstract dataReceived(data: Buffer, from?: Peer): Action | Promise<Action>;
+    /** A datagram was larger than the context's read_size: it was not delivered.
+     * The default logs a warning. */
+    datagramTooLarge(size: number, from: Peer): void;
+    /** The fd can take bytes. The default flushes queued datagrams and
+     * writeBuffer, asks to write again until both are empty, then goes back to
+     * reading. */
+    writeReady(): Action | Promise<Action>;
+    /** The peer closed its side (EOF). Return true to keep the connection open for
+     * writing what is left; once the protocol asks to read again it is closed. */
+    eofReceived(): boolean | void;
+    /** Called exactly once when the connection ends; `reason` is unset on a clean close. */
+    connectionLost(reason?: Error): void;
+    /** Read up to `size` bytes now: a Buffer, an empty Buffer at EOF, or null when
+     * nothing is available. */
+    read(size?: number): Buffer | null;
+    /** Write now, without blocking. Returns the bytes the kernel took (maybe 0). */
+    write(data: Uint8Array | string): number;
+    /** Send one datagram to addr:port now if the kernel takes it (true), else
+     * queue it for writeReady (false: return "write_pending"). */
+    sendTo(data: Uint8Array | string, addr: string, port: number): boolean;
+    /** Write as much of writeBuffer (and of the datagram queue) as the kernel
+     * takes now. Returns bytes written. */
+    flush(): number;
+    /** Half-close: the peer sees the end of what we send (FIN, or TLS
+     * close_notify) while we can still read. Call it once writeBuffer is flushed. */
+    shutdownWrite(): void;
+    /** Close the connection now (from a timer, a promise, anywhere). */
+    close(): void;
+    /** Be told after `ms` without data from the peer, as Node's
+     * socket.setTimeout and Bun's `timeout` handler do: `timedOut("idle")` runs,
+     * and by default closes. Data restarts the count; 0 turns it off. */
+    setIdleTimeout(ms: number): void;
+    /** Be told `ms` from now whatever the traffic, e.g. a whole request header
+     * must arrive within 10 s however slowly it trickles: `timedOut("deadline")`
+     * runs, and by default closes. Setting it again moves it; 0 clears it. */
+    setDeadline(ms: number): void;
+    /** A timer of setIdleTimeout or setDeadline fired. Return nothing or
+     * "close" to close (connectionLost gets EIDLETIMEOUT or EDEADLINE), or an
+     * Action to go on; an idle timer then counts again. */
+    timedOut(kind: TimerKind): Action | void;
+    private handle;
+}

@@ -1,0 +1,75 @@
+import type { Io } from "./addon";
+import type { ClientInfo, LogLevel, NackReason, Stats, TransportSpec, WireAction } from "./types";
+import { Clock } from "./clock";
+import { Connection, ConnectionHost } from "./connection";
+import { Registry } from "./registry";
+import { TlsOptions } from "./tls-config";
+/** Where the engine's answers go; the port batches them into frames. */
+export interface Sink {
+    act(id: number, action: WireAction): void;
+    ack(id: number, action: WireAction): void;
+    nack(id: number, reason: NackReason): void;
+    log(level: LogLevel, id: number | null, text: string): void;
+    /** Something settled outside a frame's dispatch: flush soon. */
+    wake(): void;
+}
+export interface ReactorOptions {
+    /** the most bytes one read takes; each connection's reads adapt up to it */
+    readSize?: number;
+    /** a connection whose writeBuffer holds this many bytes stops reading until
+     * it drains below it (0 = unbounded) */
+    writeHighWater?: number;
+    /** ms a handler's Promise may stay pending before its connection is closed (0 = none) */
+    callbackTimeout?: number;
+    /** ms without an event before a connection is closed (0 = none) */
+    idleTimeout?: number;
+    /** time for every timeout (the test harness moves it by hand) */
+    clock?: Clock;
+    /** told of every connection that ends, with connectionLost's reason */
+    onClose?: (id: number, reason: Error | undefined) => void;
+}
+export declare class Reactor implements ConnectionHost {
+    readonly io: Io;
+    readonly sink: Sink;
+    /** the protocol factory, the fd -> Protocol map, the running connection */
+    readonly registry: Registry;
+    events: number;
+    errors: number;
+    readonly callbackTimeout: number;
+    readonly writeHighWater: number;
+    readonly clock: Clock;
+    private readonly onClose?;
+    private readonly traffic;
+    private readonly conns;
+    private readonly slab;
+    private readonly readSize;
+    private readonly idleTimeout;
+    private readonly sweeper?;
+    /** TLS configurations by the key Erlang gave them (or why one failed) */
+    private readonly tlsConfigs;
+    constructor(io: Io, sink: Sink, 
+    /** the protocol factory, the fd -> Protocol map, the running connection */
+    registry: Registry, opts?: ReactorOptions);
+    /** Stop the idle sweeper (the port exits instead; tests call this). */
+    dispose(): void;
+    /** A TLS configuration that handoffs name by `key`; one that cannot be made
+     * refuses those handoffs (tls_config_failed) with its reason logged. */
+    addTlsConfig(key: number, opts: TlsOptions): Error | undefined;
+    get size(): number;
+    stats(): Stats;
+    handoff(id: number, fd: number, info: ClientInfo, spec?: TransportSpec): void;
+    readReady(id: number): void;
+    writeReady(id: number): void;
+    /** Erlang closed the connection (its copy is already gone). */
+    closeFromErlang(id: number, why: string): void;
+    /** Graceful stop: every protocol gets connectionLost, every fd is closed. */
+    closeAll(reason: Error): void;
+    act(id: number, wire: WireAction): void;
+    log(level: LogLevel, id: number, text: string): void;
+    countError(): void;
+    wake(): void;
+    forget(conn: Connection, reason: Error | undefined): void;
+    private newProtocol;
+    private refuse;
+    private closeIdle;
+}

@@ -1,0 +1,91 @@
+import { ManualClock } from "./clock";
+import { Protocol } from "./protocol";
+import type { ClientInfo, LogLevel, NackReason, WireAction } from "./types";
+export interface HarnessOptions {
+    /** what the protocol gets as clientInfo (default: a TCP peer on 127.0.0.1) */
+    clientInfo?: ClientInfo;
+    /** a PROXY protocol header comes first */
+    proxyProtocol?: boolean;
+    /** the context options of the same names */
+    readSize?: number;
+    writeHighWater?: number;
+    callbackTimeout?: number;
+    idleTimeout?: number;
+}
+export interface LogLine {
+    level: LogLevel;
+    text: string;
+}
+/** Bytes to feed: the whole, or cut into the reads a slow network makes. */
+export interface FeedOptions {
+    /** cut at these offsets: each piece is a read of its own */
+    at?: number[];
+    /** cut every `every` bytes (1: byte by byte) */
+    every?: number;
+}
+/** One connection of a Protocol, in the real engine, over an fd in memory. */
+export declare class ProtocolHarness<P extends Protocol = Protocol> {
+    /** time as the engine sees it: advance() moves it */
+    readonly clock: ManualClock;
+    /** each thing the engine armed or did for the connection, in order */
+    readonly actions: WireAction[];
+    /** what the engine logged (invalid actions, throws, timeouts) */
+    readonly logs: LogLine[];
+    /** set once the connection ended: connectionLost's reason (undefined: a clean close) */
+    lost: {
+        reason: Error | undefined;
+    } | undefined;
+    /** set when the handoff itself was refused (connectionMade threw, or returned nonsense) */
+    refused: NackReason | undefined;
+    private readonly fd;
+    private readonly reactor;
+    private readonly registry;
+    private armed;
+    private taken;
+    private pumping;
+    private scheduled;
+    constructor(protocol: (new () => P) | (() => P), opts?: HarnessOptions);
+    /** The Protocol instance serving the connection. */
+    get protocol(): P;
+    private last;
+    /** The connection has ended (either side closed it). */
+    get closed(): boolean;
+    /** Bytes from the peer: whole, or cut into separate reads. */
+    feed(data: string | Uint8Array, opts?: FeedOptions): this;
+    /** One datagram from `addr:port` (a UDP connection: clientInfo type "udp"). */
+    feedDatagram(data: string | Uint8Array, from: {
+        addr: string;
+        port: number;
+    }): this;
+    /** The peer closed its side (EOF). */
+    end(): this;
+    /** The peer stops reading after `bytes` more (a slow reader: writes go partial). */
+    slowPeer(bytes: number): this;
+    /** The peer reads everything again: WRITE is delivered if the engine armed it. */
+    drain(): this;
+    /** Everything the peer received. */
+    written(): Buffer;
+    /** What the peer received since the last take(), as a string (UTF-8). */
+    take(): string;
+    /** Datagrams sent with sendTo. */
+    sentDatagrams(): {
+        data: Buffer;
+        addr: string;
+        port: number;
+    }[];
+    /** The peer sees the end of what we send (shutdownWrite or a close). */
+    get peerSawEnd(): boolean;
+    /** Let pending Promises (async handlers) settle and their results take effect. */
+    settle(): Promise<this>;
+    /** Move the engine's time forward: timeouts that fall due fire, in order. */
+    advance(ms: number): Promise<this>;
+    /** Erlang closes the connection (a stop, a limit). */
+    closeFromErlang(why?: string): this;
+    private arm;
+    private pumpSoon;
+    /** Deliver every event that is due, as enif_select would, one at a time. */
+    private pump;
+}
+/** Open a connection of `protocol` in a harness. */
+export declare function connect<P extends Protocol>(protocol: (new () => P) | (() => P), opts?: HarnessOptions): ProtocolHarness<P>;
+export type { ClientInfo, WireAction };

@@ -1,0 +1,75 @@
+import type { ClientInfo, WireAction } from "./types";
+import type { Peer } from "./protocol";
+/** What a transport tells the layer above it. */
+export interface Upstream {
+    /** Bytes for the layer above (after any header, decrypted). A datagram
+     * transport gives one datagram per call, with its sender. */
+    data(buf: Buffer, from?: Peer): void;
+    /** The peer finished sending. */
+    end(): void;
+    /** This layer is ready to carry the connection (its header was read, its
+     * handshake done); `patch` goes into clientInfo. */
+    open(patch: Partial<ClientInfo>): void;
+    /** The layer failed; the connection ends with `e`. A `logText` says the
+     * peer did something wrong (logged as a warning, counted as an error); a
+     * broken fd (EPIPE, ECONNRESET) comes without one. */
+    error(e: Error, logText?: string): void;
+    /** Something changed outside a call from above (ciphertext queued, a
+     * handshake finished): flush and re-arm soon. */
+    wake(): void;
+    /** Whether to deliver more now, if there is more (the layer above still
+     * wants to read). */
+    wantsMore(): boolean;
+    /** A datagram larger than the read size was dropped (datagram transports). */
+    dropped?(size: number, from: Peer): void;
+}
+/** One layer of a connection's stack. */
+export interface Transport {
+    /** Set by the layer above before any event. */
+    up: Upstream;
+    /** Open from the start (a plain fd) or only after a header or a handshake. */
+    readonly opensLater: boolean;
+    /** Produces bytes outside the calls made to it (TLS): the layer above lets
+     * it settle on its own tick before arming. */
+    readonly settlesLater: boolean;
+    /** READ readiness: read what is there and deliver it up. */
+    readable(): void;
+    /** WRITE readiness: push this layer's own queued bytes down; true when none is left. */
+    flush(): boolean;
+    /** Bytes from above; returns how many were taken (maybe 0). */
+    writev(bufs: Uint8Array[]): number;
+    /** One datagram now: bytes sent, -1 when the kernel takes nothing now. */
+    sendTo(data: Uint8Array, addr: string, port: number): number;
+    /** The end of what we send (FIN, close_notify); reading goes on. */
+    shutdownWrite(): void;
+    /** Let go of everything (best effort: the peer may be gone). Idempotent. */
+    close(): void;
+    /** What the fd must be armed for, given what the layer above wants. */
+    interest(want: WireAction): WireAction;
+    /** Bytes taken from above that the kernel has not taken yet. */
+    readonly pending: number;
+}
+/** A layer over another: events from below are its to interpret; calls it does
+ * not change go straight down. */
+export declare abstract class Layer implements Transport, Upstream {
+    protected readonly below: Transport;
+    up: Upstream;
+    constructor(below: Transport);
+    get opensLater(): boolean;
+    get settlesLater(): boolean;
+    get pending(): number;
+    readable(): void;
+    flush(): boolean;
+    writev(bufs: Uint8Array[]): number;
+    sendTo(data: Uint8Array, addr: string, port: number): number;
+    shutdownWrite(): void;
+    close(): void;
+    interest(want: WireAction): WireAction;
+    data(buf: Buffer, from?: Peer): void;
+    end(): void;
+    open(patch: Partial<ClientInfo>): void;
+    error(e: Error, logText?: string): void;
+    wake(): void;
+    wantsMore(): boolean;
+    dropped(size: number, from: Peer): void;
+}

@@ -1,0 +1,59 @@
+/** What the fd is, as Erlang found it (fstat, getsockopt SO_TYPE/SO_DOMAIN). */
+export type TransportType = "tcp" | "udp" | "unix" | "unix_dgram" | "pipe" | "tty" | "socket";
+/** The negotiated TLS session, once the handshake is done. */
+export interface TlsInfo {
+    protocol: string | null;
+    cipher: string | null;
+    alpn: string | null;
+    sni: string | null;
+    peer_subject: string | null;
+    authorized: boolean;
+}
+/** What a protocol knows of its connection: what Erlang found and the caller
+ * gave (merged), the real client behind a PROXY header, the TLS session. */
+export interface ClientInfo {
+    type?: TransportType;
+    /** the peer (behind a PROXY header: the real client) */
+    addr?: string;
+    port?: number;
+    family?: "inet" | "inet6";
+    local_addr?: string;
+    local_port?: number;
+    /** the listener that accepted it */
+    listener?: string;
+    /** the load balancer that sent the PROXY header */
+    proxied_by?: {
+        addr?: string;
+        port?: number;
+    };
+    tls?: TlsInfo;
+    /** a Unix socket's peer credentials (SO_PEERCRED) */
+    peer?: {
+        pid: number;
+        uid: number;
+        gid: number;
+    };
+    /** anything else the caller put in the client info */
+    [key: string]: unknown;
+}
+/** What Erlang arms for a connection; anything else is refused there too. */
+export type WireAction = "read_pending" | "write_pending" | "close";
+/** The layers a connection's bytes pass through, as the handoff names them:
+ * a PROXY header first, then TLS under the configuration Erlang sent with
+ * this key (`tls_config`; key 0 is the context's own `tls`). */
+export interface TransportSpec {
+    proxy: boolean;
+    tls: number | false;
+}
+export type LogLevel = "error" | "warning" | "notice" | "info" | "debug";
+/** Why a handoff is refused; Erlang's reactor_wire maps each to an atom. */
+export type NackReason = "fd_missing" | "fd_truncated" | "factory_failed" | "connection_made_failed" | "invalid_action" | "duplicate_id" | "tls_config_failed";
+export interface Stats {
+    connections: number;
+    bytes_in: number;
+    bytes_out: number;
+    events: number;
+    errors: number;
+    buffered: number;
+    tls_queued: number;
+}
