@@ -109,7 +109,7 @@ typecheck_refuses_at_start(Config) ->
            end,
     Off = [Time(false) || _ <- lists:seq(1, 3)],
     On = [Time(true) || _ <- lists:seq(1, 3)],
-    ct:pal("context start, examples/http.ts: typecheck off ~p ms, on ~p ms", [Off, On]).
+    ct:pal("context start, examples/http.ts: typecheck off ~w ms, on ~w ms", [Off, On]).
 
 %% Output and exit status of a command (npm's config warnings left out).
 run(Dir, Cmd) ->
