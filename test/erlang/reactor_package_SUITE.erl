@@ -1,7 +1,7 @@
 %% The npm package for protocol authors, as a user gets it: `make package'
 %% packs it, a fresh project (examples/starter) installs the tarball, compiles
 %% under the strictest common flags against its declarations, and tests its
-%% protocol with erlang-reactor/testing under node:test and jest; the checker
+%% protocol with erlang-reactor/testing under node:test, jest and vitest; the checker
 %% refuses a misspelled action with its file and line.
 -module(reactor_package_SUITE).
 -include_lib("common_test/include/ct.hrl").
@@ -24,7 +24,7 @@ init_per_suite(Config) ->
     %% typescript and @types/node as the repository pins them (from npm's cache when it has them)
     Install = run(Project, "npm install --no-audit --no-fund --prefer-offline '" ++ Tgz ++
                            "' typescript@" ++ pinned(Root, "typescript") ++
-                           " @types/node@" ++ pinned(Root, "@types/node")),
+                           " @types/node@" ++ pinned(Root, "@types/node") ++ " vitest@3.2.7"),
     ct:log("~ts", [Install]),
     [{tgz, Tgz}, {project, Project}, {root, Root} | Config].
 
@@ -63,7 +63,13 @@ starter_compiles_and_tests(Config) ->
     Jest = run(Project, "'" ++ ?config(root, Config) ++ "/node_modules/.bin/jest' --ci --rootDir build/jest"),
     ct:log("~ts", [Jest]),
     ok = ok(Jest),
-    ?assertMatch({match, _}, re:run(Jest, "Tests: +2 passed")).
+    ?assertMatch({match, _}, re:run(Jest, "Tests: +2 passed")),
+    "" = os:cmd("mkdir -p '" ++ Project ++ "/vt' && cp '" ++ ?config(root, Config) ++
+                "/test/package/greeter.vitest.test.ts' '" ++ Project ++ "/vt/'"),
+    Vitest = run(Project, "npx vitest run vt"),
+    ct:log("~ts", [Vitest]),
+    ok = ok(Vitest),
+    ?assertMatch({match, _}, re:run(Vitest, "Tests +1 passed")).
 
 check_refuses_a_misspelled_action(Config) ->
     Project = ?config(project, Config),
