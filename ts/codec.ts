@@ -32,6 +32,7 @@ export type Incoming =
   | { type: "handoff"; id: number; info: ClientInfo; transport: TransportSpec }
   | { type: "ready"; reads: number[]; writes: number[] }
   | { type: "close"; id: number; reason: string }
+  | { type: "reload"; ref: number; protocol: string; setupCode: string; typecheck: boolean }
   | { type: "stats" }
   | { type: "stop" };
 
@@ -42,6 +43,8 @@ export type Outgoing =
   | ["nack", number, NackReason]
   | ["act", (number | WireAction)[]]
   | ["log", LogLevel, number | null, string]
+  | ["reloaded", number, number]
+  | ["reload_error", number, string, unknown]
   | ["stats", Stats];
 
 export class CodecError extends Error {}
@@ -76,6 +79,12 @@ export function decode(frame: Buffer): Incoming {
       break;
     case "close":
       if (t.length === 3 && isId(t[1])) return { type: "close", id: t[1], reason: str(t[2]) };
+      break;
+    case "reload":
+      if (t.length === 3 && isId(t[1]) && isPlainObject(t[2])) {
+        const c = t[2];
+        return { type: "reload", ref: t[1], protocol: str(c.protocol), setupCode: str(c.setup_code), typecheck: c.typecheck === true };
+      }
       break;
     case "stats":
       if (t.length === 1) return { type: "stats" };

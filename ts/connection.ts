@@ -3,6 +3,7 @@
 // next, pauses while a handler's Promise is pending, and closes exactly once.
 import type { ClientInfo, LogLevel, WireAction } from "./types";
 import { ReactorError, describe, isSystemError, stackOf } from "./errors";
+import { bind } from "./protocol";
 import type { Action, ConnectionHandle, Peer, Protocol, TimerKind } from "./protocol";
 import type { Clock } from "./clock";
 import type { Registry } from "./registry";
@@ -52,7 +53,8 @@ export class Connection implements Upstream, ConnectionHandle {
 
   constructor(
     readonly id: number,
-    readonly proto: Protocol,
+    /** the code serving it; a reload's adopt hook may hand it to new code */
+    public proto: Protocol,
     private readonly top: Transport,
     private readonly host: ConnectionHost,
     /** the raw fd read behind Protocol.read */
@@ -98,6 +100,20 @@ export class Connection implements Upstream, ConnectionHandle {
       this.apply(this.step("write", "writeReady", () => this.proto.writeReady()));
     }
     this.settle();
+  }
+
+  /** New code takes over (a reload's adopt hook): the fd, the peer and every
+   * byte not yet written move to `next`; the old Protocol is detached. */
+  swap(next: Protocol): void {
+    const old = this.proto;
+    next.fd = old.fd;
+    next.clientInfo = old.clientInfo;
+    for (const chunk of old.writeBuffer.peek(Infinity)) next.writeBuffer.push(chunk);
+    old.writeBuffer.clear();
+    next.datagrams.push(...old.datagrams.splice(0));
+    bind(old, undefined);
+    bind(next, this);
+    this.proto = next;
   }
 
   /** The protocol, a layer, Erlang, the engine's stop or idle sweep closes it. */

@@ -7,7 +7,7 @@ import Module from "module";
 import * as path from "path";
 import { checkFiles, loadTypeScript, TypeScriptMissing } from "./check";
 import * as api from "./index";
-import { ProtocolClass, ProtocolFactory, Registry } from "./registry";
+import { LoadedProtocol, ProtocolClass, ProtocolFactory, Registry, toLoaded } from "./registry";
 
 export interface CompileMessage {
   file: string;
@@ -111,10 +111,14 @@ function evaluate(
   return m.exports as Record<string, unknown>;
 }
 
-/** What `import ... from "erlang-reactor"` gives a module loaded for `registry`. */
-function runtimeFor(registry: Registry): object {
+/** What `import ... from "erlang-reactor"` gives a module loaded for
+ * `registry`: setProtocolFactory stages into `slot`, installed only once the
+ * whole load has succeeded (a failed reload leaves the old code serving). */
+function runtimeFor(registry: Registry, slot: { loaded?: LoadedProtocol }): object {
   return Object.assign({}, api, {
-    setProtocolFactory: (f: ProtocolClass | ProtocolFactory) => registry.setProtocolFactory(f),
+    setProtocolFactory: (f: ProtocolClass | ProtocolFactory) => {
+      slot.loaded = toLoaded(f);
+    },
     getProtocol: (fd: number) => registry.getProtocol(fd),
   });
 }
@@ -147,25 +151,30 @@ export interface LoadOptions {
   typecheck?: boolean;
 }
 
-/** Load `protocolFile` (may be empty), then `setupCode` (may be empty), into
- * `registry`; returns the protocol factory they set, or throws
- * LoadError("no_protocol"). */
+/** Load `protocolFile` (may be empty), then `setupCode` (may be empty), and
+ * install the protocol they set in `registry` (replacing any before it: a
+ * reload); returns it, or throws a LoadError and installs nothing. */
 export async function loadProtocol(
   protocolFile: string,
   setupCode: string,
   registry: Registry,
   opts: LoadOptions = {},
-): Promise<ProtocolFactory> {
-  const runtime = runtimeFor(registry);
+): Promise<LoadedProtocol> {
+  const slot: { loaded?: LoadedProtocol } = {};
+  const runtime = runtimeFor(registry, slot);
   let dir = process.cwd();
   if (protocolFile && opts.typecheck) typecheck(protocolFile);
   if (protocolFile) {
     const { code, filename } = await compile({ file: protocolFile }, "protocol_compile");
     const exports = evaluate(code, filename, "protocol_load", runtime);
     dir = path.dirname(filename);
-    if (!registry.protocolFactory) {
-      const candidate = exports.default;
-      if (typeof candidate === "function") registry.setProtocolFactory(candidate as () => never);
+    const candidate = exports.default;
+    if (!slot.loaded && typeof candidate === "function") {
+      try {
+        slot.loaded = toLoaded(candidate as () => never);
+      } catch (e) {
+        throw new LoadError("protocol_load", (e as Error).message);
+      }
     }
   }
   if (setupCode) {
@@ -174,12 +183,13 @@ export async function loadProtocol(
   }
   // esbuild keeps a service process alive for further builds: there are none.
   await esbuild().stop?.();
-  const factory = registry.protocolFactory;
-  if (!factory) {
+  const loaded = slot.loaded;
+  if (!loaded) {
     throw new LoadError(
       "no_protocol",
       `${protocolFile || "setup_code"} yields no protocol: export default a Protocol class or call setProtocolFactory()`,
     );
   }
-  return factory;
+  registry.install(loaded);
+  return loaded;
 }

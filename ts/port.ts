@@ -164,6 +164,9 @@ class Port {
       case "close":
         r.closeFromErlang(m.id, m.reason);
         break;
+      case "reload":
+        void this.reload(r, m);
+        break;
       case "stats":
         out.send(["stats", r.stats()]);
         break;
@@ -171,6 +174,19 @@ class Port {
         this.stop();
         break;
     }
+  }
+
+  /** New code for new connections; live ones finish on the old unless the new
+   * class adopts them. On any error the old code keeps serving. */
+  private async reload(r: Reactor, m: Extract<Incoming, { type: "reload" }>): Promise<void> {
+    try {
+      const loaded = await loadProtocol(m.protocol, m.setupCode, registry, { typecheck: m.typecheck });
+      out.send(["reloaded", m.ref, loaded.adopt ? r.adopt(loaded.adopt) : 0]);
+    } catch (e) {
+      if (e instanceof LoadError) out.send(["reload_error", m.ref, e.kind, e.details]);
+      else out.send(["reload_error", m.ref, "protocol_load", stackOf(e)]);
+    }
+    out.wake();
   }
 
   /** The fd is sent before the message announcing it, so it is already queued. */

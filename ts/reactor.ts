@@ -10,7 +10,7 @@ import { DatagramTransport, Slab, StreamTransport, Traffic } from "./fd-transpor
 import { DEFAULTS } from "./limits";
 import { Protocol, bind } from "./protocol";
 import { ProxyLayer } from "./proxy-layer";
-import { Registry } from "./registry";
+import { AdoptHook, Registry } from "./registry";
 import { TlsLayer } from "./tls";
 import { TlsConfig, TlsOptions } from "./tls-config";
 import type { Transport } from "./transport";
@@ -177,6 +177,36 @@ export class Reactor implements ConnectionHost {
   /** Erlang closed the connection (its copy is already gone). */
   closeFromErlang(id: number, why: string): void {
     this.conns.get(id)?.close(new ReactorError("ECLOSEDBYREACTOR", `closed by the reactor: ${why}`), false);
+  }
+
+  /** After a reload: offer every live connection to the new code's adopt
+   * hook. One whose handler is still pending finishes on the old code; a hook
+   * that throws or declines leaves it there too. Returns how many moved. */
+  adopt(hook: AdoptHook): number {
+    let moved = 0;
+    for (const conn of [...this.conns.values()]) {
+      if (conn.closed || conn.paused) continue;
+      const old = conn.proto;
+      let next: Protocol | undefined | void;
+      try {
+        next = this.registry.runAs(conn.id, () => hook(old));
+      } catch (e) {
+        this.errors++;
+        this.sink.log("error", conn.id, `adopt threw; the connection stays on the old code: ${stackOf(e)}`);
+        continue;
+      }
+      if (next === undefined || next === old) continue;
+      if (!(next instanceof Protocol) && typeof (next as Protocol)?.dataReceived !== "function") {
+        this.errors++;
+        this.sink.log("error", conn.id, `adopt returned ${describe(next)}, not a Protocol; the connection stays on the old code`);
+        continue;
+      }
+      this.registry.detach(old.fd, old);
+      conn.swap(next);
+      this.registry.attach(next.fd, next);
+      moved++;
+    }
+    return moved;
   }
 
   /** Graceful stop: every protocol gets connectionLost, every fd is closed. */

@@ -7,9 +7,29 @@ import { Protocol } from "./protocol";
 
 export type ProtocolClass = new () => Protocol;
 export type ProtocolFactory = () => Protocol;
+/** A reloaded protocol's offer to take over a live connection from the old
+ * code: the Protocol to continue with, or undefined to let it finish on the old. */
+export type AdoptHook = (old: Protocol) => Protocol | undefined | void;
+
+/** What a module loads: the factory, and the adopt hook its class may have. */
+export interface LoadedProtocol {
+  factory: ProtocolFactory;
+  adopt?: AdoptHook;
+}
+
+/** A Protocol subclass or a function that returns a Protocol, as a factory. */
+export function toLoaded(f: ProtocolClass | ProtocolFactory): LoadedProtocol {
+  if (typeof f !== "function") throw new TypeError("setProtocolFactory takes a Protocol class or a factory function");
+  if (!(f.prototype instanceof Protocol)) return { factory: f as ProtocolFactory };
+  const adopt = (f as unknown as { adopt?: unknown }).adopt;
+  return {
+    factory: () => new (f as ProtocolClass)(),
+    ...(typeof adopt === "function" ? { adopt: (old: Protocol) => adopt.call(f, old) as Protocol | undefined } : {}),
+  };
+}
 
 export class Registry {
-  private factory: ProtocolFactory | undefined;
+  private loaded: LoadedProtocol | undefined;
   private readonly byFd = new Map<number, Protocol>();
   private running: number | null = null;
   // What a callback starts (timers, promises) still logs under its connection.
@@ -17,12 +37,16 @@ export class Registry {
 
   /** A Protocol subclass or a function that returns a Protocol. */
   setProtocolFactory(f: ProtocolClass | ProtocolFactory): void {
-    if (typeof f !== "function") throw new TypeError("setProtocolFactory takes a Protocol class or a factory function");
-    this.factory = f.prototype instanceof Protocol ? () => new (f as ProtocolClass)() : (f as ProtocolFactory);
+    this.loaded = toLoaded(f);
+  }
+
+  /** What new connections get from now on (a load or a reload). */
+  install(loaded: LoadedProtocol): void {
+    this.loaded = loaded;
   }
 
   get protocolFactory(): ProtocolFactory | undefined {
-    return this.factory;
+    return this.loaded?.factory;
   }
 
   /** The Protocol instance serving an fd (Node's copy), if any. */

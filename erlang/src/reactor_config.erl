@@ -2,7 +2,7 @@
 %% configuration its Node process starts with (ts/limits.ts holds Node's side).
 -module(reactor_config).
 
--export([default/1, get/2, node_init/2]).
+-export([default/1, get/2, node_init/2, code/1]).
 
 -export_type([opts/0]).
 
@@ -47,22 +47,28 @@ node_init(Id, Opts) ->
     Node = node_executable(Opts),
     Script = filename:join(reactor_priv:dir(), "reactor_port.js"),
     filelib:is_regular(Script) orelse throw({runtime_not_built, Script}),
-    Protocol = protocol_path(Opts),
-    SetupCode = iolist_to_binary(get(setup_code, Opts)),
-    (Protocol =:= <<>> andalso SetupCode =:= <<>>) andalso throw(no_protocol_given),
+    Code = code(Opts),
     Tls = case maps:get(tls, Opts, undefined) of
               undefined -> nil;
               TlsOpts -> reactor_tls:options(TlsOpts)
           end,
-    {Node, get(node_args, Opts) ++ [Script], #{context => iolist_to_binary(io_lib:format("~0p", [Id])),
-             protocol => Protocol,
-             setup_code => SetupCode,
-             read_size => get(read_size, Opts),
-             write_high_water => get(write_high_water, Opts),
-             callback_timeout => get(callback_timeout, Opts),
-             idle_timeout => get(idle_timeout, Opts),
-             typecheck => get(typecheck, Opts) =:= true,
-             tls => Tls}}.
+    {Node, get(node_args, Opts) ++ [Script],
+     Code#{context => iolist_to_binary(io_lib:format("~0p", [Id])),
+           read_size => get(read_size, Opts),
+           write_high_water => get(write_high_water, Opts),
+           callback_timeout => get(callback_timeout, Opts),
+           idle_timeout => get(idle_timeout, Opts),
+           tls => Tls}}.
+
+%% @doc The protocol a context loads (at start and on reload): its absolute
+%% path, its setup code and whether it is type-checked first. Throws
+%% `no_protocol_given' and `{protocol_not_found, Path}'.
+-spec code(opts()) -> #{protocol := binary(), setup_code := binary(), typecheck := boolean()}.
+code(Opts) ->
+    Protocol = protocol_path(Opts),
+    SetupCode = iolist_to_binary(get(setup_code, Opts)),
+    (Protocol =:= <<>> andalso SetupCode =:= <<>>) andalso throw(no_protocol_given),
+    #{protocol => Protocol, setup_code => SetupCode, typecheck => get(typecheck, Opts) =:= true}.
 
 node_executable(Opts) ->
     Node = case maps:get(node, Opts, application:get_env(reactor, node, "node")) of

@@ -10,7 +10,7 @@
 -behaviour(gen_server).
 
 -export([start_link/2, start/2, child_spec/2, handoff/2, handoff/3, handoff_many/2,
-         close/2, info/1, stop/1, stop/2, whereis/1, ref/1]).
+         close/2, info/1, stop/1, stop/2, whereis/1, ref/1, reload/1, reload/2]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -export_type([context/0, client_info/0, opts/0]).
@@ -28,6 +28,10 @@
 
 -record(state, {
     id :: term(),
+    opts :: opts(),
+    %% a reload Node has not answered yet
+    reload :: undefined | {non_neg_integer(), gen_server:from(), opts()},
+    refs = 0 :: non_neg_integer(),
     node :: reactor_node:node_proc() | undefined,
     conns = reactor_conns:new() :: reactor_conns:table(),
     batches = reactor_batches:new() :: reactor_batches:batches(),
@@ -114,6 +118,32 @@ stop(Ctx) -> stop(Ctx, infinity).
 
 stop(Ctx, Timeout) -> gen_server:stop(Ctx, normal, Timeout).
 
+%% @doc Reload the context's protocol (and setup code) from its source. See reload/2.
+-spec reload(context()) -> {ok, #{adopted := non_neg_integer()}} | {error, term()}.
+reload(Ctx) -> reload(Ctx, #{}).
+
+%% @doc Load new code into the running Node process: `Changes' may name
+%% another `protocol', `setup_code' or `typecheck'. New connections get the
+%% new code; live ones finish on the old, unless the new Protocol class has a
+%% static `adopt(old)' that takes them over (`adopted' says how many).
+%% On a compile or load error the old code keeps serving and the error is
+%% returned as start_link returns it: `{error, {protocol_compile, [...]}}'...
+-spec reload(context(), #{protocol => _, setup_code => iodata(), typecheck => boolean()}) ->
+    {ok, #{adopted := non_neg_integer()}} | {error, term()}.
+reload(Ctx, Changes) when is_map(Changes) ->
+    call(Ctx, {reload, maps:with([protocol, setup_code, typecheck], Changes)}, infinity).
+
+%% A call to a context that is gone or going says so instead of exiting the caller.
+call(Ctx, Req, Timeout) ->
+    try
+        gen_server:call(Ctx, Req, Timeout)
+    catch
+        exit:{noproc, _} -> {error, not_running};
+        exit:{normal, _} -> {error, not_running};
+        exit:{shutdown, _} -> {error, not_running};
+        exit:{{shutdown, _}, _} -> {error, not_running}
+    end.
+
 %%% gen_server
 
 init({Id, Opts}) ->
@@ -128,7 +158,7 @@ init({Id, Opts}) ->
                   log => fun(Level, ConnId, Text) -> log(Id, Level, ConnId, Text, #{}) end},
         case reactor_node:start(Id, Start) of
             {ok, N} ->
-                {ok, #state{id = Id, node = N, frames = counters:new(2, []),
+                {ok, #state{id = Id, opts = Opts, node = N, frames = counters:new(2, []),
                             tls_keys = reactor_tls:keys(is_map_key(tls, Opts)),
                             max_conns = reactor_config:get(max_connections, Opts),
                             stop_timeout = reactor_config:get(stop_timeout, Opts)}};
@@ -163,6 +193,17 @@ handle_call({close, ConnId}, _From, S) ->
             {reply, ok, count(closed, S#state{conns = T})};
         {error, _} = E ->
             {reply, E, S}
+    end;
+handle_call({reload, _}, _From, S = #state{reload = {_, _, _}}) ->
+    {reply, {error, reload_in_progress}, S};
+handle_call({reload, Changes}, From, S = #state{opts = Opts, refs = Ref}) ->
+    Opts1 = maps:merge(Opts, Changes),
+    try reactor_config:code(Opts1) of
+        Code ->
+            send(S, reactor_wire:reload(Ref, Code)),
+            {noreply, S#state{reload = {Ref, From, Opts1}, refs = Ref + 1}}
+    catch
+        throw:Why -> {reply, {error, Why}, S}
     end;
 handle_call(info, From, S = #state{stats_waiters = Q}) ->
     send(S, reactor_wire:stats()),
@@ -206,7 +247,10 @@ terminate(_Reason, S = #state{id = Id}) ->
     reactor_conns:close_all(S#state.conns),
     reactor_batches:stop_all(stopped, S#state.batches),
     [gen_server:reply(F, {error, stopped}) || F <- queue:to_list(S#state.stats_waiters)],
-    ok.
+    case S#state.reload of
+        {_, From, _} -> gen_server:reply(From, {error, stopped});
+        undefined -> ok
+    end.
 
 %%% Handoff
 
@@ -291,6 +335,13 @@ from_node({nack, Id, Reason}, S) ->
         error ->
             {noreply, S}
     end;
+from_node({reloaded, Ref, Adopted}, S = #state{reload = {Ref, From, Opts}}) ->
+    logger:notice("reactor context ~0p: protocol reloaded (~b live connections adopted)", [S#state.id, Adopted]),
+    gen_server:reply(From, {ok, #{adopted => Adopted}}),
+    {noreply, S#state{reload = undefined, opts = Opts}};
+from_node({reload_error, Ref, Kind, Details}, S = #state{reload = {Ref, From, _}}) ->
+    gen_server:reply(From, {error, {Kind, Details}}),
+    {noreply, S#state{reload = undefined}};
 from_node({log, Level, ConnId, Text}, S) ->
     log(S#state.id, Level, ConnId, Text, peer_meta(ConnId, S)),
     {noreply, S};

@@ -7,7 +7,7 @@
 %% here; they move over the fds.
 -module(reactor_wire).
 
--export([init/1, tls_config/2, handoff/3, ready/2, close/2, stats/0, stop/0]).
+-export([init/1, tls_config/2, handoff/3, ready/2, close/2, reload/2, stats/0, stop/0]).
 -export([decode/1, max_frame/0]).
 
 -export_type([from_node/0, action/0, transport/0]).
@@ -27,6 +27,8 @@
     | {nack, id(), atom()}
     | {act, [{id(), action() | {invalid, term()}}]}
     | {log, log_level(), id() | undefined, binary()}
+    | {reloaded, id(), non_neg_integer()}
+    | {reload_error, id(), atom(), term()}
     | {stats, #{atom() => non_neg_integer()}}.
 
 %% Frames from Node are control messages: small. A larger one means a broken port.
@@ -51,6 +53,11 @@ ready(Reads, Writes) -> term_to_binary({ready, Reads, Writes}).
 
 -spec close(id(), binary()) -> binary().
 close(Id, Why) -> term_to_binary({close, Id, Why}).
+
+%% New code for new connections (reactor_config:code/1); answered by
+%% `reloaded' or `reload_error' with the same `Ref'.
+-spec reload(id(), map()) -> binary().
+reload(Ref, Code) -> term_to_binary({reload, Ref, Code}).
 
 stats() -> term_to_binary({stats}).
 
@@ -100,6 +107,16 @@ message([<<"stats">>, Map] = T) when is_map(Map) ->
     case stats_map(maps:to_list(Map), #{}) of
         {ok, S} -> {ok, {stats, S}};
         error -> malformed(T)
+    end;
+message([<<"reloaded">>, Ref, Adopted] = T) ->
+    case is_id(Ref) andalso is_integer(Adopted) andalso Adopted >= 0 of
+        true -> {ok, {reloaded, Ref, Adopted}};
+        false -> malformed(T)
+    end;
+message([<<"reload_error">>, Ref, Kind, Details] = T) ->
+    case is_id(Ref) of
+        true -> {ok, {reload_error, Ref, load_error_kind(Kind), load_details(Details)}};
+        false -> malformed(T)
     end;
 message([<<"load_error">>, Kind, Details]) ->
     {ok, {load_error, load_error_kind(Kind), load_details(Details)}};

@@ -98,10 +98,33 @@ describe("no module state", () => {
       file("b.ts", `import { Protocol } from "erlang-reactor"; export default class B extends Protocol { dataReceived() { return "continue" as const; } }`),
       "",
     );
-    expect(fa().constructor.name).toBe("A");
-    expect(fb().constructor.name).toBe("B");
-    expect(a.registry.protocolFactory).toBe(fa);
-    expect(b.registry.protocolFactory).toBe(fb);
+    expect(fa.factory().constructor.name).toBe("A");
+    expect(fb.factory().constructor.name).toBe("B");
+    expect(a.registry.protocolFactory).toBe(fa.factory);
+    expect(b.registry.protocolFactory).toBe(fb.factory);
+  });
+
+  it("reloads: new code is installed, and a failed reload leaves the old one serving", async () => {
+    const m = fresh();
+    const v1 = await m.loader.loadProtocol(
+      file("v1.ts", `import { Protocol } from "erlang-reactor"; export default class V1 extends Protocol { dataReceived() { return "close" as const; } }`),
+      "",
+    );
+    const broken = await m.loader.loadProtocol(file("v2.ts", `export default class V2 extends {`), "").catch((e) => e);
+    expect(broken.kind).toBe("protocol_compile");
+    const throwing = await m.loader.loadProtocol(
+      file("v3.ts", `import { Protocol, setProtocolFactory } from "erlang-reactor"; setProtocolFactory(class V3 extends Protocol { dataReceived() { return "close" as const; } }); throw new Error("boom at load");`),
+      "",
+    ).catch((e) => e);
+    expect(throwing.kind).toBe("protocol_load");
+    expect(m.registry.protocolFactory).toBe(v1.factory);
+    const v4 = await m.loader.loadProtocol(
+      file("v4.ts", `import { Protocol } from "erlang-reactor"; export default class V4 extends Protocol { static adopt(old: Protocol) { return new V4(); } dataReceived() { return "close" as const; } }`),
+      "",
+    );
+    expect(m.registry.protocolFactory!().constructor.name).toMatch(/V4$/);
+    expect(typeof v4.adopt).toBe("function");
+    expect(v1.adopt).toBeUndefined();
   });
 
   it("says where setProtocolFactory works when it is imported outside a context", () => {

@@ -628,3 +628,69 @@ describe("WriteBuffer", () => {
     expect(w.length).toBe(0);
   });
 });
+
+describe("Reactor reload", () => {
+  class Old extends Protocol {
+    dataReceived(data: Buffer): Action {
+      this.writeBuffer.push(`old:${data}`);
+      return "write_pending";
+    }
+  }
+  class New extends Protocol {
+    static adopted: Protocol[] = [];
+    static adopt(old: Protocol): Protocol | undefined {
+      if (old.clientInfo.port === 2) return undefined; // declined: stays on Old
+      New.adopted.push(old);
+      return new New();
+    }
+    dataReceived(data: Buffer): Action {
+      this.writeBuffer.push(`new:${data}`);
+      return "write_pending";
+    }
+  }
+
+  it("new connections get the new code; live ones stay on the old unless adopted", () => {
+    const { io, r } = setup(Old);
+    r.handoff(1, 10, { type: "tcp", port: 1 });
+    r.handoff(2, 11, { type: "tcp", port: 2 });
+    setProtocolFactory(() => new New()); // a reload without a hook
+    r.handoff(3, 12, { type: "tcp", port: 3 });
+    for (const [id, fd] of [[1, 10], [2, 11], [3, 12]]) {
+      io.feed(fd, "x");
+      r.readReady(id);
+    }
+    expect(["10", "11", "12"].map((fd) => io.written.get(+fd)?.toString())).toEqual(["old:x", "old:x", "new:x"]);
+  });
+
+  it("an adopt hook takes over live connections with their unwritten bytes", () => {
+    const { io, sink, r } = setup(Old);
+    r.handoff(1, 10, { type: "tcp", port: 1 });
+    r.handoff(2, 11, { type: "tcp", port: 2 });
+    const old = getProtocol(10)!;
+    io.writeLimit = 0; // the peer is slow: bytes stay queued
+    io.feed(10, "a");
+    r.readReady(1);
+    expect(old.writeBuffer.length).toBe(5);
+    expect(r.adopt((p) => New.adopt(p))).toBe(1);
+    const now = getProtocol(10)!;
+    expect(now).toBeInstanceOf(New);
+    expect(now.clientInfo.port).toBe(1);
+    expect(getProtocol(11)).toBeInstanceOf(Old);
+    expect(() => old.write("late")).toThrow(/connection is closed/);
+    io.writeLimit = undefined;
+    r.writeReady(1);
+    io.feed(10, "b");
+    r.readReady(1);
+    expect(io.written.get(10)?.toString()).toBe("old:anew:b");
+    expect(sink.acts.filter(([id]) => id === 1).pop()).toEqual([1, "read_pending"]);
+  });
+
+  it("a hook that throws or returns a non-Protocol leaves the connection on the old code", () => {
+    const { sink, r } = setup(Old);
+    r.handoff(1, 10, { type: "tcp" });
+    expect(r.adopt(() => { throw new Error("nope"); })).toBe(0);
+    expect(r.adopt(() => 42 as unknown as Protocol)).toBe(0);
+    expect(getProtocol(10)).toBeInstanceOf(Old);
+    expect(sink.logs.map((l) => l[2]).join("\n")).toMatch(/adopt threw[\s\S]*adopt returned 42/);
+  });
+});
