@@ -23,6 +23,8 @@ export interface InitConfig {
   callbackTimeout: number;
   idleTimeout: number;
   typecheck: boolean;
+  /** report each connection's end and each callback that throws (telemetry) */
+  telemetry: boolean;
   tls?: TlsOptions;
 }
 
@@ -34,6 +36,7 @@ export type Incoming =
   | { type: "close"; id: number; reason: string }
   | { type: "reload"; ref: number; protocol: string; setupCode: string; typecheck: boolean }
   | { type: "stats" }
+  | { type: "connections" }
   | { type: "stop" };
 
 export type Outgoing =
@@ -45,7 +48,10 @@ export type Outgoing =
   | ["log", LogLevel, number | null, string]
   | ["reloaded", number, number]
   | ["reload_error", number, string, unknown]
-  | ["stats", Stats];
+  | ["stats", Stats]
+  | ["connections", [number, number, number, number, string][]]
+  | ["closed", number, number, number, number, string]
+  | ["exception", number, string, string];
 
 export class CodecError extends Error {}
 export { EtfError };
@@ -89,6 +95,9 @@ export function decode(frame: Buffer): Incoming {
     case "stats":
       if (t.length === 1) return { type: "stats" };
       break;
+    case "connections":
+      if (t.length === 1) return { type: "connections" };
+      break;
     case "stop":
       if (t.length === 1) return { type: "stop" };
       break;
@@ -109,6 +118,7 @@ export function decode(frame: Buffer): Incoming {
             callbackTimeout: natural(c.callback_timeout, DEFAULTS.callbackTimeout),
             idleTimeout: natural(c.idle_timeout, DEFAULTS.idleTimeout),
             typecheck: c.typecheck === true,
+            telemetry: c.telemetry === true,
             tls: tlsOptionsOf(c.tls),
           },
         };

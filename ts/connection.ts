@@ -8,6 +8,9 @@ import type { Action, ConnectionHandle, Peer, Protocol, TimerKind } from "./prot
 import type { Clock } from "./clock";
 import type { Registry } from "./registry";
 import type { Transport, Upstream } from "./transport";
+import type { Traffic } from "./fd-transport";
+
+export type ConnectionState = "opening" | "reading" | "writing" | "paused" | "closed";
 
 /** What a connection needs from its engine. */
 export interface ConnectionHost {
@@ -21,6 +24,8 @@ export interface ConnectionHost {
   log(level: LogLevel, id: number, text: string): void;
   /** a protocol or a peer did something wrong */
   countError(): void;
+  /** a protocol callback threw: counted, logged with `text`, reported */
+  exception(id: number, callback: string, error: unknown, text: string): void;
   /** settled outside a dispatch: flush soon */
   wake(): void;
   /** the connection closed: drop it from the table */
@@ -51,6 +56,9 @@ export class Connection implements Upstream, ConnectionHandle {
   private readonly timers: Partial<Record<TimerKind, { ms: number; handle: unknown }>> = {};
   private lastData = 0;
 
+  /** when the handoff arrived (engine clock, ms) */
+  readonly since: number;
+
   constructor(
     readonly id: number,
     /** the code serving it; a reload's adopt hook may hand it to new code */
@@ -59,9 +67,19 @@ export class Connection implements Upstream, ConnectionHandle {
     private readonly host: ConnectionHost,
     /** the raw fd read behind Protocol.read */
     private readonly rawRead: (size: number) => Buffer | null,
+    /** this connection's bytes on the fd */
+    readonly traffic: Traffic = { bytesIn: 0, bytesOut: 0 },
   ) {
     top.up = this;
-    this.lastActive = host.clock.now();
+    this.lastActive = this.since = host.clock.now();
+  }
+
+  /** What it is doing, for reactor_context:connections/1. */
+  get state(): ConnectionState {
+    if (this.closed) return "closed";
+    if (!this.made) return "opening";
+    if (this.paused) return "paused";
+    return this.next === "write_pending" ? "writing" : "reading";
   }
 
   /** The handoff: a stack that is open already runs connectionMade now and
@@ -129,8 +147,7 @@ export class Connection implements Upstream, ConnectionHandle {
     try {
       this.host.registry.runAs(this.id, () => this.proto.connectionLost(reason));
     } catch (e) {
-      this.host.countError();
-      this.host.log("error", this.id, `connectionLost threw: ${stackOf(e)}`);
+      this.host.exception(this.id, "connectionLost", e, `connectionLost threw: ${stackOf(e)}`);
     }
     this.host.wake(); // from a timer or a promise, too: the close goes out
   }
@@ -413,8 +430,7 @@ export class Connection implements Upstream, ConnectionHandle {
       // The connection broke under the handler (EPIPE, ECONNRESET): not a bug.
       this.host.log("debug", this.id, `${name}: ${e.message}`);
     } else {
-      this.host.countError();
-      this.host.log("error", this.id, `${name} failed: ${stackOf(e)}`);
+      this.host.exception(this.id, name, e, `${name} failed: ${stackOf(e)}`);
     }
     this.close(err);
   }

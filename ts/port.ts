@@ -7,7 +7,7 @@ import { CodecError, decode, encode, Incoming, LogLevel, NackReason, Outgoing, W
 import { FrameError, FrameReader, frame } from "./framing";
 import { ReactorError, stackOf } from "./errors";
 import { LoadError, loadProtocol } from "./loader";
-import { Reactor, Sink } from "./reactor";
+import { ClosedSummary, Reactor, Sink } from "./reactor";
 import { Registry } from "./registry";
 import { MAX_IN_FRAME, MAX_LOG_TEXT } from "./limits";
 
@@ -85,6 +85,15 @@ function redirectConsole(): void {
   process.on("unhandledRejection", (e) => out.log("error", currentConnection(), `unhandled rejection: ${stackOf(e)}`));
 }
 
+const bounded = (text: string, max: number): string => (text.length > max ? text.slice(0, max) + "..." : text);
+
+/** Why a connection ended, as telemetry's `reason`: "" for a clean close. */
+function reasonText(reason: Error | undefined): string {
+  if (!reason) return "";
+  const code = (reason as NodeJS.ErrnoException).code;
+  return bounded(code ? `${code}: ${reason.message}` : reason.message, 500);
+}
+
 function fatal(why: string): never {
   out.log("error", null, `port exiting: ${why}`);
   out.flush();
@@ -121,6 +130,15 @@ class Port {
       writeHighWater: c.writeHighWater,
       callbackTimeout: c.callbackTimeout,
       idleTimeout: c.idleTimeout,
+      // Telemetry wants each end and each exception; without it they cost nothing.
+      ...(c.telemetry
+        ? {
+            onClose: (id: number, reason: Error | undefined, s: ClosedSummary) =>
+              out.send(["closed", id, s.bytesIn, s.bytesOut, s.durationMs, reasonText(reason)]),
+            onException: (id: number, callback: string, e: unknown) =>
+              out.send(["exception", id, callback, bounded(stackOf(e), MAX_LOG_TEXT)]),
+          }
+        : {}),
     });
     // The context's own TLS is key 0; a context that cannot make it does not start.
     const tlsError = c.tls && this.reactor.addTlsConfig(0, c.tls);
@@ -169,6 +187,9 @@ class Port {
         break;
       case "stats":
         out.send(["stats", r.stats()]);
+        break;
+      case "connections":
+        out.send(["connections", r.connections().map((c): [number, number, number, number, string] => [c.id, c.bytesIn, c.bytesOut, c.durationMs, c.state])]);
         break;
       case "stop":
         this.stop();

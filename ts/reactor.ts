@@ -4,7 +4,7 @@
 import type { Io } from "./addon";
 import type { ClientInfo, LogLevel, NackReason, Stats, TransportSpec, WireAction } from "./types";
 import { Clock, realClock } from "./clock";
-import { Connection, ConnectionHost } from "./connection";
+import { Connection, ConnectionHost, ConnectionState } from "./connection";
 import { ReactorError, describe, stackOf } from "./errors";
 import { DatagramTransport, Slab, StreamTransport, Traffic } from "./fd-transport";
 import { DEFAULTS } from "./limits";
@@ -38,7 +38,22 @@ export interface ReactorOptions {
   /** time for every timeout (the test harness moves it by hand) */
   clock?: Clock;
   /** told of every connection that ends, with connectionLost's reason */
-  onClose?: (id: number, reason: Error | undefined) => void;
+  onClose?: (id: number, reason: Error | undefined, summary: ClosedSummary) => void;
+  /** told of every protocol callback that throws */
+  onException?: (id: number, callback: string, error: unknown) => void;
+}
+
+/** A connection that ended: its bytes on the fd and how long it lived (ms). */
+export interface ClosedSummary {
+  bytesIn: number;
+  bytesOut: number;
+  durationMs: number;
+}
+
+/** One live connection, as reactor_context:connections/1 reports it. */
+export interface ConnectionSummary extends ClosedSummary {
+  id: number;
+  state: ConnectionState;
 }
 
 /** A plain stream: no PROXY header, no TLS. */
@@ -50,8 +65,10 @@ export class Reactor implements ConnectionHost {
   readonly callbackTimeout: number;
   readonly writeHighWater: number;
   readonly clock: Clock;
-  private readonly onClose?: (id: number, reason: Error | undefined) => void;
-  private readonly traffic: Traffic = { bytesIn: 0, bytesOut: 0 };
+  private readonly onClose?: ReactorOptions["onClose"];
+  private readonly onException?: ReactorOptions["onException"];
+  /** bytes of the connections that ended (live ones count their own) */
+  private readonly closedTraffic: Traffic = { bytesIn: 0, bytesOut: 0 };
   private readonly conns = new Map<number, Connection>();
   private readonly slab = new Slab();
   private readonly readSize: number;
@@ -73,6 +90,7 @@ export class Reactor implements ConnectionHost {
     this.idleTimeout = opts.idleTimeout ?? DEFAULTS.idleTimeout;
     this.clock = opts.clock ?? realClock;
     this.onClose = opts.onClose;
+    this.onException = opts.onException;
     if (this.idleTimeout > 0) this.sweeper = this.clock.setInterval(() => this.closeIdle(), Math.max(10, this.idleTimeout / 4));
   }
 
@@ -100,19 +118,34 @@ export class Reactor implements ConnectionHost {
   stats(): Stats {
     let buffered = 0;
     let pending = 0;
+    let { bytesIn, bytesOut } = this.closedTraffic;
     for (const c of this.conns.values()) {
       buffered += c.proto.writeBuffer.length;
       pending += c.pending;
+      bytesIn += c.traffic.bytesIn;
+      bytesOut += c.traffic.bytesOut;
     }
     return {
       connections: this.conns.size,
-      bytes_in: this.traffic.bytesIn,
-      bytes_out: this.traffic.bytesOut,
+      bytes_in: bytesIn,
+      bytes_out: bytesOut,
       events: this.events,
       errors: this.errors,
       buffered,
       tls_queued: pending,
     };
+  }
+
+  /** Every live connection: id, bytes, age, what it waits for. */
+  connections(): ConnectionSummary[] {
+    const now = this.clock.now();
+    return [...this.conns.values()].map((c) => ({
+      id: c.id,
+      bytesIn: c.traffic.bytesIn,
+      bytesOut: c.traffic.bytesOut,
+      durationMs: now - c.since,
+      state: c.state,
+    }));
   }
 
   handoff(id: number, fd: number, info: ClientInfo, spec: TransportSpec = PLAIN): void {
@@ -137,18 +170,19 @@ export class Reactor implements ConnectionHost {
       this.refuse(id, fd, "tls_config_failed");
       return;
     }
+    const traffic: Traffic = { bytesIn: 0, bytesOut: 0 };
     const bottom = new (info.type === "udp" || info.type === "unix_dgram" ? DatagramTransport : StreamTransport)(
       this.io,
       fd,
       this.slab,
-      this.traffic,
+      traffic,
       this.readSize,
     );
     // PROXY first, as ranch reads it: the header comes in clear, before any TLS.
     let top: Transport = bottom;
     if (spec.proxy) top = new ProxyLayer(top, info);
     if (tls instanceof TlsConfig) top = new TlsLayer(top, tls, info, this.writeHighWater);
-    const conn = new Connection(id, proto, top, this, (size) => bottom.readNow(size));
+    const conn = new Connection(id, proto, top, this, (size) => bottom.readNow(size), traffic);
     bind(proto, conn);
     proto.fd = fd;
     proto.clientInfo = info;
@@ -228,6 +262,12 @@ export class Reactor implements ConnectionHost {
     this.errors++;
   }
 
+  exception(id: number, callback: string, error: unknown, text: string): void {
+    this.errors++;
+    this.sink.log("error", id, text);
+    this.onException?.(id, callback, error);
+  }
+
   wake(): void {
     this.sink.wake();
   }
@@ -235,7 +275,10 @@ export class Reactor implements ConnectionHost {
   forget(conn: Connection, reason: Error | undefined): void {
     this.conns.delete(conn.id);
     this.registry.detach(conn.proto.fd, conn.proto);
-    this.onClose?.(conn.id, reason);
+    const { bytesIn, bytesOut } = conn.traffic;
+    this.closedTraffic.bytesIn += bytesIn;
+    this.closedTraffic.bytesOut += bytesOut;
+    this.onClose?.(conn.id, reason, { bytesIn, bytesOut, durationMs: this.clock.now() - conn.since });
   }
 
   private newProtocol(): Protocol {

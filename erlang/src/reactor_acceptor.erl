@@ -48,6 +48,7 @@ loop(St = #{res := Res}) ->
             St1 = handoff(Batch, St),
             #{backoff := B, counters := C} = St1,
             counters:add(C, ?ACCEPT_ERRORS, 1),
+            reactor_telemetry:accept_error(maps:get(name, St), Reason),
             logger:warning("reactor listener ~0p: accept failed: ~p; retrying in ~p ms",
                            [maps:get(name, St), Reason, B]),
             timer:sleep(B),
@@ -56,6 +57,7 @@ loop(St = #{res := Res}) ->
                                       Reason =:= eperm ->
             %% A connection that died in the backlog and the like: next one.
             counters:add(maps:get(counters, St), ?ACCEPT_ERRORS, 1),
+            reactor_telemetry:accept_error(maps:get(name, St), Reason),
             logger:info("reactor listener ~0p: accept: ~p", [maps:get(name, St), Reason]),
             loop(handoff(Batch, St));
         {Batch, {error, Reason}} ->
@@ -63,6 +65,7 @@ loop(St = #{res := Res}) ->
             %% would spin. Its supervisor decides, within its restart intensity.
             _ = handoff(Batch, St),
             counters:add(maps:get(counters, St), ?ACCEPT_ERRORS, 1),
+            reactor_telemetry:accept_error(maps:get(name, St), Reason),
             exit({accept, Reason})
     end.
 

@@ -8,7 +8,7 @@
 %% killed during a start are removed by {@link remove_stale/0}.
 -module(reactor_channel).
 
--export([open/0, dir/1, path/1, accept/2, send_fds/3, watch/1, close/1, remove_stale/0]).
+-export([open/0, dir/1, path/1, accept/2, send_fds/3, watch/1, give/2, close/1, remove_stale/0]).
 
 -export_type([listening/0, channel/0]).
 
@@ -136,6 +136,12 @@ watch(#{sock := S}) ->
     end.
 
 -spec close(listening() | channel()) -> ok.
+%% @doc `Pid' owns the connected channel from now on (a replaced Node's drain).
+-spec give(channel(), pid()) -> ok.
+give(#{sock := S}, Pid) ->
+    _ = socket:setopt(S, otp, controlling_process, Pid),
+    ok.
+
 close(#{sock := S}) ->
     _ = socket:close(S),
     ok;

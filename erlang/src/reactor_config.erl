@@ -58,6 +58,7 @@ node_init(Id, Opts) ->
            write_high_water => get(write_high_water, Opts),
            callback_timeout => get(callback_timeout, Opts),
            idle_timeout => get(idle_timeout, Opts),
+           telemetry => reactor_telemetry:enabled(),
            tls => Tls}}.
 
 %% @doc The protocol a context loads (at start and on reload): its absolute

@@ -3,21 +3,26 @@
 %% Node has not answered yet; and the ids. The context owns one table.
 -module(reactor_conns).
 
--export([new/0, active/1, waiting/1, next_id/1, pending/5, acked/2, nacked/2, ready/2, peer/2,
-         act/3, close/2, close_all/1]).
+-export([new/0, new/1, active/1, waiting/1, is_empty/1, first_free/1, next_id/1, pending/6,
+         acked/2, nacked/2, ready/2, peer/2, meta/2, list/1, ids/1, adopt/1, act/3, close/2,
+         close_all/1]).
 
--export_type([table/0, act_result/0]).
+-export_type([table/0, act_result/0, meta/0]).
 
 -include("reactor_limits.hrl").
 
 %% Ready fds per frame to Node: a full mailbox still yields to Node's answers.
 -define(MAX_EVENTS_PER_FRAME, 1024).
 
--record(conn, {res :: reactor_nif:res(), mode = read :: read | write, peer :: term()}).
+%% Who is at the other end and how: for logs, telemetry and connections/1.
+-type meta() :: #{peer := term(), type := term(), transport := #{proxy := boolean(), tls := boolean()}}.
+
+-record(conn, {res :: reactor_nif:res(), mode = read :: read | write, meta :: meta(),
+               since :: integer()}).
 -record(table, {
     conns = #{} :: #{pos_integer() => #conn{}},
-    %% sent to Node, waiting for its ack: Id => {Batch, Index, Res, Peer}
-    pending = #{} :: #{pos_integer() => {reference(), pos_integer(), reactor_nif:res(), term()}},
+    %% sent to Node, waiting for its ack: Id => {Batch, Index, Res, Meta}
+    pending = #{} :: #{pos_integer() => {reference(), pos_integer(), reactor_nif:res(), meta()}},
     next_id = 1 :: pos_integer()
 }).
 
@@ -26,6 +31,29 @@
 
 -spec new() -> table().
 new() -> #table{}.
+
+%% @doc A table whose ids start at `First' (a replacement's, after its predecessor's).
+-spec new(pos_integer()) -> table().
+new(First) -> #table{next_id = First}.
+
+%% @doc The id the next connection would get.
+-spec first_free(table()) -> pos_integer().
+first_free(#table{next_id = Id}) -> Id.
+
+-spec is_empty(table()) -> boolean().
+is_empty(#table{conns = C, pending = P}) -> map_size(C) =:= 0 andalso map_size(P) =:= 0.
+
+%% @doc Ids of every connection, live or waiting for Node.
+-spec ids(table()) -> [pos_integer()].
+ids(#table{conns = C, pending = P}) -> maps:keys(C) ++ maps:keys(P).
+
+%% @doc The calling process takes over every fd of the table (a drain after
+%% replace/1): it is their owner now, and their select messages come to it.
+-spec adopt(table()) -> table().
+adopt(T = #table{conns = C, pending = P}) ->
+    maps:foreach(fun(Id, #conn{res = R}) -> _ = reactor_nif:take(R, Id) end, C),
+    maps:foreach(fun(Id, {_, _, R, _}) -> _ = reactor_nif:take(R, Id) end, P),
+    T.
 
 %% @doc Connections and unanswered handoffs: what max_connections bounds.
 -spec active(table()) -> non_neg_integer().
@@ -45,16 +73,20 @@ next_id(T = #table{next_id = Id, conns = C, pending = P}) ->
     end.
 
 %% @doc A handoff sent to Node: result `I' of `Batch' once Node answers.
--spec pending(pos_integer(), {reference(), pos_integer()}, reactor_nif:res(), map(), table()) -> table().
-pending(Id, {Batch, I}, Res, Info, T = #table{pending = P}) ->
-    T#table{pending = P#{Id => {Batch, I, Res, peer_of(Info)}}}.
+-spec pending(pos_integer(), {reference(), pos_integer()}, reactor_nif:res(), map(),
+              reactor_wire:transport(), table()) -> table().
+pending(Id, {Batch, I}, Res, Info, #{proxy := Proxy, tls := Tls}, T = #table{pending = P}) ->
+    Meta = #{peer => peer_of(Info), type => maps:get(type, Info, undefined),
+             transport => #{proxy => Proxy, tls => Tls =/= false}},
+    T#table{pending = P#{Id => {Batch, I, Res, Meta}}}.
 
 %% @doc Node took it: a connection now, polled for nothing until act/3.
 -spec acked(pos_integer(), table()) -> {ok, {reference(), pos_integer()}, table()} | error.
 acked(Id, T = #table{pending = P, conns = C}) ->
     case maps:take(Id, P) of
-        {{Batch, I, Res, Peer}, P1} ->
-            {ok, {Batch, I}, T#table{pending = P1, conns = C#{Id => #conn{res = Res, peer = Peer}}}};
+        {{Batch, I, Res, Meta}, P1} ->
+            Conn = #conn{res = Res, meta = Meta, since = erlang:monotonic_time(millisecond)},
+            {ok, {Batch, I}, T#table{pending = P1, conns = C#{Id => Conn}}};
         error ->
             error
     end.
@@ -71,32 +103,48 @@ nacked(Id, T = #table{pending = P}) ->
     end.
 
 %% @doc The ready event `First' and every other one already in the mailbox,
-%% of live connections (an event of one closed meanwhile is stale), in order.
--spec ready({pos_integer(), read | write}, table()) -> {[pos_integer()], [pos_integer()], non_neg_integer()}.
-ready(First, #table{conns = C}) -> drain(First, [], [], 0, C).
+%% in order: those of live connections, and those of ids this table does not
+%% know (closed meanwhile, or a predecessor's, armed before a replace/1).
+-spec ready({pos_integer(), read | write}, table()) ->
+    {[pos_integer()], [pos_integer()], non_neg_integer(), [{pos_integer(), read | write}]}.
+ready(First, #table{conns = C}) -> drain(First, [], [], 0, [], C).
 
-drain({Id, Kind}, Reads, Writes, N, C) when N < ?MAX_EVENTS_PER_FRAME ->
-    {Reads1, Writes1, N1} = case is_map_key(Id, C) of
-                                false -> {Reads, Writes, N};
-                                true when Kind =:= read -> {[Id | Reads], Writes, N + 1};
-                                true -> {Reads, [Id | Writes], N + 1}
-                            end,
+drain({Id, Kind} = E, Reads, Writes, N, Other, C) when N < ?MAX_EVENTS_PER_FRAME ->
+    {Reads1, Writes1, N1, Other1} = case is_map_key(Id, C) of
+                                        false -> {Reads, Writes, N, [E | Other]};
+                                        true when Kind =:= read -> {[Id | Reads], Writes, N + 1, Other};
+                                        true -> {Reads, [Id | Writes], N + 1, Other}
+                                    end,
     receive
-        {reactor_io, Id2, Kind2} when Id2 > 0 -> drain({Id2, Kind2}, Reads1, Writes1, N1, C)
+        {reactor_io, Id2, Kind2} when Id2 > 0 -> drain({Id2, Kind2}, Reads1, Writes1, N1, Other1, C)
     after 0 ->
-        {lists:reverse(Reads1), lists:reverse(Writes1), N1}
+        {lists:reverse(Reads1), lists:reverse(Writes1), N1, lists:reverse(Other1)}
     end;
-drain(_, Reads, Writes, N, _C) ->
-    {lists:reverse(Reads), lists:reverse(Writes), N}.
+drain(_, Reads, Writes, N, Other, _C) ->
+    {lists:reverse(Reads), lists:reverse(Writes), N, lists:reverse(Other)}.
 
 %% @doc Who is at the other end, for log metadata (pending ones too).
 -spec peer(pos_integer() | undefined, table()) -> term().
-peer(Id, #table{conns = C, pending = P}) ->
+peer(Id, T) ->
+    case meta(Id, T) of
+        #{peer := Peer} -> Peer;
+        undefined -> undefined
+    end.
+
+%% @doc Peer, type and transport of a connection (pending ones too).
+-spec meta(pos_integer() | undefined, table()) -> meta() | undefined.
+meta(Id, #table{conns = C, pending = P}) ->
     case {C, P} of
-        {#{Id := #conn{peer = Peer}}, _} -> Peer;
-        {_, #{Id := {_, _, _, Peer}}} -> Peer;
+        {#{Id := #conn{meta = Meta}}, _} -> Meta;
+        {_, #{Id := {_, _, _, Meta}}} -> Meta;
         _ -> undefined
     end.
+
+%% @doc Every live connection: its id, meta, age (ms) and what it is polled for.
+-spec list(table()) -> [{pos_integer(), meta(), non_neg_integer(), read | write}].
+list(#table{conns = C}) ->
+    Now = erlang:monotonic_time(millisecond),
+    [{Id, Meta, Now - Since, Mode} || {Id, #conn{meta = Meta, since = Since, mode = Mode}} <- maps:to_list(C)].
 
 %% @doc What Node answered for a connection: poll its fd for reading or
 %% writing, or forget it (Node closed its copy already, or the action was not

@@ -10,8 +10,10 @@
 -behaviour(gen_server).
 
 -export([start_link/2, start/2, child_spec/2, handoff/2, handoff/3, handoff_many/2,
-         close/2, info/1, stop/1, stop/2, whereis/1, ref/1, reload/1, reload/2]).
+         close/2, info/1, connections/1, stop/1, stop/2, whereis/1, ref/1,
+         reload/1, reload/2, replace/1, replace/2]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
+-export([drain_init/2]).
 
 -export_type([context/0, client_info/0, opts/0]).
 
@@ -25,6 +27,8 @@
 -include("reactor_limits.hrl").
 
 -define(DEFAULT_CONTEXT, reactor_default_context).
+%% How long a replaced Node may keep its connections (replace/2's drain_timeout).
+-define(DRAIN_TIMEOUT, 30000).
 
 -record(state, {
     id :: term(),
@@ -36,8 +40,15 @@
     conns = reactor_conns:new() :: reactor_conns:table(),
     batches = reactor_batches:new() :: reactor_batches:batches(),
     tls_keys :: reactor_tls:keys(),
-    stats_waiters = queue:new() :: queue:queue(gen_server:from()),
+    %% what Node answers in order: stats for info/1, connections/1
+    queries = queue:new() :: queue:queue({stats | connections, gen_server:from()}),
     max_conns :: pos_integer(),
+    started = erlang:monotonic_time() :: integer(),
+    %% Nodes replaced by replace/1, still draining their connections, oldest
+    %% first: each drain process, its Node and the first id not its own
+    drains = [] :: [{pid(), reactor_node:node_proc(), pos_integer()}],
+    %% set in a drain process: the context it drains for
+    drain :: undefined | #{parent := pid()},
     stop_timeout :: timeout(),
     frames :: counters:counters_ref(), % 1: frames to Node, 2: frames from Node
     counters = #{handoffs => 0, refused => 0, closed => 0, events => 0,
@@ -111,6 +122,25 @@ close(Ctx, ConnId) -> gen_server:call(Ctx, {close, ConnId}).
 -spec info(context()) -> #{atom() => term()}.
 info(Ctx) -> gen_server:call(Ctx, info, 10000).
 
+%% @doc Every live connection: `id', `peer', `type', `transport' (`proxy',
+%% `tls'), `bytes_in', `bytes_out', `age' (ms), `state' (opening | reading |
+%% writing | paused), and `draining => true' for those of a replaced Node.
+-spec connections(context()) -> [#{atom() => term()}] | {error, not_running}.
+connections(Ctx) ->
+    case call(Ctx, connections, 10000) of
+        {error, _} = E ->
+            E;
+        {Own, Drains} ->
+            Own ++ lists:append([[C#{draining => true} || C <- element(1, drain_connections(D))]
+                                 || D <- Drains])
+    end.
+
+drain_connections(D) ->
+    case call(D, connections, 10000) of
+        {error, _} -> {[], []}; % drained meanwhile
+        R -> R
+    end.
+
 %% @doc Graceful stop: every protocol gets `connectionLost', every fd is closed,
 %% Node exits 0.
 -spec stop(context()) -> ok.
@@ -133,6 +163,22 @@ reload(Ctx) -> reload(Ctx, #{}).
 reload(Ctx, Changes) when is_map(Changes) ->
     call(Ctx, {reload, maps:with([protocol, setup_code, typecheck], Changes)}, infinity).
 
+%% @doc Start a fresh Node process for this context. See replace/2.
+-spec replace(context()) -> ok | {error, term()}.
+replace(Ctx) -> replace(Ctx, #{}).
+
+%% @doc A fresh Node process (new npm dependencies, a new `node', memory back
+%% to nothing) takes every new connection; the old one keeps its connections
+%% until they end, or `drain_timeout' ms (default 30000) pass and the rest are
+%% closed (`connectionLost' with "closed by the reactor: replaced..."), then
+%% exits. Callers and listeners keep using the same context. `Changes' may
+%% also set `node', `node_args', `protocol', `setup_code', `typecheck'.
+-spec replace(context(), #{drain_timeout => timeout(), atom() => term()}) -> ok | {error, term()}.
+replace(Ctx, Changes) when is_map(Changes) ->
+    Drain = maps:get(drain_timeout, Changes, ?DRAIN_TIMEOUT),
+    call(Ctx, {replace, maps:with([node, node_args, protocol, setup_code, typecheck], Changes), Drain},
+         infinity).
+
 %% A call to a context that is gone or going says so instead of exiting the caller.
 call(Ctx, Req, Timeout) ->
     try
@@ -148,25 +194,32 @@ call(Ctx, Req, Timeout) ->
 
 init({Id, Opts}) ->
     process_flag(trap_exit, true),
-    try
-        register_id(Id),
-        {Node, Args, Config} = reactor_config:node_init(Id, Opts),
-        Start = #{node => Node,
-                  args => Args,
-                  init => fun(ChannelPath) -> reactor_wire:init(Config#{channel => ChannelPath}) end,
-                  timeout => reactor_config:get(start_timeout, Opts),
-                  log => fun(Level, ConnId, Text) -> log(Id, Level, ConnId, Text, #{}) end},
-        case reactor_node:start(Id, Start) of
-            {ok, N} ->
-                {ok, #state{id = Id, opts = Opts, node = N, frames = counters:new(2, []),
-                            tls_keys = reactor_tls:keys(is_map_key(tls, Opts)),
-                            max_conns = reactor_config:get(max_connections, Opts),
-                            stop_timeout = reactor_config:get(stop_timeout, Opts)}};
-            {error, Reason} ->
-                {stop, Reason}
-        end
+    try register_id(Id) of
+        ok ->
+            case start_node(Id, Opts) of
+                {ok, N} ->
+                    reactor_telemetry:context_start(Id, reactor_node:os_pid(N)),
+                    {ok, #state{id = Id, opts = Opts, node = N, frames = counters:new(2, []),
+                                tls_keys = reactor_tls:keys(is_map_key(tls, Opts)),
+                                max_conns = reactor_config:get(max_connections, Opts),
+                                stop_timeout = reactor_config:get(stop_timeout, Opts)}};
+                {error, Reason} ->
+                    {stop, Reason}
+            end
     catch
         throw:Why -> {stop, Why}
+    end.
+
+start_node(Id, Opts) ->
+    try reactor_config:node_init(Id, Opts) of
+        {Node, Args, Config} ->
+            reactor_node:start(Id, #{node => Node,
+                                     args => Args,
+                                     init => fun(Path) -> reactor_wire:init(Config#{channel => Path}) end,
+                                     timeout => reactor_config:get(start_timeout, Opts),
+                                     log => fun(Level, ConnId, Text) -> log(Id, Level, ConnId, Text, #{}) end})
+    catch
+        throw:Why -> {error, Why}
     end.
 
 %% Listeners find a context by its id, so a restarted one is found again.
@@ -176,6 +229,8 @@ register_id(Id) ->
         no -> throw({already_started, reactor_registry:whereis_name({context, Id})})
     end.
 
+handle_call({handoff, List}, _From, S = #state{drain = #{}}) ->
+    {reply, [{error, draining} || _ <- List], S};
 handle_call({handoff, List}, From, S) ->
     {Results, Accepted, S1} = admit(List, 1, [], [], S),
     case Accepted of
@@ -186,13 +241,30 @@ handle_call({handoff, List}, From, S) ->
             {Batch, B} = reactor_batches:open(From, Known, length(Results), S1#state.batches),
             {noreply, send_handoffs(Batch, Accepted, S1#state{batches = B})}
     end;
-handle_call({close, ConnId}, _From, S) ->
+handle_call({close, ConnId} = Req, From, S) ->
     case reactor_conns:close(ConnId, S#state.conns) of
         {ok, T} ->
             send(S, reactor_wire:close(ConnId, <<"closed by Erlang">>)),
             {reply, ok, count(closed, S#state{conns = T})};
         {error, _} = E ->
-            {reply, E, S}
+            %% one of a replaced Node's: its drain answers
+            case drain_for(ConnId, S#state.drains) of
+                {ok, D} -> D ! {'$gen_call', From, Req}, {noreply, S};
+                none -> {reply, E, S}
+            end
+    end;
+handle_call(connections, From, S = #state{queries = Q}) ->
+    send(S, reactor_wire:connections()),
+    {noreply, S#state{queries = queue:in({connections, From}, Q)}};
+handle_call({replace, _, _}, _From, S = #state{reload = {_, _, _}}) ->
+    {reply, {error, reload_in_progress}, S};
+handle_call({replace, _, _}, _From, S = #state{drain = #{}}) ->
+    {reply, {error, draining}, S};
+handle_call({replace, Changes, DrainTimeout}, _From, S = #state{id = Id, opts = Opts}) ->
+    Opts1 = maps:merge(Opts, Changes),
+    case start_node(Id, Opts1) of
+        {ok, N} -> {reply, ok, hand_over(N, DrainTimeout, S#state{opts = Opts1})};
+        {error, _} = E -> {reply, E, S}
     end;
 handle_call({reload, _}, _From, S = #state{reload = {_, _, _}}) ->
     {reply, {error, reload_in_progress}, S};
@@ -205,9 +277,9 @@ handle_call({reload, Changes}, From, S = #state{opts = Opts, refs = Ref}) ->
     catch
         throw:Why -> {reply, {error, Why}, S}
     end;
-handle_call(info, From, S = #state{stats_waiters = Q}) ->
+handle_call(info, From, S = #state{queries = Q}) ->
     send(S, reactor_wire:stats()),
-    {noreply, S#state{stats_waiters = queue:in(From, Q)}};
+    {noreply, S#state{queries = queue:in({stats, From}, Q)}};
 handle_call(_Req, _From, S) ->
     {reply, {error, unknown_call}, S}.
 
@@ -216,18 +288,38 @@ handle_cast(_Msg, S) ->
 
 %% The hot path: every ready fd already in the mailbox goes to Node in one frame.
 handle_info({reactor_io, Id, Kind}, S) when Id > 0 ->
-    {Reads, Writes, N} = reactor_conns:ready({Id, Kind}, S#state.conns),
+    {Reads, Writes, N, Other} = reactor_conns:ready({Id, Kind}, S#state.conns),
     case N of
         0 -> ok;
         _ -> send(S, reactor_wire:ready(Reads, Writes))
     end,
+    %% armed before a replace: the replaced Node's drain polls them now
+    [forward_io(E, S#state.drains) || E <- Other],
     {noreply, count(events, N, S)};
+handle_info({'EXIT', Parent, Reason}, S = #state{drain = #{parent := Parent}}) ->
+    {stop, Reason, S};
+handle_info({'EXIT', Pid, _}, S = #state{drains = Drains}) when is_pid(Pid) ->
+    {noreply, S#state{drains = lists:keydelete(Pid, 1, Drains)}};
+handle_info(drain_timeout, S = #state{drain = #{}}) ->
+    Ids = reactor_conns:ids(S#state.conns),
+    logger:notice("reactor context ~0p: the replaced Node's drain timed out; closing its ~b connections",
+                  [S#state.id, length(Ids)]),
+    S1 = lists:foldl(fun(Id, Acc) ->
+                             {_, T} = reactor_conns:close(Id, Acc#state.conns),
+                             send(Acc, reactor_wire:close(Id, <<"replaced, and the drain timed out">>)),
+                             Acc#state{conns = T}
+                     end, S, Ids),
+    {stop, normal, S1};
+handle_info({drain_stop, Reason}, S = #state{drain = #{}}) ->
+    {stop, Reason, S};
+handle_info(drain_check, S) ->
+    drained({noreply, S});
 handle_info(Msg, S = #state{node = Node}) ->
     case reactor_node:handle(Msg, Node) of
         {data, Bin} ->
             counters:add(S#state.frames, 2, 1),
             case reactor_wire:decode(Bin) of
-                {ok, M} -> from_node(M, S);
+                {ok, M} -> drained(from_node(M, S));
                 {error, Reason} ->
                     logger:error("reactor context ~0p: malformed frame from Node: ~0p", [S#state.id, Reason]),
                     {stop, {bad_frame, Reason}, S}
@@ -236,20 +328,98 @@ handle_info(Msg, S = #state{node = Node}) ->
             {noreply, S#state{node = Node1}};
         {exit, Reason, Node1} ->
             logger:error("reactor context ~0p: Node died: ~0p", [S#state.id, Reason]),
+            reactor_telemetry:context_exit(S#state.id, Reason),
             {stop, Reason, S#state{node = Node1}};
         ignore ->
+            forward(Msg, S#state.drains),
             {noreply, S}
     end.
 
-terminate(_Reason, S = #state{id = Id}) ->
+terminate(Reason, S = #state{id = Id}) ->
+    %% replaced Nodes go first: their connections end with the context
+    [catch gen_server:stop(D, shutdown, S#state.stop_timeout + 5000) || {D, _, _} <- S#state.drains],
     ok = reactor_node:stop(S#state.node, S#state.stop_timeout,
                            fun(Level, ConnId, Text) -> log(Id, Level, ConnId, Text, #{}) end),
     reactor_conns:close_all(S#state.conns),
     reactor_batches:stop_all(stopped, S#state.batches),
-    [gen_server:reply(F, {error, stopped}) || F <- queue:to_list(S#state.stats_waiters)],
+    [gen_server:reply(F, {error, stopped}) || {_, F} <- queue:to_list(S#state.queries)],
     case S#state.reload of
         {_, From, _} -> gen_server:reply(From, {error, stopped});
         undefined -> ok
+    end,
+    S#state.drain =:= undefined andalso reactor_telemetry:context_stop(Id, S#state.started, Reason),
+    ok.
+
+%%% Replace: a fresh Node takes new connections; the old one drains.
+
+%% The old Node, its connections, the handoffs and queries it has not
+%% answered go to a drain process running this module; this process keeps
+%% its pid, its name and its listeners, and starts over with `N'.
+hand_over(N, DrainTimeout, S = #state{node = Old, conns = T, drains = Drains}) ->
+    D = proc_lib:spawn_link(?MODULE, drain_init, [self(), DrainTimeout]),
+    Boundary = reactor_conns:first_free(T),
+    Low = case Drains of [] -> 1; _ -> element(3, lists:last(Drains)) end,
+    Forwarded = reactor_node:hand_over(Old, D) ++ collect_io(Low, Boundary, []),
+    D ! {takeover, self(), S#state{drains = [], drain = #{parent => self()}}, Forwarded},
+    logger:notice("reactor context ~0p: replaced Node ~p by ~p; ~b connections drain on the old",
+                  [S#state.id, reactor_node:os_pid(Old), reactor_node:os_pid(N),
+                   length(reactor_conns:ids(T))]),
+    S#state{node = N, conns = reactor_conns:new(Boundary), batches = reactor_batches:new(),
+            tls_keys = reactor_tls:keys(is_map_key(tls, S#state.opts)), queries = queue:new(),
+            drains = Drains ++ [{D, Old, Boundary}]}.
+
+%% Ready events of the old Node's connections already in the mailbox.
+collect_io(Low, High, Acc) ->
+    receive
+        {reactor_io, Id, _} = M when Id >= Low, Id < High -> collect_io(Low, High, [M | Acc])
+    after 0 ->
+        lists:reverse(Acc)
+    end.
+
+%% @private The drain process: it takes the old Node over, handles what was
+%% already waiting for it, then serves as a context that admits nothing and
+%% stops when its last connection ends (or at the drain timeout).
+drain_init(Parent, DrainTimeout) ->
+    process_flag(trap_exit, true),
+    receive
+        {takeover, Parent, S0, Forwarded} ->
+            S1 = S0#state{node = reactor_node:take_over(S0#state.node),
+                          conns = reactor_conns:adopt(S0#state.conns)},
+            DrainTimeout =:= infinity orelse erlang:send_after(DrainTimeout, self(), drain_timeout),
+            S2 = lists:foldl(fun replay/2, S1, Forwarded),
+            self() ! drain_check,
+            gen_server:enter_loop(?MODULE, [], S2)
+    end.
+
+replay(Msg, S) ->
+    case handle_info(Msg, S) of
+        {noreply, S1} -> S1;
+        {stop, Reason, S1} -> self() ! {drain_stop, Reason}, S1
+    end.
+
+%% A drain is done when its last connection is.
+drained({noreply, S = #state{drain = #{}, conns = T}}) ->
+    case reactor_conns:is_empty(T) of
+        true -> {stop, normal, S};
+        false -> {noreply, S}
+    end;
+drained(Other) ->
+    Other.
+
+drain_for(Id, [{D, _, Boundary} | _]) when Id < Boundary -> {ok, D};
+drain_for(Id, [_ | Rest]) -> drain_for(Id, Rest);
+drain_for(_, []) -> none.
+
+forward_io({Id, Kind}, Drains) ->
+    case drain_for(Id, Drains) of
+        {ok, D} -> D ! {reactor_io, Id, Kind};
+        none -> ok % stale: closed while the event was in flight
+    end.
+
+forward(Msg, Drains) ->
+    case [D || {D, Node, _} <- Drains, reactor_node:owns(Msg, Node)] of
+        [D | _] -> D ! Msg;
+        [] -> ok
     end.
 
 %%% Handoff
@@ -301,7 +471,7 @@ send_handoffs(Batch, Accepted, S) ->
                  lists:foldl(
                    fun({I, Id, Res, Info, Layers}, Acc) ->
                            send(Acc, reactor_wire:handoff(Id, Info, Layers)),
-                           Acc#state{conns = reactor_conns:pending(Id, {Batch, I}, Res, Info, Acc#state.conns)}
+                           Acc#state{conns = reactor_conns:pending(Id, {Batch, I}, Res, Info, Layers, Acc#state.conns)}
                    end, S, Chunk);
              {error, Reason} ->
                  logger:error("reactor context ~0p: fd channel send failed: ~0p", [S#state.id, Reason]),
@@ -323,6 +493,7 @@ from_node({act, Acts}, S) ->
 from_node({ack, Id, Action}, S) ->
     case reactor_conns:acked(Id, S#state.conns) of
         {ok, {Batch, I}, T} ->
+            reactor_telemetry:connection_start(S#state.id, Id, reactor_conns:meta(Id, T)),
             S1 = act(Id, Action, count(handoffs, S#state{conns = T})),
             {noreply, batch_result(Batch, I, {ok, Id}, S1)};
         error ->
@@ -345,24 +516,47 @@ from_node({reload_error, Ref, Kind, Details}, S = #state{reload = {Ref, From, _}
 from_node({log, Level, ConnId, Text}, S) ->
     log(S#state.id, Level, ConnId, Text, peer_meta(ConnId, S)),
     {noreply, S};
-from_node({stats, NodeStats}, S = #state{stats_waiters = Q}) ->
-    case queue:out(Q) of
-        {{value, From}, Q1} ->
+from_node({stats, NodeStats}, S = #state{queries = Q}) ->
+    case queue:peek(Q) of
+        {value, {stats, From}} ->
             #{node_errors := NodeErrors} = C = S#state.counters,
             Info = maps:merge(maps:remove(node_errors, C), NodeStats),
             gen_server:reply(From, Info#{errors => maps:get(errors, NodeStats, 0) + NodeErrors,
                                          pending => reactor_conns:waiting(S#state.conns),
                                          frames_to_node => counters:get(S#state.frames, 1),
                                          frames_from_node => counters:get(S#state.frames, 2),
-                                         os_pid => reactor_node:os_pid(S#state.node)}),
-            {noreply, S#state{stats_waiters = Q1}};
-        {empty, _} ->
+                                         os_pid => reactor_node:os_pid(S#state.node),
+                                         draining => length(S#state.drains)}),
+            {noreply, S#state{queries = queue:drop(Q)}};
+        _ ->
             {noreply, S}
     end;
+from_node({connections, List}, S = #state{queries = Q}) ->
+    case queue:peek(Q) of
+        {value, {connections, From}} ->
+            T = S#state.conns,
+            Own = [maps:merge(#{peer => undefined, type => undefined, transport => undefined},
+                              maps:merge(default_meta(reactor_conns:meta(Id, T)), C))
+                   || C = #{id := Id} <- List],
+            gen_server:reply(From, {Own, [D || {D, _, _} <- S#state.drains]}),
+            {noreply, S#state{queries = queue:drop(Q)}};
+        _ ->
+            {noreply, S}
+    end;
+from_node({closed, Id, Summary}, S) ->
+    Meta = default_meta(reactor_conns:meta(Id, S#state.conns)),
+    reactor_telemetry:connection_stop(S#state.id, Id, Meta, Summary),
+    {noreply, S};
+from_node({exception, Id, Callback, Stack}, S) ->
+    reactor_telemetry:protocol_exception(S#state.id, Id, Callback, Stack),
+    {noreply, S};
 from_node(Unexpected, S) ->
     logger:warning("reactor context ~0p: unexpected message from Node: ~0p",
                    [S#state.id, Unexpected]),
     {noreply, S}.
+
+default_meta(undefined) -> #{};
+default_meta(Meta) -> Meta.
 
 peer_meta(ConnId, #state{conns = T}) ->
     case reactor_conns:peer(ConnId, T) of

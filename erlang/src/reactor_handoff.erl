@@ -26,7 +26,9 @@ run(Ctx, List) ->
                   [] -> [];
                   _ -> call(Ctx, Send)
               end,
-    merge(Prepared, Results).
+    Merged = merge(Prepared, Results),
+    [reactor_telemetry:handoff_error(Ctx, Reason) || {error, Reason} <- Merged],
+    Merged.
 
 call(Ctx, Send) ->
     try

@@ -9,12 +9,13 @@
 %% reason a context stops with and in the logger, where operators look.
 -module(reactor_node).
 
--export([start/2, send/2, handle/2, stop/3, os_pid/1, channel/1]).
+-export([start/2, send/2, handle/2, stop/3, os_pid/1, channel/1, owns/2, hand_over/2, take_over/1]).
 
 -export_type([node_proc/0, log_fun/0]).
 
-%% The stderr FIFO's select messages carry this id; connections are positive.
--define(STDERR_ID, -1).
+%% The stderr FIFO's select messages carry minus Node's OS pid (connections are
+%% positive): one context process may poll two Nodes' stderr while a
+%% replaced one hands over.
 -define(TAIL_BYTES, 4096).
 -define(READ_CHUNK, 65536).
 -define(MAX_LINE, 4096).
@@ -28,6 +29,7 @@
     channel :: reactor_channel:channel() | undefined,
     watch :: socket:socket() | undefined,
     stderr :: reactor_nif:res() | undefined,
+    stderr_id = 0 :: integer(),
     partial = <<>> :: binary(),  % a stderr line not ended yet
     tail = <<>> :: binary()      % the last bytes of stderr, whole lines
 }).
@@ -55,7 +57,9 @@ start(Id, #{node := Exe, args := Args, init := Init, timeout := Timeout, log := 
                                       {env, [{"REACTOR_STDERR", Fifo}]},
                                       {packet, 4}, binary, exit_status, use_stdio, hide]),
                     {os_pid, OsPid} = erlang:port_info(Port, os_pid),
-                    N = #node{id = Id, port = Port, os_pid = OsPid, stderr = Res},
+                    ok = reactor_nif:take(Res, -OsPid),
+                    ok = reactor_nif:select(Res, read),
+                    N = #node{id = Id, port = Port, os_pid = OsPid, stderr = Res, stderr_id = -OsPid},
                     true = port_command(Port, Init(reactor_channel:path(L))),
                     starting(N, L, {accepting, undefined}, false, deadline(Timeout), Log);
                 {error, Reason} ->
@@ -69,9 +73,7 @@ start(Id, #{node := Exe, args := Args, init := Init, timeout := Timeout, log := 
 open_stderr(Fifo) ->
     case reactor_nif:open_fifo(Fifo) of
         {ok, Fd} ->
-            {ok, Res} = reactor_nif:open(Fd, ?STDERR_ID),
-            ok = reactor_nif:select(Res, read),
-            {ok, Res};
+            reactor_nif:open(Fd, 0); % its id (and its poll) once Node's pid is known
         {error, _} = E ->
             E
     end.
@@ -111,7 +113,7 @@ wait_start(N = #node{port = Port}, L, Chan, Ready, Deadline, Log) ->
             exited(N#node{port = undefined}, L, Chan, Status);
         {'EXIT', Port, Why} ->
             exited(N#node{port = undefined}, L, Chan, Why);
-        {reactor_io, ?STDERR_ID, read} ->
+        {reactor_io, StderrId, read} when StderrId =:= N#node.stderr_id ->
             wait_start(read_stderr(N), L, Chan, Ready, Deadline, Log)
     after remaining(Deadline) ->
         start_failed(N, L, Chan, start_timeout)
@@ -160,7 +162,7 @@ send(#node{port = Port}, Bin) ->
     {data, binary()} | {exit, term(), node_proc()} | {ok, node_proc()} | ignore.
 handle({Port, {data, Bin}}, #node{port = Port}) ->
     {data, Bin};
-handle({reactor_io, ?STDERR_ID, read}, N) ->
+handle({reactor_io, Id, read}, N = #node{stderr_id = Id}) ->
     {ok, read_stderr(N)};
 handle({Port, {exit_status, Status}}, N = #node{port = Port}) ->
     died(N#node{port = undefined}, Status);
@@ -174,6 +176,56 @@ handle({'$socket', S, Kind, _}, N = #node{watch = S}) when Kind =:= select; Kind
     end;
 handle(_, _) ->
     ignore.
+
+%% @doc Whether a message is about this Node process (its port, its stderr,
+%% its channel): what a context forwards to the process it handed Node to.
+-spec owns(term(), node_proc()) -> boolean().
+owns({Port, _}, #node{port = Port}) when is_port(Port) -> true;
+owns({'EXIT', Port, _}, #node{port = Port}) when is_port(Port) -> true;
+owns({reactor_io, Id, _}, #node{stderr_id = Id}) -> true;
+owns({'$socket', S, _, _}, #node{watch = S}) when S =/= undefined -> true;
+owns(_, _) -> false.
+
+%% @doc Give this Node process to `Pid' (which then calls take_over/1): its
+%% port and channel are Pid's from here on. Returns the messages about it
+%% already in the caller's mailbox, oldest first, for Pid to handle first;
+%% what arrives later the caller forwards (owns/2).
+-spec hand_over(node_proc(), pid()) -> [term()].
+hand_over(N = #node{port = Port, channel = Ch}, Pid) ->
+    Ch =:= undefined orelse reactor_channel:give(Ch, Pid),
+    case Port of
+        undefined ->
+            ok;
+        _ ->
+            try
+                true = erlang:port_connect(Port, Pid),
+                unlink(Port),
+                %% a synchronous round trip to the port: every message it sent
+                %% us before the switch is in our mailbox now
+                _ = erlang:port_info(Port, connected)
+            catch
+                error:badarg -> ok % closed meanwhile: its EXIT/status is collected below
+            end
+    end,
+    collect(N, []).
+
+collect(N = #node{port = Port, stderr_id = Sid, watch = W}, Acc) ->
+    receive
+        {P, _} = M when P =:= Port, Port =/= undefined -> collect(N, [M | Acc]);
+        {'EXIT', P, _} = M when P =:= Port, Port =/= undefined -> collect(N, [M | Acc]);
+        {reactor_io, Sid, _} = M -> collect(N, [M | Acc]);
+        {'$socket', S, _, _} = M when S =:= W, W =/= undefined -> collect(N, [M | Acc])
+    after 0 ->
+        lists:reverse(Acc)
+    end.
+
+%% @doc The other half of hand_over/2, in the process Node was given to.
+-spec take_over(node_proc()) -> node_proc().
+take_over(N = #node{port = Port, stderr = Res, stderr_id = Sid}) ->
+    Port =:= undefined orelse link(Port), % an EPIPE close comes as an 'EXIT'
+    Res =:= undefined orelse reactor_nif:take(Res, Sid),
+    %% its poll may have fired at the old owner: read what is there, re-arm here
+    read_stderr(N).
 
 %% Node closed the channel: it is dying. Its exit status usually follows at once.
 hung_up(N = #node{port = Port}) ->

@@ -7,7 +7,7 @@
 %% here; they move over the fds.
 -module(reactor_wire).
 
--export([init/1, tls_config/2, handoff/3, ready/2, close/2, reload/2, stats/0, stop/0]).
+-export([init/1, tls_config/2, handoff/3, ready/2, close/2, reload/2, stats/0, connections/0, stop/0]).
 -export([decode/1, max_frame/0]).
 
 -export_type([from_node/0, action/0, transport/0]).
@@ -29,7 +29,13 @@
     | {log, log_level(), id() | undefined, binary()}
     | {reloaded, id(), non_neg_integer()}
     | {reload_error, id(), atom(), term()}
-    | {stats, #{atom() => non_neg_integer()}}.
+    | {stats, #{atom() => non_neg_integer()}}
+    | {connections, [#{id := id(), bytes_in := non_neg_integer(), bytes_out := non_neg_integer(),
+                       age := non_neg_integer(), state := conn_state()}]}
+    | {closed, id(), #{bytes_in := non_neg_integer(), bytes_out := non_neg_integer(),
+                       duration_ms := non_neg_integer(), reason := normal | binary()}}
+    | {exception, id(), binary(), binary()}.
+-type conn_state() :: opening | reading | writing | paused | closed | unknown.
 
 %% Frames from Node are control messages: small. A larger one means a broken port.
 -define(MAX_FRAME, 4 * 1024 * 1024).
@@ -60,6 +66,9 @@ close(Id, Why) -> term_to_binary({close, Id, Why}).
 reload(Ref, Code) -> term_to_binary({reload, Ref, Code}).
 
 stats() -> term_to_binary({stats}).
+
+%% Every live connection's bytes, age and state.
+connections() -> term_to_binary({connections}).
 
 stop() -> term_to_binary({stop}).
 
@@ -118,6 +127,28 @@ message([<<"reload_error">>, Ref, Kind, Details] = T) ->
         true -> {ok, {reload_error, Ref, load_error_kind(Kind), load_details(Details)}};
         false -> malformed(T)
     end;
+message([<<"connections">>, L] = T) when is_list(L) ->
+    case lists:all(fun is_conn_entry/1, L) of
+        true ->
+            {ok, {connections, [#{id => Id, bytes_in => round(In), bytes_out => round(Out),
+                                  age => round(Age), state => conn_state(St)}
+                                || [Id, In, Out, Age, St] <- L]}};
+        false ->
+            malformed(T)
+    end;
+message([<<"closed">>, Id, In, Out, Ms, Reason] = T) when is_binary(Reason) ->
+    case is_id(Id) andalso lists:all(fun is_count/1, [In, Out, Ms]) of
+        true ->
+            {ok, {closed, Id, #{bytes_in => round(In), bytes_out => round(Out), duration_ms => round(Ms),
+                                reason => case Reason of <<>> -> normal; _ -> Reason end}}};
+        false ->
+            malformed(T)
+    end;
+message([<<"exception">>, Id, Callback, Stack] = T) when is_binary(Callback), is_binary(Stack) ->
+    case is_id(Id) of
+        true -> {ok, {exception, Id, Callback, Stack}};
+        false -> malformed(T)
+    end;
 message([<<"load_error">>, Kind, Details]) ->
     {ok, {load_error, load_error_kind(Kind), load_details(Details)}};
 message(T) ->
@@ -140,6 +171,20 @@ pairs([], Acc) -> {ok, lists:reverse(Acc)};
 pairs(_, _) -> error.
 
 is_id(I) -> is_integer(I) andalso I >= 0 andalso I =< ?MAX_ID.
+
+%% erlpack sends integers past 2^32 as floats.
+is_count(N) -> is_number(N) andalso N >= 0.
+
+is_conn_entry([Id, In, Out, Age, St]) ->
+    is_id(Id) andalso is_count(In) andalso is_count(Out) andalso is_count(Age) andalso is_binary(St);
+is_conn_entry(_) -> false.
+
+conn_state(<<"opening">>) -> opening;
+conn_state(<<"reading">>) -> reading;
+conn_state(<<"writing">>) -> writing;
+conn_state(<<"paused">>) -> paused;
+conn_state(<<"closed">>) -> closed;
+conn_state(_) -> unknown.
 
 %% The whitelists.
 action(<<"read_pending">>) -> read_pending;

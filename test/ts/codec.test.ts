@@ -35,12 +35,24 @@ describe("codec", () => {
         callbackTimeout: 0,
         idleTimeout: 0,
         typecheck: false,
+        telemetry: false,
       },
     });
+    expect(decode(etf(["reload", 3, { protocol: "/q.ts", setup_code: "", typecheck: true }]))).toEqual({
+      type: "reload",
+      ref: 3,
+      protocol: "/q.ts",
+      setupCode: "",
+      typecheck: true,
+    });
+    expect(decode(etf(["connections"]))).toEqual({ type: "connections" });
   });
 
   it("rejects malformed messages with a clear error", () => {
     const bad: unknown[] = [
+      ["reload", -1, {}],
+      ["reload", 1, "x"],
+      ["connections", 1],
       ["ready", [1, -2], []],
       ["ready", "x", []],
       ["handoff", 1.5, {}, { proxy: false, tls: false }],

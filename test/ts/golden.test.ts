@@ -22,6 +22,7 @@ const toNode: Record<string, Incoming> = {
       callbackTimeout: 5000,
       idleTimeout: 0,
       typecheck: false,
+      telemetry: false,
       tls: undefined,
     },
   },
