@@ -4,7 +4,8 @@
 
 -export([dup_fd/1, handoff_socket/2, handoff_socket/3, child_spec/2, listener_child_spec/2,
          start_listener/2, stop_listener/1, listener_port/1, listener_info/1,
-         suspend_listener/1, resume_listener/1, drain_listener/2]).
+         suspend_listener/1, resume_listener/1, drain_listener/2,
+         info/0, cluster_info/0, cluster_info/1, reload/1, reload/2]).
 
 %% @doc An independent copy of `Fd' (close-on-exec): hand the copy off and
 %% close the original whenever you like.
@@ -143,3 +144,40 @@ listener(Name) ->
         Pid when is_pid(Pid) -> Name;
         undefined -> error({no_listener, Name})
     end.
+
+%%% What is live, here and across the cluster
+
+%% @doc Every context and listener on this node, with their counters.
+-spec info() -> #{node := node(), contexts := [map()], listeners := [map()]}.
+info() ->
+    Names = reactor_registry:names(),
+    #{node => node(),
+      contexts => [#{id => Id, pid => Pid, group => reactor_cluster:group_of(Pid),
+                     info => alive_info(fun() -> reactor_context:info(Pid) end)}
+                   || {{context, Id}, Pid} <- Names],
+      listeners => [#{name => Name, pid => Pid, info => alive_info(fun() -> listener_info(Name) end)}
+                    || {{listener, Name}, Pid} <- Names]}.
+
+alive_info(F) ->
+    try F()
+    catch
+        exit:_ -> #{} ; % stopped while we asked
+        error:_ -> #{}
+    end.
+
+%% @doc info/0 of every connected node (and this one): `#{Node => Info}', or
+%% `{error, Reason}' for a node that did not answer within 5 s.
+-spec cluster_info() -> #{node() => map() | {error, term()}}.
+cluster_info() -> cluster_info(5000).
+
+-spec cluster_info(timeout()) -> #{node() => map() | {error, term()}}.
+cluster_info(Timeout) -> reactor_cluster:info(Timeout).
+
+%% @doc Reload the protocol of every context in pg group `Group' (a context's
+%% `group' option, by default its id) on every connected node, in parallel.
+%% Returns `#{Node => [{Pid, Result}]}' with reactor_context:reload/2's results.
+-spec reload(term()) -> #{node() => [{pid(), term()}]}.
+reload(Group) -> reload(Group, #{}).
+
+-spec reload(term(), map()) -> #{node() => [{pid(), term()}]}.
+reload(Group, Changes) -> reactor_cluster:reload(Group, Changes).

@@ -19,6 +19,7 @@
                   tls => reactor_tls:opts(),
                   typecheck => boolean(),
                   name => atom(),
+                  group => term(),
                   start_timeout => timeout(),
                   stop_timeout => timeout()}.
 

@@ -198,6 +198,7 @@ init({Id, Opts}) ->
         ok ->
             case start_node(Id, Opts) of
                 {ok, N} ->
+                    reactor_cluster:join(maps:get(group, Opts, Id)),
                     reactor_telemetry:context_start(Id, reactor_node:os_pid(N)),
                     {ok, #state{id = Id, opts = Opts, node = N, frames = counters:new(2, []),
                                 tls_keys = reactor_tls:keys(is_map_key(tls, Opts)),

@@ -184,6 +184,7 @@ settle(Ctx) ->
 %% waiting connections once fds are free again; it never spins or crashes.
 acceptor_at_fd_limit(_Config) ->
     H = reactor_test_lib:capture_logs(),
+    telemetry:attach(),
     Ctx = start_ctx(emfile, #{protocol => example("echo.ts")}),
     {L, Port} = listen(Ctx),
     Beam = os:getpid(),
@@ -208,6 +209,11 @@ acceptor_at_fd_limit(_Config) ->
               end,
     try
         {warning, _, _} = reactor_test_lib:logged("accept failed: (emfile|enfile)", 5000),
+        receive
+            {telemetry, [reactor, listener, accept_error], #{count := 1}, #{listener := L, reason := Why}}
+              when Why =:= emfile; Why =:= enfile -> ok
+        after 5000 -> error(no_accept_error_event)
+        end,
         timer:sleep(500),
         Errors = maps:get(accept_errors, reactor:listener_info(L)),
         AtLimit = erlang:monotonic_time(millisecond) - T0,
@@ -222,6 +228,7 @@ acceptor_at_fd_limit(_Config) ->
         catch port_close(Clients)
     after
         Restore(),
+        telemetry:detach(),
         reactor_test_lib:stop_capture(H)
     end,
     done(Ctx, L).
