@@ -339,8 +339,12 @@ handle_info(Msg, S = #state{node = Node}) ->
 terminate(Reason, S = #state{id = Id}) ->
     %% replaced Nodes go first: their connections end with the context
     [catch gen_server:stop(D, shutdown, S#state.stop_timeout + 5000) || {D, _, _} <- S#state.drains],
+    %% connections end as Node stops: their logs and telemetry still count
     ok = reactor_node:stop(S#state.node, S#state.stop_timeout,
-                           fun(Level, ConnId, Text) -> log(Id, Level, ConnId, Text, #{}) end),
+                           fun(M = {Kind, _, _, _}) when Kind =:= log; Kind =:= exception -> from_node(M, S);
+                              (M = {closed, _, _}) -> from_node(M, S);
+                              (_) -> ok
+                           end),
     reactor_conns:close_all(S#state.conns),
     reactor_batches:stop_all(stopped, S#state.batches),
     [gen_server:reply(F, {error, stopped}) || {_, F} <- queue:to_list(S#state.queries)],

@@ -240,16 +240,16 @@ died(N, How) ->
     {exit, {node_exit, How, N1#node.tail}, N1}.
 
 %% @doc Ask Node to stop and wait for it to exit; kill it if it does not in
-%% time. Frames it sends meanwhile are logged through `Log'.
--spec stop(node_proc(), timeout(), log_fun()) -> ok.
-stop(N = #node{port = undefined}, _Timeout, _Log) ->
+%% time. What it says meanwhile (logs, connections ending) goes to `Said'.
+-spec stop(node_proc(), timeout(), fun((reactor_wire:from_node()) -> any())) -> ok.
+stop(N = #node{port = undefined}, _Timeout, _Said) ->
     release(N);
-stop(N = #node{port = Port}, Timeout, Log) ->
+stop(N = #node{port = Port}, Timeout, Said) ->
     ok = send(N, reactor_wire:stop()),
-    N1 = wait_exit(N, Port, deadline(Timeout), Log),
+    N1 = wait_exit(N, Port, deadline(Timeout), Said),
     release(N1).
 
-wait_exit(N, Port, Deadline, Log) ->
+wait_exit(N, Port, Deadline, Said) ->
     receive
         {Port, {exit_status, 0}} ->
             N#node{port = undefined};
@@ -262,10 +262,10 @@ wait_exit(N, Port, Deadline, Log) ->
             N#node{port = undefined};
         {Port, {data, Bin}} ->
             case reactor_wire:decode(Bin) of
-                {ok, {log, L, C, Text}} -> Log(L, C, Text);
+                {ok, M} -> Said(M);
                 _ -> ok
             end,
-            wait_exit(N, Port, Deadline, Log)
+            wait_exit(N, Port, Deadline, Said)
     after remaining(Deadline) ->
         logger:warning("reactor context ~0p: Node did not stop in time; killing it", [N#node.id]),
         kill(N)
