@@ -3,6 +3,8 @@ import type { ConnectionHandle, Peer, Protocol, TimerKind } from "./protocol";
 import type { Clock } from "./clock";
 import type { Registry } from "./registry";
 import type { Transport, Upstream } from "./transport";
+import type { Traffic } from "./fd-transport";
+export type ConnectionState = "opening" | "reading" | "writing" | "paused" | "closed";
 /** What a connection needs from its engine. */
 export interface ConnectionHost {
     readonly registry: Registry;
@@ -15,6 +17,8 @@ export interface ConnectionHost {
     log(level: LogLevel, id: number, text: string): void;
     /** a protocol or a peer did something wrong */
     countError(): void;
+    /** a protocol callback threw: counted, logged with `text`, reported */
+    exception(id: number, callback: string, error: unknown, text: string): void;
     /** settled outside a dispatch: flush soon */
     wake(): void;
     /** the connection closed: drop it from the table */
@@ -28,11 +32,14 @@ export type Start = {
 };
 export declare class Connection implements Upstream, ConnectionHandle {
     readonly id: number;
-    readonly proto: Protocol;
+    /** the code serving it; a reload's adopt hook may hand it to new code */
+    proto: Protocol;
     private readonly top;
     private readonly host;
     /** the raw fd read behind Protocol.read */
     private readonly rawRead;
+    /** this connection's bytes on the fd */
+    readonly traffic: Traffic;
     closed: boolean;
     paused: boolean;
     lastActive: number;
@@ -49,15 +56,26 @@ export declare class Connection implements Upstream, ConnectionHandle {
     /** the protocol's own timers: the idle one counts from the last data */
     private readonly timers;
     private lastData;
-    constructor(id: number, proto: Protocol, top: Transport, host: ConnectionHost, 
+    /** when the handoff arrived (engine clock, ms) */
+    readonly since: number;
+    constructor(id: number, 
+    /** the code serving it; a reload's adopt hook may hand it to new code */
+    proto: Protocol, top: Transport, host: ConnectionHost, 
     /** the raw fd read behind Protocol.read */
-    rawRead: (size: number) => Buffer | null);
+    rawRead: (size: number) => Buffer | null, 
+    /** this connection's bytes on the fd */
+    traffic?: Traffic);
+    /** What it is doing, for reactor_context:connections/1. */
+    get state(): ConnectionState;
     /** The handoff: a stack that is open already runs connectionMade now and
      * its first action is the ack; one that opens later (a PROXY header, a TLS
      * handshake) starts reading for it. */
     start(): Start;
     readable(): void;
     writable(): void;
+    /** New code takes over (a reload's adopt hook): the fd, the peer and every
+     * byte not yet written move to `next`; the old Protocol is detached. */
+    swap(next: Protocol): void;
     /** The protocol, a layer, Erlang, the engine's stop or idle sweep closes it. */
     close(reason?: Error, tellErlang?: boolean): void;
     /** Bytes taken from the protocol that the kernel has not taken yet. */

@@ -1,8 +1,8 @@
 import type { Io } from "./addon";
 import type { ClientInfo, LogLevel, NackReason, Stats, TransportSpec, WireAction } from "./types";
 import { Clock } from "./clock";
-import { Connection, ConnectionHost } from "./connection";
-import { Registry } from "./registry";
+import { Connection, ConnectionHost, ConnectionState } from "./connection";
+import { AdoptHook, Registry } from "./registry";
 import { TlsOptions } from "./tls-config";
 /** Where the engine's answers go; the port batches them into frames. */
 export interface Sink {
@@ -26,7 +26,20 @@ export interface ReactorOptions {
     /** time for every timeout (the test harness moves it by hand) */
     clock?: Clock;
     /** told of every connection that ends, with connectionLost's reason */
-    onClose?: (id: number, reason: Error | undefined) => void;
+    onClose?: (id: number, reason: Error | undefined, summary: ClosedSummary) => void;
+    /** told of every protocol callback that throws */
+    onException?: (id: number, callback: string, error: unknown) => void;
+}
+/** A connection that ended: its bytes on the fd and how long it lived (ms). */
+export interface ClosedSummary {
+    bytesIn: number;
+    bytesOut: number;
+    durationMs: number;
+}
+/** One live connection, as reactor_context:connections/1 reports it. */
+export interface ConnectionSummary extends ClosedSummary {
+    id: number;
+    state: ConnectionState;
 }
 export declare class Reactor implements ConnectionHost {
     readonly io: Io;
@@ -39,7 +52,9 @@ export declare class Reactor implements ConnectionHost {
     readonly writeHighWater: number;
     readonly clock: Clock;
     private readonly onClose?;
-    private readonly traffic;
+    private readonly onException?;
+    /** bytes of the connections that ended (live ones count their own) */
+    private readonly closedTraffic;
     private readonly conns;
     private readonly slab;
     private readonly readSize;
@@ -57,16 +72,23 @@ export declare class Reactor implements ConnectionHost {
     addTlsConfig(key: number, opts: TlsOptions): Error | undefined;
     get size(): number;
     stats(): Stats;
+    /** Every live connection: id, bytes, age, what it waits for. */
+    connections(): ConnectionSummary[];
     handoff(id: number, fd: number, info: ClientInfo, spec?: TransportSpec): void;
     readReady(id: number): void;
     writeReady(id: number): void;
     /** Erlang closed the connection (its copy is already gone). */
     closeFromErlang(id: number, why: string): void;
+    /** After a reload: offer every live connection to the new code's adopt
+     * hook. One whose handler is still pending finishes on the old code; a hook
+     * that throws or declines leaves it there too. Returns how many moved. */
+    adopt(hook: AdoptHook): number;
     /** Graceful stop: every protocol gets connectionLost, every fd is closed. */
     closeAll(reason: Error): void;
     act(id: number, wire: WireAction): void;
     log(level: LogLevel, id: number, text: string): void;
     countError(): void;
+    exception(id: number, callback: string, error: unknown, text: string): void;
     wake(): void;
     forget(conn: Connection, reason: Error | undefined): void;
     private newProtocol;

@@ -1,13 +1,25 @@
 import { Protocol } from "./protocol";
 export type ProtocolClass = new () => Protocol;
 export type ProtocolFactory = () => Protocol;
+/** A reloaded protocol's offer to take over a live connection from the old
+ * code: the Protocol to continue with, or undefined to let it finish on the old. */
+export type AdoptHook = (old: Protocol) => Protocol | undefined | void;
+/** What a module loads: the factory, and the adopt hook its class may have. */
+export interface LoadedProtocol {
+    factory: ProtocolFactory;
+    adopt?: AdoptHook;
+}
+/** A Protocol subclass or a function that returns a Protocol, as a factory. */
+export declare function toLoaded(f: ProtocolClass | ProtocolFactory): LoadedProtocol;
 export declare class Registry {
-    private factory;
+    private loaded;
     private readonly byFd;
     private running;
     private readonly scope;
     /** A Protocol subclass or a function that returns a Protocol. */
     setProtocolFactory(f: ProtocolClass | ProtocolFactory): void;
+    /** What new connections get from now on (a load or a reload). */
+    install(loaded: LoadedProtocol): void;
     get protocolFactory(): ProtocolFactory | undefined;
     /** The Protocol instance serving an fd (Node's copy), if any. */
     getProtocol(fd: number): Protocol | undefined;

@@ -24,6 +24,8 @@ to_node() ->
      {"ready", reactor_wire:ready([1, 2, 16#7fffffff], [3])},
      {"close", reactor_wire:close(9, <<"closed by Erlang">>)},
      {"stats", reactor_wire:stats()},
+     {"connections", reactor_wire:connections()},
+     {"reload", reactor_wire:reload(4, #{protocol => <<"/srv/v2.ts">>, setup_code => <<>>, typecheck => false})},
      {"stop", reactor_wire:stop()}].
 
 %% What Node sends (written by golden.test.ts) and what Erlang makes of it.
@@ -36,6 +38,14 @@ from_node() ->
      {"log_context", {ok, {log, error, undefined, <<"port exiting">>}}},
      {"stats", {ok, {stats, #{connections => 2, bytes_in => 10, bytes_out => 20, events => 30,
                               errors => 0, buffered => 0, tls_queued => 0}}}},
+     {"reloaded", {ok, {reloaded, 4, 2}}},
+     {"reload_error", {ok, {reload_error, 5, no_protocol, <<"v3.ts yields no protocol">>}}},
+     {"connections", {ok, {connections, [#{id => 1, bytes_in => 10, bytes_out => 20, age => 1500, state => reading},
+                                         #{id => 2, bytes_in => 0, bytes_out => 0, age => 3, state => opening}]}}},
+     {"closed", {ok, {closed, 9, #{bytes_in => 100, bytes_out => 200, duration_ms => 42, reason => normal}}}},
+     {"closed_reason", {ok, {closed, 9, #{bytes_in => 1, bytes_out => 0, duration_ms => 7,
+                                         reason => <<"ECONNRESET: read ECONNRESET">>}}}},
+     {"exception", {ok, {exception, 3, <<"dataReceived">>, <<"Error: boom\n    at x.ts:1:1">>}}},
      {"load_error", {ok, {load_error, protocol_compile,
                           [#{file => <<"/srv/bad.ts">>, line => 3, column => 7,
                              text => <<"Expected \";\"">>}]}}}].

@@ -49,6 +49,8 @@ const toNode: Record<string, Incoming> = {
   ready: { type: "ready", reads: [1, 2, 0x7fffffff], writes: [3] },
   close: { type: "close", id: 9, reason: "closed by Erlang" },
   stats: { type: "stats" },
+  connections: { type: "connections" },
+  reload: { type: "reload", ref: 4, protocol: "/srv/v2.ts", setupCode: "", typecheck: false },
   stop: { type: "stop" },
 };
 
@@ -61,6 +63,12 @@ const fromNode: Record<string, Outgoing> = {
   log: ["log", "notice", 5, "got ping"],
   log_context: ["log", "error", null, "port exiting"],
   stats: ["stats", { connections: 2, bytes_in: 10, bytes_out: 20, events: 30, errors: 0, buffered: 0, tls_queued: 0 }],
+  reloaded: ["reloaded", 4, 2],
+  reload_error: ["reload_error", 5, "no_protocol", "v3.ts yields no protocol"],
+  connections: ["connections", [[1, 10, 20, 1500, "reading"], [2, 0, 0, 3, "opening"]]],
+  closed: ["closed", 9, 100, 200, 42, ""],
+  closed_reason: ["closed", 9, 1, 0, 7, "ECONNRESET: read ECONNRESET"],
+  exception: ["exception", 3, "dataReceived", "Error: boom\n    at x.ts:1:1"],
   load_error: ["load_error", "protocol_compile", [{ file: "/srv/bad.ts", line: 3, column: 7, text: 'Expected ";"' }]],
 };
 
