@@ -44,9 +44,8 @@
     queries = queue:new() :: queue:queue({stats | connections, gen_server:from()}),
     max_conns :: pos_integer(),
     started = erlang:monotonic_time() :: integer(),
-    %% Nodes replaced by replace/1, still draining their connections, oldest
-    %% first: each drain process, its Node and the first id not its own
-    drains = [] :: [{pid(), reactor_node:node_proc(), pos_integer()}],
+    %% Nodes replaced by replace/1, still draining their connections
+    drains = reactor_drains:new() :: reactor_drains:drains(),
     %% set in a drain process: the context it drains for
     drain :: undefined | #{parent := pid()},
     stop_timeout :: timeout(),
@@ -249,7 +248,7 @@ handle_call({close, ConnId} = Req, From, S) ->
             {reply, ok, count(closed, S#state{conns = T})};
         {error, _} = E ->
             %% one of a replaced Node's: its drain answers
-            case drain_for(ConnId, S#state.drains) of
+            case reactor_drains:close_owner(ConnId, S#state.drains) of
                 {ok, D} -> D ! {'$gen_call', From, Req}, {noreply, S};
                 none -> {reply, E, S}
             end
@@ -295,12 +294,12 @@ handle_info({reactor_io, Id, Kind}, S) when Id > 0 ->
         _ -> send(S, reactor_wire:ready(Reads, Writes))
     end,
     %% armed before a replace: the replaced Node's drain polls them now
-    [forward_io(E, S#state.drains) || E <- Other],
+    [reactor_drains:route_io(E, S#state.drains) || E <- Other],
     {noreply, count(events, N, S)};
 handle_info({'EXIT', Parent, Reason}, S = #state{drain = #{parent := Parent}}) ->
     {stop, Reason, S};
 handle_info({'EXIT', Pid, _}, S = #state{drains = Drains}) when is_pid(Pid) ->
-    {noreply, S#state{drains = lists:keydelete(Pid, 1, Drains)}};
+    {noreply, S#state{drains = reactor_drains:remove(Pid, Drains)}};
 handle_info(drain_timeout, S = #state{drain = #{}}) ->
     Ids = reactor_conns:ids(S#state.conns),
     logger:notice("reactor context ~0p: the replaced Node's drain timed out; closing its ~b connections",
@@ -332,13 +331,13 @@ handle_info(Msg, S = #state{node = Node}) ->
             reactor_telemetry:context_exit(S#state.id, Reason),
             {stop, Reason, S#state{node = Node1}};
         ignore ->
-            forward(Msg, S#state.drains),
+            reactor_drains:route(Msg, S#state.drains),
             {noreply, S}
     end.
 
 terminate(Reason, S = #state{id = Id}) ->
     %% replaced Nodes go first: their connections end with the context
-    [catch gen_server:stop(D, shutdown, S#state.stop_timeout + 5000) || {D, _, _} <- S#state.drains],
+    ok = reactor_drains:stop_all(S#state.drains, S#state.stop_timeout + 5000),
     %% connections end as Node stops: their logs and telemetry still count
     ok = reactor_node:stop(S#state.node, S#state.stop_timeout,
                            fun(M = {Kind, _, _, _}) when Kind =:= log; Kind =:= exception -> from_node(M, S);
@@ -363,15 +362,14 @@ terminate(Reason, S = #state{id = Id}) ->
 hand_over(N, DrainTimeout, S = #state{node = Old, conns = T, drains = Drains}) ->
     D = proc_lib:spawn_link(?MODULE, drain_init, [self(), DrainTimeout]),
     Boundary = reactor_conns:first_free(T),
-    Low = case Drains of [] -> 1; _ -> element(3, lists:last(Drains)) end,
-    Forwarded = reactor_node:hand_over(Old, D) ++ collect_io(Low, Boundary, []),
-    D ! {takeover, self(), S#state{drains = [], drain = #{parent => self()}}, Forwarded},
+    Forwarded = reactor_node:hand_over(Old, D) ++ collect_io(reactor_drains:low(Drains), Boundary, []),
+    D ! {takeover, self(), S#state{drains = reactor_drains:new(), drain = #{parent => self()}}, Forwarded},
     logger:notice("reactor context ~0p: replaced Node ~p by ~p; ~b connections drain on the old",
                   [S#state.id, reactor_node:os_pid(Old), reactor_node:os_pid(N),
                    length(reactor_conns:ids(T))]),
     S#state{node = N, conns = reactor_conns:new(Boundary), batches = reactor_batches:new(),
             tls_keys = reactor_tls:keys(is_map_key(tls, S#state.opts)), queries = queue:new(),
-            drains = Drains ++ [{D, Old, Boundary}]}.
+            drains = reactor_drains:add(D, Old, Boundary, Drains)}.
 
 %% Ready events of the old Node's connections already in the mailbox.
 collect_io(Low, High, Acc) ->
@@ -411,21 +409,6 @@ drained({noreply, S = #state{drain = #{}, conns = T}}) ->
 drained(Other) ->
     Other.
 
-drain_for(Id, [{D, _, Boundary} | _]) when Id < Boundary -> {ok, D};
-drain_for(Id, [_ | Rest]) -> drain_for(Id, Rest);
-drain_for(_, []) -> none.
-
-forward_io({Id, Kind}, Drains) ->
-    case drain_for(Id, Drains) of
-        {ok, D} -> D ! {reactor_io, Id, Kind};
-        none -> ok % stale: closed while the event was in flight
-    end.
-
-forward(Msg, Drains) ->
-    case [D || {D, Node, _} <- Drains, reactor_node:owns(Msg, Node)] of
-        [D | _] -> D ! Msg;
-        [] -> ok
-    end.
 
 %%% Handoff
 
@@ -531,7 +514,7 @@ from_node({stats, NodeStats}, S = #state{queries = Q}) ->
                                          frames_to_node => counters:get(S#state.frames, 1),
                                          frames_from_node => counters:get(S#state.frames, 2),
                                          os_pid => reactor_node:os_pid(S#state.node),
-                                         draining => length(S#state.drains)}),
+                                         draining => reactor_drains:count(S#state.drains)}),
             {noreply, S#state{queries = queue:drop(Q)}};
         _ ->
             {noreply, S}
@@ -543,7 +526,7 @@ from_node({connections, List}, S = #state{queries = Q}) ->
             Own = [maps:merge(#{peer => undefined, type => undefined, transport => undefined},
                               maps:merge(default_meta(reactor_conns:meta(Id, T)), C))
                    || C = #{id := Id} <- List],
-            gen_server:reply(From, {Own, [D || {D, _, _} <- S#state.drains]}),
+            gen_server:reply(From, {Own, reactor_drains:pids(S#state.drains)}),
             {noreply, S#state{queries = queue:drop(Q)}};
         _ ->
             {noreply, S}

@@ -1,0 +1,67 @@
+%% @doc A context's replaced Node processes, each draining its connections in
+%% a process of its own (reactor_context:replace/2), and the routing of what
+%% still reaches the context for them: ready events of their connections
+%% armed before the replace, and messages of their ports, stderr and channel.
+%%
+%% Connection ids only grow, and a replacement's first id is its
+%% predecessor's first free one: the drains split the ids into ranges, oldest
+%% first.
+-module(reactor_drains).
+
+-export([new/0, add/4, low/1, remove/2, count/1, pids/1, close_owner/2, route_io/2, route/2,
+         stop_all/2]).
+
+-export_type([drains/0]).
+
+-record(drain, {pid :: pid(), node :: reactor_node:node_proc(), below :: pos_integer()}).
+-opaque drains() :: [#drain{}].
+
+-spec new() -> drains().
+new() -> [].
+
+%% @doc `Pid' drains `Node', whose connections have ids below `Below'.
+-spec add(pid(), reactor_node:node_proc(), pos_integer(), drains()) -> drains().
+add(Pid, Node, Below, Ds) -> Ds ++ [#drain{pid = Pid, node = Node, below = Below}].
+
+%% @doc The lowest id the next drain's connections can have.
+-spec low(drains()) -> pos_integer().
+low([]) -> 1;
+low(Ds) -> (lists:last(Ds))#drain.below.
+
+%% @doc A drain process ended (its last connection did, or its timeout).
+-spec remove(pid(), drains()) -> drains().
+remove(Pid, Ds) -> lists:keydelete(Pid, #drain.pid, Ds).
+
+-spec count(drains()) -> non_neg_integer().
+count(Ds) -> length(Ds).
+
+-spec pids(drains()) -> [pid()].
+pids(Ds) -> [P || #drain{pid = P} <- Ds].
+
+%% @doc The drain that holds connection `Id', if any.
+-spec close_owner(pos_integer(), drains()) -> {ok, pid()} | none.
+close_owner(Id, [#drain{pid = P, below = B} | _]) when Id < B -> {ok, P};
+close_owner(Id, [_ | Rest]) -> close_owner(Id, Rest);
+close_owner(_, []) -> none.
+
+%% @doc A ready event of an id the context does not know: its drain's, or stale.
+-spec route_io({pos_integer(), read | write}, drains()) -> ok.
+route_io({Id, Kind}, Ds) ->
+    case close_owner(Id, Ds) of
+        {ok, P} -> P ! {reactor_io, Id, Kind}, ok;
+        none -> ok % closed while the event was in flight
+    end.
+
+%% @doc A message about a replaced Node goes to its drain.
+-spec route(term(), drains()) -> ok.
+route(Msg, Ds) ->
+    case [P || #drain{pid = P, node = N} <- Ds, reactor_node:owns(Msg, N)] of
+        [P | _] -> P ! Msg, ok;
+        [] -> ok
+    end.
+
+%% @doc The context is stopping: so are its drains, their connections with them.
+-spec stop_all(drains(), timeout()) -> ok.
+stop_all(Ds, Timeout) ->
+    [catch gen_server:stop(P, shutdown, Timeout) || #drain{pid = P} <- Ds],
+    ok.
