@@ -219,7 +219,7 @@ static ERL_NIF_TERM nif_open(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
 
 /* take(Res, Id) -> ok | {error, closed}
  * The calling process becomes the owner (a handoff: the caller opened it, the
- * context takes it). Until then a context that died with the handoff still in
+ * context takes it; or a drain takes a replaced Node's). Until then a context that died with the handoff still in
  * its mailbox leaves the fd with the caller, who closes it: never leaked. */
 static ERL_NIF_TERM nif_take(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     rfd *r;
@@ -228,10 +228,12 @@ static ERL_NIF_TERM nif_take(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     if (!enif_get_resource(env, argv[0], rfd_type, (void **)&r) || !enif_get_int(env, argv[1], &id))
         return enif_make_badarg(env);
     enif_mutex_lock(r->lock);
-    if (r->state != FD_OPEN) {
+    if (r->state == FD_CLOSING || r->state == FD_CLOSED) {
         enif_mutex_unlock(r->lock);
         return enif_make_tuple2(env, am_error, am_closed);
     }
+    /* A selected fd may change hands too (a replaced Node's connections and
+     * stderr go to its drain): its next select names the new owner. */
     if (r->monitored) enif_demonitor_process(env, r, &r->mon);
     enif_self(env, &r->owner);
     r->monitored = enif_monitor_process(env, r, &r->owner, &r->mon) == 0;
