@@ -96,7 +96,7 @@ bench/build/loadgen: bench/loadgen.c
 
 bench/build/c_server: bench/c_server.c
 	@mkdir -p bench/build
-	$(CC) -O2 -Wall -o $@ $<
+	$(CC) -O2 -Wall -pthread -o $@ $<
 
 bench/build/node_server.js: bench/node_server.ts $(TS_SRC) examples/echo.ts examples/http.ts
 	@mkdir -p bench/build

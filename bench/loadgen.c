@@ -14,12 +14,14 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -107,9 +109,83 @@ static int drain(conn *c, int measuring) {
     }
 }
 
+static int dial(struct sockaddr_in *sa) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(fd, (struct sockaddr *)sa, sizeof *sa) < 0) {
+        perror("connect");
+        exit(1);
+    }
+    ioctl(fd, FIONBIO, &one);
+    return fd;
+}
+
+/* probe: one connection's ping-pong latency (64 B) while IDLE connections sit
+ * open and TRICKLE connections each send one byte every 100 ms (their echoes
+ * are read and dropped): what a quiet request costs on a busy server. */
+static int probe(struct sockaddr_in *sa, int nidle, int ntrickle, double seconds) {
+    int *idle = calloc((size_t)nidle + 1, sizeof(int)), *trickle = calloc((size_t)ntrickle + 1, sizeof(int));
+    for (int i = 0; i < nidle; i++) idle[i] = dial(sa);
+    for (int i = 0; i < ntrickle; i++) trickle[i] = dial(sa);
+    int pfd = dial(sa);
+    char msg[64], in[65536];
+    memset(msg, 'p', sizeof msg);
+    uint64_t start = now_us(), warm = start + (uint64_t)(seconds * 100000.0);
+    uint64_t end = warm + (uint64_t)(seconds * 1000000.0), sent = 0, next_tick = start;
+    size_t got = 0;
+    int waiting = 0, next_trickle = 0, measuring = 0, errors = 0;
+    uint64_t rounds = 0;
+    for (;;) {
+        uint64_t t = now_us();
+        if (!measuring && t >= warm) measuring = 1, rounds = 0, nlat = 0;
+        if (t >= end) break;
+        /* 100 ms per round of trickles, spread over 1 ms ticks */
+        if (t >= next_tick && ntrickle > 0) {
+            int per_tick = (ntrickle + 99) / 100;
+            for (int k = 0; k < per_tick; k++, next_trickle = (next_trickle + 1) % ntrickle)
+                if (send(trickle[next_trickle], "t", 1, MSG_NOSIGNAL) < 0 && errno != EAGAIN) errors++;
+            next_tick = t + 1000;
+            if (next_trickle < per_tick) /* a round done: drop the echoes */
+                for (int i = 0; i < ntrickle; i++)
+                    while (recv(trickle[i], in, sizeof in, 0) > 0) {}
+        }
+        if (!waiting) {
+            if (send(pfd, msg, sizeof msg, MSG_NOSIGNAL) != (ssize_t)sizeof msg) errors++;
+            sent = now_us(), got = 0, waiting = 1;
+        }
+        struct pollfd p = {.fd = pfd, .events = POLLIN};
+        if (poll(&p, 1, 1) > 0) {
+            ssize_t n = recv(pfd, in, sizeof in, 0);
+            if (n <= 0) return fprintf(stderr, "probe connection lost\n"), 1;
+            got += (size_t)n;
+            if (got >= sizeof msg) {
+                if (measuring) record(now_us() - sent), rounds++;
+                waiting = 0;
+            }
+        }
+    }
+    double secs = (double)(now_us() - warm) / 1e6;
+    qsort(lat, nlat, sizeof *lat, cmp_u64);
+    uint64_t p50 = nlat ? lat[nlat / 2] : 0, p99 = nlat ? lat[(nlat * 99) / 100] : 0;
+    printf("{\"messages\":%llu,\"seconds\":%.3f,\"per_sec\":%.1f,\"mb_per_sec\":0,"
+           "\"p50_us\":%llu,\"p99_us\":%llu,\"errors\":%d}\n",
+           (unsigned long long)rounds, secs, (double)rounds / secs, (unsigned long long)p50,
+           (unsigned long long)p99, errors);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 7 && strcmp(argv[1], "probe") == 0) {
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[3]))};
+        inet_pton(AF_INET, argv[2], &sa.sin_addr);
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0) rl.rlim_cur = rl.rlim_max, setrlimit(RLIMIT_NOFILE, &rl);
+        return probe(&sa, atoi(argv[4]), atoi(argv[5]), atof(argv[6]));
+    }
     if (argc != 8) {
-        fprintf(stderr, "usage: loadgen echo|stream HOST PORT CONNS DEPTH SIZE SECONDS\n");
+        fprintf(stderr, "usage: loadgen echo|stream HOST PORT CONNS DEPTH SIZE SECONDS\n"
+                        "       loadgen probe HOST PORT IDLE TRICKLE SECONDS\n");
         return 2;
     }
     stream_mode = strcmp(argv[1], "stream") == 0;
