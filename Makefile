@@ -98,7 +98,7 @@ bench/build/c_server: bench/c_server.c
 	@mkdir -p bench/build
 	$(CC) -O2 -Wall -pthread -o $@ $<
 
-bench/build/node_server.js: bench/node_server.ts $(TS_SRC) examples/echo.ts examples/http.ts
+bench/build/node_server.js: bench/node_server.ts $(TS_SRC) examples/echo.ts examples/http.ts examples/resp.ts
 	@mkdir -p bench/build
 	npx esbuild --bundle --platform=node --target=node18 --log-level=warning \
 	  --external:erlpack --external:esbuild \
@@ -110,12 +110,12 @@ bench/build/bench_servers.beam: bench/bench_servers.erl
 
 # Every system side by side, figures as ratios to plain Node; writes docs/performance.md.
 bench: deps all $(BENCH_BIN)
-	@command -v wrk >/dev/null || bash .ci/install-deps wrk
+	@bash .ci/install-deps wrk redis-benchmark=redis-tools
 	node bench/run.mjs
 
 # A few seconds of the same, so the benchmark cannot rot (CI runs it).
 bench-smoke: deps all $(BENCH_BIN)
-	@command -v wrk >/dev/null || bash .ci/install-deps wrk
+	@bash .ci/install-deps wrk redis-benchmark=redis-tools
 	node bench/run.mjs --smoke
 
 clean:

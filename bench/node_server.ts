@@ -1,5 +1,5 @@
 // Plain Node.js peers for the benchmark, running the same protocol logic:
-//   node node_server.js net  PORT echo|http   the examples' Protocol classes over `net`
+//   node node_server.js net  PORT echo|http|resp   the examples' Protocol classes over `net`
 //   node node_server.js http PORT             Node's own `http` module, the same answer
 import * as http from "http";
 import * as net from "net";
@@ -7,6 +7,7 @@ import type { Action, Protocol } from "../ts/protocol";
 import { bind } from "../ts/protocol";
 import Echo from "../examples/echo";
 import Http from "../examples/http";
+import Resp from "../examples/resp";
 
 const BODY = "Hello from TypeScript on the BEAM!\n";
 
@@ -68,4 +69,4 @@ function serveHttp(port: number): void {
 const [kind, portArg, proto] = process.argv.slice(2);
 const port = Number(portArg);
 if (kind === "http") serveHttp(port);
-else serveProtocol(port, proto === "http" ? Http : Echo);
+else serveProtocol(port, proto === "http" ? Http : proto === "resp" ? Resp : Echo);

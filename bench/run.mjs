@@ -1,7 +1,7 @@
 // make bench: every system on the same work, in one run, each figure also as a
 // ratio to plain Node. Writes docs/performance.md (unless --smoke).
 //
-//   node bench/run.mjs [--smoke] [--seconds N]
+//   node bench/run.mjs [--smoke] [--seconds N] [--runs N]
 import { execFileSync, spawn } from "child_process";
 import { readFileSync, writeFileSync } from "fs";
 import { cpus } from "os";
@@ -12,34 +12,59 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const build = join(root, "bench", "build");
 const args = process.argv.slice(2);
 const smoke = args.includes("--smoke");
-const secondsAt = args.indexOf("--seconds");
-const seconds = secondsAt >= 0 ? Number(args[secondsAt + 1]) : smoke ? 0.5 : 5;
+const opt = (name, dflt) => (args.indexOf(name) >= 0 ? Number(args[args.indexOf(name) + 1]) : dflt);
+const seconds = opt("--seconds", smoke ? 0.5 : 3);
+// every figure is the median of this many runs, systems interleaved run by run
+const runs = opt("--runs", smoke ? 1 : 3);
 const ebin = [join(root, "_build/default/lib/reactor/ebin"), build];
 const example = (f) => join(root, "examples", f);
 
 const erl = (expr) => ["erl", ["-noshell", "+sbwt", "none", ...ebin.flatMap((d) => ["-pa", d]), "-eval", expr]];
+// `protos`: the protocols a system can serve; `baseline`: plain Node on the same protocol logic
 const systems = [
-  { name: "reactor, 1 context", start: (port, p) => erl(`bench_servers:reactor(${port}, "${example(p + ".ts")}", 1)`) },
-  { name: "reactor, pool of 2", start: (port, p) => erl(`bench_servers:reactor(${port}, "${example(p + ".ts")}", 2)`), full: true },
-  { name: "node net (same protocol)", start: (port, p) => ["node", [join(build, "node_server.js"), "net", port, p]], baseline: ["echo", "stream"] },
-  { name: "node http", start: (port) => ["node", [join(build, "node_server.js"), "http", port]], only: "http", baseline: ["http"] },
-  { name: "erlang gen_tcp", start: (port, p) => erl(`bench_servers:gen_tcp(${port}, ${p})`), full: true },
-  { name: "c epoll", start: (port, p) => [join(build, "c_server"), [p, port]], full: true },
+  { name: "reactor, 1 context", protos: ["echo", "http", "resp"], start: (port, p) => erl(`bench_servers:reactor(${port}, "${example(p + ".ts")}", 1)`) },
+  { name: "reactor, pool of 2", protos: ["echo", "http", "resp"], start: (port, p) => erl(`bench_servers:reactor(${port}, "${example(p + ".ts")}", 2)`), full: true },
+  { name: "node net (same protocol)", protos: ["echo", "http", "resp"], start: (port, p) => ["node", [join(build, "node_server.js"), "net", port, p]], baseline: true },
+  { name: "node http", protos: ["http"], start: (port) => ["node", [join(build, "node_server.js"), "http", port]], second: true },
+  { name: "erlang gen_tcp", protos: ["echo", "http"], start: (port, p) => erl(`bench_servers:gen_tcp(${port}, ${p})`), full: true },
+  { name: "c epoll", protos: ["echo", "http"], start: (port, p) => [join(build, "c_server"), [p, port]], full: true },
 ];
 
 const scenarios = [
-  { name: "ping-pong, 1 conn, 64 B", proto: "echo", kind: "echo", run: (port) => loadgen("echo", port, 1, 1, 64) },
-  { name: "echo, 100 conns x 16 in flight, 64 B", proto: "echo", kind: "echo", run: (port) => loadgen("echo", port, 100, 16, 64) },
-  { name: "stream, 4 conns, 16 KiB writes", proto: "echo", kind: "stream", run: (port) => loadgen("stream", port, 4, 0, 16384) },
-  { name: "HTTP/1.1 keep-alive, wrk, 100 conns", proto: "http", kind: "http", run: (port) => wrk(port) },
+  { name: "ping-pong, 1 conn, 64 B", proto: "echo", unit: "msg/s", run: (port) => loadgen("echo", port, 1, 1, 64) },
+  { name: "lock-step echo, 50 conns x 1 in flight, 64 B", proto: "echo", unit: "msg/s", run: (port) => loadgen("echo", port, 50, 1, 64) },
+  { name: "pipelined echo, 100 conns x 16 in flight, 64 B", proto: "echo", unit: "msg/s", run: (port) => loadgen("echo", port, 100, 16, 64) },
+  { name: "stream, 4 conns, 16 KiB writes", proto: "echo", unit: "MB/s", run: (port) => loadgen("stream", port, 4, 0, 16384) },
+  { name: "HTTP/1.1 keep-alive, wrk, 100 conns", proto: "http", unit: "req/s", run: (port) => wrk(port) },
+  { name: "RESP GET, redis-benchmark -c 50", proto: "resp", unit: "req/s", run: (port) => redisBenchmark(port) },
+  {
+    name: "probe ping-pong among 2,000 idle + 200 trickling conns",
+    proto: "echo",
+    unit: "msg/s",
+    only: ["reactor, 1 context", "node net (same protocol)"],
+    run: (port) => loadgen("probe", port, smoke ? 20 : 2000, smoke ? 2 : 200),
+  },
 ];
 
-function loadgen(mode, port, conns, depth, size) {
-  const out = execFileSync(join(build, "loadgen"), [mode, "127.0.0.1", port, conns, depth, size, seconds].map(String), {
-    encoding: "utf8",
-  });
+function loadgen(mode, port, ...rest) {
+  const argv = mode === "probe" ? [mode, "127.0.0.1", port, ...rest, seconds] : [mode, "127.0.0.1", port, ...rest, seconds];
+  const out = execFileSync(join(build, "loadgen"), argv.map(String), { encoding: "utf8" });
   const r = JSON.parse(out);
   return { rate: mode === "stream" ? r.mb_per_sec : r.per_sec, p50: r.p50_us, p99: r.p99_us, errors: r.errors };
+}
+
+function redisBenchmark(port) {
+  const n = smoke ? 2000 : Math.round(60000 * seconds);
+  const out = execFileSync(
+    "redis-benchmark",
+    ["-h", "127.0.0.1", "-p", String(port), "-c", "50", "-n", String(n), "-t", "get", "--csv", "-q"],
+    { encoding: "utf8" },
+  );
+  // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
+  const row = out.split("\n").find((l) => l.startsWith('"GET"'));
+  if (!row) return { rate: 0, p50: 0, p99: 0, errors: 1 };
+  const f = row.split(",").map((x) => Number(x.replace(/"/g, "")));
+  return { rate: f[1], p50: f[4] * 1000, p99: f[6] * 1000, errors: 0 };
 }
 
 function wrk(port) {
@@ -98,45 +123,63 @@ async function stop(s) {
   await new Promise((r) => setTimeout(r, 300)); // its Node processes see stdin close and exit
 }
 
+const median = (xs) => {
+  const v = [...xs].sort((a, b) => a - b);
+  return v.length ? v[Math.floor((v.length - 1) / 2)] : 0;
+};
+
 const results = [];
 for (const sc of scenarios) {
-  for (const sys of systems) {
-    if (sys.only && sys.only !== sc.kind) continue;
-    if (smoke && sys.full) continue;
-    const s = await start(sys, sc.proto);
-    let r, cpu;
-    try {
-      const cpu0 = s.pids.map(cpuSeconds);
-      r = sc.run(s.port);
-      cpu = s.pids.map((p, i) => cpuSeconds(p) - cpu0[i]);
-    } catch (e) {
-      console.error(`bench: ${sc.name} against ${sys.name} failed: ${e.message}\n${e.stdout ?? ""}`);
-      r = { rate: 0, p50: 0, p99: 0, errors: 1 };
-      cpu = [];
-    } finally {
-      await stop(s);
+  const here = systems.filter((sys) => sys.protos.includes(sc.proto) && !(smoke && sys.full) && (!sc.only || sc.only.includes(sys.name)));
+  const samples = new Map(here.map((sys) => [sys, []]));
+  for (let run = 0; run < runs; run++) {
+    for (const sys of here) {
+      const s = await start(sys, sc.proto);
+      let r, cpu;
+      try {
+        const cpu0 = s.pids.map(cpuSeconds);
+        r = sc.run(s.port);
+        cpu = s.pids.map((p, i) => cpuSeconds(p) - cpu0[i]);
+      } catch (e) {
+        console.error(`bench: ${sc.name} against ${sys.name} failed: ${e.message}\n${e.stdout ?? ""}`);
+        r = { rate: 0, p50: 0, p99: 0, errors: 1 };
+        cpu = [];
+      } finally {
+        await stop(s);
+      }
+      samples.get(sys).push({ ...r, cpu });
+      process.stderr.write(`  ${sc.name} | ${sys.name} | run ${run + 1}: ${r.rate.toFixed(1)}\n`);
     }
-    results.push({ scenario: sc, system: sys, ...r, cpu });
-    process.stderr.write(`  ${sc.name} | ${sys.name}: ${r.rate.toFixed(1)}\n`);
+  }
+  for (const [sys, xs] of samples) {
+    results.push({
+      scenario: sc,
+      system: sys,
+      rate: median(xs.map((x) => x.rate)),
+      p50: median(xs.map((x) => x.p50)),
+      p99: median(xs.map((x) => x.p99)),
+      errors: xs.reduce((n, x) => n + x.errors, 0),
+      cpu: xs[0].cpu.map((_, i) => median(xs.map((x) => x.cpu[i] ?? 0))),
+    });
   }
 }
 
-const unit = (sc) => (sc.kind === "stream" ? "MB/s" : sc.kind === "http" ? "req/s" : "msg/s");
+const ratio = (a, b) => (b ? (a / b).toFixed(2) : "-");
 const lines = [
-  "| scenario | system | rate | × node | p50 µs | p99 µs | p99 × node | CPU s (server processes) |",
-  "|---|---|---:|---:|---:|---:|---:|---|",
+  "| scenario | system | rate | × node net | p50 µs | p50 × node net | p99 µs | p99 × node net | × node http | CPU s (server processes) |",
+  "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
 ];
 let failed = false;
 for (const sc of scenarios) {
   const rows = results.filter((r) => r.scenario === sc);
-  const base = rows.find((r) => r.system.baseline?.includes(sc.kind));
+  const base = rows.find((r) => r.system.baseline);
+  const second = rows.find((r) => r.system.second);
   for (const r of rows) {
     if (r.errors || !(r.rate > 0)) failed = true;
-    const ratio = base ? (r.rate / base.rate).toFixed(2) : "-";
-    const p99r = base && base.p99 ? (r.p99 / base.p99).toFixed(2) : "-";
     lines.push(
-      `| ${sc.name} | ${r.system.name} | ${r.rate.toFixed(sc.kind === "stream" ? 1 : 0)} ${unit(sc)} | ${ratio} | ` +
-        `${Math.round(r.p50)} | ${Math.round(r.p99)} | ${p99r} | ${r.cpu.map((c) => c.toFixed(2)).join(" + ")} |`,
+      `| ${sc.name} | ${r.system.name} | ${r.rate.toFixed(sc.unit === "MB/s" ? 1 : 0)} ${sc.unit} | ${ratio(r.rate, base?.rate)} | ` +
+        `${Math.round(r.p50)} | ${ratio(r.p50, base?.p50)} | ${Math.round(r.p99)} | ${ratio(r.p99, base?.p99)} | ` +
+        `${second ? ratio(r.rate, second.rate) : "-"} | ${r.cpu.map((c) => c.toFixed(2)).join(" + ")} |`,
     );
   }
 }
@@ -153,7 +196,7 @@ if (!smoke) {
     join(root, "docs", "performance.md"),
     doc +
       "<!-- results -->\n" +
-      `Run: \`make bench\` (${seconds} s per figure), ${new Date().toISOString().slice(0, 10)}, ` +
+      `Run: \`make bench\` (${seconds} s per run, median of ${runs} runs), ${new Date().toISOString().slice(0, 10)}, ` +
       `${cpus().length} × ${cpu}, Node ${process.version}, OTP ${erts}.\n\n` +
       table +
       "\n",

@@ -102,8 +102,13 @@ export function execute(args: Buffer[]): Buffer[] {
     case "FLUSHDB":
       store.clear();
       return [OK];
-    case "CONFIG": // redis-benchmark asks for save/appendonly: nothing to report
-      return [Buffer.from("*0\r\n")];
+    case "CONFIG": {
+      // CONFIG GET save / appendonly: redis-benchmark asks; nothing is persisted
+      const name = args[2]?.toString("latin1").toLowerCase();
+      const value = name === "save" ? "" : name === "appendonly" ? "no" : undefined;
+      if (args[1]?.toString("latin1").toUpperCase() !== "GET" || value === undefined) return [Buffer.from("*0\r\n")];
+      return [Buffer.from("*2\r\n"), ...bulk(Buffer.from(name!)), ...bulk(Buffer.from(value))];
+    }
     default:
       return [err(`unknown command '${cmd.toLowerCase()}'`)];
   }

@@ -20,6 +20,8 @@ describe("examples/resp.ts", () => {
     expect(t.take()).toBe(":1\r\n:2\r\n:2\r\n");
     t.feed("PING\r\n"); // inline, as redis-cli sends when typed
     expect(t.take()).toBe("+PONG\r\n");
+    t.feed(cmd("CONFIG", "GET", "appendonly"));
+    expect(t.take()).toBe("*2\r\n$10\r\nappendonly\r\n$2\r\nno\r\n");
     t.feed(cmd("NOPE"));
     expect(t.take()).toBe("-ERR unknown command 'nope'\r\n");
     expect(t.closed).toBe(false);
