@@ -50,21 +50,18 @@ reload_under_traffic(Config) ->
     Fds = reactor_test_lib:settled_fd_count(),
     Ctx = start_ctx(reload_traffic, #{protocol => versioned(Dir, 1)}),
     {Name, Port} = reactor_test_lib:listen(Ctx),
-    Self = self(),
-    Live = [spawn_link(fun() -> live_client(Self, Port) end) || _ <- lists:seq(1, 10)],
-    Fresh = [spawn_link(fun() -> fresh_client(Self, Port) end) || _ <- lists:seq(1, 4)],
+    {Live, Fresh} = reactor_test_lib:start_traffic(Port, fun ask/1, 10, 4),
     timer:sleep(300),
     _ = versioned(Dir, 2),
     ?assertEqual({ok, #{adopted => 0}}, reactor_context:reload(Ctx)),
     timer:sleep(300),
-    [P ! stop || P <- Live ++ Fresh],
-    Results = [receive {P, R} -> R after 10000 -> error({no_result, P}) end || P <- Live ++ Fresh],
+    Results = reactor_test_lib:stop_traffic(Live ++ Fresh),
     ct:log("~p", [Results]),
     [?assertEqual([], Failed) || #{failed := Failed} <- Results],
     %% every live connection answered v1 throughout, reloaded or not
-    [?assertEqual([1], lists:usort(Vs)) || #{versions := Vs} <- lists:sublist(Results, 10)],
+    [?assertEqual([1], lists:usort(Vs)) || #{answers := Vs} <- lists:sublist(Results, 10)],
     %% new connections saw v1 before the reload and v2 after it
-    FreshVs = lists:append([Vs || #{versions := Vs} <- lists:nthtail(10, Results)]),
+    FreshVs = lists:append([Vs || #{answers := Vs} <- lists:nthtail(10, Results)]),
     ?assertEqual([1, 2], lists:usort(FreshVs)),
     ?assertEqual(2, lists:last(FreshVs)),
     C = connect(Port),
@@ -73,28 +70,6 @@ reload_under_traffic(Config) ->
     ok = reactor:stop_listener(Name),
     reactor_context:stop(Ctx),
     ?assertEqual(Fds, reactor_test_lib:settled_fd_count()).
-
-live_client(Parent, Port) ->
-    S = connect(Port),
-    client_loop(Parent, fun() -> ask(S) end, [], []).
-
-fresh_client(Parent, Port) ->
-    client_loop(Parent, fun() ->
-                                S = connect(Port),
-                                R = ask(S),
-                                gen_tcp:close(S),
-                                R
-                        end, [], []).
-
-client_loop(Parent, Ask, Versions, Failed) ->
-    receive
-        stop -> Parent ! {self(), #{versions => lists:reverse(Versions), failed => Failed}}
-    after 0 ->
-        case Ask() of
-            {ok, V} -> client_loop(Parent, Ask, [V | Versions], Failed);
-            {error, E} -> client_loop(Parent, Ask, Versions, [E | Failed])
-        end
-    end.
 
 %% A reload that does not compile, does not load or yields no protocol is an
 %% error like start_link's, and the code before it keeps serving.

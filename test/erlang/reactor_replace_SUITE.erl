@@ -67,9 +67,7 @@ replace_under_traffic(Config) ->
     Ctx = start_ctx(replaced, #{protocol => protocol(?config(priv_dir, Config))}),
     {Name, Port} = reactor_test_lib:listen(Ctx),
     Old = os_pid(Ctx),
-    Self = self(),
-    Live = [spawn_link(fun() -> live_client(Self, Port) end) || _ <- lists:seq(1, 10)],
-    Fresh = [spawn_link(fun() -> fresh_client(Self, Port) end) || _ <- lists:seq(1, 4)],
+    {Live, Fresh} = reactor_test_lib:start_traffic(Port, fun ask/1, 10, 4),
     timer:sleep(300),
     ?assertEqual(ok, reactor_context:replace(Ctx)),
     New = os_pid(Ctx),
@@ -77,13 +75,11 @@ replace_under_traffic(Config) ->
     ?assertMatch(#{draining := 1}, reactor_context:info(Ctx)),
     timer:sleep(300),
     ?assert(os_alive(Old)), % its live connections are still open
-    [P ! stop || P <- Fresh],
-    FreshResults = [receive {P, R} -> R after 10000 -> error({no_result, P}) end || P <- Fresh],
-    [P ! stop || P <- Live],
-    LiveResults = [receive {P, R} -> R after 10000 -> error({no_result, P}) end || P <- Live],
+    FreshResults = reactor_test_lib:stop_traffic(Fresh),
+    LiveResults = reactor_test_lib:stop_traffic(Live),
     [?assertEqual([], Failed) || #{failed := Failed} <- FreshResults ++ LiveResults],
-    [?assertEqual([Old], lists:usort(Pids)) || #{pids := Pids} <- LiveResults],
-    FreshPids = lists:append([Pids || #{pids := Pids} <- FreshResults]),
+    [?assertEqual([Old], lists:usort(Pids)) || #{answers := Pids} <- LiveResults],
+    FreshPids = lists:append([Pids || #{answers := Pids} <- FreshResults]),
     ?assertEqual(lists:sort([Old, New]), lists:usort(FreshPids)),
     %% the live clients closed: the old Node drains and exits
     ok = reactor_test_lib:wait_until(fun() -> not os_alive(Old) end, 5000),
@@ -94,28 +90,6 @@ replace_under_traffic(Config) ->
     ok = reactor:stop_listener(Name),
     reactor_context:stop(Ctx),
     ?assertEqual(Fds, reactor_test_lib:settled_fd_count()).
-
-live_client(Parent, Port) ->
-    S = connect(Port),
-    client_loop(Parent, fun() -> ask(S) end, [], []).
-
-fresh_client(Parent, Port) ->
-    client_loop(Parent, fun() ->
-                                S = connect(Port),
-                                R = ask(S),
-                                gen_tcp:close(S),
-                                R
-                        end, [], []).
-
-client_loop(Parent, Ask, Pids, Failed) ->
-    receive
-        stop -> Parent ! {self(), #{pids => lists:reverse(Pids), failed => Failed}}
-    after 0 ->
-        case Ask() of
-            {ok, P} -> client_loop(Parent, Ask, [P | Pids], Failed);
-            {error, E} -> client_loop(Parent, Ask, Pids, [E | Failed])
-        end
-    end.
 
 %% Connections still open at the drain timeout are closed with a reason
 %% that says so, and the old Node exits.

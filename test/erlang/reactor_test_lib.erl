@@ -5,7 +5,7 @@
 -export([make_certs/1, free_port/0, write_file/3, sh/2, git_snapshot/1, fd_table/0, root/0, fixture/1, example/1, start_ctx/2, listen/1, listen/2, connect/1,
          roundtrip/2, recv_exact/3, fd_count/0, settled_fd_count/0, node_fd_count/1, os_pid/1, wait_until/2,
          capture_logs/0, stop_capture/1, logged/2, flush_logs/0, os_alive/1,
-         channel_dirs/0, file_fd/1, http_request/2]).
+         channel_dirs/0, file_fd/1, http_request/2, start_traffic/4, stop_traffic/1]).
 -export([log/2]).
 
 root() ->
@@ -195,3 +195,35 @@ logged(Regex, Timeout) ->
 
 flush_logs() ->
     receive {logged, _, _, _} -> flush_logs() after 0 -> ok end.
+
+%% Traffic for the live-operation suites: `Live' clients that ask on one
+%% connection each, lock-step, and `Fresh' clients that connect, ask once and
+%% close, over and over; `Ask(Socket)' -> {ok, Answer} | {error, Why}.
+%% stop_traffic/1 returns, per client in order, `#{answers, failed}'.
+start_traffic(Port, Ask, Live, Fresh) ->
+    Self = self(),
+    L = [spawn_link(fun() -> S = connect(Port), traffic_loop(Self, fun() -> Ask(S) end, [], []) end)
+         || _ <- lists:seq(1, Live)],
+    F = [spawn_link(fun() -> traffic_loop(Self, fun() -> ask_once(Port, Ask) end, [], []) end)
+         || _ <- lists:seq(1, Fresh)],
+    {L, F}.
+
+stop_traffic(Clients) ->
+    [P ! stop || P <- Clients],
+    [receive {P, R} -> R after 10000 -> error({no_result, P}) end || P <- Clients].
+
+ask_once(Port, Ask) ->
+    S = connect(Port),
+    R = Ask(S),
+    gen_tcp:close(S),
+    R.
+
+traffic_loop(Parent, Ask, Answers, Failed) ->
+    receive
+        stop -> Parent ! {self(), #{answers => lists:reverse(Answers), failed => Failed}}
+    after 0 ->
+        case Ask() of
+            {ok, A} -> traffic_loop(Parent, Ask, [A | Answers], Failed);
+            {error, E} -> traffic_loop(Parent, Ask, Answers, [E | Failed])
+        end
+    end.
