@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <limits.h>
 #include <sys/stat.h>
@@ -19,7 +20,7 @@
 
 typedef enum { FD_OPEN, FD_SELECTED, FD_CLOSING, FD_CLOSED } fd_state;
 
-typedef struct {
+typedef struct rfd {
     ErlNifMutex *lock;
     int fd;
     int id;           /* connection id, carried in every select message */
@@ -29,6 +30,7 @@ typedef struct {
     ErlNifPid owner;
     ErlNifMonitor mon;
     int monitored;
+    struct rfd *poller; /* the epoll set this fd is registered in (kept), or NULL */
 } rfd;
 
 static ErlNifResourceType *rfd_type;
@@ -71,7 +73,21 @@ static int get_fd(ErlNifEnv *env, ERL_NIF_TERM t, int *fd) {
     return enif_get_int(env, t, fd) && *fd >= 0;
 }
 
+/* Out of its poller first: the poller keys its registration by this fd number,
+ * and Node's copy keeps the socket (and so the registration) alive. Lock order:
+ * an fd's lock, then its poller's. */
+static void rfd_leave_poller(rfd *r) {
+    rfd *p = r->poller;
+    if (!p) return;
+    r->poller = NULL;
+    enif_mutex_lock(p->lock);
+    if (p->fd >= 0 && r->fd >= 0) epoll_ctl(p->fd, EPOLL_CTL_DEL, r->fd, NULL);
+    enif_mutex_unlock(p->lock);
+    enif_release_resource(p);
+}
+
 static void rfd_close_locked(rfd *r) {
+    rfd_leave_poller(r);
     if (r->fd >= 0) {
         close(r->fd);
         r->fd = -1;
@@ -119,7 +135,10 @@ static void rfd_dtor(ErlNifEnv *env, void *obj) {
     (void)env;
     /* Only reachable when never selected or already stopped: enif_select keeps the
      * resource alive while the fd is in the poll set. */
-    if (r->fd >= 0 && r->state == FD_OPEN) close(r->fd);
+    if (r->fd >= 0 && r->state == FD_OPEN) {
+        rfd_leave_poller(r);
+        close(r->fd);
+    }
     enif_mutex_destroy(r->lock);
 }
 
@@ -364,6 +383,106 @@ static ERL_NIF_TERM nif_open_fifo(ErlNifEnv *env, int argc, const ERL_NIF_TERM a
     return enif_make_tuple2(env, am_ok, enif_make_int(env, fd));
 }
 
+/* The hot path: a context polls its connections through one epoll set of its
+ * own (the poller) instead of one enif_select per fd: the set's fd is
+ * enif_selected, poll/2 reads what is ready (one message per batch, not per
+ * fd), and arm/2 re-arms a whole batch of fds, one-shot, in one call.
+ * data.u64 is the connection id, bit 32 set when armed for writing. */
+#define POLL_WRITE_BIT (1ULL << 32)
+#define POLL_MAX 1024
+
+/* poller() -> {ok, Res} | {error, Reason}: a new epoll set, owned by the caller
+ * (select/2 it for read to hear when something is ready; its messages carry
+ * id 0). */
+static ERL_NIF_TERM nif_poller(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    (void)argc; (void)argv;
+    int fd = epoll_create1(EPOLL_CLOEXEC);
+    if (fd < 0) return error_errno(env, errno);
+    rfd *r = enif_alloc_resource(rfd_type, sizeof *r);
+    if (!r) {
+        close(fd);
+        return error_errno(env, ENOMEM);
+    }
+    memset(r, 0, sizeof *r);
+    r->lock = enif_mutex_create("reactor_poller");
+    r->fd = fd;
+    r->state = FD_OPEN;
+    enif_self(env, &r->owner);
+    r->monitored = enif_monitor_process(env, r, &r->owner, &r->mon) == 0;
+    ERL_NIF_TERM t = enif_make_resource(env, r);
+    enif_release_resource(r);
+    return enif_make_tuple2(env, am_ok, t);
+}
+
+/* arm(Poller, [{Res, read | write}]) -> [{Id, Reason}]: each fd armed one-shot
+ * in the poller (registered on its first arming); what could not be armed is
+ * returned with why, and its connection must close. */
+static ERL_NIF_TERM nif_arm(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    rfd *p, *r;
+    ERL_NIF_TERM list = argv[1], head, failed = enif_make_list(env, 0);
+    const ERL_NIF_TERM *pair;
+    int arity;
+    (void)argc;
+    if (!enif_get_resource(env, argv[0], rfd_type, (void **)&p) || !enif_is_list(env, list))
+        return enif_make_badarg(env);
+    while (enif_get_list_cell(env, list, &head, &list)) {
+        if (!enif_get_tuple(env, head, &arity, &pair) || arity != 2 ||
+            !enif_get_resource(env, pair[0], rfd_type, (void **)&r) || r == p)
+            return enif_make_badarg(env);
+        int write = enif_is_identical(pair[1], am_write);
+        int e = 0;
+        enif_mutex_lock(r->lock);
+        if (r->state != FD_OPEN || r->fd < 0) {
+            e = EBADF;
+        } else {
+            struct epoll_event ev = {.events = (write ? EPOLLOUT : EPOLLIN) | EPOLLONESHOT,
+                                     .data.u64 = (uint64_t)(unsigned)r->id | (write ? POLL_WRITE_BIT : 0)};
+            enif_mutex_lock(p->lock);
+            if (p->fd < 0) {
+                e = EBADF;
+            } else if (epoll_ctl(p->fd, r->poller ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, r->fd, &ev) < 0) {
+                e = errno;
+            }
+            enif_mutex_unlock(p->lock);
+            if (!e && !r->poller) {
+                enif_keep_resource(p);
+                r->poller = p;
+            }
+        }
+        int id = r->id;
+        enif_mutex_unlock(r->lock);
+        if (e) failed = enif_make_list_cell(env, enif_make_tuple2(env, enif_make_int(env, id), errno_term(env, e)), failed);
+    }
+    return failed;
+}
+
+/* poll(Poller, Max) -> {Reads, Writes} | {error, closed}: the connection ids
+ * ready now (at most Max, <= 1024), by what they were armed for; never waits.
+ * An error or hang-up comes as the event the fd was armed for. */
+static ERL_NIF_TERM nif_poll(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    rfd *r;
+    unsigned max;
+    struct epoll_event evs[POLL_MAX];
+    (void)argc;
+    if (!enif_get_resource(env, argv[0], rfd_type, (void **)&r) || !enif_get_uint(env, argv[1], &max) ||
+        max == 0 || max > POLL_MAX)
+        return enif_make_badarg(env);
+    enif_mutex_lock(r->lock);
+    int n = (r->state == FD_CLOSING || r->state == FD_CLOSED) ? -2 : epoll_wait(r->fd, evs, (int)max, 0);
+    int e = errno;
+    enif_mutex_unlock(r->lock);
+    if (n == -2) return enif_make_tuple2(env, am_error, am_closed);
+    if (n < 0 && e != EINTR) return error_errno(env, e);
+    ERL_NIF_TERM reads = enif_make_list(env, 0), writes = enif_make_list(env, 0);
+    for (int i = n - 1; i >= 0; i--) {
+        uint64_t d = evs[i].data.u64;
+        ERL_NIF_TERM id = enif_make_uint(env, (unsigned)(d & 0x7fffffffULL));
+        if (d & POLL_WRITE_BIT) writes = enif_make_list_cell(env, id, writes);
+        else reads = enif_make_list_cell(env, id, reads);
+    }
+    return enif_make_tuple2(env, reads, writes);
+}
+
 /* read(Res, Max) -> {ok, Bin} | eof | {error, eagain | Reason}
  * One non-blocking read of at most Max (<= 64 KiB) bytes. */
 static ERL_NIF_TERM nif_read(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
@@ -402,6 +521,9 @@ static ErlNifFunc funcs[] = {
     {"accept", 1, nif_accept, 0},
     {"open_fifo", 1, nif_open_fifo, 0},
     {"read", 2, nif_read, 0},
+    {"poller", 0, nif_poller, 0},
+    {"arm", 2, nif_arm, 0},
+    {"poll", 2, nif_poll, 0},
 };
 
 ERL_NIF_INIT(reactor_nif, funcs, load, NULL, NULL, NULL)

@@ -3,15 +3,15 @@
 %% Node has not answered yet; and the ids. The context owns one table.
 -module(reactor_conns).
 
--export([new/0, new/1, active/1, waiting/1, is_empty/1, first_free/1, next_id/1, pending/6,
-         acked/2, nacked/2, ready/2, peer/2, meta/2, list/1, ids/1, adopt/1, act/3, close/2,
-         close_all/1]).
+-export([new/1, new/2, active/1, waiting/1, is_empty/1, first_free/1, next_id/1, pending/6,
+         acked/2, nacked/2, poll/1, peer/2, meta/2, list/1, ids/1, adopt/1, act/3, flush/1,
+         close/2, close_all/1]).
 
 -export_type([table/0, act_result/0, meta/0]).
 
 -include("reactor_limits.hrl").
 
-%% Ready fds per frame to Node: a full mailbox still yields to Node's answers.
+%% Ready fds per frame to Node: a busy poller still yields to Node's answers.
 -define(MAX_EVENTS_PER_FRAME, 1024).
 
 %% Who is at the other end and how: for logs, telemetry and connections/1.
@@ -20,6 +20,11 @@
 -record(conn, {res :: reactor_nif:res(), mode = read :: read | write, meta :: meta(),
                since :: integer()}).
 -record(table, {
+    %% the epoll set every connection's fd is armed in (reactor_nif:poller/0);
+    %% its select messages are {reactor_io, 0, read}
+    poller :: reactor_nif:res(),
+    %% re-arms decided since the last flush/1, newest first: one NIF call each batch
+    arms = [] :: [{reactor_nif:res(), read | write}],
     conns = #{} :: #{pos_integer() => #conn{}},
     %% sent to Node, waiting for its ack: Id => {Batch, Index, Res, Meta}
     pending = #{} :: #{pos_integer() => {reference(), pos_integer(), reactor_nif:res(), meta()}},
@@ -27,14 +32,15 @@
 }).
 
 -opaque table() :: #table{}.
--type act_result() :: armed | stale | closed | {invalid, binary()} | {poll_failed, term()}.
+-type act_result() :: armed | stale | closed | {invalid, binary()}.
 
--spec new() -> table().
-new() -> #table{}.
+%% @doc A table polling through `Poller' (owned and selected by the caller).
+-spec new(reactor_nif:res()) -> table().
+new(Poller) -> #table{poller = Poller}.
 
 %% @doc A table whose ids start at `First' (a replacement's, after its predecessor's).
--spec new(pos_integer()) -> table().
-new(First) -> #table{next_id = First}.
+-spec new(reactor_nif:res(), pos_integer()) -> table().
+new(Poller, First) -> #table{poller = Poller, next_id = First}.
 
 %% @doc The id the next connection would get.
 -spec first_free(table()) -> pos_integer().
@@ -50,7 +56,8 @@ ids(#table{conns = C, pending = P}) -> maps:keys(C) ++ maps:keys(P).
 %% @doc The calling process takes over every fd of the table (a drain after
 %% replace/1): it is their owner now, and their select messages come to it.
 -spec adopt(table()) -> table().
-adopt(T = #table{conns = C, pending = P}) ->
+adopt(T = #table{poller = Poller, conns = C, pending = P}) ->
+    _ = reactor_nif:take(Poller, 0),
     maps:foreach(fun(Id, #conn{res = R}) -> _ = reactor_nif:take(R, Id) end, C),
     maps:foreach(fun(Id, {_, _, R, _}) -> _ = reactor_nif:take(R, Id) end, P),
     T.
@@ -102,26 +109,17 @@ nacked(Id, T = #table{pending = P}) ->
             error
     end.
 
-%% @doc The ready event `First' and every other one already in the mailbox,
-%% in order: those of live connections, and those of ids this table does not
-%% know (closed meanwhile, or a predecessor's, armed before a replace/1).
--spec ready({pos_integer(), read | write}, table()) ->
-    {[pos_integer()], [pos_integer()], non_neg_integer(), [{pos_integer(), read | write}]}.
-ready(First, #table{conns = C}) -> drain(First, [], [], 0, [], C).
-
-drain({Id, Kind} = E, Reads, Writes, N, Other, C) when N < ?MAX_EVENTS_PER_FRAME ->
-    {Reads1, Writes1, N1, Other1} = case is_map_key(Id, C) of
-                                        false -> {Reads, Writes, N, [E | Other]};
-                                        true when Kind =:= read -> {[Id | Reads], Writes, N + 1, Other};
-                                        true -> {Reads, [Id | Writes], N + 1, Other}
-                                    end,
-    receive
-        {reactor_io, Id2, Kind2} when Id2 > 0 -> drain({Id2, Kind2}, Reads1, Writes1, N1, Other1, C)
-    after 0 ->
-        {lists:reverse(Reads1), lists:reverse(Writes1), N1, lists:reverse(Other1)}
-    end;
-drain(_, Reads, Writes, N, Other, _C) ->
-    {lists:reverse(Reads), lists:reverse(Writes), N, lists:reverse(Other)}.
+%% @doc The connections ready now (by what they were armed for), and the
+%% poller armed again: more than a batch ready, or ready meanwhile, fires again.
+-spec poll(table()) -> {[pos_integer()], [pos_integer()]}.
+poll(#table{poller = Poller}) ->
+    case reactor_nif:poll(Poller, ?MAX_EVENTS_PER_FRAME) of
+        {error, _} ->
+            {[], []}; % closed: the context is going
+        Ready ->
+            _ = reactor_nif:select(Poller, read),
+            Ready
+    end.
 
 %% @doc Who is at the other end, for log metadata (pending ones too).
 -spec peer(pos_integer() | undefined, table()) -> term().
@@ -168,14 +166,21 @@ act(Id, Action, T = #table{conns = Conns}) ->
             {stale, T} % closed here while Node was answering
     end.
 
-arm(Id, C = #conn{res = Res}, Mode, T = #table{conns = Conns}) ->
-    case reactor_nif:select(Res, Mode) of
-        ok ->
-            {armed, T#table{conns = Conns#{Id => C#conn{mode = Mode}}}};
-        {error, Reason} ->
-            ok = reactor_nif:close(Res, true),
-            {{poll_failed, Reason}, T#table{conns = maps:remove(Id, Conns)}}
-    end.
+arm(Id, C = #conn{res = Res}, Mode, T = #table{conns = Conns, arms = Arms}) ->
+    {armed, T#table{conns = Conns#{Id => C#conn{mode = Mode}}, arms = [{Res, Mode} | Arms]}}.
+
+%% @doc Arm what act/3 decided since the last flush, in one NIF call. The
+%% connections that could not be armed are closed here: their ids and why.
+-spec flush(table()) -> {[{pos_integer(), term()}], table()}.
+flush(T = #table{arms = []}) ->
+    {[], T};
+flush(T = #table{poller = Poller, arms = Arms}) ->
+    Failed = reactor_nif:arm(Poller, lists:reverse(Arms)),
+    T1 = lists:foldl(fun({Id, _}, Acc) ->
+                             {_, Acc1} = close(Id, Acc),
+                             Acc1
+                     end, T#table{arms = []}, Failed),
+    {Failed, T1}.
 
 %% @doc Close the BEAM's copy of a live connection's fd.
 -spec close(pos_integer(), table()) -> {ok, table()} | {error, not_found}.
@@ -190,9 +195,10 @@ close(Id, T = #table{conns = Conns}) ->
 
 %% @doc The context is going: every fd it holds is closed.
 -spec close_all(table()) -> ok.
-close_all(#table{conns = C, pending = P}) ->
+close_all(#table{poller = Poller, conns = C, pending = P}) ->
     maps:foreach(fun(_, #conn{res = R}) -> reactor_nif:close(R, true) end, C),
-    maps:foreach(fun(_, {_, _, R, _}) -> reactor_nif:close(R, true) end, P).
+    maps:foreach(fun(_, {_, _, R, _}) -> reactor_nif:close(R, true) end, P),
+    reactor_nif:close(Poller, false).
 
 peer_of(#{addr := A, port := P}) -> {A, P};
 peer_of(#{addr := A}) -> A;

@@ -37,7 +37,7 @@
     reload :: undefined | {non_neg_integer(), gen_server:from(), opts()},
     refs = 0 :: non_neg_integer(),
     node :: reactor_node:node_proc() | undefined,
-    conns = reactor_conns:new() :: reactor_conns:table(),
+    conns :: reactor_conns:table(),
     batches = reactor_batches:new() :: reactor_batches:batches(),
     tls_keys :: reactor_tls:keys(),
     %% what Node answers in order: stats for info/1, connections/1
@@ -200,6 +200,7 @@ init({Id, Opts}) ->
                     reactor_cluster:join(maps:get(group, Opts, Id)),
                     reactor_telemetry:context_start(Id, reactor_node:os_pid(N)),
                     {ok, #state{id = Id, opts = Opts, node = N, frames = counters:new(2, []),
+                                conns = reactor_conns:new(poller()),
                                 tls_keys = reactor_tls:keys(is_map_key(tls, Opts)),
                                 max_conns = reactor_config:get(max_connections, Opts),
                                 stop_timeout = reactor_config:get(stop_timeout, Opts)}};
@@ -209,6 +210,12 @@ init({Id, Opts}) ->
     catch
         throw:Why -> {stop, Why}
     end.
+
+%% The epoll set the connections are armed in, selected by this process.
+poller() ->
+    {ok, P} = reactor_nif:poller(),
+    ok = reactor_nif:select(P, read),
+    P.
 
 start_node(Id, Opts) ->
     try reactor_config:node_init(Id, Opts) of
@@ -286,15 +293,11 @@ handle_call(_Req, _From, S) ->
 handle_cast(_Msg, S) ->
     {noreply, S}.
 
-%% The hot path: every ready fd already in the mailbox goes to Node in one frame.
-handle_info({reactor_io, Id, Kind}, S) when Id > 0 ->
-    {Reads, Writes, N, Other} = reactor_conns:ready({Id, Kind}, S#state.conns),
-    case N of
-        0 -> ok;
-        _ -> send(S, reactor_wire:ready(Reads, Writes))
-    end,
-    %% armed before a replace: the replaced Node's drain polls them now
-    [reactor_drains:route_io(E, S#state.drains) || E <- Other],
+%% The hot path: every connection ready in the poller goes to Node in one frame.
+handle_info({reactor_io, 0, read}, S) ->
+    {Reads, Writes} = reactor_conns:poll(S#state.conns),
+    N = length(Reads) + length(Writes),
+    N > 0 andalso send(S, reactor_wire:ready(Reads, Writes)),
     {noreply, count(events, N, S)};
 handle_info({'EXIT', Parent, Reason}, S = #state{drain = #{parent := Parent}}) ->
     {stop, Reason, S};
@@ -319,7 +322,7 @@ handle_info(Msg, S = #state{node = Node}) ->
         {data, Bin} ->
             counters:add(S#state.frames, 2, 1),
             case reactor_wire:decode(Bin) of
-                {ok, M} -> drained(from_node(M, S));
+                {ok, M} -> drained(armed(from_node(M, S)));
                 {error, Reason} ->
                     logger:error("reactor context ~0p: malformed frame from Node: ~0p", [S#state.id, Reason]),
                     {stop, {bad_frame, Reason}, S}
@@ -362,22 +365,15 @@ terminate(Reason, S = #state{id = Id}) ->
 hand_over(N, DrainTimeout, S = #state{node = Old, conns = T, drains = Drains}) ->
     D = proc_lib:spawn_link(?MODULE, drain_init, [self(), DrainTimeout]),
     Boundary = reactor_conns:first_free(T),
-    Forwarded = reactor_node:hand_over(Old, D) ++ collect_io(reactor_drains:low(Drains), Boundary, []),
+    %% the old poller's select may have fired here: the drain polls it at once
+    Forwarded = reactor_node:hand_over(Old, D) ++ [{reactor_io, 0, read}],
     D ! {takeover, self(), S#state{drains = reactor_drains:new(), drain = #{parent => self()}}, Forwarded},
     logger:notice("reactor context ~0p: replaced Node ~p by ~p; ~b connections drain on the old",
                   [S#state.id, reactor_node:os_pid(Old), reactor_node:os_pid(N),
                    length(reactor_conns:ids(T))]),
-    S#state{node = N, conns = reactor_conns:new(Boundary), batches = reactor_batches:new(),
+    S#state{node = N, conns = reactor_conns:new(poller(), Boundary), batches = reactor_batches:new(),
             tls_keys = reactor_tls:keys(is_map_key(tls, S#state.opts)), queries = queue:new(),
             drains = reactor_drains:add(D, Old, Boundary, Drains)}.
-
-%% Ready events of the old Node's connections already in the mailbox.
-collect_io(Low, High, Acc) ->
-    receive
-        {reactor_io, Id, _} = M when Id >= Low, Id < High -> collect_io(Low, High, [M | Acc])
-    after 0 ->
-        lists:reverse(Acc)
-    end.
 
 %% @private The drain process: it takes the old Node over, handles what was
 %% already waiting for it, then serves as a context that admits nothing and
@@ -399,6 +395,19 @@ replay(Msg, S) ->
         {noreply, S1} -> S1;
         {stop, Reason, S1} -> self() ! {drain_stop, Reason}, S1
     end.
+
+%% The re-arms an answer from Node decided, in one NIF call; a connection that
+%% cannot be polled any more closes.
+armed({noreply, S = #state{conns = T}}) ->
+    {Failed, T1} = reactor_conns:flush(T),
+    {noreply, lists:foldl(fun({Id, Reason}, Acc) ->
+                                  logger:warning("reactor context ~0p conn ~p: cannot poll: ~0p",
+                                                 [Acc#state.id, Id, Reason]),
+                                  send(Acc, reactor_wire:close(Id, <<"poll failed">>)),
+                                  count(closed, Acc)
+                          end, S#state{conns = T1}, Failed)};
+armed(Other) ->
+    Other.
 
 %% A drain is done when its last connection is.
 drained({noreply, S = #state{drain = #{}, conns = T}}) ->
@@ -563,11 +572,7 @@ act(Id, Action, S) ->
             logger:error("reactor context ~0p conn ~p: invalid action ~ts from Node; "
                          "closing the connection", [S#state.id, Id, What]),
             send(S1, reactor_wire:close(Id, <<"invalid action">>)),
-            count(node_errors, count(closed, S1));
-        {poll_failed, Reason} ->
-            logger:warning("reactor context ~0p conn ~p: cannot poll: ~0p", [S#state.id, Id, Reason]),
-            send(S1, reactor_wire:close(Id, <<"poll failed">>)),
-            count(closed, S1)
+            count(node_errors, count(closed, S1))
     end.
 
 %%% Helpers

@@ -1,14 +1,14 @@
 %% @doc A context's replaced Node processes, each draining its connections in
 %% a process of its own (reactor_context:replace/2), and the routing of what
-%% still reaches the context for them: ready events of their connections
-%% armed before the replace, and messages of their ports, stderr and channel.
+%% still reaches the context for them: messages of their ports, stderr and
+%% channel, and Erlang's close of one of their connections.
 %%
 %% Connection ids only grow, and a replacement's first id is its
 %% predecessor's first free one: the drains split the ids into ranges, oldest
 %% first.
 -module(reactor_drains).
 
--export([new/0, add/4, low/1, remove/2, count/1, pids/1, close_owner/2, route_io/2, route/2,
+-export([new/0, add/4, remove/2, count/1, pids/1, close_owner/2, route/2,
          stop_all/2]).
 
 -export_type([drains/0]).
@@ -22,11 +22,6 @@ new() -> [].
 %% @doc `Pid' drains `Node', whose connections have ids below `Below'.
 -spec add(pid(), reactor_node:node_proc(), pos_integer(), drains()) -> drains().
 add(Pid, Node, Below, Ds) -> Ds ++ [#drain{pid = Pid, node = Node, below = Below}].
-
-%% @doc The lowest id the next drain's connections can have.
--spec low(drains()) -> pos_integer().
-low([]) -> 1;
-low(Ds) -> (lists:last(Ds))#drain.below.
 
 %% @doc A drain process ended (its last connection did, or its timeout).
 -spec remove(pid(), drains()) -> drains().
@@ -43,14 +38,6 @@ pids(Ds) -> [P || #drain{pid = P} <- Ds].
 close_owner(Id, [#drain{pid = P, below = B} | _]) when Id < B -> {ok, P};
 close_owner(Id, [_ | Rest]) -> close_owner(Id, Rest);
 close_owner(_, []) -> none.
-
-%% @doc A ready event of an id the context does not know: its drain's, or stale.
--spec route_io({pos_integer(), read | write}, drains()) -> ok.
-route_io({Id, Kind}, Ds) ->
-    case close_owner(Id, Ds) of
-        {ok, P} -> P ! {reactor_io, Id, Kind}, ok;
-        none -> ok % closed while the event was in flight
-    end.
 
 %% @doc A message about a replaced Node goes to its drain.
 -spec route(term(), drains()) -> ok.

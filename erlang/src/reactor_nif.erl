@@ -6,12 +6,12 @@
 -module(reactor_nif).
 
 -export([fd_info/1, peercred/1, open/2, take/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1,
-         open_fifo/1, read/2]).
+         open_fifo/1, read/2, poller/0, arm/2, poll/2]).
 
 -on_load(load/0).
 
 -nifs([fd_info/1, peercred/1, open/2, take/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1,
-         open_fifo/1, read/2]).
+         open_fifo/1, read/2, poller/0, arm/2, poll/2]).
 
 -type res() :: reference().
 -export_type([res/0]).
@@ -59,3 +59,18 @@ open_fifo(_Path) -> erlang:nif_error(not_loaded).
 %% @doc One non-blocking read of up to `Max' bytes (at most 64 KiB).
 -spec read(res(), 1..65536) -> {ok, binary()} | eof | {error, term()}.
 read(_Res, _Max) -> erlang:nif_error(not_loaded).
+
+%% @doc A new epoll set for a context's connections, owned by the caller;
+%% `select(Poller, read)' sends `{reactor_io, 0, read}' when one is ready.
+-spec poller() -> {ok, res()} | {error, term()}.
+poller() -> erlang:nif_error(not_loaded).
+
+%% @doc Arm each fd one-shot in the poller, in one call. Returns the ids that
+%% could not be armed, with why.
+-spec arm(res(), [{res(), read | write}]) -> [{integer(), term()}].
+arm(_Poller, _Arms) -> erlang:nif_error(not_loaded).
+
+%% @doc The ids ready now in the poller (at most `Max', up to 1024), by the
+%% event they were armed for. Never waits.
+-spec poll(res(), 1..1024) -> {[non_neg_integer()], [non_neg_integer()]} | {error, term()}.
+poll(_Poller, _Max) -> erlang:nif_error(not_loaded).
