@@ -1,9 +1,9 @@
 /* reactor_nif: the BEAM's side of every connection's fd.
  *
- * Thin on purpose: an fd resource polled with enif_select (one-shot, re-armed by
- * the context on every action), a stop callback that closes Erlang's copy exactly
- * once, a monitor on the owning context so a crashed context never leaks an fd,
- * plus dup/close/accept helpers. Everything else (channel, wire, policy) lives in
+ * Thin on purpose: an fd resource (polled with enif_select, or armed one-shot in
+ * its context's poller, an epoll set whose own fd is enif_selected), a stop
+ * callback that closes Erlang's copy exactly once, a monitor on the owning
+ * context so a crashed context never leaks an fd, plus dup/close/accept helpers. Everything else (channel, wire, policy) lives in
  * Erlang where it is easy to test. Nothing here blocks: every call is a handful
  * of non-blocking syscalls, so no NIF is dirty.
  */

@@ -1,9 +1,10 @@
 %% @doc A reactor context: the server between the BEAM's side of every
 %% connection and one Node.js process running one protocol.
 %%
-%% It admits handoffs, polls Erlang's copy of every fd with enif_select and
-%% tells Node which are ready; Node reads, writes, runs the protocol and
-%% answers with the next action, which re-arms the fd. The Node process's own
+%% It admits handoffs, polls Erlang's copy of every fd (armed one-shot in its
+%% poller, an epoll set whose fd is enif_selected) and tells Node which are
+%% ready; Node reads, writes, runs the protocol and answers with the next
+%% actions, which re-arm the fds in one NIF call. The Node process's own
 %% life is {@link reactor_node}; the caller's side of a handoff is
 %% {@link reactor_handoff}.
 -module(reactor_context).

@@ -2,7 +2,8 @@
 %%
 %% An fd given to {@link open/2} is owned by the calling process: polled with
 %% enif_select, one-shot (`select/2' arms one `{reactor_io, Id, read | write}'
-%% message), closed exactly once by `close/2' or when the owner dies.
+%% message), or armed in a poller (`poller/0', `arm/2', `poll/2'), and closed
+%% exactly once by `close/2' or when the owner dies.
 -module(reactor_nif).
 
 -export([fd_info/1, peercred/1, open/2, take/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1,
