@@ -199,6 +199,27 @@ static ERL_NIF_TERM nif_peercred(ErlNifEnv *env, int argc, const ERL_NIF_TERM ar
                                              enif_make_uint(env, cred.gid)));
 }
 
+/* A resource for fd, owned (monitored) by the calling process; NULL when out
+ * of memory. */
+static rfd *new_rfd(ErlNifEnv *env, int fd, int id) {
+    rfd *r = enif_alloc_resource(rfd_type, sizeof *r);
+    if (!r) return NULL;
+    memset(r, 0, sizeof *r);
+    r->lock = enif_mutex_create("reactor_fd");
+    r->fd = fd;
+    r->id = id;
+    r->state = FD_OPEN;
+    enif_self(env, &r->owner);
+    r->monitored = enif_monitor_process(env, r, &r->owner, &r->mon) == 0;
+    return r;
+}
+
+static ERL_NIF_TERM ok_resource(ErlNifEnv *env, rfd *r) {
+    ERL_NIF_TERM t = enif_make_resource(env, r);
+    enif_release_resource(r);
+    return enif_make_tuple2(env, am_ok, t);
+}
+
 /* open(Fd, Id) -> {ok, Res} | {error, Reason}
  * Takes ownership of Fd on success: it becomes non-blocking and close-on-exec, is
  * owned by the calling process (monitored), and is closed exactly once. Regular
@@ -216,30 +237,22 @@ static ERL_NIF_TERM nif_open(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         return error_errno(env, errno);
     if ((fl = fcntl(fd, F_GETFD)) >= 0) fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
 
-    rfd *r = enif_alloc_resource(rfd_type, sizeof *r);
+    rfd *r = new_rfd(env, fd, id);
     if (!r) return error_errno(env, ENOMEM);
-    memset(r, 0, sizeof *r);
-    r->lock = enif_mutex_create("reactor_fd");
-    r->fd = fd;
-    r->id = id;
     r->is_socket = S_ISSOCK(st.st_mode);
     if (r->is_socket) {
         int acc = 0;
         socklen_t l = sizeof acc;
         r->is_listener = getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &l) == 0 && acc;
     }
-    r->state = FD_OPEN;
-    enif_self(env, &r->owner);
-    r->monitored = enif_monitor_process(env, r, &r->owner, &r->mon) == 0;
-    ERL_NIF_TERM t = enif_make_resource(env, r);
-    enif_release_resource(r);
-    return enif_make_tuple2(env, am_ok, t);
+    return ok_resource(env, r);
 }
 
 /* take(Res, Id) -> ok | {error, closed}
  * The calling process becomes the owner (a handoff: the caller opened it, the
- * context takes it; or a drain takes a replaced Node's). Until then a context that died with the handoff still in
- * its mailbox leaves the fd with the caller, who closes it: never leaked. */
+ * context takes it; or a drain takes a replaced Node's). Until then a context
+ * that died with the handoff still in its mailbox leaves the fd with the
+ * caller, who closes it: never leaked. */
 static ERL_NIF_TERM nif_take(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     rfd *r;
     int id;
@@ -398,20 +411,12 @@ static ERL_NIF_TERM nif_poller(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
     (void)argc; (void)argv;
     int fd = epoll_create1(EPOLL_CLOEXEC);
     if (fd < 0) return error_errno(env, errno);
-    rfd *r = enif_alloc_resource(rfd_type, sizeof *r);
+    rfd *r = new_rfd(env, fd, 0);
     if (!r) {
         close(fd);
         return error_errno(env, ENOMEM);
     }
-    memset(r, 0, sizeof *r);
-    r->lock = enif_mutex_create("reactor_poller");
-    r->fd = fd;
-    r->state = FD_OPEN;
-    enif_self(env, &r->owner);
-    r->monitored = enif_monitor_process(env, r, &r->owner, &r->mon) == 0;
-    ERL_NIF_TERM t = enif_make_resource(env, r);
-    enif_release_resource(r);
-    return enif_make_tuple2(env, am_ok, t);
+    return ok_resource(env, r);
 }
 
 /* arm(Poller, [{Res, read | write}]) -> [{Id, Reason}]: each fd armed one-shot
