@@ -3,6 +3,8 @@
 // A thin synchronous layer over non-blocking syscalls: receive fds from the
 // channel (SCM_RIGHTS), read into caller-owned Buffers, write/writev, shutdown,
 // close. The fds never enter libuv's poll set: Erlang polls, Node only does I/O.
+// The one fd libuv does watch is the batch socket (ready and action batches
+// to and from Erlang), through a uv_poll_t: its callback is the port's hot path.
 // Errors become JS errors named the way Node names them (err.code = "EPIPE").
 // EAGAIN is not an error here: reads return -1 / writes return 0 for it.
 #include <napi.h>
@@ -321,7 +323,122 @@ Napi::Value WriteAll(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// waitReadable(fd, ms) -> boolean: blocks up to ms for fd to be readable.
+// Only at start, for the batch socket's fd on the channel.
+Napi::Value WaitReadable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0);
+  int ms = info[1].As<Napi::Number>().Int32Value();
+  struct pollfd pfd = {fd, POLLIN, 0};
+  int n;
+  do {
+    n = poll(&pfd, 1, ms);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) throw ErrnoError(env, errno, "poll");
+  return Napi::Boolean::New(env, n > 0);
+}
+
+// recvPacket(fd, buf) -> the packet's real size (more than buf.length when it
+// did not fit: MSG_TRUNC), 0 when the peer closed, -1 when none is queued.
+Napi::Value RecvPacket(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0);
+  auto b = info[1].As<Napi::Uint8Array>();
+  ssize_t n;
+  do {
+    n = recv(fd, b.Data(), b.ByteLength(), MSG_DONTWAIT | MSG_TRUNC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Napi::Number::New(env, -1);
+    throw ErrnoError(env, errno, "recv");
+  }
+  return Napi::Number::New(env, static_cast<double>(n));
+}
+
+// sendPacket(fd, buf, length) -> true, or false when the peer's queue is full.
+Napi::Value SendPacket(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0);
+  auto b = info[1].As<Napi::Uint8Array>();
+  size_t len = info[2].As<Napi::Number>().Uint32Value();
+  if (len > b.ByteLength()) throw Napi::RangeError::New(env, "send out of bounds");
+  ssize_t n;
+  do {
+    n = send(fd, b.Data(), len, MSG_DONTWAIT | MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Napi::Boolean::New(env, false);
+    throw ErrnoError(env, errno, "send");
+  }
+  return Napi::Boolean::New(env, true);
+}
+
+// One watched fd per process: the batch socket.
+struct Watch {
+  uv_poll_t poll;
+  napi_env env;
+  Napi::FunctionReference callback;
+  int fd = -1;
+  bool writable = false;
+};
+Watch* watch = nullptr;
+
+void OnPoll(uv_poll_t* handle, int status, int events) {
+  Watch* w = static_cast<Watch*>(handle->data);
+  Napi::Env env(w->env);
+  Napi::HandleScope scope(env);
+  int what = status < 0 ? 4 : ((events & UV_READABLE) ? 1 : 0) | ((events & UV_WRITABLE) ? 2 : 0);
+  try {
+    // MakeCallback: microtasks (protocol handlers' Promises) run after it
+    w->callback.MakeCallback(env.Global(), {Napi::Number::New(env, what)});
+  } catch (const Napi::Error& e) {
+    napi_fatal_exception(w->env, e.Value());
+  }
+}
+
+void Rearm(Watch* w) {
+  uv_poll_start(&w->poll, UV_READABLE | (w->writable ? UV_WRITABLE : 0), OnPoll);
+}
+
+// watchBatches(fd, callback(events)): libuv tells callback when fd is
+// readable (1), writable (2, only while wantWritable(true)) or broken (4).
+Napi::Value WatchBatches(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0);
+  if (watch) throw Napi::Error::New(env, "the batch socket is watched already");
+  uv_loop_t* loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) throw Napi::Error::New(env, "no event loop");
+  watch = new Watch();
+  watch->env = env;
+  watch->fd = fd;
+  watch->callback = Napi::Persistent(info[1].As<Napi::Function>());
+  int rc = uv_poll_init(loop, &watch->poll, fd);
+  if (rc < 0) {
+    delete watch;
+    watch = nullptr;
+    throw ErrnoError(env, -rc, "uv_poll_init");
+  }
+  watch->poll.data = watch;
+  Rearm(watch);
+  return env.Undefined();
+}
+
+// wantWritable(on): also tell the callback when the batch socket is writable.
+Napi::Value WantWritable(const Napi::CallbackInfo& info) {
+  bool on = info[0].As<Napi::Boolean>().Value();
+  if (watch && watch->writable != on) {
+    watch->writable = on;
+    Rearm(watch);
+  }
+  return info.Env().Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("waitReadable", Napi::Function::New(env, WaitReadable));
+  exports.Set("recvPacket", Napi::Function::New(env, RecvPacket));
+  exports.Set("sendPacket", Napi::Function::New(env, SendPacket));
+  exports.Set("watchBatches", Napi::Function::New(env, WatchBatches));
+  exports.Set("wantWritable", Napi::Function::New(env, WantWritable));
   exports.Set("connectChannel", Napi::Function::New(env, ConnectChannel));
   exports.Set("recvFds", Napi::Function::New(env, RecvFds));
   exports.Set("readInto", Napi::Function::New(env, ReadInto));

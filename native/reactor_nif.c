@@ -31,12 +31,23 @@ typedef struct rfd {
     ErlNifMonitor mon;
     int monitored;
     struct rfd *poller; /* the epoll set this fd is registered in (kept), or NULL */
+    unsigned reg_id;    /* the id it is registered under there */
+    /* A poller's own: its members by id (what Node's action batches name),
+     * and the BEAM's end of the batch socket (-1 until attached, or gone). */
+    struct members *members;
+    int hot_fd;
 } rfd;
+
+/* A poller's members: open addressing by connection id, linear probing,
+ * backward-shift deletion. Guarded by the poller's lock. */
+typedef struct { unsigned id; int fd; int write; } member;
+typedef struct members { member *slots; unsigned cap, used; } members;
 
 static ErlNifResourceType *rfd_type;
 static ERL_NIF_TERM am_ok, am_error, am_undefined, am_closed, am_read, am_write,
     am_reactor_io, am_socket, am_fifo, am_chr, am_reg, am_dir, am_other,
-    am_not_pollable, am_eagain;
+    am_not_pollable, am_eagain, am_continue, am_read_pending, am_write_pending, am_close,
+    am_ack, am_invalid, am_poll_failed, am_bad_batch, am_size, am_id;
 
 /* errno -> atom, the way inet/socket name them. Unknown ones stay numbers:
  * we never mint atoms from data. */
@@ -73,6 +84,65 @@ static int get_fd(ErlNifEnv *env, ERL_NIF_TERM t, int *fd) {
     return enif_get_int(env, t, fd) && *fd >= 0;
 }
 
+static unsigned slot_of(const members *m, unsigned id) {
+    return (id * 2654435761u) & (m->cap - 1);
+}
+
+static member *members_find(members *m, unsigned id) {
+    if (!m || !m->cap || id == 0) return NULL;
+    for (unsigned i = slot_of(m, id);; i = (i + 1) & (m->cap - 1)) {
+        if (m->slots[i].id == id) return &m->slots[i];
+        if (m->slots[i].id == 0) return NULL;
+    }
+}
+
+static int members_put(members *m, unsigned id, int fd, int write);
+
+static int members_grow(members *m) {
+    members bigger = {enif_alloc(sizeof(member) * (m->cap ? m->cap * 2 : 64)), m->cap ? m->cap * 2 : 64, 0};
+    if (!bigger.slots) return 0;
+    memset(bigger.slots, 0, sizeof(member) * bigger.cap);
+    for (unsigned i = 0; i < m->cap; i++)
+        if (m->slots[i].id) members_put(&bigger, m->slots[i].id, m->slots[i].fd, m->slots[i].write);
+    if (m->slots) enif_free(m->slots);
+    *m = bigger;
+    return 1;
+}
+
+/* 0 when out of memory. Ids are never 0 (0 marks a free slot). */
+static int members_put(members *m, unsigned id, int fd, int write) {
+    member *e = members_find(m, id);
+    if (!e) {
+        if ((m->used + 1) * 2 > m->cap && !members_grow(m)) return 0;
+        unsigned i = slot_of(m, id);
+        while (m->slots[i].id) i = (i + 1) & (m->cap - 1);
+        e = &m->slots[i];
+        e->id = id;
+        m->used++;
+    }
+    e->fd = fd;
+    e->write = write;
+    return 1;
+}
+
+static void members_del(members *m, unsigned id) {
+    member *e = members_find(m, id);
+    if (!e) return;
+    unsigned i = (unsigned)(e - m->slots), j = i;
+    /* backward shift: pull later entries of the probe run into the hole */
+    for (;;) {
+        j = (j + 1) & (m->cap - 1);
+        if (!m->slots[j].id) break;
+        unsigned home = slot_of(m, m->slots[j].id);
+        if (((j - home) & (m->cap - 1)) >= ((j - i) & (m->cap - 1))) {
+            m->slots[i] = m->slots[j];
+            i = j;
+        }
+    }
+    m->slots[i].id = 0;
+    m->used--;
+}
+
 /* Out of its poller first: the poller keys its registration by this fd number,
  * and Node's copy keeps the socket (and so the registration) alive. Lock order:
  * an fd's lock, then its poller's. */
@@ -82,6 +152,8 @@ static void rfd_leave_poller(rfd *r) {
     r->poller = NULL;
     enif_mutex_lock(p->lock);
     if (p->fd >= 0 && r->fd >= 0) epoll_ctl(p->fd, EPOLL_CTL_DEL, r->fd, NULL);
+    if (r->reg_id) members_del(p->members, r->reg_id);
+    else if (p->hot_fd == r->fd && r->fd >= 0) p->hot_fd = -1; /* the batch socket */
     enif_mutex_unlock(p->lock);
     enif_release_resource(p);
 }
@@ -139,6 +211,10 @@ static void rfd_dtor(ErlNifEnv *env, void *obj) {
         rfd_leave_poller(r);
         close(r->fd);
     }
+    if (r->members) {
+        if (r->members->slots) enif_free(r->members->slots);
+        enif_free(r->members);
+    }
     enif_mutex_destroy(r->lock);
 }
 
@@ -153,6 +229,10 @@ static int load(ErlNifEnv *env, void **priv, ERL_NIF_TERM info) {
     A(am_reactor_io, "reactor_io"); A(am_socket, "socket"); A(am_fifo, "fifo");
     A(am_chr, "chr"); A(am_reg, "reg"); A(am_dir, "dir"); A(am_other, "other");
     A(am_not_pollable, "not_pollable"); A(am_eagain, "eagain");
+    A(am_continue, "continue"); A(am_read_pending, "read_pending");
+    A(am_write_pending, "write_pending"); A(am_close, "close"); A(am_ack, "ack");
+    A(am_invalid, "invalid"); A(am_poll_failed, "poll_failed"); A(am_bad_batch, "bad_batch");
+    A(am_size, "size"); A(am_id, "id");
 #undef A
     return 0;
 }
@@ -208,6 +288,7 @@ static rfd *new_rfd(ErlNifEnv *env, int fd, int id) {
     r->lock = enif_mutex_create("reactor_fd");
     r->fd = fd;
     r->id = id;
+    r->hot_fd = -1;
     r->state = FD_OPEN;
     enif_self(env, &r->owner);
     r->monitored = enif_monitor_process(env, r, &r->owner, &r->mon) == 0;
@@ -396,48 +477,124 @@ static ERL_NIF_TERM nif_open_fifo(ErlNifEnv *env, int argc, const ERL_NIF_TERM a
     return enif_make_tuple2(env, am_ok, enif_make_int(env, fd));
 }
 
-/* The hot path: a context polls its connections through one epoll set of its
- * own (the poller) instead of one enif_select per fd: the set's fd is
- * enif_selected, poll/2 reads what is ready (one message per batch, not per
- * fd), and arm/2 re-arms a whole batch of fds, one-shot, in one call.
- * data.u64 is the connection id, bit 32 set when armed for writing. */
+/* The hot path. A context polls its connections through one epoll set of its
+ * own (the poller) whose fd alone is enif_selected, and talks to Node about
+ * them over a SOCK_SEQPACKET socketpair (the batch socket) that sits in the
+ * same set. One select message, one cycle/1 call: Node's action batches are
+ * applied (each a one-shot epoll_ctl), the ready connections are sent to Node
+ * as one batch. No ETF, no port, no term per event.
+ *
+ * Layouts, host byte order (both ends run on this host):
+ *   to Node:   a packet of u32, one per ready connection: id | 1 << 31 when it
+ *              was armed for writing (ids are < 2^31);
+ *   from Node: a packet of (u32 id, u32 code) pairs, at most BATCH_MAX_ACTIONS;
+ *              code 1 continue, 2 read_pending, 3 write_pending, 4 close, and
+ *              ACK | action for a handoff's first answer.
+ * A connection's epoll data is its id, bit 32 set when armed for writing. */
 #define POLL_WRITE_BIT (1ULL << 32)
+#define POLL_HOT ((uint64_t)1 << 33)
 #define POLL_MAX 1024
+#define READY_WRITE_BIT 0x80000000u
+#define MAX_CONN_ID 0x7fffffffu
+#define BATCH_MAX_ACTIONS 1024
+/* Entries one cycle applies before it yields (the socket stays readable and
+ * the poller fires again): a NIF call stays well under a millisecond. */
+#define CYCLE_MAX_ACTIONS 1024
+enum { ACT_CONTINUE = 1, ACT_READ = 2, ACT_WRITE = 3, ACT_CLOSE = 4, ACT_ACK = 0x10 };
 
-/* poller() -> {ok, Res} | {error, Reason}: a new epoll set, owned by the caller
- * (select/2 it for read to hear when something is ready; its messages carry
- * id 0). */
-static ERL_NIF_TERM nif_poller(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+/* batch_pair() -> {ok, Res, NodeFd} | {error, Reason}: the batch socket. Res
+ * is the BEAM's end (non-blocking); NodeFd is for Node: the caller sends it
+ * over the fd channel and closes its copy. */
+static ERL_NIF_TERM nif_batch_pair(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    int sv[2];
     (void)argc; (void)argv;
-    int fd = epoll_create1(EPOLL_CLOEXEC);
-    if (fd < 0) return error_errno(env, errno);
-    rfd *r = new_rfd(env, fd, 0);
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return error_errno(env, errno);
+    /* room for a few thousand batches either way before a sender waits */
+    int size = 1 << 20;
+    for (int i = 0; i < 2; i++) {
+        setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+        setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    }
+    int fl = fcntl(sv[0], F_GETFL);
+    if (fl < 0 || fcntl(sv[0], F_SETFL, fl | O_NONBLOCK) < 0) {
+        int e = errno;
+        close(sv[0]);
+        close(sv[1]);
+        return error_errno(env, e);
+    }
+    rfd *r = new_rfd(env, sv[0], 0);
     if (!r) {
-        close(fd);
+        close(sv[0]);
+        close(sv[1]);
         return error_errno(env, ENOMEM);
     }
-    return ok_resource(env, r);
+    r->is_socket = 1;
+    ERL_NIF_TERM t = enif_make_resource(env, r);
+    enif_release_resource(r);
+    return enif_make_tuple3(env, am_ok, t, enif_make_int(env, sv[1]));
+}
+
+/* poller(Batch) -> {ok, Res} | {error, Reason}: a new epoll set, owned by the
+ * caller, with the batch socket in it (select/2 it for read to hear when a
+ * connection is ready or Node has answered; its messages carry id 0). */
+static ERL_NIF_TERM nif_poller(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    rfd *b;
+    (void)argc;
+    if (!enif_get_resource(env, argv[0], rfd_type, (void **)&b)) return enif_make_badarg(env);
+    int fd = epoll_create1(EPOLL_CLOEXEC);
+    if (fd < 0) return error_errno(env, errno);
+    rfd *p = new_rfd(env, fd, 0);
+    members *m = enif_alloc(sizeof *m);
+    if (!p || !m) {
+        if (m) enif_free(m);
+        if (p) enif_release_resource(p); /* its dtor closes fd */
+        else close(fd);
+        return error_errno(env, ENOMEM);
+    }
+    memset(m, 0, sizeof *m);
+    p->members = m;
+    int e = 0;
+    enif_mutex_lock(b->lock);
+    if (b->state != FD_OPEN || b->fd < 0 || b->poller || b->members) {
+        e = EINVAL;
+    } else {
+        /* level-triggered: a cycle that leaves batches unread fires again */
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = POLL_HOT};
+        if (epoll_ctl(fd, EPOLL_CTL_ADD, b->fd, &ev) < 0) {
+            e = errno;
+        } else {
+            p->hot_fd = b->fd;
+            enif_keep_resource(p);
+            b->poller = p;
+        }
+    }
+    enif_mutex_unlock(b->lock);
+    if (e) {
+        enif_release_resource(p);
+        return error_errno(env, e);
+    }
+    return ok_resource(env, p);
 }
 
 /* arm(Poller, [{Res, read | write}]) -> [{Id, Reason}]: each fd armed one-shot
- * in the poller (registered on its first arming); what could not be armed is
- * returned with why, and its connection must close. */
+ * in the poller (registered, under its id, on its first arming); what could
+ * not be armed is returned with why, and its connection must close. */
 static ERL_NIF_TERM nif_arm(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     rfd *p, *r;
     ERL_NIF_TERM list = argv[1], head, failed = enif_make_list(env, 0);
     const ERL_NIF_TERM *pair;
     int arity;
     (void)argc;
-    if (!enif_get_resource(env, argv[0], rfd_type, (void **)&p) || !enif_is_list(env, list))
+    if (!enif_get_resource(env, argv[0], rfd_type, (void **)&p) || !p->members || !enif_is_list(env, list))
         return enif_make_badarg(env);
     while (enif_get_list_cell(env, list, &head, &list)) {
         if (!enif_get_tuple(env, head, &arity, &pair) || arity != 2 ||
-            !enif_get_resource(env, pair[0], rfd_type, (void **)&r) || r == p)
+            !enif_get_resource(env, pair[0], rfd_type, (void **)&r) || r == p || r->members)
             return enif_make_badarg(env);
         int write = enif_is_identical(pair[1], am_write);
         int e = 0;
         enif_mutex_lock(r->lock);
-        if (r->state != FD_OPEN || r->fd < 0) {
+        if (r->state != FD_OPEN || r->fd < 0 || r->id <= 0 || (r->poller && r->poller != p)) {
             e = EBADF;
         } else {
             struct epoll_event ev = {.events = (write ? EPOLLOUT : EPOLLIN) | EPOLLONESHOT,
@@ -445,13 +602,20 @@ static ERL_NIF_TERM nif_arm(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
             enif_mutex_lock(p->lock);
             if (p->fd < 0) {
                 e = EBADF;
+            } else if (!r->poller && !members_put(p->members, (unsigned)r->id, r->fd, write)) {
+                e = ENOMEM;
             } else if (epoll_ctl(p->fd, r->poller ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, r->fd, &ev) < 0) {
                 e = errno;
+                if (!r->poller) members_del(p->members, (unsigned)r->id);
+            } else if (r->poller) {
+                members_put(p->members, r->reg_id, r->fd, write);
             }
             enif_mutex_unlock(p->lock);
             if (!e && !r->poller) {
                 enif_keep_resource(p);
+                /* ids are fixed once registered: take/2 keeps them across a drain */
                 r->poller = p;
+                r->reg_id = (unsigned)r->id;
             }
         }
         int id = r->id;
@@ -461,31 +625,142 @@ static ERL_NIF_TERM nif_arm(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
     return failed;
 }
 
-/* poll(Poller, Max) -> {Reads, Writes} | {error, closed}: the connection ids
- * ready now (at most Max, <= 1024), by what they were armed for; never waits.
- * An error or hang-up comes as the event the fd was armed for. */
-static ERL_NIF_TERM nif_poll(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
-    rfd *r;
-    unsigned max;
+static ERL_NIF_TERM action_term(unsigned code) {
+    switch (code) {
+    case ACT_CONTINUE: return am_continue;
+    case ACT_READ: return am_read_pending;
+    case ACT_WRITE: return am_write_pending;
+    case ACT_CLOSE: return am_close;
+    default: return 0;
+    }
+}
+
+/* What Erlang must do about entry (id, code), or 0 when it was applied here. */
+static ERL_NIF_TERM apply_action(ErlNifEnv *env, rfd *p, unsigned id, unsigned code) {
+    ERL_NIF_TERM id_t = enif_make_uint(env, id), what = action_term(code & ~ACT_ACK);
+    if (!what || (code & ~(ACT_ACK | 7u)))
+        return enif_make_tuple2(env, id_t, enif_make_tuple2(env, am_invalid, enif_make_uint(env, code)));
+    if (code & ACT_ACK) return enif_make_tuple2(env, id_t, enif_make_tuple2(env, am_ack, what));
+    member *m = members_find(p->members, id);
+    /* a close, or a connection this set does not hold (closed here while Node
+     * answered, or acked in this very batch): Erlang decides */
+    if (!m || code == ACT_CLOSE) return enif_make_tuple2(env, id_t, what);
+    int write = code == ACT_WRITE || (code == ACT_CONTINUE && m->write);
+    struct epoll_event ev = {.events = (write ? EPOLLOUT : EPOLLIN) | EPOLLONESHOT,
+                             .data.u64 = (uint64_t)id | (write ? POLL_WRITE_BIT : 0)};
+    if (epoll_ctl(p->fd, EPOLL_CTL_MOD, m->fd, &ev) < 0)
+        return enif_make_tuple2(env, id_t, enif_make_tuple2(env, am_poll_failed, errno_term(env, errno)));
+    m->write = write;
+    return 0;
+}
+
+/* Reads Node's batches (level-triggered: what is left fires again) and applies
+ * them. Returns 0, or the reason the batch socket is unusable: Node sent a
+ * malformed batch (bad_batch), or its end is gone (closed, then the socket has
+ * left the set and Node's exit is reported by its port). */
+static ERL_NIF_TERM read_batches(ErlNifEnv *env, rfd *p, ERL_NIF_TERM *out, unsigned *nout) {
+    uint32_t buf[2 * BATCH_MAX_ACTIONS];
+    unsigned applied = 0;
+    while (applied < CYCLE_MAX_ACTIONS) {
+        ssize_t n = recv(p->hot_fd, buf, sizeof buf, MSG_DONTWAIT | MSG_TRUNC);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+        if (n <= 0) {
+            epoll_ctl(p->fd, EPOLL_CTL_DEL, p->hot_fd, NULL);
+            return am_closed;
+        }
+        if ((size_t)n > sizeof buf || n % 8)
+            return enif_make_tuple2(env, am_bad_batch, enif_make_tuple2(env, am_size, enif_make_int64(env, n)));
+        for (ssize_t i = 0; i < n / 4; i += 2) {
+            unsigned id = buf[i], code = buf[i + 1];
+            if (id == 0 || id > MAX_CONN_ID)
+                return enif_make_tuple2(env, am_bad_batch, enif_make_tuple2(env, am_id, enif_make_uint(env, id)));
+            ERL_NIF_TERM t = apply_action(env, p, id, code);
+            if (t) out[(*nout)++] = t;
+        }
+        applied += (unsigned)(n / 8);
+    }
+    return 0;
+}
+
+/* cycle(Poller) -> {Events, Results, Unsent} | {error, closed | {bad_batch, _}}
+ * One turn of the hot path, never waiting: Node's batches applied (Results:
+ * the entries only Erlang can handle, in order: {Id, close}, {Id, {ack, A}},
+ * {Id, A} for an id not in the set, {Id, {invalid, Code}},
+ * {Id, {poll_failed, Reason}}), then the Events connections ready now sent to
+ * Node as one batch. Unsent is that batch when Node's end is full (<<>>
+ * otherwise): the caller sends it with send_batch/2 once the socket is
+ * writable. The caller selects the poller again. */
+static ERL_NIF_TERM nif_cycle(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    rfd *p;
     struct epoll_event evs[POLL_MAX];
+    uint32_t ready[POLL_MAX];
+    ERL_NIF_TERM out[CYCLE_MAX_ACTIONS + BATCH_MAX_ACTIONS];
+    unsigned nout = 0, nready = 0;
+    ErlNifBinary unsent = {0};
     (void)argc;
-    if (!enif_get_resource(env, argv[0], rfd_type, (void **)&r) || !enif_get_uint(env, argv[1], &max) ||
-        max == 0 || max > POLL_MAX)
+    if (!enif_get_resource(env, argv[0], rfd_type, (void **)&p) || !p->members) return enif_make_badarg(env);
+    enif_mutex_lock(p->lock);
+    if (p->state == FD_CLOSING || p->state == FD_CLOSED || p->fd < 0) {
+        enif_mutex_unlock(p->lock);
+        return enif_make_tuple2(env, am_error, am_closed);
+    }
+    int n = epoll_wait(p->fd, evs, POLL_MAX, 0);
+    int hot = 0;
+    for (int i = 0; i < n; i++) {
+        uint64_t d = evs[i].data.u64;
+        if (d == POLL_HOT) hot = 1;
+        else ready[nready++] = (uint32_t)(d & MAX_CONN_ID) | ((d & POLL_WRITE_BIT) ? READY_WRITE_BIT : 0);
+    }
+    ERL_NIF_TERM why = 0;
+    if (hot && p->hot_fd >= 0) {
+        why = read_batches(env, p, out, &nout);
+        if (why == am_closed) p->hot_fd = -1;
+    }
+    if (why && why != am_closed) {
+        enif_mutex_unlock(p->lock);
+        return enif_make_tuple2(env, am_error, why);
+    }
+    if (nready && p->hot_fd >= 0) {
+        ssize_t s;
+        do {
+            s = send(p->hot_fd, ready, nready * 4, MSG_DONTWAIT | MSG_NOSIGNAL);
+        } while (s < 0 && errno == EINTR);
+        if (s < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && enif_alloc_binary(nready * 4, &unsent))
+            memcpy(unsent.data, ready, nready * 4);
+        /* any other error: Node is gone, and its port says so */
+    }
+    enif_mutex_unlock(p->lock);
+    if (nout + nready > 64) enif_consume_timeslice(env, (int)((nout + nready) / 32 > 100 ? 100 : (nout + nready) / 32));
+    ERL_NIF_TERM rest;
+    if (unsent.data) rest = enif_make_binary(env, &unsent);
+    else enif_make_new_binary(env, 0, &rest);
+    return enif_make_tuple3(env, enif_make_uint(env, nready), enif_make_list_from_array(env, out, nout), rest);
+}
+
+/* send_batch(Batch, Bin) -> ok | {error, eagain | closed | Reason}: a ready
+ * batch cycle/1 could not send (select the socket for write and retry). */
+static ERL_NIF_TERM nif_send_batch(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    rfd *r;
+    ErlNifBinary bin;
+    (void)argc;
+    if (!enif_get_resource(env, argv[0], rfd_type, (void **)&r) || !enif_inspect_binary(env, argv[1], &bin) ||
+        bin.size == 0 || bin.size > POLL_MAX * 4 || bin.size % 4)
         return enif_make_badarg(env);
     enif_mutex_lock(r->lock);
-    int n = (r->state == FD_CLOSING || r->state == FD_CLOSED) ? -2 : epoll_wait(r->fd, evs, (int)max, 0);
+    ssize_t s;
+    if (r->state == FD_CLOSING || r->state == FD_CLOSED || r->fd < 0) {
+        s = -2;
+    } else {
+        do {
+            s = send(r->fd, bin.data, bin.size, MSG_DONTWAIT | MSG_NOSIGNAL);
+        } while (s < 0 && errno == EINTR);
+    }
     int e = errno;
     enif_mutex_unlock(r->lock);
-    if (n == -2) return enif_make_tuple2(env, am_error, am_closed);
-    if (n < 0 && e != EINTR) return error_errno(env, e);
-    ERL_NIF_TERM reads = enif_make_list(env, 0), writes = enif_make_list(env, 0);
-    for (int i = n - 1; i >= 0; i--) {
-        uint64_t d = evs[i].data.u64;
-        ERL_NIF_TERM id = enif_make_uint(env, (unsigned)(d & 0x7fffffffULL));
-        if (d & POLL_WRITE_BIT) writes = enif_make_list_cell(env, id, writes);
-        else reads = enif_make_list_cell(env, id, reads);
-    }
-    return enif_make_tuple2(env, reads, writes);
+    if (s == -2) return enif_make_tuple2(env, am_error, am_closed);
+    if (s < 0) return e == EAGAIN || e == EWOULDBLOCK ? enif_make_tuple2(env, am_error, am_eagain) : error_errno(env, e);
+    return am_ok;
 }
 
 /* read(Res, Max) -> {ok, Bin} | eof | {error, eagain | Reason}
@@ -526,9 +801,11 @@ static ErlNifFunc funcs[] = {
     {"accept", 1, nif_accept, 0},
     {"open_fifo", 1, nif_open_fifo, 0},
     {"read", 2, nif_read, 0},
-    {"poller", 0, nif_poller, 0},
+    {"batch_pair", 0, nif_batch_pair, 0},
+    {"poller", 1, nif_poller, 0},
     {"arm", 2, nif_arm, 0},
-    {"poll", 2, nif_poll, 0},
+    {"cycle", 1, nif_cycle, 0},
+    {"send_batch", 2, nif_send_batch, 0},
 };
 
 ERL_NIF_INIT(reactor_nif, funcs, load, NULL, NULL, NULL)

@@ -1,5 +1,8 @@
 // The port protocol, both directions, behind one small module.
 //
+// Control only: which connections are ready and what Node answers for them
+// travel on the batch socket instead (batch.ts).
+//
 // Erlang -> Node: term_to_binary of tuples; erlpack gives them to us as arrays,
 // atoms and binaries as strings. Node -> Erlang: arrays of strings and integers,
 // which Erlang maps to atoms through a fixed whitelist (reactor_wire.erl).
@@ -32,7 +35,6 @@ export type Incoming =
   | { type: "init"; config: InitConfig }
   | { type: "tls_config"; key: number; options: TlsOptions }
   | { type: "handoff"; id: number; info: ClientInfo; transport: TransportSpec }
-  | { type: "ready"; reads: number[]; writes: number[] }
   | { type: "close"; id: number; reason: string }
   | { type: "reload"; ref: number; protocol: string; setupCode: string; typecheck: boolean }
   | { type: "stats" }
@@ -42,9 +44,7 @@ export type Incoming =
 export type Outgoing =
   | ["ready"]
   | ["load_error", string, unknown]
-  | ["ack", number, WireAction]
   | ["nack", number, NackReason]
-  | ["act", (number | WireAction)[]]
   | ["log", LogLevel, number | null, string]
   | ["reloaded", number, number]
   | ["reload_error", number, string, unknown]
@@ -70,9 +70,6 @@ export function decode(frame: Buffer): Incoming {
   }
   if (!Array.isArray(t) || typeof t[0] !== "string") throw new CodecError(`not a tagged tuple: ${describe(t)}`);
   switch (t[0]) {
-    case "ready":
-      if (t.length === 3 && isIdList(t[1]) && isIdList(t[2])) return { type: "ready", reads: t[1], writes: t[2] };
-      break;
     case "handoff":
       if (t.length === 4 && isId(t[1]) && isPlainObject(t[2]) && isTransportSpec(t[3])) {
         return { type: "handoff", id: t[1], info: t[2], transport: { proxy: t[3].proxy, tls: t[3].tls } };

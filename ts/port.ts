@@ -1,9 +1,12 @@
-// The port process: {packet,4} ETF frames on stdin/stdout, fds from the channel.
-// stdout carries frames and nothing else: console.* and stray stdout writes
-// become log frames that Erlang's logger prints with the context and connection.
+// The port process: {packet,4} ETF frames on stdin/stdout for control, fds from
+// the channel, and the hot path on the batch socket (ready connections in,
+// actions out: batch.ts). stdout carries frames and nothing else: console.* and
+// stray stdout writes become log frames that Erlang's logger prints with the
+// context and connection.
 import { format } from "util";
 import { addon, Addon } from "./addon";
 import { CodecError, decode, encode, Incoming, LogLevel, NackReason, Outgoing, WireAction } from "./codec";
+import { ActionBatch, BatchError, forEachReady, readyBuffer } from "./batch";
 import { FrameError, FrameReader, frame } from "./framing";
 import { ReactorError, stackOf } from "./errors";
 import { LoadError, loadProtocol } from "./loader";
@@ -16,11 +19,16 @@ import { MAX_IN_FRAME, MAX_LOG_TEXT } from "./limits";
 const frameFd = addon().takeStdout();
 const rawWrite = (b: Buffer): void => addon().writeAll(frameFd, b);
 
-/** Batches everything said during one dispatch into one write. */
+/** Batches everything said during one dispatch: control messages into one
+ * write on the port, answers for connections into batch packets. */
 class Outbox implements Sink {
   private msgs: Outgoing[] = [];
-  private acts: (number | WireAction)[] = [];
+  private acts = new ActionBatch();
+  /** packets Erlang's end had no room for yet, oldest first */
+  private queued: Uint8Array[] = [];
   private scheduled = false;
+  /** the batch socket, once Erlang has given it */
+  batchFd = -1;
 
   send(m: Outgoing): void {
     this.msgs.push(m);
@@ -29,7 +37,7 @@ class Outbox implements Sink {
     this.acts.push(id, a);
   }
   ack(id: number, a: WireAction): void {
-    this.msgs.push(["ack", id, a]);
+    this.acts.push(id, a, true);
   }
   nack(id: number, reason: NackReason): void {
     this.msgs.push(["nack", id, reason]);
@@ -46,14 +54,26 @@ class Outbox implements Sink {
   }
   flush(): void {
     this.scheduled = false;
-    if (this.acts.length) {
-      this.msgs.push(["act", this.acts]);
-      this.acts = [];
+    if (this.msgs.length) {
+      const frames = this.msgs.map((m) => frame(encode(m)));
+      this.msgs = [];
+      rawWrite(frames.length === 1 ? frames[0] : Buffer.concat(frames));
     }
-    if (!this.msgs.length) return;
-    const frames = this.msgs.map((m) => frame(encode(m)));
-    this.msgs = [];
-    rawWrite(frames.length === 1 ? frames[0] : Buffer.concat(frames));
+    if (!this.acts.empty && this.batchFd >= 0) {
+      for (const p of this.acts.take()) {
+        if (this.queued.length || !addon().sendPacket(this.batchFd, p, p.length)) this.queued.push(p.slice());
+      }
+      if (this.queued.length) addon().wantWritable(true);
+    }
+  }
+  /** The batch socket is writable again: what waited goes, in order. */
+  writable(): void {
+    while (this.queued.length) {
+      const p = this.queued[0];
+      if (!addon().sendPacket(this.batchFd, p, p.length)) return;
+      this.queued.shift();
+    }
+    addon().wantWritable(false);
   }
 }
 
@@ -107,6 +127,7 @@ class Port {
   private fds = new Map<number, number>(); // id -> fd received, not yet claimed
   private lost = new Set<number>(); // ids whose fd was cut off (MSG_CTRUNC)
   private pending: Incoming[] = []; // messages that arrived while loading
+  private readyBuf = readyBuffer();
 
   async init(msg: Extract<Incoming, { type: "init" }>): Promise<void> {
     const c = msg.config;
@@ -124,6 +145,14 @@ class Port {
       else out.send(["load_error", "protocol_load", stackOf(e)]);
       out.flush();
       process.exit(5);
+    }
+    try {
+      out.batchFd = this.receiveBatchSocket();
+      this.io.watchBatches(out.batchFd, (events) => this.onBatchSocket(events));
+    } catch (e) {
+      out.send(["load_error", "channel", (e as Error).message]);
+      out.flush();
+      process.exit(4);
     }
     this.reactor = new Reactor(this.io, out, registry, {
       readSize: c.readSize,
@@ -154,6 +183,36 @@ class Port {
     out.flush();
   }
 
+  /** The batch socket is the channel's first message, as id 0; Erlang sends it
+   * as soon as it has accepted the channel. */
+  private receiveBatchSocket(): number {
+    if (!this.io.waitReadable(this.channel, 30000)) throw new Error("no batch socket on the channel within 30 s");
+    const got = this.io.recvFds(this.channel);
+    if (got && got.ids.length === 1 && got.ids[0] === 0 && got.fds.length === 1) return got.fds[0];
+    got?.fds.forEach((fd) => this.io.close(fd));
+    throw new Error(`the channel's first message is not the batch socket: ${JSON.stringify(got?.ids)}`);
+  }
+
+  /** The hot path: the ready batches queued now (a bounded number, so the
+   * port's control frames are read in between), then the answers in one go. */
+  private onBatchSocket(events: number): void {
+    if (events & 4) fatal("the batch socket failed");
+    if (events & 2) out.writable();
+    if (!(events & 1)) return;
+    const r = this.reactor!;
+    for (let i = 0; i < 64; i++) {
+      const n = this.io.recvPacket(out.batchFd, this.readyBuf);
+      if (n < 0) break;
+      if (n === 0) this.onInputEnd(); // Erlang's end closed: the context is gone
+      try {
+        forEachReady(this.readyBuf, n, (id, write) => (write ? r.writeReady(id) : r.readReady(id)));
+      } catch (e) {
+        fatal(e instanceof BatchError ? e.message : stackOf(e));
+      }
+    }
+    out.flush();
+  }
+
   dispatch(m: Incoming): void {
     const r = this.reactor;
     if (m.type === "init") {
@@ -166,10 +225,6 @@ class Port {
       return;
     }
     switch (m.type) {
-      case "ready":
-        for (const id of m.reads) r.readReady(id);
-        for (const id of m.writes) r.writeReady(id);
-        break;
       case "handoff": {
         const fd = this.claimFd(m.id);
         if (fd === undefined) out.nack(m.id, this.lost.delete(m.id) ? "fd_truncated" : "fd_missing");

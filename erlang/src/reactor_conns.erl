@@ -3,16 +3,13 @@
 %% Node has not answered yet; and the ids. The context owns one table.
 -module(reactor_conns).
 
--export([new/1, new/2, active/1, waiting/1, is_empty/1, first_free/1, next_id/1, pending/6,
-         acked/2, nacked/2, poll/1, peer/2, meta/2, list/1, ids/1, adopt/1, act/3, flush/1,
+-export([new/2, new/3, active/1, waiting/1, is_empty/1, first_free/1, next_id/1, pending/6,
+         acked/2, nacked/2, cycle/1, writable/1, peer/2, meta/2, ids/1, adopt/1, act/3, flush/1,
          close/2, close_all/1]).
 
 -export_type([table/0, act_result/0, meta/0]).
 
 -include("reactor_limits.hrl").
-
-%% Ready fds per frame to Node: a busy poller still yields to Node's answers.
--define(MAX_EVENTS_PER_FRAME, 1024).
 
 %% Who is at the other end and how: for logs, telemetry and connections/1.
 -type meta() :: #{peer := term(), type := term(), transport := #{proxy := boolean(), tls := boolean()}}.
@@ -20,9 +17,13 @@
 -record(conn, {res :: reactor_nif:res(), mode = read :: read | write, meta :: meta(),
                since :: integer()}).
 -record(table, {
-    %% the epoll set every connection's fd is armed in (reactor_nif:poller/0);
+    %% the epoll set every connection's fd is armed in (reactor_nif:poller/1);
     %% its select messages are {reactor_io, 0, read}
     poller :: reactor_nif:res(),
+    %% the batch socket to Node (in the poller); selected for write, as
+    %% {reactor_io, 0, write}, only while a ready batch waits in `unsent'
+    batch :: reactor_nif:res(),
+    unsent = <<>> :: binary(),
     %% re-arms decided since the last flush/1, newest first: one NIF call each batch
     arms = [] :: [{reactor_nif:res(), read | write}],
     conns = #{} :: #{pos_integer() => #conn{}},
@@ -34,13 +35,14 @@
 -opaque table() :: #table{}.
 -type act_result() :: armed | stale | closed | {invalid, binary()}.
 
-%% @doc A table polling through `Poller' (owned and selected by the caller).
--spec new(reactor_nif:res()) -> table().
-new(Poller) -> #table{poller = Poller}.
+%% @doc A table polling through `Poller' (owned and selected by the caller),
+%% talking to Node over `Batch' (the batch socket in it).
+-spec new(reactor_nif:res(), reactor_nif:res()) -> table().
+new(Poller, Batch) -> #table{poller = Poller, batch = Batch}.
 
 %% @doc A table whose ids start at `First' (a replacement's, after its predecessor's).
--spec new(reactor_nif:res(), pos_integer()) -> table().
-new(Poller, First) -> #table{poller = Poller, next_id = First}.
+-spec new(reactor_nif:res(), reactor_nif:res(), pos_integer()) -> table().
+new(Poller, Batch, First) -> #table{poller = Poller, batch = Batch, next_id = First}.
 
 %% @doc The id the next connection would get.
 -spec first_free(table()) -> pos_integer().
@@ -56,8 +58,10 @@ ids(#table{conns = C, pending = P}) -> maps:keys(C) ++ maps:keys(P).
 %% @doc The calling process takes over every fd of the table (a drain after
 %% replace/1): it is their owner now, and their select messages come to it.
 -spec adopt(table()) -> table().
-adopt(T = #table{poller = Poller, conns = C, pending = P}) ->
+adopt(T = #table{poller = Poller, batch = B, conns = C, pending = P, unsent = U}) ->
     _ = reactor_nif:take(Poller, 0),
+    %% a write select made by the old owner would tell the old owner
+    U =:= <<>> orelse reactor_nif:select(B, write),
     maps:foreach(fun(Id, #conn{res = R}) -> _ = reactor_nif:take(R, Id) end, C),
     maps:foreach(fun(Id, {_, _, R, _}) -> _ = reactor_nif:take(R, Id) end, P),
     T.
@@ -109,16 +113,39 @@ nacked(Id, T = #table{pending = P}) ->
             error
     end.
 
-%% @doc The connections ready now (by what they were armed for), and the
-%% poller armed again: more than a batch ready, or ready meanwhile, fires again.
--spec poll(table()) -> {[pos_integer()], [pos_integer()]}.
-poll(#table{poller = Poller}) ->
-    case reactor_nif:poll(Poller, ?MAX_EVENTS_PER_FRAME) of
-        {error, _} ->
-            {[], []}; % closed: the context is going
-        Ready ->
+%% @doc One turn of the hot path (reactor_nif:cycle/1): Node's batches
+%% applied, the ready connections sent; returns how many were ready and what
+%% of Node's answers is left to Erlang (act/3 and acked/2 take it from here).
+%% The poller is selected again, or, when Node's end of the batch socket is
+%% full, the socket for write (writable/1 then sends what waits).
+-spec cycle(table()) -> {ok, non_neg_integer(), [{pos_integer(), term()}], table()} | {error, term()}.
+cycle(T = #table{poller = Poller, batch = B}) ->
+    case reactor_nif:cycle(Poller) of
+        {N, Results, <<>>} ->
             _ = reactor_nif:select(Poller, read),
-            Ready
+            {ok, N, Results, T};
+        {N, Results, Unsent} ->
+            _ = reactor_nif:select(B, write),
+            {ok, N, Results, T#table{unsent = Unsent}};
+        {error, closed} ->
+            {ok, 0, [], T}; % the context is going
+        {error, _} = E ->
+            E
+    end.
+
+%% @doc The batch socket is writable: the ready batch that waited goes, and
+%% the poller is selected again.
+-spec writable(table()) -> table().
+writable(T = #table{unsent = <<>>}) ->
+    T; % a stale select (a drain took the socket over)
+writable(T = #table{poller = Poller, batch = B, unsent = Bin}) ->
+    case reactor_nif:send_batch(B, Bin) of
+        {error, eagain} ->
+            _ = reactor_nif:select(B, write),
+            T;
+        _ -> % sent, or Node is gone (its port says so)
+            _ = reactor_nif:select(Poller, read),
+            T#table{unsent = <<>>}
     end.
 
 %% @doc Who is at the other end, for log metadata (pending ones too).
@@ -137,12 +164,6 @@ meta(Id, #table{conns = C, pending = P}) ->
         {_, #{Id := {_, _, _, Meta}}} -> Meta;
         _ -> undefined
     end.
-
-%% @doc Every live connection: its id, meta, age (ms) and what it is polled for.
--spec list(table()) -> [{pos_integer(), meta(), non_neg_integer(), read | write}].
-list(#table{conns = C}) ->
-    Now = erlang:monotonic_time(millisecond),
-    [{Id, Meta, Now - Since, Mode} || {Id, #conn{meta = Meta, since = Since, mode = Mode}} <- maps:to_list(C)].
 
 %% @doc What Node answered for a connection: poll its fd for reading or
 %% writing, or forget it (Node closed its copy already, or the action was not

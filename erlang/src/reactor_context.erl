@@ -201,7 +201,7 @@ init({Id, Opts}) ->
                     reactor_cluster:join(maps:get(group, Opts, Id)),
                     reactor_telemetry:context_start(Id, reactor_node:os_pid(N)),
                     {ok, #state{id = Id, opts = Opts, node = N, frames = counters:new(2, []),
-                                conns = reactor_conns:new(poller()),
+                                conns = reactor_conns:new(poller(N), reactor_node:batch(N)),
                                 tls_keys = reactor_tls:keys(is_map_key(tls, Opts)),
                                 max_conns = reactor_config:get(max_connections, Opts),
                                 stop_timeout = reactor_config:get(stop_timeout, Opts)}};
@@ -212,9 +212,10 @@ init({Id, Opts}) ->
         throw:Why -> {stop, Why}
     end.
 
-%% The epoll set the connections are armed in, selected by this process.
-poller() ->
-    {ok, P} = reactor_nif:poller(),
+%% The epoll set the connections are armed in, with Node's batch socket,
+%% selected by this process.
+poller(N) ->
+    {ok, P} = reactor_nif:poller(reactor_node:batch(N)),
     ok = reactor_nif:select(P, read),
     P.
 
@@ -294,12 +295,20 @@ handle_call(_Req, _From, S) ->
 handle_cast(_Msg, S) ->
     {noreply, S}.
 
-%% The hot path: every connection ready in the poller goes to Node in one frame.
+%% The hot path: Node's action batches applied and every connection ready
+%% in the poller sent to Node as one batch, in one NIF call; what is left
+%% here is what only Erlang can do (handoff acks, closes, errors).
 handle_info({reactor_io, 0, read}, S) ->
-    {Reads, Writes} = reactor_conns:poll(S#state.conns),
-    N = length(Reads) + length(Writes),
-    N > 0 andalso send(S, reactor_wire:ready(Reads, Writes)),
-    {noreply, count(events, N, S)};
+    case reactor_conns:cycle(S#state.conns) of
+        {ok, N, Results, T} ->
+            S1 = lists:foldl(fun from_batch/2, S#state{conns = T}, Results),
+            drained(armed({noreply, count(events, N, S1)}));
+        {error, Reason} ->
+            logger:error("reactor context ~0p: malformed batch from Node: ~0p", [S#state.id, Reason]),
+            {stop, Reason, S}
+    end;
+handle_info({reactor_io, 0, write}, S) ->
+    {noreply, S#state{conns = reactor_conns:writable(S#state.conns)}};
 handle_info({'EXIT', Parent, Reason}, S = #state{drain = #{parent := Parent}}) ->
     {stop, Reason, S};
 handle_info({'EXIT', Pid, _}, S = #state{drains = Drains}) when is_pid(Pid) ->
@@ -372,7 +381,8 @@ hand_over(N, DrainTimeout, S = #state{node = Old, conns = T, drains = Drains}) -
     logger:notice("reactor context ~0p: replaced Node ~p by ~p; ~b connections drain on the old",
                   [S#state.id, reactor_node:os_pid(Old), reactor_node:os_pid(N),
                    length(reactor_conns:ids(T))]),
-    S#state{node = N, conns = reactor_conns:new(poller(), Boundary), batches = reactor_batches:new(),
+    S#state{node = N, conns = reactor_conns:new(poller(N), reactor_node:batch(N), Boundary),
+            batches = reactor_batches:new(),
             tls_keys = reactor_tls:keys(is_map_key(tls, S#state.opts)), queries = queue:new(),
             drains = reactor_drains:add(D, Old, Boundary, Drains)}.
 
@@ -486,17 +496,6 @@ batch_result(Batch, I, Result, S = #state{batches = B}) ->
 
 %%% Messages from Node
 
-from_node({act, Acts}, S) ->
-    {noreply, lists:foldl(fun({Id, A}, Acc) -> act(Id, A, Acc) end, S, Acts)};
-from_node({ack, Id, Action}, S) ->
-    case reactor_conns:acked(Id, S#state.conns) of
-        {ok, {Batch, I}, T} ->
-            reactor_telemetry:connection_start(S#state.id, Id, reactor_conns:meta(Id, T)),
-            S1 = act(Id, Action, count(handoffs, S#state{conns = T})),
-            {noreply, batch_result(Batch, I, {ok, Id}, S1)};
-        error ->
-            {noreply, S}
-    end;
 from_node({nack, Id, Reason}, S) ->
     case reactor_conns:nacked(Id, S#state.conns) of
         {ok, {Batch, I}, T} ->
@@ -552,6 +551,26 @@ from_node(Unexpected, S) ->
     logger:warning("reactor context ~0p: unexpected message from Node: ~0p",
                    [S#state.id, Unexpected]),
     {noreply, S}.
+
+%% What cycle/1 left to Erlang of Node's action batches.
+from_batch({Id, {ack, Action}}, S) ->
+    case reactor_conns:acked(Id, S#state.conns) of
+        {ok, {Batch, I}, T} ->
+            reactor_telemetry:connection_start(S#state.id, Id, reactor_conns:meta(Id, T)),
+            S1 = act(Id, Action, count(handoffs, S#state{conns = T})),
+            batch_result(Batch, I, {ok, Id}, S1);
+        error ->
+            S
+    end;
+from_batch({Id, {invalid, Code}}, S) ->
+    act(Id, {invalid, integer_to_binary(Code)}, S);
+from_batch({Id, {poll_failed, Reason}}, S) ->
+    logger:warning("reactor context ~0p conn ~p: cannot poll: ~0p", [S#state.id, Id, Reason]),
+    {_, T} = reactor_conns:close(Id, S#state.conns),
+    send(S, reactor_wire:close(Id, <<"poll failed">>)),
+    count(closed, S#state{conns = T});
+from_batch({Id, Action}, S) ->
+    act(Id, Action, S).
 
 default_meta(undefined) -> #{};
 default_meta(Meta) -> Meta.

@@ -2,17 +2,17 @@
 %%
 %% An fd given to {@link open/2} is owned by the calling process: polled with
 %% enif_select, one-shot (`select/2' arms one `{reactor_io, Id, read | write}'
-%% message), or armed in a poller (`poller/0', `arm/2', `poll/2'), and closed
+%% message), or armed in a poller (`poller/1', `arm/2', `cycle/1'), and closed
 %% exactly once by `close/2' or when the owner dies.
 -module(reactor_nif).
 
 -export([fd_info/1, peercred/1, open/2, take/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1,
-         open_fifo/1, read/2, poller/0, arm/2, poll/2]).
+         open_fifo/1, read/2, batch_pair/0, poller/1, arm/2, cycle/1, send_batch/2]).
 
 -on_load(load/0).
 
 -nifs([fd_info/1, peercred/1, open/2, take/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1,
-         open_fifo/1, read/2, poller/0, arm/2, poll/2]).
+         open_fifo/1, read/2, batch_pair/0, poller/1, arm/2, cycle/1, send_batch/2]).
 
 -type res() :: reference().
 -export_type([res/0]).
@@ -61,17 +61,34 @@ open_fifo(_Path) -> erlang:nif_error(not_loaded).
 -spec read(res(), 1..65536) -> {ok, binary()} | eof | {error, term()}.
 read(_Res, _Max) -> erlang:nif_error(not_loaded).
 
-%% @doc A new epoll set for a context's connections, owned by the caller;
-%% `select(Poller, read)' sends `{reactor_io, 0, read}' when one is ready.
--spec poller() -> {ok, res()} | {error, term()}.
-poller() -> erlang:nif_error(not_loaded).
+%% @doc The batch socket between a context and its Node (a SOCK_SEQPACKET
+%% pair): the BEAM's end as a resource, Node's end as an fd to send it.
+-spec batch_pair() -> {ok, res(), integer()} | {error, term()}.
+batch_pair() -> erlang:nif_error(not_loaded).
+
+%% @doc A new epoll set for a context's connections, owned by the caller,
+%% with the batch socket in it; `select(Poller, read)' sends
+%% `{reactor_io, 0, read}' when a connection is ready or Node has answered.
+-spec poller(res()) -> {ok, res()} | {error, term()}.
+poller(_Batch) -> erlang:nif_error(not_loaded).
 
 %% @doc Arm each fd one-shot in the poller, in one call. Returns the ids that
 %% could not be armed, with why.
 -spec arm(res(), [{res(), read | write}]) -> [{integer(), term()}].
 arm(_Poller, _Arms) -> erlang:nif_error(not_loaded).
 
-%% @doc The ids ready now in the poller (at most `Max', up to 1024), by the
-%% event they were armed for. Never waits.
--spec poll(res(), 1..1024) -> {[non_neg_integer()], [non_neg_integer()]} | {error, term()}.
-poll(_Poller, _Max) -> erlang:nif_error(not_loaded).
+-type action() :: continue | read_pending | write_pending | close.
+-type cycle_result() :: {pos_integer(), action() | {ack, action()} | {invalid, non_neg_integer()}
+                                        | {poll_failed, term()}}.
+
+%% @doc One turn of the hot path, never waiting: Node's action batches
+%% applied in the poller (what only Erlang can handle comes back, in order),
+%% then the connections ready now sent to Node as one batch; `Unsent' is
+%% that batch if Node's end was full (send it with send_batch/2).
+-spec cycle(res()) -> {Events :: non_neg_integer(), [cycle_result()], Unsent :: binary()}
+                      | {error, closed | {bad_batch, {size | id, integer()}}}.
+cycle(_Poller) -> erlang:nif_error(not_loaded).
+
+%% @doc Send a ready batch cycle/1 could not.
+-spec send_batch(res(), binary()) -> ok | {error, term()}.
+send_batch(_Batch, _Bin) -> erlang:nif_error(not_loaded).

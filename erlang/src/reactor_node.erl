@@ -9,7 +9,7 @@
 %% reason a context stops with and in the logger, where operators look.
 -module(reactor_node).
 
--export([start/2, send/2, handle/2, stop/3, os_pid/1, channel/1, owns/2, hand_over/2, take_over/1]).
+-export([start/2, send/2, handle/2, stop/3, os_pid/1, channel/1, batch/1, owns/2, hand_over/2, take_over/1]).
 
 -export_type([node_proc/0, log_fun/0]).
 
@@ -27,6 +27,9 @@
     port :: port() | undefined,
     os_pid :: integer(),
     channel :: reactor_channel:channel() | undefined,
+    %% the BEAM's end of the batch socket (ready and action batches; the port
+    %% carries everything else)
+    batch :: reactor_nif:res() | undefined,
     watch :: socket:socket() | undefined,
     stderr :: reactor_nif:res() | undefined,
     stderr_id = 0 :: integer(),
@@ -81,11 +84,15 @@ open_stderr(Fifo) ->
 %% Both must happen: the channel accepted (Node connected) and `ready' read.
 starting(N, _L, {connected, Ch}, true, _Deadline, _Log) ->
     {ok, arm_watch(N#node{channel = Ch})};
-starting(N = #node{port = Port, os_pid = OsPid}, L, {accepting, _}, Ready, Deadline, Log) ->
+starting(N = #node{os_pid = OsPid}, L, {accepting, _}, Ready, Deadline, Log) ->
     case reactor_channel:accept(L, OsPid) of
-        {ok, Ch} -> starting(N, L, {connected, Ch}, Ready, Deadline, Log);
+        {ok, Ch} ->
+            case give_batch(Ch) of
+                {ok, B} -> starting(N#node{batch = B}, L, {connected, Ch}, Ready, Deadline, Log);
+                {error, Reason} -> start_failed(N, L, {connected, Ch}, {batch_socket, Reason})
+            end;
         {select, LSock} -> wait_start(N, L, {accepting, LSock}, Ready, Deadline, Log);
-        {error, Reason} -> start_failed(N, L, {channel, Reason}, Port)
+        {error, Reason} -> start_failed(N, L, {accepting, undefined}, {channel, Reason})
     end;
 starting(N, L, Chan, Ready, Deadline, Log) ->
     wait_start(N, L, Chan, Ready, Deadline, Log).
@@ -119,11 +126,27 @@ wait_start(N = #node{port = Port}, L, Chan, Ready, Deadline, Log) ->
         start_failed(N, L, Chan, start_timeout)
     end.
 
+%% The batch socket's Node end goes first on the channel, as id 0 (connection
+%% ids start at 1); Node waits for it before it says ready.
+give_batch(Ch) ->
+    case reactor_nif:batch_pair() of
+        {ok, B, NodeFd} ->
+            Sent = reactor_channel:send_fds(Ch, [0], [NodeFd]),
+            ok = reactor_nif:close_fd(NodeFd),
+            case Sent of
+                ok -> {ok, B};
+                {error, _} = E -> reactor_nif:close(B, false), E
+            end;
+        {error, _} = E ->
+            E
+    end.
+
 exited(N, L, Chan, Status) ->
     N1 = drain_stderr(N),
     start_failed(N1, L, Chan, {node_exit, Status, N1#node.tail}).
 
 start_failed(N, L, Chan, Reason) ->
+    N#node.batch =:= undefined orelse reactor_nif:close(N#node.batch, false),
     case Chan of
         {connected, Ch} -> reactor_channel:close(Ch);
         _ -> ok
@@ -143,6 +166,9 @@ os_pid(#node{os_pid = P}) -> P.
 
 -spec channel(node_proc()) -> reactor_channel:channel() | undefined.
 channel(#node{channel = Ch}) -> Ch.
+
+-spec batch(node_proc()) -> reactor_nif:res().
+batch(#node{batch = B}) -> B.
 
 %% @doc A control frame to Node. A port that has just closed takes nothing;
 %% the `EXIT' or exit status that says so is already on its way.
@@ -221,8 +247,9 @@ collect(N = #node{port = Port, stderr_id = Sid, watch = W}, Acc) ->
 
 %% @doc The other half of hand_over/2, in the process Node was given to.
 -spec take_over(node_proc()) -> node_proc().
-take_over(N = #node{port = Port, stderr = Res, stderr_id = Sid}) ->
+take_over(N = #node{port = Port, stderr = Res, stderr_id = Sid, batch = B}) ->
     Port =:= undefined orelse link(Port), % an EPIPE close comes as an 'EXIT'
+    B =:= undefined orelse reactor_nif:take(B, 0),
     Res =:= undefined orelse reactor_nif:take(Res, Sid),
     %% its poll may have fired at the old owner: read what is there, re-arm here
     read_stderr(N).
@@ -282,8 +309,9 @@ kill(N = #node{port = Port, os_pid = OsPid}) ->
     receive {'EXIT', Port, _} -> ok after 0 -> ok end,
     N#node{port = undefined}.
 
-release(#node{channel = Ch, stderr = Res}) ->
+release(#node{channel = Ch, stderr = Res, batch = B}) ->
     Ch =:= undefined orelse reactor_channel:close(Ch),
+    B =:= undefined orelse reactor_nif:close(B, false),
     Res =:= undefined orelse reactor_nif:close(Res, false),
     ok.
 

@@ -1,5 +1,9 @@
 %% @doc The port protocol between a context and its Node process.
 %%
+%% The port carries control: load, handoff, logs, stats, reload, stop. Which
+%% connections are ready and what Node answers for them travel as fixed-size
+%% binary batches over the batch socket instead (reactor_nif:cycle/1).
+%%
 %% Erlang to Node: `term_to_binary' of small tuples (Node's erlpack sees arrays).
 %% Node to Erlang: lists of binaries and integers, decoded with
 %% `binary_to_term(B, [safe])' and mapped to atoms through the fixed whitelists
@@ -7,7 +11,7 @@
 %% here; they move over the fds.
 -module(reactor_wire).
 
--export([init/1, tls_config/2, handoff/3, ready/2, close/2, reload/2, stats/0, connections/0, stop/0]).
+-export([init/1, tls_config/2, handoff/3, close/2, reload/2, stats/0, connections/0, stop/0]).
 -export([decode/1, max_frame/0]).
 
 -export_type([from_node/0, action/0, transport/0]).
@@ -18,14 +22,13 @@
 %% The layers of a connection, bottom up after the fd: a PROXY header, then
 %% TLS under the configuration sent with tls_config/2 under that key.
 -type transport() :: #{proxy := boolean(), tls := false | id()}.
+%% What Node answers for a connection (codes in its action batches).
 -type action() :: read_pending | write_pending | close | continue.
 -type log_level() :: error | warning | notice | info | debug.
 -type from_node() ::
     ready
     | {load_error, atom(), term()}
-    | {ack, id(), action()}
     | {nack, id(), atom()}
-    | {act, [{id(), action() | {invalid, term()}}]}
     | {log, log_level(), id() | undefined, binary()}
     | {reloaded, id(), non_neg_integer()}
     | {reload_error, id(), atom(), term()}
@@ -54,9 +57,6 @@ tls_config(Key, Opts) -> term_to_binary({tls_config, Key, Opts}).
 -spec handoff(id(), map(), transport()) -> binary().
 handoff(Id, Info, Transport) -> term_to_binary({handoff, Id, Info, Transport}).
 
--spec ready([id()], [id()]) -> binary().
-ready(Reads, Writes) -> term_to_binary({ready, Reads, Writes}).
-
 -spec close(id(), binary()) -> binary().
 close(Id, Why) -> term_to_binary({close, Id, Why}).
 
@@ -84,17 +84,6 @@ decode(Bin) when is_binary(Bin) ->
         error:badarg -> {error, {bad_etf, snippet(Bin)}}
     end.
 
-message([<<"act">>, Flat]) when is_list(Flat) ->
-    case pairs(Flat, []) of
-        {ok, Acts} -> {ok, {act, Acts}};
-        error -> malformed([<<"act">>, Flat])
-    end;
-message([<<"ack">>, Id, Action] = T) ->
-    case {is_id(Id), action(Action)} of
-        {_, undefined} -> malformed(T);
-        {true, A} -> {ok, {ack, Id, A}};
-        _ -> malformed(T)
-    end;
 message([<<"nack">>, Id, Reason] = T) ->
     case is_id(Id) of
         true -> {ok, {nack, Id, nack_reason(Reason)}};
@@ -156,20 +145,6 @@ message(T) ->
 
 malformed(T) -> {error, {malformed, snippet(T)}}.
 
-pairs([Id, A | Rest], Acc) ->
-    case is_id(Id) of
-        true ->
-            Act = case action(A) of
-                      undefined -> {invalid, snippet(A)};
-                      Known -> Known
-                  end,
-            pairs(Rest, [{Id, Act} | Acc]);
-        false ->
-            error
-    end;
-pairs([], Acc) -> {ok, lists:reverse(Acc)};
-pairs(_, _) -> error.
-
 is_id(I) -> is_integer(I) andalso I >= 0 andalso I =< ?MAX_ID.
 
 %% erlpack sends integers past 2^32 as floats.
@@ -187,12 +162,6 @@ conn_state(<<"closed">>) -> closed;
 conn_state(_) -> unknown.
 
 %% The whitelists.
-action(<<"read_pending">>) -> read_pending;
-action(<<"write_pending">>) -> write_pending;
-action(<<"close">>) -> close;
-action(<<"continue">>) -> continue;
-action(_) -> undefined.
-
 log_level(<<"error">>) -> error;
 log_level(<<"warning">>) -> warning;
 log_level(<<"notice">>) -> notice;

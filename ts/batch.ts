@@ -1,0 +1,76 @@
+// The batch layout: which connections are ready (Erlang -> Node) and what Node
+// answers for them (Node -> Erlang), as packets on the batch socket, a
+// SOCK_SEQPACKET pair (native/reactor_nif.c has the other end). Fixed-size
+// entries in host byte order, no ETF: the per-event path costs a recv, a
+// loop over a Uint32Array and a send.
+//
+//   ready:   u32 per connection: id | 1 << 31 when it was armed for writing
+//   actions: (u32 id, u32 code) per answer; code = ACTION_CODES[action], with
+//            ACK added for a handoff's first answer
+import type { WireAction } from "./types";
+
+export const READY_WRITE_BIT = 0x80000000;
+/** Connections one ready batch names at most (the poller's epoll_wait size). */
+export const MAX_READY_PER_BATCH = 1024;
+/** Answers one action batch carries at most (the NIF refuses larger ones). */
+export const MAX_ACTIONS_PER_BATCH = 1024;
+
+export const ACTION_CODES: Readonly<Record<WireAction, number>> = { read_pending: 2, write_pending: 3, close: 4 };
+/** Added to the code of a handoff's first answer (connectionMade's). */
+export const ACK = 0x10;
+
+export class BatchError extends Error {}
+
+/** A buffer one ready batch fits in, with room to notice a larger one. */
+export function readyBuffer(): Uint8Array {
+  return new Uint8Array(new ArrayBuffer(MAX_READY_PER_BATCH * 4 + 4));
+}
+
+/** Each connection of a ready batch of `size` bytes at the start of `buf`
+ * (from readyBuffer()). A malformed batch throws: Erlang's side is broken. */
+export function forEachReady(buf: Uint8Array, size: number, ready: (id: number, write: boolean) => void): void {
+  if (size <= 0 || size % 4 !== 0 || size > MAX_READY_PER_BATCH * 4 || size > buf.length) {
+    throw new BatchError(`malformed ready batch: ${size} bytes`);
+  }
+  const words = new Uint32Array(buf.buffer, buf.byteOffset, size / 4);
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i];
+    const id = w & ~READY_WRITE_BIT;
+    if (id === 0) throw new BatchError("malformed ready batch: connection id 0");
+    ready(id, w >= READY_WRITE_BIT);
+  }
+}
+
+/** Answers gathered during one dispatch, sealed into packets. */
+export class ActionBatch {
+  private words = new Uint32Array(2 * MAX_ACTIONS_PER_BATCH);
+  private count = 0;
+  private sealed: Uint8Array[] = [];
+
+  get empty(): boolean {
+    return this.count === 0 && this.sealed.length === 0;
+  }
+
+  push(id: number, action: WireAction, ack = false): void {
+    this.words[2 * this.count] = id;
+    this.words[2 * this.count + 1] = ACTION_CODES[action] + (ack ? ACK : 0);
+    if (++this.count === MAX_ACTIONS_PER_BATCH) this.seal();
+  }
+
+  /** Every packet, oldest first; the batch is empty after. A view of the
+   * last one may be reused by the next push: send or copy before then. */
+  take(): Uint8Array[] {
+    const out = this.sealed;
+    this.sealed = [];
+    if (this.count) {
+      out.push(new Uint8Array(this.words.buffer, 0, this.count * 8));
+      this.count = 0;
+    }
+    return out;
+  }
+
+  private seal(): void {
+    this.sealed.push(new Uint8Array(this.words.buffer.slice(0, this.count * 8)));
+    this.count = 0;
+  }
+}
