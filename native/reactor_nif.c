@@ -705,21 +705,20 @@ static ERL_NIF_TERM nif_cycle(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
         enif_mutex_unlock(p->lock);
         return enif_make_tuple2(env, am_error, am_closed);
     }
-    int n = epoll_wait(p->fd, evs, POLL_MAX, 0);
-    int hot = 0;
-    for (int i = 0; i < n; i++) {
-        uint64_t d = evs[i].data.u64;
-        if (d == POLL_HOT) hot = 1;
-        else ready[nready++] = (uint32_t)(d & MAX_CONN_ID) | ((d & POLL_WRITE_BIT) ? READY_WRITE_BIT : 0);
-    }
-    ERL_NIF_TERM why = 0;
-    if (hot && p->hot_fd >= 0) {
-        why = read_batches(env, p, out, &nout);
-        if (why == am_closed) p->hot_fd = -1;
-    }
+    /* Node's answers first: an fd re-armed here that already has data (the
+     * client answered while Node's batch was on its way) is ready in the
+     * epoll_wait below, in this same turn, rather than in a wake-up of its own. */
+    ERL_NIF_TERM why = p->hot_fd >= 0 ? read_batches(env, p, out, &nout) : 0;
+    if (why == am_closed) p->hot_fd = -1;
     if (why && why != am_closed) {
         enif_mutex_unlock(p->lock);
         return enif_make_tuple2(env, am_error, why);
+    }
+    int n = epoll_wait(p->fd, evs, POLL_MAX, 0);
+    for (int i = 0; i < n; i++) {
+        uint64_t d = evs[i].data.u64;
+        if (d != POLL_HOT) /* the batch socket: read above, or fires again */
+            ready[nready++] = (uint32_t)(d & MAX_CONN_ID) | ((d & POLL_WRITE_BIT) ? READY_WRITE_BIT : 0);
     }
     if (nready && p->hot_fd >= 0) {
         ssize_t s;
