@@ -1,11 +1,15 @@
-%% The poller NIFs on real sockets: a batch armed in one call, a ready fd
-%% reported once per arming by what it was armed for, a closed fd leaving the
-%% set, and an fd that cannot be armed reported rather than lost.
+%% The hot path's NIFs on real sockets: a poller with its batch socket, the
+%% test playing Node at the other end of that socket (an OTP socket on Node's
+%% fd). Ready batches come out as Node reads them; action batches go in as
+%% Node writes them, are applied in the NIF, and only what Erlang must handle
+%% comes back. Malformed batches are refused with why, and fuzzed.
 -module(reactor_poller_tests).
 -include_lib("eunit/include/eunit.hrl").
 
-%% A connected pair: the BEAM's side as a reactor_nif resource with `Id', the
-%% peer as a gen_tcp socket.
+-define(W, 16#80000000).
+
+%% A connected TCP pair: the BEAM's side as a reactor_nif resource with `Id',
+%% the peer as a gen_tcp socket.
 pair(Id) ->
     {ok, L} = gen_tcp:listen(0, [binary, {active, false}]),
     {ok, Port} = inet:port(L),
@@ -18,58 +22,263 @@ pair(Id) ->
     {ok, Res} = reactor_nif:open(Dup, Id),
     {Res, Peer}.
 
+%% A poller with its batch socket, selected; and "Node": the other end.
 poller() ->
-    {ok, P} = reactor_nif:poller(),
+    flush(), % what an earlier test's pollers said
+    {ok, B, NodeFd} = reactor_nif:batch_pair(),
+    {ok, P} = reactor_nif:poller(B),
     ok = reactor_nif:select(P, read),
-    P.
+    {ok, Node} = socket:open(NodeFd), % a dup of it, closed by socket:close/1
+    ok = reactor_nif:close_fd(NodeFd),
+    {P, B, Node}.
 
-ready(P) ->
+flush() ->
+    receive {reactor_io, _, _} -> flush() after 0 -> ok end.
+
+close_all({P, B, Node}) ->
+    socket:close(Node),
+    ok = reactor_nif:close(B, false),
+    ok = reactor_nif:close(P, false).
+
+%% One turn after the select message: {Events, Results, Unsent}, selected again.
+turn(P) ->
     receive {reactor_io, 0, read} -> ok after 2000 -> error(no_select_message) end,
-    R = reactor_nif:poll(P, 1024),
+    R = reactor_nif:cycle(P),
     ok = reactor_nif:select(P, read),
     R.
+
+%% The ready batches Node has been sent, as [{Id, read | write}].
+node_reads(Node) ->
+    case socket:recv(Node, 0, [], 0) of
+        {ok, Bin} -> [{X band (?W - 1), mode(X)} || <<X:32/native>> <= Bin] ++ node_reads(Node);
+        {error, timeout} -> []
+    end.
+
+mode(X) when X band ?W =/= 0 -> write;
+mode(_) -> read.
+
+node_sends(Node, Pairs) ->
+    ok = socket:send(Node, << <<Id:32/native, Code:32/native>> || {Id, Code} <- Pairs >>).
 
 quiet() ->
     receive {reactor_io, 0, read} = M -> error({unexpected, M}) after 100 -> ok end.
 
 one_shot_by_mode_test() ->
-    P = poller(),
+    {P, _, Node} = All = poller(),
     {A, PeerA} = pair(7),
     {B, PeerB} = pair(8),
     ?assertEqual([], reactor_nif:arm(P, [{A, read}, {B, write}])),
     %% B is writable at once; A only once its peer sends
-    ?assertEqual({[], [8]}, ready(P)),
+    ?assertEqual({1, [], <<>>}, turn(P)),
+    ?assertEqual([{8, write}], node_reads(Node)),
     quiet(),
     ok = gen_tcp:send(PeerA, <<"x">>),
-    ?assertEqual({[7], []}, ready(P)),
+    ?assertMatch({1, [], <<>>}, turn(P)),
+    ?assertEqual([{7, read}], node_reads(Node)),
     %% one-shot: still readable, but not reported until armed again
     quiet(),
-    ?assertEqual([], reactor_nif:arm(P, [{A, read}])),
-    ?assertEqual({[7], []}, ready(P)),
     [ok = reactor_nif:close(R, true) || R <- [A, B]],
     [gen_tcp:close(S) || S <- [PeerA, PeerB]],
-    ok = reactor_nif:close(P, false).
+    close_all(All).
+
+%% Node's answers are applied in the NIF: a re-armed fd that has data already
+%% is sent to Node in the same turn; continue keeps what it was armed for.
+actions_are_applied_in_the_nif_test() ->
+    {P, _, Node} = All = poller(),
+    {A, PeerA} = pair(7),
+    {B, PeerB} = pair(8),
+    ?assertEqual([], reactor_nif:arm(P, [{A, read}, {B, read}])),
+    ok = gen_tcp:send(PeerA, <<"x">>),
+    ?assertMatch({1, [], <<>>}, turn(P)),
+    ?assertEqual([{7, read}], node_reads(Node)),
+    %% read_pending for 7 (its data is still unread) and write_pending for 8
+    node_sends(Node, [{7, 2}, {8, 3}]),
+    ?assertEqual({2, [], <<>>}, turn(P)),
+    ?assertEqual(lists:sort([{7, read}, {8, write}]), lists:sort(node_reads(Node))),
+    %% continue: 8 stays armed for writing, 7 for reading
+    node_sends(Node, [{8, 1}, {7, 1}]),
+    ?assertEqual({2, [], <<>>}, turn(P)),
+    ?assertEqual(lists:sort([{7, read}, {8, write}]), lists:sort(node_reads(Node))),
+    [ok = reactor_nif:close(R, true) || R <- [A, B]],
+    [gen_tcp:close(S) || S <- [PeerA, PeerB]],
+    close_all(All).
+
+%% What the NIF cannot do comes back in order: closes, acks, ids it does not
+%% hold (a handoff acked earlier in the same batch, or closed meanwhile),
+%% unknown codes (the integer, never an atom).
+the_rest_goes_to_erlang_test() ->
+    {P, _, Node} = All = poller(),
+    {A, PeerA} = pair(7),
+    ?assertEqual([], reactor_nif:arm(P, [{A, read}])),
+    Atoms = erlang:system_info(atom_count),
+    node_sends(Node, [{9, 16#12}, {9, 3}, {7, 4}, {7, 99}, {12, 2}, {7, 16#80000002}]),
+    ?assertEqual({0, [{9, {ack, read_pending}}, {9, write_pending}, {7, close}, {7, {invalid, 99}},
+                      {12, read_pending}, {7, {invalid, 16#80000002}}], <<>>}, turn(P)),
+    ?assertEqual(Atoms, erlang:system_info(atom_count)),
+    ok = reactor_nif:close(A, true),
+    gen_tcp:close(PeerA),
+    close_all(All).
+
+%% The golden files: the NIF reads what Node's ActionBatch wrote, and writes
+%% the ready batches test/ts/golden.test.ts reads.
+golden_batches_test() ->
+    Dir = filename:join(reactor_test_lib:root(), "test/golden"),
+    {P, _, Node} = All = poller(),
+    {ok, Actions} = file:read_file(filename:join(Dir, "batch_actions.bin")),
+    ok = socket:send(Node, Actions),
+    ?assertEqual({0, [{7, {ack, write_pending}}, {1, read_pending}, {2, write_pending}, {3, close}], <<>>},
+                 turn(P)),
+    {A, PeerA} = pair(7),
+    {B, PeerB} = pair(16#7fffffff),
+    ok = gen_tcp:send(PeerA, <<"x">>),
+    ?assertEqual([], reactor_nif:arm(P, [{A, read}])),
+    {1, [], <<>>} = turn(P),
+    {ok, Ready1} = socket:recv(Node, 0, [], 1000),
+    ?assertEqual([], reactor_nif:arm(P, [{B, write}])),
+    {1, [], <<>>} = turn(P),
+    {ok, Ready2} = socket:recv(Node, 0, [], 1000),
+    Ready = <<Ready1/binary, Ready2/binary>>,
+    Path = filename:join(Dir, "batch_ready.bin"),
+    os:getenv("REACTOR_GOLDEN") =:= "write" andalso file:write_file(Path, Ready),
+    ?assertEqual({ok, Ready}, file:read_file(Path)),
+    [ok = reactor_nif:close(R, true) || R <- [A, B]],
+    [gen_tcp:close(S) || S <- [PeerA, PeerB]],
+    close_all(All).
+
+malformed_batches_are_refused_test() ->
+    {P, _, Node} = All = poller(),
+    Cases = [{<<1, 2, 3>>, {size, 3}},
+             {<<7:32/native>>, {size, 4}},
+             {<<0:32/native, 2:32/native>>, {id, 0}},
+             {<<16#80000000:32/native, 2:32/native>>, {id, 16#80000000}},
+             {binary:copy(<<1:32/native, 2:32/native>>, 1025), {size, 8200}}],
+    [begin
+         ok = socket:send(Node, Bin),
+         ?assertEqual({error, {bad_batch, Why}}, turn(P))
+     end || {Bin, Why} <- Cases],
+    %% an empty packet is no batch either: the NIF sees it as Node's end closing
+    close_all(All).
+
+%% Node's end closed: the socket leaves the set (no busy loop), nothing crashes.
+node_end_closed_test() ->
+    {P, B, Node} = poller(),
+    {A, PeerA} = pair(7),
+    ?assertEqual([], reactor_nif:arm(P, [{A, read}])),
+    socket:close(Node),
+    ?assertEqual({0, [], <<>>}, turn(P)),
+    quiet(),
+    %% a ready connection now goes nowhere, and says nothing
+    ok = gen_tcp:send(PeerA, <<"x">>),
+    ?assertEqual({1, [], <<>>}, turn(P)),
+    ok = reactor_nif:close(A, true),
+    gen_tcp:close(PeerA),
+    ok = reactor_nif:close(B, false),
+    ok = reactor_nif:close(P, false),
+    ?assertEqual({error, closed}, reactor_nif:cycle(P)).
+
+%% When Node's end is full the batch is handed back, not lost.
+full_node_end_hands_the_batch_back_test() ->
+    {P, B, Node} = All = poller(),
+    %% fill Node's receive queue with batches it does not read
+    Filler = binary:copy(<<1:32/native>>, 1024),
+    Fill = fun F(N) ->
+                   case reactor_nif:send_batch(B, Filler) of
+                       ok -> F(N + 1);
+                       {error, eagain} -> N
+                   end
+           end,
+    ?assert(Fill(0) > 0),
+    {A, PeerA} = pair(7),
+    ?assertEqual([], reactor_nif:arm(P, [{A, write}])),
+    receive {reactor_io, 0, read} -> ok after 2000 -> error(no_select_message) end,
+    ?assertEqual({1, [], <<(7 bor ?W):32/native>>}, reactor_nif:cycle(P)),
+    ?assertEqual({error, eagain}, reactor_nif:send_batch(B, <<(7 bor ?W):32/native>>)),
+    %% Node reads; the socket becomes writable and the batch goes
+    ok = reactor_nif:select(B, write),
+    _ = node_reads(Node),
+    receive {reactor_io, 0, write} -> ok after 2000 -> error(no_write_select) end,
+    ?assertEqual(ok, reactor_nif:send_batch(B, <<(7 bor ?W):32/native>>)),
+    ?assertEqual([{7, write}], node_reads(Node)),
+    ok = reactor_nif:close(A, true),
+    gen_tcp:close(PeerA),
+    close_all(All).
 
 closed_fd_leaves_the_set_test() ->
-    P = poller(),
+    {P, _, Node} = All = poller(),
     {A, Peer} = pair(9),
     ?assertEqual([], reactor_nif:arm(P, [{A, read}])),
     ok = reactor_nif:close(A, true),
-    %% the peer sees the end, and nothing is reported for the closed fd (its
-    %% shutdown may wake the poller once, spuriously: the poll finds nothing)
+    %% the peer sees the end, and nothing is reported for the closed fd
     ?assertEqual({error, closed}, gen_tcp:recv(Peer, 0, 2000)),
-    receive {reactor_io, 0, read} -> ok after 100 -> ok end,
-    ?assertEqual({[], []}, reactor_nif:poll(P, 1024)),
-    %% arming a closed fd is reported with its id, not lost
+    receive {reactor_io, 0, read} -> ok after 100 -> ok end, % its shutdown may wake it once
+    ?assertEqual({0, [], <<>>}, reactor_nif:cycle(P)),
+    ok = reactor_nif:select(P, read),
+    ?assertEqual([], node_reads(Node)),
+    %% Node's late answer for it is Erlang's to ignore; arming it is an error
+    node_sends(Node, [{9, 2}]),
+    ?assertEqual({0, [{9, read_pending}], <<>>}, turn(P)),
     ?assertEqual([{9, ebadf}], reactor_nif:arm(P, [{A, read}])),
     gen_tcp:close(Peer),
-    ok = reactor_nif:close(P, false),
-    ?assertEqual({error, closed}, reactor_nif:poll(P, 1)).
+    close_all(All),
+    ?assertEqual({error, closed}, reactor_nif:cycle(P)).
 
 bad_arguments_test() ->
-    P = poller(),
+    {P, B, _} = All = poller(),
     ?assertError(badarg, reactor_nif:arm(P, [nope])),
     ?assertError(badarg, reactor_nif:arm(P, [{P, read}])), % not into itself
-    ?assertError(badarg, reactor_nif:poll(P, 0)),
-    ?assertError(badarg, reactor_nif:poll(P, 100000)),
-    ok = reactor_nif:close(P, false).
+    ?assertError(badarg, reactor_nif:arm(B, [])),          % not a poller
+    ?assertError(badarg, reactor_nif:cycle(B)),
+    ?assertMatch({error, _}, reactor_nif:poller(B)),       % one poller per batch socket
+    ?assertError(badarg, reactor_nif:send_batch(B, <<1, 2, 3>>)),
+    ?assertError(badarg, reactor_nif:send_batch(B, <<>>)),
+    close_all(All).
+
+%% Seeded random and mutated action batches straight into the NIF: a result
+%% of the documented shape or a bad_batch error, never a crash, never an atom.
+%% `make fuzz` sets FUZZ_CASES much higher.
+fuzz_test_() ->
+    N = list_to_integer(os:getenv("FUZZ_CASES", "20000")) div 4,
+    {timeout, 120, fun() -> fuzz(N) end}.
+
+fuzz(N) ->
+    rand:seed(exsss, {7, 8, 9}),
+    {P, _, Node} = All = poller(),
+    Conns = [pair(Id) || Id <- [1, 2, 3]],
+    ?assertEqual([], reactor_nif:arm(P, [{R, read} || {R, _} <- Conns])),
+    Atoms = erlang:system_info(atom_count),
+    Outcomes = [fuzz_one(P, Node, fuzz_batch()) || _ <- lists:seq(1, N)],
+    ?assertEqual(Atoms, erlang:system_info(atom_count)),
+    %% both kinds happened: the fuzzer reaches the decoder's every branch
+    ?assert(lists:member(ok, Outcomes)),
+    ?assert(lists:member(refused, Outcomes)),
+    [begin ok = reactor_nif:close(R, true), gen_tcp:close(S) end || {R, S} <- Conns],
+    close_all(All).
+
+fuzz_batch() ->
+    Pairs = [{rand:uniform(5) - 1, rand:uniform(40) - 1} || _ <- lists:seq(1, rand:uniform(8))],
+    Bin = << <<Id:32/native, Code:32/native>> || {Id, Code} <- Pairs >>,
+    case rand:uniform(4) of
+        1 -> <<Bin/binary, (rand:bytes(rand:uniform(7)))/binary>>; % cut or grown
+        2 -> rand:bytes(8 * rand:uniform(4));                      % anything at all
+        _ -> Bin
+    end.
+
+fuzz_one(P, Node, Bin) ->
+    ok = socket:send(Node, Bin),
+    case reactor_nif:cycle(P) of
+        {Events, Results, <<>>} when is_integer(Events) ->
+            [true = valid_result(R) || R <- Results],
+            _ = node_reads(Node),
+            ok;
+        {error, {bad_batch, {Kind, V}}} when (Kind =:= size orelse Kind =:= id), is_integer(V) ->
+            refused
+    end.
+
+valid_result({Id, A}) when is_integer(Id), Id > 0 ->
+    lists:member(A, [continue, read_pending, write_pending, close])
+        orelse case A of
+                   {ack, X} -> lists:member(X, [continue, read_pending, write_pending, close]);
+                   {invalid, C} -> is_integer(C);
+                   {poll_failed, _} -> true;
+                   _ -> false
+               end.

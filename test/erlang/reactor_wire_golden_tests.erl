@@ -21,7 +21,6 @@ to_node() ->
                                                  verify => verify_peer, fail_if_no_peer_cert => false,
                                                  alpn => [<<"h2">>, <<"http/1.1">>],
                                                  handshake_timeout => 2500})},
-     {"ready", reactor_wire:ready([1, 2, 16#7fffffff], [3])},
      {"close", reactor_wire:close(9, <<"closed by Erlang">>)},
      {"stats", reactor_wire:stats()},
      {"connections", reactor_wire:connections()},
@@ -31,9 +30,7 @@ to_node() ->
 %% What Node sends (written by golden.test.ts) and what Erlang makes of it.
 from_node() ->
     [{"ready", {ok, ready}},
-     {"ack", {ok, {ack, 7, write_pending}}},
      {"nack", {ok, {nack, 8, fd_missing}}},
-     {"act", {ok, {act, [{1, read_pending}, {2, write_pending}, {3, close}]}}},
      {"log", {ok, {log, notice, 5, <<"got ping">>}}},
      {"log_context", {ok, {log, error, undefined, <<"port exiting">>}}},
      {"stats", {ok, {stats, #{connections => 2, bytes_in => 10, bytes_out => 20, events => 30,

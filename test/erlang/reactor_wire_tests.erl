@@ -5,11 +5,6 @@ enc(T) -> term_to_binary(T).
 
 decodes_node_messages_test() ->
     ?assertEqual({ok, ready}, reactor_wire:decode(enc([<<"ready">>]))),
-    ?assertEqual({ok, {act, [{1, read_pending}, {2, close}, {3, write_pending}]}},
-                 reactor_wire:decode(enc([<<"act">>, [1, <<"read_pending">>, 2, <<"close">>,
-                                                      3, <<"write_pending">>]]))),
-    ?assertEqual({ok, {ack, 5, write_pending}},
-                 reactor_wire:decode(enc([<<"ack">>, 5, <<"write_pending">>]))),
     ?assertEqual({ok, {nack, 5, fd_missing}}, reactor_wire:decode(enc([<<"nack">>, 5, <<"fd_missing">>]))),
     ?assertEqual({ok, {nack, 5, refused}}, reactor_wire:decode(enc([<<"nack">>, 5, <<"whatever">>]))),
     ?assertEqual({ok, {log, warning, undefined, <<"hi">>}},
@@ -24,12 +19,9 @@ decodes_node_messages_test() ->
                                           [#{<<"file">> => <<"a.ts">>, <<"line">> => 3,
                                              <<"column">> => 7, <<"text">> => <<"x">>}]]))).
 
-invalid_actions_are_marked_not_trusted_test() ->
-    {ok, {act, [{1, {invalid, _}}, {2, read_pending}]}} =
-        reactor_wire:decode(enc([<<"act">>, [1, <<"explode">>, 2, <<"read_pending">>]])).
-
 malformed_messages_are_errors_test() ->
-    Bad = [[<<"act">>, [1]], [<<"act">>, [-1, <<"close">>]], [<<"ack">>, 1, <<"nope">>],
+    %% actions travel in binary batches now (reactor_poller_tests): on the port they are errors
+    Bad = [[<<"act">>, [1, <<"close">>]], [<<"ack">>, 1, <<"read_pending">>],
            [<<"log">>, <<"shout">>, nil, <<"x">>], [<<"log">>, <<"info">>, <<"id">>, <<"x">>],
            {ready}, [<<"unknown">>], 42, [<<"stats">>, #{<<"events">> => -1}]],
     [?assertMatch({error, {malformed, _}}, reactor_wire:decode(enc(B))) || B <- Bad],
@@ -39,12 +31,12 @@ malformed_messages_are_errors_test() ->
 
 %% Nothing Node sends becomes an atom: 100,000 distinct bogus names, no new atoms.
 no_atoms_from_node_test() ->
-    Frames = [enc([<<"act">>, [I, <<"bogus_action_", (integer_to_binary(I))/binary>>]])
+    Frames = [enc([<<"nack">>, I, <<"bogus_reason_", (integer_to_binary(I))/binary>>])
               || I <- lists:seq(1, 100000)],
     Logs = [enc([<<"log">>, <<"level_", (integer_to_binary(I))/binary>>, nil, <<"x">>])
             || I <- lists:seq(1, 1000)],
     Before = erlang:system_info(atom_count),
-    [{ok, {act, [{_, {invalid, _}}]}} = reactor_wire:decode(F) || F <- Frames],
+    [{ok, {nack, _, refused}} = reactor_wire:decode(F) || F <- Frames],
     [{error, _} = reactor_wire:decode(F) || F <- Logs],
     ?assertEqual(Before, erlang:system_info(atom_count)).
 

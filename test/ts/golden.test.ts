@@ -3,6 +3,7 @@
 // (from_node_*.etf), byte for byte. REACTOR_GOLDEN=write rewrites this side's files.
 import * as fs from "fs";
 import * as path from "path";
+import { ActionBatch, forEachReady, readyBuffer } from "../../ts/batch";
 import { Incoming, Outgoing, decode, encode } from "../../ts/codec";
 
 const dir = path.join(__dirname, "..", "golden");
@@ -46,7 +47,6 @@ const toNode: Record<string, Incoming> = {
       handshake_timeout: 2500,
     },
   },
-  ready: { type: "ready", reads: [1, 2, 0x7fffffff], writes: [3] },
   close: { type: "close", id: 9, reason: "closed by Erlang" },
   stats: { type: "stats" },
   connections: { type: "connections" },
@@ -57,9 +57,7 @@ const toNode: Record<string, Incoming> = {
 // What Node sends (the Erlang side says what it makes of each).
 const fromNode: Record<string, Outgoing> = {
   ready: ["ready"],
-  ack: ["ack", 7, "write_pending"],
   nack: ["nack", 8, "fd_missing"],
-  act: ["act", [1, "read_pending", 2, "write_pending", 3, "close"]],
   log: ["log", "notice", 5, "got ping"],
   log_context: ["log", "error", null, "port exiting"],
   stats: ["stats", { connections: 2, bytes_in: 10, bytes_out: 20, events: 30, errors: 0, buffered: 0, tls_queued: 0 }],
@@ -81,5 +79,39 @@ describe("golden frames", () => {
     const frame = encode(msg);
     if (process.env.REACTOR_GOLDEN === "write") fs.writeFileSync(file(`from_node_${name}`), frame);
     expect(frame.equals(fs.readFileSync(file(`from_node_${name}`)))).toBe(true);
+  });
+});
+
+// The batch socket's layout, held together the same way: Node writes
+// batch_actions.bin (reactor_poller_tests feeds it to the NIF), the NIF wrote
+// batch_ready.bin (two ready batches: id 7 for reading, then MAX_ID for writing).
+describe("golden batches", () => {
+  const bin = (name: string) => path.join(dir, `${name}.bin`);
+
+  it("writes the action batch the NIF expects", () => {
+    const b = new ActionBatch();
+    b.push(7, "write_pending", true);
+    b.push(1, "read_pending");
+    b.push(2, "write_pending");
+    b.push(3, "close");
+    const packets = b.take();
+    expect(packets).toHaveLength(1);
+    const bytes = Buffer.from(packets[0]);
+    if (process.env.REACTOR_GOLDEN === "write") fs.writeFileSync(bin("batch_actions"), bytes);
+    expect(bytes.equals(fs.readFileSync(bin("batch_actions")))).toBe(true);
+  });
+
+  it("reads the NIF's ready batches", () => {
+    const golden = fs.readFileSync(bin("batch_ready"));
+    const buf = readyBuffer();
+    const seen: [number, boolean][] = [];
+    for (let off = 0; off < golden.length; off += 4) {
+      buf.set(golden.subarray(off, off + 4));
+      forEachReady(buf, 4, (id, write) => seen.push([id, write]));
+    }
+    expect(seen).toEqual([
+      [7, false],
+      [0x7fffffff, true],
+    ]);
   });
 });

@@ -1,0 +1,88 @@
+// The batch layout on Node's side: ready batches in, action batches out
+// (the NIF's side: test/erlang/reactor_poller_tests.erl; both: golden.test.ts).
+import { ACK, ACTION_CODES, ActionBatch, BatchError, MAX_ACTIONS_PER_BATCH, MAX_READY_PER_BATCH, READY_WRITE_BIT, forEachReady, readyBuffer } from "../../ts/batch";
+
+function ready(words: number[]): { buf: Uint8Array; size: number } {
+  const buf = readyBuffer();
+  new Uint32Array(buf.buffer).set(words);
+  return { buf, size: words.length * 4 };
+}
+
+function collect(buf: Uint8Array, size: number): [number, boolean][] {
+  const seen: [number, boolean][] = [];
+  forEachReady(buf, size, (id, write) => seen.push([id, write]));
+  return seen;
+}
+
+describe("ready batches", () => {
+  it("name each connection and what it was armed for", () => {
+    const { buf, size } = ready([7, 8 | READY_WRITE_BIT, 0x7fffffff, 0x7fffffff | READY_WRITE_BIT]);
+    expect(collect(buf, size)).toEqual([
+      [7, false],
+      [8, true],
+      [0x7fffffff, false],
+      [0x7fffffff, true],
+    ]);
+  });
+
+  it("refuse what Erlang never sends, with a clear error", () => {
+    const { buf } = ready([1, 2]);
+    for (const size of [0, 3, 6, -4, (MAX_READY_PER_BATCH + 1) * 4]) {
+      expect(() => collect(buf, size)).toThrow(BatchError);
+    }
+    const zero = ready([5, 0]);
+    expect(() => collect(zero.buf, zero.size)).toThrow(/connection id 0/);
+    const writeZero = ready([READY_WRITE_BIT]);
+    expect(() => collect(writeZero.buf, writeZero.size)).toThrow(BatchError);
+  });
+
+  // `make fuzz` sets FUZZ_CASES much higher.
+  const cases = Number(process.env.FUZZ_CASES ?? 5000);
+  it(`survive ${cases} seeded random batches: ids in range or a BatchError`, () => {
+    let seed = 4242;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const buf = readyBuffer();
+    let refused = 0;
+    for (let i = 0; i < cases; i++) {
+      const size = Math.floor(rnd() * 64);
+      for (let k = 0; k < size; k++) buf[k] = Math.floor(rnd() * 256);
+      try {
+        for (const [id] of collect(buf, size)) expect(id >= 1 && id <= 0x7fffffff).toBe(true);
+      } catch (e) {
+        expect(e).toBeInstanceOf(BatchError);
+        refused++;
+      }
+    }
+    expect(refused).toBeGreaterThan(cases / 2); // most sizes are not whole entries
+    expect(refused).toBeLessThan(cases);
+  });
+});
+
+describe("action batches", () => {
+  const entries = (p: Uint8Array) => Array.from(new Uint32Array(p.buffer, p.byteOffset, p.length / 4));
+
+  it("encode (id, code) pairs, acks marked", () => {
+    const b = new ActionBatch();
+    expect(b.empty).toBe(true);
+    b.push(5, "read_pending", true);
+    b.push(6, "close");
+    expect(b.empty).toBe(false);
+    const [p] = b.take();
+    expect(entries(p)).toEqual([5, ACTION_CODES.read_pending + ACK, 6, ACTION_CODES.close]);
+    expect(b.empty).toBe(true);
+    expect(b.take()).toEqual([]);
+  });
+
+  it(`seal every ${MAX_ACTIONS_PER_BATCH} answers into a packet of their own, in order`, () => {
+    const b = new ActionBatch();
+    const n = 2 * MAX_ACTIONS_PER_BATCH + 3;
+    for (let id = 1; id <= n; id++) b.push(id, "write_pending");
+    const packets = b.take();
+    expect(packets.map((p) => p.length / 8)).toEqual([MAX_ACTIONS_PER_BATCH, MAX_ACTIONS_PER_BATCH, 3]);
+    const ids = packets.flatMap((p) => entries(p).filter((_, i) => i % 2 === 0));
+    expect(ids).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+    // sealed packets are copies: pushing more does not change them
+    b.push(99, "close");
+    expect(entries(packets[0])[0]).toBe(1);
+  });
+});
