@@ -4,8 +4,8 @@
 -module(reactor_conns).
 
 -export([new/2, new/3, active/1, waiting/1, is_empty/1, first_free/1, next_id/1, pending/6,
-         acked/2, nacked/2, cycle/1, writable/1, peer/2, meta/2, ids/1, adopt/1, act/3, flush/1,
-         close/2, close_all/1]).
+         acked/2, nacked/2, cycle/1, writable/1, peer/2, meta/2, ended/2, ids/1, adopt/1, act/3,
+         flush/1, close/2, close_all/1]).
 
 -export_type([table/0, act_result/0, meta/0]).
 
@@ -15,7 +15,9 @@
 -type meta() :: #{peer := term(), type := term(), transport := #{proxy := boolean(), tls := boolean()}}.
 
 -record(conn, {res :: reactor_nif:res(), mode = read :: read | write, meta :: meta(),
-               since :: integer()}).
+               since :: integer(),
+               %% Node's report of its end came before its close
+               reported = false :: boolean()}).
 -record(table, {
     %% the epoll set every connection's fd is armed in (reactor_nif:poller/1);
     %% its select messages are {reactor_io, 0, read}
@@ -29,8 +31,16 @@
     conns = #{} :: #{pos_integer() => #conn{}},
     %% sent to Node, waiting for its ack: Id => {Batch, Index, Res, Meta}
     pending = #{} :: #{pos_integer() => {reference(), pos_integer(), reactor_nif:res(), meta()}},
-    next_id = 1 :: pos_integer()
+    next_id = 1 :: pos_integer(),
+    %% Who was at the other end of connections closed here, until Node's
+    %% report of their end (a `closed' frame, sent only for telemetry) comes
+    %% by the port, which may be after the close came by the batch socket.
+    %% `none' when Node sends no such reports.
+    ended = none :: none | #{pos_integer() => meta()}
 }).
+
+%% The most ended connections remembered at once (reports outstanding).
+-define(MAX_ENDED, 65536).
 
 -opaque table() :: #table{}.
 -type act_result() :: armed | stale | closed | {invalid, binary()}.
@@ -38,11 +48,18 @@
 %% @doc A table polling through `Poller' (owned and selected by the caller),
 %% talking to Node over `Batch' (the batch socket in it).
 -spec new(reactor_nif:res(), reactor_nif:res()) -> table().
-new(Poller, Batch) -> #table{poller = Poller, batch = Batch}.
+new(Poller, Batch) -> #table{poller = Poller, batch = Batch, ended = ended_map()}.
 
 %% @doc A table whose ids start at `First' (a replacement's, after its predecessor's).
 -spec new(reactor_nif:res(), reactor_nif:res(), pos_integer()) -> table().
-new(Poller, Batch, First) -> #table{poller = Poller, batch = Batch, next_id = First}.
+new(Poller, Batch, First) -> #table{poller = Poller, batch = Batch, next_id = First, ended = ended_map()}.
+
+%% Node reports each end when telemetry is there (reactor_config:node_init/2).
+ended_map() ->
+    case reactor_telemetry:enabled() of
+        true -> #{};
+        false -> none
+    end.
 
 %% @doc The id the next connection would get.
 -spec first_free(table()) -> pos_integer().
@@ -178,10 +195,10 @@ act(Id, Action, T = #table{conns = Conns}) ->
                 continue -> arm(Id, C, C#conn.mode, T);
                 close ->
                     ok = reactor_nif:close(C#conn.res, false),
-                    {closed, T#table{conns = maps:remove(Id, Conns)}};
+                    {closed, forget(Id, C, T)};
                 {invalid, _} = Invalid ->
                     ok = reactor_nif:close(C#conn.res, true),
-                    {Invalid, T#table{conns = maps:remove(Id, Conns)}}
+                    {Invalid, forget(Id, C, T)}
             end;
         _ ->
             {stale, T} % closed here while Node was answering
@@ -206,12 +223,29 @@ flush(T = #table{poller = Poller, arms = Arms}) ->
 %% @doc Close the BEAM's copy of a live connection's fd.
 -spec close(pos_integer(), table()) -> {ok, table()} | {error, not_found}.
 close(Id, T = #table{conns = Conns}) ->
-    case maps:take(Id, Conns) of
-        {C, Rest} ->
+    case Conns of
+        #{Id := C} ->
             ok = reactor_nif:close(C#conn.res, true),
-            {ok, T#table{conns = Rest}};
-        error ->
+            {ok, forget(Id, C, T)};
+        _ ->
             {error, not_found}
+    end.
+
+forget(Id, #conn{meta = Meta, reported = Reported}, T = #table{conns = Conns, ended = Ended}) ->
+    T1 = T#table{conns = maps:remove(Id, Conns)},
+    case Ended of
+        #{} when not Reported, map_size(Ended) < ?MAX_ENDED -> T1#table{ended = Ended#{Id => Meta}};
+        _ -> T1
+    end.
+
+%% @doc Who was at the other end of a connection Node reports the end of
+%% (live, or closed here already), and forgets it.
+-spec ended(pos_integer(), table()) -> {meta() | undefined, table()}.
+ended(Id, T = #table{conns = Conns, ended = Ended}) ->
+    case {Conns, Ended} of
+        {#{Id := C = #conn{meta = Meta}}, _} -> {Meta, T#table{conns = Conns#{Id := C#conn{reported = true}}}};
+        {_, #{Id := Meta}} -> {Meta, T#table{ended = maps:remove(Id, Ended)}};
+        _ -> {meta(Id, T), T} % a pending handoff's, or unknown
     end.
 
 %% @doc The context is going: every fd it holds is closed.

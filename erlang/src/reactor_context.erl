@@ -541,9 +541,9 @@ from_node({connections, List}, S = #state{queries = Q}) ->
             {noreply, S}
     end;
 from_node({closed, Id, Summary}, S) ->
-    Meta = default_meta(reactor_conns:meta(Id, S#state.conns)),
-    reactor_telemetry:connection_stop(S#state.id, Id, Meta, Summary),
-    {noreply, S};
+    {Meta, T} = reactor_conns:ended(Id, S#state.conns),
+    reactor_telemetry:connection_stop(S#state.id, Id, default_meta(Meta), Summary),
+    {noreply, S#state{conns = T}};
 from_node({exception, Id, Callback, Stack}, S) ->
     reactor_telemetry:protocol_exception(S#state.id, Id, Callback, Stack),
     {noreply, S};

@@ -31,6 +31,16 @@ export interface Addon extends Io {
     takeStdout(): number;
     /** Blocking write of every byte. */
     writeAll(fd: number, buf: Uint8Array): void;
+    /** Blocks up to `ms` for fd to be readable. */
+    waitReadable(fd: number, ms: number): boolean;
+    /** One packet into buf: its real size (> buf.length when cut), 0 when the
+     * peer closed, -1 when none is queued. */
+    recvPacket(fd: number, buf: Uint8Array): number;
+    /** One packet of buf's first `length` bytes; false when the peer's queue is full. */
+    sendPacket(fd: number, buf: Uint8Array, length: number): boolean;
+    /** libuv watches fd: events 1 readable, 2 writable (while wanted), 4 broken. */
+    watchBatches(fd: number, onEvents: (events: number) => void): void;
+    wantWritable(on: boolean): void;
 }
 /** The addon sits next to the bundle in priv/ (or is named by REACTOR_ADDON). */
 export declare function addon(): Addon;
