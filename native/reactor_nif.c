@@ -3,8 +3,11 @@
  * Thin on purpose: an fd resource (polled with enif_select, or armed one-shot in
  * its context's poller, an epoll set whose own fd is enif_selected), a stop
  * callback that closes Erlang's copy exactly once, a monitor on the owning
- * context so a crashed context never leaks an fd, plus dup/close/accept helpers. Everything else (channel, wire, policy) lives in
- * Erlang where it is easy to test. Nothing here blocks: every call is a handful
+ * context so a crashed context never leaks an fd, plus dup/close/accept helpers;
+ * and the hot path's one loop (cycle/1: Node's action batches applied, ready
+ * batches sent), which is the only place C decodes anything: fixed-size
+ * entries, bounded. Everything else (channel, wire, policy) lives in Erlang
+ * where it is easy to test. Nothing here blocks: every call is a handful
  * of non-blocking syscalls, so no NIF is dirty.
  */
 #define _GNU_SOURCE
