@@ -355,6 +355,43 @@ Napi::Value RecvPacket(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(n));
 }
 
+// recvPackets(fd, buf, slot, sizes) -> how many packets were queued (up to
+// sizes.length, one recvmmsg): packet i is at buf[i * slot], sizes[i] its real
+// size (more than slot when it did not fit). 0 when none; -1 when the peer closed.
+Napi::Value RecvPackets(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0);
+  auto b = info[1].As<Napi::Uint8Array>();
+  size_t slot = info[2].As<Napi::Number>().Uint32Value();
+  auto sizes = info[3].As<Napi::Uint32Array>();
+  size_t max = sizes.ElementLength();
+  if (max > 64) max = 64;
+  if (slot == 0 || b.ByteLength() < slot * max) throw Napi::RangeError::New(env, "recvPackets: buffer too small");
+  struct mmsghdr msgs[64];
+  struct iovec iov[64];
+  memset(msgs, 0, sizeof msgs);
+  for (size_t i = 0; i < max; i++) {
+    iov[i].iov_base = b.Data() + i * slot;
+    iov[i].iov_len = slot;
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  int n;
+  do {
+    n = recvmmsg(fd, msgs, static_cast<unsigned>(max), MSG_DONTWAIT, nullptr);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Napi::Number::New(env, 0);
+    throw ErrnoError(env, errno, "recvmmsg");
+  }
+  for (int i = 0; i < n; i++) {
+    if (msgs[i].msg_len == 0) return Napi::Number::New(env, i == 0 ? -1 : i);  // the peer closed
+    // a packet larger than its slot is cut (MSG_TRUNC): report one size past it
+    sizes[i] = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? static_cast<uint32_t>(slot + 1) : msgs[i].msg_len;
+  }
+  return Napi::Number::New(env, n);
+}
+
 // sendPacket(fd, buf, length) -> true, or false when the peer's queue is full.
 Napi::Value SendPacket(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -436,6 +473,7 @@ Napi::Value WantWritable(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("waitReadable", Napi::Function::New(env, WaitReadable));
   exports.Set("recvPacket", Napi::Function::New(env, RecvPacket));
+  exports.Set("recvPackets", Napi::Function::New(env, RecvPackets));
   exports.Set("sendPacket", Napi::Function::New(env, SendPacket));
   exports.Set("watchBatches", Napi::Function::New(env, WatchBatches));
   exports.Set("wantWritable", Napi::Function::New(env, WantWritable));

@@ -21,9 +21,13 @@ export const ACK = 0x10;
 
 export class BatchError extends Error {}
 
-/** A buffer one ready batch fits in, with room to notice a larger one. */
-export function readyBuffer(): Uint8Array {
-  return new Uint8Array(new ArrayBuffer(MAX_READY_PER_BATCH * 4 + 4));
+/** Bytes per ready batch in a receive buffer: one batch fits, with room to
+ * notice a larger one. */
+export const READY_SLOT = MAX_READY_PER_BATCH * 4 + 4;
+
+/** A buffer `count` ready batches fit in, READY_SLOT bytes apart. */
+export function readyBuffer(count = 1): Uint8Array {
+  return new Uint8Array(new ArrayBuffer(READY_SLOT * count));
 }
 
 /** Each connection of a ready batch of `size` bytes at the start of `buf`

@@ -6,7 +6,7 @@
 import { format } from "util";
 import { addon, Addon } from "./addon";
 import { CodecError, decode, encode, Incoming, LogLevel, NackReason, Outgoing, WireAction } from "./codec";
-import { ActionBatch, BatchError, forEachReady, readyBuffer } from "./batch";
+import { ActionBatch, BatchError, READY_SLOT, forEachReady, readyBuffer } from "./batch";
 import { FrameError, FrameReader, frame } from "./framing";
 import { ReactorError, stackOf } from "./errors";
 import { LoadError, loadProtocol } from "./loader";
@@ -127,7 +127,9 @@ class Port {
   private fds = new Map<number, number>(); // id -> fd received, not yet claimed
   private lost = new Set<number>(); // ids whose fd was cut off (MSG_CTRUNC)
   private pending: Incoming[] = []; // messages that arrived while loading
-  private readyBuf = readyBuffer();
+  /** ready batches are read up to this many at a time, in one syscall */
+  private readyBuf = readyBuffer(32);
+  private readySizes = new Uint32Array(32);
 
   async init(msg: Extract<Incoming, { type: "init" }>): Promise<void> {
     const c = msg.config;
@@ -200,15 +202,16 @@ class Port {
     if (events & 2) out.writable();
     if (!(events & 1)) return;
     const r = this.reactor!;
-    for (let i = 0; i < 64; i++) {
-      const n = this.io.recvPacket(out.batchFd, this.readyBuf);
-      if (n < 0) break;
-      if (n === 0) this.onInputEnd(); // Erlang's end closed: the context is gone
+    const ready = (id: number, write: boolean) => (write ? r.writeReady(id) : r.readReady(id));
+    for (let round = 0; round < 2; round++) {
+      const n = this.io.recvPackets(out.batchFd, this.readyBuf, READY_SLOT, this.readySizes);
+      if (n < 0) this.onInputEnd(); // Erlang's end closed: the context is gone
       try {
-        forEachReady(this.readyBuf, n, (id, write) => (write ? r.writeReady(id) : r.readReady(id)));
+        for (let i = 0; i < n; i++) forEachReady(this.readyBuf.subarray(i * READY_SLOT, (i + 1) * READY_SLOT), this.readySizes[i], ready);
       } catch (e) {
         fatal(e instanceof BatchError ? e.message : stackOf(e));
       }
+      if (n < this.readySizes.length) break;
     }
     out.flush();
   }
