@@ -39,6 +39,7 @@ typedef struct rfd {
      * and the BEAM's end of the batch socket (-1 until attached, or gone). */
     struct members *members;
     int hot_fd;
+    uint32_t *rbuf; /* RECV_BATCHES action batches, read under the poller's lock */
 } rfd;
 
 /* A poller's members: open addressing by connection id, linear probing,
@@ -218,6 +219,7 @@ static void rfd_dtor(ErlNifEnv *env, void *obj) {
         if (r->members->slots) enif_free(r->members->slots);
         enif_free(r->members);
     }
+    if (r->rbuf) enif_free(r->rbuf);
     enif_mutex_destroy(r->lock);
 }
 
@@ -503,6 +505,8 @@ static ERL_NIF_TERM nif_open_fifo(ErlNifEnv *env, int argc, const ERL_NIF_TERM a
 /* Entries one cycle applies before it yields (the socket stays readable and
  * the poller fires again): a NIF call stays well under a millisecond. */
 #define CYCLE_MAX_ACTIONS 1024
+/* Batches one recvmmsg takes (into the poller's rbuf). */
+#define RECV_BATCHES 8
 enum { ACT_CONTINUE = 1, ACT_READ = 2, ACT_WRITE = 3, ACT_CLOSE = 4, ACT_ACK = 0x10 };
 
 /* batch_pair() -> {ok, Res, NodeFd} | {error, Reason}: the batch socket. Res
@@ -548,14 +552,17 @@ static ERL_NIF_TERM nif_poller(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
     if (fd < 0) return error_errno(env, errno);
     rfd *p = new_rfd(env, fd, 0);
     members *m = enif_alloc(sizeof *m);
-    if (!p || !m) {
+    uint32_t *rbuf = enif_alloc(sizeof(uint32_t) * 2 * BATCH_MAX_ACTIONS * RECV_BATCHES);
+    if (!p || !m || !rbuf) {
         if (m) enif_free(m);
+        if (rbuf) enif_free(rbuf);
         if (p) enif_release_resource(p); /* its dtor closes fd */
         else close(fd);
         return error_errno(env, ENOMEM);
     }
     memset(m, 0, sizeof *m);
     p->members = m;
+    p->rbuf = rbuf;
     int e = 0;
     enif_mutex_lock(b->lock);
     if (b->state != FD_OPEN || b->fd < 0 || b->poller || b->members) {
@@ -662,26 +669,44 @@ static ERL_NIF_TERM apply_action(ErlNifEnv *env, rfd *p, unsigned id, unsigned c
  * malformed batch (bad_batch), or its end is gone (closed, then the socket has
  * left the set and Node's exit is reported by its port). */
 static ERL_NIF_TERM read_batches(ErlNifEnv *env, rfd *p, ERL_NIF_TERM *out, unsigned *nout) {
-    uint32_t buf[2 * BATCH_MAX_ACTIONS];
+    struct mmsghdr msgs[RECV_BATCHES];
+    struct iovec iov[RECV_BATCHES];
     unsigned applied = 0;
     while (applied < CYCLE_MAX_ACTIONS) {
-        ssize_t n = recv(p->hot_fd, buf, sizeof buf, MSG_DONTWAIT | MSG_TRUNC);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
-        if (n <= 0) {
+        memset(msgs, 0, sizeof msgs);
+        for (int k = 0; k < RECV_BATCHES; k++) {
+            iov[k].iov_base = p->rbuf + (size_t)k * 2 * BATCH_MAX_ACTIONS;
+            iov[k].iov_len = BATCH_MAX_ACTIONS * 8;
+            msgs[k].msg_hdr.msg_iov = &iov[k];
+            msgs[k].msg_hdr.msg_iovlen = 1;
+        }
+        /* several batches per syscall, and no EAGAIN call after the last */
+        int got = recvmmsg(p->hot_fd, msgs, RECV_BATCHES, MSG_DONTWAIT | MSG_TRUNC, NULL);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+        if (got <= 0) {
             epoll_ctl(p->fd, EPOLL_CTL_DEL, p->hot_fd, NULL);
             return am_closed;
         }
-        if ((size_t)n > sizeof buf || n % 8)
-            return enif_make_tuple2(env, am_bad_batch, enif_make_tuple2(env, am_size, enif_make_int64(env, n)));
-        for (ssize_t i = 0; i < n / 4; i += 2) {
-            unsigned id = buf[i], code = buf[i + 1];
-            if (id == 0 || id > MAX_CONN_ID)
-                return enif_make_tuple2(env, am_bad_batch, enif_make_tuple2(env, am_id, enif_make_uint(env, id)));
-            ERL_NIF_TERM t = apply_action(env, p, id, code);
-            if (t) out[(*nout)++] = t;
+        for (int k = 0; k < got; k++) {
+            size_t n = msgs[k].msg_len; /* the real size: MSG_TRUNC */
+            if (n == 0) { /* Node's end closed */
+                epoll_ctl(p->fd, EPOLL_CTL_DEL, p->hot_fd, NULL);
+                return am_closed;
+            }
+            if (n > BATCH_MAX_ACTIONS * 8 || n % 8)
+                return enif_make_tuple2(env, am_bad_batch, enif_make_tuple2(env, am_size, enif_make_int64(env, (ErlNifSInt64)n)));
+            const uint32_t *e = (const uint32_t *)iov[k].iov_base;
+            for (size_t i = 0; i < n / 4; i += 2) {
+                unsigned id = e[i], code = e[i + 1];
+                if (id == 0 || id > MAX_CONN_ID)
+                    return enif_make_tuple2(env, am_bad_batch, enif_make_tuple2(env, am_id, enif_make_uint(env, id)));
+                ERL_NIF_TERM t = apply_action(env, p, id, code);
+                if (t) out[(*nout)++] = t;
+            }
+            applied += (unsigned)(n / 8);
         }
-        applied += (unsigned)(n / 8);
+        if (got < RECV_BATCHES) return 0;
     }
     return 0;
 }
