@@ -36,6 +36,10 @@ export interface Addon extends Io {
     /** One packet into buf: its real size (> buf.length when cut), 0 when the
      * peer closed, -1 when none is queued. */
     recvPacket(fd: number, buf: Uint8Array): number;
+    /** Up to sizes.length packets in one call (recvmmsg): packet i at buf[i * slot],
+     * sizes[i] its size (slot + 1 when cut). Returns how many; 0 when none is
+     * queued, -1 when the peer closed. */
+    recvPackets(fd: number, buf: Uint8Array, slot: number, sizes: Uint32Array): number;
     /** One packet of buf's first `length` bytes; false when the peer's queue is full. */
     sendPacket(fd: number, buf: Uint8Array, length: number): boolean;
     /** libuv watches fd: events 1 readable, 2 writable (while wanted), 4 broken. */
