@@ -668,7 +668,7 @@ static ERL_NIF_TERM apply_action(ErlNifEnv *env, rfd *p, unsigned id, unsigned c
  * them. Returns 0, or the reason the batch socket is unusable: Node sent a
  * malformed batch (bad_batch), or its end is gone (closed, then the socket has
  * left the set and Node's exit is reported by its port). */
-static ERL_NIF_TERM read_batches(ErlNifEnv *env, rfd *p, ERL_NIF_TERM *out, unsigned *nout) {
+static ERL_NIF_TERM read_batches(ErlNifEnv *env, rfd *p, ERL_NIF_TERM *out, unsigned *nout, unsigned *nbatches) {
     struct mmsghdr msgs[RECV_BATCHES];
     struct iovec iov[RECV_BATCHES];
     unsigned applied = 0;
@@ -690,6 +690,7 @@ static ERL_NIF_TERM read_batches(ErlNifEnv *env, rfd *p, ERL_NIF_TERM *out, unsi
         }
         for (int k = 0; k < got; k++) {
             size_t n = msgs[k].msg_len; /* the real size: MSG_TRUNC */
+            (*nbatches)++;
             if (n == 0) { /* Node's end closed */
                 epoll_ctl(p->fd, EPOLL_CTL_DEL, p->hot_fd, NULL);
                 return am_closed;
@@ -711,8 +712,8 @@ static ERL_NIF_TERM read_batches(ErlNifEnv *env, rfd *p, ERL_NIF_TERM *out, unsi
     return 0;
 }
 
-/* cycle(Poller) -> {Events, Results, Unsent} | {error, closed | {bad_batch, _}}
- * One turn of the hot path, never waiting: Node's batches applied (Results:
+/* cycle(Poller) -> {Events, Batches, Results, Unsent} | {error, closed | {bad_batch, _}}
+ * One turn of the hot path, never waiting: Node's Batches applied (Results:
  * the entries only Erlang can handle, in order: {Id, close}, {Id, {ack, A}},
  * {Id, A} for an id not in the set, {Id, {invalid, Code}},
  * {Id, {poll_failed, Reason}}), then the Events connections ready now sent to
@@ -736,7 +737,8 @@ static ERL_NIF_TERM nif_cycle(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     /* Node's answers first: an fd re-armed here that already has data (the
      * client answered while Node's batch was on its way) is ready in the
      * epoll_wait below, in this same turn, rather than in a wake-up of its own. */
-    ERL_NIF_TERM why = p->hot_fd >= 0 ? read_batches(env, p, out, &nout) : 0;
+    unsigned nbatches = 0;
+    ERL_NIF_TERM why = p->hot_fd >= 0 ? read_batches(env, p, out, &nout, &nbatches) : 0;
     if (why == am_closed) p->hot_fd = -1;
     if (why && why != am_closed) {
         enif_mutex_unlock(p->lock);
@@ -762,7 +764,8 @@ static ERL_NIF_TERM nif_cycle(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     ERL_NIF_TERM rest;
     if (unsent.data) rest = enif_make_binary(env, &unsent);
     else enif_make_new_binary(env, 0, &rest);
-    return enif_make_tuple3(env, enif_make_uint(env, nready), enif_make_list_from_array(env, out, nout), rest);
+    return enif_make_tuple4(env, enif_make_uint(env, nready), enif_make_uint(env, nbatches),
+                            enif_make_list_from_array(env, out, nout), rest);
 }
 
 /* send_batch(Batch, Bin) -> ok | {error, eagain | closed | Reason}: a ready

@@ -131,21 +131,23 @@ nacked(Id, T = #table{pending = P}) ->
     end.
 
 %% @doc One turn of the hot path (reactor_nif:cycle/1): Node's batches
-%% applied, the ready connections sent; returns how many were ready and what
-%% of Node's answers is left to Erlang (act/3 and acked/2 take it from here).
+%% applied, the ready connections sent; returns how many were ready, how many
+%% batches Node had sent, and what of Node's answers is left to Erlang (act/3
+%% and acked/2 take it from here).
 %% The poller is selected again, or, when Node's end of the batch socket is
 %% full, the socket for write (writable/1 then sends what waits).
--spec cycle(table()) -> {ok, non_neg_integer(), [{pos_integer(), term()}], table()} | {error, term()}.
+-spec cycle(table()) -> {ok, non_neg_integer(), non_neg_integer(), [{pos_integer(), term()}], table()}
+                        | {error, term()}.
 cycle(T = #table{poller = Poller, batch = B}) ->
     case reactor_nif:cycle(Poller) of
-        {N, Results, <<>>} ->
+        {N, Batches, Results, <<>>} ->
             _ = reactor_nif:select(Poller, read),
-            {ok, N, Results, T};
-        {N, Results, Unsent} ->
+            {ok, N, Batches, Results, T};
+        {N, Batches, Results, Unsent} ->
             _ = reactor_nif:select(B, write),
-            {ok, N, Results, T#table{unsent = Unsent}};
+            {ok, N, Batches, Results, T#table{unsent = Unsent}};
         {error, closed} ->
-            {ok, 0, [], T}; % the context is going
+            {ok, 0, 0, [], T}; % the context is going
         {error, _} = E ->
             E
     end.

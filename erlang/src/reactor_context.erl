@@ -50,7 +50,8 @@
     %% set in a drain process: the context it drains for
     drain :: undefined | #{parent := pid()},
     stop_timeout :: timeout(),
-    frames :: counters:counters_ref(), % 1: frames to Node, 2: frames from Node
+    %% port frames to Node (1) and from it (2); batches to Node (3) and from it (4)
+    frames :: counters:counters_ref(),
     counters = #{handoffs => 0, refused => 0, closed => 0, events => 0,
                  node_errors => 0} :: #{atom() => non_neg_integer()}
 }).
@@ -118,7 +119,8 @@ close(Ctx, ConnId) -> gen_server:call(Ctx, {close, ConnId}).
 
 %% @doc Counters: connections, bytes_in, bytes_out, buffered (bytes queued in
 %% writeBuffers), events, errors, handoffs, refused, closed, pending,
-%% frames_to_node, frames_from_node, os_pid.
+%% frames_to_node, frames_from_node (control, on the port), batches_to_node,
+%% batches_from_node (the per-event path, on the batch socket), os_pid, draining.
 -spec info(context()) -> #{atom() => term()}.
 info(Ctx) -> gen_server:call(Ctx, info, 10000).
 
@@ -200,7 +202,7 @@ init({Id, Opts}) ->
                 {ok, N} ->
                     reactor_cluster:join(maps:get(group, Opts, Id)),
                     reactor_telemetry:context_start(Id, reactor_node:os_pid(N)),
-                    {ok, #state{id = Id, opts = Opts, node = N, frames = counters:new(2, []),
+                    {ok, #state{id = Id, opts = Opts, node = N, frames = counters:new(4, []),
                                 conns = reactor_conns:new(poller(N), reactor_node:batch(N)),
                                 tls_keys = reactor_tls:keys(is_map_key(tls, Opts)),
                                 max_conns = reactor_config:get(max_connections, Opts),
@@ -300,7 +302,9 @@ handle_cast(_Msg, S) ->
 %% here is what only Erlang can do (handoff acks, closes, errors).
 handle_info({reactor_io, 0, read}, S) ->
     case reactor_conns:cycle(S#state.conns) of
-        {ok, N, Results, T} ->
+        {ok, N, Batches, Results, T} ->
+            N > 0 andalso counters:add(S#state.frames, 3, 1),
+            counters:add(S#state.frames, 4, Batches),
             S1 = lists:foldl(fun from_batch/2, S#state{conns = T}, Results),
             drained(armed({noreply, count(events, N, S1)}));
         {error, Reason} ->
@@ -522,6 +526,8 @@ from_node({stats, NodeStats}, S = #state{queries = Q}) ->
                                          pending => reactor_conns:waiting(S#state.conns),
                                          frames_to_node => counters:get(S#state.frames, 1),
                                          frames_from_node => counters:get(S#state.frames, 2),
+                                         batches_to_node => counters:get(S#state.frames, 3),
+                                         batches_from_node => counters:get(S#state.frames, 4),
                                          os_pid => reactor_node:os_pid(S#state.node),
                                          draining => reactor_drains:count(S#state.drains)}),
             {noreply, S#state{queries = queue:drop(Q)}};

@@ -81,11 +81,12 @@ arm(_Poller, _Arms) -> erlang:nif_error(not_loaded).
 -type cycle_result() :: {pos_integer(), action() | {ack, action()} | {invalid, non_neg_integer()}
                                         | {poll_failed, term()}}.
 
-%% @doc One turn of the hot path, never waiting: Node's action batches
-%% applied in the poller (what only Erlang can handle comes back, in order),
+%% @doc One turn of the hot path, never waiting: Node's action batches (how
+%% many) applied in the poller (what only Erlang can handle comes back, in order),
 %% then the connections ready now sent to Node as one batch; `Unsent' is
 %% that batch if Node's end was full (send it with send_batch/2).
--spec cycle(res()) -> {Events :: non_neg_integer(), [cycle_result()], Unsent :: binary()}
+-spec cycle(res()) -> {Events :: non_neg_integer(), Batches :: non_neg_integer(), [cycle_result()],
+                       Unsent :: binary()}
                       | {error, closed | {bad_batch, {size | id, integer()}}}.
 cycle(_Poller) -> erlang:nif_error(not_loaded).
 

@@ -43,9 +43,16 @@ close_all({P, B, Node}) ->
 %% One turn after the select message: {Events, Results, Unsent}, selected again.
 turn(P) ->
     receive {reactor_io, 0, read} -> ok after 2000 -> error(no_select_message) end,
-    R = reactor_nif:cycle(P),
+    R = cycle(P),
     ok = reactor_nif:select(P, read),
     R.
+
+%% cycle/1 without the count of Node's batches (asserted where it matters).
+cycle(P) ->
+    case reactor_nif:cycle(P) of
+        {Events, _Batches, Results, Unsent} -> {Events, Results, Unsent};
+        Error -> Error
+    end.
 
 %% The ready batches Node has been sent, as [{Id, read | write}].
 node_reads(Node) ->
@@ -91,9 +98,13 @@ actions_are_applied_in_the_nif_test() ->
     ok = gen_tcp:send(PeerA, <<"x">>),
     ?assertMatch({1, [], <<>>}, turn(P)),
     ?assertEqual([{7, read}], node_reads(Node)),
-    %% read_pending for 7 (its data is still unread) and write_pending for 8
-    node_sends(Node, [{7, 2}, {8, 3}]),
-    ?assertEqual({2, [], <<>>}, turn(P)),
+    %% read_pending for 7 (its data is still unread) and write_pending for 8,
+    %% in two batches read in one turn
+    node_sends(Node, [{7, 2}]),
+    node_sends(Node, [{8, 3}]),
+    receive {reactor_io, 0, read} -> ok after 2000 -> error(no_select_message) end,
+    ?assertEqual({2, 2, [], <<>>}, reactor_nif:cycle(P)),
+    ok = reactor_nif:select(P, read),
     ?assertEqual(lists:sort([{7, read}, {8, write}]), lists:sort(node_reads(Node))),
     %% continue: 8 stays armed for writing, 7 for reading
     node_sends(Node, [{8, 1}, {7, 1}]),
@@ -174,7 +185,7 @@ node_end_closed_test() ->
     gen_tcp:close(PeerA),
     ok = reactor_nif:close(B, false),
     ok = reactor_nif:close(P, false),
-    ?assertEqual({error, closed}, reactor_nif:cycle(P)).
+    ?assertEqual({error, closed}, cycle(P)).
 
 %% When Node's end is full the batch is handed back, not lost.
 full_node_end_hands_the_batch_back_test() ->
@@ -191,7 +202,7 @@ full_node_end_hands_the_batch_back_test() ->
     {A, PeerA} = pair(7),
     ?assertEqual([], reactor_nif:arm(P, [{A, write}])),
     receive {reactor_io, 0, read} -> ok after 2000 -> error(no_select_message) end,
-    ?assertEqual({1, [], <<(7 bor ?W):32/native>>}, reactor_nif:cycle(P)),
+    ?assertEqual({1, [], <<(7 bor ?W):32/native>>}, cycle(P)),
     ?assertEqual({error, eagain}, reactor_nif:send_batch(B, <<(7 bor ?W):32/native>>)),
     %% Node reads; the socket becomes writable and the batch goes
     ok = reactor_nif:select(B, write),
@@ -211,7 +222,7 @@ closed_fd_leaves_the_set_test() ->
     %% the peer sees the end, and nothing is reported for the closed fd
     ?assertEqual({error, closed}, gen_tcp:recv(Peer, 0, 2000)),
     receive {reactor_io, 0, read} -> ok after 100 -> ok end, % its shutdown may wake it once
-    ?assertEqual({0, [], <<>>}, reactor_nif:cycle(P)),
+    ?assertEqual({0, [], <<>>}, cycle(P)),
     ok = reactor_nif:select(P, read),
     ?assertEqual([], node_reads(Node)),
     %% Node's late answer for it is Erlang's to ignore; arming it is an error
@@ -220,7 +231,7 @@ closed_fd_leaves_the_set_test() ->
     ?assertEqual([{9, ebadf}], reactor_nif:arm(P, [{A, read}])),
     gen_tcp:close(Peer),
     close_all(All),
-    ?assertEqual({error, closed}, reactor_nif:cycle(P)).
+    ?assertEqual({error, closed}, cycle(P)).
 
 bad_arguments_test() ->
     {P, B, _} = All = poller(),
@@ -266,7 +277,7 @@ fuzz_batch() ->
 fuzz_one(P, Node, Bin) ->
     ok = socket:send(Node, Bin),
     case reactor_nif:cycle(P) of
-        {Events, Results, <<>>} when is_integer(Events) ->
+        {Events, 1, Results, <<>>} when is_integer(Events) ->
             [true = valid_result(R) || R <- Results],
             _ = node_reads(Node),
             ok;
