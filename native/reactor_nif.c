@@ -7,14 +7,17 @@
  * and the hot path's one loop (cycle/1: Node's action batches applied, ready
  * batches sent), which is the only place C decodes anything: fixed-size
  * entries, bounded. Everything else (channel, wire, policy) lives in Erlang
- * where it is easy to test. Nothing here blocks: every call is a handful
- * of non-blocking syscalls, so no NIF is dirty.
+ * where it is easy to test. Nothing here blocks but pump/3, which waits on
+ * the poller on a dirty I/O scheduler, a bounded time; every other call is a
+ * handful of non-blocking syscalls.
  */
 #define _GNU_SOURCE
 #include <erl_nif.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <poll.h>
+#include <time.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <limits.h>
@@ -51,7 +54,7 @@ static ErlNifResourceType *rfd_type;
 static ERL_NIF_TERM am_ok, am_error, am_undefined, am_closed, am_read, am_write,
     am_reactor_io, am_socket, am_fifo, am_chr, am_reg, am_dir, am_other,
     am_not_pollable, am_eagain, am_continue, am_read_pending, am_write_pending, am_close,
-    am_ack, am_invalid, am_poll_failed, am_bad_batch, am_size, am_id;
+    am_ack, am_invalid, am_poll_failed, am_bad_batch, am_size, am_id, am_busy, am_idle;
 
 /* errno -> atom, the way inet/socket name them. Unknown ones stay numbers:
  * we never mint atoms from data. */
@@ -237,7 +240,7 @@ static int load(ErlNifEnv *env, void **priv, ERL_NIF_TERM info) {
     A(am_continue, "continue"); A(am_read_pending, "read_pending");
     A(am_write_pending, "write_pending"); A(am_close, "close"); A(am_ack, "ack");
     A(am_invalid, "invalid"); A(am_poll_failed, "poll_failed"); A(am_bad_batch, "bad_batch");
-    A(am_size, "size"); A(am_id, "id");
+    A(am_size, "size"); A(am_id, "id"); A(am_busy, "busy"); A(am_idle, "idle");
 #undef A
     return 0;
 }
@@ -720,52 +723,117 @@ static ERL_NIF_TERM read_batches(ErlNifEnv *env, rfd *p, ERL_NIF_TERM *out, unsi
  * Node as one batch. Unsent is that batch when Node's end is full (<<>>
  * otherwise): the caller sends it with send_batch/2 once the socket is
  * writable. The caller selects the poller again. */
-static ERL_NIF_TERM nif_cycle(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
-    rfd *p;
+/* One turn, under the poller's lock: Node's batches applied, the ready
+ * connections sent. Returns 0, or why the poller cannot go on. */
+static ERL_NIF_TERM turn(ErlNifEnv *env, rfd *p, ERL_NIF_TERM *out, unsigned *nout, unsigned *nready,
+                         unsigned *nbatches, ErlNifBinary *unsent) {
     struct epoll_event evs[POLL_MAX];
     uint32_t ready[POLL_MAX];
-    ERL_NIF_TERM out[CYCLE_MAX_ACTIONS + BATCH_MAX_ACTIONS];
-    unsigned nout = 0, nready = 0;
-    ErlNifBinary unsent = {0};
-    (void)argc;
-    if (!enif_get_resource(env, argv[0], rfd_type, (void **)&p) || !p->members) return enif_make_badarg(env);
+    unsigned nr = 0;
     enif_mutex_lock(p->lock);
     if (p->state == FD_CLOSING || p->state == FD_CLOSED || p->fd < 0) {
         enif_mutex_unlock(p->lock);
-        return enif_make_tuple2(env, am_error, am_closed);
+        return am_closed;
     }
     /* Node's answers first: an fd re-armed here that already has data (the
      * client answered while Node's batch was on its way) is ready in the
      * epoll_wait below, in this same turn, rather than in a wake-up of its own. */
-    unsigned nbatches = 0;
-    ERL_NIF_TERM why = p->hot_fd >= 0 ? read_batches(env, p, out, &nout, &nbatches) : 0;
+    ERL_NIF_TERM why = p->hot_fd >= 0 ? read_batches(env, p, out, nout, nbatches) : 0;
     if (why == am_closed) p->hot_fd = -1;
     if (why && why != am_closed) {
         enif_mutex_unlock(p->lock);
-        return enif_make_tuple2(env, am_error, why);
+        return why;
     }
     int n = epoll_wait(p->fd, evs, POLL_MAX, 0);
     for (int i = 0; i < n; i++) {
         uint64_t d = evs[i].data.u64;
         if (d != POLL_HOT) /* the batch socket: read above, or fires again */
-            ready[nready++] = (uint32_t)(d & MAX_CONN_ID) | ((d & POLL_WRITE_BIT) ? READY_WRITE_BIT : 0);
+            ready[nr++] = (uint32_t)(d & MAX_CONN_ID) | ((d & POLL_WRITE_BIT) ? READY_WRITE_BIT : 0);
     }
-    if (nready && p->hot_fd >= 0) {
+    if (nr && p->hot_fd >= 0) {
         ssize_t s;
         do {
-            s = send(p->hot_fd, ready, nready * 4, MSG_DONTWAIT | MSG_NOSIGNAL);
+            s = send(p->hot_fd, ready, nr * 4, MSG_DONTWAIT | MSG_NOSIGNAL);
         } while (s < 0 && errno == EINTR);
-        if (s < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && enif_alloc_binary(nready * 4, &unsent))
-            memcpy(unsent.data, ready, nready * 4);
+        if (s < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && enif_alloc_binary(nr * 4, unsent))
+            memcpy(unsent->data, ready, nr * 4);
         /* any other error: Node is gone, and its port says so */
     }
     enif_mutex_unlock(p->lock);
-    if (nout + nready > 64) enif_consume_timeslice(env, (int)((nout + nready) / 32 > 100 ? 100 : (nout + nready) / 32));
+    *nready += nr;
+    return 0;
+}
+
+static ERL_NIF_TERM turn_result(ErlNifEnv *env, ERL_NIF_TERM why, unsigned nready, unsigned nbatches,
+                                ERL_NIF_TERM *out, unsigned nout, ErlNifBinary *unsent, ERL_NIF_TERM state) {
+    if (why && why != am_closed) {
+        if (unsent->data) enif_release_binary(unsent);
+        return enif_make_tuple2(env, am_error, why);
+    }
+    if (why == am_closed) return enif_make_tuple2(env, am_error, am_closed);
     ERL_NIF_TERM rest;
-    if (unsent.data) rest = enif_make_binary(env, &unsent);
+    if (unsent->data) rest = enif_make_binary(env, unsent);
     else enif_make_new_binary(env, 0, &rest);
-    return enif_make_tuple4(env, enif_make_uint(env, nready), enif_make_uint(env, nbatches),
-                            enif_make_list_from_array(env, out, nout), rest);
+    ERL_NIF_TERM t[5] = {enif_make_uint(env, nready), enif_make_uint(env, nbatches),
+                         enif_make_list_from_array(env, out, nout), rest, state};
+    return state ? enif_make_tuple_from_array(env, t, 5) : enif_make_tuple_from_array(env, t, 4);
+}
+
+/* cycle(Poller) -> {Events, Batches, Results, Unsent} | {error, closed | {bad_batch, _}}
+ * One turn of the hot path, never waiting: Node's Batches applied (Results:
+ * the entries only Erlang can handle, in order: {Id, close}, {Id, {ack, A}},
+ * {Id, A} for an id not in the set, {Id, {invalid, Code}},
+ * {Id, {poll_failed, Reason}}), then the Events connections ready now sent to
+ * Node as one batch. Unsent is that batch when Node's end is full (<<>>
+ * otherwise): the caller sends it with send_batch/2 once the socket is
+ * writable. The caller selects the poller again. */
+static ERL_NIF_TERM nif_cycle(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    rfd *p;
+    ERL_NIF_TERM out[CYCLE_MAX_ACTIONS + BATCH_MAX_ACTIONS];
+    unsigned nout = 0, nready = 0, nbatches = 0;
+    ErlNifBinary unsent = {0};
+    (void)argc;
+    if (!enif_get_resource(env, argv[0], rfd_type, (void **)&p) || !p->members) return enif_make_badarg(env);
+    ERL_NIF_TERM why = turn(env, p, out, &nout, &nready, &nbatches, &unsent);
+    if (nout + nready > 64) enif_consume_timeslice(env, (int)((nout + nready) / 32 > 100 ? 100 : (nout + nready) / 32));
+    return turn_result(env, why, nready, nbatches, out, nout, &unsent, 0);
+}
+
+static int64_t now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* pump(Poller, IdleUs, BudgetUs) -> {Events, Batches, Results, Unsent, idle | busy} | {error, _}
+ * Turns in a row on a dirty I/O scheduler, waiting in between on the poller
+ * itself: while traffic flows, the context's scheduler and the BEAM's poll
+ * thread sleep. Returns once Erlang has something to do (Results, Unsent),
+ * after BudgetUs (busy: call again after the mailbox), or after IdleUs
+ * without anything ready (idle: select the poller). */
+static ERL_NIF_TERM nif_pump(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    rfd *p;
+    ERL_NIF_TERM out[CYCLE_MAX_ACTIONS + BATCH_MAX_ACTIONS];
+    unsigned nout = 0, nready = 0, nbatches = 0, idle_us, budget_us;
+    ErlNifBinary unsent = {0};
+    (void)argc;
+    if (!enif_get_resource(env, argv[0], rfd_type, (void **)&p) || !p->members ||
+        !enif_get_uint(env, argv[1], &idle_us) || !enif_get_uint(env, argv[2], &budget_us) ||
+        idle_us > 1000000 || budget_us > 1000000)
+        return enif_make_badarg(env);
+    const int64_t end = now_us() + budget_us;
+    const struct timespec idle = {.tv_sec = idle_us / 1000000, .tv_nsec = (long)(idle_us % 1000000) * 1000};
+    for (;;) {
+        ERL_NIF_TERM why = turn(env, p, out, &nout, &nready, &nbatches, &unsent);
+        if (why || nout || unsent.data || now_us() >= end)
+            return turn_result(env, why, nready, nbatches, out, nout, &unsent, am_busy);
+        /* Only this call's process turns this poller, and it is here: the
+         * fd stays open while we wait (its owner closes it). The epoll fd is
+         * readable when one of its members is ready or Node has answered. */
+        struct pollfd pfd = {.fd = p->fd, .events = POLLIN};
+        if (ppoll(&pfd, 1, &idle, NULL) == 0)
+            return turn_result(env, 0, nready, nbatches, out, nout, &unsent, am_idle);
+    }
 }
 
 /* send_batch(Batch, Bin) -> ok | {error, eagain | closed | Reason}: a ready
@@ -835,6 +903,7 @@ static ErlNifFunc funcs[] = {
     {"poller", 1, nif_poller, 0},
     {"arm", 2, nif_arm, 0},
     {"cycle", 1, nif_cycle, 0},
+    {"pump", 3, nif_pump, ERL_NIF_DIRTY_JOB_IO_BOUND},
     {"send_batch", 2, nif_send_batch, 0},
 };
 

@@ -16,6 +16,7 @@
                   write_high_water => non_neg_integer(),
                   callback_timeout => non_neg_integer(),
                   idle_timeout => non_neg_integer(),
+                  hot_wait => non_neg_integer(),
                   tls => reactor_tls:opts(),
                   typecheck => boolean(),
                   name => atom(),
@@ -28,6 +29,9 @@ default(read_size) -> 1024 * 1024;
 default(write_high_water) -> 1 bsl 20;
 default(callback_timeout) -> 0;
 default(idle_timeout) -> 0;
+%% us a busy context's hot path waits for more traffic on a dirty I/O
+%% scheduler before it goes back to enif_select (reactor_conns:cycle/1)
+default(hot_wait) -> 1000;
 default(handshake_timeout) -> 10000;
 default(max_connections) -> 65536;
 default(start_timeout) -> 30000;
@@ -41,10 +45,11 @@ get(Key, Opts) -> maps:get(Key, Opts, default(Key)).
 
 %% @doc The node executable, its arguments (the runtime last), and what its
 %% init frame carries but the channel's path. Throws `no_protocol_given',
-%% `{protocol_not_found, Path}', `{node_not_found, Node}',
+%% `{protocol_not_found, Path}', `{node_not_found, Node}', `{bad_option, {hot_wait, W}}',
 %% `{runtime_not_built, Script}' and the TLS errors of reactor_tls:options/1.
 -spec node_init(term(), opts()) -> {file:filename(), [string()], map()}.
 node_init(Id, Opts) ->
+    check_hot_wait(get(hot_wait, Opts)),
     Node = node_executable(Opts),
     Script = filename:join(reactor_priv:dir(), "reactor_port.js"),
     filelib:is_regular(Script) orelse throw({runtime_not_built, Script}),
@@ -61,6 +66,10 @@ node_init(Id, Opts) ->
            idle_timeout => get(idle_timeout, Opts),
            telemetry => reactor_telemetry:enabled(),
            tls => Tls}}.
+
+%% Checked before Node starts: reactor_nif:pump/3 takes at most a second.
+check_hot_wait(W) when is_integer(W), W >= 0, W =< 1000000 -> ok;
+check_hot_wait(W) -> throw({bad_option, {hot_wait, W}}).
 
 %% @doc The protocol a context loads (at start and on reload): its absolute
 %% path, its setup code and whether it is type-checked first. Throws

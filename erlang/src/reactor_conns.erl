@@ -26,6 +26,9 @@
     %% {reactor_io, 0, write}, only while a ready batch waits in `unsent'
     batch :: reactor_nif:res(),
     unsent = <<>> :: binary(),
+    %% how long (us) a busy hot path waits on a dirty I/O scheduler for more
+    %% before going back to enif_select (0: never waits)
+    hot_wait = 0 :: non_neg_integer(),
     %% re-arms decided since the last flush/1, newest first: one NIF call each batch
     arms = [] :: [{reactor_nif:res(), read | write}],
     conns = #{} :: #{pos_integer() => #conn{}},
@@ -39,6 +42,10 @@
     ended = none :: none | #{pos_integer() => meta()}
 }).
 
+%% The longest (us) one reactor_nif:pump/3 call keeps the context from its
+%% mailbox while traffic flows.
+-define(PUMP_BUDGET, 2000).
+
 %% The most ended connections remembered at once (reports outstanding).
 -define(MAX_ENDED, 65536).
 
@@ -48,11 +55,14 @@
 %% @doc A table polling through `Poller' (owned and selected by the caller),
 %% talking to Node over `Batch' (the batch socket in it).
 -spec new(reactor_nif:res(), reactor_nif:res()) -> table().
-new(Poller, Batch) -> #table{poller = Poller, batch = Batch, ended = ended_map()}.
+new(Poller, Batch) -> new(Poller, Batch, #{}).
 
-%% @doc A table whose ids start at `First' (a replacement's, after its predecessor's).
--spec new(reactor_nif:res(), reactor_nif:res(), pos_integer()) -> table().
-new(Poller, Batch, First) -> #table{poller = Poller, batch = Batch, next_id = First, ended = ended_map()}.
+%% @doc The same, with options: `first_id' (a replacement's ids start after
+%% its predecessor's) and `hot_wait' (see cycle/1).
+-spec new(reactor_nif:res(), reactor_nif:res(), #{first_id => pos_integer(), hot_wait => non_neg_integer()}) -> table().
+new(Poller, Batch, Opts) ->
+    #table{poller = Poller, batch = Batch, next_id = maps:get(first_id, Opts, 1),
+           hot_wait = maps:get(hot_wait, Opts, 0), ended = ended_map()}.
 
 %% Node reports each end when telemetry is there (reactor_config:node_init/2).
 ended_map() ->
@@ -134,23 +144,44 @@ nacked(Id, T = #table{pending = P}) ->
 %% applied, the ready connections sent; returns how many were ready, how many
 %% batches Node had sent, and what of Node's answers is left to Erlang (act/3
 %% and acked/2 take it from here).
-%% The poller is selected again, or, when Node's end of the batch socket is
-%% full, the socket for write (writable/1 then sends what waits).
+%%
+%% A turn that found traffic goes on in reactor_nif:pump/3 when `hot_wait' is
+%% set: turns in a row on a dirty I/O scheduler, which waits on the poller
+%% itself, so that while traffic flows neither the BEAM's poll thread nor this
+%% process's scheduler wakes per event (measured: half the BEAM's CPU per
+%% event was those two wake-ups). It hands back after ?PUMP_BUDGET us (the
+%% longest this process is away from its mailbox), when Erlang has something
+%% to do, or after `hot_wait' us with nothing ready; the turns go on with a
+%% message to self, and an idle poller is selected again. When Node's end of
+%% the batch socket is full, the socket is selected for write instead
+%% (writable/1 then sends what waits).
 -spec cycle(table()) -> {ok, non_neg_integer(), non_neg_integer(), [{pos_integer(), term()}], table()}
                         | {error, term()}.
-cycle(T = #table{poller = Poller, batch = B}) ->
+cycle(T = #table{poller = Poller}) ->
     case reactor_nif:cycle(Poller) of
-        {N, Batches, Results, <<>>} ->
-            _ = reactor_nif:select(Poller, read),
-            {ok, N, Batches, Results, T};
+        {N, Batches, [], <<>>} when N + Batches > 0, T#table.hot_wait > 0 ->
+            case reactor_nif:pump(Poller, T#table.hot_wait, ?PUMP_BUDGET) of
+                {N1, B1, Results, Unsent, Why} -> turned(N + N1, Batches + B1, Results, Unsent, Why, T);
+                {error, closed} -> {ok, N, Batches, [], T};
+                {error, _} = E -> E
+            end;
         {N, Batches, Results, Unsent} ->
-            _ = reactor_nif:select(B, write),
-            {ok, N, Batches, Results, T#table{unsent = Unsent}};
+            turned(N, Batches, Results, Unsent, idle, T);
         {error, closed} ->
             {ok, 0, 0, [], T}; % the context is going
         {error, _} = E ->
             E
     end.
+
+turned(N, Batches, Results, <<>>, idle, T) ->
+    _ = reactor_nif:select(T#table.poller, read),
+    {ok, N, Batches, Results, T};
+turned(N, Batches, Results, <<>>, busy, T) ->
+    self() ! {reactor_io, 0, read},
+    {ok, N, Batches, Results, T};
+turned(N, Batches, Results, Unsent, _, T) ->
+    _ = reactor_nif:select(T#table.batch, write),
+    {ok, N, Batches, Results, T#table{unsent = Unsent}}.
 
 %% @doc The batch socket is writable: the ready batch that waited goes, and
 %% the poller is selected again.

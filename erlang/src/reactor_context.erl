@@ -203,7 +203,7 @@ init({Id, Opts}) ->
                     reactor_cluster:join(maps:get(group, Opts, Id)),
                     reactor_telemetry:context_start(Id, reactor_node:os_pid(N)),
                     {ok, #state{id = Id, opts = Opts, node = N, frames = counters:new(4, []),
-                                conns = reactor_conns:new(poller(N), reactor_node:batch(N)),
+                                conns = conns(N, #{}, Opts),
                                 tls_keys = reactor_tls:keys(is_map_key(tls, Opts)),
                                 max_conns = reactor_config:get(max_connections, Opts),
                                 stop_timeout = reactor_config:get(stop_timeout, Opts)}};
@@ -213,6 +213,10 @@ init({Id, Opts}) ->
     catch
         throw:Why -> {stop, Why}
     end.
+
+conns(N, TableOpts, Opts) ->
+    reactor_conns:new(poller(N), reactor_node:batch(N),
+                      TableOpts#{hot_wait => reactor_config:get(hot_wait, Opts)}).
 
 %% The epoll set the connections are armed in, with Node's batch socket,
 %% selected by this process.
@@ -385,7 +389,7 @@ hand_over(N, DrainTimeout, S = #state{node = Old, conns = T, drains = Drains}) -
     logger:notice("reactor context ~0p: replaced Node ~p by ~p; ~b connections drain on the old",
                   [S#state.id, reactor_node:os_pid(Old), reactor_node:os_pid(N),
                    length(reactor_conns:ids(T))]),
-    S#state{node = N, conns = reactor_conns:new(poller(N), reactor_node:batch(N), Boundary),
+    S#state{node = N, conns = conns(N, #{first_id => Boundary}, S#state.opts),
             batches = reactor_batches:new(),
             tls_keys = reactor_tls:keys(is_map_key(tls, S#state.opts)), queries = queue:new(),
             drains = reactor_drains:add(D, Old, Boundary, Drains)}.

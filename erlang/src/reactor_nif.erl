@@ -7,12 +7,12 @@
 -module(reactor_nif).
 
 -export([fd_info/1, peercred/1, open/2, take/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1,
-         open_fifo/1, read/2, batch_pair/0, poller/1, arm/2, cycle/1, send_batch/2]).
+         open_fifo/1, read/2, batch_pair/0, poller/1, arm/2, cycle/1, pump/3, send_batch/2]).
 
 -on_load(load/0).
 
 -nifs([fd_info/1, peercred/1, open/2, take/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1,
-         open_fifo/1, read/2, batch_pair/0, poller/1, arm/2, cycle/1, send_batch/2]).
+         open_fifo/1, read/2, batch_pair/0, poller/1, arm/2, cycle/1, pump/3, send_batch/2]).
 
 -type res() :: reference().
 -export_type([res/0]).
@@ -89,6 +89,14 @@ arm(_Poller, _Arms) -> erlang:nif_error(not_loaded).
                        Unsent :: binary()}
                       | {error, closed | {bad_batch, {size | id, integer()}}}.
 cycle(_Poller) -> erlang:nif_error(not_loaded).
+
+%% @doc Turns in a row on a dirty I/O scheduler, waiting on the poller in
+%% between, until Erlang has something to do, `BudgetUs' has passed (busy) or
+%% nothing was ready for `IdleUs' (idle).
+-spec pump(res(), non_neg_integer(), non_neg_integer()) ->
+          {non_neg_integer(), non_neg_integer(), [cycle_result()], binary(), idle | busy}
+          | {error, closed | {bad_batch, {size | id, integer()}}}.
+pump(_Poller, _IdleUs, _BudgetUs) -> erlang:nif_error(not_loaded).
 
 %% @doc Send a ready batch cycle/1 could not.
 -spec send_batch(res(), binary()) -> ok | {error, term()}.
