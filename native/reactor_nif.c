@@ -715,18 +715,20 @@ static ERL_NIF_TERM read_batches(ErlNifEnv *env, rfd *p, ERL_NIF_TERM *out, unsi
     return 0;
 }
 
-/* cycle(Poller) -> {Events, Batches, Results, Unsent} | {error, closed | {bad_batch, _}}
- * One turn of the hot path, never waiting: Node's Batches applied (Results:
- * the entries only Erlang can handle, in order: {Id, close}, {Id, {ack, A}},
- * {Id, A} for an id not in the set, {Id, {invalid, Code}},
- * {Id, {poll_failed, Reason}}), then the Events connections ready now sent to
- * Node as one batch. Unsent is that batch when Node's end is full (<<>>
- * otherwise): the caller sends it with send_batch/2 once the socket is
- * writable. The caller selects the poller again. */
-/* One turn, under the poller's lock: Node's batches applied, the ready
- * connections sent. Returns 0, or why the poller cannot go on. */
-static ERL_NIF_TERM turn(ErlNifEnv *env, rfd *p, ERL_NIF_TERM *out, unsigned *nout, unsigned *nready,
-                         unsigned *nbatches, ErlNifBinary *unsent) {
+/* What turns have done so far in one NIF call. */
+typedef struct {
+    ERL_NIF_TERM out[CYCLE_MAX_ACTIONS + BATCH_MAX_ACTIONS]; /* Results, in order */
+    unsigned nout;
+    unsigned ready;   /* connections sent to Node as ready */
+    unsigned sent;    /* ready batches sent */
+    unsigned batches; /* Node's action batches read */
+    ErlNifBinary unsent;
+} tally;
+
+/* One turn, under the poller's lock: Node's batches applied, then the
+ * connections ready now sent as one batch. Returns 0, or why the poller
+ * cannot go on (closed, or Node sent a malformed batch). */
+static ERL_NIF_TERM turn(ErlNifEnv *env, rfd *p, tally *t) {
     struct epoll_event evs[POLL_MAX];
     uint32_t ready[POLL_MAX];
     unsigned nr = 0;
@@ -738,7 +740,7 @@ static ERL_NIF_TERM turn(ErlNifEnv *env, rfd *p, ERL_NIF_TERM *out, unsigned *no
     /* Node's answers first: an fd re-armed here that already has data (the
      * client answered while Node's batch was on its way) is ready in the
      * epoll_wait below, in this same turn, rather than in a wake-up of its own. */
-    ERL_NIF_TERM why = p->hot_fd >= 0 ? read_batches(env, p, out, nout, nbatches) : 0;
+    ERL_NIF_TERM why = p->hot_fd >= 0 ? read_batches(env, p, t->out, &t->nout, &t->batches) : 0;
     if (why == am_closed) p->hot_fd = -1;
     if (why && why != am_closed) {
         enif_mutex_unlock(p->lock);
@@ -755,28 +757,26 @@ static ERL_NIF_TERM turn(ErlNifEnv *env, rfd *p, ERL_NIF_TERM *out, unsigned *no
         do {
             s = send(p->hot_fd, ready, nr * 4, MSG_DONTWAIT | MSG_NOSIGNAL);
         } while (s < 0 && errno == EINTR);
-        if (s < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && enif_alloc_binary(nr * 4, unsent))
-            memcpy(unsent->data, ready, nr * 4);
+        if (s >= 0) t->sent++;
+        else if ((errno == EAGAIN || errno == EWOULDBLOCK) && enif_alloc_binary(nr * 4, &t->unsent))
+            memcpy(t->unsent.data, ready, nr * 4);
         /* any other error: Node is gone, and its port says so */
     }
     enif_mutex_unlock(p->lock);
-    *nready += nr;
+    t->ready += nr;
     return 0;
 }
 
-static ERL_NIF_TERM turn_result(ErlNifEnv *env, ERL_NIF_TERM why, unsigned nready, unsigned nbatches,
-                                ERL_NIF_TERM *out, unsigned nout, ErlNifBinary *unsent, ERL_NIF_TERM state) {
-    if (why && why != am_closed) {
-        if (unsent->data) enif_release_binary(unsent);
-        return enif_make_tuple2(env, am_error, why);
-    }
-    if (why == am_closed) return enif_make_tuple2(env, am_error, am_closed);
+static ERL_NIF_TERM unsent_term(ErlNifEnv *env, tally *t) {
     ERL_NIF_TERM rest;
-    if (unsent->data) rest = enif_make_binary(env, unsent);
-    else enif_make_new_binary(env, 0, &rest);
-    ERL_NIF_TERM t[5] = {enif_make_uint(env, nready), enif_make_uint(env, nbatches),
-                         enif_make_list_from_array(env, out, nout), rest, state};
-    return state ? enif_make_tuple_from_array(env, t, 5) : enif_make_tuple_from_array(env, t, 4);
+    if (t->unsent.data) return enif_make_binary(env, &t->unsent);
+    enif_make_new_binary(env, 0, &rest);
+    return rest;
+}
+
+static ERL_NIF_TERM turn_error(ErlNifEnv *env, ERL_NIF_TERM why, tally *t) {
+    if (t->unsent.data) enif_release_binary(&t->unsent);
+    return enif_make_tuple2(env, am_error, why);
 }
 
 /* cycle(Poller) -> {Events, Batches, Results, Unsent} | {error, closed | {bad_batch, _}}
@@ -789,14 +789,14 @@ static ERL_NIF_TERM turn_result(ErlNifEnv *env, ERL_NIF_TERM why, unsigned nread
  * writable. The caller selects the poller again. */
 static ERL_NIF_TERM nif_cycle(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     rfd *p;
-    ERL_NIF_TERM out[CYCLE_MAX_ACTIONS + BATCH_MAX_ACTIONS];
-    unsigned nout = 0, nready = 0, nbatches = 0;
-    ErlNifBinary unsent = {0};
+    tally t = {.nout = 0};
     (void)argc;
     if (!enif_get_resource(env, argv[0], rfd_type, (void **)&p) || !p->members) return enif_make_badarg(env);
-    ERL_NIF_TERM why = turn(env, p, out, &nout, &nready, &nbatches, &unsent);
-    if (nout + nready > 64) enif_consume_timeslice(env, (int)((nout + nready) / 32 > 100 ? 100 : (nout + nready) / 32));
-    return turn_result(env, why, nready, nbatches, out, nout, &unsent, 0);
+    ERL_NIF_TERM why = turn(env, p, &t);
+    if (why) return turn_error(env, why, &t);
+    if (t.nout + t.ready > 64) enif_consume_timeslice(env, (int)((t.nout + t.ready) / 32 > 100 ? 100 : (t.nout + t.ready) / 32));
+    return enif_make_tuple4(env, enif_make_uint(env, t.ready), enif_make_uint(env, t.batches),
+                            enif_make_list_from_array(env, t.out, t.nout), unsent_term(env, &t));
 }
 
 static int64_t now_us(void) {
@@ -805,35 +805,56 @@ static int64_t now_us(void) {
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* pump(Poller, IdleUs, BudgetUs) -> {Events, Batches, Results, Unsent, idle | busy} | {error, _}
- * Turns in a row on a dirty I/O scheduler, waiting in between on the poller
- * itself: while traffic flows, the context's scheduler and the BEAM's poll
- * thread sleep. Returns once Erlang has something to do (Results, Unsent),
- * after BudgetUs (busy: call again after the mailbox), or after IdleUs
- * without anything ready (idle: select the poller). */
+static ERL_NIF_TERM pumped(ErlNifEnv *env, tally *t, ERL_NIF_TERM why) {
+    ERL_NIF_TERM e[6] = {enif_make_uint(env, t->ready), enif_make_uint(env, t->sent),
+                         enif_make_uint(env, t->batches), enif_make_list_from_array(env, t->out, t->nout),
+                         unsent_term(env, t), why};
+    return enif_make_tuple_from_array(env, e, 6);
+}
+
+/* pump(Poller, IdleUs, BudgetUs) ->
+ *     {Events, Sent, Batches, Results, Unsent, idle | busy} | {error, _}
+ * Turns in a row on a dirty I/O scheduler, waiting on the poller itself in
+ * between: while traffic flows, neither the BEAM's poll thread nor the
+ * caller's scheduler wakes per event. Returns once Erlang has something to
+ * do (Results, Unsent) or BudgetUs has passed (busy: call again after the
+ * mailbox), or after IdleUs with nothing ready (idle: select the poller).
+ * Sent counts the ready batches sent (Events connections in all). */
 static ERL_NIF_TERM nif_pump(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     rfd *p;
-    ERL_NIF_TERM out[CYCLE_MAX_ACTIONS + BATCH_MAX_ACTIONS];
-    unsigned nout = 0, nready = 0, nbatches = 0, idle_us, budget_us;
-    ErlNifBinary unsent = {0};
+    unsigned idle_us, budget_us;
     (void)argc;
     if (!enif_get_resource(env, argv[0], rfd_type, (void **)&p) || !p->members ||
         !enif_get_uint(env, argv[1], &idle_us) || !enif_get_uint(env, argv[2], &budget_us) ||
         idle_us > 1000000 || budget_us > 1000000)
         return enif_make_badarg(env);
+    tally *t = enif_alloc(sizeof *t); /* 16 KiB of terms: not on a dirty stack */
+    if (!t) return error_errno(env, ENOMEM);
+    memset(t, 0, sizeof *t);
     const int64_t end = now_us() + budget_us;
     const struct timespec idle = {.tv_sec = idle_us / 1000000, .tv_nsec = (long)(idle_us % 1000000) * 1000};
+    ERL_NIF_TERM r;
     for (;;) {
-        ERL_NIF_TERM why = turn(env, p, out, &nout, &nready, &nbatches, &unsent);
-        if (why || nout || unsent.data || now_us() >= end)
-            return turn_result(env, why, nready, nbatches, out, nout, &unsent, am_busy);
-        /* Only this call's process turns this poller, and it is here: the
-         * fd stays open while we wait (its owner closes it). The epoll fd is
-         * readable when one of its members is ready or Node has answered. */
+        ERL_NIF_TERM why = turn(env, p, t);
+        if (why) {
+            r = turn_error(env, why, t);
+            break;
+        }
+        if (t->nout || t->unsent.data || now_us() >= end) {
+            r = pumped(env, t, am_busy);
+            break;
+        }
+        /* Only the caller turns this poller, and it is here: the fd stays
+         * open while we wait. The epoll fd is readable when one of its
+         * members is ready or Node has answered. */
         struct pollfd pfd = {.fd = p->fd, .events = POLLIN};
-        if (ppoll(&pfd, 1, &idle, NULL) == 0)
-            return turn_result(env, 0, nready, nbatches, out, nout, &unsent, am_idle);
+        if (ppoll(&pfd, 1, &idle, NULL) == 0) {
+            r = pumped(env, t, am_idle);
+            break;
+        }
     }
+    enif_free(t);
+    return r;
 }
 
 /* send_batch(Batch, Bin) -> ok | {error, eagain | closed | Reason}: a ready

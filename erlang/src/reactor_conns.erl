@@ -155,33 +155,38 @@ nacked(Id, T = #table{pending = P}) ->
 %% message to self, and an idle poller is selected again. When Node's end of
 %% the batch socket is full, the socket is selected for write instead
 %% (writable/1 then sends what waits).
--spec cycle(table()) -> {ok, non_neg_integer(), non_neg_integer(), [{pos_integer(), term()}], table()}
+-spec cycle(table()) -> {ok, Events :: non_neg_integer(), Sent :: non_neg_integer(),
+                         Batches :: non_neg_integer(), [{pos_integer(), term()}], table()}
                         | {error, term()}.
 cycle(T = #table{poller = Poller}) ->
     case reactor_nif:cycle(Poller) of
         {N, Batches, [], <<>>} when N + Batches > 0, T#table.hot_wait > 0 ->
             case reactor_nif:pump(Poller, T#table.hot_wait, ?PUMP_BUDGET) of
-                {N1, B1, Results, Unsent, Why} -> turned(N + N1, Batches + B1, Results, Unsent, Why, T);
-                {error, closed} -> {ok, N, Batches, [], T};
+                {N1, Sent, B1, Results, Unsent, Why} ->
+                    turned(N + N1, sent(N) + Sent, Batches + B1, Results, Unsent, Why, T);
+                {error, closed} -> {ok, N, sent(N), Batches, [], T};
                 {error, _} = E -> E
             end;
         {N, Batches, Results, Unsent} ->
-            turned(N, Batches, Results, Unsent, idle, T);
+            turned(N, sent(N), Batches, Results, Unsent, idle, T);
         {error, closed} ->
-            {ok, 0, 0, [], T}; % the context is going
+            {ok, 0, 0, 0, [], T}; % the context is going
         {error, _} = E ->
             E
     end.
 
-turned(N, Batches, Results, <<>>, idle, T) ->
+sent(0) -> 0;
+sent(_) -> 1.
+
+turned(N, Sent, Batches, Results, <<>>, idle, T) ->
     _ = reactor_nif:select(T#table.poller, read),
-    {ok, N, Batches, Results, T};
-turned(N, Batches, Results, <<>>, busy, T) ->
+    {ok, N, Sent, Batches, Results, T};
+turned(N, Sent, Batches, Results, <<>>, busy, T) ->
     self() ! {reactor_io, 0, read},
-    {ok, N, Batches, Results, T};
-turned(N, Batches, Results, Unsent, _, T) ->
+    {ok, N, Sent, Batches, Results, T};
+turned(N, Sent, Batches, Results, Unsent, _, T) ->
     _ = reactor_nif:select(T#table.batch, write),
-    {ok, N, Batches, Results, T#table{unsent = Unsent}}.
+    {ok, N, Sent, Batches, Results, T#table{unsent = Unsent}}.
 
 %% @doc The batch socket is writable: the ready batch that waited goes, and
 %% the poller is selected again.

@@ -306,8 +306,8 @@ handle_cast(_Msg, S) ->
 %% here is what only Erlang can do (handoff acks, closes, errors).
 handle_info({reactor_io, 0, read}, S) ->
     case reactor_conns:cycle(S#state.conns) of
-        {ok, N, Batches, Results, T} ->
-            N > 0 andalso counters:add(S#state.frames, 3, 1),
+        {ok, N, Sent, Batches, Results, T} ->
+            counters:add(S#state.frames, 3, Sent),
             counters:add(S#state.frames, 4, Batches),
             S1 = lists:foldl(fun from_batch/2, S#state{conns = T}, Results),
             drained(armed({noreply, count(events, N, S1)}));

@@ -90,11 +90,13 @@ arm(_Poller, _Arms) -> erlang:nif_error(not_loaded).
                       | {error, closed | {bad_batch, {size | id, integer()}}}.
 cycle(_Poller) -> erlang:nif_error(not_loaded).
 
-%% @doc Turns in a row on a dirty I/O scheduler, waiting on the poller in
-%% between, until Erlang has something to do, `BudgetUs' has passed (busy) or
-%% nothing was ready for `IdleUs' (idle).
+%% @doc Turns of cycle/1 in a row on a dirty I/O scheduler, waiting on the
+%% poller in between, until Erlang has something to do (results, unsent),
+%% `BudgetUs' has passed (busy) or nothing was ready for `IdleUs' (idle);
+%% `Sent' counts the ready batches sent. Both times are at most a second.
 -spec pump(res(), non_neg_integer(), non_neg_integer()) ->
-          {non_neg_integer(), non_neg_integer(), [cycle_result()], binary(), idle | busy}
+          {Events :: non_neg_integer(), Sent :: non_neg_integer(), Batches :: non_neg_integer(),
+           [cycle_result()], Unsent :: binary(), idle | busy}
           | {error, closed | {bad_batch, {size | id, integer()}}}.
 pump(_Poller, _IdleUs, _BudgetUs) -> erlang:nif_error(not_loaded).
 

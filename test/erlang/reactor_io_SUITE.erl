@@ -13,7 +13,8 @@ all() ->
      http_keepalive_curl, http_pipelined, http_port_messages_per_request,
      async_handler, two_contexts_side_by_side, setup_code_only, console_goes_to_logger,
      close_is_seen_while_a_dup_is_held, handoff_socket_gen_tcp, handoff_socket_socket,
-     handoff_many_at_once, pool_spreads_connections, close_from_erlang, info_counters, fd_counts_return_to_baseline].
+     handoff_many_at_once, pool_spreads_connections, close_from_erlang, info_counters, fd_counts_return_to_baseline,
+     hot_wait_off, hot_wait_checked, answers_calls_while_busy].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(reactor),
@@ -313,6 +314,59 @@ info_counters(Config) ->
     gen_tcp:close(S),
     ok = reactor_test_lib:wait_until(fun() -> maps:get(closed, reactor_context:info(Ctx)) =:= 1 end, 5000),
     ?assertMatch(#{accepted := 1, handoff_errors := 0}, reactor:listener_info(?config(listener, Config))).
+
+%% hot_wait 0: every turn comes from enif_select, none waits on a dirty
+%% scheduler; the same traffic works.
+hot_wait_off(_Config) ->
+    Ctx = start_ctx(cold, #{protocol => example("echo.ts"), hot_wait => 0}),
+    {L, Port} = listen(Ctx),
+    Cs = [connect(Port) || _ <- lists:seq(1, 10)],
+    [{ok, <<I:32>>} = roundtrip(C, <<I:32>>) || _ <- lists:seq(1, 20), {I, C} <- lists:enumerate(Cs)],
+    ?assertMatch(#{connections := 10, bytes_in := 800}, reactor_context:info(Ctx)),
+    [gen_tcp:close(C) || C <- Cs],
+    reactor:stop_listener(L),
+    reactor_context:stop(Ctx).
+
+hot_wait_checked(_Config) ->
+    ?assertEqual({error, {bad_option, {hot_wait, -1}}},
+                 reactor_context:start(bad, #{protocol => example("echo.ts"), hot_wait => -1})),
+    ?assertEqual({error, {bad_option, {hot_wait, 1000001}}},
+                 reactor_context:start(bad, #{protocol => example("echo.ts"), hot_wait => 1000001})).
+
+%% Traffic that never pauses keeps the hot path turning on a dirty scheduler;
+%% the context still answers calls (the pump hands back within its budget),
+%% and goes back to enif_select once the traffic stops.
+answers_calls_while_busy(Config) ->
+    Ctx = ?config(ctx, Config),
+    Self = self(),
+    Clients = [spawn_link(fun() -> busy_client(connect(?config(port, Config)), Self, 0) end)
+               || _ <- lists:seq(1, 4)],
+    timer:sleep(200),
+    Times = [begin
+                 T0 = erlang:monotonic_time(millisecond),
+                 #{connections := 4} = reactor_context:info(Ctx),
+                 timer:sleep(10),
+                 erlang:monotonic_time(millisecond) - T0 - 10
+             end || _ <- lists:seq(1, 20)],
+    ct:pal("info/1 while busy: ~p ms", [Times]),
+    ?assert(lists:max(Times) < 1000),
+    [C ! {stop, self()} || C <- Clients],
+    Counts = [receive {C, done, N} -> N after 5000 -> error(client_stuck) end || C <- Clients],
+    %% all the while, every client kept going
+    ?assert(lists:min(Counts) > 100),
+    ok = reactor_test_lib:wait_until(
+           fun() -> process_info(Ctx, current_function) =/= {current_function, {reactor_nif, pump, 3}}
+                        andalso process_info(Ctx, status) =:= {status, waiting} end, 5000).
+
+busy_client(S, Test, N) ->
+    receive
+        {stop, Test} ->
+            gen_tcp:close(S),
+            Test ! {self(), done, N}
+    after 0 ->
+        {ok, <<"ping">>} = roundtrip(S, <<"ping">>),
+        busy_client(S, Test, N + 1)
+    end.
 
 %% Open-fd counts of the BEAM and of Node are the same before and after traffic.
 fd_counts_return_to_baseline(Config) ->

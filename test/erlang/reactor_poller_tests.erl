@@ -2,7 +2,8 @@
 %% test playing Node at the other end of that socket (an OTP socket on Node's
 %% fd). Ready batches come out as Node reads them; action batches go in as
 %% Node writes them, are applied in the NIF, and only what Erlang must handle
-%% comes back. Malformed batches are refused with why, and fuzzed.
+%% comes back. Malformed batches are refused with why, and fuzzed. pump/3
+%% turns in a row until idle, busy or there is work for Erlang.
 -module(reactor_poller_tests).
 -include_lib("eunit/include/eunit.hrl").
 
@@ -242,6 +243,94 @@ bad_arguments_test() ->
     ?assertMatch({error, _}, reactor_nif:poller(B)),       % one poller per batch socket
     ?assertError(badarg, reactor_nif:send_batch(B, <<1, 2, 3>>)),
     ?assertError(badarg, reactor_nif:send_batch(B, <<>>)),
+    close_all(All).
+
+%% pump/3: turns in a row, waiting on the poller in between, until nothing
+%% was ready for IdleUs (idle), Erlang has something to do, or the budget is
+%% spent (busy).
+pump_turns_until_idle_test() ->
+    {P, _, Node} = All = poller(),
+    {A, PeerA} = pair(7),
+    ?assertEqual([], reactor_nif:arm(P, [{A, read}])),
+    %% "Node": reads each ready batch, drains 7 and answers continue, three
+    %% times; the client sends its next message once Node has answered
+    Self = self(),
+    Client = spawn_link(fun() ->
+                                Me = self(),
+                                Nd = spawn_link(fun() -> play_node(Node, A, Me, 3) end),
+                                [begin ok = gen_tcp:send(PeerA, <<"m">>),
+                                       receive {Nd, answered} -> ok end
+                                 end || _ <- [1, 2, 3]],
+                                receive {Nd, played, Got} -> Self ! {played, Got} end
+                        end),
+    T0 = erlang:monotonic_time(microsecond),
+    R = reactor_nif:pump(P, 150000, 1000000),
+    Took = erlang:monotonic_time(microsecond) - T0,
+    %% three ready turns and Node's three answers, each applied in the NIF
+    %% (continue re-arms 7: without it the 2nd and 3rd message go unseen)
+    ?assertEqual({3, 3, 3, [], <<>>, idle}, R),
+    ?assert(Took >= 150000), % the idle spell after the last
+    ?assert(Took < 1000000),
+    receive {played, Got} -> ?assertEqual(<<"mmm">>, Got) after 2000 -> error(node_did_not_finish) end,
+    unlink(Client),
+    ok = reactor_nif:close(A, true),
+    gen_tcp:close(PeerA),
+    close_all(All).
+
+%% Plays Node for `N' ready batches of connection `Res': reads what is there,
+%% answers continue and tells `To'; reports what it read.
+play_node(Node, Res, To, N) -> play_node(Node, Res, To, N, <<>>).
+play_node(_, _, To, 0, Acc) -> To ! {self(), played, Acc};
+play_node(Node, Res, To, N, Acc) ->
+    {ok, <<Id:32/native>>} = socket:recv(Node, 0, [], 5000),
+    {ok, Data} = reactor_nif:read(Res, 65536),
+    node_sends(Node, [{Id, 1}]),
+    To ! {self(), answered},
+    play_node(Node, Res, To, N - 1, <<Acc/binary, Data/binary>>).
+
+%% An ack is Erlang's to handle: the pump hands back at once, not after idling.
+pump_hands_back_for_erlang_test() ->
+    {P, _, Node} = All = poller(),
+    spawn_link(fun() -> timer:sleep(30), node_sends(Node, [{9, 16#12}]) end),
+    T0 = erlang:monotonic_time(microsecond),
+    ?assertEqual({0, 0, 1, [{9, {ack, read_pending}}], <<>>, busy}, reactor_nif:pump(P, 1000000, 1000000)),
+    ?assert(erlang:monotonic_time(microsecond) - T0 < 500000),
+    close_all(All).
+
+%% Traffic that never stops: the pump hands back once its budget is spent.
+pump_budget_test() ->
+    {P, _, Node} = All = poller(),
+    {A, PeerA} = pair(7),
+    ?assertEqual([], reactor_nif:arm(P, [{A, read}])),
+    Self = self(),
+    Nd = spawn_link(fun() -> play_node(Node, A, Self, 1000000) end),
+    Client = spawn_link(fun Send() -> ok = gen_tcp:send(PeerA, <<"m">>), timer:sleep(2), Send() end),
+    T0 = erlang:monotonic_time(microsecond),
+    {Events, Sent, Batches, [], <<>>, busy} = reactor_nif:pump(P, 500000, 100000),
+    Took = erlang:monotonic_time(microsecond) - T0,
+    ?assert(Took >= 100000),
+    ?assert(Took < 500000), % the budget ended it, not an idle spell
+    ?assert(Events > 5),
+    ?assertEqual(Events, Sent), % one connection: one per batch
+    ?assert(Batches > 5),
+    [begin unlink(Pid), exit(Pid, kill) end || Pid <- [Nd, Client]],
+    flush_answered(),
+    ok = reactor_nif:close(A, true),
+    gen_tcp:close(PeerA),
+    close_all(All).
+
+flush_answered() ->
+    receive {_, answered} -> flush_answered() after 0 -> ok end.
+
+%% A malformed batch ends the pump with the same reason as cycle/1.
+pump_refuses_malformed_batches_test() ->
+    {P, _, Node} = All = poller(),
+    spawn_link(fun() -> timer:sleep(20), ok = socket:send(Node, <<1, 2, 3>>) end),
+    ?assertEqual({error, {bad_batch, {size, 3}}}, reactor_nif:pump(P, 1000000, 1000000)),
+    ?assertError(badarg, reactor_nif:pump(P, 1000001, 0)),
+    ?assertError(badarg, reactor_nif:pump(P, 0, -1)),
+    {_, B, _} = All,
+    ?assertError(badarg, reactor_nif:pump(B, 10, 10)), % not a poller
     close_all(All).
 
 %% Seeded random and mutated action batches straight into the NIF: a result
