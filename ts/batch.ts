@@ -45,6 +45,32 @@ export function forEachReady(buf: Uint8Array, size: number, ready: (id: number, 
   }
 }
 
+/** How long Node works through ready connections before the answers so far
+ * leave: Erlang re-arms those while Node goes on with the rest, instead of
+ * every connection of a long batch waiting for its end (measured on HTTP
+ * keep-alive, ~25 us a request: +18%). Batches of cheap events still answer
+ * in one packet. */
+export const ANSWER_AFTER_MS = 0.2;
+
+/** `ready`, with `flush` called each time `afterMs` has gone by since the
+ * last flush (or the start), once the connection at hand is done. */
+export function answeringAsItGoes(
+  ready: (id: number, write: boolean) => void,
+  flush: () => void,
+  now: () => number = () => performance.now(),
+  afterMs = ANSWER_AFTER_MS,
+): (id: number, write: boolean) => void {
+  let since = now();
+  return (id, write) => {
+    ready(id, write);
+    const t = now();
+    if (t - since > afterMs) {
+      flush();
+      since = t;
+    }
+  };
+}
+
 /** Answers gathered during one dispatch, sealed into packets. */
 export class ActionBatch {
   private words = new Uint32Array(2 * MAX_ACTIONS_PER_BATCH);

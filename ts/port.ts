@@ -6,7 +6,7 @@
 import { format } from "util";
 import { addon, Addon } from "./addon";
 import { CodecError, decode, encode, Incoming, LogLevel, NackReason, Outgoing, WireAction } from "./codec";
-import { ActionBatch, BatchError, READY_SLOT, forEachReady, readyBuffer } from "./batch";
+import { ActionBatch, BatchError, READY_SLOT, answeringAsItGoes, forEachReady, readyBuffer } from "./batch";
 import { FrameError, FrameReader, frame } from "./framing";
 import { ReactorError, stackOf } from "./errors";
 import { LoadError, loadProtocol } from "./loader";
@@ -196,13 +196,17 @@ class Port {
   }
 
   /** The hot path: the ready batches queued now (a bounded number, so the
-   * port's control frames are read in between), then the answers in one go. */
+   * port's control frames are read in between); the answers go at the end,
+   * and along the way when the batch takes long (answeringAsItGoes). */
   private onBatchSocket(events: number): void {
     if (events & 4) fatal("the batch socket failed");
     if (events & 2) out.writable();
     if (!(events & 1)) return;
     const r = this.reactor!;
-    const ready = (id: number, write: boolean) => (write ? r.writeReady(id) : r.readReady(id));
+    const ready = answeringAsItGoes(
+      (id, write) => (write ? r.writeReady(id) : r.readReady(id)),
+      () => out.flush(),
+    );
     for (let round = 0; round < 2; round++) {
       const n = this.io.recvPackets(out.batchFd, this.readyBuf, READY_SLOT, this.readySizes);
       if (n < 0) this.onInputEnd(); // Erlang's end closed: the context is gone

@@ -1,6 +1,6 @@
 // The batch layout on Node's side: ready batches in, action batches out
 // (the NIF's side: test/erlang/reactor_poller_tests.erl; both: golden.test.ts).
-import { ACK, ACTION_CODES, ActionBatch, BatchError, MAX_ACTIONS_PER_BATCH, MAX_READY_PER_BATCH, READY_WRITE_BIT, forEachReady, readyBuffer } from "../../ts/batch";
+import { ACK, ACTION_CODES, ActionBatch, BatchError, MAX_ACTIONS_PER_BATCH, MAX_READY_PER_BATCH, READY_WRITE_BIT, answeringAsItGoes, forEachReady, readyBuffer } from "../../ts/batch";
 
 function ready(words: number[]): { buf: Uint8Array; size: number } {
   const buf = readyBuffer();
@@ -84,5 +84,34 @@ describe("action batches", () => {
     // sealed packets are copies: pushing more does not change them
     b.push(99, "close");
     expect(entries(packets[0])[0]).toBe(1);
+  });
+});
+
+describe("answeringAsItGoes", () => {
+  it("answers along the way once the batch has taken long, and not before", () => {
+    let clock = 0;
+    const seen: number[] = [];
+    const flushedAfter: number[] = [];
+    const ready = answeringAsItGoes(
+      (id) => {
+        seen.push(id);
+        clock += id <= 3 ? 0.01 : 0.15; // three cheap connections, then costly ones
+      },
+      () => flushedAfter.push(seen[seen.length - 1]),
+      () => clock,
+      0.2,
+    );
+    for (let id = 1; id <= 8; id++) ready(id, false);
+    expect(seen).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    // 0.03 ms for 1-3; then 0.15 each: past 0.2 at 5, again at 7 (from 5's time)
+    expect(flushedAfter).toEqual([5, 7]);
+  });
+
+  it("never flushes a batch of cheap events", () => {
+    let clock = 0;
+    let flushes = 0;
+    const ready = answeringAsItGoes(() => (clock += 0.001), () => flushes++, () => clock, 0.2);
+    for (let id = 1; id <= 150; id++) ready(id, true);
+    expect(flushes).toBe(0);
   });
 });
