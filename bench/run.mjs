@@ -36,6 +36,14 @@ const scenarios = [
   { name: "pipelined echo, 100 conns x 16 in flight, 64 B", proto: "echo", unit: "msg/s", run: (port) => loadgen("echo", port, 100, 16, 64) },
   { name: "stream, 4 conns, 16 KiB writes", proto: "echo", unit: "MB/s", run: (port) => loadgen("stream", port, 4, 0, 16384) },
   { name: "HTTP/1.1 keep-alive, wrk, 100 conns", proto: "http", unit: "req/s", run: (port) => wrk(port) },
+  {
+    // connection churn: an accept, a handoff and a close per request
+    name: "HTTP/1.1 Connection: close, wrk, 50 conns",
+    proto: "http",
+    unit: "req/s",
+    only: ["reactor, 1 context", "node net (same protocol)"],
+    run: (port) => wrk(port, ["-c50", "-H", "Connection: close"]),
+  },
   { name: "RESP GET, redis-benchmark -c 50", proto: "resp", unit: "req/s", run: (port) => redisBenchmark(port) },
   {
     name: "probe ping-pong among 2,000 idle + 200 trickling conns",
@@ -67,10 +75,10 @@ function redisBenchmark(port) {
   return { rate: f[1], p50: f[4] * 1000, p99: f[6] * 1000, errors: 0 };
 }
 
-function wrk(port) {
+function wrk(port, load = ["-c100"]) {
   const out = execFileSync(
     "wrk",
-    ["-t2", "-c100", `-d${Math.max(1, Math.round(seconds))}s`, "--latency", `http://127.0.0.1:${port}/`],
+    ["-t2", ...load, `-d${Math.max(1, Math.round(seconds))}s`, "--latency", `http://127.0.0.1:${port}/`],
     { encoding: "utf8" },
   );
   const us = (s) => {
