@@ -26,6 +26,11 @@ run jest npx jest --ci
 p=$(count "$logs/jest.log" 'Tests:.* ([0-9]+) passed'); f=$(count "$logs/jest.log" 'Tests: +([0-9]+) failed')
 passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
 
+# make bench's arithmetic and --compare plumbing (node:test, no benchmark run)
+run bench node --test test/bench/
+p=$(count "$logs/bench.log" '^# pass [0-9]+'); f=$(count "$logs/bench.log" '^# fail [0-9]+')
+passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+
 run eunit rebar3 eunit
 if grep -aqE 'All [0-9]+ tests passed' "$logs/eunit.log"; then
   p=$(count "$logs/eunit.log" 'All [0-9]+ tests passed'); f=0
