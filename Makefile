@@ -3,7 +3,15 @@
 #   make            build the NIF, the Node addon, the port bundle and the Erlang app
 #   make run        demo server on 127.0.0.1 (echo, HTTP/1.1, line protocol)
 #   make test       install what is missing, build, run every suite
-#   make bench      benchmarks side by side with peers
+#   make bench      benchmarks side by side with peers; writes docs/performance.md,
+#                   stamped with the commit measured
+#   make bench COMPARE=<git ref or built dir>
+#                   this tree's reactor (B) against that build's (A), run by run:
+#                   medians, B/A and the per-run spread, in _build/bench/compare-*.md
+#                   (a ref is checked out and built in _build/compare/<sha>)
+#   make bench-compare [COMPARE=main]   the same; make bench-compare-smoke: a few
+#                   seconds of it against HEAD. BENCH_ARGS adds run.mjs flags:
+#                   --runs N --seconds N --systems RE --scenarios RE (bench/run.mjs)
 
 NODE      ?= node
 NODE_INC  ?= $(shell $(NODE) -p "require('path').resolve(process.execPath, '../../include/node')")
@@ -19,7 +27,7 @@ BUNDLE    := $(PRIV)/reactor_port.js
 SHIPPED   := $(BUNDLE) $(PRIV)/esbuild-api.js $(PRIV)/erlpack.node $(PRIV)/esbuild
 TS_SRC    := $(wildcard ts/*.ts)
 
-.PHONY: all native bundle erlang deps run test test-ts test-erl soak fuzz bench bench-smoke package clean distclean
+.PHONY: all native bundle erlang deps run test test-ts test-erl soak fuzz bench bench-smoke bench-compare bench-compare-smoke package clean distclean
 
 all: native bundle erlang
 
@@ -109,18 +117,33 @@ bench/build/bench_servers.beam: bench/bench_servers.erl
 	erlc -o bench/build $<
 
 # Every system side by side, figures as ratios to plain Node; writes docs/performance.md.
+# With COMPARE, this tree against another build instead (docs/performance.md untouched).
 bench: deps all $(BENCH_BIN)
 	@bash .ci/install-deps wrk redis-benchmark=redis-tools
-	node bench/run.mjs
+	node bench/run.mjs $(if $(COMPARE),--compare $(COMPARE)) $(BENCH_ARGS)
 
 # A few seconds of the same, so the benchmark cannot rot (CI runs it).
 bench-smoke: deps all $(BENCH_BIN)
 	@bash .ci/install-deps wrk redis-benchmark=redis-tools
-	node bench/run.mjs --smoke
+	node --test test/bench/
+	node bench/run.mjs --smoke $(BENCH_ARGS)
+
+bench-compare: COMPARE ?= main
+bench-compare: deps all $(BENCH_BIN)
+	@bash .ci/install-deps wrk redis-benchmark=redis-tools
+	node bench/run.mjs --compare $(COMPARE) $(BENCH_ARGS)
+
+# Over a minute (two builds, two runs each), so not part of bench-smoke.
+bench-compare-smoke: COMPARE ?= HEAD
+bench-compare-smoke: deps all $(BENCH_BIN)
+	@bash .ci/install-deps wrk redis-benchmark=redis-tools
+	node bench/run.mjs --smoke --compare $(COMPARE) $(BENCH_ARGS)
 
 clean:
 	rm -f $(NIF) $(ADDON) $(SHIPPED) $(BUNDLE).map
 	rm -rf _build/default/lib/reactor/ebin bench/build
 
+# _build/compare holds git worktrees (make bench COMPARE=ref): forget them too.
 distclean: clean
 	rm -rf _build node_modules
+	-git worktree prune
