@@ -1,7 +1,7 @@
 // make bench: every system on the same work, in one run, each figure also as a ratio to
-// plain Node; writes docs/performance.md (not with --smoke), stamped with the commit it
-// measured. With --compare, this tree's reactor (B) against another build's (A) instead,
-// run by run, written to _build/bench/compare-<date>.md.
+// plain Node; writes docs/performance.md (not with --smoke, --systems or --scenarios),
+// stamped with the commit it measured. With --compare, this tree's reactor (B) against
+// another build's (A) instead, run by run, written to _build/bench/compare-<date>.md.
 //
 //   node bench/run.mjs [--smoke] [--seconds N] [--runs N] [--systems RE] [--scenarios RE]
 //                      [--compare GIT-REF | BUILT-DIR]
@@ -103,13 +103,15 @@ if (compare) {
 } else {
   const table = sideBySide(scenarios, results);
   console.log(table);
-  if (!smoke) {
+  // the page holds whole runs only: a filtered one would replace it with part of a table
+  if (args["--systems"] || args["--scenarios"]) console.error("bench: a partial run (--systems, --scenarios): docs/performance.md not written");
+  else if (!smoke) {
     const doc = readFileSync(join(root, "docs", "performance.md"), "utf8").split("<!-- results -->")[0];
     writeFileSync(
       join(root, "docs", "performance.md"),
       doc +
         "<!-- results -->\n" +
-        `Run: \`make bench\` at commit ${describe(here.stamp)}, ${day}: ${seconds} s per run, median of ${runs} runs, ` +
+        `Run: \`make bench\` at commit ${describe(here.stamp)}, ${day}: ${seconds} s per run, median of ${runs} run${runs === 1 ? "" : "s"}, ` +
         `${took} s in all; ${machine()}.\n\n` +
         table +
         "\n",
