@@ -15,7 +15,6 @@ suite() -> [{timetrap, {minutes, 3}}].
 init_per_suite(Config) ->
     _ = os:cmd("epmd -daemon"),
     {ok, _} = net_kernel:start(['reactor_ct@127.0.0.1', longnames]),
-    {ok, _} = application:ensure_all_started(reactor),
     Dir = ?config(priv_dir, Config),
     File = versioned(Dir, 1),
     Paths = [P || P <- code:get_path(), string:find(P, "_build") =/= nomatch],
@@ -26,7 +25,6 @@ init_per_suite(Config) ->
 
 end_per_suite(Config) ->
     [catch peer:stop(Peer) || #{peer := Peer} <- ?config(peers, Config)],
-    application:stop(reactor),
     net_kernel:stop().
 
 start_peer(N, Paths, File) ->

@@ -15,13 +15,6 @@ all() ->
      compile_error, no_protocol, protocol_not_found, node_not_found, dead_context,
      node_killed, supervisor_restarts_default_context, graceful_stop, application_stop].
 
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(reactor),
-    Config.
-
-end_per_suite(_Config) ->
-    application:stop(reactor).
-
 faulty(Opts) ->
     Ctx = start_ctx(faulty, Opts#{protocol => fixture("faulty.ts")}),
     {L, Port} = listen(Ctx, #{info => #{tag => <<"f">>}}),

@@ -16,13 +16,6 @@ all() ->
      handoff_many_at_once, pool_spreads_connections, close_from_erlang, info_counters, fd_counts_return_to_baseline,
      hot_wait_off, hot_wait_checked, answers_calls_while_busy].
 
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(reactor),
-    Config.
-
-end_per_suite(_Config) ->
-    application:stop(reactor).
-
 init_per_testcase(_Case, Config) ->
     Ctx = start_ctx(echo, #{protocol => example("echo.ts")}),
     {Listener, Port} = listen(Ctx),

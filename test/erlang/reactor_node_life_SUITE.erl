@@ -17,13 +17,6 @@ all() ->
 
 suite() -> [{timetrap, {minutes, 3}}].
 
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(reactor),
-    Config.
-
-end_per_suite(_Config) ->
-    application:stop(reactor).
-
 %% supervisor callback for the test's own tree
 init({test_sup, Children}) ->
     {ok, {#{strategy => one_for_one, intensity => 20, period => 10}, Children}}.

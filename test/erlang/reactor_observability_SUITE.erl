@@ -14,13 +14,6 @@ all() -> [connection_and_context_events, exception_event, node_death_event, hand
 
 suite() -> [{timetrap, {minutes, 2}}].
 
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(reactor),
-    Config.
-
-end_per_suite(_Config) ->
-    application:stop(reactor).
-
 init_per_testcase(_, Config) ->
     telemetry:attach(),
     Config.

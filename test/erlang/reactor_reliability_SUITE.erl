@@ -17,13 +17,6 @@ all() ->
 
 suite() -> [{timetrap, {minutes, 3}}].
 
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(reactor),
-    Config.
-
-end_per_suite(_Config) ->
-    application:stop(reactor).
-
 faulty(Opts) ->
     Ctx = start_ctx(faulty, Opts#{protocol => fixture("faulty.ts")}),
     {L, Port} = listen(Ctx, #{info => #{tag => <<"r">>}}),

@@ -14,13 +14,6 @@ all() -> [reload_under_traffic, failed_reload_keeps_old_code, adopt_moves_live_c
 
 suite() -> [{timetrap, {minutes, 3}}].
 
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(reactor),
-    Config.
-
-end_per_suite(_Config) ->
-    application:stop(reactor).
-
 %% A protocol that answers every request with its version: "v<N>:" ++ request.
 versioned(Dir, N) -> versioned(Dir, N, "").
 versioned(Dir, N, Extra) ->

@@ -14,13 +14,6 @@ all() -> [replace_under_traffic, drain_timeout_closes_the_rest, replace_twice,
 
 suite() -> [{timetrap, {minutes, 3}}].
 
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(reactor),
-    Config.
-
-end_per_suite(_Config) ->
-    application:stop(reactor).
-
 init_per_testcase(_, Config) ->
     telemetry:attach(),
     Config.

@@ -21,7 +21,6 @@ seconds() ->
     end.
 
 mixed_traffic(_Config) ->
-    {ok, _} = application:ensure_all_started(reactor),
     Echo = start_ctx(soak_echo, #{protocol => example("echo.ts")}),
     Http = start_ctx(soak_http, #{protocol => example("http.ts")}),
     {EL, EPort} = listen(Echo),

@@ -15,13 +15,9 @@ all() ->
      bad_tls_in_client_info].
 
 init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(reactor),
     {ok, _} = application:ensure_all_started(ssl),
     Dir = reactor_test_lib:make_certs(filename:join(?config(priv_dir, Config), "certs")),
     [{certs, Dir} | Config].
-
-end_per_suite(_Config) ->
-    application:stop(reactor).
 
 cert(Config, Name) -> filename:join(?config(certs, Config), Name).
 

@@ -20,13 +20,9 @@ groups() ->
 suite() -> [{timetrap, {minutes, 3}}].
 
 init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(reactor),
     {ok, _} = application:ensure_all_started(ssl),
     Dir = reactor_test_lib:make_certs(filename:join(?config(priv_dir, Config), "certs")),
     [{certs, Dir} | Config].
-
-end_per_suite(_Config) ->
-    application:stop(reactor).
 
 init_per_group(G, Config) ->
     Dir = ?config(certs, Config),

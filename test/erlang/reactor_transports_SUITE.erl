@@ -12,13 +12,6 @@ all() ->
      unix_socket_peer_credentials, tcp_type_detected, pipe_read_end, pipe_write_end, proxy_protocol_v1, proxy_protocol_v2,
      proxy_protocol_malformed].
 
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(reactor),
-    Config.
-
-end_per_suite(_Config) ->
-    application:stop(reactor).
-
 udp_server(Ctx) ->
     {ok, U} = gen_udp:open(0, [binary, {ip, {127, 0, 0, 1}}, {active, false}]),
     {ok, Port} = inet:port(U),
