@@ -7,7 +7,7 @@
 
 -compile([export_all, nowarn_export_all]).
 
--import(reactor_test_lib, [start_ctx/2, connect/1, os_pid/1, os_alive/1]).
+-import(reactor_test_lib, [start_ctx/2, connect/1, os_pid/1, os_alive/1, telemetry_event/1]).
 
 all() -> [replace_under_traffic, drain_timeout_closes_the_rest, replace_twice,
           failed_replace_keeps_serving, draining_connections_are_listed_and_closable].
@@ -97,7 +97,7 @@ drain_timeout_closes_the_rest(Config) ->
     {ok, Old} = ask(S),
     ?assertEqual({error, closed}, gen_tcp:recv(S, 0, 5000)),
     ?assert(erlang:monotonic_time(millisecond) - T0 >= 450),
-    {_, #{reason := Reason}} = wait_event([reactor, connection, stop]),
+    {_, #{reason := Reason}} = telemetry_event([reactor, connection, stop]),
     ?assertMatch({match, _}, re:run(Reason, "ECLOSEDBYREACTOR: closed by the reactor: replaced, and the drain timed out")),
     ok = reactor_test_lib:wait_until(fun() -> not os_alive(Old) end, 5000),
     S2 = connect(Port),
@@ -105,9 +105,6 @@ drain_timeout_closes_the_rest(Config) ->
     gen_tcp:close(S2),
     ok = reactor:stop_listener(Name),
     reactor_context:stop(Ctx).
-
-wait_event(Name) ->
-    receive {telemetry, Name, M, Meta} -> {M, Meta} after 5000 -> error({no_event, Name}) end.
 
 %% Two replaces in a row: two Nodes drain side by side, each with its own
 %% connections; stopping the context stops them all.
