@@ -7,26 +7,12 @@
 
 -compile([export_all, nowarn_export_all]).
 
--import(reactor_test_lib, [start_ctx/2, connect/1, recv_exact/3]).
+-import(reactor_test_lib, [start_ctx/2, connect/1, recv_exact/3, versioned/2, versioned/3]).
 
 all() -> [reload_under_traffic, failed_reload_keeps_old_code, adopt_moves_live_connections,
           reload_switches_protocol_and_setup_code, reload_of_a_stopped_context].
 
 suite() -> [{timetrap, {minutes, 3}}].
-
-%% A protocol that answers every request with its version: "v<N>:" ++ request.
-versioned(Dir, N) -> versioned(Dir, N, "").
-versioned(Dir, N, Extra) ->
-    File = filename:join(Dir, "versioned.ts"),
-    ok = file:write_file(File, io_lib:format(
-        "import { Action, Protocol } from \"erlang-reactor\";~n"
-        "export default class V~b extends Protocol {~n~ts"
-        "  dataReceived(data: Buffer): Action {~n"
-        "    this.writeBuffer.push(\"v~b:\" + data.toString());~n"
-        "    return \"write_pending\";~n"
-        "  }~n"
-        "}~n", [N, Extra, N])),
-    File.
 
 ask(S) ->
     ok = gen_tcp:send(S, <<"ping">>),
