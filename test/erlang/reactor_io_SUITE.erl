@@ -8,8 +8,8 @@
 -import(reactor_test_lib, [fixture/1, example/1, start_ctx/2, listen/1, listen/2, connect/1,
                            roundtrip/2, recv_exact/3, recv_rest/1]).
 
-%% Echo of one byte, 64 KiB and 16 MiB: reactor_transport_matrix_SUITE, in
-%% each of its groups (plain is this suite's echo context's stack).
+%% The echo of one byte, 64 KiB and 16 MiB is reactor_transport_matrix_SUITE's,
+%% over each transport (its plain group: plain TCP, as here).
 all() ->
     [concurrent_500,
      http_keepalive_curl, http_pipelined, http_port_messages_per_request,

@@ -57,8 +57,8 @@ serve(Config, Protocol, CtxOpts) ->
     {L, Port} = reactor_test_lib:listen(Ctx, ?config(listener_opts, Config)),
     {Ctx, L, Port}.
 
-%%% A client over this group's transport: {gen_tcp | ssl, Socket}, a
-%%% reactor_test_lib:client()
+%%% A client over this group's transport: {gen_tcp | ssl, Socket}, as
+%%% reactor_test_lib's clients take it
 
 open(Config, Port) ->
     {ok, T} = gen_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, false}, {nodelay, true}], 5000),
