@@ -7,6 +7,8 @@
 
 -compile([export_all, nowarn_export_all]).
 
+-import(reactor_test_lib, [versioned/2]).
+
 all() -> [cluster_info_sees_every_node, reload_group_everywhere, failed_reload_reported_per_node,
           a_node_that_leaves].
 
@@ -15,7 +17,6 @@ suite() -> [{timetrap, {minutes, 3}}].
 init_per_suite(Config) ->
     _ = os:cmd("epmd -daemon"),
     {ok, _} = net_kernel:start(['reactor_ct@127.0.0.1', longnames]),
-    {ok, _} = application:ensure_all_started(reactor),
     Dir = ?config(priv_dir, Config),
     File = versioned(Dir, 1),
     Paths = [P || P <- code:get_path(), string:find(P, "_build") =/= nomatch],
@@ -26,7 +27,6 @@ init_per_suite(Config) ->
 
 end_per_suite(Config) ->
     [catch peer:stop(Peer) || #{peer := Peer} <- ?config(peers, Config)],
-    application:stop(reactor),
     net_kernel:stop().
 
 start_peer(N, Paths, File) ->
@@ -40,15 +40,6 @@ start_peer(N, Paths, File) ->
     {ok, _} = erpc:call(Node, reactor, start_listener, [web, #{ip => {127, 0, 0, 1}, port => 0, context => Ctx}]),
     Port = erpc:call(Node, reactor, listener_port, [web]),
     #{peer => Peer, node => Node, ctx => Ctx, port => Port}.
-
-versioned(Dir, N) ->
-    File = filename:join(Dir, "versioned.ts"),
-    ok = file:write_file(File, io_lib:format(
-        "import { Action, Protocol } from \"erlang-reactor\";~n"
-        "export default class V extends Protocol {~n"
-        "  dataReceived(data: Buffer): Action { this.writeBuffer.push(\"v~b:\" + data); return \"write_pending\"; }~n"
-        "}~n", [N])),
-    File.
 
 %% The version a fresh connection to each peer gets.
 versions(Peers) ->

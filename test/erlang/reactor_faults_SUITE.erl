@@ -7,7 +7,7 @@
 -compile([export_all, nowarn_export_all]).
 
 -import(reactor_test_lib, [fixture/1, example/1, start_ctx/2, listen/1, listen/2, connect/1,
-                           roundtrip/2]).
+                           roundtrip/2, faulty/2, done/2]).
 
 all() ->
     [protocol_throws, invalid_action, non_string_action, rejected_promise,
@@ -15,26 +15,10 @@ all() ->
      compile_error, no_protocol, protocol_not_found, node_not_found, dead_context,
      node_killed, supervisor_restarts_default_context, graceful_stop, application_stop].
 
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(reactor),
-    Config.
-
-end_per_suite(_Config) ->
-    application:stop(reactor).
-
-faulty(Opts) ->
-    Ctx = start_ctx(faulty, Opts#{protocol => fixture("faulty.ts")}),
-    {L, Port} = listen(Ctx, #{info => #{tag => <<"f">>}}),
-    {Ctx, L, Port}.
-
-done(Ctx, L) ->
-    reactor:stop_listener(L),
-    reactor_context:stop(Ctx).
-
 %% Only the connection whose handler threw ends; the stack is logged.
 protocol_throws(_Config) ->
     H = reactor_test_lib:capture_logs(),
-    {Ctx, L, Port} = faulty(#{}),
+    {Ctx, L, Port} = faulty(<<"f">>, #{}),
     Good = connect(Port),
     Bad = connect(Port),
     ok = gen_tcp:send(Bad, <<"boom">>),
@@ -52,7 +36,7 @@ protocol_throws(_Config) ->
 %% connection beside it goes on.
 only_that_connection_ends(Cmd, LogRegex) ->
     H = reactor_test_lib:capture_logs(),
-    {Ctx, L, Port} = faulty(#{}),
+    {Ctx, L, Port} = faulty(<<"f">>, #{}),
     Good = connect(Port),
     Bad = connect(Port),
     ok = gen_tcp:send(Bad, Cmd),
@@ -273,7 +257,7 @@ graceful_stop(_Config) ->
     H = reactor_test_lib:capture_logs(),
     Beam0 = reactor_test_lib:settled_fd_count(),
     Dirs = reactor_test_lib:channel_dirs(),
-    {Ctx, L, Port} = faulty(#{}),
+    {Ctx, L, Port} = faulty(<<"f">>, #{}),
     OsPid = reactor_test_lib:os_pid(Ctx),
     Clients = [connect(Port) || _ <- lists:seq(1, 10)],
     [{ok, _} = roundtrip(C, <<"hi">>) || C <- Clients],

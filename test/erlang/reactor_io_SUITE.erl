@@ -6,22 +6,17 @@
 -compile([export_all, nowarn_export_all]).
 
 -import(reactor_test_lib, [fixture/1, example/1, start_ctx/2, listen/1, listen/2, connect/1,
-                           roundtrip/2, recv_exact/3]).
+                           roundtrip/2, recv_exact/3, recv_rest/1]).
 
+%% The echo of one byte, 64 KiB and 16 MiB is reactor_transport_matrix_SUITE's,
+%% over each transport (its plain group: plain TCP, as here).
 all() ->
-    [echo_one_byte, echo_64k, echo_16m_partial_writes, concurrent_500,
+    [concurrent_500,
      http_keepalive_curl, http_pipelined, http_port_messages_per_request,
      async_handler, two_contexts_side_by_side, setup_code_only, console_goes_to_logger,
      close_is_seen_while_a_dup_is_held, handoff_socket_gen_tcp, handoff_socket_socket,
      handoff_many_at_once, pool_spreads_connections, close_from_erlang, info_counters, fd_counts_return_to_baseline,
      hot_wait_off, hot_wait_checked, answers_calls_while_busy].
-
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(reactor),
-    Config.
-
-end_per_suite(_Config) ->
-    application:stop(reactor).
 
 init_per_testcase(_Case, Config) ->
     Ctx = start_ctx(echo, #{protocol => example("echo.ts")}),
@@ -32,29 +27,6 @@ end_per_testcase(_Case, Config) ->
     reactor:stop_listener(?config(listener, Config)),
     catch reactor_context:stop(?config(ctx, Config)),
     ok.
-
-echo_one_byte(Config) ->
-    S = connect(?config(port, Config)),
-    ?assertEqual({ok, <<"x">>}, roundtrip(S, <<"x">>)),
-    gen_tcp:close(S).
-
-echo_64k(Config) ->
-    S = connect(?config(port, Config)),
-    Data = rand:bytes(65536),
-    ?assertEqual({ok, Data}, roundtrip(S, Data)),
-    gen_tcp:close(S).
-
-%% 16 MiB through a reactor that cannot write it all at once: the client reads
-%% while it writes, the protocol sees partial writes and asks to write again.
-echo_16m_partial_writes(Config) ->
-    S = connect(?config(port, Config)),
-    Data = rand:bytes(16 * 1024 * 1024),
-    Self = self(),
-    spawn_link(fun() -> ok = gen_tcp:send(S, Data), Self ! sent end),
-    {ok, Back} = recv_exact(S, byte_size(Data), 30000),
-    receive sent -> ok after 30000 -> error(send_stuck) end,
-    ?assertEqual(erlang:md5(Data), erlang:md5(Back)),
-    gen_tcp:close(S).
 
 concurrent_500(Config) ->
     Port = ?config(port, Config),
@@ -102,18 +74,12 @@ http_pipelined(_Config) ->
             "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
             "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nbye">>,
     ok = gen_tcp:send(S, Req),
-    All = recv_all(S, <<>>),
+    {closed, All} = recv_rest(S),
     ?assertEqual(3, length(binary:matches(All, <<"HTTP/1.1 200 OK">>))),
     ?assertMatch({match, _}, re:run(All, "\r\n\r\nhello.*Hello from TypeScript.*\r\n\r\nbye$",
                                     [dotall])),
     reactor:stop_listener(L),
     reactor_context:stop(Ctx).
-
-recv_all(S, Acc) ->
-    case gen_tcp:recv(S, 0, 5000) of
-        {ok, B} -> recv_all(S, <<Acc/binary, B/binary>>);
-        {error, closed} -> Acc
-    end.
 
 %% What one keep-alive request costs in port messages (both directions).
 http_port_messages_per_request(_Config) ->

@@ -2,13 +2,12 @@
 %% writes to stderr reaches the logger and the exit reason, and its death is
 %% noticed whichever way it shows first, even under load, again and again.
 -module(reactor_node_life_SUITE).
--behaviour(supervisor).
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
 -compile([export_all, nowarn_export_all]).
 
--import(reactor_test_lib, [example/1, start_ctx/2, listen/1, connect/1, roundtrip/2]).
+-import(reactor_test_lib, [example/1, start_ctx/2, listen/1, connect/1, roundtrip/2, roundtrip/3]).
 
 all() ->
     [fail_fast_not_node, fail_fast_with_stderr, stderr_is_logged, death_carries_stderr,
@@ -16,17 +15,6 @@ all() ->
      node_killed_under_load_five_times].
 
 suite() -> [{timetrap, {minutes, 3}}].
-
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(reactor),
-    Config.
-
-end_per_suite(_Config) ->
-    application:stop(reactor).
-
-%% supervisor callback for the test's own tree
-init({test_sup, Children}) ->
-    {ok, {#{strategy => one_for_one, intensity => 20, period => 10}, Children}}.
 
 timed(F) ->
     T0 = erlang:monotonic_time(millisecond),
@@ -164,8 +152,7 @@ node_killed_under_load_five_times(_Config) ->
     Children = [reactor:child_spec(loaded, #{protocol => example("echo.ts")}),
                 reactor:listener_child_spec(loaded_l, #{ip => {127, 0, 0, 1}, port => 0,
                                                         context => reactor_context:ref(loaded)})],
-    {ok, Sup} = supervisor:start_link(?MODULE, {test_sup, Children}),
-    unlink(Sup),
+    Sup = reactor_test_sup:start(Children),
     Port = reactor:listener_port(loaded_l),
     ok = serving(Port, 2000),
     Beam0 = reactor_test_lib:settled_fd_count(),
@@ -202,7 +189,7 @@ serving(Port, Left) ->
     T0 = erlang:monotonic_time(millisecond),
     Ok = case gen_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, false}], 500) of
              {ok, S} ->
-                 R = (catch roundtrip_timeout(S, <<"probe">>, 500)),
+                 R = (catch roundtrip(S, <<"probe">>, 500)),
                  gen_tcp:close(S),
                  R =:= {ok, <<"probe">>};
              _ -> false
@@ -213,10 +200,6 @@ serving(Port, Left) ->
             timer:sleep(20),
             serving(Port, Left - (erlang:monotonic_time(millisecond) - T0))
     end.
-
-roundtrip_timeout(S, Bin, T) ->
-    ok = gen_tcp:send(S, Bin),
-    reactor_test_lib:recv_exact(S, byte_size(Bin), T).
 
 %% A client that keeps a connection busy and reconnects when it ends.
 load(Port, N) ->
@@ -231,7 +214,7 @@ load(Port, N) ->
 load(Port, S, N) ->
     receive {stop, From} -> gen_tcp:close(S), From ! {served, self(), N}
     after 0 ->
-        case catch roundtrip_timeout(S, <<"0123456789abcdef">>, 1000) of
+        case catch roundtrip(S, <<"0123456789abcdef">>, 1000) of
             {ok, _} -> load(Port, S, N + 1);
             _ -> gen_tcp:close(S), load(Port, N)
         end

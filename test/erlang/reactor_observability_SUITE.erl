@@ -7,19 +7,12 @@
 
 -compile([export_all, nowarn_export_all]).
 
--import(reactor_test_lib, [start_ctx/2, connect/1, roundtrip/2, example/1]).
+-import(reactor_test_lib, [start_ctx/2, connect/1, roundtrip/2, example/1, telemetry_event/1]).
 
 all() -> [connection_and_context_events, exception_event, node_death_event, handoff_error_event,
           no_telemetry_no_reports, connections_lists_live_ones, info_lists_contexts_and_listeners].
 
 suite() -> [{timetrap, {minutes, 2}}].
-
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(reactor),
-    Config.
-
-end_per_suite(_Config) ->
-    application:stop(reactor).
 
 init_per_testcase(_, Config) ->
     telemetry:attach(),
@@ -28,35 +21,28 @@ init_per_testcase(_, Config) ->
 end_per_testcase(_, _Config) ->
     telemetry:detach().
 
-event(Name) -> event(Name, 5000).
-event(Name, Timeout) ->
-    receive
-        {telemetry, Name, Measurements, Meta} -> {Measurements, Meta}
-    after Timeout -> error({no_event, Name})
-    end.
-
 connection_and_context_events(_Config) ->
     Ctx = start_ctx(tele, #{protocol => example("echo.ts")}),
-    {Start, StartMeta} = event([reactor, context, start]),
+    {Start, StartMeta} = telemetry_event([reactor, context, start]),
     ?assertMatch(#{system_time := _, monotonic_time := _}, Start),
     ?assertMatch(#{context := tele, pid := Ctx, os_pid := P} when is_integer(P), StartMeta),
     {L, Port} = reactor_test_lib:listen(Ctx),
     S = connect(Port),
-    {_, ConnMeta} = event([reactor, connection, start]),
+    {_, ConnMeta} = telemetry_event([reactor, connection, start]),
     ?assertMatch(#{context := tele, connection := Id, peer := {<<"127.0.0.1">>, _}, type := tcp,
                    transport := #{proxy := false, tls := false}} when is_integer(Id), ConnMeta),
     {ok, _} = roundtrip(S, <<"hello">>),
     {ok, _} = roundtrip(S, <<"world!">>),
     timer:sleep(20),
     gen_tcp:close(S),
-    {Stop, StopMeta} = event([reactor, connection, stop]),
+    {Stop, StopMeta} = telemetry_event([reactor, connection, stop]),
     ?assertMatch(#{bytes_in := 11, bytes_out := 11, duration := D} when D > 0, Stop),
     ?assert(erlang:convert_time_unit(maps:get(duration, Stop), native, millisecond) >= 20),
     ?assertMatch(#{reason := normal, connection := _, peer := {<<"127.0.0.1">>, _}}, StopMeta),
     ?assertEqual(maps:get(connection, ConnMeta), maps:get(connection, StopMeta)),
     ok = reactor:stop_listener(L),
     reactor_context:stop(Ctx),
-    {CtxStop, CtxStopMeta} = event([reactor, context, stop]),
+    {CtxStop, CtxStopMeta} = telemetry_event([reactor, context, stop]),
     ?assertMatch(#{duration := D2} when D2 > 0, CtxStop),
     ?assertMatch(#{context := tele, reason := normal}, CtxStopMeta).
 
@@ -71,10 +57,10 @@ exception_event(Config) ->
     S = connect(Port),
     ok = gen_tcp:send(S, <<"boom">>),
     ?assertEqual({error, closed}, gen_tcp:recv(S, 0, 5000)),
-    {_, Meta} = event([reactor, protocol, exception]),
+    {_, Meta} = telemetry_event([reactor, protocol, exception]),
     ?assertMatch(#{context := tele_exc, callback := <<"dataReceived">>, kind := error}, Meta),
     ?assertMatch({match, _}, re:run(maps:get(stacktrace, Meta), "Error: bad input: boom\n\\s+at .*thrower.ts:3")),
-    {_, StopMeta} = event([reactor, connection, stop]),
+    {_, StopMeta} = telemetry_event([reactor, connection, stop]),
     ?assertMatch({match, _}, re:run(maps:get(reason, StopMeta), "bad input: boom")),
     ok = reactor:stop_listener(L),
     reactor_context:stop(Ctx).
@@ -83,10 +69,10 @@ node_death_event(_Config) ->
     Ctx = start_ctx(tele_kill, #{protocol => example("echo.ts")}),
     Ref = monitor(process, Ctx),
     os:cmd("kill -9 " ++ integer_to_list(reactor_test_lib:os_pid(Ctx))),
-    {_, Meta} = event([reactor, context, exit]),
+    {_, Meta} = telemetry_event([reactor, context, exit]),
     ?assertMatch(#{context := tele_kill, reason := {node_exit, _, _}}, Meta),
     receive {'DOWN', Ref, process, Ctx, _} -> ok after 5000 -> error(context_lives) end,
-    {_, StopMeta} = event([reactor, context, stop]),
+    {_, StopMeta} = telemetry_event([reactor, context, stop]),
     ?assertMatch(#{context := tele_kill, reason := {node_exit, _, _}}, StopMeta).
 
 handoff_error_event(_Config) ->
@@ -97,7 +83,7 @@ handoff_error_event(_Config) ->
     C = connect(P),
     {ok, A} = gen_tcp:accept(LS, 5000),
     ?assertEqual({error, no_context}, reactor:handoff_socket(Ctx, A, #{})),
-    {#{count := 1}, Meta} = event([reactor, handoff, error]),
+    {#{count := 1}, Meta} = telemetry_event([reactor, handoff, error]),
     ?assertEqual(#{context => Ctx, reason => no_context}, Meta),
     [gen_tcp:close(X) || X <- [C, LS]].
 

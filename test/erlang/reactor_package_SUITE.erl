@@ -90,7 +90,6 @@ check_refuses_a_misspelled_action(Config) ->
 %% typecheck => true: a protocol with a type error does not start, and says
 %% where, as a compile error would; a good one starts. What it costs is logged.
 typecheck_refuses_at_start(Config) ->
-    {ok, _} = application:ensure_all_started(reactor),
     Dir = ?config(priv_dir, Config),
     Typo = filename:join(Dir, "typo.ts"),
     ok = file:write_file(Typo, <<"import { Action, Protocol } from \"erlang-reactor\";\n"

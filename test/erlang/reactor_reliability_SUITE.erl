@@ -7,7 +7,7 @@
 -compile([export_all, nowarn_export_all]).
 
 -import(reactor_test_lib, [fixture/1, example/1, start_ctx/2, listen/1, listen/2, connect/1,
-                           roundtrip/2, recv_exact/3]).
+                           roundtrip/2, recv_exact/3, recv_count/2, faulty/2, done/2]).
 
 all() ->
     [callback_timeout, idle_timeout, peer_reset_mid_write, peer_half_closes, we_half_close,
@@ -17,25 +17,9 @@ all() ->
 
 suite() -> [{timetrap, {minutes, 3}}].
 
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(reactor),
-    Config.
-
-end_per_suite(_Config) ->
-    application:stop(reactor).
-
-faulty(Opts) ->
-    Ctx = start_ctx(faulty, Opts#{protocol => fixture("faulty.ts")}),
-    {L, Port} = listen(Ctx, #{info => #{tag => <<"r">>}}),
-    {Ctx, L, Port}.
-
-done(Ctx, L) ->
-    reactor:stop_listener(L),
-    reactor_context:stop(Ctx).
-
 callback_timeout(_Config) ->
     H = reactor_test_lib:capture_logs(),
-    {Ctx, L, Port} = faulty(#{callback_timeout => 200}),
+    {Ctx, L, Port} = faulty(<<"r">>, #{callback_timeout => 200}),
     Good = connect(Port),
     Hung = connect(Port),
     ok = gen_tcp:send(Hung, <<"hang">>),
@@ -46,7 +30,7 @@ callback_timeout(_Config) ->
     done(Ctx, L).
 
 idle_timeout(_Config) ->
-    {Ctx, L, Port} = faulty(#{idle_timeout => 300}),
+    {Ctx, L, Port} = faulty(<<"r">>, #{idle_timeout => 300}),
     Idle = connect(Port),
     Busy = connect(Port),
     [begin {ok, _} = roundtrip(Busy, <<"tick">>), timer:sleep(100) end || _ <- lists:seq(1, 10)],
@@ -58,7 +42,7 @@ idle_timeout(_Config) ->
 %% (ECONNRESET or EPIPE, never SIGPIPE), that connection ends, Node lives on.
 peer_reset_mid_write(_Config) ->
     H = reactor_test_lib:capture_logs(),
-    {Ctx, L, Port} = faulty(#{}),
+    {Ctx, L, Port} = faulty(<<"r">>, #{}),
     Other = connect(Port),
     S = connect(Port),
     ok = gen_tcp:send(S, <<"big">>),
@@ -74,7 +58,7 @@ peer_reset_mid_write(_Config) ->
     done(Ctx, L).
 
 peer_half_closes(_Config) ->
-    {Ctx, L, Port} = faulty(#{}),
+    {Ctx, L, Port} = faulty(<<"r">>, #{}),
     S = connect(Port),
     ok = gen_tcp:send(S, <<"last words">>),
     ok = gen_tcp:shutdown(S, write),
@@ -86,7 +70,7 @@ peer_half_closes(_Config) ->
 %% sends after that still arrives.
 we_half_close(_Config) ->
     H = reactor_test_lib:capture_logs(),
-    {Ctx, L, Port} = faulty(#{}),
+    {Ctx, L, Port} = faulty(<<"r">>, #{}),
     {ok, S} = gen_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, false}, {exit_on_close, false}]),
     ok = gen_tcp:send(S, <<"half">>),
     ?assertEqual({ok, <<"half closed">>}, recv_exact(S, 11, 5000)),
@@ -115,29 +99,17 @@ slow_reader_backpressure(_Config) ->
                         end),
     timer:sleep(1000),
     #{bytes_in := In, buffered := Buffered} = reactor_context:info(Ctx),
-    RSS = rss_kb(reactor_test_lib:os_pid(Ctx)),
+    RSS = reactor_test_lib:rss_kb(reactor_test_lib:os_pid(Ctx)),
     ct:pal("peer not reading: Node read ~p of ~p bytes, ~p bytes queued (high-water ~p), "
            "Node RSS ~p KiB", [In, Total, Buffered, HighWater, RSS]),
     ?assert(In < Total div 2), % reading paused
     ?assert(Buffered =< HighWater + 16 * 65536), % at most one read's worth past the mark
     Expected = 16 * (Total + 3),
-    {ok, Got} = recv_count(S, Expected, 0),
+    {ok, Got} = recv_count(S, Expected),
     ?assertEqual(Expected, Got),
     receive {sent, Sender} -> ok after 10000 -> error(sender_stuck) end,
     gen_tcp:close(S),
     done(Ctx, L).
-
-recv_count(_S, Want, Got) when Got >= Want -> {ok, Got};
-recv_count(S, Want, Got) ->
-    case gen_tcp:recv(S, 0, 10000) of
-        {ok, B} -> recv_count(S, Want, Got + byte_size(B));
-        E -> E
-    end.
-
-rss_kb(OsPid) ->
-    {ok, B} = file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/status"),
-    {match, [Kb]} = re:run(B, "VmRSS:\\s+(\\d+)", [{capture, all_but_first, binary}]),
-    binary_to_integer(Kb).
 
 %% 20,000 connections opened and closed, 50 at a time: fds of both processes
 %% and the BEAM's process count return to where they started.

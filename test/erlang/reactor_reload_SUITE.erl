@@ -7,33 +7,12 @@
 
 -compile([export_all, nowarn_export_all]).
 
--import(reactor_test_lib, [start_ctx/2, connect/1, recv_exact/3]).
+-import(reactor_test_lib, [start_ctx/2, connect/1, recv_exact/3, versioned/2, versioned/3]).
 
 all() -> [reload_under_traffic, failed_reload_keeps_old_code, adopt_moves_live_connections,
           reload_switches_protocol_and_setup_code, reload_of_a_stopped_context].
 
 suite() -> [{timetrap, {minutes, 3}}].
-
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(reactor),
-    Config.
-
-end_per_suite(_Config) ->
-    application:stop(reactor).
-
-%% A protocol that answers every request with its version: "v<N>:" ++ request.
-versioned(Dir, N) -> versioned(Dir, N, "").
-versioned(Dir, N, Extra) ->
-    File = filename:join(Dir, "versioned.ts"),
-    ok = file:write_file(File, io_lib:format(
-        "import { Action, Protocol } from \"erlang-reactor\";~n"
-        "export default class V~b extends Protocol {~n~ts"
-        "  dataReceived(data: Buffer): Action {~n"
-        "    this.writeBuffer.push(\"v~b:\" + data.toString());~n"
-        "    return \"write_pending\";~n"
-        "  }~n"
-        "}~n", [N, Extra, N])),
-    File.
 
 ask(S) ->
     ok = gen_tcp:send(S, <<"ping">>),
@@ -50,12 +29,12 @@ reload_under_traffic(Config) ->
     Fds = reactor_test_lib:settled_fd_count(),
     Ctx = start_ctx(reload_traffic, #{protocol => versioned(Dir, 1)}),
     {Name, Port} = reactor_test_lib:listen(Ctx),
-    {Live, Fresh} = reactor_test_lib:start_traffic(Port, fun ask/1, 10, 4),
+    {Live, Fresh} = reactor_test_traffic:start(Port, fun ask/1, 10, 4),
     timer:sleep(300),
     _ = versioned(Dir, 2),
     ?assertEqual({ok, #{adopted => 0}}, reactor_context:reload(Ctx)),
     timer:sleep(300),
-    Results = reactor_test_lib:stop_traffic(Live ++ Fresh),
+    Results = reactor_test_traffic:stop(Live ++ Fresh),
     ct:log("~p", [Results]),
     [?assertEqual([], Failed) || #{failed := Failed} <- Results],
     %% every live connection answered v1 throughout, reloaded or not

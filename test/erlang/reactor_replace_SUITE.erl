@@ -7,19 +7,12 @@
 
 -compile([export_all, nowarn_export_all]).
 
--import(reactor_test_lib, [start_ctx/2, connect/1, os_pid/1, os_alive/1]).
+-import(reactor_test_lib, [start_ctx/2, connect/1, os_pid/1, os_alive/1, telemetry_event/1]).
 
 all() -> [replace_under_traffic, drain_timeout_closes_the_rest, replace_twice,
           failed_replace_keeps_serving, draining_connections_are_listed_and_closable].
 
 suite() -> [{timetrap, {minutes, 3}}].
-
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(reactor),
-    Config.
-
-end_per_suite(_Config) ->
-    application:stop(reactor).
 
 init_per_testcase(_, Config) ->
     telemetry:attach(),
@@ -67,7 +60,7 @@ replace_under_traffic(Config) ->
     Ctx = start_ctx(replaced, #{protocol => protocol(?config(priv_dir, Config))}),
     {Name, Port} = reactor_test_lib:listen(Ctx),
     Old = os_pid(Ctx),
-    {Live, Fresh} = reactor_test_lib:start_traffic(Port, fun ask/1, 10, 4),
+    {Live, Fresh} = reactor_test_traffic:start(Port, fun ask/1, 10, 4),
     timer:sleep(300),
     ?assertEqual(ok, reactor_context:replace(Ctx)),
     New = os_pid(Ctx),
@@ -75,8 +68,8 @@ replace_under_traffic(Config) ->
     ?assertMatch(#{draining := 1}, reactor_context:info(Ctx)),
     timer:sleep(300),
     ?assert(os_alive(Old)), % its live connections are still open
-    FreshResults = reactor_test_lib:stop_traffic(Fresh),
-    LiveResults = reactor_test_lib:stop_traffic(Live),
+    FreshResults = reactor_test_traffic:stop(Fresh),
+    LiveResults = reactor_test_traffic:stop(Live),
     [?assertEqual([], Failed) || #{failed := Failed} <- FreshResults ++ LiveResults],
     [?assertEqual([Old], lists:usort(Pids)) || #{answers := Pids} <- LiveResults],
     FreshPids = lists:append([Pids || #{answers := Pids} <- FreshResults]),
@@ -104,7 +97,7 @@ drain_timeout_closes_the_rest(Config) ->
     {ok, Old} = ask(S),
     ?assertEqual({error, closed}, gen_tcp:recv(S, 0, 5000)),
     ?assert(erlang:monotonic_time(millisecond) - T0 >= 450),
-    {_, #{reason := Reason}} = wait_event([reactor, connection, stop]),
+    {_, #{reason := Reason}} = telemetry_event([reactor, connection, stop]),
     ?assertMatch({match, _}, re:run(Reason, "ECLOSEDBYREACTOR: closed by the reactor: replaced, and the drain timed out")),
     ok = reactor_test_lib:wait_until(fun() -> not os_alive(Old) end, 5000),
     S2 = connect(Port),
@@ -112,9 +105,6 @@ drain_timeout_closes_the_rest(Config) ->
     gen_tcp:close(S2),
     ok = reactor:stop_listener(Name),
     reactor_context:stop(Ctx).
-
-wait_event(Name) ->
-    receive {telemetry, Name, M, Meta} -> {M, Meta} after 5000 -> error({no_event, Name}) end.
 
 %% Two replaces in a row: two Nodes drain side by side, each with its own
 %% connections; stopping the context stops them all.

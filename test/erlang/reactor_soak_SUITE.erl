@@ -21,7 +21,6 @@ seconds() ->
     end.
 
 mixed_traffic(_Config) ->
-    {ok, _} = application:ensure_all_started(reactor),
     Echo = start_ctx(soak_echo, #{protocol => example("echo.ts")}),
     Http = start_ctx(soak_http, #{protocol => example("http.ts")}),
     {EL, EPort} = listen(Echo),
@@ -105,22 +104,13 @@ sample(Ctxs) ->
     #{events => Sum(events), errors => Sum(errors), connections => Sum(connections),
       handoffs => Sum(handoffs),
       beam_fds => reactor_test_lib:fd_count(),
-      fd_links => fd_links(),
+      fd_links => reactor_test_lib:fd_table(),
       node_fds => lists:sum([reactor_test_lib:node_fd_count(P) || P <- Pids]),
       beam_kb => erlang:memory(total) div 1024,
-      node_rss_kb => lists:sum([rss_kb(P) || P <- Pids])}.
+      node_rss_kb => lists:sum([reactor_test_lib:rss_kb(P) || P <- Pids])}.
 
 print(At, S) ->
     ct:pal("soak ~p ms: events ~p, handoffs ~p, errors ~p, open conns ~p, fds BEAM ~p Node ~p, "
            "memory BEAM ~p KiB Node RSS ~p KiB",
            [At | [maps:get(K, S) || K <- [events, handoffs, errors, connections, beam_fds, node_fds,
                                           beam_kb, node_rss_kb]]]).
-
-fd_links() ->
-    {ok, Fds} = file:list_dir("/proc/self/fd"),
-    lists:sort([{F, file:read_link("/proc/self/fd/" ++ F)} || F <- Fds]).
-
-rss_kb(OsPid) ->
-    {ok, B} = file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/status"),
-    {match, [Kb]} = re:run(B, "VmRSS:\\s+(\\d+)", [{capture, all_but_first, binary}]),
-    binary_to_integer(Kb).

@@ -3,7 +3,6 @@
 %% plain errors at start, bounded acceptor restarts, and nothing left in the
 %% temp dir by a BEAM killed with SIGKILL.
 -module(reactor_supervision_SUITE).
--behaviour(supervisor).
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
@@ -17,26 +16,6 @@ all() ->
 
 suite() -> [{timetrap, {minutes, 3}}].
 
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(reactor),
-    Config.
-
-end_per_suite(_Config) ->
-    application:stop(reactor).
-
-init({test_sup, Children}) ->
-    {ok, {#{strategy => one_for_one, intensity => 20, period => 10}, Children}}.
-
-start_sup(Children) ->
-    {ok, Sup} = supervisor:start_link(?MODULE, {test_sup, Children}),
-    unlink(Sup),
-    Sup.
-
-stop_sup(Sup) ->
-    Ref = monitor(process, Sup),
-    exit(Sup, shutdown),
-    receive {'DOWN', Ref, process, Sup, _} -> ok after 15000 -> error(sup_stuck) end.
-
 echo(Port, Bin) ->
     C = connect(Port),
     R = roundtrip(C, Bin),
@@ -46,7 +25,7 @@ echo(Port, Bin) ->
 %% The README's way: start_listener with the context's pid. The pid stands for
 %% the context's id, so the context its supervisor restarts is found again.
 listener_tracks_restarted_context_pid(_Config) ->
-    Sup = start_sup([reactor:child_spec(tracked, #{protocol => example("echo.ts")})]),
+    Sup = reactor_test_sup:start([reactor:child_spec(tracked, #{protocol => example("echo.ts")})]),
     Old = reactor_context:whereis(tracked),
     {ok, _} = reactor:start_listener(tracked_l, #{ip => {127, 0, 0, 1}, port => 0, context => Old}),
     Port = reactor:listener_port(tracked_l),
@@ -58,14 +37,15 @@ listener_tracks_restarted_context_pid(_Config) ->
     ?assertEqual({ok, <<"after">>}, echo(Port, <<"after">>)),
     ?assertMatch(#{handoff_errors := 0}, reactor:listener_info(tracked_l)),
     ok = reactor:stop_listener(tracked_l),
-    stop_sup(Sup).
+    reactor_test_sup:stop(Sup).
 
 %% Both in the user's tree, the listener after its context; the listener is
 %% found by name for listener_port/1 and listener_info/1.
 listener_in_own_tree(_Config) ->
-    Sup = start_sup([reactor:child_spec(own, #{protocol => example("echo.ts"), name => own_ctx}),
-                     reactor:listener_child_spec(own_l, #{ip => {127, 0, 0, 1}, port => 0,
-                                                          context => own_ctx, acceptors => 2})]),
+    Sup = reactor_test_sup:start(
+            [reactor:child_spec(own, #{protocol => example("echo.ts"), name => own_ctx}),
+             reactor:listener_child_spec(own_l, #{ip => {127, 0, 0, 1}, port => 0,
+                                                  context => own_ctx, acceptors => 2})]),
     Port = reactor:listener_port(own_l),
     ?assertEqual({ok, <<"mine">>}, echo(Port, <<"mine">>)),
     ?assertMatch(#{acceptors := 2, accepted := 1}, reactor:listener_info(own_l)),
@@ -75,7 +55,7 @@ listener_in_own_tree(_Config) ->
     ?assertMatch({error, econnrefused}, gen_tcp:connect({127, 0, 0, 1}, Port, [], 1000)),
     ok = reactor:resume_listener(own_l),
     ?assertEqual({ok, <<"again">>}, echo(Port, <<"again">>)),
-    stop_sup(Sup),
+    reactor_test_sup:stop(Sup),
     ?assertEqual(undefined, reactor_listener:whereis(own_l)),
     ?assertMatch({error, econnrefused}, gen_tcp:connect({127, 0, 0, 1}, Port, [], 1000)).
 

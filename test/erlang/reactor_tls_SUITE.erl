@@ -6,7 +6,8 @@
 
 -compile([export_all, nowarn_export_all]).
 
--import(reactor_test_lib, [fixture/1, example/1, start_ctx/2, listen/1, connect/1]).
+-import(reactor_test_lib, [fixture/1, example/1, start_ctx/2, listen/1, connect/1, done/2,
+                           recv_count/2, recv_line/1]).
 
 all() ->
     [https_keepalive_with_curl, openssl_s_client, client_certificate_required,
@@ -15,13 +16,11 @@ all() ->
      bad_tls_in_client_info].
 
 init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(reactor),
-    {ok, _} = application:ensure_all_started(ssl),
-    Dir = reactor_test_lib:make_certs(filename:join(?config(priv_dir, Config), "certs")),
-    [{certs, Dir} | Config].
+    reactor_test_lib:init_tls(Config).
 
+%% Common Test calls it whenever init_per_suite/1 is exported.
 end_per_suite(_Config) ->
-    application:stop(reactor).
+    ok.
 
 cert(Config, Name) -> filename:join(?config(certs, Config), Name).
 
@@ -31,10 +30,6 @@ tls_ctx(Config, Protocol, Extra) ->
     Ctx = start_ctx(tls, #{protocol => Protocol, tls => Tls}),
     {L, Port} = listen(Ctx),
     {Ctx, L, Port}.
-
-done(Ctx, L) ->
-    reactor:stop_listener(L),
-    reactor_context:stop(Ctx).
 
 https_keepalive_with_curl(Config) ->
     {Ctx, L, Port} = tls_ctx(Config, example("http.ts"), #{alpn => [<<"http/1.1">>]}),
@@ -140,16 +135,9 @@ slow_tls_reader(Config) ->
            "plaintext in writeBuffer", [Queued, HighWater, Buffered]),
     ?assert(Queued =< 2 * HighWater),
     ?assert(Buffered > 32 * 1024 * 1024), % the rest waits, unencrypted, in the protocol
-    ?assertEqual({ok, 64 * 1024 * 1024}, recv_count(S, 64 * 1024 * 1024, 0)),
+    ?assertEqual({ok, 64 * 1024 * 1024}, recv_count({ssl, S}, 64 * 1024 * 1024)),
     ssl:close(S),
     done(Ctx, L).
-
-recv_count(_S, Want, Got) when Got >= Want -> {ok, Got};
-recv_count(S, Want, Got) ->
-    case ssl:recv(S, 0, 10000) of
-        {ok, B} -> recv_count(S, Want, Got + byte_size(B));
-        E -> E
-    end.
 
 %% TLS as a listener option: one plain context serves TLS on one listener and
 %% plain text on another.
@@ -180,7 +168,7 @@ proxy_protocol_then_tls(Config) ->
     ok = gen_tcp:send(T, <<"PROXY TCP4 198.51.100.20 192.0.2.1 61000 443\r\n">>),
     {ok, S} = ssl:connect(T, [{verify, verify_peer}, {cacertfile, cert(Config, "ca.pem")},
                               {server_name_indication, "localhost"}], 5000),
-    {ok, Line} = recv_line(S, <<>>),
+    {ok, Line} = recv_line({ssl, S}),
     ct:log("~s", [Line]),
     ?assertMatch({match, _}, re:run(Line, "\"addr\":\"198.51.100.20\"")),
     ?assertMatch({match, _}, re:run(Line, "\"port\":61000")),
@@ -192,14 +180,6 @@ proxy_protocol_then_tls(Config) ->
     ssl:close(S),
     reactor:stop_listener(L),
     reactor_context:stop(Ctx).
-
-recv_line(S, Acc) ->
-    case binary:split(Acc, <<"\n">>) of
-        [Line, _] -> {ok, Line};
-        [_] ->
-            {ok, B} = ssl:recv(S, 0, 5000),
-            recv_line(S, <<Acc/binary, B/binary>>)
-    end.
 
 %% A listener's TLS options reach Node once per context and set, however many
 %% connections use them; a second set gets a second key.

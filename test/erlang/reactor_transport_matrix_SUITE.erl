@@ -8,7 +8,8 @@
 
 -compile([export_all, nowarn_export_all]).
 
--import(reactor_test_lib, [fixture/1, example/1, start_ctx/2]).
+-import(reactor_test_lib, [fixture/1, example/1, start_ctx/2, done/2, roundtrip/3, recv_exact/3,
+                           recv_count/2, recv_rest/1]).
 
 all() -> [{group, plain}, {group, tls}, {group, proxy}, {group, proxy_tls}].
 
@@ -20,13 +21,11 @@ groups() ->
 suite() -> [{timetrap, {minutes, 3}}].
 
 init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(reactor),
-    {ok, _} = application:ensure_all_started(ssl),
-    Dir = reactor_test_lib:make_certs(filename:join(?config(priv_dir, Config), "certs")),
-    [{certs, Dir} | Config].
+    reactor_test_lib:init_tls(Config).
 
+%% Common Test calls it whenever init_per_suite/1 is exported.
 end_per_suite(_Config) ->
-    application:stop(reactor).
+    ok.
 
 init_per_group(G, Config) ->
     Dir = ?config(certs, Config),
@@ -58,11 +57,8 @@ serve(Config, Protocol, CtxOpts) ->
     {L, Port} = reactor_test_lib:listen(Ctx, ?config(listener_opts, Config)),
     {Ctx, L, Port}.
 
-done(Ctx, L) ->
-    reactor:stop_listener(L),
-    reactor_context:stop(Ctx).
-
-%%% A client over this group's transport
+%%% A client over this group's transport: {gen_tcp | ssl, Socket}, as
+%%% reactor_test_lib's clients take it
 
 open(Config, Port) ->
     {ok, T} = gen_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, false}, {nodelay, true}], 5000),
@@ -84,33 +80,12 @@ send({M, S}, B) -> M:send(S, B).
 close({M, S}) -> M:close(S).
 shutdown_write({M, S}) -> M:shutdown(S, write).
 
-recv_exact(C, N, T) -> recv_exact(C, N, T, []).
-recv_exact(_C, 0, _T, Acc) -> {ok, iolist_to_binary(lists:reverse(Acc))};
-recv_exact({M, S} = C, N, T, Acc) ->
-    case M:recv(S, 0, T) of
-        {ok, B} when byte_size(B) =< N -> recv_exact(C, N - byte_size(B), T, [B | Acc]);
-        {ok, B} -> {error, {too_much, iolist_to_binary(lists:reverse([B | Acc]))}};
-        {error, _} = E -> E
-    end.
-
-roundtrip(C, B) ->
-    ok = send(C, B),
-    recv_exact(C, byte_size(B), 10000).
-
-%% Whatever remains, until the end: {closed, Bytes}.
-recv_rest({M, S} = C, Acc) ->
-    case M:recv(S, 0, 5000) of
-        {ok, B} -> recv_rest(C, <<Acc/binary, B/binary>>);
-        {error, closed} -> {closed, Acc};
-        {error, _} = E -> E
-    end.
-
 %%% Cases
 
 echo_one_byte(Config) ->
     {Ctx, L, Port} = serve(Config, example("echo.ts"), #{}),
     C = open(Config, Port),
-    ?assertEqual({ok, <<"x">>}, roundtrip(C, <<"x">>)),
+    ?assertEqual({ok, <<"x">>}, roundtrip(C, <<"x">>, 10000)),
     close(C),
     done(Ctx, L).
 
@@ -118,11 +93,12 @@ echo_64k(Config) ->
     {Ctx, L, Port} = serve(Config, example("echo.ts"), #{}),
     C = open(Config, Port),
     Data = rand:bytes(65536),
-    ?assertEqual({ok, Data}, roundtrip(C, Data)),
+    ?assertEqual({ok, Data}, roundtrip(C, Data, 10000)),
     close(C),
     done(Ctx, L).
 
-%% 16 MiB through a reactor that cannot write it all at once.
+%% 16 MiB through a reactor that cannot write it all at once: the client reads
+%% while it writes, the protocol sees partial writes and asks to write again.
 echo_16m_partial_writes(Config) ->
     {Ctx, L, Port} = serve(Config, example("echo.ts"), #{}),
     C = open(Config, Port),
@@ -141,25 +117,14 @@ http_keepalive(Config) ->
     C = open(Config, Port),
     Req = <<"GET / HTTP/1.1\r\nHost: x\r\n\r\n">>,
     Replies = [begin
-                   ok = send(C, Req),
-                   http_response(C, <<>>)
+                   {ok, R} = reactor_test_lib:http_request(C, Req),
+                   R
                end || _ <- lists:seq(1, 3)],
     [?assertMatch({match, _}, re:run(R, "^HTTP/1.1 200 OK.*Hello from TypeScript", [dotall]))
      || R <- Replies],
     ?assertMatch(#{connections := 1}, reactor_context:info(Ctx)),
     close(C),
     done(Ctx, L).
-
-http_response(C = {M, S}, Acc) ->
-    case binary:split(Acc, <<"\r\n\r\n">>) of
-        [Head, Body] ->
-            {match, [Len]} = re:run(Head, "Content-Length: (\\d+)", [{capture, all_but_first, binary}]),
-            {ok, Rest} = recv_exact(C, binary_to_integer(Len) - byte_size(Body), 5000),
-            <<Head/binary, "\r\n\r\n", Body/binary, Rest/binary>>;
-        [_] ->
-            {ok, B} = M:recv(S, 0, 5000),
-            http_response(C, <<Acc/binary, B/binary>>)
-    end.
 
 %% The peer closes its sending side: what it sent is still answered, then the
 %% connection ends.
@@ -168,7 +133,7 @@ peer_half_closes(Config) ->
     C = open(Config, Port),
     ok = send(C, <<"last words">>),
     ok = shutdown_write(C),
-    ?assertEqual({closed, <<"last words">>}, recv_rest(C, <<>>)),
+    ?assertEqual({closed, <<"last words">>}, recv_rest(C)),
     ok = reactor_test_lib:wait_until(
            fun() -> maps:get(connections, reactor_context:info(Ctx)) =:= 0 end, 5000),
     close(C),
@@ -200,14 +165,7 @@ slow_reader_backpressure(Config) ->
     Reads = case ?config(tls, Config) of true -> 4; false -> 1 end,
     ?assert(Buffered =< HighWater + Reads * 16 * 65536),
     Expected = 16 * (Total + 3),
-    ?assertEqual({ok, Expected}, recv_count(C, Expected, 0)),
+    ?assertEqual({ok, Expected}, recv_count(C, Expected)),
     receive {sent, Sender} -> ok after 10000 -> error(sender_stuck) end,
     close(C),
     done(Ctx, L).
-
-recv_count(_C, Want, Got) when Got >= Want -> {ok, Got};
-recv_count({M, S} = C, Want, Got) ->
-    case M:recv(S, 0, 10000) of
-        {ok, B} -> recv_count(C, Want, Got + byte_size(B));
-        E -> E
-    end.

@@ -5,19 +5,12 @@
 
 -compile([export_all, nowarn_export_all]).
 
--import(reactor_test_lib, [fixture/1, start_ctx/2, listen/1, listen/2, connect/1]).
+-import(reactor_test_lib, [fixture/1, start_ctx/2, listen/1, listen/2, connect/1, recv_line/1]).
 
 all() ->
     [udp_many_senders, udp_datagram_too_large, udp_gen_udp_and_socket,
      unix_socket_peer_credentials, tcp_type_detected, pipe_read_end, pipe_write_end, proxy_protocol_v1, proxy_protocol_v2,
      proxy_protocol_malformed].
-
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(reactor),
-    Config.
-
-end_per_suite(_Config) ->
-    application:stop(reactor).
 
 udp_server(Ctx) ->
     {ok, U} = gen_udp:open(0, [binary, {ip, {127, 0, 0, 1}}, {active, false}]),
@@ -97,7 +90,7 @@ unix_socket_peer_credentials(_Config) ->
     ok = socket:connect(C, #{family => local, path => Path}),
     {ok, A} = socket:accept(L, 5000),
     {ok, _} = reactor:handoff_socket(Ctx, A, #{}),
-    {ok, Line} = recv_line(C, <<>>),
+    {ok, Line} = recv_line(C),
     Info = json(Line),
     ct:log("~s", [Line]),
     ?assertEqual(<<"unix">>, maps:get(<<"type">>, Info)),
@@ -114,7 +107,7 @@ tcp_type_detected(_Config) ->
     Ctx = start_ctx(info, #{protocol => fixture("info.ts")}),
     {L, Port} = listen(Ctx),
     S = connect(Port),
-    {ok, Line} = recv_line(S, <<>>),
+    {ok, Line} = recv_line(S),
     Info = json(Line),
     ?assertMatch(#{<<"type">> := <<"tcp">>, <<"addr">> := <<"127.0.0.1">>, <<"family">> := <<"inet">>}, Info),
     gen_tcp:close(S),
@@ -126,9 +119,7 @@ tcp_type_detected(_Config) ->
 fifo_fd(Config) ->
     Path = filename:join(?config(priv_dir, Config), "fifo-" ++ integer_to_list(erlang:unique_integer([positive]))),
     "" = os:cmd("mkfifo " ++ Path),
-    {ok, H} = file:open(Path, [read, write, raw]),
-    {ok, Fds} = file:list_dir("/proc/self/fd"),
-    [Fd] = [list_to_integer(F) || F <- Fds, file:read_link("/proc/self/fd/" ++ F) =:= {ok, Path}],
+    {H, Fd} = reactor_test_lib:file_fd(Path, [read, write, raw]),
     {ok, Dup} = reactor:dup_fd(Fd),
     {Path, H, Dup}.
 
@@ -162,7 +153,7 @@ proxied(Header) ->
     {L, Port} = listen(Ctx, #{proxy_protocol => true}),
     S = connect(Port),
     ok = gen_tcp:send(S, Header),
-    {ok, Line} = recv_line(S, <<>>),
+    {ok, Line} = recv_line(S),
     Info = json(Line),
     gen_tcp:close(S),
     reactor:stop_listener(L),
@@ -190,25 +181,11 @@ proxy_protocol_malformed(_Config) ->
     ?assertEqual({error, closed}, gen_tcp:recv(Bad, 0, 5000)),
     reactor_test_lib:logged("malformed PROXY header from 127.0.0.1:\\d+: no PROXY header", 5000),
     ok = gen_tcp:send(Good, <<"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n">>),
-    {ok, Line} = recv_line(Good, <<>>),
+    {ok, Line} = recv_line(Good),
     ?assertMatch(#{<<"addr">> := <<"1.2.3.4">>}, json(Line)),
     reactor_test_lib:stop_capture(H),
     reactor:stop_listener(L),
     reactor_context:stop(Ctx).
-
-recv_line(S, Acc) ->
-    case binary:split(Acc, <<"\n">>) of
-        [Line, _] -> {ok, Line};
-        [_] ->
-            R = case S of
-                    {'$socket', _} -> socket:recv(S, 0, 5000);
-                    _ -> gen_tcp:recv(S, 0, 5000)
-                end,
-            case R of
-                {ok, B} -> recv_line(S, <<Acc/binary, B/binary>>);
-                E -> E
-            end
-    end.
 
 %% Enough JSON for a flat object with one nested object (no JSON in OTP 25).
 json(Bin) ->
