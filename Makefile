@@ -18,6 +18,8 @@ BUNDLE    := $(PRIV)/reactor_port.js
 # Beside the bundle, so priv/ runs with nothing but `node' on the host.
 SHIPPED   := $(BUNDLE) $(PRIV)/esbuild-api.js $(PRIV)/erlpack.node $(PRIV)/esbuild
 TS_SRC    := $(wildcard ts/*.ts)
+NIF_SRC   := $(wildcard native/nif/*.c)
+NIF_HDR   := $(wildcard native/nif/*.h) native/reactor_shared.h
 
 .PHONY: all native bundle erlang deps run test test-ts test-erl soak fuzz bench bench-smoke package clean distclean
 
@@ -25,9 +27,11 @@ all: native bundle erlang
 
 native: $(NIF) $(ADDON)
 
-$(NIF): native/reactor_nif.c
+# Hidden visibility: the files' shared functions and atoms are reached
+# directly, not through the GOT; only nif_init is exported.
+$(NIF): $(NIF_SRC) $(NIF_HDR)
 	@mkdir -p $(PRIV)
-	$(CC) $(CFLAGS) -std=gnu11 -fPIC -shared -I$(ERL_INC) -o $@ $<
+	$(CC) $(CFLAGS) -std=gnu11 -fPIC -shared -fvisibility=hidden -I$(ERL_INC) -o $@ $(NIF_SRC)
 
 $(ADDON): native/reactor_addon.cc node_modules/.package-lock.json
 	@mkdir -p $(PRIV)
