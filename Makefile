@@ -20,6 +20,8 @@ SHIPPED   := $(BUNDLE) $(PRIV)/esbuild-api.js $(PRIV)/erlpack.node $(PRIV)/esbui
 TS_SRC    := $(wildcard ts/*.ts)
 NIF_SRC   := $(wildcard native/nif/*.c)
 NIF_HDR   := $(wildcard native/nif/*.h) native/reactor_shared.h
+ADDON_SRC := $(wildcard native/addon/*.cc)
+ADDON_HDR := $(wildcard native/addon/*.h) native/reactor_shared.h
 
 .PHONY: all native bundle erlang deps run test test-ts test-erl soak fuzz bench bench-smoke package clean distclean
 
@@ -33,11 +35,11 @@ $(NIF): $(NIF_SRC) $(NIF_HDR)
 	@mkdir -p $(PRIV)
 	$(CC) $(CFLAGS) -std=gnu11 -fPIC -shared -fvisibility=hidden -I$(ERL_INC) -o $@ $(NIF_SRC)
 
-$(ADDON): native/reactor_addon.cc node_modules/.package-lock.json
+$(ADDON): $(ADDON_SRC) $(ADDON_HDR) node_modules/.package-lock.json
 	@mkdir -p $(PRIV)
 	$(CXX) $(CXXFLAGS) -std=c++17 -fPIC -shared -fexceptions -DNAPI_CPP_EXCEPTIONS \
 	  -DNAPI_VERSION=8 -DBUILDING_NODE_EXTENSION \
-	  -I$(NODE_INC) -Inode_modules/node-addon-api -o $@ $<
+	  -I$(NODE_INC) -Inode_modules/node-addon-api -o $@ $(ADDON_SRC)
 
 bundle: $(SHIPPED)
 
