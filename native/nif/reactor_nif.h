@@ -36,15 +36,19 @@ typedef enum {
     ROLE_POLLER,
 } rfd_role;
 
-/* OPEN -> SELECTED (select/2 once) -> CLOSING (a close waits for the select's
- * STOP) -> CLOSED; OPEN -> CLOSED when it never was selected. */
+/* OPEN: never selected. SELECTED: select/2 was called, so the fd may be in
+ * the BEAM's poll set and closes through enif_select's STOP: CLOSING until
+ * the stop callback has run, then CLOSED. An OPEN one closes at once. A
+ * connection is polled either way, never both: arm/2 takes only OPEN ones. */
 typedef enum { FD_OPEN, FD_SELECTED, FD_CLOSING, FD_CLOSED } fd_state;
 
-/* Every field says which roles use it. Locks: `lock' guards every field but
- * `role' and a poller's own (members, batch_fd, rbuf), which its poller's
- * lock guards. Lock order: a member's lock, then its poller's (arm/2, and a
- * member leaving its poller on close); the hot path (cycle.c) takes only the
- * poller's. enif_select is called without the lock: its STOP may run the stop
+/* Every field says which roles use it. Each resource's `lock' guards all
+ * its fields but `role'. A member (CONN, BATCH) takes its own lock, then its
+ * poller's (arm/2, and a member leaving its poller when it closes); never
+ * the other way round: the hot path (cycle.c) holds only the poller's, and
+ * reaches a member through the poller's own copies (members, batch_fd),
+ * which a member clears under the poller's lock before its fd is closed.
+ * enif_select(STOP) is called without the lock: it may run the stop
  * callback directly, which takes it. */
 typedef struct rfd {
     rfd_role role;      /* all */
