@@ -26,6 +26,10 @@ BUNDLE    := $(PRIV)/reactor_port.js
 # Beside the bundle, so priv/ runs with nothing but `node' on the host.
 SHIPPED   := $(BUNDLE) $(PRIV)/esbuild-api.js $(PRIV)/erlpack.node $(PRIV)/esbuild
 TS_SRC    := $(wildcard ts/*.ts)
+NIF_SRC   := $(wildcard native/nif/*.c)
+NIF_HDR   := $(wildcard native/nif/*.h) native/reactor_shared.h
+ADDON_SRC := $(wildcard native/addon/*.cc)
+ADDON_HDR := $(wildcard native/addon/*.h) native/reactor_shared.h
 
 .PHONY: all native bundle erlang deps run test test-ts test-erl soak fuzz bench bench-smoke bench-compare bench-compare-smoke package clean distclean
 
@@ -33,15 +37,17 @@ all: native bundle erlang
 
 native: $(NIF) $(ADDON)
 
-$(NIF): native/reactor_nif.c
+# Hidden visibility: the files' shared functions and atoms are reached
+# directly, not through the GOT; only nif_init is exported.
+$(NIF): $(NIF_SRC) $(NIF_HDR)
 	@mkdir -p $(PRIV)
-	$(CC) $(CFLAGS) -std=gnu11 -fPIC -shared -I$(ERL_INC) -o $@ $<
+	$(CC) $(CFLAGS) -std=gnu11 -fPIC -shared -fvisibility=hidden -I$(ERL_INC) -o $@ $(NIF_SRC)
 
-$(ADDON): native/reactor_addon.cc node_modules/.package-lock.json
+$(ADDON): $(ADDON_SRC) $(ADDON_HDR) node_modules/.package-lock.json
 	@mkdir -p $(PRIV)
 	$(CXX) $(CXXFLAGS) -std=c++17 -fPIC -shared -fexceptions -DNAPI_CPP_EXCEPTIONS \
 	  -DNAPI_VERSION=8 -DBUILDING_NODE_EXTENSION \
-	  -I$(NODE_INC) -Inode_modules/node-addon-api -o $@ $<
+	  -I$(NODE_INC) -Inode_modules/node-addon-api -o $@ $(ADDON_SRC)
 
 bundle: $(SHIPPED)
 

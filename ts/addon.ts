@@ -1,4 +1,4 @@
-// Typed face of the native addon (native/reactor_addon.cc). Thin on purpose: each
+// Typed face of the native addon (native/addon/). Thin on purpose: each
 // function is one non-blocking syscall; policy lives in TypeScript.
 import * as path from "path";
 

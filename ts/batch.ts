@@ -1,20 +1,29 @@
 // The batch layout: which connections are ready (Erlang -> Node) and what Node
 // answers for them (Node -> Erlang), as packets on the batch socket, a
-// SOCK_SEQPACKET pair (native/reactor_nif.c has the other end). Fixed-size
+// SOCK_SEQPACKET pair (native/nif/cycle.c has the other end). Fixed-size
 // entries in host byte order, no ETF: the per-event path costs a recv, a
 // loop over a Uint32Array and a send.
 //
 //   ready:   u32 per connection: id | 1 << 31 when it was armed for writing
 //   actions: (u32 id, u32 code) per answer; code = ACTION_CODES[action], with
 //            ACK added for a handoff's first answer
+//
+// The layout's home is native/reactor_shared.h; these are Node's copies, held
+// to it by test/ts/golden.test.ts.
 import type { WireAction } from "./types";
 
+/** Bytes per ready entry (REACTOR_READY_ENTRY_BYTES): a u32. */
+export const READY_ENTRY_BYTES = 4;
 export const READY_WRITE_BIT = 0x80000000;
 /** Connections one ready batch names at most (the poller's epoll_wait size). */
 export const MAX_READY_PER_BATCH = 1024;
+/** Bytes per action entry (REACTOR_ACTION_ENTRY_BYTES): u32 id, u32 code. */
+export const ACTION_ENTRY_BYTES = 8;
 /** Answers one action batch carries at most (the NIF refuses larger ones). */
 export const MAX_ACTIONS_PER_BATCH = 1024;
 
+/** The code of each action Node sends. A handler's "continue" has none: Node
+ * sends the action of the event it answers (Connection's toWire). */
 export const ACTION_CODES: Readonly<Record<WireAction, number>> = { read_pending: 2, write_pending: 3, close: 4 };
 /** Added to the code of a handoff's first answer (connectionMade's). */
 export const ACK = 0x10;
@@ -23,7 +32,7 @@ export class BatchError extends Error {}
 
 /** Bytes per ready batch in a receive buffer: one batch fits, with room to
  * notice a larger one. */
-export const READY_SLOT = MAX_READY_PER_BATCH * 4 + 4;
+export const READY_SLOT = (MAX_READY_PER_BATCH + 1) * READY_ENTRY_BYTES;
 
 /** A buffer `count` ready batches fit in, READY_SLOT bytes apart. */
 export function readyBuffer(count = 1): Uint8Array {
@@ -33,10 +42,10 @@ export function readyBuffer(count = 1): Uint8Array {
 /** Each connection of a ready batch of `size` bytes at the start of `buf`
  * (from readyBuffer()). A malformed batch throws: Erlang's side is broken. */
 export function forEachReady(buf: Uint8Array, size: number, ready: (id: number, write: boolean) => void): void {
-  if (size <= 0 || size % 4 !== 0 || size > MAX_READY_PER_BATCH * 4 || size > buf.length) {
+  if (size <= 0 || size % READY_ENTRY_BYTES !== 0 || size > MAX_READY_PER_BATCH * READY_ENTRY_BYTES || size > buf.length) {
     throw new BatchError(`malformed ready batch: ${size} bytes`);
   }
-  const words = new Uint32Array(buf.buffer, buf.byteOffset, size / 4);
+  const words = new Uint32Array(buf.buffer, buf.byteOffset, size / READY_ENTRY_BYTES);
   for (let i = 0; i < words.length; i++) {
     const w = words[i];
     const id = w & ~READY_WRITE_BIT;
@@ -45,12 +54,11 @@ export function forEachReady(buf: Uint8Array, size: number, ready: (id: number, 
   }
 }
 
-/** How long Node works through ready connections before the answers so far
- * leave: Erlang re-arms those while Node goes on with the rest, instead of
- * every connection of a long batch waiting for its end (HTTP keep-alive,
- * ~25 us a request, batches of ~40: +15%). Shorter costs more packets and
- * wake-ups than it saves (RESP at 0.2 ms: -8%); a batch of cheap events
- * still answers in one packet. */
+/** How long (ms) Node works through ready connections before the answers so
+ * far leave: Erlang re-arms those while Node goes on with the rest, instead
+ * of every connection of a long batch waiting for its end. Shorter costs more
+ * packets and wake-ups than it saves; a batch of cheap events still answers
+ * in one packet. Why 0.5: docs/performance.md, step 3. */
 export const ANSWER_AFTER_MS = 0.5;
 
 /** `ready`, with `flush` called each time `afterMs` has gone by since the
@@ -74,7 +82,7 @@ export function answeringAsItGoes(
 
 /** Answers gathered during one dispatch, sealed into packets. */
 export class ActionBatch {
-  private words = new Uint32Array(2 * MAX_ACTIONS_PER_BATCH);
+  private words = new Uint32Array((MAX_ACTIONS_PER_BATCH * ACTION_ENTRY_BYTES) / 4);
   private count = 0;
   private sealed: Uint8Array[] = [];
 
@@ -94,14 +102,14 @@ export class ActionBatch {
     const out = this.sealed;
     this.sealed = [];
     if (this.count) {
-      out.push(new Uint8Array(this.words.buffer, 0, this.count * 8));
+      out.push(new Uint8Array(this.words.buffer, 0, this.count * ACTION_ENTRY_BYTES));
       this.count = 0;
     }
     return out;
   }
 
   private seal(): void {
-    this.sealed.push(new Uint8Array(this.words.buffer.slice(0, this.count * 8)));
+    this.sealed.push(new Uint8Array(this.words.buffer.slice(0, this.count * ACTION_ENTRY_BYTES)));
     this.count = 0;
   }
 }

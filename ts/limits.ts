@@ -1,11 +1,13 @@
-// Every default and bound of the Node side, in one place. Erlang's own copies
-// of the shared ones live in reactor_config.erl; the golden frames and the
-// codec tests hold the two together.
+// Every default and bound of the Node side, in one place. The ones Erlang
+// and C share with it (MAX_ID, DEFAULTS) have their home in
+// native/reactor_shared.h: test/ts/golden.test.ts holds these copies to it,
+// test/erlang/reactor_wire_golden_tests.erl Erlang's.
 
-/** Largest connection id (Erlang: reactor_config:max_id/0). */
+/** Largest connection id (REACTOR_MAX_ID; Erlang: ?MAX_ID in reactor_limits.hrl). */
 export const MAX_ID = 0x7fffffff;
 
-/** Defaults of the context options Erlang may leave out of `init`. */
+/** Defaults of the context options Erlang may leave out of `init`
+ * (REACTOR_DEFAULT_*; Erlang: reactor_config:default/1). */
 export const DEFAULTS = {
   /** the most bytes one read takes */
   readSize: 1024 * 1024,
@@ -42,5 +44,5 @@ export const MAX_IN_FRAME = 16 << 20;
 /** A log line longer than this is cut. */
 export const MAX_LOG_TEXT = 64 * 1024;
 
-/** Buffers per writev (IOV_MAX is 1024; 64 is where gains stop). */
+/** Buffers per writev, of IOV_MAX's 1024 (why 64: docs/performance.md). */
 export const MAX_IOV = 64;

@@ -8,7 +8,7 @@
 %% killed during a start are removed by {@link remove_stale/0}.
 -module(reactor_channel).
 
--export([open/0, dir/1, path/1, accept/2, send_fds/3, watch/1, give/2, close/1, remove_stale/0]).
+-export([open/0, dir/1, path/1, accept/2, peercred/1, send_fds/3, watch/1, give/2, close/1, remove_stale/0]).
 
 -export_type([listening/0, channel/0]).
 
@@ -102,9 +102,29 @@ accept(L = #{lsock := LSock}, OsPid) ->
     end.
 
 peer_pid(S) ->
-    case socket:getopt_native(S, {socket, ?SO_PEERCRED}, 12) of
-        {ok, <<Pid:32/native-signed, _Uid:32/native, _Gid:32/native>>} -> Pid;
+    case peercred(S) of
+        {ok, {Pid, _Uid, _Gid}} -> Pid;
         Other -> Other
+    end.
+
+%% @doc Who is at the other end of a Unix socket (SO_PEERCRED): its OS pid,
+%% uid and gid, as the kernel recorded them at connect (an unconnected socket
+%% says `{0, 16#ffffffff, 16#ffffffff}'). Given an fd, it asks through a
+%% socket of its own on a dup of it, closed before it returns.
+-spec peercred(socket:socket() | non_neg_integer()) ->
+    {ok, {integer(), non_neg_integer(), non_neg_integer()}} | {error, term()}.
+peercred(Fd) when is_integer(Fd) ->
+    case socket:open(Fd, #{dup => true}) of
+        {ok, S} ->
+            try peercred(S) after socket:close(S) end;
+        {error, _} = E ->
+            E
+    end;
+peercred(S) ->
+    case socket:getopt_native(S, {socket, ?SO_PEERCRED}, 12) of
+        {ok, <<Pid:32/native-signed, Uid:32/native, Gid:32/native>>} -> {ok, {Pid, Uid, Gid}};
+        {ok, _} -> {error, einval};
+        {error, _} = E -> E
     end.
 
 %% @doc One message: the ids in the payload (int32 each, in order) and the fds

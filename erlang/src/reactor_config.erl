@@ -1,5 +1,7 @@
 %% @doc A context's options: their defaults, each stated once here, and the
-%% configuration its Node process starts with (ts/limits.ts holds Node's side).
+%% configuration its Node process starts with. The defaults Node states too
+%% (ts/limits.ts) have their home in native/reactor_shared.h; the golden tests
+%% hold both copies to it.
 -module(reactor_config).
 
 -export([default/1, get/2, node_init/2, code/1]).

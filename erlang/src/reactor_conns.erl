@@ -14,7 +14,7 @@
 %% Who is at the other end and how: for logs, telemetry and connections/1.
 -type meta() :: #{peer := term(), type := term(), transport := #{proxy := boolean(), tls := boolean()}}.
 
--record(conn, {res :: reactor_nif:res(), mode = read :: read | write, meta :: meta(),
+-record(conn, {res :: reactor_nif:res(), meta :: meta(),
                since :: integer(),
                %% Node's report of its end came before its close
                reported = false :: boolean()}).
@@ -95,11 +95,11 @@ ids(#table{conns = C, pending = P}) -> maps:keys(C) ++ maps:keys(P).
 %% replace/1): it is their owner now, and their select messages come to it.
 -spec adopt(table()) -> table().
 adopt(T = #table{poller = Poller, batch = B, conns = C, pending = P, unsent = U}) ->
-    _ = reactor_nif:take(Poller, 0),
+    _ = reactor_nif:controlling_process(Poller, 0),
     %% a write select made by the old owner would tell the old owner
     U =:= <<>> orelse reactor_nif:select(B, write),
-    maps:foreach(fun(Id, #conn{res = R}) -> _ = reactor_nif:take(R, Id) end, C),
-    maps:foreach(fun(Id, {_, _, R, _}) -> _ = reactor_nif:take(R, Id) end, P),
+    maps:foreach(fun(Id, #conn{res = R}) -> _ = reactor_nif:controlling_process(R, Id) end, C),
+    maps:foreach(fun(Id, {_, _, R, _}) -> _ = reactor_nif:controlling_process(R, Id) end, P),
     T.
 
 %% @doc Connections and unanswered handoffs: what max_connections bounds.
@@ -241,9 +241,8 @@ act(Id, Action, T = #table{conns = Conns}) ->
     case Conns of
         #{Id := C} ->
             case Action of
-                read_pending -> arm(Id, C, read, T);
-                write_pending -> arm(Id, C, write, T);
-                continue -> arm(Id, C, C#conn.mode, T);
+                read_pending -> arm(C, read, T);
+                write_pending -> arm(C, write, T);
                 close ->
                     ok = reactor_nif:close(C#conn.res, false),
                     {closed, forget(Id, C, T)};
@@ -255,8 +254,8 @@ act(Id, Action, T = #table{conns = Conns}) ->
             {stale, T} % closed here while Node was answering
     end.
 
-arm(Id, C = #conn{res = Res}, Mode, T = #table{conns = Conns, arms = Arms}) ->
-    {armed, T#table{conns = Conns#{Id => C#conn{mode = Mode}}, arms = [{Res, Mode} | Arms]}}.
+arm(#conn{res = Res}, Mode, T = #table{arms = Arms}) ->
+    {armed, T#table{arms = [{Res, Mode} | Arms]}}.
 
 %% @doc Arm what act/3 decided since the last flush, in one NIF call. The
 %% connections that could not be armed are closed here: their ids and why.

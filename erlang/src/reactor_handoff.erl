@@ -96,7 +96,7 @@ describe_fd(Fd) ->
             Type = socket_type(Domain, SockType),
             case Domain of
                 ?AF_UNIX ->
-                    case reactor_nif:peercred(Fd) of
+                    case reactor_channel:peercred(Fd) of
                         {ok, {Pid, Uid, Gid}} -> #{type => Type, peer => #{pid => Pid, uid => Uid, gid => Gid}};
                         _ -> #{type => Type}
                     end;

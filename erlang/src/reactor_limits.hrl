@@ -1,10 +1,11 @@
-%% Bounds shared by the Erlang modules, each stated once. The Node side has
-%% its own copy of the ones on the wire in ts/limits.ts; the golden frames
-%% and the codec tests of both sides hold the two together.
+%% Bounds shared by the Erlang modules, each stated once. Their home is
+%% native/reactor_shared.h, where C and Node read them too: these are
+%% Erlang's copies, which reactor_wire_golden_tests holds to it.
 
-%% Connection ids are positive 31-bit integers (erlpack's integers are 32-bit signed).
+%% Connection ids are positive 31-bit integers (erlpack's integers are 32-bit
+%% signed). REACTOR_MAX_ID.
 -define(MAX_ID, 16#7fffffff).
 
-%% fds per SCM_RIGHTS message on the channel (native/reactor_addon.cc
-%% receives at most this many).
+%% fds per SCM_RIGHTS message on the channel: the addon receives at most this
+%% many. REACTOR_MAX_FDS_PER_MSG.
 -define(MAX_FDS_PER_MSG, 64).

@@ -1,17 +1,21 @@
-%% @doc NIF stubs: the BEAM's side of every connection's fd (native/reactor_nif.c).
+%% @doc NIF stubs: the BEAM's side of every connection's fd (native/nif/).
 %%
 %% An fd given to {@link open/2} is owned by the calling process: polled with
 %% enif_select, one-shot (`select/2' arms one `{reactor_io, Id, read | write}'
 %% message), or armed in a poller (`poller/1', `arm/2', `cycle/1'), and closed
-%% exactly once by `close/2' or when the owner dies.
+%% exactly once by `close/2' or when the owner dies. Every resource has one
+%% role, fixed when it is made: a connection's fd or Node's stderr FIFO
+%% (open/2), a listener (open/2 of a listening socket), a batch socket
+%% (batch_pair/0) or a poller (poller/1); native/nif/reactor_nif.h documents
+%% which fields and calls each role uses.
 -module(reactor_nif).
 
--export([fd_info/1, peercred/1, open/2, take/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1,
+-export([fd_info/1, open/2, controlling_process/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1,
          open_fifo/1, read/2, batch_pair/0, poller/1, arm/2, cycle/1, pump/3, send_batch/2]).
 
 -on_load(load/0).
 
--nifs([fd_info/1, peercred/1, open/2, take/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1,
+-nifs([fd_info/1, open/2, controlling_process/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1,
          open_fifo/1, read/2, batch_pair/0, poller/1, arm/2, cycle/1, pump/3, send_batch/2]).
 
 -type res() :: reference().
@@ -25,15 +29,12 @@ load() ->
     | {error, term()}.
 fd_info(_Fd) -> erlang:nif_error(not_loaded).
 
--spec peercred(integer()) -> {ok, {integer(), non_neg_integer(), non_neg_integer()}} | {error, term()}.
-peercred(_Fd) -> erlang:nif_error(not_loaded).
-
 -spec open(integer(), integer()) -> {ok, res()} | {error, term()}.
 open(_Fd, _Id) -> erlang:nif_error(not_loaded).
 
 %% @doc The calling process becomes the owner, and `Id' the connection id.
--spec take(res(), integer()) -> ok | {error, closed}.
-take(_Res, _Id) -> erlang:nif_error(not_loaded).
+-spec controlling_process(res(), integer()) -> ok | {error, closed}.
+controlling_process(_Res, _Id) -> erlang:nif_error(not_loaded).
 
 -spec select(res(), read | write) -> ok | {error, term()}.
 select(_Res, _Mode) -> erlang:nif_error(not_loaded).
@@ -77,7 +78,7 @@ poller(_Batch) -> erlang:nif_error(not_loaded).
 -spec arm(res(), [{res(), read | write}]) -> [{integer(), term()}].
 arm(_Poller, _Arms) -> erlang:nif_error(not_loaded).
 
--type action() :: continue | read_pending | write_pending | close.
+-type action() :: read_pending | write_pending | close.
 -type cycle_result() :: {pos_integer(), action() | {ack, action()} | {invalid, non_neg_integer()}
                                         | {poll_failed, term()}}.
 

@@ -23,7 +23,7 @@
 %% TLS under the configuration sent with tls_config/2 under that key.
 -type transport() :: #{proxy := boolean(), tls := false | id()}.
 %% What Node answers for a connection (codes in its action batches).
--type action() :: read_pending | write_pending | close | continue.
+-type action() :: read_pending | write_pending | close.
 -type log_level() :: error | warning | notice | info | debug.
 -type from_node() ::
     ready

@@ -1,6 +1,7 @@
-/** Largest connection id (Erlang: reactor_config:max_id/0). */
+/** Largest connection id (REACTOR_MAX_ID; Erlang: ?MAX_ID in reactor_limits.hrl). */
 export declare const MAX_ID = 2147483647;
-/** Defaults of the context options Erlang may leave out of `init`. */
+/** Defaults of the context options Erlang may leave out of `init`
+ * (REACTOR_DEFAULT_*; Erlang: reactor_config:default/1). */
 export declare const DEFAULTS: {
     /** the most bytes one read takes */
     readonly readSize: number;
@@ -29,5 +30,5 @@ export declare const DATAGRAM_MAX = 65536;
 export declare const MAX_IN_FRAME: number;
 /** A log line longer than this is cut. */
 export declare const MAX_LOG_TEXT: number;
-/** Buffers per writev (IOV_MAX is 1024; 64 is where gains stop). */
+/** Buffers per writev, of IOV_MAX's 1024 (why 64: docs/performance.md). */
 export declare const MAX_IOV = 64;

@@ -90,7 +90,7 @@ one_shot_by_mode_test() ->
     close_all(All).
 
 %% Node's answers are applied in the NIF: a re-armed fd that has data already
-%% is sent to Node in the same turn; continue keeps what it was armed for.
+%% is sent to Node in the same turn; each answer arms what it names.
 actions_are_applied_in_the_nif_test() ->
     {P, _, Node} = All = poller(),
     {A, PeerA} = pair(7),
@@ -107,8 +107,8 @@ actions_are_applied_in_the_nif_test() ->
     ?assertEqual({2, 2, [], <<>>}, reactor_nif:cycle(P)),
     ok = reactor_nif:select(P, read),
     ?assertEqual(lists:sort([{7, read}, {8, write}]), lists:sort(node_reads(Node))),
-    %% continue: 8 stays armed for writing, 7 for reading
-    node_sends(Node, [{8, 1}, {7, 1}]),
+    %% a handler's "continue", as Node sends it: the event it answers again
+    node_sends(Node, [{8, 3}, {7, 2}]),
     ?assertEqual({2, [], <<>>}, turn(P)),
     ?assertEqual(lists:sort([{7, read}, {8, write}]), lists:sort(node_reads(Node))),
     [ok = reactor_nif:close(R, true) || R <- [A, B]],
@@ -117,15 +117,17 @@ actions_are_applied_in_the_nif_test() ->
 
 %% What the NIF cannot do comes back in order: closes, acks, ids it does not
 %% hold (a handoff acked earlier in the same batch, or closed meanwhile),
-%% unknown codes (the integer, never an atom).
+%% unknown codes (the integer, never an atom). 1 is one: "continue" has no
+%% code, Node sends the event it re-arms.
 the_rest_goes_to_erlang_test() ->
     {P, _, Node} = All = poller(),
     {A, PeerA} = pair(7),
     ?assertEqual([], reactor_nif:arm(P, [{A, read}])),
     Atoms = erlang:system_info(atom_count),
-    node_sends(Node, [{9, 16#12}, {9, 3}, {7, 4}, {7, 99}, {12, 2}, {7, 16#80000002}]),
+    node_sends(Node, [{9, 16#12}, {9, 3}, {7, 4}, {7, 99}, {12, 2}, {7, 16#80000002}, {7, 1}, {9, 16#11}]),
     ?assertEqual({0, [{9, {ack, read_pending}}, {9, write_pending}, {7, close}, {7, {invalid, 99}},
-                      {12, read_pending}, {7, {invalid, 16#80000002}}], <<>>}, turn(P)),
+                      {12, read_pending}, {7, {invalid, 16#80000002}}, {7, {invalid, 1}},
+                      {9, {invalid, 16#11}}], <<>>}, turn(P)),
     ?assertEqual(Atoms, erlang:system_info(atom_count)),
     ok = reactor_nif:close(A, true),
     gen_tcp:close(PeerA),
@@ -252,8 +254,8 @@ pump_turns_until_idle_test() ->
     {P, _, Node} = All = poller(),
     {A, PeerA} = pair(7),
     ?assertEqual([], reactor_nif:arm(P, [{A, read}])),
-    %% "Node": reads each ready batch, drains 7 and answers continue, three
-    %% times; the client sends its next message once Node has answered
+    %% "Node": reads each ready batch, drains 7 and answers read_pending,
+    %% three times; the client sends its next message once Node has answered
     Self = self(),
     Client = spawn_link(fun() ->
                                 Me = self(),
@@ -267,7 +269,7 @@ pump_turns_until_idle_test() ->
     R = reactor_nif:pump(P, 150000, 1000000),
     Took = erlang:monotonic_time(microsecond) - T0,
     %% three ready turns and Node's three answers, each applied in the NIF
-    %% (continue re-arms 7: without it the 2nd and 3rd message go unseen)
+    %% (read_pending re-arms 7: without it the 2nd and 3rd message go unseen)
     ?assertEqual({3, 3, 3, [], <<>>, idle}, R),
     ?assert(Took >= 150000), % the idle spell after the last
     ?assert(Took < 1000000),
@@ -278,13 +280,13 @@ pump_turns_until_idle_test() ->
     close_all(All).
 
 %% Plays Node for `N' ready batches of connection `Res': reads what is there,
-%% answers continue and tells `To'; reports what it read.
+%% answers read_pending and tells `To'; reports what it read.
 play_node(Node, Res, To, N) -> play_node(Node, Res, To, N, <<>>).
 play_node(_, _, To, 0, Acc) -> To ! {self(), played, Acc};
 play_node(Node, Res, To, N, Acc) ->
     {ok, <<Id:32/native>>} = socket:recv(Node, 0, [], 5000),
     {ok, Data} = reactor_nif:read(Res, 65536),
-    node_sends(Node, [{Id, 1}]),
+    node_sends(Node, [{Id, 2}]),
     To ! {self(), answered},
     play_node(Node, Res, To, N - 1, <<Acc/binary, Data/binary>>).
 
@@ -375,9 +377,9 @@ fuzz_one(P, Node, Bin) ->
     end.
 
 valid_result({Id, A}) when is_integer(Id), Id > 0 ->
-    lists:member(A, [continue, read_pending, write_pending, close])
+    lists:member(A, [read_pending, write_pending, close])
         orelse case A of
-                   {ack, X} -> lists:member(X, [continue, read_pending, write_pending, close]);
+                   {ack, X} -> lists:member(X, [read_pending, write_pending, close]);
                    {invalid, C} -> is_integer(C);
                    {poll_failed, _} -> true;
                    _ -> false

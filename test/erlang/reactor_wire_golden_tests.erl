@@ -4,8 +4,12 @@
 %% test/ts/golden.test.ts does the reverse. A change on one side that the other
 %% does not follow fails here or there. REACTOR_GOLDEN=write rewrites this
 %% side's files (then commit them and run both suites).
+%%
+%% The facts C, Erlang and Node share have one home, native/reactor_shared.h:
+%% shared_facts_test_ holds Erlang's copies to it (golden.test.ts Node's).
 -module(reactor_wire_golden_tests).
 -include_lib("eunit/include/eunit.hrl").
+-include("../../erlang/src/reactor_limits.hrl").
 
 %% What Erlang sends; golden.test.ts says what Node must make of each.
 to_node() ->
@@ -72,3 +76,42 @@ every_file_has_a_case_test() ->
     Files = [filename:basename(F, ".etf") || F <- filelib:wildcard(filename:join(dir(), "*.etf"))],
     Cases = ["to_node_" ++ N || {N, _} <- to_node()] ++ ["from_node_" ++ N || {N, _} <- from_node()],
     ?assertEqual(lists:sort(Cases), lists:sort(Files)).
+
+%% native/reactor_shared.h as #{Name => Value}: its `#define REACTOR_NAME VALUE'
+%% lines, the prefix dropped. A define of another shape is an error, not a
+%% fact skipped.
+shared_facts() ->
+    {ok, H} = file:read_file(filename:join(reactor_test_lib:root(), "native/reactor_shared.h")),
+    Defines = [L || L <- binary:split(H, <<"\n">>, [global]), match =:= re:run(L, "^#define REACTOR_", [{capture, none}]),
+                    L =/= <<"#define REACTOR_SHARED_H">>],
+    maps:from_list([fact(L) || L <- Defines]).
+
+fact(Line) ->
+    case re:run(Line, "^#define REACTOR_([A-Z0-9_]+) +(0x[0-9a-fA-F]+|[0-9]+)u?$", [{capture, all_but_first, binary}]) of
+        {match, [Name, <<"0x", Hex/binary>>]} -> {Name, binary_to_integer(Hex, 16)};
+        {match, [Name, Dec]} -> {Name, binary_to_integer(Dec)};
+        nomatch -> error({not_a_fact, Line})
+    end.
+
+%% Erlang's copy of each fact it shares: the .hrl's and the context options'
+%% defaults (DEFAULT_WRITE_HIGH_WATER is reactor_config:default(write_high_water)).
+erlang_copy(<<"MAX_ID">>) -> ?MAX_ID;
+erlang_copy(<<"MAX_FDS_PER_MSG">>) -> ?MAX_FDS_PER_MSG;
+erlang_copy(<<"DEFAULT_", Option/binary>>) ->
+    reactor_config:default(binary_to_existing_atom(string:lowercase(Option)));
+%% The batch layout and the action codes are C's and Node's: Erlang sees
+%% only what cycle/1 makes of them.
+erlang_copy(<<"READY_", _/binary>>) -> not_erlangs;
+erlang_copy(<<"ACTION", _/binary>>) -> not_erlangs.
+
+shared_facts_test_() ->
+    Facts = shared_facts(),
+    [{binary_to_list(Name), ?_assertEqual({Name, Value}, {Name, erlang_copy(Name)})}
+     || {Name, Value} <- lists:sort(maps:to_list(Facts)), erlang_copy(Name) =/= not_erlangs].
+
+%% What the header must hold: a header that lost a fact Erlang relies on fails.
+shared_facts_are_there_test() ->
+    Facts = shared_facts(),
+    [?assert(is_map_key(N, Facts))
+     || N <- [<<"MAX_ID">>, <<"MAX_FDS_PER_MSG">>, <<"DEFAULT_READ_SIZE">>, <<"DEFAULT_WRITE_HIGH_WATER">>,
+              <<"DEFAULT_CALLBACK_TIMEOUT">>, <<"DEFAULT_IDLE_TIMEOUT">>, <<"DEFAULT_HANDSHAKE_TIMEOUT">>]].

@@ -1,10 +1,24 @@
 // The other half of the golden frames (see test/erlang/reactor_wire_golden_tests.erl):
 // Node decodes what Erlang wrote (to_node_*.etf) and writes what it sends
 // (from_node_*.etf), byte for byte. REACTOR_GOLDEN=write rewrites this side's files.
+// The facts C, Erlang and Node share have one home, native/reactor_shared.h:
+// "shared facts" holds Node's copies to it (the Erlang test, Erlang's).
 import * as fs from "fs";
 import * as path from "path";
-import { ActionBatch, forEachReady, readyBuffer } from "../../ts/batch";
+import {
+  ACK,
+  ACTION_CODES,
+  ACTION_ENTRY_BYTES,
+  ActionBatch,
+  MAX_ACTIONS_PER_BATCH,
+  MAX_READY_PER_BATCH,
+  READY_ENTRY_BYTES,
+  READY_WRITE_BIT,
+  forEachReady,
+  readyBuffer,
+} from "../../ts/batch";
 import { Incoming, Outgoing, decode, encode } from "../../ts/codec";
+import { DEFAULTS, MAX_ID } from "../../ts/limits";
 
 const dir = path.join(__dirname, "..", "golden");
 const file = (name: string) => path.join(dir, `${name}.etf`);
@@ -113,5 +127,51 @@ describe("golden batches", () => {
       [7, false],
       [0x7fffffff, true],
     ]);
+  });
+});
+
+// native/reactor_shared.h as { NAME: value }: its `#define REACTOR_NAME VALUE`
+// lines, the prefix dropped. A define of another shape throws, never skipped.
+function sharedFacts(): Record<string, number> {
+  const header = fs.readFileSync(path.join(__dirname, "..", "..", "native", "reactor_shared.h"), "utf8");
+  const facts: Record<string, number> = {};
+  for (const line of header.split("\n")) {
+    if (!line.startsWith("#define REACTOR_") || line === "#define REACTOR_SHARED_H") continue;
+    const m = /^#define REACTOR_([A-Z0-9_]+) +(0x[0-9a-fA-F]+|[0-9]+)u?$/.exec(line);
+    if (!m) throw new Error(`not a fact: ${line}`);
+    facts[m[1]] = Number(m[2]);
+  }
+  return facts;
+}
+
+describe("shared facts", () => {
+  const facts = sharedFacts();
+  const snake = (camel: string) => camel.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
+  // Node's copy of each fact it shares, by the header's name.
+  const node: Record<string, number> = {
+    MAX_ID,
+    READY_ENTRY_BYTES,
+    READY_WRITE_BIT,
+    READY_MAX: MAX_READY_PER_BATCH,
+    ACTION_ENTRY_BYTES,
+    ACTIONS_MAX: MAX_ACTIONS_PER_BATCH,
+    ACTION_ACK: ACK,
+    ...Object.fromEntries(Object.entries(ACTION_CODES).map(([a, code]) => [`ACTION_${a.toUpperCase()}`, code])),
+    ...Object.fromEntries(Object.entries(DEFAULTS).map(([k, v]) => [`DEFAULT_${snake(k)}`, v])),
+  };
+  // Not Node's to copy: the addon includes the header itself.
+  const notNodes = ["MAX_FDS_PER_MSG"];
+
+  it.each(Object.entries(node))("%s is the header's", (name, value) => {
+    expect([name, value]).toEqual([name, facts[name]]);
+  });
+
+  it("names every fact of the header, and no other", () => {
+    expect(Object.keys(node).concat(notNodes).sort()).toEqual(Object.keys(facts).sort());
+  });
+
+  it("has a code for each action Node sends, and none for continue", () => {
+    expect(Object.keys(ACTION_CODES).sort()).toEqual(["close", "read_pending", "write_pending"]);
+    expect(Object.values(ACTION_CODES)).not.toContain(1);
   });
 });

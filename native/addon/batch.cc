@@ -1,0 +1,153 @@
+// The batch socket, Node's end: ready batches in, action batches out, one
+// packet each (the layout: native/reactor_shared.h, ts/batch.ts), and the
+// one fd libuv watches, through a uv_poll_t whose callback is the port's hot
+// path.
+#include "addon.h"
+
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+namespace reactor {
+namespace {
+
+// Packets one recvPackets call takes at most (one recvmmsg).
+constexpr size_t kMaxPacketsPerCall = 64;
+
+// waitReadable(fd, ms) -> boolean: blocks up to ms for fd to be readable.
+// Only at start, for the batch socket's fd on the channel.
+Napi::Value WaitReadable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0);
+  int ms = info[1].As<Napi::Number>().Int32Value();
+  struct pollfd pfd = {fd, POLLIN, 0};
+  auto n = NonBlocking(env, "poll", [&] { return poll(&pfd, 1, ms); });
+  return Napi::Boolean::New(env, n && *n > 0);
+}
+
+// recvPacket(fd, buf) -> the packet's real size (more than buf.length when it
+// did not fit: MSG_TRUNC), 0 when the peer closed, -1 when none is queued.
+Napi::Value RecvPacket(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0);
+  auto b = info[1].As<Napi::Uint8Array>();
+  auto n = NonBlocking(env, "recv", [&] { return recv(fd, b.Data(), b.ByteLength(), MSG_DONTWAIT | MSG_TRUNC); });
+  return Napi::Number::New(env, n ? static_cast<double>(*n) : -1);
+}
+
+// recvPackets(fd, buf, slot, sizes) -> how many packets were queued (up to
+// sizes.length, one recvmmsg): packet i is at buf[i * slot], sizes[i] its real
+// size (more than slot when it did not fit). 0 when none; -1 when the peer closed.
+Napi::Value RecvPackets(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0);
+  auto b = info[1].As<Napi::Uint8Array>();
+  size_t slot = info[2].As<Napi::Number>().Uint32Value();
+  auto sizes = info[3].As<Napi::Uint32Array>();
+  size_t max = sizes.ElementLength();
+  if (max > kMaxPacketsPerCall) max = kMaxPacketsPerCall;
+  if (slot == 0 || b.ByteLength() < slot * max) throw Napi::RangeError::New(env, "recvPackets: buffer too small");
+  struct mmsghdr msgs[kMaxPacketsPerCall];
+  struct iovec iov[kMaxPacketsPerCall];
+  memset(msgs, 0, sizeof msgs);
+  for (size_t i = 0; i < max; i++) {
+    iov[i].iov_base = b.Data() + i * slot;
+    iov[i].iov_len = slot;
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  auto got = NonBlocking(env, "recvmmsg",
+                         [&] { return recvmmsg(fd, msgs, static_cast<unsigned>(max), MSG_DONTWAIT, nullptr); });
+  int n = got ? *got : 0;
+  for (int i = 0; i < n; i++) {
+    if (msgs[i].msg_len == 0) return Napi::Number::New(env, i == 0 ? -1 : i);  // the peer closed
+    // a packet larger than its slot is cut (MSG_TRUNC): report one size past it
+    sizes[i] = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? static_cast<uint32_t>(slot + 1) : msgs[i].msg_len;
+  }
+  return Napi::Number::New(env, n);
+}
+
+// sendPacket(fd, buf, length) -> true, or false when the peer's queue is full.
+Napi::Value SendPacket(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0);
+  auto b = info[1].As<Napi::Uint8Array>();
+  size_t len = info[2].As<Napi::Number>().Uint32Value();
+  if (len > b.ByteLength()) throw Napi::RangeError::New(env, "send out of bounds");
+  auto n = NonBlocking(env, "send", [&] { return send(fd, b.Data(), len, MSG_DONTWAIT | MSG_NOSIGNAL); });
+  return Napi::Boolean::New(env, n.has_value());
+}
+
+// One watched fd per process: the batch socket.
+struct Watch {
+  uv_poll_t poll;
+  napi_env env;
+  Napi::FunctionReference callback;
+  int fd = -1;
+  bool writable = false;
+};
+Watch* watch = nullptr;
+
+void OnPoll(uv_poll_t* handle, int status, int events) {
+  Watch* w = static_cast<Watch*>(handle->data);
+  Napi::Env env(w->env);
+  Napi::HandleScope scope(env);
+  int what = status < 0 ? 4 : ((events & UV_READABLE) ? 1 : 0) | ((events & UV_WRITABLE) ? 2 : 0);
+  try {
+    // MakeCallback: microtasks (protocol handlers' Promises) run after it
+    w->callback.MakeCallback(env.Global(), {Napi::Number::New(env, what)});
+  } catch (const Napi::Error& e) {
+    napi_fatal_exception(w->env, e.Value());
+  }
+}
+
+void Rearm(Watch* w) {
+  uv_poll_start(&w->poll, UV_READABLE | (w->writable ? UV_WRITABLE : 0), OnPoll);
+}
+
+// watchBatches(fd, callback(events)): libuv tells callback when fd is
+// readable (1), writable (2, only while wantWritable(true)) or broken (4).
+Napi::Value WatchBatches(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0);
+  if (watch) throw Napi::Error::New(env, "the batch socket is watched already");
+  uv_loop_t* loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) throw Napi::Error::New(env, "no event loop");
+  watch = new Watch();
+  watch->env = env;
+  watch->fd = fd;
+  watch->callback = Napi::Persistent(info[1].As<Napi::Function>());
+  int rc = uv_poll_init(loop, &watch->poll, fd);
+  if (rc < 0) {
+    delete watch;
+    watch = nullptr;
+    throw ErrnoError(env, -rc, "uv_poll_init");
+  }
+  watch->poll.data = watch;
+  Rearm(watch);
+  return env.Undefined();
+}
+
+// wantWritable(on): also tell the callback when the batch socket is writable.
+Napi::Value WantWritable(const Napi::CallbackInfo& info) {
+  bool on = info[0].As<Napi::Boolean>().Value();
+  if (watch && watch->writable != on) {
+    watch->writable = on;
+    Rearm(watch);
+  }
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void InitBatch(Napi::Env env, Napi::Object exports) {
+  exports.Set("waitReadable", Napi::Function::New(env, WaitReadable));
+  exports.Set("recvPacket", Napi::Function::New(env, RecvPacket));
+  exports.Set("recvPackets", Napi::Function::New(env, RecvPackets));
+  exports.Set("sendPacket", Napi::Function::New(env, SendPacket));
+  exports.Set("watchBatches", Napi::Function::New(env, WatchBatches));
+  exports.Set("wantWritable", Napi::Function::New(env, WantWritable));
+}
+
+}  // namespace reactor

@@ -1,0 +1,82 @@
+/* A poller's members: connection id -> fd, what Node's action batches name.
+ * Open addressing, linear probing, backward-shift deletion; ids are never 0
+ * (0 marks a free slot). Guarded by the poller's lock. Inline: cycle.c looks
+ * an id up per action, on the hot path. */
+#ifndef REACTOR_NIF_MEMBERS_H
+#define REACTOR_NIF_MEMBERS_H
+
+#include <erl_nif.h>
+#include <string.h>
+
+typedef struct { unsigned id; int fd; } member;
+typedef struct members { member *slots; unsigned cap, used; } members;
+
+static inline unsigned members_slot(const members *m, unsigned id) {
+    return (id * 2654435761u) & (m->cap - 1);
+}
+
+static inline member *members_find(members *m, unsigned id) {
+    if (!m || !m->cap || id == 0) return NULL;
+    for (unsigned i = members_slot(m, id);; i = (i + 1) & (m->cap - 1)) {
+        if (m->slots[i].id == id) return &m->slots[i];
+        if (m->slots[i].id == 0) return NULL;
+    }
+}
+
+/* Into a table known to have room for it and not to hold it. */
+static inline void members_place(members *m, unsigned id, int fd) {
+    unsigned i = members_slot(m, id);
+    while (m->slots[i].id) i = (i + 1) & (m->cap - 1);
+    m->slots[i] = (member){id, fd};
+    m->used++;
+}
+
+static inline int members_grow(members *m) {
+    unsigned cap = m->cap ? m->cap * 2 : 64;
+    members bigger = {enif_alloc(sizeof(member) * cap), cap, 0};
+    if (!bigger.slots) return 0;
+    memset(bigger.slots, 0, sizeof(member) * cap);
+    for (unsigned i = 0; i < m->cap; i++)
+        if (m->slots[i].id) members_place(&bigger, m->slots[i].id, m->slots[i].fd);
+    if (m->slots) enif_free(m->slots);
+    *m = bigger;
+    return 1;
+}
+
+/* 0 when out of memory. */
+static inline int members_put(members *m, unsigned id, int fd) {
+    member *e = members_find(m, id);
+    if (e) {
+        e->fd = fd;
+        return 1;
+    }
+    if ((m->used + 1) * 2 > m->cap && !members_grow(m)) return 0;
+    members_place(m, id, fd);
+    return 1;
+}
+
+static inline void members_del(members *m, unsigned id) {
+    member *e = members_find(m, id);
+    if (!e) return;
+    unsigned i = (unsigned)(e - m->slots), j = i;
+    /* backward shift: pull later entries of the probe run into the hole */
+    for (;;) {
+        j = (j + 1) & (m->cap - 1);
+        if (!m->slots[j].id) break;
+        unsigned home = members_slot(m, m->slots[j].id);
+        if (((j - home) & (m->cap - 1)) >= ((j - i) & (m->cap - 1))) {
+            m->slots[i] = m->slots[j];
+            i = j;
+        }
+    }
+    m->slots[i].id = 0;
+    m->used--;
+}
+
+static inline void members_free(members *m) {
+    if (!m) return;
+    if (m->slots) enif_free(m->slots);
+    enif_free(m);
+}
+
+#endif

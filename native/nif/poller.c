@@ -1,0 +1,162 @@
+/* The hot path's two resources. A context polls its connections through one
+ * epoll set of its own (the poller) whose fd alone is enif_selected, and
+ * talks to Node about them over a SOCK_SEQPACKET socketpair (the batch
+ * socket) that sits in the same set: one select message covers "a connection
+ * is ready" and "Node has answered". The layouts: native/reactor_shared.h.
+ * The loop over them: cycle.c. */
+#include "reactor_nif.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* batch_pair() -> {ok, Batch, NodeFd} | {error, Reason}: the batch socket.
+ * Batch is the BEAM's end (non-blocking); NodeFd is for Node: the caller
+ * sends it over the fd channel and closes its copy. */
+NIF(nif_batch_pair) {
+    int sv[2];
+    (void)argc; (void)argv;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return error_errno(env, errno);
+    /* room for a few thousand batches either way before a sender waits */
+    int size = 1 << 20;
+    for (int i = 0; i < 2; i++) {
+        setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+        setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    }
+    int fl = fcntl(sv[0], F_GETFL), e = ENOMEM;
+    rfd *r = NULL;
+    if (fl < 0 || fcntl(sv[0], F_SETFL, fl | O_NONBLOCK) < 0) e = errno;
+    else r = rfd_new(env, ROLE_BATCH, sv[0], 0);
+    if (!r) {
+        close(sv[0]);
+        close(sv[1]);
+        return error_errno(env, e);
+    }
+    r->is_socket = 1;
+    ERL_NIF_TERM t = enif_make_resource(env, r);
+    enif_release_resource(r);
+    return enif_make_tuple3(env, am_ok, t, enif_make_int(env, sv[1]));
+}
+
+/* poller(Batch) -> {ok, Poller} | {error, Reason}: a new epoll set, owned by
+ * the caller, with the batch socket in it (select/2 it for read to hear when
+ * a connection is ready or Node has answered; its messages carry id 0). A
+ * batch socket has one poller. */
+NIF(nif_poller) {
+    rfd *b;
+    (void)argc;
+    if (!enif_get_resource(env, argv[0], rfd_type, (void **)&b)) return enif_make_badarg(env);
+    int fd = epoll_create1(EPOLL_CLOEXEC);
+    if (fd < 0) return error_errno(env, errno);
+    rfd *p = rfd_new(env, ROLE_POLLER, fd, 0);
+    members *m = enif_alloc(sizeof *m);
+    uint32_t *rbuf = enif_alloc(REACTOR_ACTIONS_MAX * REACTOR_ACTION_ENTRY_BYTES * RECV_BATCHES);
+    if (!p || !m || !rbuf) {
+        if (m) enif_free(m);
+        if (rbuf) enif_free(rbuf);
+        if (p) enif_release_resource(p); /* its dtor closes fd */
+        else close(fd);
+        return error_errno(env, ENOMEM);
+    }
+    memset(m, 0, sizeof *m);
+    p->members = m;
+    p->rbuf = rbuf;
+    int e = 0;
+    enif_mutex_lock(b->lock);
+    if (b->role != ROLE_BATCH || b->state != FD_OPEN || b->fd < 0 || b->poller) {
+        e = EINVAL;
+    } else {
+        /* level-triggered: a cycle that leaves batches unread fires again */
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = POLL_BATCH};
+        if (epoll_ctl(fd, EPOLL_CTL_ADD, b->fd, &ev) < 0) {
+            e = errno;
+        } else {
+            p->batch_fd = b->fd; /* p is not shared yet: no need of its lock */
+            enif_keep_resource(p);
+            b->poller = p;
+        }
+    }
+    enif_mutex_unlock(b->lock);
+    if (e) {
+        enif_release_resource(p);
+        return error_errno(env, e);
+    }
+    return ok_resource(env, p);
+}
+
+/* arm(Poller, [{Conn, read | write}]) -> [{Id, Reason}]: each fd armed
+ * one-shot in the poller (registered, under its id, on its first arming);
+ * what could not be armed is returned with why, and its connection must
+ * close. */
+NIF(nif_arm) {
+    rfd *p, *r;
+    ERL_NIF_TERM list = argv[1], head, failed = enif_make_list(env, 0);
+    const ERL_NIF_TERM *pair;
+    int arity;
+    (void)argc;
+    if (!enif_get_resource(env, argv[0], rfd_type, (void **)&p) || p->role != ROLE_POLLER ||
+        !enif_is_list(env, list))
+        return enif_make_badarg(env);
+    while (enif_get_list_cell(env, list, &head, &list)) {
+        if (!enif_get_tuple(env, head, &arity, &pair) || arity != 2 ||
+            !enif_get_resource(env, pair[0], rfd_type, (void **)&r) || r->role == ROLE_POLLER)
+            return enif_make_badarg(env);
+        int write = enif_is_identical(pair[1], am_write);
+        int e = 0;
+        enif_mutex_lock(r->lock);
+        if (r->state != FD_OPEN || r->fd < 0 || r->id <= 0 || (r->poller && r->poller != p)) {
+            e = EBADF;
+        } else {
+            struct epoll_event ev = {.events = (write ? EPOLLOUT : EPOLLIN) | EPOLLONESHOT,
+                                     .data.u64 = (uint64_t)(unsigned)r->id | (write ? POLL_WRITE_BIT : 0)};
+            enif_mutex_lock(p->lock);
+            if (p->fd < 0) {
+                e = EBADF;
+            } else if (!r->poller && !members_put(p->members, (unsigned)r->id, r->fd)) {
+                e = ENOMEM;
+            } else if (epoll_ctl(p->fd, r->poller ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, r->fd, &ev) < 0) {
+                e = errno;
+                if (!r->poller) members_del(p->members, (unsigned)r->id);
+            }
+            enif_mutex_unlock(p->lock);
+            if (!e && !r->poller) {
+                enif_keep_resource(p);
+                r->poller = p;
+                r->reg_id = (unsigned)r->id;
+            }
+        }
+        int id = r->id;
+        enif_mutex_unlock(r->lock);
+        if (e) failed = enif_make_list_cell(env, enif_make_tuple2(env, enif_make_int(env, id), errno_term(env, e)), failed);
+    }
+    return failed;
+}
+
+/* send_batch(Batch, Bin) -> ok | {error, eagain | closed | Reason}: a ready
+ * batch cycle/1 could not send (select the socket for write and retry). */
+NIF(nif_send_batch) {
+    rfd *r;
+    ErlNifBinary bin;
+    (void)argc;
+    if (!enif_get_resource(env, argv[0], rfd_type, (void **)&r) || r->role != ROLE_BATCH ||
+        !enif_inspect_binary(env, argv[1], &bin) || bin.size == 0 ||
+        bin.size > REACTOR_READY_MAX * REACTOR_READY_ENTRY_BYTES || bin.size % REACTOR_READY_ENTRY_BYTES)
+        return enif_make_badarg(env);
+    enif_mutex_lock(r->lock);
+    ssize_t s;
+    if (rfd_gone(r) || r->fd < 0) {
+        s = -2;
+    } else {
+        do {
+            s = send(r->fd, bin.data, bin.size, MSG_DONTWAIT | MSG_NOSIGNAL);
+        } while (s < 0 && errno == EINTR);
+    }
+    int e = errno;
+    enif_mutex_unlock(r->lock);
+    if (s == -2) return error_closed(env);
+    if (s < 0) return e == EAGAIN || e == EWOULDBLOCK ? enif_make_tuple2(env, am_error, am_eagain) : error_errno(env, e);
+    return am_ok;
+}

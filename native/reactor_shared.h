@@ -1,0 +1,61 @@
+/* reactor_shared.h: the one home of every fact C, Erlang and TypeScript share.
+ *
+ * The NIF (native/nif/) and the addon (native/addon/) include it; the others
+ * keep a copy each, which the golden tests hold to this file:
+ *
+ *   erlang/src/reactor_limits.hrl    MAX_ID, MAX_FDS_PER_MSG
+ *   erlang/src/reactor_config.erl    the DEFAULT_* below (default/1)
+ *   ts/limits.ts                     MAX_ID, MAX_FDS_PER_MSG, DEFAULTS
+ *   ts/batch.ts                      the batch layout and the action codes
+ *
+ * test/erlang/reactor_wire_golden_tests.erl and test/ts/golden.test.ts parse
+ * this file, so every fact is one line `#define REACTOR_NAME VALUE`, VALUE a
+ * decimal or 0x integer (a trailing u allowed), and no name here goes
+ * unchecked on either side. Change a value here, then its copies.
+ */
+#ifndef REACTOR_SHARED_H
+#define REACTOR_SHARED_H
+
+/* Connection ids are 1..MAX_ID: erlpack's integers are 32-bit signed, and the
+ * top bit of a ready entry says "armed for writing". 0 is no connection (the
+ * batch socket's own id on the channel, a free slot in the NIF's tables). */
+#define REACTOR_MAX_ID 0x7fffffffu
+
+/* fds per SCM_RIGHTS message on the fd channel: Erlang sends at most this
+ * many, the addon receives at most this many (ids in the payload, int32 each). */
+#define REACTOR_MAX_FDS_PER_MSG 64
+
+/* The batch socket: a SOCK_SEQPACKET pair between a context and its Node, one
+ * batch per packet, fixed-size entries in host byte order (both ends run on
+ * this host), no ETF.
+ *
+ * Ready batch (Erlang -> Node): one u32 per ready connection, its id, with
+ * READY_WRITE_BIT set when it was armed for writing; at most READY_MAX
+ * entries (the poller's epoll_wait size). */
+#define REACTOR_READY_ENTRY_BYTES 4
+#define REACTOR_READY_WRITE_BIT 0x80000000u
+#define REACTOR_READY_MAX 1024
+
+/* Action batch (Node -> Erlang): (u32 id, u32 code) per answer, at most
+ * ACTIONS_MAX entries; the NIF refuses a larger or ragged packet. */
+#define REACTOR_ACTION_ENTRY_BYTES 8
+#define REACTOR_ACTIONS_MAX 1024
+
+/* The codes: what to arm next, or close. Node maps a handler's "continue" to
+ * the code of the event it answers, so there is no code for it. ACK is added
+ * to the code of a handoff's first answer (connectionMade's). */
+#define REACTOR_ACTION_READ_PENDING 2
+#define REACTOR_ACTION_WRITE_PENDING 3
+#define REACTOR_ACTION_CLOSE 4
+#define REACTOR_ACTION_ACK 0x10
+
+/* The defaults of the context options that reach Node in its init frame:
+ * Erlang fills in what the user left out, Node uses them where a test or
+ * tool builds a Reactor without Erlang. C has no use for them. */
+#define REACTOR_DEFAULT_READ_SIZE 1048576
+#define REACTOR_DEFAULT_WRITE_HIGH_WATER 1048576
+#define REACTOR_DEFAULT_CALLBACK_TIMEOUT 0
+#define REACTOR_DEFAULT_IDLE_TIMEOUT 0
+#define REACTOR_DEFAULT_HANDSHAKE_TIMEOUT 10000
+
+#endif
