@@ -215,6 +215,17 @@ export class Connection implements Upstream, ConnectionHandle {
     }
   }
 
+  /** One datagram failed; the socket serves on (a throw here is logged, not fatal). */
+  datagramError(e: Error, to?: Peer): void {
+    if (this.closed) return;
+    this.host.countError();
+    try {
+      this.host.registry.runAs(this.id, () => this.proto.datagramError(e, to));
+    } catch (err) {
+      this.host.log("error", this.id, `datagramError threw: ${stackOf(err)}`);
+    }
+  }
+
   // ConnectionHandle: the protocol's own calls.
 
   read(size: number): Buffer | null {
