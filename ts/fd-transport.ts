@@ -147,8 +147,26 @@ export class StreamTransport extends FdTransport {
   // doubles the next (up to readSize), a small one halves it, so streams move
   // in large syscalls and small messages do not claim large slabs.
   private hint = READ_START;
+  /** bytes read from the connection before its handoff: the first read gives them */
+  private preread: Buffer | undefined;
+
+  /** Bytes that come before anything the fd holds (as Node's
+   * readable.unshift puts data back at the head of a stream). */
+  unshift(bytes: Buffer): void {
+    if (bytes.length) this.preread = this.preread ? Buffer.concat([bytes, this.preread]) : bytes;
+  }
+
+  readNow(size: number): Buffer | null {
+    const pre = this.takePreread(size);
+    return pre ?? super.readNow(size);
+  }
 
   readable(): void {
+    const pre = this.takePreread(Infinity);
+    if (pre) {
+      this.up.data(pre);
+      if (!this.up.wantsMore()) return;
+    }
     for (let reads = 1; ; reads++) {
       const want = Math.min(this.hint, this.readSize);
       const { buffer, offset } = this.slab.room(want);
@@ -173,6 +191,15 @@ export class StreamTransport extends FdTransport {
       // so that one busy connection cannot starve the others.
       if (n < want || reads >= MAX_READS_PER_EVENT || !this.up.wantsMore()) return;
     }
+  }
+
+  private takePreread(size: number): Buffer | undefined {
+    const pre = this.preread;
+    if (!pre) return undefined;
+    this.preread = pre.length > size ? pre.subarray(size) : undefined;
+    const out = pre.length > size ? pre.subarray(0, size) : pre;
+    this.traffic.bytesIn += out.length;
+    return out;
   }
 }
 
