@@ -1,21 +1,54 @@
-// HTTP/1.1 with keep-alive: Content-Length bodies, pipelined requests, and
-// Connection: close. Routes: GET / (hello), POST /echo (the body back),
-// anything else 404. A request's head must arrive whole within
-// `header_timeout` ms (10 s; a listener may set it in its client info), so a
-// client that trickles it byte by byte is closed, as slowloris defenses do.
+// HTTP/1.1 with keep-alive and pipelined requests. Routes: GET / (hello),
+// POST /echo (the body back), anything else 404. A request's head must arrive
+// whole within `header_timeout` ms (10 s; a listener may set it in its client
+// info), so a client that trickles it byte by byte is closed, as slowloris
+// defenses do.
+//
+// Message framing is RFC 9112's, §6: a body is chunked (Transfer-Encoding,
+// decoded here), Content-Length long (1*DIGIT), or empty. Where a server and
+// a proxy in front of it could read one request two ways (the request
+// smuggling vector), the request is refused with 400 and the connection
+// closed: a length that is not 1*DIGIT, two lengths, a length beside a
+// Transfer-Encoding, a Transfer-Encoding whose last coding is not chunked or
+// in HTTP/1.0, whitespace before a field's colon, a folded line, a CR, LF or
+// NUL inside a line, a malformed chunk. A coding other than chunked is
+// refused with 501, a body past 16 MiB with 413.
 import { Protocol, Action, ClientInfo } from "erlang-reactor";
 
 const MAX_HEAD = 64 * 1024;
 const MAX_BODY = 16 * 1024 * 1024;
+/** a chunk's size line, extensions included, and the trailer section */
+const MAX_CHUNK_LINE = 4096;
 const EMPTY = Buffer.alloc(0);
+const CRLF = Buffer.from("\r\n");
 const HEADER_TIMEOUT = 10_000;
 
-interface Request {
+/** RFC 9110 §5.6.2 token: what a method and a field name are made of */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** control characters other than HTAB: never inside a field line (RFC 9110 §5.5) */
+const CTL = /[\x00-\x08\x0a-\x1f\x7f]/;
+const HEX = /^[0-9A-Fa-f]+$/;
+
+interface Head {
   method: string;
   target: string;
   version: string;
   headers: Map<string, string>;
-  body: Buffer;
+}
+
+/** How far the body of the request being read has come. */
+type Body =
+  | { framing: "length"; left: number }
+  | { framing: "chunked"; step: "size" | "data" | "crlf" | "trailer"; left: number; trailer: number };
+
+/** A request the framing rules refuse: answered with `status`, then closed. */
+class Refused extends Error {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+  ) {
+    super(reason);
+  }
 }
 
 export default class Http extends Protocol {
@@ -24,6 +57,13 @@ export default class Http extends Protocol {
   private headerTimeout = HEADER_TIMEOUT;
   /** a request has begun and its head is not complete: the deadline runs */
   private waitingForHead = false;
+  /** the request whose body is being read */
+  private head: Head | null = null;
+  private body: Body = { framing: "length", left: 0 };
+  private bodyParts: Buffer[] = [];
+  private bodyLength = 0;
+  /** the request asked for "100 Continue" before it sends its body */
+  private expectsContinue = false;
 
   connectionMade(fd: number, info: ClientInfo): Action {
     super.connectionMade(fd, info);
@@ -34,13 +74,26 @@ export default class Http extends Protocol {
 
   dataReceived(data: Buffer): Action {
     this.pending = this.pending.length ? Buffer.concat([this.pending, data]) : data;
-    while (!this.closeAfterWrite) {
-      const req = this.parse();
-      if (!req) break;
-      this.respond(req);
+    try {
+      while (!this.closeAfterWrite) {
+        if (!this.head && !this.readHead()) break;
+        if (!this.readBody()) {
+          // RFC 9110 §10.1.1: a client that waits is told its body is welcome
+          if (this.expectsContinue) this.writeBuffer.push("HTTP/1.1 100 Continue\r\n\r\n");
+          this.expectsContinue = false;
+          break;
+        }
+        this.respond(this.head!, Buffer.concat(this.bodyParts, this.bodyLength));
+        this.head = null;
+        this.bodyParts = [];
+        this.bodyLength = 0;
+      }
+    } catch (e) {
+      if (!(e instanceof Refused)) throw e;
+      this.fail(e.status, e.reason);
     }
     // The clock starts at a request's first byte and stops when its head is in.
-    const waiting = this.pending.length > 0 && this.pending.indexOf("\r\n\r\n") < 0;
+    const waiting = !this.closeAfterWrite && !this.head && this.pending.length > 0;
     if (waiting !== this.waitingForHead) this.setDeadline(waiting ? this.headerTimeout : 0);
     this.waitingForHead = waiting;
     return this.writeBuffer.length ? "write_pending" : "continue";
@@ -52,43 +105,109 @@ export default class Http extends Protocol {
     return this.closeAfterWrite ? "close" : "read_pending";
   }
 
-  /** One complete request off the front of `pending`, or null if there is none yet. */
-  private parse(): Request | null {
-    const end = this.pending.indexOf("\r\n\r\n");
-    if (end < 0) {
-      if (this.pending.length > MAX_HEAD) this.fail(431, "Request Header Fields Too Large");
-      return null;
+  /** The next request's head off the front of `pending`: false until it is all there. */
+  private readHead(): boolean {
+    // RFC 9112 §2.2: empty lines before a request line are ignored
+    let start = 0;
+    while (this.pending.length >= start + 2 && this.pending[start] === 13 && this.pending[start + 1] === 10) start += 2;
+    const end = this.pending.indexOf("\r\n\r\n", start);
+    if (end < 0 || end - start > MAX_HEAD) {
+      if (this.pending.length - start > MAX_HEAD) throw new Refused(431, "Request Header Fields Too Large");
+      this.pending = this.pending.subarray(start);
+      return false;
     }
-    const lines = this.pending.subarray(0, end).toString("latin1").split("\r\n");
-    const [method, target, version] = lines[0].split(" ");
-    if (!method || !target || !/^HTTP\/1\.[01]$/.test(version ?? "")) {
-      this.fail(400, "Bad Request");
-      return null;
-    }
-    const headers = new Map<string, string>();
-    for (const line of lines.slice(1)) {
-      const colon = line.indexOf(":");
-      if (colon > 0) headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
-    }
-    const length = Number(headers.get("content-length") ?? "0");
-    if (!Number.isInteger(length) || length < 0 || length > MAX_BODY) {
-      this.fail(400, "Bad Request");
-      return null;
-    }
-    if (this.pending.length < end + 4 + length) return null;
-    const body = this.pending.subarray(end + 4, end + 4 + length);
-    this.pending = this.pending.subarray(end + 4 + length);
-    return { method, target, version, headers, body };
+    const lines = this.pending.subarray(start, end).toString("latin1").split("\r\n");
+    this.pending = this.pending.subarray(end + 4);
+    const m = /^([^ ]+) ([^ ]+) (HTTP\/\d\.\d)$/.exec(lines[0]);
+    if (!m || !TOKEN.test(m[1]) || CTL.test(lines[0])) throw new Refused(400, "Bad Request");
+    const [, method, target, version] = m;
+    if (version !== "HTTP/1.1" && version !== "HTTP/1.0") throw new Refused(505, "HTTP Version Not Supported");
+    const headers = parseFields(lines.slice(1));
+    this.head = { method, target, version, headers };
+    this.body = framing(headers, version);
+    this.expectsContinue = version === "HTTP/1.1" && headers.get("expect")?.toLowerCase() === "100-continue";
+    return true;
   }
 
-  private respond(req: Request): void {
-    const conn = req.headers.get("connection")?.toLowerCase();
-    const keepAlive = req.version === "HTTP/1.1" ? conn !== "close" : conn === "keep-alive";
+  /** Reads the current request's body from `pending`: true once it is complete. */
+  private readBody(): boolean {
+    const b = this.body;
+    if (b.framing === "length") {
+      b.left -= this.take(b.left);
+      return b.left === 0;
+    }
+    for (;;) {
+      switch (b.step) {
+        case "size": {
+          const line = this.line();
+          if (line === null) return false;
+          // chunk-size [ chunk-ext ]: the size is hex digits and nothing else
+          const semi = line.indexOf(";");
+          const size = (semi < 0 ? line : line.slice(0, semi)).replace(/[ \t]+$/, "");
+          if (!HEX.test(size) || CTL.test(line)) throw new Refused(400, "Bad Request");
+          const digits = size.replace(/^0+(?=.)/, "");
+          b.left = digits.length > 8 ? Infinity : parseInt(digits, 16);
+          if (this.bodyLength + b.left > MAX_BODY) throw new Refused(413, "Content Too Large");
+          b.step = b.left === 0 ? "trailer" : "data";
+          break;
+        }
+        case "data":
+          b.left -= this.take(b.left);
+          if (b.left > 0) return false;
+          b.step = "crlf";
+          break;
+        case "crlf":
+          if (this.pending.length < 2) return false;
+          if (this.pending[0] !== 13 || this.pending[1] !== 10) throw new Refused(400, "Bad Request");
+          this.pending = this.pending.subarray(2);
+          b.step = "size";
+          break;
+        case "trailer": {
+          // trailer fields are read and dropped; an empty line ends the message
+          const line = this.line();
+          if (line === null) return false;
+          if (line === "") return true;
+          b.trailer += line.length + 2;
+          if (b.trailer > MAX_HEAD) throw new Refused(431, "Request Header Fields Too Large");
+          parseFields([line]);
+          break;
+        }
+      }
+    }
+  }
+
+  /** Up to `n` body bytes from `pending`; how many. */
+  private take(n: number): number {
+    const got = Math.min(n, this.pending.length);
+    if (got > 0) {
+      this.bodyParts.push(this.pending.subarray(0, got));
+      this.bodyLength += got;
+      this.pending = this.pending.subarray(got);
+    }
+    return got;
+  }
+
+  /** One CRLF-ended line of the chunked framing, or null until it is there. */
+  private line(): string | null {
+    const eol = this.pending.indexOf(CRLF);
+    if (eol < 0) {
+      if (this.pending.length > MAX_CHUNK_LINE) throw new Refused(400, "Bad Request");
+      return null;
+    }
+    if (eol > MAX_CHUNK_LINE) throw new Refused(400, "Bad Request");
+    const line = this.pending.toString("latin1", 0, eol);
+    this.pending = this.pending.subarray(eol + 2);
+    return line;
+  }
+
+  private respond(req: Head, body: Buffer): void {
+    const conn = (req.headers.get("connection") ?? "").toLowerCase().split(",").map((t) => t.trim());
+    const keepAlive = req.version === "HTTP/1.1" ? !conn.includes("close") : conn.includes("keep-alive");
     if (!keepAlive) this.closeAfterWrite = true;
     if (req.method === "GET" && req.target === "/") {
       this.send(200, "OK", Buffer.from("Hello from TypeScript on the BEAM!\n"), keepAlive);
     } else if (req.method === "POST" && req.target === "/echo") {
-      this.send(200, "OK", req.body, keepAlive);
+      this.send(200, "OK", body, keepAlive);
     } else {
       this.send(404, "Not Found", Buffer.from(`no route for ${req.method} ${req.target}\n`), keepAlive);
     }
@@ -108,4 +227,49 @@ export default class Http extends Protocol {
     this.pending = EMPTY;
     this.send(status, reason, Buffer.from(reason + "\n"), false);
   }
+}
+
+/** Field lines (RFC 9112 §5): `name: value`, the name a token right before
+ * the colon, no folding, no control characters. A field that comes twice is
+ * one list, its values joined with ", " (RFC 9110 §5.3). */
+function parseFields(lines: string[]): Map<string, string> {
+  const fields = new Map<string, string>();
+  for (const line of lines) {
+    const colon = line.indexOf(":");
+    const name = line.slice(0, colon);
+    // §5.1: whitespace before the colon is refused; §5.2: so is a folded line
+    if (colon <= 0 || !TOKEN.test(name) || CTL.test(line)) throw new Refused(400, "Bad Request");
+    const key = name.toLowerCase();
+    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
+    const had = fields.get(key);
+    fields.set(key, had === undefined ? value : `${had}, ${value}`);
+  }
+  return fields;
+}
+
+/** How the body is framed (RFC 9112 §6.1, §6.3), or Refused. */
+function framing(headers: Map<string, string>, version: string): Body {
+  const te = headers.get("transfer-encoding");
+  const cl = headers.get("content-length");
+  if (te !== undefined) {
+    // §6.1: in HTTP/1.0 the framing is faulty; §6.3: both at once is refused
+    if (version === "HTTP/1.0" || cl !== undefined) throw new Refused(400, "Bad Request");
+    const codings = te
+      .toLowerCase()
+      .split(",")
+      .map((c) => c.trim())
+      .filter((c) => c !== "");
+    // §6.3: a request whose final coding is not chunked cannot be framed
+    if (codings.at(-1) !== "chunked" || codings.indexOf("chunked") !== codings.length - 1) {
+      throw new Refused(400, "Bad Request");
+    }
+    if (codings.length > 1) throw new Refused(501, "Not Implemented"); // gzip, deflate, ...: not decoded here
+    return { framing: "chunked", step: "size", left: 0, trailer: 0 };
+  }
+  if (cl === undefined) return { framing: "length", left: 0 };
+  // §8.6: 1*DIGIT, once (a list, even of equal values, is refused)
+  if (!/^[0-9]+$/.test(cl)) throw new Refused(400, "Bad Request");
+  const length = cl.length > 9 ? Infinity : Number(cl);
+  if (length > MAX_BODY) throw new Refused(413, "Content Too Large");
+  return { framing: "length", left: length };
 }

@@ -4,12 +4,17 @@
 //   UPPER <text>  -> <TEXT>
 //   COUNT         -> lines seen on this connection
 //   QUIT          -> BYE, then close
+// Text is UTF-8 decoded across reads: a character the network cut in two
+// waits for its other half (a decoder per connection, as Node's
+// socket.setEncoding uses), never two U+FFFD.
+import { StringDecoder } from "string_decoder";
 import { Protocol, Action, ClientInfo } from "erlang-reactor";
 
 const MAX_LINE = 8192;
 
 export default class Line extends Protocol {
   private partial = "";
+  private readonly decoder = new StringDecoder("utf8");
   private lines = 0;
   private quitting = false;
 
@@ -20,7 +25,7 @@ export default class Line extends Protocol {
   }
 
   dataReceived(data: Buffer): Action {
-    const text = this.partial + data.toString("utf8");
+    const text = this.partial + this.decoder.write(data);
     const parts = text.split("\n");
     this.partial = parts.pop() ?? "";
     if (this.partial.length > MAX_LINE) {

@@ -38,7 +38,7 @@ function parse(buf: Buffer, at: number): { args: Buffer[]; next: number } | unde
   }
   const head = readLine(buf, at);
   if (!head) return undefined;
-  const n = Number(head.text.slice(1));
+  const n = decimal(head.text.slice(1));
   if (!Number.isInteger(n) || n < 0 || n > MAX_ARGS) throw new ProtocolError("bad multibulk length");
   const args: Buffer[] = [];
   let pos = head.next;
@@ -46,13 +46,20 @@ function parse(buf: Buffer, at: number): { args: Buffer[]; next: number } | unde
     const line = readLine(buf, pos);
     if (!line) return undefined;
     if (line.text[0] !== "$") throw new ProtocolError(`expected '$', got '${line.text[0]}'`);
-    const len = Number(line.text.slice(1));
+    const len = decimal(line.text.slice(1));
     if (!Number.isInteger(len) || len < 0 || len > MAX_BULK) throw new ProtocolError("bad bulk length");
     if (buf.length < line.next + len + 2) return undefined;
     args.push(buf.subarray(line.next, line.next + len));
     pos = line.next + len + 2;
   }
   return { args, next: pos };
+}
+
+/** An integer as Redis's string2ll reads it: an optional "-", then decimal
+ * digits without a leading zero. Number() would also take "0x5", "+5", "5e0",
+ * "5.0" and " 5", and read a length a proxy in front reads otherwise. */
+function decimal(s: string): number {
+  return /^-?(0|[1-9][0-9]{0,15})$/.test(s) ? Number(s) : NaN;
 }
 
 function readLine(buf: Buffer, at: number): { text: string; next: number } | undefined {
@@ -91,7 +98,7 @@ export function execute(args: Buffer[]): Buffer[] {
       return [int(args.slice(1).filter((k) => store.has(k.toString("latin1"))).length)];
     case "INCR": {
       if (args.length !== 2 || key === undefined) return [err("wrong number of arguments for 'incr' command")];
-      const n = Number(store.get(key)?.toString() ?? "0");
+      const n = decimal(store.get(key)?.toString("latin1") ?? "0");
       if (!Number.isSafeInteger(n)) return [err("value is not an integer or out of range")];
       store.set(key, Buffer.from(String(n + 1)));
       return [int(n + 1)];

@@ -56,6 +56,7 @@ export type Outgoing =
 export class CodecError extends Error {}
 export { EtfError };
 
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const isId = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= MAX_ID;
 const isIdList = (v: unknown): v is number[] => Array.isArray(v) && v.every(isId);
 const str = (v: unknown): string => (typeof v === "string" ? v : "");
@@ -72,7 +73,13 @@ export function decode(frame: Buffer): Incoming {
   switch (t[0]) {
     case "handoff":
       if (t.length === 4 && isId(t[1]) && isPlainObject(t[2]) && isTransportSpec(t[3])) {
-        return { type: "handoff", id: t[1], info: t[2], transport: { proxy: t[3].proxy, tls: t[3].tls } };
+        const { preread, ...info } = t[2];
+        const transport: TransportSpec = { proxy: t[3].proxy, tls: t[3].tls };
+        if (preread === undefined) return { type: "handoff", id: t[1], info: t[2], transport };
+        // base64: erlpack would read the raw bytes as UTF-8
+        if (typeof preread !== "string" || !BASE64.test(preread)) break;
+        if (preread.length) transport.preread = Buffer.from(preread, "base64");
+        return { type: "handoff", id: t[1], info, transport };
       }
       break;
     case "tls_config":

@@ -84,24 +84,32 @@ export class Connection implements Upstream, ConnectionHandle {
 
   /** The handoff: a stack that is open already runs connectionMade now and
    * its first action is the ack; one that opens later (a PROXY header, a TLS
-   * handshake) starts reading for it. */
-  start(): Start {
-    if (this.top.opensLater) {
-      this.announced = true;
-      return { ack: "read_pending" };
+   * handshake) starts reading for it. `preread`: bytes read before the
+   * handoff wait at the bottom of the stack; they are read now, before the
+   * ack, so the ack says what the protocol wants after them. */
+  start(preread = false): Start {
+    if (!this.top.opensLater) {
+      const first = this.connectionMade();
+      if (first === FAILED) return { nack: "connection_made_failed" };
+      if (first === null) return { nack: "invalid_action" };
+      if (first === "close") this.close(undefined, false);
+      else this.next = first;
     }
-    const first = this.connectionMade();
-    if (first === FAILED) return { nack: "connection_made_failed" };
-    if (first === null) return { nack: "invalid_action" };
+    if (preread && !this.closed) {
+      // Erlang does not know the connection yet: a close here is the ack
+      if (this.next === "write_pending") this.apply(this.step("write", "writeReady", () => this.proto.writeReady()));
+      if (!this.closed && this.next === "read_pending") this.top.readable();
+      if (!this.closed && this.eof && !this.paused && this.top.interest(this.next) === "read_pending") this.close(undefined, false);
+    }
     this.announced = true;
-    if (first === "close") this.close(undefined, false);
-    else this.next = first;
-    return { ack: first };
+    // a handler paused on a Promise: READ may come before it settles (readable waits for it)
+    return { ack: this.closed ? "close" : this.top.interest(this.next) };
   }
 
   // Entry points: an event from Erlang, a settled Promise, a layer's wake.
 
   readable(): void {
+    if (this.paused) return; // armed by an ack before a preread's handler paused: resuming arms again
     this.touch();
     this.top.readable();
     this.settle();
@@ -212,6 +220,17 @@ export class Connection implements Upstream, ConnectionHandle {
       this.host.registry.runAs(this.id, () => this.proto.datagramTooLarge(size, from));
     } catch (e) {
       this.host.log("error", this.id, `datagramTooLarge threw: ${stackOf(e)}`);
+    }
+  }
+
+  /** One datagram failed; the socket serves on (a throw here is logged, not fatal). */
+  datagramError(e: Error, to?: Peer): void {
+    if (this.closed) return;
+    this.host.countError();
+    try {
+      this.host.registry.runAs(this.id, () => this.proto.datagramError(e, to));
+    } catch (err) {
+      this.host.log("error", this.id, `datagramError threw: ${stackOf(err)}`);
     }
   }
 

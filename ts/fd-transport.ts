@@ -3,6 +3,7 @@
 // land in the engine's slab; each call here is one non-blocking syscall.
 import type { Io } from "./addon";
 import type { WireAction } from "./types";
+import type { Peer } from "./protocol";
 import { isSystemError } from "./errors";
 import { DATAGRAM_MAX, MAX_DATAGRAMS_PER_EVENT, MAX_READS_PER_EVENT, READ_MIN, READ_START, SLAB_MIN } from "./limits";
 import type { Transport, Upstream } from "./transport";
@@ -36,6 +37,10 @@ export class Slab {
   }
 }
 
+/** Errors that say the fd itself is unusable: they end the connection on any
+ * transport. On a datagram socket every other error concerns one datagram. */
+const FD_UNUSABLE: ReadonlySet<string> = new Set(["EBADF", "ENOTSOCK", "EFAULT"]);
+
 /** What the fd transports share: the fd, its writes, its end. */
 abstract class FdTransport implements Transport {
   up!: Upstream;
@@ -43,6 +48,9 @@ abstract class FdTransport implements Transport {
   readonly settlesLater = false;
   readonly pending = 0;
   private closed = false;
+  /** a failed syscall concerns one datagram (EMSGSIZE, ECONNREFUSED, ...),
+   * not the socket: it is reported and the socket lives on, as with Node's dgram */
+  protected readonly perDatagram: boolean = false;
 
   constructor(
     protected readonly io: Io,
@@ -58,7 +66,7 @@ abstract class FdTransport implements Transport {
   /** A read now, outside any event (Protocol.read): null when nothing is there. */
   readNow(size: number): Buffer | null {
     const buf = Buffer.allocUnsafe(size);
-    const n = this.syscall(() => this.io.readInto(this.fd, buf, 0, size));
+    const n = this.syscall(() => this.io.readInto(this.fd, buf, 0, size), -1);
     if (n < 0) return null;
     this.traffic.bytesIn += n;
     return buf.subarray(0, n);
@@ -68,20 +76,25 @@ abstract class FdTransport implements Transport {
     return true; // nothing of its own is ever queued
   }
 
+  /** On a datagram socket a write is one datagram: one that fails is
+   * reported and counts as taken (it is gone, as a failed dgram send is). */
   writev(bufs: Uint8Array[]): number {
-    const n = this.syscall(() => this.io.writev(this.fd, bufs));
+    const dropped = this.perDatagram ? bufs.reduce((n, b) => n + b.length, 0) : 0;
+    const n = this.syscall(() => this.io.writev(this.fd, bufs), dropped);
     this.traffic.bytesOut += n;
     return n;
   }
 
+  /** Bytes sent, -1 when the kernel takes nothing now, 0 for a datagram the
+   * kernel refused (reported through datagramError). */
   sendTo(data: Uint8Array, addr: string, port: number): number {
-    const n = this.syscall(() => this.io.sendTo(this.fd, data, addr, port));
+    const n = this.syscall(() => this.io.sendTo(this.fd, data, addr, port), 0, { addr, port });
     if (n > 0) this.traffic.bytesOut += n;
     return n;
   }
 
   shutdownWrite(): void {
-    this.syscall(() => (this.io.shutdown(this.fd, 1), 0));
+    this.syscall(() => (this.io.shutdown(this.fd, 1), 0), 0);
   }
 
   interest(want: WireAction): WireAction {
@@ -106,14 +119,26 @@ abstract class FdTransport implements Transport {
   }
 
   /** A broken fd (EPIPE, ECONNRESET) ends the connection wherever the call
-   * came from, a handler or a timer; the error still reaches the caller. */
-  private syscall(f: () => number): number {
+   * came from, a handler or a timer; the error still reaches the caller. On a
+   * datagram socket an error of one datagram goes to datagramError instead
+   * and the call returns `dropped`. */
+  private syscall(f: () => number, dropped: number, to?: Peer): number {
     try {
       return f();
     } catch (e) {
-      if (isSystemError(e) && !this.closed) this.up.error(e);
+      if (!isSystemError(e) || this.closed) throw e;
+      if (this.oneDatagram(e, to)) return dropped;
+      this.up.error(e);
       throw e;
     }
+  }
+
+  /** Reports an error that concerns one datagram (`to`: the failed send's
+   * destination); false when the error is the fd's. */
+  protected oneDatagram(e: Error, to?: Peer): boolean {
+    if (!this.perDatagram || !isSystemError(e) || FD_UNUSABLE.has(e.code) || !this.up.datagramError) return false;
+    this.up.datagramError(e, to);
+    return true;
   }
 }
 
@@ -122,8 +147,26 @@ export class StreamTransport extends FdTransport {
   // doubles the next (up to readSize), a small one halves it, so streams move
   // in large syscalls and small messages do not claim large slabs.
   private hint = READ_START;
+  /** bytes read from the connection before its handoff: the first read gives them */
+  private preread: Buffer | undefined;
+
+  /** Bytes that come before anything the fd holds (as Node's
+   * readable.unshift puts data back at the head of a stream). */
+  unshift(bytes: Buffer): void {
+    if (bytes.length) this.preread = this.preread ? Buffer.concat([bytes, this.preread]) : bytes;
+  }
+
+  readNow(size: number): Buffer | null {
+    const pre = this.takePreread(size);
+    return pre ?? super.readNow(size);
+  }
 
   readable(): void {
+    const pre = this.takePreread(Infinity);
+    if (pre) {
+      this.up.data(pre);
+      if (!this.up.wantsMore()) return;
+    }
     for (let reads = 1; ; reads++) {
       const want = Math.min(this.hint, this.readSize);
       const { buffer, offset } = this.slab.room(want);
@@ -149,9 +192,25 @@ export class StreamTransport extends FdTransport {
       if (n < want || reads >= MAX_READS_PER_EVENT || !this.up.wantsMore()) return;
     }
   }
+
+  private takePreread(size: number): Buffer | undefined {
+    const pre = this.preread;
+    if (!pre) return undefined;
+    this.preread = pre.length > size ? pre.subarray(size) : undefined;
+    const out = pre.length > size ? pre.subarray(0, size) : pre;
+    this.traffic.bytesIn += out.length;
+    return out;
+  }
 }
 
+/** UDP and Unix datagram sockets. One socket serves every peer, so an error
+ * about one datagram (a send too large, an ICMP port unreachable reported as
+ * ECONNREFUSED on a connected socket's next read or send) never ends it: it
+ * goes to datagramError and the socket serves on, as Node's dgram emits
+ * 'error' and stays open. */
 export class DatagramTransport extends FdTransport {
+  protected readonly perDatagram = true;
+
   readable(): void {
     const want = Math.min(this.readSize, DATAGRAM_MAX);
     for (let i = 0; i < MAX_DATAGRAMS_PER_EVENT; i++) {
@@ -160,8 +219,12 @@ export class DatagramTransport extends FdTransport {
       try {
         d = this.io.recvFrom(this.fd, buffer, offset, want);
       } catch (e) {
-        this.up.error(e as Error);
-        return;
+        if (!this.oneDatagram(e as Error)) {
+          this.up.error(e as Error);
+          return;
+        }
+        if (!this.up.wantsMore()) return;
+        continue;
       }
       if (!d) return;
       const from = { addr: d.addr, port: d.port };

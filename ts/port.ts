@@ -13,6 +13,7 @@ import { LoadError, loadProtocol } from "./loader";
 import { ClosedSummary, Reactor, Sink } from "./reactor";
 import { Registry } from "./registry";
 import { MAX_IN_FRAME, MAX_LOG_TEXT } from "./limits";
+import { LogLimiter } from "./log-limit";
 
 // Taken before anything touches process.stdout: from here on fd 1 is stderr and
 // the frames have an fd of their own.
@@ -29,6 +30,8 @@ class Outbox implements Sink {
   private scheduled = false;
   /** the batch socket, once Erlang has given it */
   batchFd = -1;
+  /** the same error from one connection: logged once, then counted */
+  private readonly limiter = new LogLimiter((level, id, text) => this.push(level, id, text));
 
   send(m: Outgoing): void {
     this.msgs.push(m);
@@ -43,6 +46,9 @@ class Outbox implements Sink {
     this.msgs.push(["nack", id, reason]);
   }
   log(level: LogLevel, id: number | null, text: string): void {
+    this.limiter.log(level, id, text);
+  }
+  private push(level: LogLevel, id: number | null, text: string): void {
     if (text.length > MAX_LOG_TEXT) text = text.slice(0, MAX_LOG_TEXT) + "... (truncated)";
     this.msgs.push(["log", level, id, text]);
     this.wake();

@@ -126,6 +126,21 @@ export abstract class Protocol {
     console.warn(`dropped a datagram of ${size} bytes from ${from.addr}:${from.port}: larger than read_size`);
   }
 
+  /** A datagram socket's syscall failed for one datagram; the socket serves
+   * on, as Node's dgram emits `'error'` and stays open. `err` is the system
+   * error (`err.code`: `EMSGSIZE` for a send larger than the socket takes,
+   * `ECONNREFUSED` or `EHOSTUNREACH` when an ICMP error for an earlier
+   * datagram comes back on a connected socket, `EINVAL` for an address that
+   * is not one, `EACCES`, `ENOBUFS`, ...). `to` is the destination of the
+   * send that failed (`sendTo`; a connected socket's `write` has none); it is
+   * unset when the error came on a read. The datagram is gone: `sendTo`
+   * returns true and `write` counts it as taken. Only EBADF, ENOTSOCK and
+   * EFAULT (the fd itself is unusable) end the connection. The default logs a
+   * warning; a throw here is logged and ends nothing. */
+  datagramError(err: Error, to?: Peer): void {
+    console.warn(`a datagram${to ? ` to ${to.addr}:${to.port}` : ""} failed: ${err.message}`);
+  }
+
   /** The fd can take bytes. The default flushes queued datagrams and
    * writeBuffer, asks to write again until both are empty, then goes back to
    * reading. */
@@ -156,8 +171,11 @@ export abstract class Protocol {
     return b.length === 0 ? 0 : this.handle().writev([b]);
   }
 
-  /** Send one datagram to addr:port now if the kernel takes it (true), else
-   * queue it for writeReady (false: return "write_pending"). */
+  /** Send one datagram to addr:port now (true), or queue it for writeReady
+   * when the kernel takes nothing now (false: return "write_pending"). A
+   * datagram the kernel refuses is reported to datagramError, here or when
+   * the queue is flushed, and counts as done (true): it never throws for it
+   * and the socket serves on. */
   sendTo(data: Uint8Array | string, addr: string, port: number): boolean {
     const b = typeof data === "string" ? Buffer.from(data) : data;
     if (this.datagrams.length === 0 && this.handle().sendTo(b, addr, port) >= 0) return true;

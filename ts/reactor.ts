@@ -182,6 +182,9 @@ export class Reactor implements ConnectionHost {
     let top: Transport = bottom;
     if (spec.proxy) top = new ProxyLayer(top, info);
     if (tls instanceof TlsConfig) top = new TlsLayer(top, tls, info, this.writeHighWater);
+    // What the caller read before the handoff is the stack's first read.
+    const preread = spec.preread !== undefined && spec.preread.length > 0 && bottom instanceof StreamTransport;
+    if (preread) bottom.unshift(spec.preread!);
     const conn = new Connection(id, proto, top, this, (size) => bottom.readNow(size), traffic);
     bind(proto, conn);
     proto.fd = fd;
@@ -189,7 +192,7 @@ export class Reactor implements ConnectionHost {
     this.conns.set(id, conn);
     this.registry.attach(fd, proto);
     this.events++;
-    const start = conn.start();
+    const start = conn.start(preread);
     if ("ack" in start) this.sink.ack(id, start.ack);
     else this.sink.nack(id, start.nack);
   }

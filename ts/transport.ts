@@ -30,6 +30,10 @@ export interface Upstream {
   wantsMore(): boolean;
   /** A datagram larger than the read size was dropped (datagram transports). */
   dropped?(size: number, from: Peer): void;
+  /** A syscall failed for one datagram (datagram transports): a send to `to`,
+   * or, without `to`, a read that reported an ICMP error for an earlier one.
+   * The socket goes on. */
+  datagramError?(e: Error, to?: Peer): void;
 }
 
 /** One layer of a connection's stack. */
@@ -117,5 +121,9 @@ export abstract class Layer implements Transport, Upstream {
   }
   dropped(size: number, from: Peer): void {
     this.up.dropped?.(size, from);
+  }
+  datagramError(e: Error, to?: Peer): void {
+    if (this.up.datagramError) this.up.datagramError(e, to);
+    else this.up.error(e);
   }
 }

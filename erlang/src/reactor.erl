@@ -7,6 +7,9 @@
          suspend_listener/1, resume_listener/1, drain_listener/2,
          info/0, cluster_info/0, cluster_info/1, reload/1, reload/2]).
 
+%% Most bytes handoff_socket takes out of a gen_tcp port's buffer; the rest waits in the kernel.
+-define(MAX_TAKEN, 65536).
+
 %% @doc An independent copy of `Fd' (close-on-exec): hand the copy off and
 %% close the original whenever you like.
 -spec dup_fd(integer()) -> {ok, integer()} | {error, term()}.
@@ -32,21 +35,63 @@ handoff_socket(Sock, Info) ->
 %% @doc Hand a `gen_tcp', `gen_udp' or `socket' socket to a context: its fd is duplicated,
 %% the copy handed off and the original closed, so users never touch
 %% `inet:getfd/1'. `Info' is merged over what the socket says of its peer.
+%%
+%% Bytes a `gen_tcp' socket has read from the kernel but not delivered (the
+%% rest of the segment after a `{packet, line}' or `{packet, N}' recv, or a
+%% partial packet) live in its port, not in the fd: they are taken out
+%% (the socket set to `{active, false}, {packet, raw}' and read with a zero
+%% timeout, up to 64 KiB; beyond that the bytes stay in the kernel, where
+%% Node reads them) and handed off as `preread', which the protocol's
+%% `dataReceived' gets before anything read from the fd. Messages the socket
+%% already delivered to a process (`{tcp, S, Data}' in active mode) are that
+%% process's: set `{active, false}' and take them before the handoff, as for
+%% `gen_tcp:controlling_process/2'.
 -spec handoff_socket(reactor_context:context(), gen_tcp:socket() | gen_udp:socket() | socket:socket(),
                      reactor_context:client_info()) -> {ok, integer()} | {error, term()}.
 handoff_socket(Ctx, Sock, Info) ->
     case socket_fd(Sock) of
         {ok, Fd} ->
             Peer = peer_info(Sock),
+            %% dup first: a port that meets EOF while its buffer is read may close its fd
             Dup = reactor_nif:dup(Fd),
+            Preread = take_buffered(Sock),
             close_socket(Sock),
             case Dup of
-                {ok, NewFd} -> reactor_context:handoff(Ctx, NewFd, maps:merge(Peer, Info));
+                {ok, NewFd} ->
+                    reactor_context:handoff(Ctx, NewFd, with_preread(maps:merge(Peer, Info), Preread));
                 {error, _} = E -> E
             end;
         {error, _} = E ->
             E
     end.
+
+take_buffered(S) when is_port(S) ->
+    case erlang:port_info(S, name) of
+        {name, "tcp_inet"} ->
+            case inet:setopts(S, [{active, false}, {packet, raw}]) of
+                ok -> take_buffered(S, 0, []);
+                {error, _} -> <<>> % closed already: nothing is buffered
+            end;
+        _ -> <<>> % a datagram port delivers whole datagrams: it holds none back
+    end;
+take_buffered(_) ->
+    <<>>. % a `socket' socket has no buffer of its own
+
+take_buffered(_S, N, Acc) when N >= ?MAX_TAKEN ->
+    iolist_to_binary(lists:reverse(Acc));
+take_buffered(S, N, Acc) ->
+    case gen_tcp:recv(S, 0, 0) of
+        {ok, Data} ->
+            B = iolist_to_binary(Data), % list mode, or a `header' option
+            take_buffered(S, N + byte_size(B), [B | Acc]);
+        {error, _} -> % timeout: nothing more now; closed or reset: Node sees it on the fd
+            iolist_to_binary(lists:reverse(Acc))
+    end.
+
+%% The caller's own `preread' bytes were read from the socket before these.
+with_preread(Info, <<>>) -> Info;
+with_preread(Info = #{preread := Mine}, B) when is_binary(Mine) -> Info#{preread := <<Mine/binary, B/binary>>};
+with_preread(Info, B) -> maps:merge(#{preread => B}, Info). % a bad one is refused as it is
 
 socket_fd({'$socket', _} = S) -> socket:getopt(S, otp, fd);
 socket_fd(S) when is_port(S) -> inet:getfd(S);

@@ -1,6 +1,7 @@
 %% @doc The caller's side of a handoff: take ownership of each fd (a NIF
 %% resource the calling process owns), describe it, check its client info,
-%% take its transport settings (`proxy_protocol', `tls') out of it, ask the
+%% take its transport settings (`proxy_protocol', `tls') out of it, check the
+%% bytes already read from it (`preread', which Node feeds first), ask the
 %% context, and close whatever did not become a connection: refused, the
 %% context dead before it read the request, or never there. An fd handed in is
 %% never left behind.
@@ -10,6 +11,8 @@
 
 -define(HANDOFF_TIMEOUT, 30000).
 -define(MAX_INFO_BYTES, 65536).
+%% bytes read before the handoff, which dataReceived gets first
+-define(MAX_PREREAD, 1048576).
 %% Linux values, as fd_info reports them
 -define(AF_UNIX, 1).
 -define(SOCK_STREAM, 1).
@@ -50,14 +53,15 @@ settle({ok, Res, _, _}, {error, _} = E) ->
     E.
 
 prepare(Fd, Info) when is_integer(Fd), Fd >= 0, is_map(Info) ->
-    try {transport(Info), normalize_info(maps:without([proxy_protocol, tls], Info))} of
-        {Transport, Norm} ->
+    try {transport(Info), preread(Info), normalize_info(maps:without([proxy_protocol, tls, preread], Info))} of
+        {Transport, Preread, Norm} ->
             case byte_size(term_to_binary(Norm)) =< ?MAX_INFO_BYTES of
                 false -> refuse_fd(Fd, client_info_too_large);
-                true -> own(Fd, Norm, Transport)
+                true -> own(Fd, Norm, Transport, Preread)
             end
     catch
-        throw:{bad_client_info, _} = Bad -> refuse_fd(Fd, Bad)
+        throw:{bad_client_info, _} = Bad -> refuse_fd(Fd, Bad);
+        throw:preread_too_large -> refuse_fd(Fd, preread_too_large)
     end;
 prepare(Fd, _Info) when is_integer(Fd), Fd >= 0 ->
     refuse_fd(Fd, {bad_client_info, not_a_map});
@@ -80,13 +84,30 @@ transport(Info) ->
           end,
     #{proxy => Proxy, tls => Tls}.
 
-own(Fd, Info0, Transport) ->
-    Info = maps:merge(describe_fd(Fd), Info0),
-    case reactor_nif:open(Fd, 0) of
-        {ok, Res} -> {ok, Res, Info, Transport};
-        {error, ebadf} -> {error, ebadf};
-        {error, Reason} -> refuse_fd(Fd, Reason)
+%% Bytes the caller read from the connection before handing it off
+%% (reactor:handoff_socket/3 takes them out of a gen_tcp port).
+preread(Info) ->
+    case maps:get(preread, Info, <<>>) of
+        B when is_binary(B), byte_size(B) =< ?MAX_PREREAD -> B;
+        B when is_binary(B) -> throw(preread_too_large);
+        _ -> throw({bad_client_info, preread})
     end.
+
+own(Fd, Info0, Transport, Preread) ->
+    Info = maps:merge(describe_fd(Fd), Info0),
+    Datagrams = lists:member(maps:get(type, Info, undefined), [udp, unix_dgram]),
+    if
+        Preread =/= <<>>, Datagrams -> refuse_fd(Fd, {bad_client_info, preread}); % a stream's bytes
+        true ->
+            case reactor_nif:open(Fd, 0) of
+                {ok, Res} -> {ok, Res, with_preread(Info, Preread), Transport};
+                {error, ebadf} -> {error, ebadf};
+                {error, Reason} -> refuse_fd(Fd, Reason)
+            end
+    end.
+
+with_preread(Info, <<>>) -> Info;
+with_preread(Info, B) -> Info#{preread => B}.
 
 %% What the fd itself says: its `type' (tcp, udp, unix, pipe, tty, ...) and,
 %% for Unix sockets, the peer's credentials. What the caller gave wins.

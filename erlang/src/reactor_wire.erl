@@ -54,7 +54,12 @@ init(Config) -> term_to_binary({init, Config}).
 -spec tls_config(id(), map()) -> binary().
 tls_config(Key, Opts) -> term_to_binary({tls_config, Key, Opts}).
 
+%% A connection for Node. `Info' is the client info; its `preread' (bytes read
+%% from the connection before the handoff, fed to dataReceived first) goes
+%% as base64, since erlpack reads a binary as UTF-8 text.
 -spec handoff(id(), map(), transport()) -> binary().
+handoff(Id, Info = #{preread := B}, Transport) when is_binary(B) ->
+    term_to_binary({handoff, Id, Info#{preread := base64:encode(B)}, Transport});
 handoff(Id, Info, Transport) -> term_to_binary({handoff, Id, Info, Transport}).
 
 -spec close(id(), binary()) -> binary().

@@ -69,8 +69,10 @@ export declare class Connection implements Upstream, ConnectionHandle {
     get state(): ConnectionState;
     /** The handoff: a stack that is open already runs connectionMade now and
      * its first action is the ack; one that opens later (a PROXY header, a TLS
-     * handshake) starts reading for it. */
-    start(): Start;
+     * handshake) starts reading for it. `preread`: bytes read before the
+     * handoff wait at the bottom of the stack; they are read now, before the
+     * ack, so the ack says what the protocol wants after them. */
+    start(preread?: boolean): Start;
     readable(): void;
     writable(): void;
     /** New code takes over (a reload's adopt hook): the fd, the peer and every
@@ -87,6 +89,8 @@ export declare class Connection implements Upstream, ConnectionHandle {
     wake(): void;
     wantsMore(): boolean;
     dropped(size: number, from: Peer): void;
+    /** One datagram failed; the socket serves on (a throw here is logged, not fatal). */
+    datagramError(e: Error, to?: Peer): void;
     read(size: number): Buffer | null;
     writev(bufs: Uint8Array[]): number;
     sendTo(data: Uint8Array, addr: string, port: number): number;

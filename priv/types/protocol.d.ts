@@ -60,6 +60,18 @@ export declare abstract class Protocol {
     /** A datagram was larger than the context's read_size: it was not delivered.
      * The default logs a warning. */
     datagramTooLarge(size: number, from: Peer): void;
+    /** A datagram socket's syscall failed for one datagram; the socket serves
+     * on, as Node's dgram emits `'error'` and stays open. `err` is the system
+     * error (`err.code`: `EMSGSIZE` for a send larger than the socket takes,
+     * `ECONNREFUSED` or `EHOSTUNREACH` when an ICMP error for an earlier
+     * datagram comes back on a connected socket, `EINVAL` for an address that
+     * is not one, `EACCES`, `ENOBUFS`, ...). `to` is the destination of the
+     * send that failed (`sendTo`; a connected socket's `write` has none); it is
+     * unset when the error came on a read. The datagram is gone: `sendTo`
+     * returns true and `write` counts it as taken. Only EBADF, ENOTSOCK and
+     * EFAULT (the fd itself is unusable) end the connection. The default logs a
+     * warning; a throw here is logged and ends nothing. */
+    datagramError(err: Error, to?: Peer): void;
     /** The fd can take bytes. The default flushes queued datagrams and
      * writeBuffer, asks to write again until both are empty, then goes back to
      * reading. */
@@ -74,8 +86,11 @@ export declare abstract class Protocol {
     read(size?: number): Buffer | null;
     /** Write now, without blocking. Returns the bytes the kernel took (maybe 0). */
     write(data: Uint8Array | string): number;
-    /** Send one datagram to addr:port now if the kernel takes it (true), else
-     * queue it for writeReady (false: return "write_pending"). */
+    /** Send one datagram to addr:port now (true), or queue it for writeReady
+     * when the kernel takes nothing now (false: return "write_pending"). A
+     * datagram the kernel refuses is reported to datagramError, here or when
+     * the queue is flushed, and counts as done (true): it never throws for it
+     * and the socket serves on. */
     sendTo(data: Uint8Array | string, addr: string, port: number): boolean;
     /** Write as much of writeBuffer (and of the datagram queue) as the kernel
      * takes now. Returns bytes written. */

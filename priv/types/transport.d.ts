@@ -22,6 +22,10 @@ export interface Upstream {
     wantsMore(): boolean;
     /** A datagram larger than the read size was dropped (datagram transports). */
     dropped?(size: number, from: Peer): void;
+    /** A syscall failed for one datagram (datagram transports): a send to `to`,
+     * or, without `to`, a read that reported an ICMP error for an earlier one.
+     * The socket goes on. */
+    datagramError?(e: Error, to?: Peer): void;
 }
 /** One layer of a connection's stack. */
 export interface Transport {
@@ -72,4 +76,5 @@ export declare abstract class Layer implements Transport, Upstream {
     wake(): void;
     wantsMore(): boolean;
     dropped(size: number, from: Peer): void;
+    datagramError(e: Error, to?: Peer): void;
 }

@@ -44,6 +44,10 @@ export type WireAction = "read_pending" | "write_pending" | "close";
 export interface TransportSpec {
     proxy: boolean;
     tls: number | false;
+    /** bytes read from the connection before its handoff (the client info's
+     * `preread`, e.g. what reactor:handoff_socket/3 took out of a gen_tcp
+     * port): the bottom of the stack reads them before the fd's */
+    preread?: Buffer;
 }
 export type LogLevel = "error" | "warning" | "notice" | "info" | "debug";
 /** Why a handoff is refused; Erlang's reactor_wire maps each to an atom. */

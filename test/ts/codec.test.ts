@@ -59,6 +59,8 @@ describe("codec", () => {
       ["handoff", 1, {}, { proxy: "yes", tls: false }],
       ["handoff", 1, {}, { proxy: false, tls: -1 }],
       ["handoff", 1, {}, { proxy: false, tls: true }],
+      ["handoff", 1, { preread: "not base64!" }, { proxy: false, tls: false }],
+      ["handoff", 1, { preread: 42 }, { proxy: false, tls: false }],
       ["tls_config", 1, { certfile: "/c" }],
       ["tls_config", -1, { certfile: "/c", keyfile: "/k" }],
       ["close"],

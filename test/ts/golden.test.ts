@@ -48,6 +48,12 @@ const toNode: Record<string, Incoming> = {
     transport: { proxy: false, tls: false },
   },
   handoff_proxy_tls: { type: "handoff", id: 8, info: { addr: "10.0.0.2", port: 1 }, transport: { proxy: true, tls: 3 } },
+  handoff_preread: {
+    type: "handoff",
+    id: 10,
+    info: { type: "tcp" },
+    transport: { proxy: false, tls: false, preread: Buffer.from([...Buffer.from("DATA1\n"), 0, 255, 195]) },
+  },
   tls_config: {
     type: "tls_config",
     key: 3,

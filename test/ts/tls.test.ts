@@ -262,3 +262,24 @@ describe("TLS layer", () => {
     expect(r.size).toBe(0);
   });
 });
+
+describe("TLS with bytes read before the handoff (preread)", () => {
+  it("completes a handshake whose ClientHello Erlang read first, e.g. to route on its SNI", async () => {
+    const wire = new Wire();
+    const registry = new Registry();
+    registry.setProtocolFactory(Echo);
+    const r = new Reactor(wire, wire.sink, registry);
+    reactors.push(r);
+    wire.reactor = r;
+    expect(r.addTlsConfig(4, cert)).toBeUndefined();
+    const c = wire.connect({ servername: "localhost" });
+    await until(() => (wire.inbox.get(FD)?.length ?? 0) > 0, "the ClientHello");
+    const hello = Buffer.concat(wire.inbox.get(FD)!.splice(0) as Buffer[]);
+    r.handoff(ID, FD, { type: "tcp", addr: "10.0.0.1", port: 999 }, { proxy: false, tls: 4, preread: hello });
+    await new Promise((res) => c.once("secureConnect", res));
+    const got = received(c, 5);
+    c.write("hello");
+    expect(await got).toBe("hello");
+    expect((registry.getProtocol(FD) as Echo).info).toMatchObject({ tls: { sni: "localhost" } });
+  });
+});

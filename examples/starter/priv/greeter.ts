@@ -1,11 +1,15 @@
 // A line protocol: "NAME <you>" answers "HELLO <you>", "BYE" says goodbye and
 // closes once the goodbye is written.
+// Text is decoded across reads (a StringDecoder per connection): a character
+// the network cut in two waits for its other half.
+import { StringDecoder } from "string_decoder";
 import { Action, ClientInfo, Protocol } from "erlang-reactor";
 
 const MAX_LINE = 1024;
 
 export default class Greeter extends Protocol {
   private partial = "";
+  private readonly decoder = new StringDecoder("utf8");
   private leaving = false;
 
   override connectionMade(fd: number, info: ClientInfo): Action {
@@ -15,7 +19,7 @@ export default class Greeter extends Protocol {
   }
 
   override dataReceived(data: Buffer): Action {
-    const lines = (this.partial + data.toString("utf8")).split("\n");
+    const lines = (this.partial + this.decoder.write(data)).split("\n");
     this.partial = lines.pop() ?? "";
     if (this.partial.length > MAX_LINE) return "close";
     for (const line of lines) {
