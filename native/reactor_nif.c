@@ -911,7 +911,7 @@ static ErlNifFunc funcs[] = {
     {"fd_info", 1, nif_fd_info, 0},
     {"peercred", 1, nif_peercred, 0},
     {"open", 2, nif_open, 0},
-    {"take", 2, nif_take, 0},
+    {"controlling_process", 2, nif_take, 0},
     {"select", 2, nif_select, 0},
     {"close", 2, nif_close, 0},
     {"fd", 1, nif_fd, 0},

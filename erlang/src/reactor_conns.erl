@@ -95,11 +95,11 @@ ids(#table{conns = C, pending = P}) -> maps:keys(C) ++ maps:keys(P).
 %% replace/1): it is their owner now, and their select messages come to it.
 -spec adopt(table()) -> table().
 adopt(T = #table{poller = Poller, batch = B, conns = C, pending = P, unsent = U}) ->
-    _ = reactor_nif:take(Poller, 0),
+    _ = reactor_nif:controlling_process(Poller, 0),
     %% a write select made by the old owner would tell the old owner
     U =:= <<>> orelse reactor_nif:select(B, write),
-    maps:foreach(fun(Id, #conn{res = R}) -> _ = reactor_nif:take(R, Id) end, C),
-    maps:foreach(fun(Id, {_, _, R, _}) -> _ = reactor_nif:take(R, Id) end, P),
+    maps:foreach(fun(Id, #conn{res = R}) -> _ = reactor_nif:controlling_process(R, Id) end, C),
+    maps:foreach(fun(Id, {_, _, R, _}) -> _ = reactor_nif:controlling_process(R, Id) end, P),
     T.
 
 %% @doc Connections and unanswered handoffs: what max_connections bounds.

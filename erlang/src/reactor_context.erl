@@ -452,7 +452,7 @@ admit([{Res, Info, Transport} | Rest], I, Results, Accepted, S) ->
         {ok, Layers, S1} ->
             {Id, T} = reactor_conns:next_id(S1#state.conns),
             S2 = S1#state{conns = T},
-            case reactor_nif:take(Res, Id) of
+            case reactor_nif:controlling_process(Res, Id) of
                 ok ->
                     admit(Rest, I + 1, [pending | Results], [{I, Id, Res, Info, Layers} | Accepted], S2);
                 {error, Reason} ->

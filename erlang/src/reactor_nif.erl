@@ -6,12 +6,12 @@
 %% exactly once by `close/2' or when the owner dies.
 -module(reactor_nif).
 
--export([fd_info/1, peercred/1, open/2, take/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1,
+-export([fd_info/1, peercred/1, open/2, controlling_process/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1,
          open_fifo/1, read/2, batch_pair/0, poller/1, arm/2, cycle/1, pump/3, send_batch/2]).
 
 -on_load(load/0).
 
--nifs([fd_info/1, peercred/1, open/2, take/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1,
+-nifs([fd_info/1, peercred/1, open/2, controlling_process/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1,
          open_fifo/1, read/2, batch_pair/0, poller/1, arm/2, cycle/1, pump/3, send_batch/2]).
 
 -type res() :: reference().
@@ -31,9 +31,13 @@ peercred(_Fd) -> erlang:nif_error(not_loaded).
 -spec open(integer(), integer()) -> {ok, res()} | {error, term()}.
 open(_Fd, _Id) -> erlang:nif_error(not_loaded).
 
-%% @doc The calling process becomes the owner, and `Id' the connection id.
--spec take(res(), integer()) -> ok | {error, closed}.
-take(_Res, _Id) -> erlang:nif_error(not_loaded).
+%% @doc The calling process becomes the controlling process of `Res' (its
+%% owner: its select messages come here, and it closes with this process),
+%% and `Id' the id they carry. As gen_tcp:controlling_process/2, except that
+%% the new owner calls it: a context takes a handed-off fd, a drain takes a
+%% replaced Node's. Returns `{error, closed}' for a resource closed already.
+-spec controlling_process(res(), integer()) -> ok | {error, closed}.
+controlling_process(_Res, _Id) -> erlang:nif_error(not_loaded).
 
 -spec select(res(), read | write) -> ok | {error, term()}.
 select(_Res, _Mode) -> erlang:nif_error(not_loaded).

@@ -60,7 +60,7 @@ start(Id, #{node := Exe, args := Args, init := Init, timeout := Timeout, log := 
                                       {env, [{"REACTOR_STDERR", Fifo}]},
                                       {packet, 4}, binary, exit_status, use_stdio, hide]),
                     {os_pid, OsPid} = erlang:port_info(Port, os_pid),
-                    ok = reactor_nif:take(Res, -OsPid),
+                    ok = reactor_nif:controlling_process(Res, -OsPid),
                     ok = reactor_nif:select(Res, read),
                     N = #node{id = Id, port = Port, os_pid = OsPid, stderr = Res, stderr_id = -OsPid},
                     true = port_command(Port, Init(reactor_channel:path(L))),
@@ -249,8 +249,8 @@ collect(N = #node{port = Port, stderr_id = Sid, watch = W}, Acc) ->
 -spec take_over(node_proc()) -> node_proc().
 take_over(N = #node{port = Port, stderr = Res, stderr_id = Sid, batch = B}) ->
     Port =:= undefined orelse link(Port), % an EPIPE close comes as an 'EXIT'
-    B =:= undefined orelse reactor_nif:take(B, 0),
-    Res =:= undefined orelse reactor_nif:take(Res, Sid),
+    B =:= undefined orelse reactor_nif:controlling_process(B, 0),
+    Res =:= undefined orelse reactor_nif:controlling_process(Res, Sid),
     %% its poll may have fired at the old owner: read what is there, re-arm here
     read_stderr(N).
 
