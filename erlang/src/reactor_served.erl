@@ -12,7 +12,9 @@
 
 -include("reactor_served.hrl").
 
--opaque served() :: #served{}.
+%% Not opaque: reactor_from_node and reactor_handoff work on its record
+%% (reactor_served.hrl); the processes that hold one call the functions here.
+-type served() :: #served{}.
 
 %% @doc What a context serves with Node `Node'; `Opts' are reactor_conns:new/3's.
 -spec new(term(), reactor_node:node_proc(), #{hot_wait => non_neg_integer()}) -> served().
