@@ -33,6 +33,10 @@
 -define(SOCK_STREAM, 1).
 -define(SOCK_DGRAM, 2).
 
+%% @doc The caller's side of reactor_context:handoff_many/2: one result per
+%% fd, in order. Errors of its own: `badfd' (not an fd number), the
+%% client_info/1 errors, `no_context', `timeout' (30 s), `{context_down,
+%% Reason}'; the fd is closed on every error.
 -spec run(reactor_context:context(), [{integer(), reactor_context:client_info()}]) ->
     [{ok, integer()} | {error, term()}].
 run(_Ctx, []) ->
