@@ -1,14 +1,15 @@
 %% @private
 %% One acceptor of a listener: its own dup of the listening fd, polled with
-%% enif_select; on readiness it accepts everything queued (up to a batch) and
-%% hands the batch to a context in one call. At the fd limit it backs off
+%% enif_select; on readiness it accepts everything queued (up to
+%% ?MAX_ACCEPTS) and hands what it accepted to the contexts, one call each. At the fd limit it backs off
 %% instead of spinning. Told to shut down by its supervisor, it first hands
 %% off what already waits in the backlog, which closing the socket would reset.
 -module(reactor_acceptor).
 
 -export([start_link/1, init/2, decode_sockaddr/1]).
 
--define(BATCH, 64).
+%% connections accepted before they are handed off
+-define(MAX_ACCEPTS, 64).
 -define(BACKOFF_MIN, 10).
 -define(BACKOFF_MAX, 1000).
 
@@ -29,23 +30,23 @@ init(Parent, Args = #{listen_fd := LFd}) ->
     loop(Args#{res => Res, parent => Parent, next => maps:get(index, Args), backoff => ?BACKOFF_MIN}).
 
 loop(St = #{res := Res}) ->
-    case accept_batch(Res, St, ?BATCH, []) of
-        {Batch, eagain} ->
-            St1 = handoff(Batch, St),
+    case accept_queued(Res, St, ?MAX_ACCEPTS, []) of
+        {Accepted, eagain} ->
+            St1 = handoff(Accepted, St),
             ok = reactor_nif:select(Res, read),
             receive
                 {reactor_io, 0, read} ->
                     loop(St1#{backoff => ?BACKOFF_MIN});
                 {'EXIT', Parent, Reason} when Parent =:= map_get(parent, St1) ->
-                    {Last, _} = accept_batch(Res, St1, ?BATCH, []),
+                    {Last, _} = accept_queued(Res, St1, ?MAX_ACCEPTS, []),
                     _ = handoff(Last, St1),
                     exit(Reason)
             end;
-        {Batch, full} ->
-            loop(handoff(Batch, St));
-        {Batch, {error, Reason}} when Reason =:= emfile; Reason =:= enfile; Reason =:= enobufs;
+        {Accepted, full} ->
+            loop(handoff(Accepted, St));
+        {Accepted, {error, Reason}} when Reason =:= emfile; Reason =:= enfile; Reason =:= enobufs;
                                       Reason =:= enomem ->
-            St1 = handoff(Batch, St),
+            St1 = handoff(Accepted, St),
             #{backoff := B, counters := C} = St1,
             counters:add(C, ?ACCEPT_ERRORS, 1),
             reactor_telemetry:accept_error(maps:get(name, St), Reason),
@@ -53,28 +54,28 @@ loop(St = #{res := Res}) ->
                            [maps:get(name, St), Reason, B]),
             timer:sleep(B),
             loop(St1#{backoff => min(B * 2, ?BACKOFF_MAX)});
-        {Batch, {error, Reason}} when Reason =:= econnaborted; Reason =:= eintr; Reason =:= eproto;
+        {Accepted, {error, Reason}} when Reason =:= econnaborted; Reason =:= eintr; Reason =:= eproto;
                                       Reason =:= eperm ->
             %% A connection that died in the backlog and the like: next one.
             counters:add(maps:get(counters, St), ?ACCEPT_ERRORS, 1),
             reactor_telemetry:accept_error(maps:get(name, St), Reason),
             logger:info("reactor listener ~0p: accept: ~p", [maps:get(name, St), Reason]),
-            loop(handoff(Batch, St));
-        {Batch, {error, Reason}} ->
+            loop(handoff(Accepted, St));
+        {Accepted, {error, Reason}} ->
             %% The socket itself is broken (einval, ebadf, closed): retrying
             %% would spin. Its supervisor decides, within its restart intensity.
-            _ = handoff(Batch, St),
+            _ = handoff(Accepted, St),
             counters:add(maps:get(counters, St), ?ACCEPT_ERRORS, 1),
             reactor_telemetry:accept_error(maps:get(name, St), Reason),
             exit({accept, Reason})
     end.
 
-accept_batch(_Res, _St, 0, Acc) ->
+accept_queued(_Res, _St, 0, Acc) ->
     {lists:reverse(Acc), full};
-accept_batch(Res, St, N, Acc) ->
+accept_queued(Res, St, N, Acc) ->
     case reactor_nif:accept(Res) of
         {ok, Fd, SockAddr} ->
-            accept_batch(Res, St, N - 1, [{Fd, client_info(SockAddr, St)} | Acc]);
+            accept_queued(Res, St, N - 1, [{Fd, client_info(SockAddr, St)} | Acc]);
         {error, eagain} ->
             {lists:reverse(Acc), eagain};
         {error, _} = E ->
@@ -83,12 +84,12 @@ accept_batch(Res, St, N, Acc) ->
 
 handoff([], St) ->
     St;
-handoff(Batch, St = #{contexts := Ctxs, next := Next, counters := C, name := Name}) ->
-    counters:add(C, ?ACCEPTED, length(Batch)),
-    %% spread the batch over the pool connection by connection: a burst of
-    %% connects often arrives as one batch
+handoff(Accepted, St = #{contexts := Ctxs, next := Next, counters := C, name := Name}) ->
+    counters:add(C, ?ACCEPTED, length(Accepted)),
+    %% spread them over the pool connection by connection: a burst of
+    %% connects often comes in one accept_queued/4
     N = tuple_size(Ctxs),
-    Numbered = lists:zip(lists:seq(0, length(Batch) - 1), Batch),
+    Numbered = lists:zip(lists:seq(0, length(Accepted) - 1), Accepted),
     Groups = lists:foldl(fun({I, Conn}, Acc) ->
                                  maps:update_with((Next + I) rem N, fun(L) -> [Conn | L] end,
                                                   [Conn], Acc)
@@ -96,7 +97,7 @@ handoff(Batch, St = #{contexts := Ctxs, next := Next, counters := C, name := Nam
     maps:foreach(fun(K, Conns) ->
                          handoff_to(element(K + 1, Ctxs), lists:reverse(Conns), C, Name)
                  end, Groups),
-    St#{next => Next + length(Batch)}.
+    St#{next => Next + length(Accepted)}.
 
 handoff_to(Ctx, Conns, C, Name) ->
     Results = reactor_context:handoff_many(Ctx, Conns),

@@ -1,10 +1,11 @@
 %% @doc A context's table of connections: the BEAM's copy of each fd (a NIF
-%% resource), what it is polled for, who is at the other end; the handoffs
-%% Node has not answered yet; and the ids. The context owns one table.
+%% resource), what it is polled for, who is at the other end; the
+%% connections opening (handed off, Node has not answered yet); and the ids.
+%% The context owns one table.
 -module(reactor_conns).
 
--export([new/2, new/3, active/1, waiting/1, is_empty/1, first_free/1, next_id/1, pending/6,
-         acked/2, nacked/2, cycle/1, writable/1, peer/2, meta/2, ended/2, ids/1, adopt/1, act/3,
+-export([new/2, new/3, active/1, opening/1, is_empty/1, first_free/1, next_id/1, open/6,
+         acked/2, nacked/2, cycle/1, writable/1, peer/2, meta/2, ended/2, ids/1, take_over/1, act/3,
          flush/1, close/2, close_all/1]).
 
 -export_type([table/0, act_result/0, meta/0]).
@@ -35,8 +36,9 @@
     %% re-arms decided since the last flush/1, newest first: one NIF call each batch
     arms = [] :: [{reactor_nif:res(), read | write}],
     conns = #{} :: #{pos_integer() => #conn{}},
-    %% sent to Node, waiting for its ack: Id => {Batch, Index, Res, Meta}
-    pending = #{} :: #{pos_integer() => {reference(), pos_integer(), reactor_nif:res(), meta()}},
+    %% opening: handed off to Node, waiting for its ack; the handoff call
+    %% and the index of this fd in it, Id => {Call, Index, Res, Meta}
+    opening = #{} :: #{pos_integer() => {reference(), pos_integer(), reactor_nif:res(), meta()}},
     next_id = 1 :: pos_integer(),
     %% Who was at the other end of connections closed here, until Node's
     %% report of their end (a `closed' frame, sent only for telemetry) comes
@@ -50,8 +52,8 @@
 -define(PUMP_BUDGET, 2000).
 %% A pump that Erlang's work (acks, closes) ended after fewer events and
 %% batches than this did not pay for its two thread switches: the next
-%% ?PUMP_COOL turns go by enif_select (connection churn: -7% with every turn
-%% pumped).
+%% ?PUMP_COOL turns go by enif_select (docs/performance.md, step 3, measures
+%% what this saves connection churn).
 -define(PUMP_WORTH, 8).
 -define(PUMP_COOL, 16).
 
@@ -85,16 +87,17 @@ ended_map() ->
 first_free(#table{next_id = Id}) -> Id.
 
 -spec is_empty(table()) -> boolean().
-is_empty(#table{conns = C, pending = P}) -> map_size(C) =:= 0 andalso map_size(P) =:= 0.
+is_empty(#table{conns = C, opening = P}) -> map_size(C) =:= 0 andalso map_size(P) =:= 0.
 
-%% @doc Ids of every connection, live or waiting for Node.
+%% @doc Ids of every connection, live or opening.
 -spec ids(table()) -> [pos_integer()].
-ids(#table{conns = C, pending = P}) -> maps:keys(C) ++ maps:keys(P).
+ids(#table{conns = C, opening = P}) -> maps:keys(C) ++ maps:keys(P).
 
 %% @doc The calling process takes over every fd of the table (a drain after
-%% replace/1): it is their owner now, and their select messages come to it.
--spec adopt(table()) -> table().
-adopt(T = #table{poller = Poller, batch = B, conns = C, pending = P, unsent = U}) ->
+%% replace/1): it is their controlling process now, and their select messages
+%% come to it.
+-spec take_over(table()) -> table().
+take_over(T = #table{poller = Poller, batch = B, conns = C, opening = P, unsent = U}) ->
     _ = reactor_nif:controlling_process(Poller, 0),
     %% a write select made by the old owner would tell the old owner
     U =:= <<>> orelse reactor_nif:select(B, write),
@@ -102,49 +105,50 @@ adopt(T = #table{poller = Poller, batch = B, conns = C, pending = P, unsent = U}
     maps:foreach(fun(Id, {_, _, R, _}) -> _ = reactor_nif:controlling_process(R, Id) end, P),
     T.
 
-%% @doc Connections and unanswered handoffs: what max_connections bounds.
+%% @doc Connections live and opening: what max_connections bounds.
 -spec active(table()) -> non_neg_integer().
-active(#table{conns = C, pending = P}) -> map_size(C) + map_size(P).
+active(#table{conns = C, opening = P}) -> map_size(C) + map_size(P).
 
-%% @doc Handoffs Node has not answered yet.
--spec waiting(table()) -> non_neg_integer().
-waiting(#table{pending = P}) -> map_size(P).
+%% @doc Connections opening: handoffs Node has not answered yet.
+-spec opening(table()) -> non_neg_integer().
+opening(#table{opening = P}) -> map_size(P).
 
-%% @doc An id no live or pending connection has; ids wrap at the bound.
+%% @doc An id no live or opening connection has; ids wrap at the bound.
 -spec next_id(table()) -> {pos_integer(), table()}.
-next_id(T = #table{next_id = Id, conns = C, pending = P}) ->
+next_id(T = #table{next_id = Id, conns = C, opening = P}) ->
     Next = case Id >= ?MAX_ID of true -> 1; false -> Id + 1 end,
     case is_map_key(Id, C) orelse is_map_key(Id, P) of
         true -> next_id(T#table{next_id = Next});
         false -> {Id, T#table{next_id = Next}}
     end.
 
-%% @doc A handoff sent to Node: result `I' of `Batch' once Node answers.
--spec pending(pos_integer(), {reference(), pos_integer()}, reactor_nif:res(), map(),
-              reactor_wire:transport(), table()) -> table().
-pending(Id, {Batch, I}, Res, Info, #{proxy := Proxy, tls := Tls}, T = #table{pending = P}) ->
+%% @doc A handoff sent to Node: connection `Id' is opening until Node acks
+%% (acked/2) or refuses (nacked/2) it, as result `I' of handoff call `Call'.
+-spec open(pos_integer(), {reference(), pos_integer()}, reactor_nif:res(), map(),
+           reactor_wire:transport(), table()) -> table().
+open(Id, {Call, I}, Res, Info, #{proxy := Proxy, tls := Tls}, T = #table{opening = P}) ->
     Meta = #{peer => peer_of(Info), type => maps:get(type, Info, undefined),
              transport => #{proxy => Proxy, tls => Tls =/= false}},
-    T#table{pending = P#{Id => {Batch, I, Res, Meta}}}.
+    T#table{opening = P#{Id => {Call, I, Res, Meta}}}.
 
 %% @doc Node took it: a connection now, polled for nothing until act/3.
 -spec acked(pos_integer(), table()) -> {ok, {reference(), pos_integer()}, table()} | error.
-acked(Id, T = #table{pending = P, conns = C}) ->
+acked(Id, T = #table{opening = P, conns = C}) ->
     case maps:take(Id, P) of
-        {{Batch, I, Res, Meta}, P1} ->
+        {{Call, I, Res, Meta}, P1} ->
             Conn = #conn{res = Res, meta = Meta, since = erlang:monotonic_time(millisecond)},
-            {ok, {Batch, I}, T#table{pending = P1, conns = C#{Id => Conn}}};
+            {ok, {Call, I}, T#table{opening = P1, conns = C#{Id => Conn}}};
         error ->
             error
     end.
 
 %% @doc Node refused it: the BEAM's copy is closed.
 -spec nacked(pos_integer(), table()) -> {ok, {reference(), pos_integer()}, table()} | error.
-nacked(Id, T = #table{pending = P}) ->
+nacked(Id, T = #table{opening = P}) ->
     case maps:take(Id, P) of
-        {{Batch, I, Res, _}, P1} ->
+        {{Call, I, Res, _}, P1} ->
             ok = reactor_nif:close(Res, true),
-            {ok, {Batch, I}, T#table{pending = P1}};
+            {ok, {Call, I}, T#table{opening = P1}};
         error ->
             error
     end.
@@ -157,8 +161,8 @@ nacked(Id, T = #table{pending = P}) ->
 %% A turn that found traffic goes on in reactor_nif:pump/3 when `hot_wait' is
 %% set: turns in a row on a dirty I/O scheduler, which waits on the poller
 %% itself, so that while traffic flows neither the BEAM's poll thread nor this
-%% process's scheduler wakes per event (measured: half the BEAM's CPU per
-%% event was those two wake-ups). It hands back after ?PUMP_BUDGET us (the
+%% process's scheduler wakes per event (docs/performance.md, step 3, has what
+%% those wake-ups cost). It hands back after ?PUMP_BUDGET us (the
 %% longest this process is away from its mailbox), when Erlang has something
 %% to do, or after `hot_wait' us with nothing ready; the turns go on with a
 %% message to self, and an idle poller is selected again. When Node's end of
@@ -216,7 +220,7 @@ writable(T = #table{poller = Poller, batch = B, unsent = Bin}) ->
             T#table{unsent = <<>>}
     end.
 
-%% @doc Who is at the other end, for log metadata (pending ones too).
+%% @doc Who is at the other end, for log metadata (opening ones too).
 -spec peer(pos_integer() | undefined, table()) -> term().
 peer(Id, T) ->
     case meta(Id, T) of
@@ -224,9 +228,9 @@ peer(Id, T) ->
         undefined -> undefined
     end.
 
-%% @doc Peer, type and transport of a connection (pending ones too).
+%% @doc Peer, type and transport of a connection (opening ones too).
 -spec meta(pos_integer() | undefined, table()) -> meta() | undefined.
-meta(Id, #table{conns = C, pending = P}) ->
+meta(Id, #table{conns = C, opening = P}) ->
     case {C, P} of
         {#{Id := #conn{meta = Meta}}, _} -> Meta;
         {_, #{Id := {_, _, _, Meta}}} -> Meta;
@@ -295,12 +299,12 @@ ended(Id, T = #table{conns = Conns, ended = Ended}) ->
     case {Conns, Ended} of
         {#{Id := C = #conn{meta = Meta}}, _} -> {Meta, T#table{conns = Conns#{Id := C#conn{reported = true}}}};
         {_, #{Id := Meta}} -> {Meta, T#table{ended = maps:remove(Id, Ended)}};
-        _ -> {meta(Id, T), T} % a pending handoff's, or unknown
+        _ -> {meta(Id, T), T} % an opening connection's, or unknown
     end.
 
 %% @doc The context is going: every fd it holds is closed.
 -spec close_all(table()) -> ok.
-close_all(#table{poller = Poller, conns = C, pending = P}) ->
+close_all(#table{poller = Poller, conns = C, opening = P}) ->
     maps:foreach(fun(_, #conn{res = R}) -> reactor_nif:close(R, true) end, C),
     maps:foreach(fun(_, {_, _, R, _}) -> reactor_nif:close(R, true) end, P),
     reactor_nif:close(Poller, false).

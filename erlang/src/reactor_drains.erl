@@ -1,7 +1,7 @@
-%% @doc A context's replaced Node processes, each draining its connections in
-%% a process of its own (reactor_context:replace/2), and the routing of what
-%% still reaches the context for them: messages of their ports, stderr and
-%% channel, and Erlang's close of one of their connections.
+%% @doc A context's drains (reactor_drain): its replaced Node processes, each
+%% draining its connections in a process of its own (reactor_context:replace/2),
+%% and which of them what still reaches the context is for: messages of their
+%% ports, stderr and channel, and Erlang's close of one of their connections.
 %%
 %% Connection ids only grow, and a replacement's first id is its
 %% predecessor's first free one: the drains split the ids into ranges, oldest

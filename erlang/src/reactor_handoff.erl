@@ -1,13 +1,31 @@
-%% @doc The caller's side of a handoff: take ownership of each fd (a NIF
-%% resource the calling process owns), describe it, check its client info,
-%% take its transport settings (`proxy_protocol', `tls') out of it, check the
-%% bytes already read from it (`preread', which Node feeds first), ask the
-%% context, and close whatever did not become a connection: refused, the
-%% context dead before it read the request, or never there. An fd handed in is
-%% never left behind.
+%% @doc A handoff, both sides of the call, as a gen_server module holds a
+%% call's client and server sides.
+%%
+%% The caller's side (run/2): take ownership of each fd (a NIF resource the
+%% calling process owns), describe it, check its client info, take its
+%% transport settings (`proxy_protocol', `tls') out of it, check the bytes
+%% already read from it (`preread', which Node feeds first), ask the context,
+%% and close whatever did not become a connection: refused, the context dead
+%% before it read the request, or never there. An fd handed in is never left
+%% behind.
+%%
+%% The context's side (admit/5): admission. Below max_connections, with its
+%% TLS option set known to Node, an fd becomes the context's, goes to Node on
+%% the fd channel and is announced on the port; the call is answered when
+%% Node has acked or refused every fd (reactor_from_node, through
+%% reactor_handoff_calls).
 -module(reactor_handoff).
 
--export([run/2]).
+-export([run/2, client_info/1, admit/5]).
+
+-export_type([request/0]).
+
+-include("reactor_limits.hrl").
+-include("reactor_served.hrl").
+
+%% What the caller asks the context: each fd, owned by the caller until the
+%% context takes it, with its client info and transport layers.
+-type request() :: [{reactor_nif:res(), map(), #{proxy := boolean(), tls := default | false | map()}}].
 
 -define(HANDOFF_TIMEOUT, 30000).
 -define(MAX_INFO_BYTES, 65536).
@@ -18,6 +36,10 @@
 -define(SOCK_STREAM, 1).
 -define(SOCK_DGRAM, 2).
 
+%% @doc The caller's side of reactor_context:handoff_many/2: one result per
+%% fd, in order. Errors of its own: `badfd' (not an fd number), the
+%% client_info/1 errors, `no_context', `timeout' (30 s), `{context_down,
+%% Reason}'; the fd is closed on every error.
 -spec run(reactor_context:context(), [{integer(), reactor_context:client_info()}]) ->
     [{ok, integer()} | {error, term()}].
 run(_Ctx, []) ->
@@ -52,21 +74,40 @@ settle({ok, Res, _, _}, {error, _} = E) ->
     ok = reactor_nif:close(Res, true), % idempotent: a no-op if the context closed it
     E.
 
-prepare(Fd, Info) when is_integer(Fd), Fd >= 0, is_map(Info) ->
+prepare(Fd, Info) when is_integer(Fd), Fd >= 0 ->
+    case client_info(Info) of
+        {ok, Norm, Transport, Preread} -> own(Fd, Norm, Transport, Preread);
+        {error, Reason} -> refuse_fd(Fd, Reason)
+    end;
+prepare(_Fd, _Info) ->
+    {error, badfd}.
+
+%% @doc A caller's client info as Node is given it: strings and IP tuples
+%% made binaries (what erlpack can take, readably), integers past 31 bits
+%% made binaries (erlpack has no bignums), at most 64 KiB as ETF; and apart,
+%% the transport layers its `proxy_protocol' (a boolean, default false) and
+%% `tls' (`default' or `true': the context's own if it has one; `false'; or
+%% an option map) ask for; and its `preread' (bytes read from the connection
+%% before the handoff, which Node feeds to dataReceived first; at most 1 MiB).
+%% Errors: `{bad_client_info, Key}' (a key that is
+%% not an atom or a binary, or a value none of these), `{bad_client_info,
+%% not_a_map}', `{bad_client_info, preread}', `client_info_too_large',
+%% `preread_too_large'.
+-spec client_info(term()) ->
+    {ok, map(), #{proxy := boolean(), tls := default | false | map()}, binary()} | {error, term()}.
+client_info(Info) when is_map(Info) ->
     try {transport(Info), preread(Info), normalize_info(maps:without([proxy_protocol, tls, preread], Info))} of
         {Transport, Preread, Norm} ->
             case byte_size(term_to_binary(Norm)) =< ?MAX_INFO_BYTES of
-                false -> refuse_fd(Fd, client_info_too_large);
-                true -> own(Fd, Norm, Transport, Preread)
+                false -> {error, client_info_too_large};
+                true -> {ok, Norm, Transport, Preread}
             end
     catch
-        throw:{bad_client_info, _} = Bad -> refuse_fd(Fd, Bad);
-        throw:preread_too_large -> refuse_fd(Fd, preread_too_large)
+        throw:{bad_client_info, _} = Bad -> {error, Bad};
+        throw:preread_too_large -> {error, preread_too_large}
     end;
-prepare(Fd, _Info) when is_integer(Fd), Fd >= 0 ->
-    refuse_fd(Fd, {bad_client_info, not_a_map});
-prepare(_Fd, _Info) ->
-    {error, badfd}.
+client_info(_) ->
+    {error, {bad_client_info, not_a_map}}.
 
 %% The layers the connection's bytes pass through: a PROXY header first, then
 %% TLS (`default': the context's own, if it has one). The context gives a TLS
@@ -138,7 +179,6 @@ refuse_fd(Fd, Reason) ->
     _ = reactor_nif:close_fd(Fd),
     {error, Reason}.
 
-%% What Node's erlpack can take, readably: strings and IP tuples become binaries.
 normalize_info(M) when is_map(M) ->
     maps:fold(fun(K, V, Acc) when is_atom(K); is_binary(K) -> Acc#{K => normalize_value(K, V)};
                  (K, _, _) -> throw({bad_client_info, K})
@@ -159,3 +199,87 @@ normalize_value(K, V) when is_tuple(V), tuple_size(V) =:= 4; is_tuple(V), tuple_
     end;
 normalize_value(_, V) when is_map(V) -> normalize_info(V);
 normalize_value(K, _) -> throw({bad_client_info, K}).
+
+%%% The context's side
+
+%% @doc Admit a handoff call from `From' into `Served': each fd is refused
+%% (`{error, max_connections}', a TLS option set that does not load, a
+%% resource closed already) or taken over and sent to Node. Returns the
+%% reply when nothing is left for Node to answer, else `noreply': the reply
+%% goes when Node has answered for every fd sent. `Keys' are the context's
+%% TLS option sets Node knows (reactor_tls:key/2), `Max' its
+%% max_connections.
+-spec admit(request(), gen_server:from(), reactor_served:served(), reactor_tls:keys(), pos_integer()) ->
+    {reply, [{ok, integer()} | {error, term()}], reactor_served:served(), reactor_tls:keys()}
+    | {noreply, reactor_served:served(), reactor_tls:keys()}.
+admit(Request, From, Sv, Keys, Max) ->
+    {Results, Accepted, Sv1, Keys1} = admit(Request, 1, [], [], Sv, Keys, Max),
+    case Accepted of
+        [] ->
+            {reply, Results, Sv1, Keys1};
+        _ ->
+            Known = maps:from_list([{I, R} || {I, R} <- lists:enumerate(Results), R =/= opening]),
+            {Call, Calls} = reactor_handoff_calls:add(From, Known, length(Results), Sv1#served.calls),
+            {noreply, send_handoffs(Call, Accepted, Sv1#served{calls = Calls}), Keys1}
+    end.
+
+admit([], _I, Results, Accepted, Sv, Keys, _Max) ->
+    {lists:reverse(Results), lists:reverse(Accepted), Sv, Keys};
+admit([{Res, Info, Transport} | Rest], I, Results, Accepted, Sv, Keys, Max) ->
+    Admitted = case reactor_conns:active(Sv#served.conns) + length(Accepted) >= Max of
+                   true -> {error, max_connections};
+                   false -> layers(Transport, Sv, Keys)
+               end,
+    case Admitted of
+        {ok, Layers, Keys1} ->
+            {Id, T} = reactor_conns:next_id(Sv#served.conns),
+            Sv1 = Sv#served{conns = T},
+            case reactor_nif:controlling_process(Res, Id) of
+                ok ->
+                    admit(Rest, I + 1, [opening | Results], [{I, Id, Res, Info, Layers} | Accepted],
+                          Sv1, Keys1, Max);
+                {error, Reason} ->
+                    admit(Rest, I + 1, [{error, Reason} | Results], Accepted,
+                          reactor_served:count(refused, Sv1), Keys1, Max)
+            end;
+        {error, _} = Refused ->
+            %% the caller closes what we refuse
+            admit(Rest, I + 1, [Refused | Results], Accepted, reactor_served:count(refused, Sv), Keys, Max)
+    end.
+
+%% The layers as Node names them; a TLS option set new to this context goes
+%% to Node first, once.
+layers(#{proxy := Proxy, tls := Tls}, Sv, Keys) ->
+    try reactor_tls:key(Tls, Keys) of
+        {Key, Frames, Keys1} ->
+            [reactor_served:send(Sv, F) || F <- Frames],
+            {ok, #{proxy => Proxy, tls => Key}, Keys1}
+    catch
+        throw:Reason -> {error, Reason}
+    end.
+
+%% The fds go first, then the messages that announce them: when Node reads
+%% {handoff, Id, _, _} its fd is already queued on the channel.
+send_handoffs(_Call, [], Sv) ->
+    Sv;
+send_handoffs(Call, Accepted, Sv) ->
+    {Chunk, Rest} = lists:split(min(?MAX_FDS_PER_MSG, length(Accepted)), Accepted),
+    Ids = [Id || {_, Id, _, _, _} <- Chunk],
+    Fds = [reactor_nif:fd(Res) || {_, _, Res, _, _} <- Chunk],
+    Sv1 = case reactor_channel:send_fds(reactor_node:channel(Sv#served.node), Ids, Fds) of
+              ok ->
+                  lists:foldl(
+                    fun({I, Id, Res, Info, Layers}, Acc = #served{conns = T}) ->
+                            reactor_served:send(Acc, reactor_wire:handoff(Id, Info, Layers)),
+                            Acc#served{conns = reactor_conns:open(Id, {Call, I}, Res, Info, Layers, T)}
+                    end, Sv, Chunk);
+              {error, Reason} ->
+                  logger:error("reactor context ~0p: fd channel send failed: ~0p", [Sv#served.id, Reason]),
+                  lists:foldl(
+                    fun({I, _Id, Res, _, _}, Acc = #served{calls = Calls}) ->
+                            ok = reactor_nif:close(Res, true),
+                            Calls1 = reactor_handoff_calls:result(Call, I, {error, {channel, Reason}}, Calls),
+                            reactor_served:count(refused, Acc#served{calls = Calls1})
+                    end, Sv, Chunk)
+          end,
+    send_handoffs(Call, Rest, Sv1).

@@ -32,7 +32,11 @@ fd_info(_Fd) -> erlang:nif_error(not_loaded).
 -spec open(integer(), integer()) -> {ok, res()} | {error, term()}.
 open(_Fd, _Id) -> erlang:nif_error(not_loaded).
 
-%% @doc The calling process becomes the owner, and `Id' the connection id.
+%% @doc The calling process becomes the controlling process of `Res' (its
+%% owner: its select messages come here, and it closes with this process),
+%% and `Id' the id they carry. As gen_tcp:controlling_process/2, except that
+%% the new owner calls it: a context takes a handed-off fd, a drain takes a
+%% replaced Node's. Returns `{error, closed}' for a resource closed already.
 -spec controlling_process(res(), integer()) -> ok | {error, closed}.
 controlling_process(_Res, _Id) -> erlang:nif_error(not_loaded).
 
