@@ -42,7 +42,10 @@ abstract class FdTransport implements Transport {
   readonly opensLater = false;
   readonly settlesLater = false;
   readonly pending = 0;
+  abstract readonly datagram: boolean;
   private closed = false;
+  /** shutdown(SHUT_WR) done: the peer has our FIN */
+  private shut = false;
 
   constructor(
     protected readonly io: Io,
@@ -51,6 +54,9 @@ abstract class FdTransport implements Transport {
     protected readonly traffic: Traffic,
     /** the most bytes one read takes */
     protected readonly readSize: number,
+    /** a socket: what the peer sends after our FIN can be read (and dropped,
+     * by a lingering close); not so for a pipe or a tty */
+    private readonly halfCloses = true,
   ) {}
 
   abstract readable(): void;
@@ -81,7 +87,27 @@ abstract class FdTransport implements Transport {
   }
 
   shutdownWrite(): void {
+    if (this.shut) return;
     this.syscall(() => (this.io.shutdown(this.fd, 1), 0));
+    this.shut = true;
+  }
+
+  get writableFinished(): boolean {
+    return this.shut;
+  }
+
+  discard(max: number): number {
+    if (this.closed || !this.halfCloses || this.datagram) return 0;
+    const want = Math.min(max, this.readSize);
+    const { buffer, offset } = this.slab.room(want); // overwritten by the next read: dropped
+    let n: number;
+    try {
+      n = this.io.readInto(this.fd, buffer, offset, want);
+    } catch {
+      return 0; // a reset: the end of the linger too
+    }
+    if (n > 0) this.traffic.bytesIn += n;
+    return n;
   }
 
   interest(want: WireAction): WireAction {
@@ -92,9 +118,10 @@ abstract class FdTransport implements Transport {
     if (this.closed) return;
     this.closed = true;
     // Shut down before close: the peer sees the end now, even while Erlang's
-    // copy (or a user's dup) of the fd is still open.
+    // copy (or a user's dup) of the fd is still open (after shutdownWrite it
+    // has seen it).
     try {
-      this.io.shutdown(this.fd, 2);
+      if (!this.shut) this.io.shutdown(this.fd, 2);
     } catch {
       /* already reset, or not a socket */
     }
@@ -118,6 +145,7 @@ abstract class FdTransport implements Transport {
 }
 
 export class StreamTransport extends FdTransport {
+  readonly datagram = false;
   // Reads adapt, as Netty's receive buffers do: a read that fills the buffer
   // doubles the next (up to readSize), a small one halves it, so streams move
   // in large syscalls and small messages do not claim large slabs.
@@ -152,6 +180,7 @@ export class StreamTransport extends FdTransport {
 }
 
 export class DatagramTransport extends FdTransport {
+  readonly datagram = true;
   readable(): void {
     const want = Math.min(this.readSize, DATAGRAM_MAX);
     for (let i = 0; i < MAX_DATAGRAMS_PER_EVENT; i++) {
