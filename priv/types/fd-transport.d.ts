@@ -27,14 +27,23 @@ declare abstract class FdTransport implements Transport {
     protected readonly traffic: Traffic;
     /** the most bytes one read takes */
     protected readonly readSize: number;
+    /** a socket: what the peer sends after our FIN can be read (and dropped,
+     * by a lingering close); not so for a pipe or a tty */
+    private readonly halfCloses;
     up: Upstream;
     readonly opensLater = false;
     readonly settlesLater = false;
     readonly pending = 0;
+    abstract readonly datagram: boolean;
     private closed;
+    /** shutdown(SHUT_WR) done: the peer has our FIN */
+    private shut;
     constructor(io: Io, fd: number, slab: Slab, traffic: Traffic, 
     /** the most bytes one read takes */
-    readSize: number);
+    readSize: number, 
+    /** a socket: what the peer sends after our FIN can be read (and dropped,
+     * by a lingering close); not so for a pipe or a tty */
+    halfCloses?: boolean);
     abstract readable(): void;
     /** A read now, outside any event (Protocol.read): null when nothing is there. */
     readNow(size: number): Buffer | null;
@@ -42,6 +51,8 @@ declare abstract class FdTransport implements Transport {
     writev(bufs: Uint8Array[]): number;
     sendTo(data: Uint8Array, addr: string, port: number): number;
     shutdownWrite(): void;
+    get writableFinished(): boolean;
+    discard(max: number): number;
     interest(want: WireAction): WireAction;
     close(): void;
     /** A broken fd (EPIPE, ECONNRESET) ends the connection wherever the call
@@ -49,10 +60,12 @@ declare abstract class FdTransport implements Transport {
     private syscall;
 }
 export declare class StreamTransport extends FdTransport {
+    readonly datagram = false;
     private hint;
     readable(): void;
 }
 export declare class DatagramTransport extends FdTransport {
+    readonly datagram = true;
     readable(): void;
 }
 export {};
