@@ -25,6 +25,9 @@ export interface InitConfig {
   writeHighWater: number;
   callbackTimeout: number;
   idleTimeout: number;
+  closeTimeout: number;
+  lingerTimeout: number;
+  lingerMaxBytes: number;
   typecheck: boolean;
   /** report each connection's end and each callback that throws (telemetry) */
   telemetry: boolean;
@@ -121,6 +124,9 @@ export function decode(frame: Buffer): Incoming {
             writeHighWater: natural(c.write_high_water, DEFAULTS.writeHighWater),
             callbackTimeout: natural(c.callback_timeout, DEFAULTS.callbackTimeout),
             idleTimeout: natural(c.idle_timeout, DEFAULTS.idleTimeout),
+            closeTimeout: natural(c.close_timeout, DEFAULTS.closeTimeout),
+            lingerTimeout: natural(c.linger_timeout, DEFAULTS.lingerTimeout),
+            lingerMaxBytes: natural(c.linger_max_bytes, DEFAULTS.lingerMaxBytes),
             typecheck: c.typecheck === true,
             telemetry: c.telemetry === true,
             tls: tlsOptionsOf(c.tls),

@@ -1,16 +1,19 @@
 // One connection's state machine, on top of its transport stack: runs the
 // protocol's callbacks, turns what they return into what the fd is armed for
-// next, pauses while a handler's Promise is pending, and closes exactly once.
+// next, pauses while a handler's Promise is pending, and ends exactly once:
+// gracefully (closing.ts) or abortively.
 import type { ClientInfo, LogLevel, WireAction } from "./types";
 import { ReactorError, describe, isSystemError, stackOf } from "./errors";
-import { bind } from "./protocol";
 import type { Action, ConnectionHandle, Peer, Protocol, TimerKind } from "./protocol";
 import type { Clock } from "./clock";
 import type { Registry } from "./registry";
 import type { Transport, Upstream } from "./transport";
 import type { Traffic } from "./fd-transport";
+import { Mode, awaitAction, isThenable, wireOf } from "./actions";
+import { CloseBounds, Ending } from "./closing";
+import { ProtocolTimers } from "./timers";
 
-export type ConnectionState = "opening" | "reading" | "writing" | "paused" | "closed";
+export type ConnectionState = "opening" | "reading" | "writing" | "paused" | "closing" | "closed";
 
 /** What a connection needs from its engine. */
 export interface ConnectionHost {
@@ -20,6 +23,8 @@ export interface ConnectionHost {
   readonly callbackTimeout: number;
   /** writeBuffer bytes past which the connection stops reading (0 = none) */
   readonly writeHighWater: number;
+  /** how long a graceful close may take, and its lingering read */
+  readonly closeBounds: CloseBounds;
   act(id: number, wire: WireAction): void;
   log(level: LogLevel, id: number, text: string): void;
   /** a protocol or a peer did something wrong */
@@ -28,18 +33,18 @@ export interface ConnectionHost {
   exception(id: number, callback: string, error: unknown, text: string): void;
   /** settled outside a dispatch: flush soon */
   wake(): void;
-  /** the connection closed: drop it from the table */
-  forget(conn: Connection, reason: Error | undefined): void;
+  /** the protocol's connection is over (connectionLost runs next) */
+  lost(conn: Connection, reason: Error | undefined): void;
+  /** the fd is released: drop the connection from the table */
+  forget(conn: Connection): void;
 }
 
 /** How a handoff starts: the first action for the ack, or why it is refused. */
 export type Start = { ack: WireAction } | { nack: "connection_made_failed" | "invalid_action" };
 
-type Mode = "read" | "write";
 const FAILED = Symbol("failed");
 
 export class Connection implements Upstream, ConnectionHandle {
-  closed = false;
   paused = false;
   lastActive: number;
   /** what the protocol wants armed next (read or write) */
@@ -47,14 +52,12 @@ export class Connection implements Upstream, ConnectionHandle {
   /** connectionMade ran: the stack opened */
   private made = false;
   private eof = false;
-  /** Erlang knows the connection (its ack was sent): a close is told */
-  private announced = false;
+  private readonly ending: Ending;
   private settling = false;
   /** WRITE was armed for a layer's bytes (ciphertext), not for the protocol */
   private armedForLayers = false;
-  /** the protocol's own timers: the idle one counts from the last data */
-  private readonly timers: Partial<Record<TimerKind, { ms: number; handle: unknown }>> = {};
-  private lastData = 0;
+  /** the protocol's own timers */
+  private readonly timers: ProtocolTimers;
 
   /** when the handoff arrived (engine clock, ms) */
   readonly since: number;
@@ -72,11 +75,19 @@ export class Connection implements Upstream, ConnectionHandle {
   ) {
     top.up = this;
     this.lastActive = this.since = host.clock.now();
+    this.timers = new ProtocolTimers(host.clock, (kind, ms) => this.timedOut(kind, ms));
+    this.ending = new Ending(this, top, host, () => this.timers.clear());
+  }
+
+  /** A close began: the protocol gets no more callbacks. */
+  get closed(): boolean {
+    return this.ending.closed;
   }
 
   /** What it is doing, for reactor_context:connections/1. */
   get state(): ConnectionState {
-    if (this.closed) return "closed";
+    if (this.ending.released) return "closed";
+    if (this.closed) return "closing";
     if (!this.made) return "opening";
     if (this.paused) return "paused";
     return this.next === "write_pending" ? "writing" : "reading";
@@ -92,18 +103,17 @@ export class Connection implements Upstream, ConnectionHandle {
       const first = this.connectionMade();
       if (first === FAILED) return { nack: "connection_made_failed" };
       if (first === null) return { nack: "invalid_action" };
-      if (first === "close") this.close(undefined, false);
-      else this.next = first;
+      if (first === "close") this.close();
+      else if (!this.closed) this.next = first;
     }
     if (preread && !this.closed) {
-      // Erlang does not know the connection yet: a close here is the ack
+      // Erlang does not know the connection yet: what a close arms goes into the ack
       if (this.next === "write_pending") this.apply(this.step("write", "writeReady", () => this.proto.writeReady()));
       if (!this.closed && this.next === "read_pending") this.top.readable();
-      if (!this.closed && this.eof && !this.paused && this.top.interest(this.next) === "read_pending") this.close(undefined, false);
+      if (!this.closed && this.eof && !this.paused && this.top.interest(this.next) === "read_pending") this.close();
     }
-    this.announced = true;
     // a handler paused on a Promise: READ may come before it settles (readable waits for it)
-    return { ack: this.closed ? "close" : this.top.interest(this.next) };
+    return { ack: this.ending.announce(this.top.interest(this.next)) };
   }
 
   // Entry points: an event from Erlang, a settled Promise, a layer's wake.
@@ -111,12 +121,14 @@ export class Connection implements Upstream, ConnectionHandle {
   readable(): void {
     if (this.paused) return; // armed by an ack before a preread's handler paused: resuming arms again
     this.touch();
+    if (this.ending.closing) return this.ending.closing.readable();
     this.top.readable();
     this.settle();
   }
 
   writable(): void {
     this.touch();
+    if (this.ending.closing) return this.ending.closing.run();
     if (!this.top.flush() || this.closed) {
       if (!this.closed) this.host.act(this.id, "write_pending");
       return;
@@ -128,36 +140,17 @@ export class Connection implements Upstream, ConnectionHandle {
     this.settle();
   }
 
-  /** New code takes over (a reload's adopt hook): the fd, the peer and every
-   * byte not yet written move to `next`; the old Protocol is detached. */
-  swap(next: Protocol): void {
-    const old = this.proto;
-    next.fd = old.fd;
-    next.clientInfo = old.clientInfo;
-    for (const chunk of old.writeBuffer.peek(Infinity)) next.writeBuffer.push(chunk);
-    old.writeBuffer.clear();
-    next.datagrams.push(...old.datagrams.splice(0));
-    bind(old, undefined);
-    bind(next, this);
-    this.proto = next;
+  /** Graceful close (Node's socket.end()): what the protocol queued goes
+   * out, then close_notify and the FIN, connectionLost(reason) runs, then a
+   * lingering read (closing.ts). The protocol's "close", close() and timers. */
+  close(reason?: Error): void {
+    this.ending.close(reason, !this.eof);
   }
 
-  /** The protocol, a layer, Erlang, the engine's stop or idle sweep closes it. */
-  close(reason?: Error, tellErlang = true): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.proto.closed = true;
-    this.setTimer("idle", 0);
-    this.setTimer("deadline", 0);
-    this.top.close();
-    this.host.forget(this, reason);
-    if (tellErlang && this.announced) this.host.act(this.id, "close");
-    try {
-      this.host.registry.runAs(this.id, () => this.proto.connectionLost(reason));
-    } catch (e) {
-      this.host.exception(this.id, "connectionLost", e, `connectionLost threw: ${stackOf(e)}`);
-    }
-    this.host.wake(); // from a timer or a promise, too: the close goes out
+  /** Abortive close (Node's socket.destroy()): what is queued is dropped, the
+   * fd closes now. Errors, Erlang, the engine's stop and idle sweep. */
+  destroy(reason?: Error, tellErlang = true): void {
+    this.ending.destroy(reason, tellErlang);
   }
 
   /** Bytes taken from the protocol that the kernel has not taken yet. */
@@ -179,7 +172,7 @@ export class Connection implements Upstream, ConnectionHandle {
   data(buf: Buffer, from?: Peer): void {
     if (this.closed || !this.made) return;
     this.touch();
-    this.lastData = this.lastActive;
+    this.timers.data(this.lastActive);
     this.apply(this.writeAtOnce(this.step("read", "dataReceived", () => this.proto.dataReceived(buf, from))));
     this.settleIfLater();
   }
@@ -187,7 +180,7 @@ export class Connection implements Upstream, ConnectionHandle {
   end(): void {
     if (this.closed) return;
     if (!this.made) {
-      this.close(undefined); // gone before its header or handshake was complete
+      this.destroy(undefined); // gone before its header or handshake was complete
       return;
     }
     this.eof = true;
@@ -199,12 +192,12 @@ export class Connection implements Upstream, ConnectionHandle {
   }
 
   error(e: Error, logText?: string): void {
-    if (this.closed) return;
+    if (this.ending.released) return;
     if (logText !== undefined) {
       this.host.countError();
       this.host.log("warning", this.id, logText);
     }
-    this.close(e);
+    this.destroy(e);
   }
 
   wake(): void {
@@ -253,39 +246,24 @@ export class Connection implements Upstream, ConnectionHandle {
   }
 
   setTimer(kind: TimerKind, ms: number): void {
-    const clock = this.host.clock;
-    const t = this.timers[kind];
-    if (t) clock.clearTimeout(t.handle);
-    delete this.timers[kind];
-    if (!(ms > 0) || this.closed) return;
-    if (kind === "idle") this.lastData = clock.now();
-    this.timers[kind] = { ms, handle: clock.setTimeout(() => this.timerFired(kind), ms) };
+    this.timers.set(kind, this.closed ? 0 : ms);
   }
 
-  /** An idle timer that fires early (data came since it was set) waits the
-   * rest: data never touches a timer, so it costs nothing per read. */
-  private timerFired(kind: TimerKind): void {
-    const t = this.timers[kind];
-    if (!t || this.closed) return;
-    if (kind === "idle") {
-      const left = this.lastData + t.ms - this.host.clock.now();
-      if (left > 0) {
-        t.handle = this.host.clock.setTimeout(() => this.timerFired(kind), left);
-        return;
-      }
-    }
-    delete this.timers[kind];
+  /** A protocol timer ran out: timedOut says close (graceful: a 408 it
+   * queued goes out) or go on. */
+  private timedOut(kind: TimerKind, ms: number): void {
+    if (this.closed) return;
     const r = this.call("timedOut", () => this.proto.timedOut(kind));
     if (r === FAILED) return;
     if (r === undefined || r === "close") {
       const e =
         kind === "idle"
-          ? new ReactorError("EIDLETIMEOUT", `no data for ${t.ms} ms`)
-          : new ReactorError("EDEADLINE", `the deadline of ${t.ms} ms passed`);
+          ? new ReactorError("EIDLETIMEOUT", `no data for ${ms} ms`)
+          : new ReactorError("EDEADLINE", `the deadline of ${ms} ms passed`);
       this.close(e);
       return;
     }
-    if (kind === "idle") this.setTimer("idle", t.ms); // counts again
+    if (kind === "idle") this.setTimer("idle", ms); // counts again
     this.apply(this.toWire("read", r, "timedOut"));
     this.settle();
     this.host.wake();
@@ -305,12 +283,15 @@ export class Connection implements Upstream, ConnectionHandle {
   }
 
   private settleSoon(): void {
-    if (this.settling || this.closed) return;
+    if (this.settling || this.ending.released) return;
     this.settling = true;
     setImmediate(() => {
       this.settling = false;
-      this.top.flush(); // what it leaves, interest() arms WRITE for
-      this.arm();
+      if (this.ending.closing) this.ending.closing.run();
+      else {
+        this.top.flush(); // what it leaves, interest() arms WRITE for
+        this.arm();
+      }
       this.host.wake();
     });
   }
@@ -371,59 +352,33 @@ export class Connection implements Upstream, ConnectionHandle {
   /** Nothing is armed until the Promise settles. */
   private pause(mode: Mode, name: string, r: Promise<Action>): void {
     this.paused = true;
-    const limit = this.host.callbackTimeout;
-    const clock = this.host.clock;
-    const timer =
-      limit > 0
-        ? clock.setTimeout(() => {
-            this.handlerFailed(name, new ReactorError("ECALLBACKTIMEOUT", `${name} did not settle within ${limit} ms`));
-            this.host.wake();
-          }, limit)
-        : undefined;
     const resume = () => {
-      if (timer !== undefined) clock.clearTimeout(timer);
       this.paused = false;
       this.touch();
     };
-    r.then(
-      (a) => {
-        resume();
-        if (this.closed) return;
-        const wire = this.toWire(mode, a, name);
-        this.apply(mode === "read" ? this.writeAtOnce(wire) : wire);
-        this.settle();
-        this.host.wake();
-      },
-      (e) => {
-        resume();
-        this.handlerFailed(name, e);
-        this.host.wake();
-      },
-    );
+    const settled = (a: Action) => {
+      resume();
+      if (this.closed) return;
+      const wire = this.toWire(mode, a, name);
+      this.apply(mode === "read" ? this.writeAtOnce(wire) : wire);
+      this.settle();
+      this.host.wake();
+    };
+    awaitAction(r, name, this.host.callbackTimeout, this.host.clock, settled, (e) => {
+      resume();
+      this.handlerFailed(name, e);
+      this.host.wake();
+    });
   }
 
-  /** Action -> what to arm; null when the action was invalid (closed). */
+  /** Action -> what to arm; null when the action was invalid (destroyed). */
   private toWire(mode: Mode, a: unknown, name: string): WireAction | null {
-    let wire: WireAction;
-    switch (a) {
-      case "continue":
-        wire = mode === "read" ? "read_pending" : "write_pending";
-        break;
-      case "read_pending":
-      case "write_pending":
-      case "close":
-        wire = a;
-        break;
-      default: {
-        const err = new ReactorError(
-          "EINVALIDACTION",
-          `${name} returned ${describe(a)}; expected "continue", "write_pending", "read_pending" or "close"`,
-        );
-        this.host.countError();
-        this.host.log("error", this.id, err.message);
-        this.close(err);
-        return null;
-      }
+    const wire = wireOf(mode, a, name);
+    if (wire instanceof ReactorError) {
+      this.host.countError();
+      this.host.log("error", this.id, wire.message);
+      this.destroy(wire);
+      return null;
     }
     // Backpressure: a reader that does not keep up stops us reading more.
     if (wire === "read_pending" && this.host.writeHighWater > 0 && this.queued() >= this.host.writeHighWater) {
@@ -443,7 +398,7 @@ export class Connection implements Upstream, ConnectionHandle {
   }
 
   private handlerFailed(name: string, e: unknown): void {
-    if (this.closed) return;
+    if (this.ending.released) return;
     const err = e instanceof Error ? e : new ReactorError("EHANDLER", `${name} threw ${describe(e)}`);
     if (isSystemError(e)) {
       // The connection broke under the handler (EPIPE, ECONNRESET): not a bug.
@@ -451,10 +406,6 @@ export class Connection implements Upstream, ConnectionHandle {
     } else {
       this.host.exception(this.id, name, e, `${name} failed: ${stackOf(e)}`);
     }
-    this.close(err);
+    this.destroy(err);
   }
-}
-
-function isThenable(v: unknown): v is Promise<Action> {
-  return typeof v === "object" && v !== null && typeof (v as Promise<Action>).then === "function";
 }

@@ -9,6 +9,7 @@ export type ReactorErrorCode =
   | "ECALLBACKTIMEOUT" // a handler's Promise did not settle in time
   | "EIDLETIMEOUT" // no event for longer than the idle timeout (the context's, or the protocol's own)
   | "EDEADLINE" // the protocol's deadline (setDeadline) passed
+  | "ECLOSETIMEOUT" // a graceful close: the peer did not take the last bytes within close_timeout
   | "EHANDSHAKETIMEOUT"; // a TLS handshake did not finish in time
 
 export class ReactorError extends Error {

@@ -47,10 +47,10 @@ abstract class FdTransport implements Transport {
   readonly opensLater = false;
   readonly settlesLater = false;
   readonly pending = 0;
+  abstract readonly datagram: boolean;
   private closed = false;
-  /** a failed syscall concerns one datagram (EMSGSIZE, ECONNREFUSED, ...),
-   * not the socket: it is reported and the socket lives on, as with Node's dgram */
-  protected readonly perDatagram: boolean = false;
+  /** shutdown(SHUT_WR) done: the peer has our FIN */
+  private shut = false;
 
   constructor(
     protected readonly io: Io,
@@ -59,6 +59,9 @@ abstract class FdTransport implements Transport {
     protected readonly traffic: Traffic,
     /** the most bytes one read takes */
     protected readonly readSize: number,
+    /** a socket: what the peer sends after our FIN can be read (and dropped,
+     * by a lingering close); not so for a pipe or a tty */
+    private readonly halfCloses = true,
   ) {}
 
   abstract readable(): void;
@@ -79,7 +82,7 @@ abstract class FdTransport implements Transport {
   /** On a datagram socket a write is one datagram: one that fails is
    * reported and counts as taken (it is gone, as a failed dgram send is). */
   writev(bufs: Uint8Array[]): number {
-    const dropped = this.perDatagram ? bufs.reduce((n, b) => n + b.length, 0) : 0;
+    const dropped = this.datagram ? bufs.reduce((n, b) => n + b.length, 0) : 0;
     const n = this.syscall(() => this.io.writev(this.fd, bufs), dropped);
     this.traffic.bytesOut += n;
     return n;
@@ -94,7 +97,27 @@ abstract class FdTransport implements Transport {
   }
 
   shutdownWrite(): void {
+    if (this.shut) return;
     this.syscall(() => (this.io.shutdown(this.fd, 1), 0), 0);
+    this.shut = true;
+  }
+
+  get writableFinished(): boolean {
+    return this.shut;
+  }
+
+  discard(max: number): number {
+    if (this.closed || !this.halfCloses || this.datagram) return 0;
+    const want = Math.min(max, this.readSize);
+    const { buffer, offset } = this.slab.room(want); // overwritten by the next read: dropped
+    let n: number;
+    try {
+      n = this.io.readInto(this.fd, buffer, offset, want);
+    } catch {
+      return 0; // a reset: the end of the linger too
+    }
+    if (n > 0) this.traffic.bytesIn += n;
+    return n;
   }
 
   interest(want: WireAction): WireAction {
@@ -105,9 +128,10 @@ abstract class FdTransport implements Transport {
     if (this.closed) return;
     this.closed = true;
     // Shut down before close: the peer sees the end now, even while Erlang's
-    // copy (or a user's dup) of the fd is still open.
+    // copy (or a user's dup) of the fd is still open (after shutdownWrite it
+    // has seen it).
     try {
-      this.io.shutdown(this.fd, 2);
+      if (!this.shut) this.io.shutdown(this.fd, 2);
     } catch {
       /* already reset, or not a socket */
     }
@@ -136,13 +160,14 @@ abstract class FdTransport implements Transport {
   /** Reports an error that concerns one datagram (`to`: the failed send's
    * destination); false when the error is the fd's. */
   protected oneDatagram(e: Error, to?: Peer): boolean {
-    if (!this.perDatagram || !isSystemError(e) || FD_UNUSABLE.has(e.code) || !this.up.datagramError) return false;
+    if (!this.datagram || !isSystemError(e) || FD_UNUSABLE.has(e.code) || !this.up.datagramError) return false;
     this.up.datagramError(e, to);
     return true;
   }
 }
 
 export class StreamTransport extends FdTransport {
+  readonly datagram = false;
   // Reads adapt, as Netty's receive buffers do: a read that fills the buffer
   // doubles the next (up to readSize), a small one halves it, so streams move
   // in large syscalls and small messages do not claim large slabs.
@@ -209,8 +234,7 @@ export class StreamTransport extends FdTransport {
  * goes to datagramError and the socket serves on, as Node's dgram emits
  * 'error' and stays open. */
 export class DatagramTransport extends FdTransport {
-  protected readonly perDatagram = true;
-
+  readonly datagram = true;
   readable(): void {
     const want = Math.min(this.readSize, DATAGRAM_MAX);
     for (let i = 0; i < MAX_DATAGRAMS_PER_EVENT; i++) {

@@ -19,6 +19,13 @@ export const DEFAULTS = {
   idleTimeout: 0,
   /** ms a TLS handshake may take */
   handshakeTimeout: 10000,
+  /** ms a graceful close may wait for the peer to take the last bytes (0 = none) */
+  closeTimeout: 30000,
+  /** ms a closed connection reads and drops what the peer still sends (0 = no
+   * lingering close); cowboy's linger_timeout is 1000 too */
+  lingerTimeout: 1000,
+  /** bytes a lingering close drops at most (0 = only the time bounds it) */
+  lingerMaxBytes: 64 << 20,
 } as const;
 
 /** read_size is refused above this (16 MiB). */

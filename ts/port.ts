@@ -167,6 +167,9 @@ class Port {
       writeHighWater: c.writeHighWater,
       callbackTimeout: c.callbackTimeout,
       idleTimeout: c.idleTimeout,
+      closeTimeout: c.closeTimeout,
+      lingerTimeout: c.lingerTimeout,
+      lingerMaxBytes: c.lingerMaxBytes,
       // Telemetry wants each end and each exception; without it they cost nothing.
       ...(c.telemetry
         ? {

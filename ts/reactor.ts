@@ -4,6 +4,7 @@
 import type { Io } from "./addon";
 import type { ClientInfo, LogLevel, NackReason, Stats, TransportSpec, WireAction } from "./types";
 import { Clock, realClock } from "./clock";
+import type { CloseBounds } from "./closing";
 import { Connection, ConnectionHost, ConnectionState } from "./connection";
 import { ReactorError, describe, stackOf } from "./errors";
 import { DatagramTransport, Slab, StreamTransport, Traffic } from "./fd-transport";
@@ -35,6 +36,14 @@ export interface ReactorOptions {
   callbackTimeout?: number;
   /** ms without an event before a connection is closed (0 = none) */
   idleTimeout?: number;
+  /** ms a graceful close may wait for the peer to take the last bytes before
+   * it cuts the connection (0 = none) */
+  closeTimeout?: number;
+  /** ms a closed connection reads and drops what the peer still sends after
+   * our FIN, so that the peer reads our answer instead of a reset (0 = none) */
+  lingerTimeout?: number;
+  /** bytes that lingering read drops at most (0 = only the time bounds it) */
+  lingerMaxBytes?: number;
   /** time for every timeout (the test harness moves it by hand) */
   clock?: Clock;
   /** told of every connection that ends, with connectionLost's reason */
@@ -64,6 +73,7 @@ export class Reactor implements ConnectionHost {
   errors = 0;
   readonly callbackTimeout: number;
   readonly writeHighWater: number;
+  readonly closeBounds: CloseBounds;
   readonly clock: Clock;
   private readonly onClose?: ReactorOptions["onClose"];
   private readonly onException?: ReactorOptions["onException"];
@@ -88,6 +98,11 @@ export class Reactor implements ConnectionHost {
     this.writeHighWater = opts.writeHighWater ?? DEFAULTS.writeHighWater;
     this.callbackTimeout = opts.callbackTimeout ?? DEFAULTS.callbackTimeout;
     this.idleTimeout = opts.idleTimeout ?? DEFAULTS.idleTimeout;
+    this.closeBounds = {
+      closeTimeout: opts.closeTimeout ?? DEFAULTS.closeTimeout,
+      lingerTimeout: opts.lingerTimeout ?? DEFAULTS.lingerTimeout,
+      lingerMaxBytes: opts.lingerMaxBytes ?? DEFAULTS.lingerMaxBytes,
+    };
     this.clock = opts.clock ?? realClock;
     this.onClose = opts.onClose;
     this.onException = opts.onException;
@@ -177,6 +192,7 @@ export class Reactor implements ConnectionHost {
       this.slab,
       traffic,
       this.readSize,
+      info.type !== "pipe" && info.type !== "tty",
     );
     // PROXY first, as ranch reads it: the header comes in clear, before any TLS.
     let top: Transport = bottom;
@@ -213,7 +229,7 @@ export class Reactor implements ConnectionHost {
 
   /** Erlang closed the connection (its copy is already gone). */
   closeFromErlang(id: number, why: string): void {
-    this.conns.get(id)?.close(new ReactorError("ECLOSEDBYREACTOR", `closed by the reactor: ${why}`), false);
+    this.conns.get(id)?.destroy(new ReactorError("ECLOSEDBYREACTOR", `closed by the reactor: ${why}`), false);
   }
 
   /** After a reload: offer every live connection to the new code's adopt
@@ -239,7 +255,7 @@ export class Reactor implements ConnectionHost {
         continue;
       }
       this.registry.detach(old.fd, old);
-      conn.swap(next);
+      swap(conn, next);
       this.registry.attach(next.fd, next);
       moved++;
     }
@@ -248,7 +264,7 @@ export class Reactor implements ConnectionHost {
 
   /** Graceful stop: every protocol gets connectionLost, every fd is closed. */
   closeAll(reason: Error): void {
-    for (const conn of [...this.conns.values()]) conn.close(reason, false);
+    for (const conn of [...this.conns.values()]) conn.destroy(reason, false);
   }
 
   // ConnectionHost
@@ -275,13 +291,16 @@ export class Reactor implements ConnectionHost {
     this.sink.wake();
   }
 
-  forget(conn: Connection, reason: Error | undefined): void {
-    this.conns.delete(conn.id);
+  lost(conn: Connection, reason: Error | undefined): void {
     this.registry.detach(conn.proto.fd, conn.proto);
     const { bytesIn, bytesOut } = conn.traffic;
-    this.closedTraffic.bytesIn += bytesIn;
-    this.closedTraffic.bytesOut += bytesOut;
     this.onClose?.(conn.id, reason, { bytesIn, bytesOut, durationMs: this.clock.now() - conn.since });
+  }
+
+  forget(conn: Connection): void {
+    this.conns.delete(conn.id);
+    this.closedTraffic.bytesIn += conn.traffic.bytesIn;
+    this.closedTraffic.bytesOut += conn.traffic.bytesOut;
   }
 
   private newProtocol(): Protocol {
@@ -307,8 +326,22 @@ export class Reactor implements ConnectionHost {
     const limit = this.clock.now() - this.idleTimeout;
     for (const conn of [...this.conns.values()]) {
       if (!conn.paused && conn.lastActive < limit) {
-        conn.close(new ReactorError("EIDLETIMEOUT", `idle for more than ${this.idleTimeout} ms`));
+        conn.destroy(new ReactorError("EIDLETIMEOUT", `idle for more than ${this.idleTimeout} ms`));
       }
     }
   }
+}
+
+/** New code takes over (a reload's adopt hook): the fd, the peer and every
+ * byte not yet written move to `next`; the old Protocol is detached. */
+function swap(conn: Connection, next: Protocol): void {
+  const old = conn.proto;
+  next.fd = old.fd;
+  next.clientInfo = old.clientInfo;
+  for (const chunk of old.writeBuffer.peek(Infinity)) next.writeBuffer.push(chunk);
+  old.writeBuffer.clear();
+  next.datagrams.push(...old.datagrams.splice(0));
+  bind(old, undefined);
+  bind(next, conn);
+  conn.proto = next;
 }

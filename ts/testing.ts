@@ -21,6 +21,9 @@ export interface HarnessOptions {
   writeHighWater?: number;
   callbackTimeout?: number;
   idleTimeout?: number;
+  closeTimeout?: number;
+  lingerTimeout?: number;
+  lingerMaxBytes?: number;
 }
 
 export interface LogLine {
@@ -136,6 +139,9 @@ export class ProtocolHarness<P extends Protocol = Protocol> {
       writeHighWater: opts.writeHighWater,
       callbackTimeout: opts.callbackTimeout,
       idleTimeout: opts.idleTimeout,
+      closeTimeout: opts.closeTimeout,
+      lingerTimeout: opts.lingerTimeout,
+      lingerMaxBytes: opts.lingerMaxBytes,
       clock: this.clock,
       onClose: (_id, reason) => (this.lost = { reason }),
     });

@@ -36,6 +36,12 @@ export class TlsLayer extends Layer {
   private secure = false;
   private failed = false;
   private closed = false;
+  /** shutdownWrite ran: close_notify is on its way */
+  private ending = false;
+  /** close_notify is in the cipher queue (TLS ended its side of the stream) */
+  private notified = false;
+  /** the FIN followed it below */
+  private finSent = false;
   /** what the layers below learnt (the real client, behind a PROXY header) */
   private patch: Partial<ClientInfo> = {};
   private taken = 0; // plaintext bytes taken from above
@@ -50,6 +56,12 @@ export class TlsLayer extends Layer {
   ) {
     super(below);
     this.cipher = new CipherStream(() => this.up.wake());
+    // TLS ends the stream under it after its close_notify (Node's JSStreamSocket
+    // does so on its shutdown): nothing follows in the queue.
+    this.cipher.on("finish", () => {
+      this.notified = true;
+      if (!this.closed) this.up.wake();
+    });
     this.socket = new tls.TLSSocket(this.cipher as unknown as Socket, {
       isServer: true,
       secureContext: config.context,
@@ -61,6 +73,11 @@ export class TlsLayer extends Layer {
     this.socket.on("data", (plain: Buffer) => this.secure && !this.closed && this.up.data(plain));
     this.socket.on("end", () => !this.closed && this.up.end());
     this.socket.on("error", (e: Error) => this.fail(e));
+    // What Node's tls.Server listens to: a TLSSocket that no server released
+    // reports its errors only here, the renegotiation limit's among them
+    // (ERR_TLS_SESSION_ATTACK: more than tls.CLIENT_RENEG_LIMIT handshakes
+    // within tls.CLIENT_RENEG_WINDOW seconds).
+    this.socket.on("_tlsError", (e: Error) => this.fail(e));
     this.timer = setTimeout(
       () => this.fail(new ReactorError("EHANDSHAKETIMEOUT", `TLS handshake took longer than ${config.handshakeTimeout} ms`)),
       config.handshakeTimeout,
@@ -129,9 +146,16 @@ export class TlsLayer extends Layer {
     return n;
   }
 
+  /** close_notify, then (once it is out) the FIN; TLS 1.3 peers may still send. */
   shutdownWrite(): void {
-    this.socket.end(); // close_notify; TLS 1.3 peers may still send
+    if (this.ending) return;
+    this.ending = true;
+    this.socket.end(); // after every write before it, as Node's socket.end() does
     this.up.wake();
+  }
+
+  get writableFinished(): boolean {
+    return this.finSent && this.cipher.queued === 0 && this.below.writableFinished;
   }
 
   /** Queued ciphertext down; true when none is left. A broken fd has already
@@ -153,17 +177,23 @@ export class TlsLayer extends Layer {
           }
         }
       }
+      if (q.length > 0) return false;
+      // the FIN after the close_notify, as Node's TLS ends the socket under it
+      if (this.notified && !this.finSent && !this.closed) {
+        this.finSent = true;
+        this.below.shutdownWrite();
+      }
     } catch {
       return false;
     }
-    return q.length === 0 && this.below.flush();
+    return this.below.flush();
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.timer);
-    if (!this.failed) this.socket.end(); // close_notify, written if the fd takes it now
+    if (!this.failed && !this.ending) this.socket.end(); // close_notify, written if the fd takes it now
     this.flush();
     this.socket.destroy();
     this.below.close();
@@ -176,6 +206,7 @@ export class TlsLayer extends Layer {
   }
 
   private onSecure(config: TlsConfig): void {
+    if (this.secure) return; // a renegotiation: the connection is open already
     // Node's TLS server checks the peer this way; a bare TLSSocket does not.
     const verifyError = (this.socket as unknown as { _handle?: { verifyError(): Error | null } })._handle?.verifyError();
     if (config.requestCert && config.rejectUnauthorized && verifyError) {
@@ -202,7 +233,9 @@ export class TlsLayer extends Layer {
     if (this.failed || this.closed) return;
     this.failed = true;
     const where = `${this.peer.addr ?? "peer"}:${this.peer.port ?? "-"}`;
-    this.up.error(e, this.secure ? `TLS error from ${where}: ${e.message}` : `TLS handshake with ${where} failed: ${e.message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    const what = code && !e.message.includes(code) ? `${e.message} (${code})` : e.message;
+    this.up.error(e, this.secure ? `TLS error from ${where}: ${what}; closing` : `TLS handshake with ${where} failed: ${what}`);
   }
 }
 

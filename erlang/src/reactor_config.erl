@@ -18,6 +18,9 @@
                   write_high_water => non_neg_integer(),
                   callback_timeout => non_neg_integer(),
                   idle_timeout => non_neg_integer(),
+                  close_timeout => non_neg_integer(),
+                  linger_timeout => non_neg_integer(),
+                  linger_max_bytes => non_neg_integer(),
                   hot_wait => non_neg_integer(),
                   tls => reactor_tls:opts(),
                   typecheck => boolean(),
@@ -31,6 +34,13 @@ default(read_size) -> 1024 * 1024;
 default(write_high_water) -> 1 bsl 20;
 default(callback_timeout) -> 0;
 default(idle_timeout) -> 0;
+%% A graceful close (ts/closing.ts): ms the peer has to take the last bytes
+%% before the connection is cut (0 = none); then ms and bytes of the lingering
+%% read after our FIN (RFC 9112 9.6; cowboy's linger_timeout is 1000 too;
+%% 0 ms = no lingering close, 0 bytes = only the time bounds it).
+default(close_timeout) -> 30000;
+default(linger_timeout) -> 1000;
+default(linger_max_bytes) -> 64 bsl 20;
 %% us a busy context's hot path waits for more traffic on a dirty I/O
 %% scheduler before it goes back to enif_select (reactor_conns:cycle/1)
 default(hot_wait) -> 1000;
@@ -66,6 +76,9 @@ node_init(Id, Opts) ->
            write_high_water => get(write_high_water, Opts),
            callback_timeout => get(callback_timeout, Opts),
            idle_timeout => get(idle_timeout, Opts),
+           close_timeout => get(close_timeout, Opts),
+           linger_timeout => get(linger_timeout, Opts),
+           linger_max_bytes => get(linger_max_bytes, Opts),
            telemetry => reactor_telemetry:enabled(),
            tls => Tls}}.
 

@@ -121,7 +121,8 @@ info(Ctx) -> gen_server:call(Ctx, info, 10000).
 
 %% @doc Every live connection: `id', `peer', `type', `transport' (`proxy',
 %% `tls'), `bytes_in', `bytes_out', `age' (ms), `state' (opening | reading |
-%% writing | paused), and `draining => true' for those of a replaced Node.
+%% writing | paused | closing: flushing or lingering), and `draining => true' for
+%% those of a replaced Node.
 -spec connections(context()) -> [#{atom() => term()}] | {error, not_running}.
 connections(Ctx) ->
     case call(Ctx, connections, 10000) of

@@ -38,7 +38,7 @@
     | {closed, id(), #{bytes_in := non_neg_integer(), bytes_out := non_neg_integer(),
                        duration_ms := non_neg_integer(), reason := normal | binary()}}
     | {exception, id(), binary(), binary()}.
--type conn_state() :: opening | reading | writing | paused | closed | unknown.
+-type conn_state() :: opening | reading | writing | paused | closing | closed | unknown.
 
 %% Frames from Node are control messages: small. A larger one means a broken port.
 -define(MAX_FRAME, 4 * 1024 * 1024).
@@ -163,6 +163,7 @@ conn_state(<<"opening">>) -> opening;
 conn_state(<<"reading">>) -> reading;
 conn_state(<<"writing">>) -> writing;
 conn_state(<<"paused">>) -> paused;
+conn_state(<<"closing">>) -> closing;
 conn_state(<<"closed">>) -> closed;
 conn_state(_) -> unknown.
 

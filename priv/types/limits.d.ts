@@ -13,6 +13,13 @@ export declare const DEFAULTS: {
     readonly idleTimeout: 0;
     /** ms a TLS handshake may take */
     readonly handshakeTimeout: 10000;
+    /** ms a graceful close may wait for the peer to take the last bytes (0 = none) */
+    readonly closeTimeout: 30000;
+    /** ms a closed connection reads and drops what the peer still sends (0 = no
+     * lingering close); cowboy's linger_timeout is 1000 too */
+    readonly lingerTimeout: 1000;
+    /** bytes a lingering close drops at most (0 = only the time bounds it) */
+    readonly lingerMaxBytes: number;
 };
 /** read_size is refused above this (16 MiB). */
 export declare const MAX_READ_SIZE: number;

@@ -22,6 +22,7 @@ export interface ConnectionHandle {
     sendTo(data: Uint8Array, addr: string, port: number): number;
     shutdownWrite(): void;
     close(reason?: Error): void;
+    destroy(reason?: Error): void;
 }
 /** Outgoing bytes not yet taken by the kernel. Holds references, not copies:
  * the Buffers handed to dataReceived are never reused, so echoing them is free. */
@@ -98,8 +99,18 @@ export declare abstract class Protocol {
     /** Half-close: the peer sees the end of what we send (FIN, or TLS
      * close_notify) while we can still read. Call it once writeBuffer is flushed. */
     shutdownWrite(): void;
-    /** Close the connection now (from a timer, a promise, anywhere). */
+    /** Close the connection (from a handler, a timer, a promise, anywhere),
+     * as returning "close" does and as Node's socket.end() does: what
+     * writeBuffer holds is written first, then TLS's close_notify and the FIN;
+     * connectionLost runs once they are out. A peer that takes nothing is cut
+     * after the context's close_timeout (connectionLost gets ECLOSETIMEOUT).
+     * Then, unseen by the protocol, what the peer still sends is read and
+     * dropped until its end (at most linger_timeout, linger_max_bytes), so
+     * that it reads our last bytes instead of a reset. */
     close(): void;
+    /** Close the connection now, as Node's socket.destroy() does: what is
+     * queued is dropped, the fd is closed, connectionLost(reason) runs at once. */
+    destroy(reason?: Error): void;
     /** Be told after `ms` without data from the peer, as Node's
      * socket.setTimeout and Bun's `timeout` handler do: `timedOut("idle")` runs,
      * and by default closes. Data restarts the count; 0 turns it off. */

@@ -1,6 +1,7 @@
 import type { Io } from "./addon";
 import type { ClientInfo, LogLevel, NackReason, Stats, TransportSpec, WireAction } from "./types";
 import { Clock } from "./clock";
+import type { CloseBounds } from "./closing";
 import { Connection, ConnectionHost, ConnectionState } from "./connection";
 import { AdoptHook, Registry } from "./registry";
 import { TlsOptions } from "./tls-config";
@@ -23,6 +24,14 @@ export interface ReactorOptions {
     callbackTimeout?: number;
     /** ms without an event before a connection is closed (0 = none) */
     idleTimeout?: number;
+    /** ms a graceful close may wait for the peer to take the last bytes before
+     * it cuts the connection (0 = none) */
+    closeTimeout?: number;
+    /** ms a closed connection reads and drops what the peer still sends after
+     * our FIN, so that the peer reads our answer instead of a reset (0 = none) */
+    lingerTimeout?: number;
+    /** bytes that lingering read drops at most (0 = only the time bounds it) */
+    lingerMaxBytes?: number;
     /** time for every timeout (the test harness moves it by hand) */
     clock?: Clock;
     /** told of every connection that ends, with connectionLost's reason */
@@ -50,6 +59,7 @@ export declare class Reactor implements ConnectionHost {
     errors: number;
     readonly callbackTimeout: number;
     readonly writeHighWater: number;
+    readonly closeBounds: CloseBounds;
     readonly clock: Clock;
     private readonly onClose?;
     private readonly onException?;
@@ -90,7 +100,8 @@ export declare class Reactor implements ConnectionHost {
     countError(): void;
     exception(id: number, callback: string, error: unknown, text: string): void;
     wake(): void;
-    forget(conn: Connection, reason: Error | undefined): void;
+    lost(conn: Connection, reason: Error | undefined): void;
+    forget(conn: Connection): void;
     private newProtocol;
     private refuse;
     private closeIdle;

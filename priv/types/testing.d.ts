@@ -11,6 +11,9 @@ export interface HarnessOptions {
     writeHighWater?: number;
     callbackTimeout?: number;
     idleTimeout?: number;
+    closeTimeout?: number;
+    lingerTimeout?: number;
+    lingerMaxBytes?: number;
 }
 export interface LogLine {
     level: LogLevel;

@@ -11,6 +11,12 @@ export declare class TlsLayer extends Layer {
     private secure;
     private failed;
     private closed;
+    /** shutdownWrite ran: close_notify is on its way */
+    private ending;
+    /** close_notify is in the cipher queue (TLS ended its side of the stream) */
+    private notified;
+    /** the FIN followed it below */
+    private finSent;
     /** what the layers below learnt (the real client, behind a PROXY header) */
     private patch;
     private taken;
@@ -31,7 +37,9 @@ export declare class TlsLayer extends Layer {
     open(patch: Partial<ClientInfo>): void;
     wantsMore(): boolean;
     writev(bufs: Uint8Array[]): number;
+    /** close_notify, then (once it is out) the FIN; TLS 1.3 peers may still send. */
     shutdownWrite(): void;
+    get writableFinished(): boolean;
     /** Queued ciphertext down; true when none is left. A broken fd has already
      * ended the connection (the layer below reported it). */
     flush(): boolean;

@@ -16,7 +16,8 @@ to_node() ->
     [{"init", reactor_wire:init(#{context => <<"golden">>, channel => <<"/tmp/reactor-1-00/fd.sock">>,
                                   protocol => <<"/srv/echo.ts">>, setup_code => <<>>,
                                   read_size => 1048576, write_high_water => 65536,
-                                  callback_timeout => 5000, idle_timeout => 0, tls => nil})},
+                                  callback_timeout => 5000, idle_timeout => 0, close_timeout => 7000,
+                                  linger_timeout => 250, linger_max_bytes => 1048576, tls => nil})},
      {"handoff", reactor_wire:handoff(7, #{addr => <<"10.0.0.1">>, port => 4242, type => tcp,
                                            tag => <<"web">>, listener => web},
                                       #{proxy => false, tls => false})},
@@ -116,4 +117,5 @@ shared_facts_are_there_test() ->
     Facts = shared_facts(),
     [?assert(is_map_key(N, Facts))
      || N <- [<<"MAX_ID">>, <<"MAX_FDS_PER_MSG">>, <<"DEFAULT_READ_SIZE">>, <<"DEFAULT_WRITE_HIGH_WATER">>,
-              <<"DEFAULT_CALLBACK_TIMEOUT">>, <<"DEFAULT_IDLE_TIMEOUT">>, <<"DEFAULT_HANDSHAKE_TIMEOUT">>]].
+              <<"DEFAULT_CALLBACK_TIMEOUT">>, <<"DEFAULT_IDLE_TIMEOUT">>, <<"DEFAULT_HANDSHAKE_TIMEOUT">>,
+              <<"DEFAULT_CLOSE_TIMEOUT">>, <<"DEFAULT_LINGER_TIMEOUT">>, <<"DEFAULT_LINGER_MAX_BYTES">>]].

@@ -33,12 +33,12 @@ class Greeter extends Recorder {
 
 const spec = (preread: string, proxy = false): TransportSpec => ({ proxy, tls: false, preread: Buffer.from(preread) });
 
-function setup(P: new () => Protocol = Recorder) {
+function setup(P: new () => Protocol = Recorder, opts: { lingerTimeout?: number } = {}) {
   const io = new FakeIo();
   const sink = new RecordingSink();
   const registry = new Registry();
   registry.setProtocolFactory(P);
-  const r = new Reactor(io, sink, registry, { readSize: 1024 });
+  const r = new Reactor(io, sink, registry, { readSize: 1024, ...opts });
   return { io, sink, r, p: <T extends Protocol>() => registry.getProtocol(7) as T };
 }
 
@@ -62,12 +62,20 @@ describe("bytes read before the handoff (issue 18, item 5)", () => {
   });
 
   it("can end the connection: the ack is the close", () => {
-    const { io, sink, r, p } = setup();
+    const { io, sink, r, p } = setup(Recorder, { lingerTimeout: 0 }); // the lingering close: closing.test.ts
     r.handoff(1, 7, { type: "tcp" }, spec("QUIT\n"));
     expect(p()).toBeUndefined();
     expect(sink.acks).toEqual([[1, "close"]]);
     expect(sink.acts).toEqual([]);
     expect(io.closed).toEqual([7]);
+  });
+
+  it("can end the connection gracefully: the ack arms the lingering read", () => {
+    const { io, sink, r, p } = setup();
+    r.handoff(1, 7, { type: "tcp" }, spec("QUIT\n"));
+    expect(p()).toBeUndefined();
+    expect(sink.acks).toEqual([[1, "read_pending"]]); // read and drop until the peer's FIN
+    expect(io.closed).toEqual([]);
   });
 
   it("are answered before an EOF that followed them closes the connection", () => {

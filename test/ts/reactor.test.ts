@@ -296,7 +296,7 @@ describe("Reactor", () => {
   });
 
   it("close() from async code closes and tells Erlang", () => {
-    const { sink, r } = setup();
+    const { sink, r } = setup(Echo, { lingerTimeout: 0 }); // the lingering close: see closing.test.ts
     r.handoff(1, 3, {});
     (getProtocol(3) as Echo).close();
     expect(sink.acts).toEqual([[1, "close"]]);

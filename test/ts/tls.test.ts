@@ -56,7 +56,9 @@ class Wire extends FakeIo {
     this.toClient = new Duplex({
       read() {},
       write(chunk: Buffer, _enc, cb) {
-        wire.feed(FD, Buffer.from(chunk)); // client's ciphertext: the fd has bytes to read
+        // client's ciphertext: the fd has bytes to read (an empty write, as a
+        // renegotiation makes, is none: a read of 0 would be an EOF)
+        if (chunk.length) wire.feed(FD, Buffer.from(chunk));
         wire.poll();
         cb();
       },
@@ -223,6 +225,60 @@ describe("TLS layer", () => {
     await ended;
     await until(() => wire.closed.includes(FD), "the fd closed");
     expect(wire.sink.acts).toContainEqual([ID, "close"]);
+  });
+
+  it("a close writes every queued byte a slow peer has not taken, then close_notify, then the FIN", async () => {
+    class Last extends Echo {
+      dataReceived(): Action {
+        this.writeBuffer.push(Buffer.alloc(1 << 20, 7));
+        return "close";
+      }
+    }
+    const { wire, proto } = serve(Last, { writeHighWater: 64 * 1024 });
+    const c = wire.connect();
+    await new Promise((res) => c.once("secureConnect", res));
+    const p = proto();
+    wire.writeLimit = 16384; // the kernel takes this much, then nothing for now
+    let got = 0;
+    c.on("data", (d: Buffer) => (got += d.length));
+    const ended = new Promise((res) => c.once("end", res)); // the wire never ends: only a close_notify does
+    c.write("go");
+    await until(() => wire.armed === "write_pending" && p.writeBuffer.length > 0, "the close waiting for the peer");
+    expect(wire.shutHow).toEqual([]);
+    expect(p.lost).toEqual([]); // connectionLost once the bytes are out
+    wire.writeLimit = undefined;
+    wire.poll();
+    await ended;
+    expect(got).toBe(1 << 20);
+    await until(() => wire.shutHow.length > 0, "the FIN");
+    expect(wire.shutHow).toEqual([[FD, 1]]); // after the close_notify, before the fd's close
+    expect(p.lost).toEqual([undefined]);
+  });
+
+  it("limits renegotiation as Node's tls.Server does (ERR_TLS_SESSION_ATTACK); connectionMade runs once", async () => {
+    let made = 0;
+    class Count extends Echo {
+      connectionMade(fd: number, info: ClientInfo): Action {
+        made++;
+        return super.connectionMade(fd, info);
+      }
+    }
+    const { wire } = serve(Count);
+    const c = wire.connect({ maxVersion: "TLSv1.2" });
+    await new Promise((res) => c.once("secureConnect", res));
+    const renegotiated: (Error | null)[] = [];
+    for (let i = 0; i <= tls.CLIENT_RENEG_LIMIT && !wire.closed.includes(FD); i++) {
+      expect(c.renegotiate({}, (e) => renegotiated.push(e))).toBe(true);
+      await until(() => wire.closed.includes(FD) || renegotiated.length > i, "the renegotiation's outcome");
+    }
+    await until(() => wire.closed.includes(FD), "the fd closed");
+    expect(renegotiated.slice(0, tls.CLIENT_RENEG_LIMIT)).toEqual([null, null, null]);
+    expect(wire.sink.logs).toContainEqual([
+      "warning",
+      ID,
+      expect.stringMatching(/^TLS error from 10\.0\.0\.1:999: .*\(ERR_TLS_SESSION_ATTACK\); closing$/),
+    ]);
+    expect(made).toBe(1);
   });
 
   it("the client's close_notify ends the connection cleanly after what is queued", async () => {

@@ -1,0 +1,236 @@
+// How connections end, in the real engine over an fd in memory (the harness):
+// a graceful close writes what was queued, then the FIN, then reads and drops
+// what the peer still sends for a bounded time and size; an abortive one
+// drops everything now. The end-to-end versions: reactor_close_SUITE.
+import { Action, ClientInfo, Protocol, ReactorError } from "../../ts/index";
+import { connect } from "../../ts/testing";
+import { Reactor } from "../../ts/reactor";
+import { Registry } from "../../ts/registry";
+import { FakeIo, RecordingSink } from "./fake-io";
+
+/** Closes as its constructor argument says; records what it was told. */
+function closer(how: "made_return" | "made_close" | "made_only" | "data_return" | "data_close") {
+  return class Closer extends Protocol {
+    got: string[] = [];
+    lost: (Error | undefined)[] = [];
+    connectionMade(fd: number, info: ClientInfo): Action {
+      super.connectionMade(fd, info);
+      if (how === "made_return") {
+        this.writeBuffer.push("BUSY\r\n");
+        return "close";
+      }
+      if (how === "made_close" || how === "made_only") {
+        if (how === "made_close") this.writeBuffer.push("BUSY\r\n");
+        this.close();
+      }
+      return "read_pending";
+    }
+    dataReceived(d: Buffer): Action {
+      this.got.push(d.toString());
+      this.writeBuffer.push(`BYE ${d}\r\n`);
+      if (how === "data_close") {
+        this.close();
+        return "read_pending";
+      }
+      return "close";
+    }
+    connectionLost(reason?: Error): void {
+      this.lost.push(reason);
+    }
+  };
+}
+
+const code = (e: Error | undefined) => (e as ReactorError | undefined)?.code;
+
+describe("graceful close", () => {
+  it.each(["made_return", "made_close"] as const)("%s: the greeting, then the FIN, then a lingering read", (how) => {
+    const t = connect(closer(how));
+    expect(t.take()).toBe("BUSY\r\n");
+    expect(t.peerSawEnd).toBe(true);
+    expect(t.lost).toEqual({ reason: undefined });
+    // the close was announced with the handoff: Erlang polls the linger
+    expect(t.refused).toBeUndefined();
+    expect(t.actions).toEqual(["read_pending"]);
+    t.end(); // the peer's end ends it
+    expect(t.actions).toEqual(["read_pending", "close"]);
+  });
+
+  it("this.close() in connectionMade with nothing queued: announced, then closed (no leaked slot)", () => {
+    const t = connect(closer("made_only"), { lingerTimeout: 0 });
+    expect(t.refused).toBeUndefined();
+    expect(t.actions).toEqual(["close"]); // the ack itself says close: Erlang drops its copy
+    expect(t.peerSawEnd).toBe(true);
+  });
+
+  it.each(["data_return", "data_close"] as const)("%s: what a slow peer has not taken yet goes before the FIN", (how) => {
+    const t = connect(closer(how));
+    t.slowPeer(3).feed("x");
+    expect(t.take()).toBe("BYE");
+    expect(t.actions.at(-1)).toBe("write_pending");
+    expect(t.peerSawEnd).toBe(false);
+    expect(t.lost).toBeUndefined(); // connectionLost once the bytes are out
+    t.drain();
+    expect(t.take()).toBe(" x\r\n");
+    expect(t.peerSawEnd).toBe(true);
+    expect(t.lost).toEqual({ reason: undefined });
+    expect((t.protocol as unknown as { lost: unknown[] }).lost).toEqual([undefined]);
+  });
+
+  it("a peer that takes nothing is cut after close_timeout (ECLOSETIMEOUT)", async () => {
+    const t = connect(closer("data_return"), { closeTimeout: 500 });
+    t.slowPeer(0).feed("x");
+    await t.advance(499);
+    expect(t.lost).toBeUndefined();
+    await t.advance(1);
+    expect(code(t.lost?.reason)).toBe("ECLOSETIMEOUT");
+    expect(t.lost?.reason?.message).toMatch(/did not take the last 7 bytes and the end within 500 ms/);
+    expect(t.actions.at(-1)).toBe("close");
+  });
+
+  it("lingers: what the peer sends after the FIN is dropped, unseen, until its end", () => {
+    const t = connect(closer("data_return"));
+    t.feed("x");
+    const p = t.protocol as unknown as { got: string[] };
+    t.feed("more of the upload").feed("and more");
+    expect(p.got).toEqual(["x"]);
+    expect(t.actions.at(-1)).toBe("read_pending");
+    t.end();
+    expect(t.actions.at(-1)).toBe("close");
+  });
+
+  it("lingers linger_timeout at most", async () => {
+    const t = connect(closer("data_return"), { lingerTimeout: 300 });
+    t.feed("x");
+    await t.advance(299);
+    expect(t.actions.at(-1)).toBe("read_pending");
+    await t.advance(1);
+    expect(t.actions.at(-1)).toBe("close");
+  });
+
+  it("lingers linger_max_bytes at most", () => {
+    const t = connect(closer("data_return"), { lingerMaxBytes: 10 });
+    t.feed("x");
+    t.feed("123456789");
+    expect(t.actions.at(-1)).toBe("read_pending");
+    t.feed("0");
+    expect(t.actions.at(-1)).toBe("close");
+  });
+
+  it("linger_timeout 0: closed with the FIN", () => {
+    const t = connect(closer("data_return"), { lingerTimeout: 0 });
+    t.feed("x");
+    expect(t.take()).toBe("BYE x\r\n");
+    expect(t.actions.at(-1)).toBe("close");
+  });
+
+  it("after the peer's EOF there is nothing to linger for", () => {
+    class Last extends Protocol {
+      dataReceived(): Action {
+        return "read_pending";
+      }
+      eofReceived(): boolean {
+        this.writeBuffer.push("bye\n");
+        return true;
+      }
+    }
+    const t = connect(Last);
+    t.end();
+    expect(t.take()).toBe("bye\n");
+    expect(t.actions.at(-1)).toBe("close");
+  });
+
+  it("a timer's close writes what the protocol queued in timedOut (a 408)", async () => {
+    class Deadline extends Protocol {
+      connectionMade(fd: number, info: ClientInfo): void {
+        super.connectionMade(fd, info);
+        this.setDeadline(100);
+      }
+      dataReceived(): Action {
+        return "continue";
+      }
+      timedOut(): Action {
+        this.writeBuffer.push("HTTP/1.1 408 Request Timeout\r\n\r\n");
+        return "close";
+      }
+    }
+    const t = connect(Deadline);
+    await t.advance(100);
+    expect(t.take()).toBe("HTTP/1.1 408 Request Timeout\r\n\r\n");
+    expect(code(t.lost?.reason)).toBe("EDEADLINE");
+    expect(t.peerSawEnd).toBe(true);
+  });
+
+  it("destroy() drops what is queued and closes now", () => {
+    class Abort extends Protocol {
+      dataReceived(): Action {
+        this.writeBuffer.push("never sent");
+        this.destroy(new Error("refused"));
+        return "write_pending";
+      }
+    }
+    const t = connect(Abort);
+    t.slowPeer(0).feed("x");
+    expect(t.written().length).toBe(0);
+    expect(t.lost?.reason?.message).toBe("refused");
+    expect(t.actions.at(-1)).toBe("close");
+  });
+
+  it("Erlang's close during a graceful one aborts it: connectionLost says so, nothing more goes", () => {
+    const t = connect(closer("data_return"));
+    t.slowPeer(3).feed("x");
+    expect(t.lost).toBeUndefined();
+    t.closeFromErlang("stopping");
+    expect(code(t.lost?.reason)).toBe("ECLOSEDBYREACTOR");
+    t.drain();
+    expect(t.take()).toBe("BYE");
+  });
+});
+
+describe("graceful close, in the engine", () => {
+  it("flushes datagrams, with no FIN and no linger", () => {
+    class Udp extends Protocol {
+      dataReceived(d: Buffer, from?: { addr: string; port: number }): Action {
+        this.sendTo(d, from!.addr, from!.port);
+        this.sendTo("bye", from!.addr, from!.port);
+        return "close";
+      }
+    }
+    const io = new FakeIo();
+    const sink = new RecordingSink();
+    const registry = new Registry();
+    registry.setProtocolFactory(Udp);
+    const r = new Reactor(io, sink, registry);
+    r.handoff(1, 3, { type: "udp" });
+    io.writeLimit = 0; // the kernel takes no datagram now
+    io.dgrams.set(3, [{ data: Buffer.from("hi"), addr: "10.0.0.1", port: 53 }]);
+    r.readReady(1);
+    expect(sink.acts).toEqual([[1, "write_pending"]]);
+    io.writeLimit = undefined;
+    r.writeReady(1);
+    expect(io.sent.map((d) => d.data)).toEqual(["hi", "bye"]);
+    expect(sink.acts).toEqual([[1, "write_pending"], [1, "close"]]);
+    expect(io.shut).toEqual([3]); // close's own shutdown, no SHUT_WR first
+    expect(io.shutHow).toEqual([[3, 2]]);
+    r.dispose();
+  });
+
+  it("counts a closing connection until it is gone, and reports it as closing", () => {
+    const io = new FakeIo();
+    const sink = new RecordingSink();
+    const registry = new Registry();
+    registry.setProtocolFactory(closer("data_return"));
+    const r = new Reactor(io, sink, registry);
+    r.handoff(1, 3, { type: "tcp" });
+    io.feed(3, "x");
+    r.readReady(1);
+    expect(io.shutHow).toEqual([[3, 1]]);
+    expect(r.connections().map((c) => c.state)).toEqual(["closing"]);
+    expect(r.stats().connections).toBe(1);
+    io.feed(3, "late bytes", "eof");
+    r.readReady(1);
+    expect(sink.acts.at(-1)).toEqual([1, "close"]);
+    expect(io.closed).toEqual([3]);
+    expect(r.stats()).toMatchObject({ connections: 0, bytes_in: 11 });
+    r.dispose();
+  });
+});

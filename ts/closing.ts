@@ -1,0 +1,229 @@
+// How a connection ends, exactly once: abortively (Node's socket.destroy():
+// the fd closes now) or gracefully, as Node's socket.end() and a server's
+// lingering close do it: what the protocol queued goes out, then TLS's
+// close_notify, then the FIN; then what the peer still sends is read and
+// dropped for a bounded time and size (RFC 9112 §9.6; cowboy's
+// linger_timeout, nginx's lingering_close), so that our close does not meet
+// unread bytes and become a reset that costs the peer our answer. A peer
+// that takes nothing is cut after close_timeout.
+import type { Clock } from "./clock";
+import type { Connection, ConnectionHost } from "./connection";
+import { ReactorError, stackOf } from "./errors";
+import { MAX_READS_PER_EVENT } from "./limits";
+import type { OutgoingDatagram, WriteBuffer } from "./protocol";
+import type { Transport } from "./transport";
+import type { WireAction } from "./types";
+
+/** The end of one connection: its flags, and the graceful close under way. */
+export class Ending {
+  /** a close began: the protocol gets no more callbacks */
+  closed = false;
+  /** the fd is closed and Erlang told: nothing is left */
+  released = false;
+  /** a graceful close under way (flushing, then lingering) */
+  closing: Closing | undefined;
+  /** Erlang knows the connection (its ack was sent): what to arm is told */
+  private announced = false;
+  /** what a close begun in connectionMade wants armed: the ack says it */
+  private unannounced: WireAction | undefined;
+  private lost = false;
+
+  constructor(
+    private readonly conn: Connection,
+    private readonly top: Transport,
+    private readonly host: ConnectionHost,
+    /** the protocol's timers stop with its callbacks */
+    private readonly stopTimers: () => void,
+  ) {}
+
+  /** The handoff's ack: the first action, or what a close begun in
+   * connectionMade (returned, or this.close()) arms. */
+  announce(first: WireAction): WireAction {
+    this.announced = true;
+    return this.closed ? (this.unannounced ?? "close") : first;
+  }
+
+  /** Graceful: flush, close_notify, FIN, connectionLost(reason), linger
+   * (unless the peer's end came already: `lingers` false). */
+  close(reason: Error | undefined, lingers: boolean): void {
+    if (this.closed) return;
+    this.stop();
+    this.closing = new Closing(this.top, this.conn.proto, this.host.closeBounds, this.host.clock, lingers && !this.top.datagram, {
+      arm: (wire) => this.tell(wire),
+      finished: () => this.lose(reason),
+      done: (e) => this.destroy(e, true),
+    });
+    this.closing.run();
+    if (!this.released) this.host.wake(); // from a timer or a promise, too: what it armed goes out
+  }
+
+  /** Abortive: the fd closes now, connectionLost(reason) runs if it has not. */
+  destroy(reason: Error | undefined, tellErlang: boolean): void {
+    if (this.released) return;
+    this.stop();
+    this.released = true;
+    this.closing?.dispose();
+    this.top.close();
+    this.host.forget(this.conn);
+    if (tellErlang) this.tell("close");
+    this.lose(reason);
+    this.host.wake();
+  }
+
+  /** What to arm, to Erlang; before the handoff's ack, into it. */
+  tell(wire: WireAction): void {
+    if (this.announced) this.host.act(this.conn.id, wire);
+    else this.unannounced = wire;
+  }
+
+  private stop(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.conn.proto.closed = true;
+    this.stopTimers();
+  }
+
+  private lose(reason: Error | undefined): void {
+    if (this.lost) return;
+    this.lost = true;
+    const { conn, host } = this;
+    host.lost(conn, reason);
+    try {
+      host.registry.runAs(conn.id, () => conn.proto.connectionLost(reason));
+    } catch (e) {
+      host.exception(conn.id, "connectionLost", e, `connectionLost threw: ${stackOf(e)}`);
+    }
+  }
+}
+
+/** A context's bounds on graceful closes (reactor_config's close_timeout,
+ * linger_timeout, linger_max_bytes; defaults in limits.ts). */
+export interface CloseBounds {
+  /** ms the peer has to take what is queued at the close, the close_notify
+   * and the FIN, before the connection is cut (ECLOSETIMEOUT); 0 = no bound */
+  closeTimeout: number;
+  /** ms a closed connection reads and drops what the peer still sends after
+   * our FIN, unless the peer's own end comes first; 0 = no lingering close */
+  lingerTimeout: number;
+  /** bytes it drops at most before it closes anyway; 0 = no bound but the time */
+  lingerMaxBytes: number;
+}
+
+/** What a close tells its connection. */
+export interface CloseHost {
+  /** Arm the fd: WRITE while bytes wait, READ while lingering. */
+  arm(wire: "read_pending" | "write_pending"): void;
+  /** Everything the protocol queued is out, then the FIN: its connection is over. */
+  finished(): void;
+  /** The close is over: release the fd (cut short with `reason`). */
+  done(reason?: Error): void;
+}
+
+/** The bytes a protocol queued (its writeBuffer and datagrams). */
+export interface Queued {
+  readonly writeBuffer: WriteBuffer;
+  readonly datagrams: OutgoingDatagram[];
+}
+
+/** A graceful close: flushing until the FIN is out, then lingering. */
+export class Closing {
+  /** "flushing" until the FIN is out, then "lingering" */
+  phase: "flushing" | "lingering" = "flushing";
+  private timer: unknown;
+  private dropped = 0;
+  private over = false;
+
+  constructor(
+    private readonly top: Transport,
+    private readonly queued: Queued,
+    private readonly bounds: CloseBounds,
+    private readonly clock: Clock,
+    /** read and drop after the FIN: not after the peer's EOF, nor on datagrams */
+    private readonly lingers: boolean,
+    private readonly host: CloseHost,
+  ) {
+    if (bounds.closeTimeout > 0) this.timer = clock.setTimeout(() => this.timedOut(), bounds.closeTimeout);
+  }
+
+  /** Moves the close on: at the start, on WRITE and when a layer wakes. */
+  run(): void {
+    if (this.over || this.phase === "lingering") return;
+    try {
+      const left = this.push();
+      const flushed = this.top.flush(); // the layers' own bytes (ciphertext)
+      if (left || !flushed) {
+        // A layer that encrypts on its own tick (TLS) wakes us when it has bytes.
+        if (!(flushed && this.top.settlesLater && this.top.pending === 0)) this.host.arm("write_pending");
+        return;
+      }
+      if (!this.top.datagram) {
+        this.top.shutdownWrite();
+        if (!this.top.flush()) return this.host.arm("write_pending");
+        if (!this.top.writableFinished) return; // close_notify comes on TLS's tick: it wakes us
+      }
+    } catch {
+      return; // a broken fd: the layer below has ended the connection already
+    }
+    if (this.over) return;
+    this.clock.clearTimeout(this.timer);
+    this.host.finished();
+    if (this.over) return;
+    if (!this.lingers || this.bounds.lingerTimeout <= 0) return this.end();
+    this.phase = "lingering";
+    this.timer = this.clock.setTimeout(() => this.end(), this.bounds.lingerTimeout);
+    this.host.arm("read_pending");
+  }
+
+  /** READ: while lingering, what is there is dropped; the peer's end ends it. */
+  readable(): void {
+    if (this.over) return;
+    if (this.phase !== "lingering") return this.run();
+    const max = this.bounds.lingerMaxBytes > 0 ? this.bounds.lingerMaxBytes : Infinity;
+    for (let i = 0; i < MAX_READS_PER_EVENT; i++) {
+      const n = this.top.discard(max - this.dropped);
+      if (n < 0) break;
+      if (n === 0) return this.end();
+      this.dropped += n;
+      if (this.dropped >= max) return this.end();
+    }
+    this.host.arm("read_pending");
+  }
+
+  /** The connection was released another way (an error, Erlang, a stop). */
+  dispose(): void {
+    this.over = true;
+    this.clock.clearTimeout(this.timer);
+  }
+
+  /** The protocol's bytes into the stack, as much as it takes now; whether
+   * some are left. */
+  private push(): boolean {
+    const { writeBuffer, datagrams } = this.queued;
+    while (datagrams.length > 0) {
+      const d = datagrams[0];
+      if (this.top.sendTo(d.data, d.addr, d.port) < 0) return true;
+      datagrams.shift();
+    }
+    while (writeBuffer.length > 0) {
+      const n = this.top.writev(writeBuffer.peek());
+      if (n === 0) return true;
+      writeBuffer.consume(n);
+    }
+    return false;
+  }
+
+  private end(): void {
+    if (this.over) return;
+    this.dispose();
+    this.host.done();
+  }
+
+  private timedOut(): void {
+    if (this.over) return;
+    this.dispose();
+    const left = this.queued.writeBuffer.length + this.top.pending;
+    this.host.done(
+      new ReactorError("ECLOSETIMEOUT", `the peer did not take the last ${left} bytes and the end within ${this.bounds.closeTimeout} ms`),
+    );
+  }
+}
