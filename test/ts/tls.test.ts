@@ -12,7 +12,8 @@ import type { WireAction } from "../../ts/codec";
 import { Action, ClientInfo, Protocol } from "../../ts/index";
 import { Reactor } from "../../ts/reactor";
 import { Registry } from "../../ts/registry";
-import { FakeIo, RecordingSink } from "./fake-io";
+import { MemoryFds } from "./memory-fds";
+import { RecordingSink } from "./recording-sink";
 
 let dir: string;
 let cert: { certfile: string; keyfile: string };
@@ -32,7 +33,7 @@ const ID = 1;
 const tick = () => new Promise((r) => setImmediate(r));
 
 /** The fd, seen from both ends, and an Erlang stand-in arming it. */
-class Wire extends FakeIo {
+class Wire extends MemoryFds {
   armed: WireAction | null = null;
   client!: tls.TLSSocket;
   private toClient!: Duplex;
@@ -86,10 +87,10 @@ class Wire extends FakeIo {
   /** Deliver the armed event when it is due, as enif_select would. */
   poll(): void {
     setImmediate(() => {
-      if (this.armed === "write_pending" && (this.writeLimit === undefined || this.writeLimit > 0)) {
+      if (this.armed === "write_pending" && this.fd(FD).writable) {
         this.armed = null;
         this.reactor.writeReady(ID);
-      } else if (this.armed === "read_pending" && (this.inbox.get(FD)?.length ?? 0) > 0) {
+      } else if (this.armed === "read_pending" && this.fd(FD).readable) {
         this.armed = null;
         this.reactor.readReady(ID);
       }
@@ -160,7 +161,7 @@ describe("TLS layer", () => {
     c.write("hello");
     expect(await got).toBe("hello");
     // the fd only ever saw ciphertext
-    expect(wire.written.get(FD)!.includes(Buffer.from("hello"))).toBe(false);
+    expect(Buffer.concat(wire.fd(FD).received).includes(Buffer.from("hello"))).toBe(false);
   });
 
   it("reads the PROXY header in clear first, then the handshake", async () => {
@@ -200,7 +201,7 @@ describe("TLS layer", () => {
     const { wire, r, proto } = serve(Flood, { writeHighWater: hw });
     const c = wire.connect();
     await new Promise((res) => c.once("secureConnect", res));
-    wire.writeLimit = 16384; // the kernel takes this much more, then nothing
+    wire.fd(FD).room = 16384; // the kernel takes this much more, then nothing
     c.write("go");
     await until(() => (proto()?.writeBuffer.length ?? 0) > 0 && wire.armed === "write_pending", "WRITE armed");
     for (let i = 0; i < 5; i++) await tick();
@@ -208,7 +209,7 @@ describe("TLS layer", () => {
     expect(s.tls_queued).toBeLessThanOrEqual(hw + 4096); // records add a little
     expect(s.buffered).toBeGreaterThanOrEqual((1 << 20) - hw - 4096);
     // the peer reads again: everything arrives
-    wire.writeLimit = undefined;
+    wire.fd(FD).room = undefined;
     const got = received(c, 1 << 20);
     wire.poll();
     expect((await got).length).toBe(1 << 20);
