@@ -7,7 +7,7 @@
 //   ready:   u32 per connection: id | 1 << 31 when it was armed for writing
 //   actions: (u32 id, u32 code) per answer; code = ACTION_CODES[action], with
 //            ACK added for a handoff's first answer
-import type { WireAction } from "./types";
+import type { BatchAction } from "./types";
 
 export const READY_WRITE_BIT = 0x80000000;
 /** Connections one ready batch names at most (the poller's epoll_wait size). */
@@ -15,7 +15,7 @@ export const MAX_READY_PER_BATCH = 1024;
 /** Answers one action batch carries at most (the NIF refuses larger ones). */
 export const MAX_ACTIONS_PER_BATCH = 1024;
 
-export const ACTION_CODES: Readonly<Record<WireAction, number>> = { read_pending: 2, write_pending: 3, close: 4 };
+export const ACTION_CODES: Readonly<Record<BatchAction, number>> = { read_pending: 2, write_pending: 3, close: 4 };
 /** Added to the code of a handoff's first answer (connectionMade's). */
 export const ACK = 0x10;
 
@@ -82,7 +82,7 @@ export class ActionBatch {
     return this.count === 0 && this.sealed.length === 0;
   }
 
-  push(id: number, action: WireAction, ack = false): void {
+  push(id: number, action: BatchAction, ack = false): void {
     this.words[2 * this.count] = id;
     this.words[2 * this.count + 1] = ACTION_CODES[action] + (ack ? ACK : 0);
     if (++this.count === MAX_ACTIONS_PER_BATCH) this.seal();

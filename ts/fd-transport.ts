@@ -2,7 +2,7 @@
 // stream sockets, pipes) or as datagrams (UDP, Unix datagram sockets). Reads
 // land in the engine's slab; each call here is one non-blocking syscall.
 import type { Io } from "./addon";
-import type { WireAction } from "./types";
+import type { BatchAction } from "./types";
 import { isSystemError } from "./errors";
 import { DATAGRAM_MAX, MAX_DATAGRAMS_PER_EVENT, MAX_READS_PER_EVENT, READ_MIN, READ_START, SLAB_MIN } from "./limits";
 import type { Transport, Upstream } from "./transport";
@@ -41,7 +41,7 @@ abstract class FdTransport implements Transport {
   up!: Upstream;
   readonly opensLater = false;
   readonly settlesLater = false;
-  readonly pending = 0;
+  readonly unsent = 0;
   private closed = false;
 
   constructor(
@@ -84,7 +84,7 @@ abstract class FdTransport implements Transport {
     this.syscall(() => (this.io.shutdown(this.fd, 1), 0));
   }
 
-  interest(want: WireAction): WireAction {
+  interest(want: BatchAction): BatchAction {
     return want;
   }
 

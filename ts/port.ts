@@ -5,13 +5,13 @@
 // context and connection.
 import { format } from "util";
 import { addon, Addon } from "./addon";
-import { CodecError, decode, encode, Incoming, LogLevel, NackReason, Outgoing, WireAction } from "./codec";
+import { CodecError, decode, encode, Incoming, LogLevel, NackReason, Outgoing, BatchAction } from "./codec";
 import { ActionBatch, BatchError, READY_SLOT, answeringAsItGoes, forEachReady, readyBuffer } from "./batch";
 import { FrameError, FrameReader, frame } from "./framing";
 import { ReactorError, stackOf } from "./errors";
 import { LoadError, loadProtocol } from "./loader";
 import { ClosedSummary, Reactor, Sink } from "./reactor";
-import { Registry } from "./registry";
+import { ProtocolTable } from "./protocol-table";
 import { MAX_IN_FRAME, MAX_LOG_TEXT } from "./limits";
 
 // Taken before anything touches process.stdout: from here on fd 1 is stderr and
@@ -33,10 +33,10 @@ class Outbox implements Sink {
   send(m: Outgoing): void {
     this.msgs.push(m);
   }
-  act(id: number, a: WireAction): void {
+  act(id: number, a: BatchAction): void {
     this.acts.push(id, a);
   }
-  ack(id: number, a: WireAction): void {
+  ack(id: number, a: BatchAction): void {
     this.acts.push(id, a, true);
   }
   nack(id: number, reason: NackReason): void {
@@ -79,8 +79,8 @@ class Outbox implements Sink {
 
 const out = new Outbox();
 // This process's one engine: its protocol factory, fds and running connection.
-const registry = new Registry();
-const currentConnection = () => registry.currentConnection();
+const protocols = new ProtocolTable();
+const currentConnection = () => protocols.currentConnection();
 
 function redirectConsole(): void {
   // log and info at notice: the lowest level OTP's default logger prints.
@@ -141,7 +141,7 @@ class Port {
       process.exit(4);
     }
     try {
-      await loadProtocol(c.protocol, c.setupCode, registry, { typecheck: c.typecheck });
+      await loadProtocol(c.protocol, c.setupCode, protocols, { typecheck: c.typecheck });
     } catch (e) {
       if (e instanceof LoadError) out.send(["load_error", e.kind, e.details]);
       else out.send(["load_error", "protocol_load", stackOf(e)]);
@@ -156,7 +156,7 @@ class Port {
       out.flush();
       process.exit(4);
     }
-    this.reactor = new Reactor(this.io, out, registry, {
+    this.reactor = new Reactor(this.io, out, protocols, {
       readSize: c.readSize,
       writeHighWater: c.writeHighWater,
       callbackTimeout: c.callbackTimeout,
@@ -263,7 +263,7 @@ class Port {
    * class adopts them. On any error the old code keeps serving. */
   private async reload(r: Reactor, m: Extract<Incoming, { type: "reload" }>): Promise<void> {
     try {
-      const loaded = await loadProtocol(m.protocol, m.setupCode, registry, { typecheck: m.typecheck });
+      const loaded = await loadProtocol(m.protocol, m.setupCode, protocols, { typecheck: m.typecheck });
       out.send(["reloaded", m.ref, loaded.adopt ? r.adopt(loaded.adopt) : 0]);
     } catch (e) {
       if (e instanceof LoadError) out.send(["reload_error", m.ref, e.kind, e.details]);

@@ -8,8 +8,8 @@ import { ManualClock } from "./clock";
 import { MemoryFd } from "./memory-fd";
 import { Protocol } from "./protocol";
 import { Reactor, Sink } from "./reactor";
-import { Registry } from "./registry";
-import type { ClientInfo, LogLevel, NackReason, WireAction } from "./types";
+import { ProtocolTable } from "./protocol-table";
+import type { ClientInfo, LogLevel, NackReason, BatchAction } from "./types";
 
 export interface HarnessOptions {
   /** what the protocol gets as clientInfo (default: a TCP peer on 127.0.0.1) */
@@ -45,7 +45,7 @@ export class ProtocolHarness<P extends Protocol = Protocol> {
   /** time as the engine sees it: advance() moves it */
   readonly clock = new ManualClock();
   /** each thing the engine armed or did for the connection, in order */
-  readonly actions: WireAction[] = [];
+  readonly actions: BatchAction[] = [];
   /** what the engine logged (invalid actions, throws, timeouts) */
   readonly logs: LogLine[] = [];
   /** set once the connection ended: connectionLost's reason (undefined: a clean close) */
@@ -54,8 +54,8 @@ export class ProtocolHarness<P extends Protocol = Protocol> {
   refused: NackReason | undefined;
   private readonly fd = new MemoryFd();
   private readonly reactor: Reactor;
-  private readonly registry = new Registry();
-  private armed: WireAction | null = null;
+  private readonly protocols = new ProtocolTable();
+  private armed: BatchAction | null = null;
   private taken = 0;
   private pumping = false;
   private scheduled = false;
@@ -63,7 +63,7 @@ export class ProtocolHarness<P extends Protocol = Protocol> {
   constructor(protocol: (new () => P) | (() => P), opts: HarnessOptions = {}) {
     const make =
       protocol.prototype instanceof Protocol ? () => new (protocol as new () => P)() : (protocol as () => P);
-    this.registry.setProtocolFactory(() => (this.last = make()));
+    this.protocols.setProtocolFactory(() => (this.last = make()));
     const sink: Sink = {
       act: (_id, a) => this.arm(a),
       ack: (_id, a) => this.arm(a),
@@ -71,7 +71,7 @@ export class ProtocolHarness<P extends Protocol = Protocol> {
       log: (level, _id, text) => this.logs.push({ level, text }),
       wake: () => this.pumpSoon(),
     };
-    this.reactor = new Reactor(this.fd, sink, this.registry, {
+    this.reactor = new Reactor(this.fd, sink, this.protocols, {
       readSize: opts.readSize,
       writeHighWater: opts.writeHighWater,
       callbackTimeout: opts.callbackTimeout,
@@ -181,7 +181,7 @@ export class ProtocolHarness<P extends Protocol = Protocol> {
     return this;
   }
 
-  private arm(a: WireAction): void {
+  private arm(a: BatchAction): void {
     this.actions.push(a);
     this.armed = a === "close" ? null : a;
   }
@@ -229,4 +229,6 @@ function range(from: number, to: number, step: number): number[] {
   return out;
 }
 
-export type { ClientInfo, WireAction };
+export type { ClientInfo, BatchAction };
+/** @deprecated The old name of {@link BatchAction}. */
+export type WireAction = BatchAction;

@@ -1,6 +1,6 @@
 import { Action, ClientInfo, Protocol, ReactorError } from "../../ts/index";
 import { Reactor, ReactorOptions } from "../../ts/reactor";
-import { ProtocolClass, ProtocolFactory, Registry } from "../../ts/registry";
+import { ProtocolClass, ProtocolFactory, ProtocolTable } from "../../ts/protocol-table";
 import { MemoryFds } from "./memory-fds";
 import { RecordingSink } from "./recording-sink";
 
@@ -17,18 +17,18 @@ class Echo extends Protocol {
   }
 }
 
-// Each reactor has its own registry; these act on the latest one's.
-let registry = new Registry();
-const setProtocolFactory = (f: ProtocolClass | ProtocolFactory) => registry.setProtocolFactory(f);
-const getProtocol = (fd: number) => registry.getProtocol(fd);
-const currentConnection = () => registry.currentConnection();
+// Each reactor has its own protocol table; these act on the latest one's.
+let protocols = new ProtocolTable();
+const setProtocolFactory = (f: ProtocolClass | ProtocolFactory) => protocols.setProtocolFactory(f);
+const getProtocol = (fd: number) => protocols.getProtocol(fd);
+const currentConnection = () => protocols.currentConnection();
 
 function setup(P: new () => Protocol = Echo, opts: ReactorOptions = {}) {
   const io = new MemoryFds();
   const sink = new RecordingSink();
-  registry = new Registry();
+  protocols = new ProtocolTable();
   setProtocolFactory(P);
-  const r = new Reactor(io, sink, registry, { readSize: 1024, ...opts });
+  const r = new Reactor(io, sink, protocols, { readSize: 1024, ...opts });
   reactors.push(r);
   return { io, sink, r };
 }
@@ -189,7 +189,7 @@ describe("Reactor", () => {
     r.readReady(1);
     expect(sink.acts).toEqual([[1, "close"]]);
     expect(sink.logs[0][2]).toMatch(/dataReceived failed: Error: boom in handler\n\s+at /);
-    expect(getProtocol(3)).toBeUndefined(); // gone from the registry
+    expect(getProtocol(3)).toBeUndefined(); // gone from the protocol table
     expect(r.stats().errors).toBe(1);
   });
 

@@ -1,18 +1,18 @@
 // A Sink (what the engine answers with) that records everything, for the
 // engine's tests; the port's own Sink is the Outbox (ts/outbox.ts).
-import type { LogLevel, WireAction } from "../../ts/types";
+import type { LogLevel, BatchAction } from "../../ts/types";
 import type { Sink } from "../../ts/reactor";
 
 export class RecordingSink implements Sink {
-  acts: [number, WireAction][] = [];
-  acks: [number, WireAction][] = [];
+  acts: [number, BatchAction][] = [];
+  acks: [number, BatchAction][] = [];
   nacks: [number, string][] = [];
   logs: [LogLevel, number | null, string][] = [];
   wakes = 0;
-  act(id: number, a: WireAction): void {
+  act(id: number, a: BatchAction): void {
     this.acts.push([id, a]);
   }
-  ack(id: number, a: WireAction): void {
+  ack(id: number, a: BatchAction): void {
     this.acks.push([id, a]);
   }
   nack(id: number, r: string): void {

@@ -8,10 +8,10 @@ import * as os from "os";
 import * as path from "path";
 import { Duplex } from "stream";
 import * as tls from "tls";
-import type { WireAction } from "../../ts/codec";
+import type { BatchAction } from "../../ts/codec";
 import { Action, ClientInfo, Protocol } from "../../ts/index";
 import { Reactor } from "../../ts/reactor";
-import { Registry } from "../../ts/registry";
+import { ProtocolTable } from "../../ts/protocol-table";
 import { MemoryFds } from "./memory-fds";
 import { RecordingSink } from "./recording-sink";
 
@@ -34,7 +34,7 @@ const tick = () => new Promise((r) => setImmediate(r));
 
 /** The fd, seen from both ends, and an Erlang stand-in arming it. */
 class Wire extends MemoryFds {
-  armed: WireAction | null = null;
+  armed: BatchAction | null = null;
   client!: tls.TLSSocket;
   private toClient!: Duplex;
   reactor!: Reactor;
@@ -42,11 +42,11 @@ class Wire extends MemoryFds {
     constructor(private readonly wire: Wire) {
       super();
     }
-    act(id: number, a: WireAction): void {
+    act(id: number, a: BatchAction): void {
       super.act(id, a);
       this.wire.arm(a);
     }
-    ack(id: number, a: WireAction): void {
+    ack(id: number, a: BatchAction): void {
       super.ack(id, a);
       this.wire.arm(a);
     }
@@ -79,7 +79,7 @@ class Wire extends MemoryFds {
     return n;
   }
 
-  arm(a: WireAction): void {
+  arm(a: BatchAction): void {
     this.armed = a === "close" ? null : a;
     this.poll();
   }
@@ -121,14 +121,14 @@ afterEach(() => reactors.splice(0).forEach((r) => r.dispose()));
 
 function serve(P: new () => Protocol = Echo, opts: { proxy?: boolean; writeHighWater?: number; handshakeTimeout?: number } = {}) {
   const wire = new Wire();
-  const registry = new Registry();
-  registry.setProtocolFactory(P);
-  const r = new Reactor(wire, wire.sink, registry, { writeHighWater: opts.writeHighWater });
+  const protocols = new ProtocolTable();
+  protocols.setProtocolFactory(P);
+  const r = new Reactor(wire, wire.sink, protocols, { writeHighWater: opts.writeHighWater });
   reactors.push(r);
   wire.reactor = r;
   expect(r.addTlsConfig(4, { ...cert, alpn: ["echo/1"], handshake_timeout: opts.handshakeTimeout })).toBeUndefined();
   r.handoff(ID, FD, { type: "tcp", addr: "10.0.0.1", port: 999 }, { proxy: !!opts.proxy, tls: 4 });
-  return { wire, r, registry, proto: () => registry.getProtocol(FD) as Echo };
+  return { wire, r, protocols, proto: () => protocols.getProtocol(FD) as Echo };
 }
 
 async function until(cond: () => boolean, what: string, ms = 3000): Promise<void> {
@@ -246,9 +246,9 @@ describe("TLS layer", () => {
 
   it("refuses a handoff whose TLS configuration failed, and says why", () => {
     const wire = new Wire();
-    const registry = new Registry();
-    registry.setProtocolFactory(Echo);
-    const r = new Reactor(wire, wire.sink, registry);
+    const protocols = new ProtocolTable();
+    protocols.setProtocolFactory(Echo);
+    const r = new Reactor(wire, wire.sink, protocols);
     reactors.push(r);
     const err = r.addTlsConfig(2, { certfile: path.join(dir, "missing.pem"), keyfile: cert.keyfile });
     expect(err?.message).toMatch(/ENOENT/);
