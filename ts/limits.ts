@@ -1,8 +1,9 @@
 // Every default and bound of the Node side, in one place. Erlang's own copies
-// of the shared ones live in reactor_config.erl; the golden frames and the
-// codec tests hold the two together.
+// of the shared ones: the option defaults in reactor_config.erl (default/1),
+// the bounds in reactor_limits.hrl; the golden frames and the codec tests
+// hold the two sides together.
 
-/** Largest connection id (Erlang: reactor_config:max_id/0). */
+/** Largest connection id (Erlang: ?MAX_ID in reactor_limits.hrl). */
 export const MAX_ID = 0x7fffffff;
 
 /** Defaults of the context options Erlang may leave out of `init`. */
