@@ -19,7 +19,7 @@ interface Request {
 }
 
 export default class Http extends Protocol {
-  private pending: Buffer = EMPTY;
+  private unparsed: Buffer = EMPTY;
   private closeAfterWrite = false;
   private headerTimeout = HEADER_TIMEOUT;
   /** a request has begun and its head is not complete: the deadline runs */
@@ -33,14 +33,14 @@ export default class Http extends Protocol {
   }
 
   dataReceived(data: Buffer): Action {
-    this.pending = this.pending.length ? Buffer.concat([this.pending, data]) : data;
+    this.unparsed = this.unparsed.length ? Buffer.concat([this.unparsed, data]) : data;
     while (!this.closeAfterWrite) {
       const req = this.parse();
       if (!req) break;
       this.respond(req);
     }
     // The clock starts at a request's first byte and stops when its head is in.
-    const waiting = this.pending.length > 0 && this.pending.indexOf("\r\n\r\n") < 0;
+    const waiting = this.unparsed.length > 0 && this.unparsed.indexOf("\r\n\r\n") < 0;
     if (waiting !== this.waitingForHead) this.setDeadline(waiting ? this.headerTimeout : 0);
     this.waitingForHead = waiting;
     return this.writeBuffer.length ? "write_pending" : "continue";
@@ -52,14 +52,14 @@ export default class Http extends Protocol {
     return this.closeAfterWrite ? "close" : "read_pending";
   }
 
-  /** One complete request off the front of `pending`, or null if there is none yet. */
+  /** One complete request off the front of `unparsed`, or null if there is none yet. */
   private parse(): Request | null {
-    const end = this.pending.indexOf("\r\n\r\n");
+    const end = this.unparsed.indexOf("\r\n\r\n");
     if (end < 0) {
-      if (this.pending.length > MAX_HEAD) this.fail(431, "Request Header Fields Too Large");
+      if (this.unparsed.length > MAX_HEAD) this.fail(431, "Request Header Fields Too Large");
       return null;
     }
-    const lines = this.pending.subarray(0, end).toString("latin1").split("\r\n");
+    const lines = this.unparsed.subarray(0, end).toString("latin1").split("\r\n");
     const [method, target, version] = lines[0].split(" ");
     if (!method || !target || !/^HTTP\/1\.[01]$/.test(version ?? "")) {
       this.fail(400, "Bad Request");
@@ -75,9 +75,9 @@ export default class Http extends Protocol {
       this.fail(400, "Bad Request");
       return null;
     }
-    if (this.pending.length < end + 4 + length) return null;
-    const body = this.pending.subarray(end + 4, end + 4 + length);
-    this.pending = this.pending.subarray(end + 4 + length);
+    if (this.unparsed.length < end + 4 + length) return null;
+    const body = this.unparsed.subarray(end + 4, end + 4 + length);
+    this.unparsed = this.unparsed.subarray(end + 4 + length);
     return { method, target, version, headers, body };
   }
 
@@ -105,7 +105,7 @@ export default class Http extends Protocol {
 
   private fail(status: number, reason: string): void {
     this.closeAfterWrite = true;
-    this.pending = EMPTY;
+    this.unparsed = EMPTY;
     this.send(status, reason, Buffer.from(reason + "\n"), false);
   }
 }
