@@ -1,19 +1,19 @@
-import type { ClientInfo, LogLevel, WireAction } from "./types";
+import type { ClientInfo, LogLevel, BatchAction } from "./types";
 import type { ConnectionHandle, Peer, Protocol, TimerKind } from "./protocol";
 import type { Clock } from "./clock";
-import type { Registry } from "./registry";
+import type { ProtocolTable } from "./protocol-table";
 import type { Transport, Upstream } from "./transport";
 import type { Traffic } from "./fd-transport";
 export type ConnectionState = "opening" | "reading" | "writing" | "paused" | "closed";
 /** What a connection needs from its engine. */
 export interface ConnectionHost {
-    readonly registry: Registry;
+    readonly protocols: ProtocolTable;
     readonly clock: Clock;
     /** ms a handler's Promise may stay pending (0 = none) */
     readonly callbackTimeout: number;
     /** writeBuffer bytes past which the connection stops reading (0 = none) */
     readonly writeHighWater: number;
-    act(id: number, wire: WireAction): void;
+    act(id: number, wire: BatchAction): void;
     log(level: LogLevel, id: number, text: string): void;
     /** a protocol or a peer did something wrong */
     countError(): void;
@@ -26,7 +26,7 @@ export interface ConnectionHost {
 }
 /** How a handoff starts: the first action for the ack, or why it is refused. */
 export type Start = {
-    ack: WireAction;
+    ack: BatchAction;
 } | {
     nack: "connection_made_failed" | "invalid_action";
 };
@@ -79,7 +79,7 @@ export declare class Connection implements Upstream, ConnectionHandle {
     /** The protocol, a layer, Erlang, the engine's stop or idle sweep closes it. */
     close(reason?: Error, tellErlang?: boolean): void;
     /** Bytes taken from the protocol that the kernel has not taken yet. */
-    get pending(): number;
+    get unsent(): number;
     open(patch: Partial<ClientInfo>): void;
     data(buf: Buffer, from?: Peer): void;
     end(): void;

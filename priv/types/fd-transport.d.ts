@@ -1,5 +1,5 @@
 import type { Io } from "./addon";
-import type { WireAction } from "./types";
+import type { BatchAction } from "./types";
 import type { Transport, Upstream } from "./transport";
 /** Bytes moved, over every connection of an engine. */
 export interface Traffic {
@@ -30,7 +30,7 @@ declare abstract class FdTransport implements Transport {
     up: Upstream;
     readonly opensLater = false;
     readonly settlesLater = false;
-    readonly pending = 0;
+    readonly unsent = 0;
     private closed;
     constructor(io: Io, fd: number, slab: Slab, traffic: Traffic, 
     /** the most bytes one read takes */
@@ -42,7 +42,7 @@ declare abstract class FdTransport implements Transport {
     writev(bufs: Uint8Array[]): number;
     sendTo(data: Uint8Array, addr: string, port: number): number;
     shutdownWrite(): void;
-    interest(want: WireAction): WireAction;
+    interest(want: BatchAction): BatchAction;
     close(): void;
     /** A broken fd (EPIPE, ECONNRESET) ends the connection wherever the call
      * came from, a handler or a timer; the error still reaches the caller. */

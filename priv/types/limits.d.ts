@@ -1,4 +1,4 @@
-/** Largest connection id (Erlang: reactor_config:max_id/0). */
+/** Largest connection id (Erlang: ?MAX_ID in reactor_limits.hrl). */
 export declare const MAX_ID = 2147483647;
 /** Defaults of the context options Erlang may leave out of `init`. */
 export declare const DEFAULTS: {
