@@ -1,5 +1,5 @@
 import type { Io } from "./addon";
-import type { WireAction } from "./types";
+import type { BatchAction } from "./types";
 import type { Transport, Upstream } from "./transport";
 /** Bytes moved, over every connection of an engine. */
 export interface Traffic {
@@ -27,23 +27,14 @@ declare abstract class FdTransport implements Transport {
     protected readonly traffic: Traffic;
     /** the most bytes one read takes */
     protected readonly readSize: number;
-    /** a socket: what the peer sends after our FIN can be read (and dropped,
-     * by a lingering close); not so for a pipe or a tty */
-    private readonly halfCloses;
     up: Upstream;
     readonly opensLater = false;
     readonly settlesLater = false;
-    readonly pending = 0;
-    abstract readonly datagram: boolean;
+    readonly unsent = 0;
     private closed;
-    /** shutdown(SHUT_WR) done: the peer has our FIN */
-    private shut;
     constructor(io: Io, fd: number, slab: Slab, traffic: Traffic, 
     /** the most bytes one read takes */
-    readSize: number, 
-    /** a socket: what the peer sends after our FIN can be read (and dropped,
-     * by a lingering close); not so for a pipe or a tty */
-    halfCloses?: boolean);
+    readSize: number);
     abstract readable(): void;
     /** A read now, outside any event (Protocol.read): null when nothing is there. */
     readNow(size: number): Buffer | null;
@@ -51,21 +42,17 @@ declare abstract class FdTransport implements Transport {
     writev(bufs: Uint8Array[]): number;
     sendTo(data: Uint8Array, addr: string, port: number): number;
     shutdownWrite(): void;
-    get writableFinished(): boolean;
-    discard(max: number): number;
-    interest(want: WireAction): WireAction;
+    interest(want: BatchAction): BatchAction;
     close(): void;
     /** A broken fd (EPIPE, ECONNRESET) ends the connection wherever the call
      * came from, a handler or a timer; the error still reaches the caller. */
     private syscall;
 }
 export declare class StreamTransport extends FdTransport {
-    readonly datagram = false;
     private hint;
     readable(): void;
 }
 export declare class DatagramTransport extends FdTransport {
-    readonly datagram = true;
     readable(): void;
 }
 export {};
