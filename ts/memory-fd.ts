@@ -3,6 +3,8 @@
 // tests run theirs over several. It behaves as a non-blocking socket does:
 // reads return what the peer sent (-1 when nothing is there, 0 at EOF),
 // writes take what the peer has room for, a write after the end is EPIPE.
+// Other errors a socket reports for one call come from the queues of
+// scripted failures (`failNext`).
 import type { Datagram, Io } from "./addon";
 
 /** A datagram with its sender or receiver. */
@@ -11,6 +13,9 @@ export interface MemoryDatagram {
   addr: string;
   port: number;
 }
+
+/** The calls of an fd that can be made to fail, as `failNext` names them. */
+export type MemoryFdCall = "writev" | "recvFrom" | "sendTo";
 
 /** The fd in memory: what the peer sent, what it received, how much it takes.
  * The `fd` argument of each call is ignored: one MemoryFd is one fd. */
@@ -29,10 +34,18 @@ export class MemoryFd implements Io {
   room: number | undefined;
   closed = false;
   shutWrite = false;
+  /** Errors the next calls of each kind throw instead of doing anything,
+   * oldest first, each once; the call after them works again. They stand for
+   * what a socket reports for one call and survives: sendTo's EMSGSIZE or
+   * EHOSTUNREACH, a connected datagram socket's ECONNREFUSED (an ICMP port
+   * unreachable) from recvFrom or writev; readInto's go in `inbox`. Give
+   * them the addon's shape: an Error with `code`, `errno` and `syscall`. A
+   * recvFrom error waiting makes the fd readable, as a socket error does. */
+  readonly failNext: Record<MemoryFdCall, Error[]> = { writev: [], recvFrom: [], sendTo: [] };
 
   /** A read would find something (bytes, EOF, an error, a datagram). */
   get readable(): boolean {
-    return this.inbox.length > 0 || this.datagramsIn.length > 0;
+    return this.inbox.length > 0 || this.datagramsIn.length > 0 || this.failNext.recvFrom.length > 0;
   }
   /** A write would take at least a byte. */
   get writable(): boolean {
@@ -53,6 +66,7 @@ export class MemoryFd implements Io {
     return n;
   }
   writev(_fd: number, bufs: Uint8Array[]): number {
+    this.throwScripted("writev");
     if (this.closed || this.shutWrite) throw Object.assign(new Error("EPIPE: broken pipe"), { code: "EPIPE", errno: -32, syscall: "writev" });
     let n = 0;
     for (const b of bufs) {
@@ -72,6 +86,7 @@ export class MemoryFd implements Io {
     this.closed = true;
   }
   recvFrom(_fd: number, buf: Buffer, off: number, len: number): Datagram | null {
+    this.throwScripted("recvFrom");
     const d = this.datagramsIn.shift();
     if (!d) return null;
     const n = Math.min(len, d.data.length);
@@ -79,8 +94,13 @@ export class MemoryFd implements Io {
     return { n, size: d.data.length, addr: d.addr, port: d.port };
   }
   sendTo(_fd: number, data: Uint8Array, addr: string, port: number): number {
+    this.throwScripted("sendTo");
     if (!this.writable) return -1;
     this.datagramsOut.push({ data: Buffer.from(data), addr, port });
     return data.length;
+  }
+  private throwScripted(call: MemoryFdCall): void {
+    const e = this.failNext[call].shift();
+    if (e) throw e;
   }
 }
