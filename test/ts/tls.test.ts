@@ -239,20 +239,20 @@ describe("TLS layer", () => {
     const c = wire.connect();
     await new Promise((res) => c.once("secureConnect", res));
     const p = proto();
-    wire.writeLimit = 16384; // the kernel takes this much, then nothing for now
+    wire.fd(FD).room = 16384; // the kernel takes this much, then nothing for now
     let got = 0;
     c.on("data", (d: Buffer) => (got += d.length));
     const ended = new Promise((res) => c.once("end", res)); // the wire never ends: only a close_notify does
     c.write("go");
     await until(() => wire.armed === "write_pending" && p.writeBuffer.length > 0, "the close waiting for the peer");
-    expect(wire.shutHow).toEqual([]);
+    expect(wire.shutdowns).toEqual([]);
     expect(p.lost).toEqual([]); // connectionLost once the bytes are out
-    wire.writeLimit = undefined;
+    wire.fd(FD).room = undefined;
     wire.poll();
     await ended;
     expect(got).toBe(1 << 20);
-    await until(() => wire.shutHow.length > 0, "the FIN");
-    expect(wire.shutHow).toEqual([[FD, 1]]); // after the close_notify, before the fd's close
+    await until(() => wire.shutdowns.length > 0, "the FIN");
+    expect(wire.shutdowns).toEqual([[FD, 1]]); // after the close_notify, before the fd's close
     expect(p.lost).toEqual([undefined]);
   });
 
@@ -323,20 +323,20 @@ describe("TLS layer", () => {
 describe("TLS with bytes read before the handoff (preread)", () => {
   it("completes a handshake whose ClientHello Erlang read first, e.g. to route on its SNI", async () => {
     const wire = new Wire();
-    const registry = new Registry();
-    registry.setProtocolFactory(Echo);
-    const r = new Reactor(wire, wire.sink, registry);
+    const protocols = new ProtocolTable();
+    protocols.setProtocolFactory(Echo);
+    const r = new Reactor(wire, wire.sink, protocols);
     reactors.push(r);
     wire.reactor = r;
     expect(r.addTlsConfig(4, cert)).toBeUndefined();
     const c = wire.connect({ servername: "localhost" });
-    await until(() => (wire.inbox.get(FD)?.length ?? 0) > 0, "the ClientHello");
-    const hello = Buffer.concat(wire.inbox.get(FD)!.splice(0) as Buffer[]);
+    await until(() => wire.fd(FD).inbox.length > 0, "the ClientHello");
+    const hello = Buffer.concat(wire.fd(FD).inbox.splice(0) as Buffer[]);
     r.handoff(ID, FD, { type: "tcp", addr: "10.0.0.1", port: 999 }, { proxy: false, tls: 4, preread: hello });
     await new Promise((res) => c.once("secureConnect", res));
     const got = received(c, 5);
     c.write("hello");
     expect(await got).toBe("hello");
-    expect((registry.getProtocol(FD) as Echo).info).toMatchObject({ tls: { sni: "localhost" } });
+    expect((protocols.getProtocol(FD) as Echo).info).toMatchObject({ tls: { sni: "localhost" } });
   });
 });
