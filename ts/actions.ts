@@ -10,7 +10,7 @@ export type Mode = "read" | "write";
 
 /** What to arm for the Action a handler returned; EINVALIDACTION for
  * anything that is not one. */
-export function wireOf(mode: Mode, a: unknown, name: string): BatchAction | ReactorError {
+export function batchActionOf(mode: Mode, a: unknown, name: string): BatchAction | ReactorError {
   switch (a) {
     case "continue":
       return mode === "read" ? "read_pending" : "write_pending";

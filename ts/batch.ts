@@ -23,7 +23,7 @@ export const ACTION_ENTRY_BYTES = 8;
 export const MAX_ACTIONS_PER_BATCH = 1024;
 
 /** The code of each action Node sends. A handler's "continue" has none: Node
- * sends the action of the event it answers (Connection's toWire). */
+ * sends the action of the event it answers (Connection's toBatchAction). */
 export const ACTION_CODES: Readonly<Record<BatchAction, number>> = { read_pending: 2, write_pending: 3, close: 4 };
 /** Added to the code of a handoff's first answer (connectionMade's). */
 export const ACK = 0x10;

@@ -9,7 +9,7 @@ import type { Clock } from "./clock";
 import type { ProtocolTable } from "./protocol-table";
 import type { Transport, Upstream } from "./transport";
 import type { Traffic } from "./fd-transport";
-import { Mode, awaitAction, isThenable, wireOf } from "./actions";
+import { Mode, awaitAction, isThenable, batchActionOf } from "./actions";
 import { CloseBounds, Ending } from "./closing";
 import { ProtocolTimers } from "./timers";
 
@@ -25,7 +25,7 @@ export interface ConnectionHost {
   readonly writeHighWater: number;
   /** how long a graceful close may take, and its lingering read */
   readonly closeBounds: CloseBounds;
-  act(id: number, wire: BatchAction): void;
+  act(id: number, action: BatchAction): void;
   log(level: LogLevel, id: number, text: string): void;
   /** a protocol or a peer did something wrong */
   countError(): void;
@@ -264,7 +264,7 @@ export class Connection implements Upstream, ConnectionHandle {
       return;
     }
     if (kind === "idle") this.setTimer("idle", ms); // counts again
-    this.apply(this.toWire("read", r, "timedOut"));
+    this.apply(this.toBatchAction("read", r, "timedOut"));
     this.settle();
     this.host.wake();
   }
@@ -298,24 +298,24 @@ export class Connection implements Upstream, ConnectionHandle {
 
   private arm(): void {
     if (this.closed || this.paused) return;
-    const wire = this.top.interest(this.next);
-    this.armedForLayers = wire !== this.next;
+    const interest = this.top.interest(this.next);
+    this.armedForLayers = interest !== this.next;
     // After EOF, wanting to read means done: once every layer's bytes are out.
-    if (wire === "read_pending" && this.eof) this.close(undefined);
-    else this.host.act(this.id, wire);
+    if (interest === "read_pending" && this.eof) this.close(undefined);
+    else this.host.act(this.id, interest);
   }
 
   /** What a handler said: close now, or remember what to arm. */
-  private apply(wire: BatchAction | null): void {
-    if (wire === "close") this.close(undefined);
-    else if (wire !== null && !this.closed) this.next = wire;
+  private apply(action: BatchAction | null): void {
+    if (action === "close") this.close(undefined);
+    else if (action !== null && !this.closed) this.next = action;
   }
 
   private connectionMade(): BatchAction | null | typeof FAILED {
     this.made = true;
     const first = this.call("connectionMade", () => this.proto.connectionMade(this.proto.fd, this.proto.clientInfo));
     if (first === FAILED) return FAILED;
-    return first === undefined ? "read_pending" : this.toWire("read", first, "connectionMade");
+    return first === undefined ? "read_pending" : this.toBatchAction("read", first, "connectionMade");
   }
 
   /** Runs a protocol callback with its connection named in what it logs; a
@@ -339,14 +339,14 @@ export class Connection implements Upstream, ConnectionHandle {
       this.pause(mode, name, r);
       return null;
     }
-    return this.closed ? null : this.toWire(mode, r, name);
+    return this.closed ? null : this.toBatchAction(mode, r, name);
   }
 
   /** "write_pending" from a read handler: the fd can nearly always take bytes
    * now, so writeReady runs at once and WRITE is armed only if it asks again
    * (the kernel took less than everything). One round trip instead of two. */
-  private writeAtOnce(wire: BatchAction | null): BatchAction | null {
-    return wire === "write_pending" ? this.step("write", "writeReady", () => this.proto.writeReady()) : wire;
+  private writeAtOnce(action: BatchAction | null): BatchAction | null {
+    return action === "write_pending" ? this.step("write", "writeReady", () => this.proto.writeReady()) : action;
   }
 
   /** Nothing is armed until the Promise settles. */
@@ -359,8 +359,8 @@ export class Connection implements Upstream, ConnectionHandle {
     const settled = (a: Action) => {
       resume();
       if (this.closed) return;
-      const wire = this.toWire(mode, a, name);
-      this.apply(mode === "read" ? this.writeAtOnce(wire) : wire);
+      const action = this.toBatchAction(mode, a, name);
+      this.apply(mode === "read" ? this.writeAtOnce(action) : action);
       this.settle();
       this.host.wake();
     };
@@ -372,21 +372,21 @@ export class Connection implements Upstream, ConnectionHandle {
   }
 
   /** Action -> what to arm; null when the action was invalid (destroyed). */
-  private toWire(mode: Mode, a: unknown, name: string): BatchAction | null {
-    const wire = wireOf(mode, a, name);
-    if (wire instanceof ReactorError) {
+  private toBatchAction(mode: Mode, a: unknown, name: string): BatchAction | null {
+    const action = batchActionOf(mode, a, name);
+    if (action instanceof ReactorError) {
       this.host.countError();
-      this.host.log("error", this.id, wire.message);
-      this.destroy(wire);
+      this.host.log("error", this.id, action.message);
+      this.destroy(action);
       return null;
     }
     // Backpressure: a reader that does not keep up stops us reading more.
-    if (wire === "read_pending" && this.host.writeHighWater > 0 && this.queued() >= this.host.writeHighWater) {
+    if (action === "read_pending" && this.host.writeHighWater > 0 && this.queued() >= this.host.writeHighWater) {
       return "write_pending";
     }
     // After EOF, what is queued is written before the close.
-    if (wire === "read_pending" && this.eof && this.queued() > 0) return "write_pending";
-    return wire;
+    if (action === "read_pending" && this.eof && this.queued() > 0) return "write_pending";
+    return action;
   }
 
   private queued(): number {
