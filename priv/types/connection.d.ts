@@ -4,7 +4,8 @@ import type { Clock } from "./clock";
 import type { ProtocolTable } from "./protocol-table";
 import type { Transport, Upstream } from "./transport";
 import type { Traffic } from "./fd-transport";
-export type ConnectionState = "opening" | "reading" | "writing" | "paused" | "closed";
+import { CloseBounds } from "./closing";
+export type ConnectionState = "opening" | "reading" | "writing" | "paused" | "closing" | "closed";
 /** What a connection needs from its engine. */
 export interface ConnectionHost {
     readonly protocols: ProtocolTable;
@@ -13,7 +14,9 @@ export interface ConnectionHost {
     readonly callbackTimeout: number;
     /** writeBuffer bytes past which the connection stops reading (0 = none) */
     readonly writeHighWater: number;
-    act(id: number, wire: BatchAction): void;
+    /** how long a graceful close may take, and its lingering read */
+    readonly closeBounds: CloseBounds;
+    act(id: number, action: BatchAction): void;
     log(level: LogLevel, id: number, text: string): void;
     /** a protocol or a peer did something wrong */
     countError(): void;
@@ -21,8 +24,10 @@ export interface ConnectionHost {
     exception(id: number, callback: string, error: unknown, text: string): void;
     /** settled outside a dispatch: flush soon */
     wake(): void;
-    /** the connection closed: drop it from the table */
-    forget(conn: Connection, reason: Error | undefined): void;
+    /** the protocol's connection is over (connectionLost runs next) */
+    lost(conn: Connection, reason: Error | undefined): void;
+    /** the fd is released: drop the connection from the table */
+    forget(conn: Connection): void;
 }
 /** How a handoff starts: the first action for the ack, or why it is refused. */
 export type Start = {
@@ -40,7 +45,6 @@ export declare class Connection implements Upstream, ConnectionHandle {
     private readonly rawRead;
     /** this connection's bytes on the fd */
     readonly traffic: Traffic;
-    closed: boolean;
     paused: boolean;
     lastActive: number;
     /** what the protocol wants armed next (read or write) */
@@ -48,14 +52,12 @@ export declare class Connection implements Upstream, ConnectionHandle {
     /** connectionMade ran: the stack opened */
     private made;
     private eof;
-    /** Erlang knows the connection (its ack was sent): a close is told */
-    private announced;
+    private readonly ending;
     private settling;
     /** WRITE was armed for a layer's bytes (ciphertext), not for the protocol */
     private armedForLayers;
-    /** the protocol's own timers: the idle one counts from the last data */
+    /** the protocol's own timers */
     private readonly timers;
-    private lastData;
     /** when the handoff arrived (engine clock, ms) */
     readonly since: number;
     constructor(id: number, 
@@ -65,19 +67,25 @@ export declare class Connection implements Upstream, ConnectionHandle {
     rawRead: (size: number) => Buffer | null, 
     /** this connection's bytes on the fd */
     traffic?: Traffic);
+    /** A close began: the protocol gets no more callbacks. */
+    get closed(): boolean;
     /** What it is doing, for reactor_context:connections/1. */
     get state(): ConnectionState;
     /** The handoff: a stack that is open already runs connectionMade now and
      * its first action is the ack; one that opens later (a PROXY header, a TLS
-     * handshake) starts reading for it. */
-    start(): Start;
+     * handshake) starts reading for it. `preread`: bytes read before the
+     * handoff wait at the bottom of the stack; they are read now, before the
+     * ack, so the ack says what the protocol wants after them. */
+    start(preread?: boolean): Start;
     readable(): void;
     writable(): void;
-    /** New code takes over (a reload's adopt hook): the fd, the peer and every
-     * byte not yet written move to `next`; the old Protocol is detached. */
-    swap(next: Protocol): void;
-    /** The protocol, a layer, Erlang, the engine's stop or idle sweep closes it. */
-    close(reason?: Error, tellErlang?: boolean): void;
+    /** Graceful close (Node's socket.end()): what the protocol queued goes
+     * out, then close_notify and the FIN, connectionLost(reason) runs, then a
+     * lingering read (closing.ts). The protocol's "close", close() and timers. */
+    close(reason?: Error): void;
+    /** Abortive close (Node's socket.destroy()): what is queued is dropped, the
+     * fd closes now. Errors, Erlang, the engine's stop and idle sweep. */
+    destroy(reason?: Error, tellErlang?: boolean): void;
     /** Bytes taken from the protocol that the kernel has not taken yet. */
     get unsent(): number;
     open(patch: Partial<ClientInfo>): void;
@@ -87,14 +95,16 @@ export declare class Connection implements Upstream, ConnectionHandle {
     wake(): void;
     wantsMore(): boolean;
     dropped(size: number, from: Peer): void;
+    /** One datagram failed; the socket serves on (a throw here is logged, not fatal). */
+    datagramError(e: Error, to?: Peer): void;
     read(size: number): Buffer | null;
     writev(bufs: Uint8Array[]): number;
     sendTo(data: Uint8Array, addr: string, port: number): number;
     shutdownWrite(): void;
     setTimer(kind: TimerKind, ms: number): void;
-    /** An idle timer that fires early (data came since it was set) waits the
-     * rest: data never touches a timer, so it costs nothing per read. */
-    private timerFired;
+    /** A protocol timer ran out: timedOut says close (graceful: a 408 it
+     * queued goes out) or go on. */
+    private timedOut;
     /** Arm what the protocol wants, once the layers have what they need. A
      * layer that works on its own tick (TLS) settles there instead. */
     private settle;
@@ -116,8 +126,8 @@ export declare class Connection implements Upstream, ConnectionHandle {
     private writeAtOnce;
     /** Nothing is armed until the Promise settles. */
     private pause;
-    /** Action -> what to arm; null when the action was invalid (closed). */
-    private toWire;
+    /** Action -> what to arm; null when the action was invalid (destroyed). */
+    private toBatchAction;
     private queued;
     private touch;
     private handlerFailed;

@@ -1,6 +1,7 @@
-/** Largest connection id (Erlang: ?MAX_ID in reactor_limits.hrl). */
+/** Largest connection id (REACTOR_MAX_ID; Erlang: ?MAX_ID in reactor_limits.hrl). */
 export declare const MAX_ID = 2147483647;
-/** Defaults of the context options Erlang may leave out of `init`. */
+/** Defaults of the context options Erlang may leave out of `init`
+ * (REACTOR_DEFAULT_*; Erlang: reactor_config:default/1). */
 export declare const DEFAULTS: {
     /** the most bytes one read takes */
     readonly readSize: number;
@@ -12,6 +13,13 @@ export declare const DEFAULTS: {
     readonly idleTimeout: 0;
     /** ms a TLS handshake may take */
     readonly handshakeTimeout: 10000;
+    /** ms a graceful close may wait for the peer to take the last bytes (0 = none) */
+    readonly closeTimeout: 30000;
+    /** ms a closed connection reads and drops what the peer still sends (0 = no
+     * lingering close); cowboy's linger_timeout is 1000 too */
+    readonly lingerTimeout: 1000;
+    /** bytes a lingering close drops at most (0 = only the time bounds it) */
+    readonly lingerMaxBytes: number;
 };
 /** read_size is refused above this (16 MiB). */
 export declare const MAX_READ_SIZE: number;
@@ -29,5 +37,5 @@ export declare const DATAGRAM_MAX = 65536;
 export declare const MAX_IN_FRAME: number;
 /** A log line longer than this is cut. */
 export declare const MAX_LOG_TEXT: number;
-/** Buffers per writev (IOV_MAX is 1024; 64 is where gains stop). */
+/** Buffers per writev, of IOV_MAX's 1024 (why 64: docs/performance.md). */
 export declare const MAX_IOV = 64;

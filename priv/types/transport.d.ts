@@ -22,6 +22,10 @@ export interface Upstream {
     wantsMore(): boolean;
     /** A datagram larger than the read size was dropped (datagram transports). */
     dropped?(size: number, from: Peer): void;
+    /** A syscall failed for one datagram (datagram transports): a send to `to`,
+     * or, without `to`, a read that reported an ICMP error for an earlier one.
+     * The socket goes on. */
+    datagramError?(e: Error, to?: Peer): void;
 }
 /** One layer of a connection's stack. */
 export interface Transport {
@@ -32,6 +36,8 @@ export interface Transport {
     /** Produces bytes outside the calls made to it (TLS): the layer above lets
      * it settle on its own tick before arming. */
     readonly settlesLater: boolean;
+    /** Datagrams at the bottom (UDP): no FIN and no lingering close. */
+    readonly datagram: boolean;
     /** READ readiness: read what is there and deliver it up. */
     readable(): void;
     /** WRITE readiness: push this layer's own queued bytes down; true when none is left. */
@@ -40,8 +46,16 @@ export interface Transport {
     writev(bufs: Uint8Array[]): number;
     /** One datagram now: bytes sent, -1 when the kernel takes nothing now. */
     sendTo(data: Uint8Array, addr: string, port: number): number;
-    /** The end of what we send (FIN, close_notify); reading goes on. */
+    /** The end of what we send (TLS's close_notify, then the FIN); reading goes
+     * on. Idempotent. */
     shutdownWrite(): void;
+    /** After shutdownWrite: everything it produced is out, the FIN included
+     * (Node's `writableFinished`). */
+    readonly writableFinished: boolean;
+    /** A lingering close: one read of up to `max` bytes at the fd, dropped
+     * (never decrypted or delivered). Bytes dropped; 0 at the end (EOF, a
+     * reset, or an fd that cannot be read); -1 when nothing is there now. */
+    discard(max: number): number;
     /** Let go of everything (best effort: the peer may be gone). Idempotent. */
     close(): void;
     /** What the fd must be armed for, given what the layer above wants. */
@@ -57,12 +71,15 @@ export declare abstract class Layer implements Transport, Upstream {
     constructor(below: Transport);
     get opensLater(): boolean;
     get settlesLater(): boolean;
+    get datagram(): boolean;
+    get writableFinished(): boolean;
     get unsent(): number;
     readable(): void;
     flush(): boolean;
     writev(bufs: Uint8Array[]): number;
     sendTo(data: Uint8Array, addr: string, port: number): number;
     shutdownWrite(): void;
+    discard(max: number): number;
     close(): void;
     interest(want: BatchAction): BatchAction;
     data(buf: Buffer, from?: Peer): void;
@@ -72,4 +89,5 @@ export declare abstract class Layer implements Transport, Upstream {
     wake(): void;
     wantsMore(): boolean;
     dropped(size: number, from: Peer): void;
+    datagramError(e: Error, to?: Peer): void;
 }
