@@ -129,7 +129,7 @@ export default class Http extends Protocol {
     return true;
   }
 
-  /** Reads the current request's body from `pending`: true once it is complete. */
+  /** Reads the current request's body from `unparsed`: true once it is complete. */
   private readBody(): boolean {
     const b = this.body;
     if (b.framing === "length") {
@@ -176,7 +176,7 @@ export default class Http extends Protocol {
     }
   }
 
-  /** Up to `n` body bytes from `pending`; how many. */
+  /** Up to `n` body bytes from `unparsed`; how many. */
   private take(n: number): number {
     const got = Math.min(n, this.unparsed.length);
     if (got > 0) {
