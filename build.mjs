@@ -39,7 +39,7 @@ const esbuildApi = {
 };
 
 await build({
-  entryPoints: ["ts/port.ts"],
+  entryPoints: ["ts/main.ts"],
   outfile: join(priv, "reactor_port.js"),
   bundle: true,
   platform: "node",
@@ -68,7 +68,7 @@ const erlpackDir = dirname(require.resolve("erlpack/package.json"));
 copyFileSync(join(erlpackDir, "build", "Release", "erlpack.node"), join(priv, "erlpack.node"));
 
 // esbuild's JavaScript API is in the bundle; it runs the binary named by
-// ESBUILD_BINARY_PATH, which the runtime points at this copy (ts/port.ts).
+// ESBUILD_BINARY_PATH, which the runtime points at this copy (ts/loader.ts).
 const esbuildPkg = dirname(require.resolve(`@esbuild/${process.platform}-${process.arch}/package.json`));
 copyFileSync(join(esbuildPkg, "bin", "esbuild"), join(priv, "esbuild"));
 chmodSync(join(priv, "esbuild"), 0o755);

@@ -52,7 +52,7 @@ class Refused extends Error {
 }
 
 export default class Http extends Protocol {
-  private pending: Buffer = EMPTY;
+  private unparsed: Buffer = EMPTY;
   private closeAfterWrite = false;
   private headerTimeout = HEADER_TIMEOUT;
   /** a request has begun and its head is not complete: the deadline runs */
@@ -73,7 +73,7 @@ export default class Http extends Protocol {
   }
 
   dataReceived(data: Buffer): Action {
-    this.pending = this.pending.length ? Buffer.concat([this.pending, data]) : data;
+    this.unparsed = this.unparsed.length ? Buffer.concat([this.unparsed, data]) : data;
     try {
       while (!this.closeAfterWrite) {
         if (!this.head && !this.readHead()) break;
@@ -93,7 +93,7 @@ export default class Http extends Protocol {
       this.fail(e.status, e.reason);
     }
     // The clock starts at a request's first byte and stops when its head is in.
-    const waiting = !this.closeAfterWrite && !this.head && this.pending.length > 0;
+    const waiting = !this.closeAfterWrite && !this.head && this.unparsed.length > 0;
     if (waiting !== this.waitingForHead) this.setDeadline(waiting ? this.headerTimeout : 0);
     this.waitingForHead = waiting;
     return this.writeBuffer.length ? "write_pending" : "continue";
@@ -105,19 +105,19 @@ export default class Http extends Protocol {
     return this.closeAfterWrite ? "close" : "read_pending";
   }
 
-  /** The next request's head off the front of `pending`: false until it is all there. */
+  /** The next request's head off the front of `unparsed`: false until it is all there. */
   private readHead(): boolean {
     // RFC 9112 §2.2: empty lines before a request line are ignored
     let start = 0;
-    while (this.pending.length >= start + 2 && this.pending[start] === 13 && this.pending[start + 1] === 10) start += 2;
-    const end = this.pending.indexOf("\r\n\r\n", start);
+    while (this.unparsed.length >= start + 2 && this.unparsed[start] === 13 && this.unparsed[start + 1] === 10) start += 2;
+    const end = this.unparsed.indexOf("\r\n\r\n", start);
     if (end < 0 || end - start > MAX_HEAD) {
-      if (this.pending.length - start > MAX_HEAD) throw new Refused(431, "Request Header Fields Too Large");
-      this.pending = this.pending.subarray(start);
+      if (this.unparsed.length - start > MAX_HEAD) throw new Refused(431, "Request Header Fields Too Large");
+      this.unparsed = this.unparsed.subarray(start);
       return false;
     }
-    const lines = this.pending.subarray(start, end).toString("latin1").split("\r\n");
-    this.pending = this.pending.subarray(end + 4);
+    const lines = this.unparsed.subarray(start, end).toString("latin1").split("\r\n");
+    this.unparsed = this.unparsed.subarray(end + 4);
     const m = /^([^ ]+) ([^ ]+) (HTTP\/\d\.\d)$/.exec(lines[0]);
     if (!m || !TOKEN.test(m[1]) || CTL.test(lines[0])) throw new Refused(400, "Bad Request");
     const [, method, target, version] = m;
@@ -129,7 +129,7 @@ export default class Http extends Protocol {
     return true;
   }
 
-  /** Reads the current request's body from `pending`: true once it is complete. */
+  /** Reads the current request's body from `unparsed`: true once it is complete. */
   private readBody(): boolean {
     const b = this.body;
     if (b.framing === "length") {
@@ -157,9 +157,9 @@ export default class Http extends Protocol {
           b.step = "crlf";
           break;
         case "crlf":
-          if (this.pending.length < 2) return false;
-          if (this.pending[0] !== 13 || this.pending[1] !== 10) throw new Refused(400, "Bad Request");
-          this.pending = this.pending.subarray(2);
+          if (this.unparsed.length < 2) return false;
+          if (this.unparsed[0] !== 13 || this.unparsed[1] !== 10) throw new Refused(400, "Bad Request");
+          this.unparsed = this.unparsed.subarray(2);
           b.step = "size";
           break;
         case "trailer": {
@@ -176,27 +176,27 @@ export default class Http extends Protocol {
     }
   }
 
-  /** Up to `n` body bytes from `pending`; how many. */
+  /** Up to `n` body bytes from `unparsed`; how many. */
   private take(n: number): number {
-    const got = Math.min(n, this.pending.length);
+    const got = Math.min(n, this.unparsed.length);
     if (got > 0) {
-      this.bodyParts.push(this.pending.subarray(0, got));
+      this.bodyParts.push(this.unparsed.subarray(0, got));
       this.bodyLength += got;
-      this.pending = this.pending.subarray(got);
+      this.unparsed = this.unparsed.subarray(got);
     }
     return got;
   }
 
   /** One CRLF-ended line of the chunked framing, or null until it is there. */
   private line(): string | null {
-    const eol = this.pending.indexOf(CRLF);
+    const eol = this.unparsed.indexOf(CRLF);
     if (eol < 0) {
-      if (this.pending.length > MAX_CHUNK_LINE) throw new Refused(400, "Bad Request");
+      if (this.unparsed.length > MAX_CHUNK_LINE) throw new Refused(400, "Bad Request");
       return null;
     }
     if (eol > MAX_CHUNK_LINE) throw new Refused(400, "Bad Request");
-    const line = this.pending.toString("latin1", 0, eol);
-    this.pending = this.pending.subarray(eol + 2);
+    const line = this.unparsed.toString("latin1", 0, eol);
+    this.unparsed = this.unparsed.subarray(eol + 2);
     return line;
   }
 
@@ -224,7 +224,7 @@ export default class Http extends Protocol {
 
   private fail(status: number, reason: string): void {
     this.closeAfterWrite = true;
-    this.pending = EMPTY;
+    this.unparsed = EMPTY;
     this.send(status, reason, Buffer.from(reason + "\n"), false);
   }
 }

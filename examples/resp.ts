@@ -122,12 +122,12 @@ export function execute(args: Buffer[]): Buffer[] {
 }
 
 export default class Resp extends Protocol {
-  private pending: Buffer | undefined;
+  private unparsed: Buffer | undefined;
 
   dataReceived(data: Buffer): Action {
     // `data` is a view of the read buffer: whatever waits for more is copied
-    const buf = this.pending ? Buffer.concat([this.pending, data]) : data;
-    this.pending = undefined;
+    const buf = this.unparsed ? Buffer.concat([this.unparsed, data]) : data;
+    this.unparsed = undefined;
     let at = 0;
     try {
       for (;;) {
@@ -142,7 +142,7 @@ export default class Resp extends Protocol {
       this.flush();
       return "close";
     }
-    if (at < buf.length) this.pending = Buffer.from(buf.subarray(at));
+    if (at < buf.length) this.unparsed = Buffer.from(buf.subarray(at));
     return this.writeBuffer.length ? "write_pending" : "read_pending";
   }
 }

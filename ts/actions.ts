@@ -3,14 +3,14 @@
 import type { Clock } from "./clock";
 import { ReactorError, describe } from "./errors";
 import type { Action } from "./protocol";
-import type { WireAction } from "./types";
+import type { BatchAction } from "./types";
 
 /** The event a handler answered: "continue" re-arms it. */
 export type Mode = "read" | "write";
 
 /** What to arm for the Action a handler returned; EINVALIDACTION for
  * anything that is not one. */
-export function wireOf(mode: Mode, a: unknown, name: string): WireAction | ReactorError {
+export function batchActionOf(mode: Mode, a: unknown, name: string): BatchAction | ReactorError {
   switch (a) {
     case "continue":
       return mode === "read" ? "read_pending" : "write_pending";

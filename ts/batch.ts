@@ -10,7 +10,7 @@
 //
 // The layout's home is native/reactor_shared.h; these are Node's copies, held
 // to it by test/ts/golden.test.ts.
-import type { WireAction } from "./types";
+import type { BatchAction } from "./types";
 
 /** Bytes per ready entry (REACTOR_READY_ENTRY_BYTES): a u32. */
 export const READY_ENTRY_BYTES = 4;
@@ -23,8 +23,8 @@ export const ACTION_ENTRY_BYTES = 8;
 export const MAX_ACTIONS_PER_BATCH = 1024;
 
 /** The code of each action Node sends. A handler's "continue" has none: Node
- * sends the action of the event it answers (Connection's toWire). */
-export const ACTION_CODES: Readonly<Record<WireAction, number>> = { read_pending: 2, write_pending: 3, close: 4 };
+ * sends the action of the event it answers (Connection's toBatchAction). */
+export const ACTION_CODES: Readonly<Record<BatchAction, number>> = { read_pending: 2, write_pending: 3, close: 4 };
 /** Added to the code of a handoff's first answer (connectionMade's). */
 export const ACK = 0x10;
 
@@ -90,7 +90,7 @@ export class ActionBatch {
     return this.count === 0 && this.sealed.length === 0;
   }
 
-  push(id: number, action: WireAction, ack = false): void {
+  push(id: number, action: BatchAction, ack = false): void {
     this.words[2 * this.count] = id;
     this.words[2 * this.count + 1] = ACTION_CODES[action] + (ack ? ACK : 0);
     if (++this.count === MAX_ACTIONS_PER_BATCH) this.seal();

@@ -12,7 +12,7 @@ import { ReactorError, stackOf } from "./errors";
 import { MAX_READS_PER_EVENT } from "./limits";
 import type { OutgoingDatagram, WriteBuffer } from "./protocol";
 import type { Transport } from "./transport";
-import type { WireAction } from "./types";
+import type { BatchAction } from "./types";
 
 /** The end of one connection: its flags, and the graceful close under way. */
 export class Ending {
@@ -25,7 +25,7 @@ export class Ending {
   /** Erlang knows the connection (its ack was sent): what to arm is told */
   private announced = false;
   /** what a close begun in connectionMade wants armed: the ack says it */
-  private unannounced: WireAction | undefined;
+  private unannounced: BatchAction | undefined;
   private lost = false;
 
   constructor(
@@ -38,7 +38,7 @@ export class Ending {
 
   /** The handoff's ack: the first action, or what a close begun in
    * connectionMade (returned, or this.close()) arms. */
-  announce(first: WireAction): WireAction {
+  announce(first: BatchAction): BatchAction {
     this.announced = true;
     return this.closed ? (this.unannounced ?? "close") : first;
   }
@@ -71,7 +71,7 @@ export class Ending {
   }
 
   /** What to arm, to Erlang; before the handoff's ack, into it. */
-  tell(wire: WireAction): void {
+  tell(wire: BatchAction): void {
     if (this.announced) this.host.act(this.conn.id, wire);
     else this.unannounced = wire;
   }
@@ -89,7 +89,7 @@ export class Ending {
     const { conn, host } = this;
     host.lost(conn, reason);
     try {
-      host.registry.runAs(conn.id, () => conn.proto.connectionLost(reason));
+      host.protocols.runAs(conn.id, () => conn.proto.connectionLost(reason));
     } catch (e) {
       host.exception(conn.id, "connectionLost", e, `connectionLost threw: ${stackOf(e)}`);
     }
@@ -153,7 +153,7 @@ export class Closing {
       const flushed = this.top.flush(); // the layers' own bytes (ciphertext)
       if (left || !flushed) {
         // A layer that encrypts on its own tick (TLS) wakes us when it has bytes.
-        if (!(flushed && this.top.settlesLater && this.top.pending === 0)) this.host.arm("write_pending");
+        if (!(flushed && this.top.settlesLater && this.top.unsent === 0)) this.host.arm("write_pending");
         return;
       }
       if (!this.top.datagram) {
@@ -221,7 +221,7 @@ export class Closing {
   private timedOut(): void {
     if (this.over) return;
     this.dispose();
-    const left = this.queued.writeBuffer.length + this.top.pending;
+    const left = this.queued.writeBuffer.length + this.top.unsent;
     this.host.done(
       new ReactorError("ECLOSETIMEOUT", `the peer did not take the last ${left} bytes and the end within ${this.bounds.closeTimeout} ms`),
     );

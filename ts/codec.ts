@@ -12,9 +12,9 @@ import { EtfError, checkEtf } from "./etf-guard";
 import { DEFAULTS, MAX_ID, MAX_READ_SIZE } from "./limits";
 import { TlsOptions, parseTlsOptions } from "./tls-config";
 
-import type { ClientInfo, LogLevel, NackReason, Stats, TransportSpec, WireAction } from "./types";
+import type { ClientInfo, LogLevel, NackReason, Stats, TransportSpec, BatchAction } from "./types";
 
-export type { ClientInfo, LogLevel, NackReason, Stats, TransportSpec, WireAction };
+export type { ClientInfo, LogLevel, NackReason, Stats, TransportSpec, BatchAction };
 
 export interface InitConfig {
   context: string;

@@ -2,14 +2,14 @@
 // protocol's callbacks, turns what they return into what the fd is armed for
 // next, pauses while a handler's Promise is pending, and ends exactly once:
 // gracefully (closing.ts) or abortively.
-import type { ClientInfo, LogLevel, WireAction } from "./types";
+import type { ClientInfo, LogLevel, BatchAction } from "./types";
 import { ReactorError, describe, isSystemError, stackOf } from "./errors";
 import type { Action, ConnectionHandle, Peer, Protocol, TimerKind } from "./protocol";
 import type { Clock } from "./clock";
-import type { Registry } from "./registry";
+import type { ProtocolTable } from "./protocol-table";
 import type { Transport, Upstream } from "./transport";
 import type { Traffic } from "./fd-transport";
-import { Mode, awaitAction, isThenable, wireOf } from "./actions";
+import { Mode, awaitAction, isThenable, batchActionOf } from "./actions";
 import { CloseBounds, Ending } from "./closing";
 import { ProtocolTimers } from "./timers";
 
@@ -17,7 +17,7 @@ export type ConnectionState = "opening" | "reading" | "writing" | "paused" | "cl
 
 /** What a connection needs from its engine. */
 export interface ConnectionHost {
-  readonly registry: Registry;
+  readonly protocols: ProtocolTable;
   readonly clock: Clock;
   /** ms a handler's Promise may stay pending (0 = none) */
   readonly callbackTimeout: number;
@@ -25,7 +25,7 @@ export interface ConnectionHost {
   readonly writeHighWater: number;
   /** how long a graceful close may take, and its lingering read */
   readonly closeBounds: CloseBounds;
-  act(id: number, wire: WireAction): void;
+  act(id: number, action: BatchAction): void;
   log(level: LogLevel, id: number, text: string): void;
   /** a protocol or a peer did something wrong */
   countError(): void;
@@ -40,7 +40,7 @@ export interface ConnectionHost {
 }
 
 /** How a handoff starts: the first action for the ack, or why it is refused. */
-export type Start = { ack: WireAction } | { nack: "connection_made_failed" | "invalid_action" };
+export type Start = { ack: BatchAction } | { nack: "connection_made_failed" | "invalid_action" };
 
 const FAILED = Symbol("failed");
 
@@ -48,7 +48,7 @@ export class Connection implements Upstream, ConnectionHandle {
   paused = false;
   lastActive: number;
   /** what the protocol wants armed next (read or write) */
-  private next: WireAction = "read_pending";
+  private next: BatchAction = "read_pending";
   /** connectionMade ran: the stack opened */
   private made = false;
   private eof = false;
@@ -154,8 +154,8 @@ export class Connection implements Upstream, ConnectionHandle {
   }
 
   /** Bytes taken from the protocol that the kernel has not taken yet. */
-  get pending(): number {
-    return this.top.pending;
+  get unsent(): number {
+    return this.top.unsent;
   }
 
   // Upstream: what the top layer reports.
@@ -210,7 +210,7 @@ export class Connection implements Upstream, ConnectionHandle {
 
   dropped(size: number, from: Peer): void {
     try {
-      this.host.registry.runAs(this.id, () => this.proto.datagramTooLarge(size, from));
+      this.host.protocols.runAs(this.id, () => this.proto.datagramTooLarge(size, from));
     } catch (e) {
       this.host.log("error", this.id, `datagramTooLarge threw: ${stackOf(e)}`);
     }
@@ -221,7 +221,7 @@ export class Connection implements Upstream, ConnectionHandle {
     if (this.closed) return;
     this.host.countError();
     try {
-      this.host.registry.runAs(this.id, () => this.proto.datagramError(e, to));
+      this.host.protocols.runAs(this.id, () => this.proto.datagramError(e, to));
     } catch (err) {
       this.host.log("error", this.id, `datagramError threw: ${stackOf(err)}`);
     }
@@ -264,7 +264,7 @@ export class Connection implements Upstream, ConnectionHandle {
       return;
     }
     if (kind === "idle") this.setTimer("idle", ms); // counts again
-    this.apply(this.toWire("read", r, "timedOut"));
+    this.apply(this.toBatchAction("read", r, "timedOut"));
     this.settle();
     this.host.wake();
   }
@@ -298,31 +298,31 @@ export class Connection implements Upstream, ConnectionHandle {
 
   private arm(): void {
     if (this.closed || this.paused) return;
-    const wire = this.top.interest(this.next);
-    this.armedForLayers = wire !== this.next;
+    const interest = this.top.interest(this.next);
+    this.armedForLayers = interest !== this.next;
     // After EOF, wanting to read means done: once every layer's bytes are out.
-    if (wire === "read_pending" && this.eof) this.close(undefined);
-    else this.host.act(this.id, wire);
+    if (interest === "read_pending" && this.eof) this.close(undefined);
+    else this.host.act(this.id, interest);
   }
 
   /** What a handler said: close now, or remember what to arm. */
-  private apply(wire: WireAction | null): void {
-    if (wire === "close") this.close(undefined);
-    else if (wire !== null && !this.closed) this.next = wire;
+  private apply(action: BatchAction | null): void {
+    if (action === "close") this.close(undefined);
+    else if (action !== null && !this.closed) this.next = action;
   }
 
-  private connectionMade(): WireAction | null | typeof FAILED {
+  private connectionMade(): BatchAction | null | typeof FAILED {
     this.made = true;
     const first = this.call("connectionMade", () => this.proto.connectionMade(this.proto.fd, this.proto.clientInfo));
     if (first === FAILED) return FAILED;
-    return first === undefined ? "read_pending" : this.toWire("read", first, "connectionMade");
+    return first === undefined ? "read_pending" : this.toBatchAction("read", first, "connectionMade");
   }
 
   /** Runs a protocol callback with its connection named in what it logs; a
    * throw ends the connection (logged) and gives FAILED. */
   private call<T>(name: string, fn: () => T): T | typeof FAILED {
     try {
-      return this.host.registry.runAs(this.id, fn, true);
+      return this.host.protocols.runAs(this.id, fn, true);
     } catch (e) {
       this.handlerFailed(name, e);
       return FAILED;
@@ -331,7 +331,7 @@ export class Connection implements Upstream, ConnectionHandle {
 
   /** Runs a handler: what to arm next, or null when nothing is to be armed
    * now (its Promise is pending, or the connection ended). */
-  private step(mode: Mode, name: string, fn: () => Action | Promise<Action>): WireAction | null {
+  private step(mode: Mode, name: string, fn: () => Action | Promise<Action>): BatchAction | null {
     if (this.closed) return null;
     const r = this.call(name, fn);
     if (r === FAILED) return null;
@@ -339,14 +339,14 @@ export class Connection implements Upstream, ConnectionHandle {
       this.pause(mode, name, r);
       return null;
     }
-    return this.closed ? null : this.toWire(mode, r, name);
+    return this.closed ? null : this.toBatchAction(mode, r, name);
   }
 
   /** "write_pending" from a read handler: the fd can nearly always take bytes
    * now, so writeReady runs at once and WRITE is armed only if it asks again
    * (the kernel took less than everything). One round trip instead of two. */
-  private writeAtOnce(wire: WireAction | null): WireAction | null {
-    return wire === "write_pending" ? this.step("write", "writeReady", () => this.proto.writeReady()) : wire;
+  private writeAtOnce(action: BatchAction | null): BatchAction | null {
+    return action === "write_pending" ? this.step("write", "writeReady", () => this.proto.writeReady()) : action;
   }
 
   /** Nothing is armed until the Promise settles. */
@@ -359,8 +359,8 @@ export class Connection implements Upstream, ConnectionHandle {
     const settled = (a: Action) => {
       resume();
       if (this.closed) return;
-      const wire = this.toWire(mode, a, name);
-      this.apply(mode === "read" ? this.writeAtOnce(wire) : wire);
+      const action = this.toBatchAction(mode, a, name);
+      this.apply(mode === "read" ? this.writeAtOnce(action) : action);
       this.settle();
       this.host.wake();
     };
@@ -372,21 +372,21 @@ export class Connection implements Upstream, ConnectionHandle {
   }
 
   /** Action -> what to arm; null when the action was invalid (destroyed). */
-  private toWire(mode: Mode, a: unknown, name: string): WireAction | null {
-    const wire = wireOf(mode, a, name);
-    if (wire instanceof ReactorError) {
+  private toBatchAction(mode: Mode, a: unknown, name: string): BatchAction | null {
+    const action = batchActionOf(mode, a, name);
+    if (action instanceof ReactorError) {
       this.host.countError();
-      this.host.log("error", this.id, wire.message);
-      this.destroy(wire);
+      this.host.log("error", this.id, action.message);
+      this.destroy(action);
       return null;
     }
     // Backpressure: a reader that does not keep up stops us reading more.
-    if (wire === "read_pending" && this.host.writeHighWater > 0 && this.queued() >= this.host.writeHighWater) {
+    if (action === "read_pending" && this.host.writeHighWater > 0 && this.queued() >= this.host.writeHighWater) {
       return "write_pending";
     }
     // After EOF, what is queued is written before the close.
-    if (wire === "read_pending" && this.eof && this.queued() > 0) return "write_pending";
-    return wire;
+    if (action === "read_pending" && this.eof && this.queued() > 0) return "write_pending";
+    return action;
   }
 
   private queued(): number {

@@ -2,7 +2,7 @@
 // stream sockets, pipes) or as datagrams (UDP, Unix datagram sockets). Reads
 // land in the engine's slab; each call here is one non-blocking syscall.
 import type { Io } from "./addon";
-import type { WireAction } from "./types";
+import type { BatchAction } from "./types";
 import type { Peer } from "./protocol";
 import { isSystemError } from "./errors";
 import { DATAGRAM_MAX, MAX_DATAGRAMS_PER_EVENT, MAX_READS_PER_EVENT, READ_MIN, READ_START, SLAB_MIN } from "./limits";
@@ -46,7 +46,7 @@ abstract class FdTransport implements Transport {
   up!: Upstream;
   readonly opensLater = false;
   readonly settlesLater = false;
-  readonly pending = 0;
+  readonly unsent = 0;
   abstract readonly datagram: boolean;
   private closed = false;
   /** shutdown(SHUT_WR) done: the peer has our FIN */
@@ -120,7 +120,7 @@ abstract class FdTransport implements Transport {
     return n;
   }
 
-  interest(want: WireAction): WireAction {
+  interest(want: BatchAction): BatchAction {
     return want;
   }
 

@@ -7,7 +7,7 @@ import Module from "module";
 import * as path from "path";
 import { checkFiles, loadTypeScript, TypeScriptMissing } from "./check";
 import * as api from "./index";
-import { LoadedProtocol, ProtocolClass, ProtocolFactory, Registry, toLoaded } from "./registry";
+import { LoadedProtocol, ProtocolClass, ProtocolFactory, ProtocolTable, toLoaded } from "./protocol-table";
 
 export interface CompileMessage {
   file: string;
@@ -112,14 +112,14 @@ function evaluate(
 }
 
 /** What `import ... from "erlang-reactor"` gives a module loaded for
- * `registry`: setProtocolFactory stages into `slot`, installed only once the
+ * `protocols`: setProtocolFactory stages into `slot`, installed only once the
  * whole load has succeeded (a failed reload leaves the old code serving). */
-function runtimeFor(registry: Registry, slot: { loaded?: LoadedProtocol }): object {
+function runtimeFor(protocols: ProtocolTable, slot: { loaded?: LoadedProtocol }): object {
   return Object.assign({}, api, {
     setProtocolFactory: (f: ProtocolClass | ProtocolFactory) => {
       slot.loaded = toLoaded(f);
     },
-    getProtocol: (fd: number) => registry.getProtocol(fd),
+    getProtocol: (fd: number) => protocols.getProtocol(fd),
   });
 }
 
@@ -152,16 +152,16 @@ export interface LoadOptions {
 }
 
 /** Load `protocolFile` (may be empty), then `setupCode` (may be empty), and
- * install the protocol they set in `registry` (replacing any before it: a
+ * install the protocol they set in `protocols` (replacing any before it: a
  * reload); returns it, or throws a LoadError and installs nothing. */
 export async function loadProtocol(
   protocolFile: string,
   setupCode: string,
-  registry: Registry,
+  protocols: ProtocolTable,
   opts: LoadOptions = {},
 ): Promise<LoadedProtocol> {
   const slot: { loaded?: LoadedProtocol } = {};
-  const runtime = runtimeFor(registry, slot);
+  const runtime = runtimeFor(protocols, slot);
   let dir = process.cwd();
   if (protocolFile && opts.typecheck) typecheck(protocolFile);
   if (protocolFile) {
@@ -190,6 +190,6 @@ export async function loadProtocol(
       `${protocolFile || "setup_code"} yields no protocol: export default a Protocol class or call setProtocolFactory()`,
     );
   }
-  registry.install(loaded);
+  protocols.install(loaded);
   return loaded;
 }

@@ -1,114 +1,28 @@
-// The port process: {packet,4} ETF frames on stdin/stdout for control, fds from
-// the channel, and the hot path on the batch socket (ready connections in,
-// actions out: batch.ts). stdout carries frames and nothing else: console.* and
-// stray stdout writes become log frames that Erlang's logger prints with the
-// context and connection.
-import { format } from "util";
-import { addon, Addon } from "./addon";
-import { CodecError, decode, encode, Incoming, LogLevel, NackReason, Outgoing, WireAction } from "./codec";
-import { ActionBatch, BatchError, READY_SLOT, answeringAsItGoes, forEachReady, readyBuffer } from "./batch";
-import { FrameError, FrameReader, frame } from "./framing";
+// The port: what Node does with what Erlang sends. Control arrives as
+// {packet,4} ETF frames (codec.ts) on stdin, fds on the channel, and the hot
+// path on the batch socket (ready connections in, actions out: batch.ts);
+// everything said goes out through the Outbox. The process around it (stdin,
+// stdout, exiting) is main.ts's.
+import type { Addon } from "./addon";
+import { BatchError, READY_SLOT, answeringAsItGoes, forEachReady, readyBuffer } from "./batch";
+import { CodecError, decode, Incoming } from "./codec";
 import { ReactorError, stackOf } from "./errors";
-import { LoadError, loadProtocol } from "./loader";
-import { ClosedSummary, Reactor, Sink } from "./reactor";
-import { Registry } from "./registry";
+import { FrameError, FrameReader } from "./framing";
 import { MAX_IN_FRAME, MAX_LOG_TEXT } from "./limits";
-import { LogLimiter } from "./log-limit";
+import { LoadError, loadProtocol } from "./loader";
+import type { Outbox } from "./outbox";
+import type { ProtocolTable } from "./protocol-table";
+import { ClosedSummary, Reactor } from "./reactor";
 
-// Taken before anything touches process.stdout: from here on fd 1 is stderr and
-// the frames have an fd of their own.
-const frameFd = addon().takeStdout();
-const rawWrite = (b: Buffer): void => addon().writeAll(frameFd, b);
-
-/** Batches everything said during one dispatch: control messages into one
- * write on the port, answers for connections into batch packets. */
-class Outbox implements Sink {
-  private msgs: Outgoing[] = [];
-  private acts = new ActionBatch();
-  /** packets Erlang's end had no room for yet, oldest first */
-  private queued: Uint8Array[] = [];
-  private scheduled = false;
-  /** the batch socket, once Erlang has given it */
-  batchFd = -1;
-  /** the same error from one connection: logged once, then counted */
-  private readonly limiter = new LogLimiter((level, id, text) => this.push(level, id, text));
-
-  send(m: Outgoing): void {
-    this.msgs.push(m);
-  }
-  act(id: number, a: WireAction): void {
-    this.acts.push(id, a);
-  }
-  ack(id: number, a: WireAction): void {
-    this.acts.push(id, a, true);
-  }
-  nack(id: number, reason: NackReason): void {
-    this.msgs.push(["nack", id, reason]);
-  }
-  log(level: LogLevel, id: number | null, text: string): void {
-    this.limiter.log(level, id, text);
-  }
-  private push(level: LogLevel, id: number | null, text: string): void {
-    if (text.length > MAX_LOG_TEXT) text = text.slice(0, MAX_LOG_TEXT) + "... (truncated)";
-    this.msgs.push(["log", level, id, text]);
-    this.wake();
-  }
-  wake(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => this.flush());
-  }
-  flush(): void {
-    this.scheduled = false;
-    if (this.msgs.length) {
-      const frames = this.msgs.map((m) => frame(encode(m)));
-      this.msgs = [];
-      rawWrite(frames.length === 1 ? frames[0] : Buffer.concat(frames));
-    }
-    if (!this.acts.empty && this.batchFd >= 0) {
-      for (const p of this.acts.take()) {
-        if (this.queued.length || !addon().sendPacket(this.batchFd, p, p.length)) this.queued.push(p.slice());
-      }
-      if (this.queued.length) addon().wantWritable(true);
-    }
-  }
-  /** The batch socket is writable again: what waited goes, in order. */
-  writable(): void {
-    while (this.queued.length) {
-      const p = this.queued[0];
-      if (!addon().sendPacket(this.batchFd, p, p.length)) return;
-      this.queued.shift();
-    }
-    addon().wantWritable(false);
-  }
-}
-
-const out = new Outbox();
-// This process's one engine: its protocol factory, fds and running connection.
-const registry = new Registry();
-const currentConnection = () => registry.currentConnection();
-
-function redirectConsole(): void {
-  // log and info at notice: the lowest level OTP's default logger prints.
-  const levels: [keyof Console, LogLevel][] = [
-    ["log", "notice"],
-    ["info", "notice"],
-    ["warn", "warning"],
-    ["error", "error"],
-    ["debug", "debug"],
-    ["trace", "debug"],
-  ];
-  for (const [method, level] of levels) {
-    (console as unknown as Record<string, unknown>)[method] = (...args: unknown[]) =>
-      out.log(level, currentConnection(), format(...args));
-  }
-  // fd 1 is stderr now; still, what a protocol prints belongs in the log.
-  process.stdout.write = ((chunk: unknown) => {
-    out.log("notice", currentConnection(), String(chunk).replace(/\n$/, ""));
-    return true;
-  }) as typeof process.stdout.write;
-  process.on("uncaughtException", (e) => out.log("error", currentConnection(), `uncaught exception: ${stackOf(e)}`));
-  process.on("unhandledRejection", (e) => out.log("error", currentConnection(), `unhandled rejection: ${stackOf(e)}`));
+/** How the port leaves the process it runs in. */
+export interface PortExits {
+  /** End the process now with `code`: 3 Erlang's side is broken (a bad frame
+   * or batch), 4 the channel failed, 5 the protocol did not load, 0 Erlang
+   * went away. What was said is flushed first. */
+  exit(code: number): never;
+  /** A graceful stop is done: leave with status 0 once stdout has drained
+   * (Erlang waits for the exit status). */
+  stopped(): void;
 }
 
 const bounded = (text: string, max: number): string => (text.length > max ? text.slice(0, max) + "..." : text);
@@ -120,49 +34,115 @@ function reasonText(reason: Error | undefined): string {
   return bounded(code ? `${code}: ${reason.message}` : reason.message, 500);
 }
 
-function fatal(why: string): never {
-  out.log("error", null, `port exiting: ${why}`);
-  out.flush();
-  process.exit(3);
-}
-
-class Port {
+/** One context's Node side: loads its protocol on `init`, claims the fd each
+ * handoff names from the channel, runs the engine (Reactor) on what the
+ * batch socket says is ready, answers every control message. */
+export class Port {
   private reactor?: Reactor;
-  private io: Addon = addon();
   private channel = -1;
-  private fds = new Map<number, number>(); // id -> fd received, not yet claimed
-  private lost = new Set<number>(); // ids whose fd was cut off (MSG_CTRUNC)
-  private pending: Incoming[] = []; // messages that arrived while loading
+  private readonly frames = new FrameReader(MAX_IN_FRAME);
+  private readonly fds = new Map<number, number>(); // id -> fd received, not yet claimed
+  private readonly lost = new Set<number>(); // ids whose fd was cut off (MSG_CTRUNC)
+  private beforeReady: Incoming[] = []; // messages that arrived while the protocol loaded
   /** ready batches are read up to this many at a time, in one syscall */
-  private readyBuf = readyBuffer(32);
-  private readySizes = new Uint32Array(32);
+  private readonly readyBuf = readyBuffer(32);
+  private readonly readySizes = new Uint32Array(32);
 
-  async init(msg: Extract<Incoming, { type: "init" }>): Promise<void> {
+  constructor(
+    private readonly io: Addon,
+    private readonly out: Outbox,
+    /** the engine's protocol table: the loader fills it, the Reactor serves from it */
+    private readonly protocols: ProtocolTable,
+    private readonly exits: PortExits,
+  ) {}
+
+  /** Bytes from Erlang (stdin): every whole frame is decoded and dispatched,
+   * then what they said is flushed. A frame that does not decode ends the
+   * port: Erlang's side is broken and nothing after it can be trusted. */
+  receive(chunk: Buffer): void {
+    let frames: Buffer[];
+    try {
+      frames = this.frames.push(chunk);
+    } catch (e) {
+      this.fatal(e instanceof FrameError ? e.message : stackOf(e));
+    }
+    for (const f of frames) {
+      let m: Incoming;
+      try {
+        m = decode(f);
+      } catch (e) {
+        this.fatal(e instanceof CodecError ? e.message : stackOf(e));
+      }
+      this.dispatch(m);
+    }
+    this.out.flush();
+  }
+
+  /** Erlang closed the port (the BEAM or the context is gone): close everything. */
+  onInputEnd(): void {
+    this.reactor?.closeAll(new ReactorError("ESTOPPING", "the Erlang side went away"));
+    this.exits.exit(0);
+  }
+
+  private dispatch(m: Incoming): void {
+    const r = this.reactor;
+    if (m.type === "init") {
+      if (r || this.channel >= 0) this.fatal("init received twice");
+      void this.init(m);
+      return;
+    }
+    if (!r) {
+      this.beforeReady.push(m);
+      return;
+    }
+    switch (m.type) {
+      case "handoff": {
+        const fd = this.claimFd(m.id);
+        if (fd === undefined) this.out.nack(m.id, this.lost.delete(m.id) ? "fd_truncated" : "fd_missing");
+        else r.handoff(m.id, fd, m.info, m.transport);
+        break;
+      }
+      case "tls_config":
+        r.addTlsConfig(m.key, m.options);
+        break;
+      case "close":
+        r.closeFromErlang(m.id, m.reason);
+        break;
+      case "reload":
+        void this.reload(r, m);
+        break;
+      case "stats":
+        this.out.send(["stats", r.stats()]);
+        break;
+      case "connections":
+        this.out.send(["connections", r.connections().map((c): [number, number, number, number, string] => [c.id, c.bytesIn, c.bytesOut, c.durationMs, c.state])]);
+        break;
+      case "stop":
+        this.stop();
+        break;
+    }
+  }
+
+  private async init(msg: Extract<Incoming, { type: "init" }>): Promise<void> {
     const c = msg.config;
+    const out = this.out;
     try {
       this.channel = this.io.connectChannel(c.channel);
     } catch (e) {
-      out.send(["load_error", "channel", (e as Error).message]);
-      out.flush();
-      process.exit(4);
+      return this.loadFailed(4, ["load_error", "channel", (e as Error).message]);
     }
     try {
-      await loadProtocol(c.protocol, c.setupCode, registry, { typecheck: c.typecheck });
+      await loadProtocol(c.protocol, c.setupCode, this.protocols, { typecheck: c.typecheck });
     } catch (e) {
-      if (e instanceof LoadError) out.send(["load_error", e.kind, e.details]);
-      else out.send(["load_error", "protocol_load", stackOf(e)]);
-      out.flush();
-      process.exit(5);
+      return this.loadFailed(5, e instanceof LoadError ? ["load_error", e.kind, e.details] : ["load_error", "protocol_load", stackOf(e)]);
     }
     try {
       out.batchFd = this.receiveBatchSocket();
       this.io.watchBatches(out.batchFd, (events) => this.onBatchSocket(events));
     } catch (e) {
-      out.send(["load_error", "channel", (e as Error).message]);
-      out.flush();
-      process.exit(4);
+      return this.loadFailed(4, ["load_error", "channel", (e as Error).message]);
     }
-    this.reactor = new Reactor(this.io, out, registry, {
+    this.reactor = new Reactor(this.io, out, this.protocols, {
       readSize: c.readSize,
       writeHighWater: c.writeHighWater,
       callbackTimeout: c.callbackTimeout,
@@ -182,16 +162,20 @@ class Port {
     });
     // The context's own TLS is key 0; a context that cannot make it does not start.
     const tlsError = c.tls && this.reactor.addTlsConfig(0, c.tls);
-    if (tlsError) {
-      out.send(["load_error", "tls", tlsError.message]);
-      out.flush();
-      process.exit(5);
-    }
+    if (tlsError) return this.loadFailed(5, ["load_error", "tls", tlsError.message]);
     out.send(["ready"]);
-    const queued = this.pending;
-    this.pending = [];
+    const queued = this.beforeReady;
+    this.beforeReady = [];
     for (const m of queued) this.dispatch(m);
     out.flush();
+  }
+
+  /** Says why the context cannot start, then exits (callers return it: the
+   * load goes no further even where exit is not the process's). */
+  private loadFailed(code: number, why: ["load_error", string, unknown]): never {
+    this.out.send(why);
+    this.out.flush();
+    return this.exits.exit(code);
   }
 
   /** The batch socket is the channel's first message, as id 0; Erlang sends it
@@ -208,7 +192,8 @@ class Port {
    * port's control frames are read in between); the answers go at the end,
    * and along the way when the batch takes long (answeringAsItGoes). */
   private onBatchSocket(events: number): void {
-    if (events & 4) fatal("the batch socket failed");
+    const out = this.out;
+    if (events & 4) this.fatal("the batch socket failed");
     if (events & 2) out.writable();
     if (!(events & 1)) return;
     const r = this.reactor!;
@@ -222,63 +207,24 @@ class Port {
       try {
         for (let i = 0; i < n; i++) forEachReady(this.readyBuf.subarray(i * READY_SLOT, (i + 1) * READY_SLOT), this.readySizes[i], ready);
       } catch (e) {
-        fatal(e instanceof BatchError ? e.message : stackOf(e));
+        this.fatal(e instanceof BatchError ? e.message : stackOf(e));
       }
       if (n < this.readySizes.length) break;
     }
     out.flush();
   }
 
-  dispatch(m: Incoming): void {
-    const r = this.reactor;
-    if (m.type === "init") {
-      if (r || this.channel >= 0) fatal("init received twice");
-      void this.init(m);
-      return;
-    }
-    if (!r) {
-      this.pending.push(m);
-      return;
-    }
-    switch (m.type) {
-      case "handoff": {
-        const fd = this.claimFd(m.id);
-        if (fd === undefined) out.nack(m.id, this.lost.delete(m.id) ? "fd_truncated" : "fd_missing");
-        else r.handoff(m.id, fd, m.info, m.transport);
-        break;
-      }
-      case "tls_config":
-        r.addTlsConfig(m.key, m.options);
-        break;
-      case "close":
-        r.closeFromErlang(m.id, m.reason);
-        break;
-      case "reload":
-        void this.reload(r, m);
-        break;
-      case "stats":
-        out.send(["stats", r.stats()]);
-        break;
-      case "connections":
-        out.send(["connections", r.connections().map((c): [number, number, number, number, string] => [c.id, c.bytesIn, c.bytesOut, c.durationMs, c.state])]);
-        break;
-      case "stop":
-        this.stop();
-        break;
-    }
-  }
-
   /** New code for new connections; live ones finish on the old unless the new
    * class adopts them. On any error the old code keeps serving. */
   private async reload(r: Reactor, m: Extract<Incoming, { type: "reload" }>): Promise<void> {
     try {
-      const loaded = await loadProtocol(m.protocol, m.setupCode, registry, { typecheck: m.typecheck });
-      out.send(["reloaded", m.ref, loaded.adopt ? r.adopt(loaded.adopt) : 0]);
+      const loaded = await loadProtocol(m.protocol, m.setupCode, this.protocols, { typecheck: m.typecheck });
+      this.out.send(["reloaded", m.ref, loaded.adopt ? r.adopt(loaded.adopt) : 0]);
     } catch (e) {
-      if (e instanceof LoadError) out.send(["reload_error", m.ref, e.kind, e.details]);
-      else out.send(["reload_error", m.ref, "protocol_load", stackOf(e)]);
+      if (e instanceof LoadError) this.out.send(["reload_error", m.ref, e.kind, e.details]);
+      else this.out.send(["reload_error", m.ref, "protocol_load", stackOf(e)]);
     }
-    out.wake();
+    this.out.wake();
   }
 
   /** The fd is sent before the message announcing it, so it is already queued. */
@@ -297,48 +243,17 @@ class Port {
     return fd;
   }
 
-  stop(): void {
+  private stop(): void {
     this.reactor?.closeAll(new ReactorError("ESTOPPING", "the reactor context is stopping"));
     for (const fd of this.fds.values()) this.io.close(fd);
     this.fds.clear();
-    out.flush();
-    process.exitCode = 0;
-    // Let stdout drain, then leave; Erlang waits for our exit status.
-    process.stdin.pause();
-    setImmediate(() => process.exit(0));
+    this.out.flush();
+    this.exits.stopped();
   }
 
-  onInputEnd(): void {
-    // Erlang closed the port (the BEAM or the context is gone): close everything.
-    this.reactor?.closeAll(new ReactorError("ESTOPPING", "the Erlang side went away"));
-    process.exit(0);
+  private fatal(why: string): never {
+    this.out.log("error", null, `port exiting: ${why}`);
+    this.out.flush();
+    return this.exits.exit(3);
   }
 }
-
-function main(): void {
-  redirectConsole();
-  process.setSourceMapsEnabled?.(true);
-  const port = new Port();
-  const reader = new FrameReader(MAX_IN_FRAME);
-  process.stdin.on("data", (chunk: Buffer) => {
-    let frames: Buffer[];
-    try {
-      frames = reader.push(chunk);
-    } catch (e) {
-      fatal(e instanceof FrameError ? e.message : stackOf(e));
-    }
-    for (const f of frames) {
-      let m: Incoming;
-      try {
-        m = decode(f);
-      } catch (e) {
-        fatal(e instanceof CodecError ? e.message : stackOf(e));
-      }
-      port.dispatch(m);
-    }
-    out.flush();
-  });
-  process.stdin.on("end", () => port.onInputEnd());
-}
-
-main();

@@ -2,7 +2,7 @@
 // load balancer sends first is complete, opens with the real client's
 // addresses, then passes what followed the header up. First in any stack, as
 // ranch reads it before TLS.
-import type { ClientInfo, WireAction } from "./types";
+import type { ClientInfo, BatchAction } from "./types";
 import { parseProxyHeader } from "./proxy";
 import { Layer, Transport } from "./transport";
 
@@ -22,7 +22,7 @@ export class ProxyLayer extends Layer {
     return true;
   }
 
-  interest(want: WireAction): WireAction {
+  interest(want: BatchAction): BatchAction {
     return this.head !== undefined ? "read_pending" : this.below.interest(want);
   }
 

@@ -2,7 +2,7 @@
 // them, their transport stacks, the idle sweep and the stats. What happens on
 // one connection is connection.ts; how bytes move is the transports'.
 import type { Io } from "./addon";
-import type { ClientInfo, LogLevel, NackReason, Stats, TransportSpec, WireAction } from "./types";
+import type { ClientInfo, LogLevel, NackReason, Stats, TransportSpec, BatchAction } from "./types";
 import { Clock, realClock } from "./clock";
 import type { CloseBounds } from "./closing";
 import { Connection, ConnectionHost, ConnectionState } from "./connection";
@@ -11,15 +11,15 @@ import { DatagramTransport, Slab, StreamTransport, Traffic } from "./fd-transpor
 import { DEFAULTS } from "./limits";
 import { Protocol, bind } from "./protocol";
 import { ProxyLayer } from "./proxy-layer";
-import { AdoptHook, Registry } from "./registry";
+import { AdoptHook, ProtocolTable } from "./protocol-table";
 import { TlsLayer } from "./tls";
 import { TlsConfig, TlsOptions } from "./tls-config";
 import type { Transport } from "./transport";
 
 /** Where the engine's answers go; the port batches them into frames. */
 export interface Sink {
-  act(id: number, action: WireAction): void;
-  ack(id: number, action: WireAction): void;
+  act(id: number, action: BatchAction): void;
+  ack(id: number, action: BatchAction): void;
   nack(id: number, reason: NackReason): void;
   log(level: LogLevel, id: number | null, text: string): void;
   /** Something settled outside a frame's dispatch: flush soon. */
@@ -91,7 +91,7 @@ export class Reactor implements ConnectionHost {
     readonly io: Io,
     readonly sink: Sink,
     /** the protocol factory, the fd -> Protocol map, the running connection */
-    readonly registry: Registry,
+    readonly protocols: ProtocolTable,
     opts: ReactorOptions = {},
   ) {
     this.readSize = opts.readSize ?? DEFAULTS.readSize;
@@ -132,11 +132,11 @@ export class Reactor implements ConnectionHost {
 
   stats(): Stats {
     let buffered = 0;
-    let pending = 0;
+    let unsent = 0;
     let { bytesIn, bytesOut } = this.closedTraffic;
     for (const c of this.conns.values()) {
       buffered += c.proto.writeBuffer.length;
-      pending += c.pending;
+      unsent += c.unsent;
       bytesIn += c.traffic.bytesIn;
       bytesOut += c.traffic.bytesOut;
     }
@@ -147,7 +147,7 @@ export class Reactor implements ConnectionHost {
       events: this.events,
       errors: this.errors,
       buffered,
-      tls_queued: pending,
+      tls_queued: unsent,
     };
   }
 
@@ -206,7 +206,7 @@ export class Reactor implements ConnectionHost {
     proto.fd = fd;
     proto.clientInfo = info;
     this.conns.set(id, conn);
-    this.registry.attach(fd, proto);
+    this.protocols.attach(fd, proto);
     this.events++;
     const start = conn.start(preread);
     if ("ack" in start) this.sink.ack(id, start.ack);
@@ -242,7 +242,7 @@ export class Reactor implements ConnectionHost {
       const old = conn.proto;
       let next: Protocol | undefined | void;
       try {
-        next = this.registry.runAs(conn.id, () => hook(old));
+        next = this.protocols.runAs(conn.id, () => hook(old));
       } catch (e) {
         this.errors++;
         this.sink.log("error", conn.id, `adopt threw; the connection stays on the old code: ${stackOf(e)}`);
@@ -254,9 +254,9 @@ export class Reactor implements ConnectionHost {
         this.sink.log("error", conn.id, `adopt returned ${describe(next)}, not a Protocol; the connection stays on the old code`);
         continue;
       }
-      this.registry.detach(old.fd, old);
+      this.protocols.detach(old.fd, old);
       swap(conn, next);
-      this.registry.attach(next.fd, next);
+      this.protocols.attach(next.fd, next);
       moved++;
     }
     return moved;
@@ -269,7 +269,7 @@ export class Reactor implements ConnectionHost {
 
   // ConnectionHost
 
-  act(id: number, wire: WireAction): void {
+  act(id: number, wire: BatchAction): void {
     this.sink.act(id, wire);
   }
 
@@ -292,7 +292,7 @@ export class Reactor implements ConnectionHost {
   }
 
   lost(conn: Connection, reason: Error | undefined): void {
-    this.registry.detach(conn.proto.fd, conn.proto);
+    this.protocols.detach(conn.proto.fd, conn.proto);
     const { bytesIn, bytesOut } = conn.traffic;
     this.onClose?.(conn.id, reason, { bytesIn, bytesOut, durationMs: this.clock.now() - conn.since });
   }
@@ -304,7 +304,7 @@ export class Reactor implements ConnectionHost {
   }
 
   private newProtocol(): Protocol {
-    const factory = this.registry.protocolFactory;
+    const factory = this.protocols.protocolFactory;
     if (!factory) throw new Error("no protocol factory is set");
     const proto = factory();
     if (!(proto instanceof Protocol) && typeof (proto as Protocol)?.dataReceived !== "function") {

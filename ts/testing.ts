@@ -4,12 +4,12 @@
 // the harness plays Erlang, delivering READ and WRITE when the engine armed
 // them and the fd is ready. Time is a manual clock. No module state: make as
 // many harnesses as a test likes.
-import type { Datagram, Io } from "./addon";
 import { ManualClock } from "./clock";
+import { MemoryFd } from "./memory-fd";
 import { Protocol } from "./protocol";
 import { Reactor, Sink } from "./reactor";
-import { Registry } from "./registry";
-import type { ClientInfo, LogLevel, NackReason, WireAction } from "./types";
+import { ProtocolTable } from "./protocol-table";
+import type { ClientInfo, LogLevel, NackReason, BatchAction } from "./types";
 
 export interface HarnessOptions {
   /** what the protocol gets as clientInfo (default: a TCP peer on 127.0.0.1) */
@@ -43,72 +43,12 @@ const FD = 3;
 const ID = 1;
 const MAX_EVENTS_PER_PUMP = 100000;
 
-/** The fd in memory: what the peer sent, what it received, how much it takes. */
-class MemoryFd implements Io {
-  inbox: (Buffer | "eof")[] = [];
-  datagramsIn: { data: Buffer; addr: string; port: number }[] = [];
-  received: Buffer[] = [];
-  datagramsOut: { data: Buffer; addr: string; port: number }[] = [];
-  /** bytes the peer still takes before it stops reading (undefined: all) */
-  room: number | undefined;
-  closed = false;
-  shutWrite = false;
-
-  get readable(): boolean {
-    return this.inbox.length > 0 || this.datagramsIn.length > 0;
-  }
-  get writable(): boolean {
-    return this.room === undefined || this.room > 0;
-  }
-  readInto(_fd: number, buf: Buffer, off: number, len: number): number {
-    const next = this.inbox[0];
-    if (next === undefined) return -1;
-    if (next === "eof") return 0; // EOF stays: every later read sees it too
-    const n = Math.min(len, next.length);
-    next.copy(buf, off, 0, n);
-    if (n === next.length) this.inbox.shift();
-    else this.inbox[0] = next.subarray(n);
-    return n;
-  }
-  writev(_fd: number, bufs: Uint8Array[]): number {
-    if (this.closed || this.shutWrite) throw Object.assign(new Error("EPIPE: broken pipe"), { code: "EPIPE", errno: -32, syscall: "writev" });
-    let n = 0;
-    for (const b of bufs) {
-      const take = this.room === undefined ? b.length : Math.min(b.length, this.room - n);
-      if (take <= 0) break;
-      this.received.push(Buffer.from(b.subarray(0, take)));
-      n += take;
-      if (take < b.length) break;
-    }
-    if (this.room !== undefined) this.room -= n;
-    return n;
-  }
-  shutdown(_fd: number, how: 0 | 1 | 2): void {
-    if (how !== 0) this.shutWrite = true;
-  }
-  close(): void {
-    this.closed = true;
-  }
-  recvFrom(_fd: number, buf: Buffer, off: number, len: number): Datagram | null {
-    const d = this.datagramsIn.shift();
-    if (!d) return null;
-    const n = Math.min(len, d.data.length);
-    d.data.copy(buf, off, 0, n);
-    return { n, size: d.data.length, addr: d.addr, port: d.port };
-  }
-  sendTo(_fd: number, data: Uint8Array, addr: string, port: number): number {
-    if (!this.writable) return -1;
-    this.datagramsOut.push({ data: Buffer.from(data), addr, port });
-    return data.length;
-  }
-}
-
 /** One connection of a Protocol, in the real engine, over an fd in memory. */
 export class ProtocolHarness<P extends Protocol = Protocol> {
   /** time as the engine sees it: advance() moves it */
   readonly clock = new ManualClock();
   /** each thing the engine armed or did for the connection, in order */
-  readonly actions: WireAction[] = [];
+  readonly actions: BatchAction[] = [];
   /** what the engine logged (invalid actions, throws, timeouts) */
   readonly logs: LogLine[] = [];
   /** set once the connection ended: connectionLost's reason (undefined: a clean close) */
@@ -117,8 +57,8 @@ export class ProtocolHarness<P extends Protocol = Protocol> {
   refused: NackReason | undefined;
   private readonly fd = new MemoryFd();
   private readonly reactor: Reactor;
-  private readonly registry = new Registry();
-  private armed: WireAction | null = null;
+  private readonly protocols = new ProtocolTable();
+  private armed: BatchAction | null = null;
   private taken = 0;
   private pumping = false;
   private scheduled = false;
@@ -126,7 +66,7 @@ export class ProtocolHarness<P extends Protocol = Protocol> {
   constructor(protocol: (new () => P) | (() => P), opts: HarnessOptions = {}) {
     const make =
       protocol.prototype instanceof Protocol ? () => new (protocol as new () => P)() : (protocol as () => P);
-    this.registry.setProtocolFactory(() => (this.last = make()));
+    this.protocols.setProtocolFactory(() => (this.last = make()));
     const sink: Sink = {
       act: (_id, a) => this.arm(a),
       ack: (_id, a) => this.arm(a),
@@ -134,7 +74,7 @@ export class ProtocolHarness<P extends Protocol = Protocol> {
       log: (level, _id, text) => this.logs.push({ level, text }),
       wake: () => this.pumpSoon(),
     };
-    this.reactor = new Reactor(this.fd, sink, this.registry, {
+    this.reactor = new Reactor(this.fd, sink, this.protocols, {
       readSize: opts.readSize,
       writeHighWater: opts.writeHighWater,
       callbackTimeout: opts.callbackTimeout,
@@ -247,7 +187,7 @@ export class ProtocolHarness<P extends Protocol = Protocol> {
     return this;
   }
 
-  private arm(a: WireAction): void {
+  private arm(a: BatchAction): void {
     this.actions.push(a);
     this.armed = a === "close" ? null : a;
   }
@@ -295,4 +235,6 @@ function range(from: number, to: number, step: number): number[] {
   return out;
 }
 
-export type { ClientInfo, WireAction };
+export type { ClientInfo, BatchAction };
+/** @deprecated The old name of {@link BatchAction}. */
+export type WireAction = BatchAction;

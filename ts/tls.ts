@@ -5,7 +5,7 @@
 import type { Socket } from "net";
 import { Duplex } from "stream";
 import * as tls from "tls";
-import type { ClientInfo, WireAction } from "./types";
+import type { ClientInfo, BatchAction } from "./types";
 import { ReactorError } from "./errors";
 import type { TlsConfig } from "./tls-config";
 import { Layer, Transport } from "./transport";
@@ -93,11 +93,11 @@ export class TlsLayer extends Layer {
   }
 
   /** Ciphertext waiting for the fd, and whatever waits below. */
-  get pending(): number {
-    return this.cipher.queued + this.below.pending;
+  get unsent(): number {
+    return this.cipher.queued + this.below.unsent;
   }
 
-  interest(want: WireAction): WireAction {
+  interest(want: BatchAction): BatchAction {
     if (this.cipher.queued > 0) return "write_pending"; // ciphertext first
     if (!this.secure) return "read_pending"; // the handshake wants input
     return this.below.interest(want);

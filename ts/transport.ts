@@ -5,7 +5,7 @@
 // Calls go down (readable, writev, ...), events come up through Upstream. A
 // transport never reaches into the engine or the protocol: the layer above
 // decides what its events mean.
-import type { ClientInfo, WireAction } from "./types";
+import type { ClientInfo, BatchAction } from "./types";
 import type { Peer } from "./protocol";
 
 /** What a transport tells the layer above it. */
@@ -68,9 +68,9 @@ export interface Transport {
   /** Let go of everything (best effort: the peer may be gone). Idempotent. */
   close(): void;
   /** What the fd must be armed for, given what the layer above wants. */
-  interest(want: WireAction): WireAction;
+  interest(want: BatchAction): BatchAction;
   /** Bytes taken from above that the kernel has not taken yet. */
-  readonly pending: number;
+  readonly unsent: number;
 }
 
 /** A layer over another: events from below are its to interpret; calls it does
@@ -92,8 +92,8 @@ export abstract class Layer implements Transport, Upstream {
   get writableFinished(): boolean {
     return this.below.writableFinished;
   }
-  get pending(): number {
-    return this.below.pending;
+  get unsent(): number {
+    return this.below.unsent;
   }
   readable(): void {
     this.below.readable();
@@ -116,7 +116,7 @@ export abstract class Layer implements Transport, Upstream {
   close(): void {
     this.below.close();
   }
-  interest(want: WireAction): WireAction {
+  interest(want: BatchAction): BatchAction {
     return this.below.interest(want);
   }
   // Upstream: pass through by default

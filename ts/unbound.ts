@@ -1,8 +1,8 @@
 // setProtocolFactory and getProtocol as a protocol module imports them. The
 // loader gives each module it loads a runtime whose two functions act on its
-// context's Registry; imported any other way there is no context to act on.
+// context's ProtocolTable; imported any other way there is no context to act on.
 import type { Protocol } from "./protocol";
-import type { ProtocolClass, ProtocolFactory } from "./registry";
+import type { ProtocolClass, ProtocolFactory } from "./protocol-table";
 
 function unbound(name: string): Error {
   return new Error(`${name}() acts on the context that loads this module: call it from a protocol module or setup_code`);

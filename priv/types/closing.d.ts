@@ -2,7 +2,7 @@ import type { Clock } from "./clock";
 import type { Connection, ConnectionHost } from "./connection";
 import type { OutgoingDatagram, WriteBuffer } from "./protocol";
 import type { Transport } from "./transport";
-import type { WireAction } from "./types";
+import type { BatchAction } from "./types";
 /** The end of one connection: its flags, and the graceful close under way. */
 export declare class Ending {
     private readonly conn;
@@ -26,14 +26,14 @@ export declare class Ending {
     stopTimers: () => void);
     /** The handoff's ack: the first action, or what a close begun in
      * connectionMade (returned, or this.close()) arms. */
-    announce(first: WireAction): WireAction;
+    announce(first: BatchAction): BatchAction;
     /** Graceful: flush, close_notify, FIN, connectionLost(reason), linger
      * (unless the peer's end came already: `lingers` false). */
     close(reason: Error | undefined, lingers: boolean): void;
     /** Abortive: the fd closes now, connectionLost(reason) runs if it has not. */
     destroy(reason: Error | undefined, tellErlang: boolean): void;
     /** What to arm, to Erlang; before the handoff's ack, into it. */
-    tell(wire: WireAction): void;
+    tell(wire: BatchAction): void;
     private stop;
     private lose;
 }

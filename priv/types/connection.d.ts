@@ -1,14 +1,14 @@
-import type { ClientInfo, LogLevel, WireAction } from "./types";
+import type { ClientInfo, LogLevel, BatchAction } from "./types";
 import type { ConnectionHandle, Peer, Protocol, TimerKind } from "./protocol";
 import type { Clock } from "./clock";
-import type { Registry } from "./registry";
+import type { ProtocolTable } from "./protocol-table";
 import type { Transport, Upstream } from "./transport";
 import type { Traffic } from "./fd-transport";
 import { CloseBounds } from "./closing";
 export type ConnectionState = "opening" | "reading" | "writing" | "paused" | "closing" | "closed";
 /** What a connection needs from its engine. */
 export interface ConnectionHost {
-    readonly registry: Registry;
+    readonly protocols: ProtocolTable;
     readonly clock: Clock;
     /** ms a handler's Promise may stay pending (0 = none) */
     readonly callbackTimeout: number;
@@ -16,7 +16,7 @@ export interface ConnectionHost {
     readonly writeHighWater: number;
     /** how long a graceful close may take, and its lingering read */
     readonly closeBounds: CloseBounds;
-    act(id: number, wire: WireAction): void;
+    act(id: number, action: BatchAction): void;
     log(level: LogLevel, id: number, text: string): void;
     /** a protocol or a peer did something wrong */
     countError(): void;
@@ -31,7 +31,7 @@ export interface ConnectionHost {
 }
 /** How a handoff starts: the first action for the ack, or why it is refused. */
 export type Start = {
-    ack: WireAction;
+    ack: BatchAction;
 } | {
     nack: "connection_made_failed" | "invalid_action";
 };
@@ -87,7 +87,7 @@ export declare class Connection implements Upstream, ConnectionHandle {
      * fd closes now. Errors, Erlang, the engine's stop and idle sweep. */
     destroy(reason?: Error, tellErlang?: boolean): void;
     /** Bytes taken from the protocol that the kernel has not taken yet. */
-    get pending(): number;
+    get unsent(): number;
     open(patch: Partial<ClientInfo>): void;
     data(buf: Buffer, from?: Peer): void;
     end(): void;
@@ -127,7 +127,7 @@ export declare class Connection implements Upstream, ConnectionHandle {
     /** Nothing is armed until the Promise settles. */
     private pause;
     /** Action -> what to arm; null when the action was invalid (destroyed). */
-    private toWire;
+    private toBatchAction;
     private queued;
     private touch;
     private handlerFailed;

@@ -1,5 +1,6 @@
 import type { Io } from "./addon";
-import type { WireAction } from "./types";
+import type { BatchAction } from "./types";
+import type { Peer } from "./protocol";
 import type { Transport, Upstream } from "./transport";
 /** Bytes moved, over every connection of an engine. */
 export interface Traffic {
@@ -33,7 +34,7 @@ declare abstract class FdTransport implements Transport {
     up: Upstream;
     readonly opensLater = false;
     readonly settlesLater = false;
-    readonly pending = 0;
+    readonly unsent = 0;
     abstract readonly datagram: boolean;
     private closed;
     /** shutdown(SHUT_WR) done: the peer has our FIN */
@@ -48,22 +49,43 @@ declare abstract class FdTransport implements Transport {
     /** A read now, outside any event (Protocol.read): null when nothing is there. */
     readNow(size: number): Buffer | null;
     flush(): boolean;
+    /** On a datagram socket a write is one datagram: one that fails is
+     * reported and counts as taken (it is gone, as a failed dgram send is). */
     writev(bufs: Uint8Array[]): number;
+    /** Bytes sent, -1 when the kernel takes nothing now, 0 for a datagram the
+     * kernel refused (reported through datagramError). */
     sendTo(data: Uint8Array, addr: string, port: number): number;
     shutdownWrite(): void;
     get writableFinished(): boolean;
     discard(max: number): number;
-    interest(want: WireAction): WireAction;
+    interest(want: BatchAction): BatchAction;
     close(): void;
     /** A broken fd (EPIPE, ECONNRESET) ends the connection wherever the call
-     * came from, a handler or a timer; the error still reaches the caller. */
+     * came from, a handler or a timer; the error still reaches the caller. On a
+     * datagram socket an error of one datagram goes to datagramError instead
+     * and the call returns `dropped`. */
     private syscall;
+    /** Reports an error that concerns one datagram (`to`: the failed send's
+     * destination); false when the error is the fd's. */
+    protected oneDatagram(e: Error, to?: Peer): boolean;
 }
 export declare class StreamTransport extends FdTransport {
     readonly datagram = false;
     private hint;
+    /** bytes read from the connection before its handoff: the first read gives them */
+    private preread;
+    /** Bytes that come before anything the fd holds (as Node's
+     * readable.unshift puts data back at the head of a stream). */
+    unshift(bytes: Buffer): void;
+    readNow(size: number): Buffer | null;
     readable(): void;
+    private takePreread;
 }
+/** UDP and Unix datagram sockets. One socket serves every peer, so an error
+ * about one datagram (a send too large, an ICMP port unreachable reported as
+ * ECONNREFUSED on a connected socket's next read or send) never ends it: it
+ * goes to datagramError and the socket serves on, as Node's dgram emits
+ * 'error' and stays open. */
 export declare class DatagramTransport extends FdTransport {
     readonly datagram = true;
     readable(): void;

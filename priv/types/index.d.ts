@@ -1,7 +1,7 @@
 export { Protocol, WriteBuffer, ACTIONS } from "./protocol";
 export type { Action, ClientInfo, Peer, OutgoingDatagram, TimerKind } from "./protocol";
 export { setProtocolFactory, getProtocol } from "./unbound";
-export type { ProtocolClass, ProtocolFactory } from "./registry";
+export type { ProtocolClass, ProtocolFactory } from "./protocol-table";
 export { ReactorError, isSystemError } from "./errors";
 export type { ReactorErrorCode, SystemError } from "./errors";
 export type { TlsInfo, TransportType } from "./types";

@@ -1,4 +1,4 @@
-import type { WireAction } from "./types";
+import type { BatchAction } from "./types";
 import { Layer, Transport } from "./transport";
 export declare class ProxyLayer extends Layer {
     /** who sent the header (the load balancer), for errors and `proxied_by` */
@@ -12,7 +12,7 @@ export declare class ProxyLayer extends Layer {
         port?: number;
     });
     get opensLater(): boolean;
-    interest(want: WireAction): WireAction;
+    interest(want: BatchAction): BatchAction;
     data(bytes: Buffer): void;
     wantsMore(): boolean;
 }

@@ -1,14 +1,14 @@
 import type { Io } from "./addon";
-import type { ClientInfo, LogLevel, NackReason, Stats, TransportSpec, WireAction } from "./types";
+import type { ClientInfo, LogLevel, NackReason, Stats, TransportSpec, BatchAction } from "./types";
 import { Clock } from "./clock";
 import type { CloseBounds } from "./closing";
 import { Connection, ConnectionHost, ConnectionState } from "./connection";
-import { AdoptHook, Registry } from "./registry";
+import { AdoptHook, ProtocolTable } from "./protocol-table";
 import { TlsOptions } from "./tls-config";
 /** Where the engine's answers go; the port batches them into frames. */
 export interface Sink {
-    act(id: number, action: WireAction): void;
-    ack(id: number, action: WireAction): void;
+    act(id: number, action: BatchAction): void;
+    ack(id: number, action: BatchAction): void;
     nack(id: number, reason: NackReason): void;
     log(level: LogLevel, id: number | null, text: string): void;
     /** Something settled outside a frame's dispatch: flush soon. */
@@ -54,7 +54,7 @@ export declare class Reactor implements ConnectionHost {
     readonly io: Io;
     readonly sink: Sink;
     /** the protocol factory, the fd -> Protocol map, the running connection */
-    readonly registry: Registry;
+    readonly protocols: ProtocolTable;
     events: number;
     errors: number;
     readonly callbackTimeout: number;
@@ -74,7 +74,7 @@ export declare class Reactor implements ConnectionHost {
     private readonly tlsConfigs;
     constructor(io: Io, sink: Sink, 
     /** the protocol factory, the fd -> Protocol map, the running connection */
-    registry: Registry, opts?: ReactorOptions);
+    protocols: ProtocolTable, opts?: ReactorOptions);
     /** Stop the idle sweeper (the port exits instead; tests call this). */
     dispose(): void;
     /** A TLS configuration that handoffs name by `key`; one that cannot be made
@@ -95,7 +95,7 @@ export declare class Reactor implements ConnectionHost {
     adopt(hook: AdoptHook): number;
     /** Graceful stop: every protocol gets connectionLost, every fd is closed. */
     closeAll(reason: Error): void;
-    act(id: number, wire: WireAction): void;
+    act(id: number, wire: BatchAction): void;
     log(level: LogLevel, id: number, text: string): void;
     countError(): void;
     exception(id: number, callback: string, error: unknown, text: string): void;

@@ -1,6 +1,6 @@
 import { ManualClock } from "./clock";
 import { Protocol } from "./protocol";
-import type { ClientInfo, LogLevel, NackReason, WireAction } from "./types";
+import type { ClientInfo, LogLevel, NackReason, BatchAction } from "./types";
 export interface HarnessOptions {
     /** what the protocol gets as clientInfo (default: a TCP peer on 127.0.0.1) */
     clientInfo?: ClientInfo;
@@ -31,7 +31,7 @@ export declare class ProtocolHarness<P extends Protocol = Protocol> {
     /** time as the engine sees it: advance() moves it */
     readonly clock: ManualClock;
     /** each thing the engine armed or did for the connection, in order */
-    readonly actions: WireAction[];
+    readonly actions: BatchAction[];
     /** what the engine logged (invalid actions, throws, timeouts) */
     readonly logs: LogLine[];
     /** set once the connection ended: connectionLost's reason (undefined: a clean close) */
@@ -42,7 +42,7 @@ export declare class ProtocolHarness<P extends Protocol = Protocol> {
     refused: NackReason | undefined;
     private readonly fd;
     private readonly reactor;
-    private readonly registry;
+    private readonly protocols;
     private armed;
     private taken;
     private pumping;
@@ -91,4 +91,6 @@ export declare class ProtocolHarness<P extends Protocol = Protocol> {
 }
 /** Open a connection of `protocol` in a harness. */
 export declare function connect<P extends Protocol>(protocol: (new () => P) | (() => P), opts?: HarnessOptions): ProtocolHarness<P>;
-export type { ClientInfo, WireAction };
+export type { ClientInfo, BatchAction };
+/** @deprecated The old name of {@link BatchAction}. */
+export type WireAction = BatchAction;

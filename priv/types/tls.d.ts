@@ -1,4 +1,4 @@
-import type { ClientInfo, WireAction } from "./types";
+import type { ClientInfo, BatchAction } from "./types";
 import type { TlsConfig } from "./tls-config";
 import { Layer, Transport } from "./transport";
 export declare class TlsLayer extends Layer {
@@ -30,8 +30,8 @@ export declare class TlsLayer extends Layer {
     get opensLater(): boolean;
     get settlesLater(): boolean;
     /** Ciphertext waiting for the fd, and whatever waits below. */
-    get pending(): number;
-    interest(want: WireAction): WireAction;
+    get unsent(): number;
+    interest(want: BatchAction): BatchAction;
     data(cipher: Buffer): void;
     end(): void;
     open(patch: Partial<ClientInfo>): void;

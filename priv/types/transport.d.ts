@@ -1,4 +1,4 @@
-import type { ClientInfo, WireAction } from "./types";
+import type { ClientInfo, BatchAction } from "./types";
 import type { Peer } from "./protocol";
 /** What a transport tells the layer above it. */
 export interface Upstream {
@@ -59,9 +59,9 @@ export interface Transport {
     /** Let go of everything (best effort: the peer may be gone). Idempotent. */
     close(): void;
     /** What the fd must be armed for, given what the layer above wants. */
-    interest(want: WireAction): WireAction;
+    interest(want: BatchAction): BatchAction;
     /** Bytes taken from above that the kernel has not taken yet. */
-    readonly pending: number;
+    readonly unsent: number;
 }
 /** A layer over another: events from below are its to interpret; calls it does
  * not change go straight down. */
@@ -73,7 +73,7 @@ export declare abstract class Layer implements Transport, Upstream {
     get settlesLater(): boolean;
     get datagram(): boolean;
     get writableFinished(): boolean;
-    get pending(): number;
+    get unsent(): number;
     readable(): void;
     flush(): boolean;
     writev(bufs: Uint8Array[]): number;
@@ -81,7 +81,7 @@ export declare abstract class Layer implements Transport, Upstream {
     shutdownWrite(): void;
     discard(max: number): number;
     close(): void;
-    interest(want: WireAction): WireAction;
+    interest(want: BatchAction): BatchAction;
     data(buf: Buffer, from?: Peer): void;
     end(): void;
     open(patch: Partial<ClientInfo>): void;

@@ -36,8 +36,11 @@ export interface ClientInfo {
     /** anything else the caller put in the client info */
     [key: string]: unknown;
 }
-/** What Erlang arms for a connection; anything else is refused there too. */
-export type WireAction = "read_pending" | "write_pending" | "close";
+/** An Action as Node's action batches carry it to Erlang (batch.ts gives
+ * each its code): what to arm the fd for next, or close. "continue" never
+ * travels: the connection resolves it to the event it handled. Erlang
+ * refuses anything else too. */
+export type BatchAction = "read_pending" | "write_pending" | "close";
 /** The layers a connection's bytes pass through, as the handoff names them:
  * a PROXY header first, then TLS under the configuration Erlang sent with
  * this key (`tls_config`; key 0 is the context's own `tls`). */

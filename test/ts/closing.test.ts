@@ -5,8 +5,9 @@
 import { Action, ClientInfo, Protocol, ReactorError } from "../../ts/index";
 import { connect } from "../../ts/testing";
 import { Reactor } from "../../ts/reactor";
-import { Registry } from "../../ts/registry";
-import { FakeIo, RecordingSink } from "./fake-io";
+import { ProtocolTable } from "../../ts/protocol-table";
+import { MemoryFds } from "./memory-fds";
+import { RecordingSink } from "./recording-sink";
 
 /** Closes as its constructor argument says; records what it was told. */
 function closer(how: "made_return" | "made_close" | "made_only" | "data_return" | "data_close") {
@@ -195,35 +196,34 @@ describe("graceful close, in the engine", () => {
         return "close";
       }
     }
-    const io = new FakeIo();
+    const io = new MemoryFds();
     const sink = new RecordingSink();
-    const registry = new Registry();
-    registry.setProtocolFactory(Udp);
-    const r = new Reactor(io, sink, registry);
+    const protocols = new ProtocolTable();
+    protocols.setProtocolFactory(Udp);
+    const r = new Reactor(io, sink, protocols);
     r.handoff(1, 3, { type: "udp" });
-    io.writeLimit = 0; // the kernel takes no datagram now
-    io.dgrams.set(3, [{ data: Buffer.from("hi"), addr: "10.0.0.1", port: 53 }]);
+    io.fd(3).room = 0; // the kernel takes no datagram now
+    io.fd(3).datagramsIn.push({ data: Buffer.from("hi"), addr: "10.0.0.1", port: 53 });
     r.readReady(1);
     expect(sink.acts).toEqual([[1, "write_pending"]]);
-    io.writeLimit = undefined;
+    io.fd(3).room = undefined;
     r.writeReady(1);
-    expect(io.sent.map((d) => d.data)).toEqual(["hi", "bye"]);
+    expect(io.fd(3).datagramsOut.map((d) => d.data.toString())).toEqual(["hi", "bye"]);
     expect(sink.acts).toEqual([[1, "write_pending"], [1, "close"]]);
-    expect(io.shut).toEqual([3]); // close's own shutdown, no SHUT_WR first
-    expect(io.shutHow).toEqual([[3, 2]]);
+    expect(io.shutdowns).toEqual([[3, 2]]); // close's own shutdown, no SHUT_WR first
     r.dispose();
   });
 
   it("counts a closing connection until it is gone, and reports it as closing", () => {
-    const io = new FakeIo();
+    const io = new MemoryFds();
     const sink = new RecordingSink();
-    const registry = new Registry();
-    registry.setProtocolFactory(closer("data_return"));
-    const r = new Reactor(io, sink, registry);
+    const protocols = new ProtocolTable();
+    protocols.setProtocolFactory(closer("data_return"));
+    const r = new Reactor(io, sink, protocols);
     r.handoff(1, 3, { type: "tcp" });
     io.feed(3, "x");
     r.readReady(1);
-    expect(io.shutHow).toEqual([[3, 1]]);
+    expect(io.shutdowns).toEqual([[3, 1]]);
     expect(r.connections().map((c) => c.state)).toEqual(["closing"]);
     expect(r.stats().connections).toBe(1);
     io.feed(3, "late bytes", "eof");

@@ -3,34 +3,14 @@
 // Node's dgram emits 'error' and stays open. The end-to-end counterpart, over
 // a real UDP socket, is reactor_faults_replayed_SUITE:udp_send_error_keeps_serving.
 import { Action, Peer, Protocol } from "../../ts/index";
+import type { MemoryFd } from "../../ts/memory-fd";
 import { Reactor } from "../../ts/reactor";
-import { Registry } from "../../ts/registry";
-import { FakeIo, RecordingSink } from "./fake-io";
+import { ProtocolTable } from "../../ts/protocol-table";
+import { MemoryFds } from "./memory-fds";
+import { RecordingSink } from "./recording-sink";
 
 const sysError = (code: string, syscall: string) =>
   Object.assign(new Error(`${syscall} ${code}`), { code, errno: -1, syscall });
-
-/** A FakeIo whose next sends, writes and reads fail as scripted. */
-class FailingIo extends FakeIo {
-  sendErrors: Error[] = [];
-  writeErrors: Error[] = [];
-  recvErrors: Error[] = [];
-  sendTo(fd: number, b: Uint8Array, addr: string, port: number): number {
-    const e = this.sendErrors.shift();
-    if (e) throw e;
-    return super.sendTo(fd, b, addr, port);
-  }
-  writev(fd: number, bufs: Uint8Array[]): number {
-    const e = this.writeErrors.shift();
-    if (e) throw e;
-    return super.writev(fd, bufs);
-  }
-  recvFrom(fd: number, buf: Buffer, off: number, len: number) {
-    const e = this.recvErrors.shift();
-    if (e) throw e;
-    return super.recvFrom(fd, buf, off, len);
-  }
-}
 
 class Answering extends Protocol {
   errors: [string, Peer | undefined][] = [];
@@ -54,69 +34,70 @@ class Answering extends Protocol {
   }
 }
 
+// The datagram socket, fd 7: its next sends, writes and reads fail as
+// scripted in its failNext.
 function setup() {
-  const io = new FailingIo();
+  const io = new MemoryFds();
   const sink = new RecordingSink();
-  const registry = new Registry();
-  registry.setProtocolFactory(Answering);
-  const r = new Reactor(io, sink, registry, { readSize: 65536 });
+  const protocols = new ProtocolTable();
+  protocols.setProtocolFactory(Answering);
+  const r = new Reactor(io, sink, protocols, { readSize: 65536 });
   r.handoff(1, 7, { type: "udp" });
-  return { io, sink, r, p: () => registry.getProtocol(7) as Answering };
+  return { io, fd: io.fd(7), sink, r, p: () => protocols.getProtocol(7) as Answering };
 }
+
+const sent = (fd: MemoryFd) => fd.datagramsOut.map((d) => d.data.toString());
 
 const A = { addr: "127.0.0.1", port: 1111 };
 const B = { addr: "127.0.0.1", port: 2222 };
 
 describe("datagram socket errors (issue 18, item 4)", () => {
   it("a send the kernel refuses goes to datagramError and the next peer is served", () => {
-    const { io, sink, r, p } = setup();
-    io.sendErrors.push(sysError("EMSGSIZE", "sendto"));
-    io.dgrams.set(7, [
-      { data: Buffer.from("big"), ...A },
-      { data: Buffer.from("hello"), ...B },
-    ]);
+    const { io, fd, sink, r, p } = setup();
+    fd.failNext.sendTo.push(sysError("EMSGSIZE", "sendto"));
+    fd.datagramsIn.push({ data: Buffer.from("big"), ...A }, { data: Buffer.from("hello"), ...B });
     r.readReady(1);
     expect(p().errors).toEqual([["EMSGSIZE", { addr: "127.0.0.1", port: 1111 }]]);
     expect(p().caught).toEqual([]);
     expect(p().lost).toEqual([]);
-    expect(io.sent.map((s) => [s.data, s.port])).toEqual([["hello", 2222]]);
+    expect(fd.datagramsOut.map((s) => [s.data.toString(), s.port])).toEqual([["hello", 2222]]);
     expect(io.closed).toEqual([]);
     expect(sink.acts).toEqual([[1, "read_pending"]]);
     expect(r.stats()).toMatchObject({ connections: 1, errors: 1 });
   });
 
   it("a queued datagram that fails when flushed is reported and dropped, the rest go", () => {
-    const { io, sink, r, p } = setup();
-    io.writeLimit = 0; // the kernel takes nothing now: both are queued
-    io.dgrams.set(7, [{ data: Buffer.from("first"), ...A }]);
+    const { fd, sink, r, p } = setup();
+    fd.room = 0; // the kernel takes nothing now: both are queued
+    fd.datagramsIn.push({ data: Buffer.from("first"), ...A });
     r.readReady(1);
-    io.dgrams.set(7, [{ data: Buffer.from("second"), ...B }]);
+    fd.datagramsIn.push({ data: Buffer.from("second"), ...B });
     r.readReady(1);
     expect(p().datagrams).toHaveLength(2);
-    io.writeLimit = undefined;
-    io.sendErrors.push(sysError("EHOSTUNREACH", "sendto"));
+    fd.room = undefined;
+    fd.failNext.sendTo.push(sysError("EHOSTUNREACH", "sendto"));
     r.writeReady(1);
     expect(p().errors).toEqual([["EHOSTUNREACH", A]]);
-    expect(io.sent.map((s) => s.data)).toEqual(["second"]);
+    expect(sent(fd)).toEqual(["second"]);
     expect(p().datagrams).toHaveLength(0);
     expect(sink.acts.at(-1)).toEqual([1, "read_pending"]);
     expect(p().lost).toEqual([]);
   });
 
   it("ICMP errors on a connected socket's read (ECONNREFUSED) go there too; reading goes on", () => {
-    const { io, r, p } = setup();
-    io.recvErrors.push(sysError("ECONNREFUSED", "recvfrom"));
-    io.dgrams.set(7, [{ data: Buffer.from("after"), ...A }]);
+    const { fd, r, p } = setup();
+    fd.failNext.recvFrom.push(sysError("ECONNREFUSED", "recvfrom"));
+    fd.datagramsIn.push({ data: Buffer.from("after"), ...A });
     r.readReady(1);
     expect(p().errors).toEqual([["ECONNREFUSED", undefined]]);
-    expect(io.sent.map((s) => s.data)).toEqual(["after"]);
+    expect(sent(fd)).toEqual(["after"]);
     expect(p().lost).toEqual([]);
   });
 
   it("a connected socket's write that fails counts as taken: no retry loop", () => {
-    const { io, sink, r, p } = setup();
-    io.writeErrors.push(sysError("ECONNREFUSED", "write"));
-    io.dgrams.set(7, [{ data: Buffer.from("write"), ...A }]);
+    const { fd, sink, r, p } = setup();
+    fd.failNext.writev.push(sysError("ECONNREFUSED", "write"));
+    fd.datagramsIn.push({ data: Buffer.from("write"), ...A });
     r.readReady(1);
     expect(p().errors).toEqual([["ECONNREFUSED", undefined]]);
     expect(p().caught).toEqual([]);
@@ -124,8 +105,8 @@ describe("datagram socket errors (issue 18, item 4)", () => {
   });
 
   it("an unusable fd (EBADF) still ends the connection", () => {
-    const { io, r, p } = setup();
-    io.recvErrors.push(sysError("EBADF", "recvfrom"));
+    const { fd, r, p } = setup();
+    fd.failNext.recvFrom.push(sysError("EBADF", "recvfrom"));
     const proto = p();
     r.readReady(1);
     expect(proto.lost.map((e) => (e as NodeJS.ErrnoException).code)).toEqual(["EBADF"]);
@@ -139,13 +120,13 @@ describe("datagram socket errors (issue 18, item 4)", () => {
         return "read_pending";
       }
     }
-    const io = new FailingIo();
-    const registry = new Registry();
-    registry.setProtocolFactory(Plain);
-    const r = new Reactor(io, new RecordingSink(), registry);
+    const io = new MemoryFds();
+    const protocols = new ProtocolTable();
+    protocols.setProtocolFactory(Plain);
+    const r = new Reactor(io, new RecordingSink(), protocols);
     r.handoff(1, 7, { type: "udp" });
-    io.sendErrors.push(sysError("EMSGSIZE", "sendto"));
-    io.dgrams.set(7, [{ data: Buffer.from("x"), ...A }]);
+    io.fd(7).failNext.sendTo.push(sysError("EMSGSIZE", "sendto"));
+    io.fd(7).datagramsIn.push({ data: Buffer.from("x"), ...A });
     const warned: string[] = [];
     const orig = console.warn;
     console.warn = (m: string) => warned.push(m);

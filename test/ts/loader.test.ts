@@ -3,17 +3,17 @@ import * as os from "os";
 import * as path from "path";
 
 import * as loader from "../../ts/loader";
-import { Registry } from "../../ts/registry";
+import { ProtocolTable } from "../../ts/protocol-table";
 
-// Each test loads into a registry of its own: no module state to reset.
+// Each test loads into a protocol table of its own: no module state to reset.
 function fresh() {
-  const registry = new Registry();
+  const protocols = new ProtocolTable();
   return {
     loader: {
       LoadError: loader.LoadError,
-      loadProtocol: (file: string, setup: string) => loader.loadProtocol(file, setup, registry),
+      loadProtocol: (file: string, setup: string) => loader.loadProtocol(file, setup, protocols),
     },
-    registry,
+    protocols,
   };
 }
 
@@ -37,7 +37,7 @@ describe("loadProtocol", () => {
     );
     file("helper.ts", `export const helper = (): "continue" => "continue";`);
     await m.loader.loadProtocol(f, "");
-    expect(typeof m.registry.protocolFactory).toBe("function");
+    expect(typeof m.protocols.protocolFactory).toBe("function");
   });
 
   it("reports a syntax error with file, line and column", async () => {
@@ -75,7 +75,7 @@ describe("loadProtocol", () => {
        class P extends Protocol { dataReceived() { return "close" as const; } }
        setProtocolFactory(() => new P());`,
     );
-    expect(typeof m.registry.protocolFactory).toBe("function");
+    expect(typeof m.protocols.protocolFactory).toBe("function");
   });
 
   it("reports a syntax error in setup code", async () => {
@@ -87,7 +87,7 @@ describe("loadProtocol", () => {
 });
 
 describe("no module state", () => {
-  it("loads two protocols side by side, each into its own registry", async () => {
+  it("loads two protocols side by side, each into its own protocol table", async () => {
     const a = fresh();
     const b = fresh();
     const fa = await a.loader.loadProtocol(
@@ -100,8 +100,8 @@ describe("no module state", () => {
     );
     expect(fa.factory().constructor.name).toBe("A");
     expect(fb.factory().constructor.name).toBe("B");
-    expect(a.registry.protocolFactory).toBe(fa.factory);
-    expect(b.registry.protocolFactory).toBe(fb.factory);
+    expect(a.protocols.protocolFactory).toBe(fa.factory);
+    expect(b.protocols.protocolFactory).toBe(fb.factory);
   });
 
   it("reloads: new code is installed, and a failed reload leaves the old one serving", async () => {
@@ -117,12 +117,12 @@ describe("no module state", () => {
       "",
     ).catch((e) => e);
     expect(throwing.kind).toBe("protocol_load");
-    expect(m.registry.protocolFactory).toBe(v1.factory);
+    expect(m.protocols.protocolFactory).toBe(v1.factory);
     const v4 = await m.loader.loadProtocol(
       file("v4.ts", `import { Protocol } from "erlang-reactor"; export default class V4 extends Protocol { static adopt(old: Protocol) { return new V4(); } dataReceived() { return "close" as const; } }`),
       "",
     );
-    expect(m.registry.protocolFactory!().constructor.name).toMatch(/V4$/);
+    expect(m.protocols.protocolFactory!().constructor.name).toMatch(/V4$/);
     expect(typeof v4.adopt).toBe("function");
     expect(v1.adopt).toBeUndefined();
   });

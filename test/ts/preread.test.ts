@@ -5,9 +5,10 @@
 // reactor_faults_replayed_SUITE:handoff_keeps_buffered_lines and friends.
 import { Action, ClientInfo, Protocol } from "../../ts/index";
 import { Reactor } from "../../ts/reactor";
-import { Registry } from "../../ts/registry";
+import { ProtocolTable } from "../../ts/protocol-table";
 import type { TransportSpec } from "../../ts/types";
-import { FakeIo, RecordingSink } from "./fake-io";
+import { MemoryFds } from "./memory-fds";
+import { RecordingSink } from "./recording-sink";
 
 class Recorder extends Protocol {
   got: string[] = [];
@@ -34,12 +35,12 @@ class Greeter extends Recorder {
 const spec = (preread: string, proxy = false): TransportSpec => ({ proxy, tls: false, preread: Buffer.from(preread) });
 
 function setup(P: new () => Protocol = Recorder, opts: { lingerTimeout?: number } = {}) {
-  const io = new FakeIo();
+  const io = new MemoryFds();
   const sink = new RecordingSink();
-  const registry = new Registry();
-  registry.setProtocolFactory(P);
-  const r = new Reactor(io, sink, registry, { readSize: 1024, ...opts });
-  return { io, sink, r, p: <T extends Protocol>() => registry.getProtocol(7) as T };
+  const protocols = new ProtocolTable();
+  protocols.setProtocolFactory(P);
+  const r = new Reactor(io, sink, protocols, { readSize: 1024, ...opts });
+  return { io, sink, r, p: <T extends Protocol>() => protocols.getProtocol(7) as T };
 }
 
 describe("bytes read before the handoff (issue 18, item 5)", () => {
@@ -48,7 +49,7 @@ describe("bytes read before the handoff (issue 18, item 5)", () => {
     io.feed(7, "DATA3\n");
     r.handoff(1, 7, { type: "tcp" }, spec("DATA1\nDATA2\n"));
     expect(p<Recorder>().got).toEqual(["DATA1\nDATA2\n", "DATA3\n"]);
-    expect(io.written.get(7)?.toString()).toBe("DATA1\nDATA2\nDATA3\n");
+    expect(io.written(7)).toBe("DATA1\nDATA2\nDATA3\n");
     expect(sink.acks).toEqual([[1, "read_pending"]]);
     expect(sink.acts).toEqual([]); // nothing is said of a connection before its ack
     expect(r.stats().bytes_in).toBe(18);
@@ -57,7 +58,7 @@ describe("bytes read before the handoff (issue 18, item 5)", () => {
   it("come after a greeting that connectionMade queued", () => {
     const { io, sink, r } = setup(Greeter);
     r.handoff(1, 7, { type: "tcp" }, spec("DATA1\n"));
-    expect(io.written.get(7)?.toString()).toBe("HELLO\nDATA1\n");
+    expect(io.written(7)).toBe("HELLO\nDATA1\n");
     expect(sink.acks).toEqual([[1, "read_pending"]]);
   });
 
@@ -82,7 +83,7 @@ describe("bytes read before the handoff (issue 18, item 5)", () => {
     const { io, sink, r } = setup();
     io.feed(7, "eof");
     r.handoff(1, 7, { type: "tcp" }, spec("last words\n"));
-    expect(io.written.get(7)?.toString()).toBe("last words\n");
+    expect(io.written(7)).toBe("last words\n");
     expect(sink.acks).toEqual([[1, "close"]]);
     expect(io.closed).toEqual([7]);
   });

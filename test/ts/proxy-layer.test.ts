@@ -5,7 +5,7 @@ import { Slab, StreamTransport } from "../../ts/fd-transport";
 import type { Peer } from "../../ts/protocol";
 import { ProxyLayer } from "../../ts/proxy-layer";
 import type { Upstream } from "../../ts/transport";
-import { FakeIo } from "./fake-io";
+import { MemoryFds } from "./memory-fds";
 
 /** The layer above, recording every event. */
 class Recorder implements Upstream {
@@ -30,7 +30,7 @@ class Recorder implements Upstream {
 }
 
 function stack() {
-  const io = new FakeIo();
+  const io = new MemoryFds();
   const bottom = new StreamTransport(io, 3, new Slab(), { bytesIn: 0, bytesOut: 0 }, 4096);
   const layer = new ProxyLayer(bottom, { addr: "10.0.0.1", port: 999 });
   const up = new Recorder();
@@ -114,7 +114,7 @@ describe("ProxyLayer", () => {
   });
 
   it("keeps reading a header past a full read even when the layer above would not", () => {
-    const io = new FakeIo();
+    const io = new MemoryFds();
     const bottom = new StreamTransport(io, 3, new Slab(), { bytesIn: 0, bytesOut: 0 }, 8); // 8-byte reads
     const layer = new ProxyLayer(bottom, { addr: "10.0.0.1", port: 999 });
     const up = new Recorder();

@@ -1,7 +1,8 @@
 import { Action, ClientInfo, Protocol, ReactorError } from "../../ts/index";
 import { Reactor, ReactorOptions } from "../../ts/reactor";
-import { ProtocolClass, ProtocolFactory, Registry } from "../../ts/registry";
-import { FakeIo, RecordingSink } from "./fake-io";
+import { ProtocolClass, ProtocolFactory, ProtocolTable } from "../../ts/protocol-table";
+import { MemoryFds } from "./memory-fds";
+import { RecordingSink } from "./recording-sink";
 
 const flush = () => new Promise((r) => setImmediate(r));
 
@@ -16,18 +17,18 @@ class Echo extends Protocol {
   }
 }
 
-// Each reactor has its own registry; these act on the latest one's.
-let registry = new Registry();
-const setProtocolFactory = (f: ProtocolClass | ProtocolFactory) => registry.setProtocolFactory(f);
-const getProtocol = (fd: number) => registry.getProtocol(fd);
-const currentConnection = () => registry.currentConnection();
+// Each reactor has its own protocol table; these act on the latest one's.
+let protocols = new ProtocolTable();
+const setProtocolFactory = (f: ProtocolClass | ProtocolFactory) => protocols.setProtocolFactory(f);
+const getProtocol = (fd: number) => protocols.getProtocol(fd);
+const currentConnection = () => protocols.currentConnection();
 
 function setup(P: new () => Protocol = Echo, opts: ReactorOptions = {}) {
-  const io = new FakeIo();
+  const io = new MemoryFds();
   const sink = new RecordingSink();
-  registry = new Registry();
+  protocols = new ProtocolTable();
   setProtocolFactory(P);
-  const r = new Reactor(io, sink, registry, { readSize: 1024, ...opts });
+  const r = new Reactor(io, sink, protocols, { readSize: 1024, ...opts });
   reactors.push(r);
   return { io, sink, r };
 }
@@ -48,7 +49,7 @@ describe("Reactor", () => {
     io.feed(10, "hello");
     r.readReady(1);
     // write_pending runs writeReady at once: all written, back to reading
-    expect(io.written.get(10)?.toString()).toBe("hello");
+    expect(io.written(10)).toBe("hello");
     expect(sink.acts).toEqual([[1, "read_pending"]]);
     r.writeReady(1); // a WRITE event anyway: nothing queued, back to reading
     expect(sink.acts[1]).toEqual([1, "read_pending"]);
@@ -56,7 +57,7 @@ describe("Reactor", () => {
     io.feed(10, "eof");
     r.readReady(1);
     expect(sink.acts[2]).toEqual([1, "close"]);
-    expect(io.shut).toEqual([10]);
+    expect(io.shutdowns.map(([fd]) => fd)).toEqual([10]);
     expect(io.closed).toEqual([10]);
     expect(p.lost).toEqual([undefined]);
     expect(p.closed).toBe(true);
@@ -117,15 +118,15 @@ describe("Reactor", () => {
 
   it("partial writes keep the rest queued and ask to write again", () => {
     const { io, sink, r } = setup();
-    io.writeLimit = 3;
+    io.fd(3).room = 3;
     r.handoff(1, 3, {});
     io.feed(3, "abcdefgh");
     r.readReady(1);
     r.writeReady(1);
     expect(sink.acts.at(-1)).toEqual([1, "write_pending"]);
-    io.writeLimit = undefined;
+    io.fd(3).room = undefined;
     r.writeReady(1);
-    expect(io.written.get(3)?.toString()).toBe("abcdefgh");
+    expect(io.written(3)).toBe("abcdefgh");
     expect(sink.acts.at(-1)).toEqual([1, "read_pending"]);
   });
 
@@ -188,7 +189,7 @@ describe("Reactor", () => {
     r.readReady(1);
     expect(sink.acts).toEqual([[1, "close"]]);
     expect(sink.logs[0][2]).toMatch(/dataReceived failed: Error: boom in handler\n\s+at /);
-    expect(getProtocol(3)).toBeUndefined(); // gone from the registry
+    expect(getProtocol(3)).toBeUndefined(); // gone from the protocol table
     expect(r.stats().errors).toBe(1);
   });
 
@@ -212,7 +213,7 @@ describe("Reactor", () => {
     expect(sink.acts).toEqual([]); // paused: nothing armed
     release("write_pending");
     await flush();
-    expect(io.written.get(3)?.toString()).toBe("later");
+    expect(io.written(3)).toBe("later");
     expect(sink.acts).toEqual([[1, "read_pending"]]);
     expect(sink.wakes).toBeGreaterThan(0);
   });
@@ -258,7 +259,7 @@ describe("Reactor", () => {
     r.readReady(1);
     expect(sink.acts).toEqual([[1, "write_pending"]]);
     r.writeReady(1); // writes "bye", wants to read: after EOF that means close
-    expect(io.written.get(3)?.toString()).toBe("bye");
+    expect(io.written(3)).toBe("bye");
     expect(sink.acts.at(-1)).toEqual([1, "close"]);
   });
 
@@ -309,10 +310,10 @@ describe("Reactor round trips", () => {
   it("WRITE is armed only when the kernel does not take everything", () => {
     const { io, sink, r } = setup();
     r.handoff(1, 3, {});
-    io.writeLimit = 2;
+    io.fd(3).room = 2;
     io.feed(3, "abcdef");
     r.readReady(1);
-    expect(io.written.get(3)?.toString()).toBe("ab");
+    expect(io.written(3)).toBe("ab");
     expect(sink.acts).toEqual([[1, "write_pending"]]);
   });
 
@@ -330,7 +331,7 @@ describe("Reactor round trips", () => {
     r.readReady(1);
     expect(seen).toEqual([1024, 1024, 1024, 1024]); // fairness: 4 per event
     expect(sink.acts).toEqual([[1, "read_pending"]]);
-    io.inbox.set(3, [Buffer.alloc(1024), Buffer.alloc(10)]);
+    io.fd(3).inbox = [Buffer.alloc(1024), Buffer.alloc(10)];
     r.readReady(1);
     expect(seen.slice(4)).toEqual([1024, 10]); // a short read ends the event
   });
@@ -353,8 +354,8 @@ describe("Reactor half-close", () => {
     r.handoff(1, 3, {});
     io.feed(3, "bye");
     r.readReady(1);
-    expect(io.written.get(3)?.toString()).toBe("goodbye");
-    expect(io.shutHow).toEqual([[3, 1]]);
+    expect(io.written(3)).toBe("goodbye");
+    expect(io.shutdowns).toEqual([[3, 1]]);
     io.feed(3, "still talking");
     r.readReady(1);
     expect((getProtocol(3) as Bye).got).toEqual(["bye", "still talking"]);
@@ -377,11 +378,11 @@ describe("Reactor datagrams", () => {
   it("delivers whole datagrams with their sender and answers to it", () => {
     const { io, sink, r } = setup(UdpEcho);
     r.handoff(1, 7, { type: "udp" });
-    io.dgrams.set(7, [
+    io.fd(7).datagramsIn.push(
       { data: Buffer.from("one"), addr: "127.0.0.1", port: 1111 },
       { data: Buffer.alloc(0), addr: "::1", port: 2222 },
       { data: Buffer.from("three"), addr: "127.0.0.1", port: 3333 },
-    ]);
+    );
     r.readReady(1);
     const p = getProtocol(7) as UdpEcho;
     expect(p.got).toEqual([
@@ -389,7 +390,7 @@ describe("Reactor datagrams", () => {
       ["", "::1", 2222],
       ["three", "127.0.0.1", 3333],
     ]);
-    expect(io.sent.map((s) => [s.data, s.port])).toEqual([
+    expect(io.fd(7).datagramsOut.map((s) => [s.data.toString(), s.port])).toEqual([
       ["one", 1111],
       ["", 2222],
       ["three", 3333],
@@ -400,10 +401,10 @@ describe("Reactor datagrams", () => {
   it("reports a datagram larger than read_size instead of cutting it", () => {
     const { io, sink, r } = setup(UdpEcho);
     r.handoff(1, 7, { type: "udp" });
-    io.dgrams.set(7, [
-      { data: Buffer.alloc(100), addr: "10.0.0.1", port: 9, size: 5000 },
+    io.fd(7).datagramsIn.push(
+      { data: Buffer.alloc(5000), addr: "10.0.0.1", port: 9 }, // readSize is 1024
       { data: Buffer.from("ok"), addr: "10.0.0.1", port: 9 },
-    ]);
+    );
     const warned: string[] = [];
     const orig = console.warn;
     console.warn = (m: string) => warned.push(m);
@@ -420,14 +421,14 @@ describe("Reactor datagrams", () => {
   it("queues datagrams the kernel does not take and sends them on writeReady", () => {
     const { io, sink, r } = setup(UdpEcho);
     r.handoff(1, 7, { type: "udp" });
-    io.writeLimit = 0;
-    io.dgrams.set(7, [{ data: Buffer.from("later"), addr: "127.0.0.1", port: 5 }]);
+    io.fd(7).room = 0;
+    io.fd(7).datagramsIn.push({ data: Buffer.from("later"), addr: "127.0.0.1", port: 5 });
     r.readReady(1);
     expect(sink.acts).toEqual([[1, "write_pending"]]);
     expect(getProtocol(7)?.datagrams).toHaveLength(1);
-    io.writeLimit = undefined;
+    io.fd(7).room = undefined;
     r.writeReady(1);
-    expect(io.sent.map((s) => s.data)).toEqual(["later"]);
+    expect(io.fd(7).datagramsOut.map((s) => s.data.toString())).toEqual(["later"]);
     expect(sink.acts.at(-1)).toEqual([1, "read_pending"]);
   });
 });
@@ -504,7 +505,8 @@ describe("Reactor adaptive reads", () => {
     const read = io.readInto.bind(io);
     io.readInto = (fd, b, o, l) => (asked.push(l), read(fd, b, o, l));
     r.handoff(1, 3, {});
-    for (let i = 0; i < 6; i++) io.feed(3, Buffer.alloc(1 << 20));
+    // each chunk is what the kernel has when the read asks for that much
+    for (const n of [1 << 16, 1 << 17, 1 << 18, 1 << 19, 1 << 20, 1 << 20]) io.feed(3, Buffer.alloc(n));
     r.readReady(1);
     r.readReady(1);
     // 4 reads in the first event (each filled its buffer), then 1 MiB reads
@@ -565,14 +567,14 @@ describe("Reactor limits", () => {
       }
     }
     const { io, sink, r } = setup(Amplify, { writeHighWater: 5000 });
-    io.writeLimit = 0; // a reader that does not read
+    io.fd(3).room = 0; // a reader that does not read
     r.handoff(1, 3, {});
     io.feed(3, Buffer.alloc(100));
     r.readReady(1);
     expect(sink.acts.at(-1)).toEqual([1, "write_pending"]); // 10,000 queued: no more reading
     r.writeReady(1);
     expect(sink.acts.at(-1)).toEqual([1, "write_pending"]);
-    io.writeLimit = 6000; // the reader catches up a little: below the mark
+    io.fd(3).room = 6000; // the reader catches up a little: below the mark
     r.writeReady(1);
     expect(getProtocol(3)?.writeBuffer.length).toBe(4000);
     expect(sink.acts.at(-1)).toEqual([1, "write_pending"]); // default writeReady: "continue"
@@ -582,15 +584,15 @@ describe("Reactor limits", () => {
   it("EOF with output still queued writes it before closing", () => {
     const { io, sink, r } = setup();
     r.handoff(1, 3, {});
-    io.writeLimit = 2;
+    io.fd(3).room = 2;
     io.feed(3, "hello", "eof");
     r.readReady(1); // queues "hello"
     r.writeReady(1); // writes "he"
     r.readReady(1); // EOF: queued output goes out first
     expect(sink.acts.at(-1)).toEqual([1, "write_pending"]);
-    io.writeLimit = undefined;
+    io.fd(3).room = undefined;
     r.writeReady(1);
-    expect(io.written.get(3)?.toString()).toBe("hello");
+    expect(io.written(3)).toBe("hello");
     expect(sink.acts.at(-1)).toEqual([1, "close"]);
   });
 
@@ -659,7 +661,7 @@ describe("Reactor reload", () => {
       io.feed(fd, "x");
       r.readReady(id);
     }
-    expect(["10", "11", "12"].map((fd) => io.written.get(+fd)?.toString())).toEqual(["old:x", "old:x", "new:x"]);
+    expect([10, 11, 12].map((fd) => io.written(fd))).toEqual(["old:x", "old:x", "new:x"]);
   });
 
   it("an adopt hook takes over live connections with their unwritten bytes", () => {
@@ -667,7 +669,7 @@ describe("Reactor reload", () => {
     r.handoff(1, 10, { type: "tcp", port: 1 });
     r.handoff(2, 11, { type: "tcp", port: 2 });
     const old = getProtocol(10)!;
-    io.writeLimit = 0; // the peer is slow: bytes stay queued
+    io.fd(10).room = 0; // the peer is slow: bytes stay queued
     io.feed(10, "a");
     r.readReady(1);
     expect(old.writeBuffer.length).toBe(5);
@@ -677,11 +679,11 @@ describe("Reactor reload", () => {
     expect(now.clientInfo.port).toBe(1);
     expect(getProtocol(11)).toBeInstanceOf(Old);
     expect(() => old.write("late")).toThrow(/connection is closed/);
-    io.writeLimit = undefined;
+    io.fd(10).room = undefined;
     r.writeReady(1);
     io.feed(10, "b");
     r.readReady(1);
-    expect(io.written.get(10)?.toString()).toBe("old:anew:b");
+    expect(io.written(10)).toBe("old:anew:b");
     expect(sink.acts.filter(([id]) => id === 1).pop()).toEqual([1, "read_pending"]);
   });
 

@@ -8,11 +8,12 @@ import * as os from "os";
 import * as path from "path";
 import { Duplex } from "stream";
 import * as tls from "tls";
-import type { WireAction } from "../../ts/codec";
+import type { BatchAction } from "../../ts/codec";
 import { Action, ClientInfo, Protocol } from "../../ts/index";
 import { Reactor } from "../../ts/reactor";
-import { Registry } from "../../ts/registry";
-import { FakeIo, RecordingSink } from "./fake-io";
+import { ProtocolTable } from "../../ts/protocol-table";
+import { MemoryFds } from "./memory-fds";
+import { RecordingSink } from "./recording-sink";
 
 let dir: string;
 let cert: { certfile: string; keyfile: string };
@@ -32,8 +33,8 @@ const ID = 1;
 const tick = () => new Promise((r) => setImmediate(r));
 
 /** The fd, seen from both ends, and an Erlang stand-in arming it. */
-class Wire extends FakeIo {
-  armed: WireAction | null = null;
+class Wire extends MemoryFds {
+  armed: BatchAction | null = null;
   client!: tls.TLSSocket;
   private toClient!: Duplex;
   reactor!: Reactor;
@@ -41,11 +42,11 @@ class Wire extends FakeIo {
     constructor(private readonly wire: Wire) {
       super();
     }
-    act(id: number, a: WireAction): void {
+    act(id: number, a: BatchAction): void {
       super.act(id, a);
       this.wire.arm(a);
     }
-    ack(id: number, a: WireAction): void {
+    ack(id: number, a: BatchAction): void {
       super.ack(id, a);
       this.wire.arm(a);
     }
@@ -80,7 +81,7 @@ class Wire extends FakeIo {
     return n;
   }
 
-  arm(a: WireAction): void {
+  arm(a: BatchAction): void {
     this.armed = a === "close" ? null : a;
     this.poll();
   }
@@ -88,10 +89,10 @@ class Wire extends FakeIo {
   /** Deliver the armed event when it is due, as enif_select would. */
   poll(): void {
     setImmediate(() => {
-      if (this.armed === "write_pending" && (this.writeLimit === undefined || this.writeLimit > 0)) {
+      if (this.armed === "write_pending" && this.fd(FD).writable) {
         this.armed = null;
         this.reactor.writeReady(ID);
-      } else if (this.armed === "read_pending" && (this.inbox.get(FD)?.length ?? 0) > 0) {
+      } else if (this.armed === "read_pending" && this.fd(FD).readable) {
         this.armed = null;
         this.reactor.readReady(ID);
       }
@@ -122,14 +123,14 @@ afterEach(() => reactors.splice(0).forEach((r) => r.dispose()));
 
 function serve(P: new () => Protocol = Echo, opts: { proxy?: boolean; writeHighWater?: number; handshakeTimeout?: number } = {}) {
   const wire = new Wire();
-  const registry = new Registry();
-  registry.setProtocolFactory(P);
-  const r = new Reactor(wire, wire.sink, registry, { writeHighWater: opts.writeHighWater });
+  const protocols = new ProtocolTable();
+  protocols.setProtocolFactory(P);
+  const r = new Reactor(wire, wire.sink, protocols, { writeHighWater: opts.writeHighWater });
   reactors.push(r);
   wire.reactor = r;
   expect(r.addTlsConfig(4, { ...cert, alpn: ["echo/1"], handshake_timeout: opts.handshakeTimeout })).toBeUndefined();
   r.handoff(ID, FD, { type: "tcp", addr: "10.0.0.1", port: 999 }, { proxy: !!opts.proxy, tls: 4 });
-  return { wire, r, registry, proto: () => registry.getProtocol(FD) as Echo };
+  return { wire, r, protocols, proto: () => protocols.getProtocol(FD) as Echo };
 }
 
 async function until(cond: () => boolean, what: string, ms = 3000): Promise<void> {
@@ -162,7 +163,7 @@ describe("TLS layer", () => {
     c.write("hello");
     expect(await got).toBe("hello");
     // the fd only ever saw ciphertext
-    expect(wire.written.get(FD)!.includes(Buffer.from("hello"))).toBe(false);
+    expect(Buffer.concat(wire.fd(FD).received).includes(Buffer.from("hello"))).toBe(false);
   });
 
   it("reads the PROXY header in clear first, then the handshake", async () => {
@@ -202,7 +203,7 @@ describe("TLS layer", () => {
     const { wire, r, proto } = serve(Flood, { writeHighWater: hw });
     const c = wire.connect();
     await new Promise((res) => c.once("secureConnect", res));
-    wire.writeLimit = 16384; // the kernel takes this much more, then nothing
+    wire.fd(FD).room = 16384; // the kernel takes this much more, then nothing
     c.write("go");
     await until(() => (proto()?.writeBuffer.length ?? 0) > 0 && wire.armed === "write_pending", "WRITE armed");
     for (let i = 0; i < 5; i++) await tick();
@@ -210,7 +211,7 @@ describe("TLS layer", () => {
     expect(s.tls_queued).toBeLessThanOrEqual(hw + 4096); // records add a little
     expect(s.buffered).toBeGreaterThanOrEqual((1 << 20) - hw - 4096);
     // the peer reads again: everything arrives
-    wire.writeLimit = undefined;
+    wire.fd(FD).room = undefined;
     const got = received(c, 1 << 20);
     wire.poll();
     expect((await got).length).toBe(1 << 20);
@@ -238,20 +239,20 @@ describe("TLS layer", () => {
     const c = wire.connect();
     await new Promise((res) => c.once("secureConnect", res));
     const p = proto();
-    wire.writeLimit = 16384; // the kernel takes this much, then nothing for now
+    wire.fd(FD).room = 16384; // the kernel takes this much, then nothing for now
     let got = 0;
     c.on("data", (d: Buffer) => (got += d.length));
     const ended = new Promise((res) => c.once("end", res)); // the wire never ends: only a close_notify does
     c.write("go");
     await until(() => wire.armed === "write_pending" && p.writeBuffer.length > 0, "the close waiting for the peer");
-    expect(wire.shutHow).toEqual([]);
+    expect(wire.shutdowns).toEqual([]);
     expect(p.lost).toEqual([]); // connectionLost once the bytes are out
-    wire.writeLimit = undefined;
+    wire.fd(FD).room = undefined;
     wire.poll();
     await ended;
     expect(got).toBe(1 << 20);
-    await until(() => wire.shutHow.length > 0, "the FIN");
-    expect(wire.shutHow).toEqual([[FD, 1]]); // after the close_notify, before the fd's close
+    await until(() => wire.shutdowns.length > 0, "the FIN");
+    expect(wire.shutdowns).toEqual([[FD, 1]]); // after the close_notify, before the fd's close
     expect(p.lost).toEqual([undefined]);
   });
 
@@ -301,9 +302,9 @@ describe("TLS layer", () => {
 
   it("refuses a handoff whose TLS configuration failed, and says why", () => {
     const wire = new Wire();
-    const registry = new Registry();
-    registry.setProtocolFactory(Echo);
-    const r = new Reactor(wire, wire.sink, registry);
+    const protocols = new ProtocolTable();
+    protocols.setProtocolFactory(Echo);
+    const r = new Reactor(wire, wire.sink, protocols);
     reactors.push(r);
     const err = r.addTlsConfig(2, { certfile: path.join(dir, "missing.pem"), keyfile: cert.keyfile });
     expect(err?.message).toMatch(/ENOENT/);
@@ -322,20 +323,20 @@ describe("TLS layer", () => {
 describe("TLS with bytes read before the handoff (preread)", () => {
   it("completes a handshake whose ClientHello Erlang read first, e.g. to route on its SNI", async () => {
     const wire = new Wire();
-    const registry = new Registry();
-    registry.setProtocolFactory(Echo);
-    const r = new Reactor(wire, wire.sink, registry);
+    const protocols = new ProtocolTable();
+    protocols.setProtocolFactory(Echo);
+    const r = new Reactor(wire, wire.sink, protocols);
     reactors.push(r);
     wire.reactor = r;
     expect(r.addTlsConfig(4, cert)).toBeUndefined();
     const c = wire.connect({ servername: "localhost" });
-    await until(() => (wire.inbox.get(FD)?.length ?? 0) > 0, "the ClientHello");
-    const hello = Buffer.concat(wire.inbox.get(FD)!.splice(0) as Buffer[]);
+    await until(() => wire.fd(FD).inbox.length > 0, "the ClientHello");
+    const hello = Buffer.concat(wire.fd(FD).inbox.splice(0) as Buffer[]);
     r.handoff(ID, FD, { type: "tcp", addr: "10.0.0.1", port: 999 }, { proxy: false, tls: 4, preread: hello });
     await new Promise((res) => c.once("secureConnect", res));
     const got = received(c, 5);
     c.write("hello");
     expect(await got).toBe("hello");
-    expect((registry.getProtocol(FD) as Echo).info).toMatchObject({ tls: { sni: "localhost" } });
+    expect((protocols.getProtocol(FD) as Echo).info).toMatchObject({ tls: { sni: "localhost" } });
   });
 });

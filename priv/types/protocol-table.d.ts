@@ -11,7 +11,8 @@ export interface LoadedProtocol {
 }
 /** A Protocol subclass or a function that returns a Protocol, as a factory. */
 export declare function toLoaded(f: ProtocolClass | ProtocolFactory): LoadedProtocol;
-export declare class Registry {
+/** One engine's protocols: the factory, the Protocol serving each fd, the running connection. */
+export declare class ProtocolTable {
     private loaded;
     private readonly byFd;
     private running;

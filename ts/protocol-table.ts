@@ -1,5 +1,6 @@
-// Per engine: what makes a Protocol for each connection, the Protocol serving
-// each fd, and the connection whose callback is running (for log attribution).
+// The protocol table, one per engine: what makes a Protocol for each
+// connection, the Protocol serving each fd, and the connection whose callback
+// is running (for log attribution).
 // An object, not module state: the engine is given one, the loader fills it,
 // and a test can make as many as it likes.
 import { AsyncLocalStorage } from "async_hooks";
@@ -28,7 +29,8 @@ export function toLoaded(f: ProtocolClass | ProtocolFactory): LoadedProtocol {
   };
 }
 
-export class Registry {
+/** One engine's protocols: the factory, the Protocol serving each fd, the running connection. */
+export class ProtocolTable {
   private loaded: LoadedProtocol | undefined;
   private readonly byFd = new Map<number, Protocol>();
   private running: number | null = null;

@@ -1,0 +1,27 @@
+// A Sink (what the engine answers with) that records everything, for the
+// engine's tests; the port's own Sink is the Outbox (ts/outbox.ts).
+import type { LogLevel, BatchAction } from "../../ts/types";
+import type { Sink } from "../../ts/reactor";
+
+export class RecordingSink implements Sink {
+  acts: [number, BatchAction][] = [];
+  acks: [number, BatchAction][] = [];
+  nacks: [number, string][] = [];
+  logs: [LogLevel, number | null, string][] = [];
+  wakes = 0;
+  act(id: number, a: BatchAction): void {
+    this.acts.push([id, a]);
+  }
+  ack(id: number, a: BatchAction): void {
+    this.acks.push([id, a]);
+  }
+  nack(id: number, r: string): void {
+    this.nacks.push([id, r]);
+  }
+  log(level: LogLevel, id: number | null, text: string): void {
+    this.logs.push([level, id, text]);
+  }
+  wake(): void {
+    this.wakes++;
+  }
+}
