@@ -11,14 +11,7 @@
 %% A connected TCP pair: the BEAM's side as a reactor_nif resource, owned by
 %% the caller; the peer a gen_tcp socket that sees whether it was closed.
 pair() ->
-    {ok, L} = gen_tcp:listen(0, [binary, {active, false}]),
-    {ok, Port} = inet:port(L),
-    {ok, Peer} = gen_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, false}]),
-    {ok, Ours} = gen_tcp:accept(L),
-    {ok, Fd} = inet:getfd(Ours),
-    {ok, Dup} = reactor:dup_fd(Fd),
-    gen_tcp:close(Ours),
-    gen_tcp:close(L),
+    {Dup, Peer} = reactor_test_lib:tcp_pair(),
     {ok, Res} = reactor_nif:open(Dup, 0),
     {Res, Peer}.
 

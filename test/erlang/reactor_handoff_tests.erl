@@ -56,16 +56,7 @@ bad_client_info_test() ->
 
 %% A connected TCP pair: our side as a dup'd fd the test hands off, the peer
 %% a gen_tcp socket that sees whether that fd was closed.
-pair() ->
-    {ok, L} = gen_tcp:listen(0, [binary, {active, false}]),
-    {ok, Port} = inet:port(L),
-    {ok, Peer} = gen_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, false}]),
-    {ok, Ours} = gen_tcp:accept(L),
-    {ok, Fd} = inet:getfd(Ours),
-    {ok, Dup} = reactor:dup_fd(Fd),
-    gen_tcp:close(Ours),
-    gen_tcp:close(L),
-    {Dup, Peer}.
+pair() -> reactor_test_lib:tcp_pair().
 
 closed(Peer) -> gen_tcp:recv(Peer, 0, 2000) =:= {error, closed}.
 

@@ -12,14 +12,7 @@
 %% A connected TCP pair: the BEAM's side as a reactor_nif resource with `Id',
 %% the peer as a gen_tcp socket.
 pair(Id) ->
-    {ok, L} = gen_tcp:listen(0, [binary, {active, false}]),
-    {ok, Port} = inet:port(L),
-    {ok, Peer} = gen_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, false}]),
-    {ok, Ours} = gen_tcp:accept(L),
-    {ok, Fd} = inet:getfd(Ours),
-    {ok, Dup} = reactor:dup_fd(Fd),
-    gen_tcp:close(Ours),
-    gen_tcp:close(L),
+    {Dup, Peer} = reactor_test_lib:tcp_pair(),
     {ok, Res} = reactor_nif:open(Dup, Id),
     {Res, Peer}.
 

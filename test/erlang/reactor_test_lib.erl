@@ -7,7 +7,7 @@
 -module(reactor_test_lib).
 
 -export([root/0, fixture/1, example/1, write_file/3, sh/2, git_snapshot/1, make_certs/1,
-         init_tls/1, free_port/0]).
+         init_tls/1, free_port/0, tcp_pair/0]).
 -export([start_ctx/2, listen/1, listen/2, faulty/2, done/2, versioned/2, versioned/3]).
 -export([connect/1, roundtrip/2, roundtrip/3, recv_exact/3, recv_count/2, recv_line/1,
          recv_rest/1, http_request/2]).
@@ -99,6 +99,21 @@ free_port() ->
     {ok, P} = inet:port(L),
     gen_tcp:close(L),
     P.
+
+%% @doc A connected TCP pair on 127.0.0.1: our side as a raw fd the caller
+%% owns (a dup, the gen_tcp socket closed), the peer a passive binary
+%% gen_tcp socket that sees whatever happens to that fd.
+-spec tcp_pair() -> {Fd :: non_neg_integer(), Peer :: gen_tcp:socket()}.
+tcp_pair() ->
+    {ok, L} = gen_tcp:listen(0, [binary, {active, false}]),
+    {ok, Port} = inet:port(L),
+    {ok, Peer} = gen_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, false}]),
+    {ok, Ours} = gen_tcp:accept(L),
+    {ok, Fd} = inet:getfd(Ours),
+    {ok, Dup} = reactor:dup_fd(Fd),
+    gen_tcp:close(Ours),
+    gen_tcp:close(L),
+    {Dup, Peer}.
 
 %%% What the tests serve from
 
