@@ -5,8 +5,10 @@
  *
  *   erlang/src/reactor_limits.hrl    MAX_ID, MAX_FDS_PER_MSG
  *   erlang/src/reactor_config.erl    the DEFAULT_* below (default/1)
- *   ts/limits.ts                     MAX_ID, MAX_FDS_PER_MSG, DEFAULTS
+ *   ts/limits.ts                     MAX_ID, DEFAULTS
  *   ts/batch.ts                      the batch layout and the action codes
+ *
+ * (Node has no copy of MAX_FDS_PER_MSG: only the addon uses it.)
  *
  * test/erlang/reactor_wire_golden_tests.erl and test/ts/golden.test.ts parse
  * this file, so every fact is one line `#define REACTOR_NAME VALUE`, VALUE a

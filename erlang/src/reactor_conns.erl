@@ -52,8 +52,8 @@
 -define(PUMP_BUDGET, 2000).
 %% A pump that Erlang's work (acks, closes) ended after fewer events and
 %% batches than this did not pay for its two thread switches: the next
-%% ?PUMP_COOL turns go by enif_select (docs/performance.md, step 3, measures
-%% what this saves connection churn).
+%% ?PUMP_COOL turns go by enif_select (why 8 and 16: docs/performance.md,
+%% "Constants chosen by measurement").
 -define(PUMP_WORTH, 8).
 -define(PUMP_COOL, 16).
 

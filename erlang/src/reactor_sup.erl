@@ -1,6 +1,8 @@
 %% @private
-%% reactor_sup: the registry, then the default context (when the application
-%% env names one) and the listeners started with reactor:start_listener/2.
+%% reactor_sup: the application's tree. The registry, the pg scope of
+%% reactor_cluster, then (init(servers)) the default context, when the
+%% application env names one, and the listeners started with
+%% reactor:start_listener/2.
 -module(reactor_sup).
 -behaviour(supervisor).
 
