@@ -39,3 +39,20 @@ export declare const MAX_IN_FRAME: number;
 export declare const MAX_LOG_TEXT: number;
 /** Buffers per writev, of IOV_MAX's 1024 (why 64: docs/performance.md). */
 export declare const MAX_IOV = 64;
+/**
+ * The largest term that crosses the bridge, in bytes of its External Term
+ * Format encoding with the version byte (64 MiB). Checked when encoding and
+ * when decoding (ts/term.ts); Erlang: reactor_term:max_size/0.
+ */
+export declare const MAX_TERM_SIZE: number;
+/**
+ * The deepest a term may nest: each list, tuple or map adds a level, a bare
+ * value is at depth 0. Checked when encoding and when decoding (ts/term.ts);
+ * Erlang: reactor_term:max_depth/0.
+ */
+export declare const MAX_TERM_DEPTH = 1000;
+/**
+ * The most bytes an integer's magnitude may have (4,194,296: 33,554,368 bits),
+ * Erlang's own limit on a bignum (`binary_to_term/1` refuses one larger).
+ */
+export declare const MAX_BIG_BYTES = 4194296;
