@@ -58,7 +58,9 @@ $(SHIPPED) &: $(TS_SRC) build.mjs node_modules/.package-lock.json
 # node-addon-api): a dependency's build never installs typescript or jest.
 # The test and bench targets add the dev packages (.ci/install-deps).
 node_modules/.package-lock.json: package.json package-lock.json
-	npm ci --omit=dev --no-audit --no-fund
+	@# A tree that has the dev packages (make test, a developer's) keeps them.
+	if [ -d node_modules/jest ]; then npm ci --no-audit --no-fund; \
+	else npm ci --omit=dev --no-audit --no-fund; fi
 	@touch $@
 
 erlang: native

@@ -3,9 +3,9 @@
  * The NIF (native/nif/) and the addon (native/addon/) include it; the others
  * keep a copy each, which the golden tests hold to this file:
  *
- *   erlang/src/reactor_limits.hrl    MAX_ID, MAX_FDS_PER_MSG
+ *   erlang/src/reactor_limits.hrl    MAX_ID, MAX_FDS_PER_MSG, MAX_TERM_SIZE, MAX_TERM_DEPTH
  *   erlang/src/reactor_config.erl    the DEFAULT_* below (default/1)
- *   ts/limits.ts                     MAX_ID, DEFAULTS
+ *   ts/limits.ts                     MAX_ID, DEFAULTS, MAX_TERM_SIZE, MAX_TERM_DEPTH
  *   ts/batch.ts                      the batch layout and the action codes
  *
  * (Node has no copy of MAX_FDS_PER_MSG: only the addon uses it.)
@@ -62,5 +62,11 @@
 #define REACTOR_DEFAULT_CLOSE_TIMEOUT 30000
 #define REACTOR_DEFAULT_LINGER_TIMEOUT 1000
 #define REACTOR_DEFAULT_LINGER_MAX_BYTES 67108864
+
+/* The bridge's terms (docs/bridge.md): the largest encoded term, in bytes,
+ * and the deepest nesting (each list, tuple or map a level), checked on both
+ * sides when encoding and decoding. C has no use for them. */
+#define REACTOR_MAX_TERM_SIZE 67108864
+#define REACTOR_MAX_TERM_DEPTH 1000
 
 #endif

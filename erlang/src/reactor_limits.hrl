@@ -13,6 +13,7 @@
 %% Terms on the bridge (reactor_term): the most bytes of a term's External Term
 %% Format encoding, version byte included (64 MiB), and the deepest it may nest
 %% (each list, tuple or map is a level). Node: MAX_TERM_SIZE and MAX_TERM_DEPTH
-%% in ts/limits.ts; reactor_term_prop_tests holds the two sides together.
+%% in ts/limits.ts; their home is native/reactor_shared.h, and the golden tests
+%% and reactor_term_prop_tests hold the copies to it.
 -define(MAX_TERM_SIZE, (64 * 1024 * 1024)).
 -define(MAX_TERM_DEPTH, 1000).

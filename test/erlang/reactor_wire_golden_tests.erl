@@ -100,6 +100,8 @@ fact(Line) ->
 %% defaults (DEFAULT_WRITE_HIGH_WATER is reactor_config:default(write_high_water)).
 erlang_copy(<<"MAX_ID">>) -> ?MAX_ID;
 erlang_copy(<<"MAX_FDS_PER_MSG">>) -> ?MAX_FDS_PER_MSG;
+erlang_copy(<<"MAX_TERM_SIZE">>) -> ?MAX_TERM_SIZE;
+erlang_copy(<<"MAX_TERM_DEPTH">>) -> ?MAX_TERM_DEPTH;
 erlang_copy(<<"DEFAULT_", Option/binary>>) ->
     reactor_config:default(binary_to_existing_atom(string:lowercase(Option)));
 %% The batch layout and the action codes are C's and Node's: Erlang sees
@@ -116,6 +118,6 @@ shared_facts_test_() ->
 shared_facts_are_there_test() ->
     Facts = shared_facts(),
     [?assert(is_map_key(N, Facts))
-     || N <- [<<"MAX_ID">>, <<"MAX_FDS_PER_MSG">>, <<"DEFAULT_READ_SIZE">>, <<"DEFAULT_WRITE_HIGH_WATER">>,
+     || N <- [<<"MAX_ID">>, <<"MAX_FDS_PER_MSG">>, <<"MAX_TERM_SIZE">>, <<"MAX_TERM_DEPTH">>, <<"DEFAULT_READ_SIZE">>, <<"DEFAULT_WRITE_HIGH_WATER">>,
               <<"DEFAULT_CALLBACK_TIMEOUT">>, <<"DEFAULT_IDLE_TIMEOUT">>, <<"DEFAULT_HANDSHAKE_TIMEOUT">>,
               <<"DEFAULT_CLOSE_TIMEOUT">>, <<"DEFAULT_LINGER_TIMEOUT">>, <<"DEFAULT_LINGER_MAX_BYTES">>]].

@@ -18,7 +18,7 @@ import {
   readyBuffer,
 } from "../../ts/batch";
 import { Incoming, Outgoing, decode, encode } from "../../ts/codec";
-import { DEFAULTS, MAX_ID } from "../../ts/limits";
+import { DEFAULTS, MAX_ID, MAX_TERM_DEPTH, MAX_TERM_SIZE } from "../../ts/limits";
 
 const dir = path.join(__dirname, "..", "golden");
 const file = (name: string) => path.join(dir, `${name}.etf`);
@@ -159,6 +159,8 @@ describe("shared facts", () => {
   // Node's copy of each fact it shares, by the header's name.
   const node: Record<string, number> = {
     MAX_ID,
+    MAX_TERM_SIZE,
+    MAX_TERM_DEPTH,
     READY_ENTRY_BYTES,
     READY_WRITE_BIT,
     READY_MAX: MAX_READY_PER_BATCH,
