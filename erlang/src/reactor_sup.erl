@@ -29,8 +29,7 @@ init(servers) ->
                       [#{id => reactor_default_context,
                          start => {reactor_context, start_link,
                                    [default, Opts#{name => reactor_default_context}]},
-                         shutdown => maps:get(stop_timeout, Opts, 5000) + 5000
-                         }];
+                         shutdown => reactor_config:get(stop_timeout, Opts) + 5000}];
                   _ ->
                       []
               end,
