@@ -94,7 +94,8 @@ handoff(Ctx, Fd, Info) ->
     [R] = handoff_many(Ctx, [{Fd, Info}]),
     R.
 
-%% @doc Several fds at once (one channel message carries up to 64).
+%% @doc Several fds at once (one channel message carries up to
+%% `?MAX_FDS_PER_MSG', reactor_limits.hrl).
 %%
 %% The caller takes ownership of each fd first (a NIF resource it owns); the
 %% context then takes it over. Whatever does not end as a connection is closed
