@@ -5,31 +5,37 @@ import * as tls from "tls";
 import { DEFAULTS } from "./limits";
 export type { TlsInfo } from "./types";
 
+/** The options as Erlang sends them. `verify` and `fail_if_no_peer_cert` are
+ * always there: their defaults live in reactor_tls:options/1 only. */
 export interface TlsOptions {
   certfile: string;
   keyfile: string;
   cacertfile?: string;
   /** "verify_peer" asks for a client certificate and rejects a bad one */
-  verify?: "verify_peer" | "verify_none";
-  /** with verify_peer: refuse clients that send no certificate (default true) */
-  fail_if_no_peer_cert?: boolean;
+  verify: "verify_peer" | "verify_none";
+  /** with verify_peer: refuse clients that send no certificate */
+  fail_if_no_peer_cert: boolean;
   alpn?: string[];
   /** ms a handshake may take (default DEFAULTS.handshakeTimeout) */
   handshake_timeout?: number;
 }
 
-/** TLS options as Erlang sends them; undefined when there are none. */
+/** TLS options as Erlang sends them; undefined when there are none. Throws a
+ * TypeError when one Erlang always sends is missing or malformed. */
 export function parseTlsOptions(v: unknown): TlsOptions | undefined {
   if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
   const o = v as Record<string, unknown>;
   if (typeof o.certfile !== "string" || typeof o.keyfile !== "string") throw new TypeError("tls needs certfile and keyfile");
+  if ((o.verify !== "verify_peer" && o.verify !== "verify_none") || typeof o.fail_if_no_peer_cert !== "boolean") {
+    throw new TypeError("tls needs verify (verify_peer | verify_none) and fail_if_no_peer_cert (a boolean)");
+  }
   const timeout = o.handshake_timeout;
   return {
     certfile: o.certfile,
     keyfile: o.keyfile,
     cacertfile: typeof o.cacertfile === "string" && o.cacertfile ? o.cacertfile : undefined,
-    verify: o.verify === "verify_peer" ? "verify_peer" : "verify_none",
-    fail_if_no_peer_cert: o.fail_if_no_peer_cert !== false,
+    verify: o.verify,
+    fail_if_no_peer_cert: o.fail_if_no_peer_cert,
     alpn: Array.isArray(o.alpn) ? o.alpn.filter((a): a is string => typeof a === "string") : undefined,
     handshake_timeout: Number.isInteger(timeout) && (timeout as number) >= 0 ? (timeout as number) : undefined,
   };
@@ -49,7 +55,7 @@ export class TlsConfig {
       ca: o.cacertfile ? fs.readFileSync(o.cacertfile) : undefined,
     });
     this.requestCert = o.verify === "verify_peer";
-    this.rejectUnauthorized = this.requestCert && o.fail_if_no_peer_cert !== false;
+    this.rejectUnauthorized = this.requestCert && o.fail_if_no_peer_cert;
     this.alpn = o.alpn?.length ? o.alpn : undefined;
     this.handshakeTimeout = o.handshake_timeout ?? DEFAULTS.handshakeTimeout;
   }

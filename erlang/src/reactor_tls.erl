@@ -20,8 +20,11 @@
 
 -opaque keys() :: #{own := boolean(), by_opts := #{map() => pos_integer()}, next := pos_integer()}.
 
-%% @doc Validated options with absolute paths as binaries; throws
-%% `{tls_file_not_found, Key, Path}' or `{bad_tls_options, Term}'.
+%% @doc Validated options with absolute paths as binaries, every default
+%% filled in; throws `{tls_file_not_found, Key, Path}' or
+%% `{bad_tls_options, Term}'. The defaults of `verify' (verify_none) and
+%% `fail_if_no_peer_cert' (true) live here only: Node takes both as sent
+%% (ts/tls-config.ts refuses a set without them).
 -spec options(opts()) -> map().
 options(#{certfile := Cert, keyfile := Key} = T) ->
     Files = [{K, F} || {K, F} <- [{certfile, Cert}, {keyfile, Key},

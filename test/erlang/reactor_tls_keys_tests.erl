@@ -14,7 +14,7 @@ sent_once_per_set_test() ->
         K0 = reactor_tls:keys(false),
         {1, [Frame], K1} = reactor_tls:key(Opts, K0),
         {ok, {tls_config, 1, Sent}} = {ok, binary_to_term(Frame)},
-        ?assertMatch(#{verify := verify_none, handshake_timeout := 10000, alpn := []}, Sent),
+        ?assertMatch(#{verify := verify_none, fail_if_no_peer_cert := true, handshake_timeout := 10000, alpn := []}, Sent),
         ?assertEqual({1, [], K1}, reactor_tls:key(Opts, K1)),
         {2, [_], K2} = reactor_tls:key(Opts#{alpn => [<<"h2">>]}, K1),
         ?assertEqual({1, [], K2}, reactor_tls:key(Opts, K2))

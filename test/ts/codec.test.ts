@@ -13,7 +13,9 @@ describe("codec", () => {
       info: { addr: "127.0.0.1", port: 80, type: "tcp" },
       transport: { proxy: true, tls: 2 },
     });
-    expect(decode(etf(["tls_config", 2, { certfile: "/c", keyfile: "/k" }]))).toMatchObject({
+    // verify and fail_if_no_peer_cert: reactor_tls:options/1 always fills them in
+    const tls = { certfile: "/c", keyfile: "/k", verify: "verify_none", fail_if_no_peer_cert: true };
+    expect(decode(etf(["tls_config", 2, tls]))).toMatchObject({
       type: "tls_config",
       key: 2,
       options: { certfile: "/c", keyfile: "/k", verify: "verify_none" },
@@ -65,6 +67,9 @@ describe("codec", () => {
       ["handoff", 1, { preread: "not base64!" }, { proxy: false, tls: false }],
       ["handoff", 1, { preread: 42 }, { proxy: false, tls: false }],
       ["tls_config", 1, { certfile: "/c" }],
+      ["tls_config", 1, { certfile: "/c", keyfile: "/k" }], // no verify, no fail_if_no_peer_cert
+      ["tls_config", 1, { certfile: "/c", keyfile: "/k", verify: "yes", fail_if_no_peer_cert: true }],
+      ["tls_config", 1, { certfile: "/c", keyfile: "/k", verify: "verify_peer", fail_if_no_peer_cert: "no" }],
       ["tls_config", -1, { certfile: "/c", keyfile: "/k" }],
       ["close"],
       ["nonsense", 1],

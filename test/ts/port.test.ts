@@ -205,7 +205,7 @@ describe("Port", () => {
   it("exits 5 when the context's own TLS configuration cannot be made", async () => {
     const { addon, port, exits } = start({ throws: false });
     addon.channel.push({ ids: [0], fds: [BATCH_FD], truncated: false });
-    const tls = { certfile: path.join(dir, "none.pem"), keyfile: path.join(dir, "none.key") };
+    const tls = { certfile: path.join(dir, "none.pem"), keyfile: path.join(dir, "none.key"), verify: "verify_none", fail_if_no_peer_cert: true };
     port.receive(toPort(["init", { context: "t", channel: "/run/ch.sock", protocol: echo("notls", ""), setup_code: "", tls }]));
     await until(() => exits.codes.length > 0, "the exit");
     expect(exits.codes).toEqual([5]);

@@ -12,15 +12,16 @@ import type { BatchAction } from "../../ts/codec";
 import { Action, ClientInfo, Protocol } from "../../ts/index";
 import { Reactor } from "../../ts/reactor";
 import { ProtocolTable } from "../../ts/protocol-table";
+import type { TlsOptions } from "../../ts/tls-config";
 import { MemoryFds } from "./memory-fds";
 import { RecordingSink } from "./recording-sink";
 
 let dir: string;
-let cert: { certfile: string; keyfile: string };
+let cert: TlsOptions;
 
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "reactor-tls-test-"));
-  cert = { certfile: path.join(dir, "cert.pem"), keyfile: path.join(dir, "key.pem") };
+  cert = { certfile: path.join(dir, "cert.pem"), keyfile: path.join(dir, "key.pem"), verify: "verify_none", fail_if_no_peer_cert: true };
   execFileSync("openssl", [
     "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
     "-keyout", cert.keyfile, "-out", cert.certfile,
@@ -306,7 +307,7 @@ describe("TLS layer", () => {
     protocols.setProtocolFactory(Echo);
     const r = new Reactor(wire, wire.sink, protocols);
     reactors.push(r);
-    const err = r.addTlsConfig(2, { certfile: path.join(dir, "missing.pem"), keyfile: cert.keyfile });
+    const err = r.addTlsConfig(2, { ...cert, certfile: path.join(dir, "missing.pem") });
     expect(err?.message).toMatch(/ENOENT/);
     r.handoff(1, 5, {}, { proxy: false, tls: 2 });
     r.handoff(2, 6, {}, { proxy: false, tls: 9 }); // never sent
