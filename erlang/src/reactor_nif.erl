@@ -55,6 +55,9 @@ dup(_Fd) -> erlang:nif_error(not_loaded).
 -spec close_fd(integer()) -> ok | {error, term()}.
 close_fd(_Fd) -> erlang:nif_error(not_loaded).
 
+%% @doc One non-blocking accept4 on a listener (open/2 of a listening
+%% socket): the new fd and its peer's sockaddr. badarg for a resource of
+%% another role.
 -spec accept(res()) -> {ok, integer(), binary()} | {error, term()}.
 accept(_Res) -> erlang:nif_error(not_loaded).
 
@@ -62,7 +65,9 @@ accept(_Res) -> erlang:nif_error(not_loaded).
 -spec open_fifo(file:name_all()) -> {ok, integer()} | {error, term()}.
 open_fifo(_Path) -> erlang:nif_error(not_loaded).
 
-%% @doc One non-blocking read of up to `Max' bytes (at most 64 KiB).
+%% @doc One non-blocking read of up to `Max' bytes (at most 64 KiB) from a
+%% connection's fd or Node's stderr FIFO (open/2 of a non-listening fd);
+%% badarg for a listener, a batch socket or a poller.
 -spec read(res(), 1..65536) -> {ok, binary()} | eof | {error, term()}.
 read(_Res, _Max) -> erlang:nif_error(not_loaded).
 
@@ -78,7 +83,8 @@ batch_pair() -> erlang:nif_error(not_loaded).
 poller(_Batch) -> erlang:nif_error(not_loaded).
 
 %% @doc Arm each fd one-shot in the poller, in one call. Returns the ids that
-%% could not be armed, with why.
+%% could not be armed, with why. badarg unless `Poller' is a poller and each
+%% fd a connection's (open/2 of a non-listening fd).
 -spec arm(res(), [{res(), read | write}]) -> [{integer(), term()}].
 arm(_Poller, _Arms) -> erlang:nif_error(not_loaded).
 

@@ -60,15 +60,16 @@ NIF(nif_close_fd) {
 }
 
 /* accept(Listener) -> {ok, Fd, SockAddr :: binary()} | {error, eagain | closed | Reason}
- * Non-blocking accept4 on a listener resource; the sockaddr is decoded in
- * Erlang (reactor_acceptor:decode_sockaddr/1). */
+ * Non-blocking accept4 on a listener resource (badarg for another role); the
+ * sockaddr is decoded in Erlang (reactor_acceptor:decode_sockaddr/1). */
 NIF(nif_accept) {
     rfd *r;
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
     ErlNifBinary bin;
     (void)argc;
-    if (!enif_get_resource(env, argv[0], rfd_type, (void **)&r)) return enif_make_badarg(env);
+    if (!enif_get_resource(env, argv[0], rfd_type, (void **)&r) || r->role != ROLE_LISTENER)
+        return enif_make_badarg(env);
     enif_mutex_lock(r->lock);
     int lfd = rfd_gone(r) ? -1 : r->fd;
     enif_mutex_unlock(r->lock);

@@ -227,14 +227,16 @@ NIF(nif_fd) {
 }
 
 /* read(Res, Max) -> {ok, Bin} | eof | {error, eagain | closed | Reason}
- * One non-blocking read of at most Max (<= 64 KiB) bytes: Node's stderr. */
+ * One non-blocking read of at most Max (<= 64 KiB) bytes: Node's stderr.
+ * CONN only (badarg for another role): a batch socket's packets are the hot
+ * path's, a listener or a poller has no bytes. */
 NIF(nif_read) {
     rfd *r;
     unsigned max;
     ErlNifBinary bin;
     (void)argc;
-    if (!enif_get_resource(env, argv[0], rfd_type, (void **)&r) || !enif_get_uint(env, argv[1], &max) ||
-        max == 0 || max > 65536)
+    if (!enif_get_resource(env, argv[0], rfd_type, (void **)&r) || r->role != ROLE_CONN ||
+        !enif_get_uint(env, argv[1], &max) || max == 0 || max > 65536)
         return enif_make_badarg(env);
     if (!enif_alloc_binary(max, &bin)) return error_errno(env, ENOMEM);
     enif_mutex_lock(r->lock);

@@ -90,7 +90,8 @@ NIF(nif_poller) {
 /* arm(Poller, [{Conn, read | write}]) -> [{Id, Reason}]: each fd armed
  * one-shot in the poller (registered, under its id, on its first arming);
  * what could not be armed is returned with why, and its connection must
- * close. */
+ * close. badarg unless Poller is a POLLER and each Conn a CONN (the batch
+ * socket joins its poller by poller/1, never by arm/2). */
 NIF(nif_arm) {
     rfd *p, *r;
     ERL_NIF_TERM list = argv[1], head, failed = enif_make_list(env, 0);
@@ -102,7 +103,7 @@ NIF(nif_arm) {
         return enif_make_badarg(env);
     while (enif_get_list_cell(env, list, &head, &list)) {
         if (!enif_get_tuple(env, head, &arity, &pair) || arity != 2 ||
-            !enif_get_resource(env, pair[0], rfd_type, (void **)&r) || r->role == ROLE_POLLER)
+            !enif_get_resource(env, pair[0], rfd_type, (void **)&r) || r->role != ROLE_CONN)
             return enif_make_badarg(env);
         int write = enif_is_identical(pair[1], am_write);
         int e = 0;

@@ -240,6 +240,31 @@ bad_arguments_test() ->
     ?assertError(badarg, reactor_nif:send_batch(B, <<>>)),
     close_all(All).
 
+%% Each entry point takes the roles reactor_nif.h gives it, and no other:
+%% arm/2 connections only, accept/1 listeners only, read/2 connections (and
+%% Node's stderr FIFO, opened alike) only.
+wrong_role_test() ->
+    {P, B, _} = All = poller(),
+    {C, Peer} = pair(7),
+    {ok, LSock} = socket:open(inet, stream, tcp),
+    ok = socket:bind(LSock, #{family => inet, addr => loopback, port => 0}),
+    ok = socket:listen(LSock),
+    {ok, LFd} = socket:getopt(LSock, otp, fd),
+    {ok, Dup} = reactor_nif:dup(LFd),
+    {ok, L} = reactor_nif:open(Dup, 0),
+    [?assertError(badarg, reactor_nif:arm(P, [{R, read}])) || R <- [B, L]],
+    [?assertError(badarg, reactor_nif:accept(R)) || R <- [C, B, P]],
+    [?assertError(badarg, reactor_nif:read(R, 16)) || R <- [L, B, P]],
+    %% the right roles still pass
+    ?assertEqual({error, eagain}, reactor_nif:accept(L)),
+    ?assertEqual({error, eagain}, reactor_nif:read(C, 16)),
+    ?assertEqual([], reactor_nif:arm(P, [{C, read}])),
+    ok = reactor_nif:close(L, false),
+    socket:close(LSock),
+    ok = reactor_nif:close(C, true),
+    gen_tcp:close(Peer),
+    close_all(All).
+
 %% pump/3: turns in a row, waiting on the poller in between, until nothing
 %% was ready for IdleUs (idle), Erlang has something to do, or the budget is
 %% spent (busy).
