@@ -1,7 +1,8 @@
 %% @doc A context's table of connections: the BEAM's copy of each fd (a NIF
 %% resource), what it is polled for, who is at the other end; the
 %% connections opening (handed off, Node has not answered yet); and the ids.
-%% The context owns one table.
+%% One table per Node, owned by the process that talks to it: the context
+%% for its current Node, a drain (after take_over/1) for a replaced one.
 -module(reactor_conns).
 
 -export([new/2, new/3, active/1, opening/1, is_empty/1, first_free/1, next_id/1, open/6,
@@ -33,7 +34,8 @@
     %% turns left before the pump is tried again, after one that did too
     %% little to pay for its trip to a dirty scheduler
     cool = 0 :: non_neg_integer(),
-    %% re-arms decided since the last flush/1, newest first: one NIF call each batch
+    %% re-arms decided since the last flush/1, newest first: flush/1 makes
+    %% them all in one reactor_nif:arm/2 call
     arms = [] :: [{reactor_nif:res(), read | write}],
     conns = #{} :: #{pos_integer() => #conn{}},
     %% opening: handed off to Node, waiting for its ack; the handoff call
