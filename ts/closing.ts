@@ -49,7 +49,7 @@ export class Ending {
     if (this.closed) return;
     this.stop();
     this.closing = new Closing(this.top, this.conn.proto, this.host.closeBounds, this.host.clock, lingers && !this.top.datagram, {
-      arm: (wire) => this.tell(wire),
+      arm: (action) => this.tell(action),
       finished: () => this.lose(reason),
       done: (e) => this.destroy(e, true),
     });
@@ -71,9 +71,9 @@ export class Ending {
   }
 
   /** What to arm, to Erlang; before the handoff's ack, into it. */
-  tell(wire: BatchAction): void {
-    if (this.announced) this.host.act(this.conn.id, wire);
-    else this.unannounced = wire;
+  tell(action: BatchAction): void {
+    if (this.announced) this.host.act(this.conn.id, action);
+    else this.unannounced = action;
   }
 
   private stop(): void {
@@ -112,7 +112,7 @@ export interface CloseBounds {
 /** What a close tells its connection. */
 export interface CloseHost {
   /** Arm the fd: WRITE while bytes wait, READ while lingering. */
-  arm(wire: "read_pending" | "write_pending"): void;
+  arm(action: "read_pending" | "write_pending"): void;
   /** Everything the protocol queued is out, then the FIN: its connection is over. */
   finished(): void;
   /** The close is over: release the fd (cut short with `reason`). */

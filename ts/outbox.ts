@@ -14,7 +14,7 @@ import type { Sink } from "./reactor";
 /** What the outbox needs of the addon. */
 export type OutboxIo = Pick<Addon, "writeAll" | "sendPacket" | "wantWritable">;
 
-/** Batches everything said during one dispatch: control messages into one
+/** Gathers everything said during one dispatch: control messages into one
  * write on the frame fd, answers for connections into action batches. */
 export class Outbox implements Sink {
   private msgs: Outgoing[] = [];

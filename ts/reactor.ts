@@ -16,7 +16,8 @@ import { TlsLayer } from "./tls";
 import { TlsConfig, TlsOptions } from "./tls-config";
 import type { Transport } from "./transport";
 
-/** Where the engine's answers go; the port batches them into frames. */
+/** Where the engine's answers go; the port's Outbox gathers them into port
+ * frames and action batches. */
 export interface Sink {
   act(id: number, action: BatchAction): void;
   ack(id: number, action: BatchAction): void;
@@ -269,8 +270,8 @@ export class Reactor implements ConnectionHost {
 
   // ConnectionHost
 
-  act(id: number, wire: BatchAction): void {
-    this.sink.act(id, wire);
+  act(id: number, action: BatchAction): void {
+    this.sink.act(id, action);
   }
 
   log(level: LogLevel, id: number, text: string): void {
@@ -332,8 +333,8 @@ export class Reactor implements ConnectionHost {
   }
 }
 
-/** New code takes over (a reload's adopt hook): the fd, the peer and every
- * byte not yet written move to `next`; the old Protocol is detached. */
+/** New code adopts the connection (a reload's adopt hook): the fd, the peer
+ * and every byte not yet written move to `next`; the old Protocol is detached. */
 function swap(conn: Connection, next: Protocol): void {
   const old = conn.proto;
   next.fd = old.fd;

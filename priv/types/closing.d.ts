@@ -33,7 +33,7 @@ export declare class Ending {
     /** Abortive: the fd closes now, connectionLost(reason) runs if it has not. */
     destroy(reason: Error | undefined, tellErlang: boolean): void;
     /** What to arm, to Erlang; before the handoff's ack, into it. */
-    tell(wire: BatchAction): void;
+    tell(action: BatchAction): void;
     private stop;
     private lose;
 }
@@ -52,7 +52,7 @@ export interface CloseBounds {
 /** What a close tells its connection. */
 export interface CloseHost {
     /** Arm the fd: WRITE while bytes wait, READ while lingering. */
-    arm(wire: "read_pending" | "write_pending"): void;
+    arm(action: "read_pending" | "write_pending"): void;
     /** Everything the protocol queued is out, then the FIN: its connection is over. */
     finished(): void;
     /** The close is over: release the fd (cut short with `reason`). */

@@ -1,7 +1,7 @@
 import { Protocol } from "./protocol";
 export type ProtocolClass = new () => Protocol;
 export type ProtocolFactory = () => Protocol;
-/** A reloaded protocol's offer to take over a live connection from the old
+/** A reloaded protocol's offer to adopt a live connection from the old
  * code: the Protocol to continue with, or undefined to let it finish on the old. */
 export type AdoptHook = (old: Protocol) => Protocol | undefined | void;
 /** What a module loads: the factory, and the adopt hook its class may have. */

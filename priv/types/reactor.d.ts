@@ -5,7 +5,8 @@ import type { CloseBounds } from "./closing";
 import { Connection, ConnectionHost, ConnectionState } from "./connection";
 import { AdoptHook, ProtocolTable } from "./protocol-table";
 import { TlsOptions } from "./tls-config";
-/** Where the engine's answers go; the port batches them into frames. */
+/** Where the engine's answers go; the port's Outbox gathers them into port
+ * frames and action batches. */
 export interface Sink {
     act(id: number, action: BatchAction): void;
     ack(id: number, action: BatchAction): void;
@@ -95,7 +96,7 @@ export declare class Reactor implements ConnectionHost {
     adopt(hook: AdoptHook): number;
     /** Graceful stop: every protocol gets connectionLost, every fd is closed. */
     closeAll(reason: Error): void;
-    act(id: number, wire: BatchAction): void;
+    act(id: number, action: BatchAction): void;
     log(level: LogLevel, id: number, text: string): void;
     countError(): void;
     exception(id: number, callback: string, error: unknown, text: string): void;
