@@ -19,7 +19,8 @@ owner_by_id_range_test() ->
     ?assertEqual(Pids, reactor_drains:pids(Ds)),
     ?assertEqual([{ok, D1}, {ok, D1}, {ok, D2}, {ok, D2}, {ok, D3}, none, none],
                  [reactor_drains:close_owner(Id, Ds) || Id <- [1, 9, 10, 24, 25, 30, 1000]]),
-    %% the middle one drained: its ids are nobody's (they ended with it)
+    %% the middle one drained: its ids (10..24) now map to the next drain,
+    %% which holds none of them and answers the close with not_found
     Ds1 = reactor_drains:remove(D2, Ds),
     ?assertEqual([D1, D3], reactor_drains:pids(Ds1)),
     ?assertEqual([{ok, D1}, {ok, D3}, {ok, D3}, none],
