@@ -119,12 +119,16 @@ message(Msg, Sv = #served{node = Node}) ->
             ignore
     end.
 
-%% @doc What Node says while it stops (reactor_node:stop/3): its logs,
-%% exceptions and connection ends still count.
--spec stopping(reactor_wire:from_node(), #served{}) -> ok.
-stopping(M = {Kind, _, _, _}, Sv) when Kind =:= log; Kind =:= exception -> _ = frame(M, Sv), ok;
-stopping(M = {closed, _, _}, Sv) -> _ = frame(M, Sv), ok;
-stopping(_, _) -> ok.
+%% @doc A frame Node sends while it stops (reactor_node:stop/3): its logs,
+%% exceptions and connection ends still count; the rest, and a frame that
+%% does not decode, are dropped.
+-spec stopping(binary(), #served{}) -> ok.
+stopping(Bin, Sv) ->
+    case reactor_wire:decode(Bin) of
+        {ok, M = {Kind, _, _, _}} when Kind =:= log; Kind =:= exception -> _ = frame(M, Sv), ok;
+        {ok, M = {closed, _, _}} -> _ = frame(M, Sv), ok;
+        _ -> ok
+    end.
 
 frame({nack, Id, Reason}, Sv) ->
     case reactor_conns:nacked(Id, Sv#served.conns) of

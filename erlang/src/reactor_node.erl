@@ -7,6 +7,12 @@
 %% Node's stderr goes to a FIFO rather than the BEAM's own stderr so that its
 %% last words (a module that failed to load, a fatal V8 error) end up in the
 %% reason a context stops with and in the logger, where operators look.
+%%
+%% Node's frames are reactor_from_node's to apply (handle/2 and stop/3 hand
+%% them on as bytes), but for the start: until `ready' there is nothing
+%% served to apply them to, and `ready', `load_error' (and `log', given to the
+%% caller's log fun) are what decide whether start/2 succeeds, so this module
+%% reads them itself (reactor_wire:decode/1).
 -module(reactor_node).
 
 -export([start/2, send/2, handle/2, stop/3, os_pid/1, channel/1, batch/1, owns/2, hand_over/2, take_over/1]).
@@ -267,8 +273,9 @@ died(N, How) ->
     {exit, {node_exit, How, N1#node.tail}, N1}.
 
 %% @doc Ask Node to stop and wait for it to exit; kill it if it does not in
-%% time. What it says meanwhile (logs, connections ending) goes to `Said'.
--spec stop(node_proc(), timeout(), fun((reactor_wire:from_node()) -> any())) -> ok.
+%% time. What it says meanwhile (logs, connections ending), each frame as it
+%% came, goes to `Said' (reactor_from_node:stopping/2).
+-spec stop(node_proc(), timeout(), fun((binary()) -> any())) -> ok.
 stop(N = #node{port = undefined}, _Timeout, _Said) ->
     release(N);
 stop(N = #node{port = Port}, Timeout, Said) ->
@@ -288,10 +295,7 @@ wait_exit(N, Port, Deadline, Said) ->
         {'EXIT', Port, _} ->
             N#node{port = undefined};
         {Port, {data, Bin}} ->
-            case reactor_wire:decode(Bin) of
-                {ok, M} -> Said(M);
-                _ -> ok
-            end,
+            Said(Bin),
             wait_exit(N, Port, Deadline, Said)
     after remaining(Deadline) ->
         logger:warning("reactor context ~0p: Node did not stop in time; killing it", [N#node.id]),

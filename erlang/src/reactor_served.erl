@@ -116,7 +116,7 @@ writable(Sv = #served{conns = T}) -> Sv#served{conns = reactor_conns:writable(T)
 %% closed, and whoever waits on a handoff or a query gets `{error, stopped}'.
 -spec stop(served(), timeout()) -> ok.
 stop(Sv = #served{node = N, conns = T, calls = Calls, queries = Q}, Timeout) ->
-    ok = reactor_node:stop(N, Timeout, fun(M) -> reactor_from_node:stopping(M, Sv) end),
+    ok = reactor_node:stop(N, Timeout, fun(Frame) -> reactor_from_node:stopping(Frame, Sv) end),
     reactor_conns:close_all(T),
     reactor_handoff_calls:stop_all(stopped, Calls),
     [gen_server:reply(F, {error, stopped}) || {_, F} <- queue:to_list(Q)],
