@@ -19,6 +19,10 @@
 
 -export_type([node_proc/0, log_fun/0]).
 
+-ifdef(TEST).
+-export([stand_in/3]).
+-endif.
+
 %% The stderr FIFO's select messages carry minus Node's OS pid (connections are
 %% positive): one context process may poll two Nodes' stderr while a
 %% replaced one hands over.
@@ -166,6 +170,17 @@ arm_watch(N = #node{channel = Ch}) ->
         {watching, S} -> N#node{watch = S};
         closed -> N#node{watch = undefined}
     end.
+
+-ifdef(TEST).
+%% A Node process for unit tests of what works on a served state
+%% (reactor_handoff_tests): control frames go to `Port', fds on channel `Ch',
+%% and `Batch' is the BEAM's end of a batch socket; no stderr, no watch.
+%% The port's OS process stands for Node's: kill/1 would kill it.
+-spec stand_in(port(), reactor_channel:channel(), reactor_nif:res()) -> node_proc().
+stand_in(Port, Ch, Batch) ->
+    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+    #node{id = stand_in, port = Port, os_pid = OsPid, channel = Ch, batch = Batch}.
+-endif.
 
 -spec os_pid(node_proc()) -> integer().
 os_pid(#node{os_pid = P}) -> P.

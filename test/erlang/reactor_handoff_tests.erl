@@ -1,8 +1,11 @@
 %% The caller's side of a handoff: client info made what Node can take, the
 %% transport layers taken out of it, and every fd that does not become a
 %% connection closed, whatever the context answers or whether it is there.
+%% The context's side (admit/5): what is admitted goes to Node, what is
+%% refused stays the caller's.
 -module(reactor_handoff_tests).
 -include_lib("eunit/include/eunit.hrl").
+-include("../../erlang/src/reactor_served.hrl").
 
 %%% client_info/1
 
@@ -119,3 +122,126 @@ context_down_closes_every_fd_test() ->
 nothing_to_ask_test() ->
     ?assertEqual([], reactor_handoff:run(no_such_context_here, [])),
     ?assertEqual([{error, badfd}], reactor_handoff:run(no_such_context_here, [{not_an_fd, #{}}])).
+
+%%% admit/5, with the test as Node: a served state whose Node is a stand-in
+%%% (reactor_node:stand_in/3): `cat' as its port echoes each control frame
+%%% back, the test's own socket is the fd channel's peer.
+
+-record(stand_in, {port, channel, peer, served}).
+
+served() ->
+    flush_io(),
+    {ok, L} = reactor_channel:open(),
+    {ok, Peer} = socket:open(local, seqpacket, default),
+    ok = socket:connect(Peer, #{family => local, path => reactor_channel:path(L)}),
+    {ok, Ch} = reactor_channel:accept(L, list_to_integer(os:getpid())),
+    {ok, B, NodeFd} = reactor_nif:batch_pair(),
+    ok = reactor_nif:close_fd(NodeFd),
+    Port = open_port({spawn_executable, "/bin/cat"}, [{packet, 4}, binary, use_stdio]),
+    Sv = reactor_served:new(admit_test, reactor_node:stand_in(Port, Ch, B), #{}),
+    #stand_in{port = Port, channel = Ch, peer = Peer, served = Sv}.
+
+%% The control frames Node got, in order.
+frames(#stand_in{port = Port}) ->
+    receive {Port, {data, F}} -> [binary_to_term(F) | frames(#stand_in{port = Port})]
+    after 300 -> []
+    end.
+
+%% What one channel message carried: its ids, and how many fds (closed here).
+channel_message(#stand_in{peer = Peer}) ->
+    case socket:recvmsg(Peer, 0, 64, [], 300) of
+        {ok, #{iov := [Ids], ctrl := [#{type := rights, data := Fds}]}} ->
+            [ok = reactor_nif:close_fd(F) || <<F:32/native>> <= Fds],
+            {[Id || <<Id:32/native>> <= Ids], byte_size(Fds) div 4};
+        {error, timeout} ->
+            none
+    end.
+
+stop(#stand_in{port = Port, channel = Ch, peer = Peer}, Sv) ->
+    ok = reactor_conns:close_all(Sv#served.conns),
+    ok = reactor_nif:close(reactor_node:batch(reactor_served:node(Sv)), false),
+    ok = reactor_channel:close(Ch),
+    socket:close(Peer),
+    port_close(Port),
+    flush_io().
+
+flush_io() ->
+    receive {reactor_io, _, _} -> flush_io() after 0 -> ok end.
+
+%% A request entry: the fd of a fresh TCP pair as a resource the caller (the
+%% test) owns, and the pair's peer.
+entry(Transport) ->
+    {Fd, Peer} = pair(),
+    {ok, Res} = reactor_nif:open(Fd, 0),
+    {{Res, #{type => tcp}, Transport}, Peer}.
+
+plain() -> #{proxy => false, tls => false}.
+
+%% Below max_connections each fd becomes the context's and goes to Node,
+%% its fd first, then its announcement; a new TLS option set goes before
+%% the handoff that names it, once; what is refused is refused in place,
+%% counted, and left to the caller to close. The reply waits for Node.
+admit_test() ->
+    Dir = string:trim(os:cmd("mktemp -d")),
+    Pem = filename:join(Dir, "c.pem"),
+    ok = file:write_file(Pem, <<"not read here">>),
+    N = served(),
+    {A, PA} = entry(plain()),
+    {{Gone, _, _} = Closed, PGone} = entry(plain()),
+    ok = reactor_nif:close(Gone, true),
+    {BadTls, PBad} = entry(#{proxy => false, tls => #{certfile => "/no/c.pem", keyfile => Pem}}),
+    {C, PC} = entry(#{proxy => true, tls => #{certfile => Pem, keyfile => Pem}}),
+    {Over, POver} = entry(plain()),
+    From = {self(), make_ref()},
+    {noreply, Sv, Keys} = reactor_handoff:admit([A, Closed, BadTls, C, Over], From, N#stand_in.served,
+                                                reactor_tls:keys(false), 2),
+    %% ids only grow: the one taken for the closed resource is not reused
+    ?assertEqual([1, 3], lists:sort(reactor_served:ids(Sv))),
+    ?assertEqual({[1, 3], 2}, channel_message(N)),
+    ?assertMatch([{tls_config, 1, #{certfile := _, verify := verify_none}},
+                  {handoff, 1, #{type := tcp}, #{proxy := false, tls := false}},
+                  {handoff, 3, #{type := tcp}, #{proxy := true, tls := 1}}], frames(N)),
+    ?assertMatch(#{refused := 3, handoffs := 0}, Sv#served.counters),
+    ?assertMatch({1, [], _}, reactor_tls:key(#{certfile => Pem, keyfile => Pem}, Keys)),
+    %% the reply waits for Node's answers (reactor_from_node)
+    {_, Tag} = From,
+    receive {Tag, Early} -> error({replied_early, Early}) after 0 -> ok end,
+    %% refused fds are still the caller's: open until it closes them
+    ?assert(open(PBad)),
+    ?assert(open(POver)),
+    stop(N, Sv),
+    ?assertEqual([true, true, true], [closed(P) || P <- [PA, PGone, PC]]),
+    [ok = reactor_nif:close(R, true) || {R, _, _} <- [BadTls, Over]],
+    [gen_tcp:close(P) || P <- [PA, PGone, PBad, PC, POver]],
+    os:cmd("rm -rf " ++ Dir).
+
+%% Nothing admitted: the reply is at once, and Node hears nothing.
+admit_refusing_all_test() ->
+    N = served(),
+    {{Gone, _, _} = Closed, P1} = entry(plain()),
+    ok = reactor_nif:close(Gone, true),
+    {Bad, P2} = entry(#{proxy => false, tls => #{certfile => "/no/c.pem", keyfile => "/no/k.pem"}}),
+    {reply, Results, Sv, _} = reactor_handoff:admit([Closed, Bad], {self(), make_ref()}, N#stand_in.served,
+                                                    reactor_tls:keys(false), 10),
+    ?assertEqual([{error, closed}, {error, {tls_file_not_found, certfile, "/no/c.pem"}}], Results),
+    ?assertEqual({none, []}, {channel_message(N), frames(N)}),
+    ?assertEqual([], reactor_served:ids(Sv)),
+    stop(N, Sv),
+    {R, _, _} = Bad,
+    ok = reactor_nif:close(R, true),
+    [gen_tcp:close(P) || P <- [P1, P2]].
+
+%% The fd channel is gone (Node hung up): each fd sent is closed, its result
+%% is the channel's error, and with the last result the reply goes.
+admit_channel_failure_test() ->
+    N = served(),
+    socket:close(N#stand_in.peer),
+    {A, PA} = entry(plain()),
+    {_, Tag} = From = {self(), make_ref()},
+    {noreply, Sv, _} = reactor_handoff:admit([A], From, N#stand_in.served, reactor_tls:keys(false), 10),
+    ?assertMatch([{error, {channel, _}}], receive {Tag, R} -> R after 1000 -> no_reply end),
+    ?assertEqual([], frames(N)),
+    ?assertMatch(#{refused := 1}, Sv#served.counters),
+    ?assert(closed(PA)),
+    stop(N, Sv),
+    gen_tcp:close(PA).
