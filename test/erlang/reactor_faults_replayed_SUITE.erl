@@ -13,7 +13,7 @@
 -define(LOOPBACK, {127, 0, 0, 1}).
 
 all() ->
-    [udp_send_error_keeps_serving, udp_connected_peer_gone,
+    [udp_send_error_keeps_serving, udp_connected_peer_gone, udp_send_to_port_out_of_range,
      handoff_keeps_buffered_lines, handoff_keeps_partial_packet, handoff_keeps_order_past_the_bound,
      handoff_preread_refused,
      line_utf8_split_across_reads, http_framing_refused, http_chunked_bodies,
@@ -75,6 +75,44 @@ udp_connected_peer_gone(_Config) ->
     ?assertMatch({ok, {_, Port, <<"ECONNREFUSED caught=0">>}}, gen_udp:recv(C2, 0, 5000)),
     ?assertMatch(#{connections := 1}, reactor_context:info(Ctx)),
     gen_udp:close(C2),
+    reactor_context:stop(Ctx),
+    ?assertEqual(Base, settled_fd_count()).
+
+%% Item 4's kind: an answer to a port that is not one (70000, -1) is an
+%% error about that datagram, as Node's dgram throws ERR_SOCKET_BAD_PORT
+%% for it. Found on s18-try: the addon cast the port to 16 bits, so 70000
+%% went to port 4464 and -1 to 65535, and the protocol heard nothing. An
+%% address that is not an IP literal (no DNS lookup is made) is refused by
+%% the kernel's terms: datagramError with EINVAL; the socket serves on.
+udp_send_to_port_out_of_range(_Config) ->
+    Base = settled_fd_count(),
+    Ctx = start_ctx({udp_bad_port, erlang:unique_integer([positive])},
+                    #{protocol => fixture("udp_bad_port.ts")}),
+    {Server, Port} = udp(),
+    {ok, _} = reactor:handoff_socket(Ctx, Server, #{}),
+    %% whoever holds the ports the cast lands on (skipped if taken)
+    Wrapped = [{P, gen_udp:open(P, [binary, {ip, ?LOOPBACK}, {active, false}])}
+               || P <- [70000 band 16#ffff, -1 band 16#ffff]],
+    {Client, _} = udp(),
+    ok = gen_udp:send(Client, ?LOOPBACK, Port, <<"70000">>),
+    ok = gen_udp:send(Client, ?LOOPBACK, Port, <<"-1">>),
+    [?assertEqual({error, timeout}, gen_udp:recv(S, 0, 500), {misaddressed_to, P})
+     || {P, {ok, S}} <- Wrapped],
+    ok = gen_udp:send(Client, ?LOOPBACK, Port, <<"errors">>),
+    {ok, {_, Port, Heard}} = gen_udp:recv(Client, 0, 5000),
+    ct:log("the protocol heard: ~s", [Heard]),
+    ?assertNotEqual(<<"none">>, Heard),
+    ?assertEqual(2, length(binary:split(Heard, <<",">>, [global]))),
+    ?assertEqual(<<"threw ERR_SOCKET_BAD_PORT,threw ERR_SOCKET_BAD_PORT">>, Heard),
+    %% a host name: nothing is sent, the protocol hears EINVAL, and serves on
+    ok = gen_udp:send(Client, ?LOOPBACK, Port, <<"localhost">>),
+    ?assertEqual({error, timeout}, gen_udp:recv(Client, 0, 300)),
+    ok = gen_udp:send(Client, ?LOOPBACK, Port, <<"errors">>),
+    ?assertMatch({ok, {_, Port, <<"threw ERR_SOCKET_BAD_PORT,threw ERR_SOCKET_BAD_PORT,datagramError EINVAL">>}},
+                 gen_udp:recv(Client, 0, 5000)),
+    ?assertMatch(#{connections := 1}, reactor_context:info(Ctx)),
+    [gen_udp:close(S) || {_, {ok, S}} <- Wrapped],
+    gen_udp:close(Client),
     reactor_context:stop(Ctx),
     ?assertEqual(Base, settled_fd_count()).
 
