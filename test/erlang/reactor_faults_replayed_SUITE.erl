@@ -15,7 +15,7 @@
 all() ->
     [udp_send_error_keeps_serving, udp_connected_peer_gone, udp_send_to_port_out_of_range,
      handoff_keeps_buffered_lines, handoff_keeps_partial_packet, handoff_keeps_order_past_the_bound,
-     handoff_preread_refused,
+     handoff_preread_refused, handoff_inet_backend_socket,
      line_utf8_split_across_reads, http_framing_refused, http_chunked_bodies,
      departed_timer_logged_once].
 
@@ -201,6 +201,45 @@ handoff_preread_refused(_Config) ->
     ?assertEqual(Base, settled_fd_count()),
     ?assertMatch(#{connections := 0}, reactor_context:info(Ctx)),
     reactor_context:stop(Ctx).
+
+%% A gen_tcp socket opened with {inet_backend, socket} is no port (and
+%% inet:getfd/1 does not take it on OTP 25); its fd comes from its `fd'
+%% option, and what its process had buffered (the issue's lines) reaches the
+%% protocol first, as with a port. Found on s18-try: {error, not_a_socket}.
+%% A gen_udp one of the same backend is handed off too.
+handoff_inet_backend_socket(_Config) ->
+    Base = settled_fd_count(),
+    Ctx = start_ctx(replay_backend, #{protocol => example("line.ts")}),
+    {ok, L} = gen_tcp:listen(0, [{inet_backend, socket}, binary, {ip, ?LOOPBACK}, {active, false},
+                                 {packet, line}]),
+    {ok, Port} = inet:port(L),
+    {ok, C} = gen_tcp:connect(?LOOPBACK, Port, [binary, {active, false}, {nodelay, true}]),
+    {ok, S} = gen_tcp:accept(L, 5000),
+    ok = gen_tcp:close(L),
+    ?assertMatch({'$inet', gen_tcp_socket, _}, S),
+    ok = gen_tcp:send(C, <<"HELLO\nECHO DATA1\nECHO DATA2\n">>),
+    timer:sleep(50),
+    ?assertEqual({ok, <<"HELLO\n">>}, gen_tcp:recv(S, 0, 5000)),
+    {ok, _} = reactor:handoff_socket(Ctx, S, #{}),
+    Want = <<"HELLO 127.0.0.1\r\nDATA1\r\nDATA2\r\n">>,
+    ?assertEqual({ok, Want}, recv_exact(C, byte_size(Want), 5000)),
+    ok = gen_tcp:send(C, <<"ECHO DATA3\n">>),
+    ?assertEqual({ok, <<"DATA3\r\n">>}, recv_exact(C, 7, 5000)),
+    gen_tcp:close(C),
+    wait_until(fun() -> maps:get(connections, reactor_context:info(Ctx)) =:= 0 end, 5000),
+    reactor_context:stop(Ctx),
+    %% UDP of the same backend: handed off, answered
+    UCtx = start_ctx(replay_backend_udp, #{protocol => fixture("udp_faults.ts")}),
+    {ok, U} = gen_udp:open(0, [{inet_backend, socket}, binary, {ip, ?LOOPBACK}, {active, false}]),
+    {ok, UPort} = inet:port(U),
+    {ok, _} = reactor:handoff_socket(UCtx, U, #{}),
+    {Client, _} = udp(),
+    ok = gen_udp:send(Client, ?LOOPBACK, UPort, <<"hello">>),
+    ?assertMatch({ok, {_, UPort, <<"hello">>}}, gen_udp:recv(Client, 0, 5000)),
+    gen_udp:close(Client),
+    reactor_context:stop(UCtx),
+    ?assertEqual({error, not_a_socket}, reactor:handoff_socket(UCtx, make_ref(), #{})),
+    ?assertEqual(Base, settled_fd_count()).
 
 %%% Item 8: the examples frame their protocols as the standards do
 
