@@ -275,15 +275,29 @@ http_framing_refused(_Config) ->
              {<<"Content-Length: 5\r\nContent-Length: 6">>, 400},
              {<<"Content-Length: 5\r\nTransfer-Encoding: chunked">>, 400},
              {<<"Transfer-Encoding: gzip">>, 400}, {<<"Transfer-Encoding: gzip, chunked">>, 501},
-             {<<"Transfer-Encoding : chunked">>, 400}, {<<"X-Long: a\r\n b">>, 400}],
+             {<<"Transfer-Encoding : chunked">>, 400}, {<<"X-Long: a\r\n b">>, 400},
+             {<<"Host: y">>, 400}],
+    Whole = [<<"POST /echo HTTP/1.1\r\nHost: x\r\n", Field/binary, "\r\n\r\nhello">> || {Field, _} <- Cases],
+    %% RFC 9112 §3.2: no Host in HTTP/1.1 is 400; §2.3: a major version other than 1 is 505
+    Requests = lists:zip(Whole, [St || {_, St} <- Cases])
+        ++ [{<<"POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello">>, 400},
+            {<<"GET / HTTP/2.0\r\nHost: x\r\n\r\n">>, 505}],
     [begin
          S = connect(Port),
-         ok = gen_tcp:send(S, [<<"POST /echo HTTP/1.1\r\nHost: x\r\n">>, Field, <<"\r\n\r\nhello">>, Smuggled]),
+         ok = gen_tcp:send(S, [Req, Smuggled]),
          Answer = recv_until_closed(S, <<>>),
          Statuses = [binary_to_integer(St) || [St] <- match_all(Answer, "HTTP/1\\.1 (\\d{3}) ")],
-         ?assertEqual({Field, [Status]}, {Field, Statuses}),
+         ?assertEqual({Req, [Status]}, {Req, Statuses}),
          gen_tcp:close(S)
-     end || {Field, Status} <- Cases],
+     end || {Req, Status} <- Requests],
+    %% and what is well framed is served: HTTP/1.2 as 1.1, a length with leading zeros
+    S2 = connect(Port),
+    ok = gen_tcp:send(S2, <<"POST /echo HTTP/1.2\r\nHost: x\r\nContent-Length: 0000000005\r\n"
+                            "Connection: close\r\n\r\nhello">>),
+    Served = recv_until_closed(S2, <<>>),
+    ?assertMatch({match, _}, re:run(Served, "^HTTP/1\\.1 200 OK\r\n.*Content-Length: 5\r\n.*\r\n\r\nhello$",
+                                    [dotall])),
+    gen_tcp:close(S2),
     reactor:stop_listener(L),
     reactor_context:stop(Ctx).
 
