@@ -4,7 +4,8 @@
 // repeated N times", with summaries that back off as journald's rate limit
 // does. Memory and output are bounded whatever the number of connections:
 // past a full table, new errors are counted together in one bucket per level
-// ("... and N more errors from M connections"), never by emptying the table
+// ("... and N more errors from M connections ..., the first: <its first
+// line>"), never by emptying the table
 // (which made every error new again: the flood came back).
 import { Clock, realClock } from "./clock";
 import type { LogLevel } from "./types";
@@ -72,6 +73,8 @@ interface Overflow extends Counted {
   ids: Set<number | null>;
   /** more connections than `ids` could hold */
   more: boolean;
+  /** the first line of the first of them since the last summary */
+  first: string;
 }
 
 /** Passes log lines on, except that an error or warning whose first line
@@ -119,7 +122,7 @@ export class LogLimiter {
       return;
     }
     const now = this.clock.now();
-    if (this.seen.size >= this.limits.maxKeys) this.countTogether(level, id, now);
+    if (this.seen.size >= this.limits.maxKeys) this.countTogether(level, id, head, now);
     else {
       this.seen.set(key, { level, id, head, varied: false, repeats: 0, since: now, wait: this.limits.firstSummaryMs });
       this.emit(level, id, text);
@@ -153,12 +156,13 @@ export class LogLimiter {
 
   /** A new error with the table full: counted in its level's bucket. The
    * first one that opens a bucket starts its wait; none is logged in full. */
-  private countTogether(level: LogLevel, id: number | null, now: number): void {
+  private countTogether(level: LogLevel, id: number | null, head: string, now: number): void {
     let o = this.overflow.get(level);
     if (!o) {
-      o = { ids: new Set(), more: false, repeats: 0, since: now, wait: this.limits.firstSummaryMs };
+      o = { ids: new Set(), more: false, first: head, repeats: 0, since: now, wait: this.limits.firstSummaryMs };
       this.overflow.set(level, o);
     }
+    if (o.repeats === 0) o.first = head;
     o.repeats++;
     if (o.ids.size < this.limits.maxOverflowIds) o.ids.add(id);
     else if (!o.ids.has(id)) o.more = true;
@@ -180,7 +184,7 @@ export class LogLimiter {
       level,
       null,
       `... and ${o.repeats} more ${kind} from ${conns} in the last ${secs(now - o.since)} s ` +
-        `(not logged one by one: ${this.limits.maxKeys} are tracked already)`,
+        `(not logged one by one: ${this.limits.maxKeys} are tracked already), the first: ${o.first}`,
     );
     o.repeats = 0;
     o.ids.clear();

@@ -108,7 +108,7 @@ describe("LogLimiter", () => {
       [
         "error",
         null,
-        "... and 19800 more errors from 9900 connections in the last 1 s (not logged one by one: 100 are tracked already)",
+        "... and 19800 more errors from 9900 connections in the last 1 s (not logged one by one: 100 are tracked already), the first: uncaught exception: Error: connection is closed",
       ],
     ]);
     expect(counted).toHaveLength(101);
@@ -145,8 +145,8 @@ describe("LogLimiter", () => {
     // in one bucket, counted at the same times
     expect(s.lines.length).toBe(1024 * 3 + 2);
     expect(s.lines.filter((l) => l[1] === null).map((l) => l[2])).toEqual([
-      "... and 89760 more errors from at least 5000 connections in the last 1 s (not logged one by one: 1024 are tracked already)",
-      "... and 179520 more errors from at least 5000 connections in the last 2 s (not logged one by one: 1024 are tracked already)",
+      "... and 89760 more errors from at least 5000 connections in the last 1 s (not logged one by one: 1024 are tracked already), the first: uncaught exception: Error: connection is closed",
+      "... and 179520 more errors from at least 5000 connections in the last 2 s (not logged one by one: 1024 are tracked already), the first: uncaught exception: Error: connection is closed",
     ]);
     expect(s.limiter.tracked).toBe(1024);
   });
@@ -176,7 +176,7 @@ describe("LogLimiter", () => {
     expect(s.lines.map((l) => l[1])).toEqual([1, 2]);
     s.clock.advance(1000);
     expect(s.lines.slice(2).map((l) => l[2])).toEqual([
-      "... and 2 more warnings from 2 connections in the last 1 s (not logged one by one: 2 are tracked already)",
+      "... and 2 more warnings from 2 connections in the last 1 s (not logged one by one: 2 are tracked already), the first: a datagram failed: sendto EMSGSIZE",
     ]);
     s.clock.advance(2000);
     expect(s.limiter.tracked).toBe(0);
