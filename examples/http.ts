@@ -12,7 +12,10 @@
 // Transfer-Encoding, a Transfer-Encoding whose last coding is not chunked or
 // in HTTP/1.0, whitespace before a field's colon, a folded line, a CR, LF or
 // NUL inside a line, a malformed chunk. A coding other than chunked is
-// refused with 501, a body past 16 MiB with 413.
+// refused with 501, a body past 16 MiB with 413. So is a request with no
+// Host (HTTP/1.1), two Host lines or a Host that is not one (§3.2: 400). An
+// HTTP/1.x of a later minor version is served as HTTP/1.1 (§2.3); another
+// major version gets 505.
 import { Protocol, Action, ClientInfo } from "erlang-reactor";
 
 const MAX_HEAD = 64 * 1024;
@@ -28,6 +31,9 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** control characters other than HTAB: never inside a field line (RFC 9110 §5.5) */
 const CTL = /[\x00-\x08\x0a-\x1f\x7f]/;
 const HEX = /^[0-9A-Fa-f]+$/;
+/** RFC 9110 §7.2 Host = uri-host [ ":" port ]: an IP-literal or a reg-name
+ * (RFC 3986 §3.2.2), maybe empty */
+const HOST = /^(\[[0-9A-Za-z:.!$&'()*+,;=\-_~]+\]|[0-9A-Za-z\-._~!$&'()*+,;=%]*)(:[0-9]*)?$/;
 
 interface Head {
   method: string;
@@ -118,11 +124,18 @@ export default class Http extends Protocol {
     }
     const lines = this.unparsed.subarray(start, end).toString("latin1").split("\r\n");
     this.unparsed = this.unparsed.subarray(end + 4);
-    const m = /^([^ ]+) ([^ ]+) (HTTP\/\d\.\d)$/.exec(lines[0]);
+    const m = /^([^ ]+) ([^ ]+) HTTP\/(\d)\.(\d)$/.exec(lines[0]);
     if (!m || !TOKEN.test(m[1]) || CTL.test(lines[0])) throw new Refused(400, "Bad Request");
-    const [, method, target, version] = m;
-    if (version !== "HTTP/1.1" && version !== "HTTP/1.0") throw new Refused(505, "HTTP Version Not Supported");
+    const [, method, target, major, minor] = m;
+    if (major !== "1") throw new Refused(505, "HTTP Version Not Supported");
+    // §2.3: a later minor version is processed as the highest one we implement
+    const version = minor === "0" ? "HTTP/1.0" : "HTTP/1.1";
     const headers = parseFields(lines.slice(1));
+    // §3.2: HTTP/1.1 must name its Host; no request may name two or a bad one
+    const host = headers.get("host");
+    if ((host === undefined && version === "HTTP/1.1") || (host !== undefined && !HOST.test(host))) {
+      throw new Refused(400, "Bad Request");
+    }
     this.head = { method, target, version, headers };
     this.body = framing(headers, version);
     this.expectsContinue = version === "HTTP/1.1" && headers.get("expect")?.toLowerCase() === "100-continue";
@@ -231,7 +244,8 @@ export default class Http extends Protocol {
 
 /** Field lines (RFC 9112 §5): `name: value`, the name a token right before
  * the colon, no folding, no control characters. A field that comes twice is
- * one list, its values joined with ", " (RFC 9110 §5.3). */
+ * one list, its values joined with ", " (RFC 9110 §5.3); a Host that comes
+ * twice is refused (RFC 9112 §3.2), and so is one joined into a list. */
 function parseFields(lines: string[]): Map<string, string> {
   const fields = new Map<string, string>();
   for (const line of lines) {
@@ -242,6 +256,7 @@ function parseFields(lines: string[]): Map<string, string> {
     const key = name.toLowerCase();
     const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
     const had = fields.get(key);
+    if (had !== undefined && key === "host") throw new Refused(400, "Bad Request");
     fields.set(key, had === undefined ? value : `${had}, ${value}`);
   }
   return fields;
@@ -267,9 +282,11 @@ function framing(headers: Map<string, string>, version: string): Body {
     return { framing: "chunked", step: "size", left: 0, trailer: 0 };
   }
   if (cl === undefined) return { framing: "length", left: 0 };
-  // §8.6: 1*DIGIT, once (a list, even of equal values, is refused)
+  // §8.6: 1*DIGIT, once (a list, even of equal values, is refused); leading
+  // zeros are digits like any other: 0000000005 is 5
   if (!/^[0-9]+$/.test(cl)) throw new Refused(400, "Bad Request");
-  const length = cl.length > 9 ? Infinity : Number(cl);
+  const digits = cl.replace(/^0+(?=.)/, "");
+  const length = digits.length > 9 ? Infinity : Number(digits);
   if (length > MAX_BODY) throw new Refused(413, "Content Too Large");
   return { framing: "length", left: length };
 }

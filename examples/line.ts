@@ -6,7 +6,9 @@
 //   QUIT          -> BYE, then close
 // Text is UTF-8 decoded across reads: a character the network cut in two
 // waits for its other half (a decoder per connection, as Node's
-// socket.setEncoding uses), never two U+FFFD.
+// socket.setEncoding uses), never two U+FFFD. A line longer than MAX_LINE
+// characters, whole or still coming, is answered "ERR line too long" and
+// the connection closed; the lines before it are answered first.
 import { StringDecoder } from "string_decoder";
 import { Protocol, Action, ClientInfo } from "erlang-reactor";
 
@@ -25,19 +27,30 @@ export default class Line extends Protocol {
   }
 
   dataReceived(data: Buffer): Action {
-    const text = this.partial + this.decoder.write(data);
-    const parts = text.split("\n");
-    this.partial = parts.pop() ?? "";
-    if (this.partial.length > MAX_LINE) {
-      this.writeBuffer.push("ERR line too long\r\n");
-      this.quitting = true;
+    if (!this.quitting) {
+      const text = this.partial + this.decoder.write(data);
+      const parts = text.split("\n");
+      this.partial = parts.pop() ?? "";
+      for (const raw of parts) {
+        const line = raw.replace(/\r$/, "");
+        if (line.length > MAX_LINE) this.tooLong();
+        else {
+          this.lines++;
+          this.writeBuffer.push(this.command(line) + "\r\n");
+        }
+        if (this.quitting) break;
+      }
+      // what is left is the start of a line: one already too long is refused now
+      if (!this.quitting && this.partial.length > MAX_LINE) this.tooLong();
     }
-    for (const raw of parts) {
-      if (this.quitting) break;
-      this.lines++;
-      this.writeBuffer.push(this.command(raw.replace(/\r$/, "")) + "\r\n");
-    }
+    // after QUIT or a refusal, what the peer still sends is not read into lines
+    if (this.quitting) this.partial = "";
     return this.writeBuffer.length ? "write_pending" : "continue";
+  }
+
+  private tooLong(): void {
+    this.writeBuffer.push("ERR line too long\r\n");
+    this.quitting = true;
   }
 
   writeReady(): Action {

@@ -55,11 +55,12 @@ function parse(buf: Buffer, at: number): { args: Buffer[]; next: number } | unde
   return { args, next: pos };
 }
 
-/** An integer as Redis's string2ll reads it: an optional "-", then decimal
- * digits without a leading zero. Number() would also take "0x5", "+5", "5e0",
- * "5.0" and " 5", and read a length a proxy in front reads otherwise. */
+/** An integer as Redis's string2ll reads it: "0", or an optional "-" then
+ * decimal digits without a leading zero ("-0" is refused, as string2ll
+ * refuses it). Number() would also take "0x5", "+5", "5e0", "5.0", " 5" and
+ * "-0", and read a length a proxy in front reads otherwise. */
 function decimal(s: string): number {
-  return /^-?(0|[1-9][0-9]{0,15})$/.test(s) ? Number(s) : NaN;
+  return /^(0|-?[1-9][0-9]{0,15})$/.test(s) ? Number(s) : NaN;
 }
 
 function readLine(buf: Buffer, at: number): { text: string; next: number } | undefined {

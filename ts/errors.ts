@@ -43,3 +43,28 @@ export function describe(v: unknown): string {
 export function stackOf(e: unknown): string {
   return e instanceof Error ? (e.stack ?? `${e.name}: ${e.message}`) : `non-Error thrown: ${describe(e)}`;
 }
+
+/** Node's own error shape for a programming error in a call's arguments:
+ * thrown at once, never reported as the network's (err.code
+ * "ERR_SOCKET_BAD_PORT", "ERR_INVALID_ARG_TYPE"). */
+function argError<E extends Error>(ctor: new (m: string) => E, code: string, message: string): E & { code: string } {
+  return Object.assign(new ctor(message), { code });
+}
+
+/** A datagram's destination as Node's dgram `send` checks it: `port` an
+ * integer 1-65535 (a number, or a string of one as Node also takes), else a
+ * RangeError with code ERR_SOCKET_BAD_PORT; `addr` a string, else a
+ * TypeError with code ERR_INVALID_ARG_TYPE. Both throw synchronously. An
+ * address that is a string but not an IP literal is not checked here: no
+ * DNS lookup is made, and the send reports EINVAL to datagramError, as Node
+ * reports a failed lookup to the send's callback. Returns the port as a number. */
+export function datagramPort(addr: unknown, port: unknown): number {
+  if (typeof addr !== "string") {
+    throw argError(TypeError, "ERR_INVALID_ARG_TYPE", `The "address" argument must be of type string. Received ${describe(addr)}`);
+  }
+  const n = typeof port === "number" || (typeof port === "string" && port.trim() !== "") ? Number(port) : NaN;
+  if (!Number.isInteger(n) || n <= 0 || n > 0xffff) {
+    throw argError(RangeError, "ERR_SOCKET_BAD_PORT", `Port should be > 0 and < 65536. Received ${describe(port)}.`);
+  }
+  return n;
+}

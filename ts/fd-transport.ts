@@ -4,7 +4,7 @@
 import type { Io } from "./addon";
 import type { BatchAction } from "./types";
 import type { Peer } from "./protocol";
-import { isSystemError } from "./errors";
+import { datagramPort, isSystemError } from "./errors";
 import { DATAGRAM_MAX, MAX_DATAGRAMS_PER_EVENT, MAX_READS_PER_EVENT, READ_MIN, READ_START, SLAB_MIN } from "./limits";
 import type { Transport, Upstream } from "./transport";
 
@@ -89,9 +89,11 @@ abstract class FdTransport implements Transport {
   }
 
   /** Bytes sent, -1 when the kernel takes nothing now, 0 for a datagram the
-   * kernel refused (reported through datagramError). */
+   * kernel refused (reported through datagramError). A port or address that
+   * cannot be one throws (errors.ts, datagramPort): never sent elsewhere. */
   sendTo(data: Uint8Array, addr: string, port: number): number {
-    const n = this.syscall(() => this.io.sendTo(this.fd, data, addr, port), 0, { addr, port });
+    const to = datagramPort(addr, port);
+    const n = this.syscall(() => this.io.sendTo(this.fd, data, addr, to), 0, { addr, port: to });
     if (n > 0) this.traffic.bytesOut += n;
     return n;
   }

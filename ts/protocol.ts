@@ -1,5 +1,6 @@
 // What protocol modules extend: the TypeScript port of the reactor Protocol.
 import type { ClientInfo } from "./types";
+import { datagramPort } from "./errors";
 
 /** What a handler tells the reactor to do next. */
 export type Action = "continue" | "write_pending" | "read_pending" | "close";
@@ -176,11 +177,18 @@ export abstract class Protocol {
    * when the kernel takes nothing now (false: return "write_pending"). A
    * datagram the kernel refuses is reported to datagramError, here or when
    * the queue is flushed, and counts as done (true): it never throws for it
-   * and the socket serves on. */
+   * and the socket serves on. `addr` is an IP literal (no DNS lookup is
+   * made: any other string is reported to datagramError as EINVAL).
+   * Arguments that cannot name a destination throw at once, as Node's dgram
+   * `send` throws them: a port that is not an integer 1-65535 a RangeError
+   * with code ERR_SOCKET_BAD_PORT, an `addr` that is not a string a
+   * TypeError with code ERR_INVALID_ARG_TYPE (programming errors, not the
+   * network's: nothing is sent or queued). */
   sendTo(data: Uint8Array | string, addr: string, port: number): boolean {
+    const to = datagramPort(addr, port);
     const b = typeof data === "string" ? Buffer.from(data) : data;
-    if (this.datagrams.length === 0 && this.handle().sendTo(b, addr, port) >= 0) return true;
-    this.datagrams.push({ data: b, addr, port });
+    if (this.datagrams.length === 0 && this.handle().sendTo(b, addr, to) >= 0) return true;
+    this.datagrams.push({ data: b, addr, port: to });
     return false;
   }
 

@@ -35,10 +35,13 @@ handoff_socket(Sock, Info) ->
 %% @doc Hand a `gen_tcp', `gen_udp' or `socket' socket to a context: its fd is duplicated,
 %% the copy handed off and the original closed, so users never touch
 %% `inet:getfd/1'. `Info' is merged over what the socket says of its peer.
+%% Either `inet_backend' will do: the default (a port) or `socket' (whose fd
+%% is its `fd' option). Anything else is `{error, not_a_socket}'.
 %%
 %% Bytes a `gen_tcp' socket has read from the kernel but not delivered (the
 %% rest of the segment after a `{packet, line}' or `{packet, N}' recv, or a
-%% partial packet) live in its port, not in the fd: they are taken out
+%% partial packet) live in its port (or, with `{inet_backend, socket}', its
+%% process), not in the fd: they are taken out
 %% (the socket set to `{active, false}, {packet, raw}' and read with a zero
 %% timeout, up to 64 KiB; beyond that the bytes stay in the kernel, where
 %% Node reads them) and handed off as `preread', which the protocol's
@@ -65,17 +68,23 @@ handoff_socket(Ctx, Sock, Info) ->
             E
     end.
 
-take_buffered(S) when is_port(S) ->
-    case erlang:port_info(S, name) of
-        {name, "tcp_inet"} ->
+take_buffered(S) ->
+    case is_buffered_stream(S) of
+        true ->
             case inet:setopts(S, [{active, false}, {packet, raw}]) of
                 ok -> take_buffered(S, 0, []);
                 {error, _} -> <<>> % closed already: nothing is buffered
             end;
-        _ -> <<>> % a datagram port delivers whole datagrams: it holds none back
-    end;
-take_buffered(_) ->
-    <<>>. % a `socket' socket has no buffer of its own
+        false -> <<>>
+    end.
+
+%% A gen_tcp socket keeps what it read from the kernel and did not deliver:
+%% the inet driver's port, or the process of an {inet_backend, socket} one.
+%% A datagram socket delivers whole datagrams (it holds none back), and a
+%% `socket' socket has no buffer of its own.
+is_buffered_stream(S) when is_port(S) -> erlang:port_info(S, name) =:= {name, "tcp_inet"};
+is_buffered_stream({'$inet', gen_tcp_socket, _}) -> true;
+is_buffered_stream(_) -> false.
 
 take_buffered(_S, N, Acc) when N >= ?MAX_TAKEN ->
     iolist_to_binary(lists:reverse(Acc));
@@ -93,8 +102,19 @@ with_preread(Info, <<>>) -> Info;
 with_preread(Info = #{preread := Mine}, B) when is_binary(Mine) -> Info#{preread := <<Mine/binary, B/binary>>};
 with_preread(Info, B) -> maps:merge(#{preread => B}, Info). % a bad one is refused as it is
 
+%% A gen_tcp / gen_udp socket of {inet_backend, socket} is no port, and
+%% inet:getfd/1 does not take it (OTP 25); its `fd' option, which it reads as
+%% the `socket' module's {otp, fd}, is the fd.
 socket_fd({'$socket', _} = S) -> socket:getopt(S, otp, fd);
 socket_fd(S) when is_port(S) -> inet:getfd(S);
+socket_fd({'$inet', _, _} = S) ->
+    try inet:getopts(S, [fd]) of
+        {ok, [{fd, Fd}]} when is_integer(Fd) -> {ok, Fd};
+        {error, _} = E -> E;
+        _ -> {error, {unsupported, inet_backend_socket}}
+    catch
+        _:_ -> {error, {unsupported, inet_backend_socket}}
+    end;
 socket_fd(_) -> {error, not_a_socket}.
 
 peer_info({'$socket', _} = S) ->

@@ -35,8 +35,9 @@
     %% little to pay for its trip to a dirty scheduler
     cool = 0 :: non_neg_integer(),
     %% re-arms decided since the last flush/1, newest first: flush/1 makes
-    %% them all in one reactor_nif:arm/2 call
-    arms = [] :: [{reactor_nif:res(), read | write}],
+    %% them all in one reactor_nif:arm/2 call, dropping an arm whose
+    %% connection closed before it
+    arms = [] :: [{pos_integer(), reactor_nif:res(), read | write}],
     conns = #{} :: #{pos_integer() => #conn{}},
     %% opening: handed off to Node, waiting for its ack; the handoff call
     %% and the index of this fd in it, Id => {Call, Index, Res, Meta}
@@ -247,8 +248,8 @@ act(Id, Action, T = #table{conns = Conns}) ->
     case Conns of
         #{Id := C} ->
             case Action of
-                read_pending -> arm(C, read, T);
-                write_pending -> arm(C, write, T);
+                read_pending -> arm(Id, C, read, T);
+                write_pending -> arm(Id, C, write, T);
                 close ->
                     ok = reactor_nif:close(C#conn.res, false),
                     {closed, forget(Id, C, T)};
@@ -260,21 +261,35 @@ act(Id, Action, T = #table{conns = Conns}) ->
             {stale, T} % closed here while Node was answering
     end.
 
-arm(#conn{res = Res}, Mode, T = #table{arms = Arms}) ->
-    {armed, T#table{arms = [{Res, Mode} | Arms]}}.
+arm(Id, #conn{res = Res}, Mode, T = #table{arms = Arms}) ->
+    {armed, T#table{arms = [{Id, Res, Mode} | Arms]}}.
 
-%% @doc Arm what act/3 decided since the last flush, in one NIF call. The
-%% connections that could not be armed are closed here: their ids and why.
+%% @doc Arm what act/3 decided since the last flush, in one NIF call. An arm
+%% whose connection closed since it was decided (a handoff's ack and Node's
+%% close in the same turn, or Erlang's close between them) is dropped: the
+%% close wins and its fd is not touched again. The connections that could not
+%% be armed are closed here: their ids and why.
 -spec flush(table()) -> {[{pos_integer(), term()}], table()}.
 flush(T = #table{arms = []}) ->
     {[], T};
-flush(T = #table{poller = Poller, arms = Arms}) ->
-    Failed = reactor_nif:arm(Poller, lists:reverse(Arms)),
-    T1 = lists:foldl(fun({Id, _}, Acc) ->
-                             {_, Acc1} = close(Id, Acc),
-                             Acc1
-                     end, T#table{arms = []}, Failed),
-    {Failed, T1}.
+flush(T = #table{poller = Poller, arms = Arms, conns = Conns}) ->
+    Live = [{Res, Mode} || {Id, Res, Mode} <- lists:reverse(Arms), is_live(Id, Res, Conns)],
+    Failed = case Live of
+                 [] -> [];
+                 _ -> reactor_nif:arm(Poller, Live)
+             end,
+    lists:foldl(fun({Id, _} = F, {Closed, Acc}) ->
+                        case close(Id, Acc) of
+                            {ok, Acc1} -> {[F | Closed], Acc1};
+                            {error, not_found} -> {Closed, Acc} % closed meanwhile: nothing to tell
+                        end
+                end, {[], T#table{arms = []}}, Failed).
+
+is_live(Id, Res, Conns) ->
+    case Conns of
+        #{Id := #conn{res = R}} -> R =:= Res;
+        _ -> false
+    end.
 
 %% @doc Close the BEAM's copy of a live connection's fd.
 -spec close(pos_integer(), table()) -> {ok, table()} | {error, not_found}.

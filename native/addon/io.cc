@@ -109,26 +109,46 @@ Napi::Value RecvFrom(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// A port as Node's dgram takes one: an integer 1-65535, else a RangeError
+// with code ERR_SOCKET_BAD_PORT. Never cut to 16 bits: 70000 is not 4464.
+uint16_t PortArg(const Napi::CallbackInfo& info, size_t i) {
+  double d = info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : 0;
+  if (!(d >= 1 && d <= 65535) || d != static_cast<double>(static_cast<int>(d))) {
+    Napi::Error e = Napi::RangeError::New(info.Env(), "Port should be > 0 and < 65536");
+    e.Set("code", Napi::String::New(info.Env(), "ERR_SOCKET_BAD_PORT"));
+    throw e;
+  }
+  return static_cast<uint16_t>(d);
+}
+
 // sendTo(fd, buf, addr, port) -> bytes sent | -1 (EAGAIN). One datagram; an
-// empty one is a valid datagram, so "nothing taken" cannot be 0 here.
+// empty one is a valid datagram, so "nothing taken" cannot be 0 here. `addr`
+// is an IP literal (no DNS lookup): any other string is EINVAL, as sendto(2)
+// says of an address it cannot use.
 Napi::Value SendTo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = FdArg(info, 0);
+  if (info.Length() < 4 || !info[1].IsTypedArray() ||
+      info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array || !info[2].IsString()) {
+    throw Napi::TypeError::New(env, "sendTo(fd, Uint8Array, addr: string, port: number)");
+  }
   auto b = info[1].As<Napi::Uint8Array>();
   std::string addr = info[2].As<Napi::String>().Utf8Value();
-  int port = info[3].As<Napi::Number>().Int32Value();
+  uint16_t port = PortArg(info, 3);
   struct sockaddr_storage ss;
   memset(&ss, 0, sizeof ss);
   socklen_t sl;
   auto* in = reinterpret_cast<struct sockaddr_in*>(&ss);
   auto* in6 = reinterpret_cast<struct sockaddr_in6*>(&ss);
-  if (inet_pton(AF_INET, addr.c_str(), &in->sin_addr) == 1) {
+  if (addr.find('\0') != std::string::npos) {
+    throw ErrnoError(env, EINVAL, "sendto"); // inet_pton would read only up to it
+  } else if (inet_pton(AF_INET, addr.c_str(), &in->sin_addr) == 1) {
     in->sin_family = AF_INET;
-    in->sin_port = htons(static_cast<uint16_t>(port));
+    in->sin_port = htons(port);
     sl = sizeof *in;
   } else if (inet_pton(AF_INET6, addr.c_str(), &in6->sin6_addr) == 1) {
     in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(static_cast<uint16_t>(port));
+    in6->sin6_port = htons(port);
     sl = sizeof *in6;
   } else {
     throw ErrnoError(env, EINVAL, "sendto");

@@ -53,7 +53,8 @@ declare abstract class FdTransport implements Transport {
      * reported and counts as taken (it is gone, as a failed dgram send is). */
     writev(bufs: Uint8Array[]): number;
     /** Bytes sent, -1 when the kernel takes nothing now, 0 for a datagram the
-     * kernel refused (reported through datagramError). */
+     * kernel refused (reported through datagramError). A port or address that
+     * cannot be one throws (errors.ts, datagramPort): never sent elsewhere. */
     sendTo(data: Uint8Array, addr: string, port: number): number;
     shutdownWrite(): void;
     get writableFinished(): boolean;

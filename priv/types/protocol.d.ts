@@ -91,7 +91,13 @@ export declare abstract class Protocol {
      * when the kernel takes nothing now (false: return "write_pending"). A
      * datagram the kernel refuses is reported to datagramError, here or when
      * the queue is flushed, and counts as done (true): it never throws for it
-     * and the socket serves on. */
+     * and the socket serves on. `addr` is an IP literal (no DNS lookup is
+     * made: any other string is reported to datagramError as EINVAL).
+     * Arguments that cannot name a destination throw at once, as Node's dgram
+     * `send` throws them: a port that is not an integer 1-65535 a RangeError
+     * with code ERR_SOCKET_BAD_PORT, an `addr` that is not a string a
+     * TypeError with code ERR_INVALID_ARG_TYPE (programming errors, not the
+     * network's: nothing is sent or queued). */
     sendTo(data: Uint8Array | string, addr: string, port: number): boolean;
     /** Write as much of writeBuffer (and of the datagram queue) as the kernel
      * takes now. Returns bytes written. */

@@ -15,7 +15,8 @@
 
 all() ->
     [queued_bytes_then_fin, queued_megabytes_then_fin, peer_that_never_reads_is_cut,
-     close_in_connection_made_leaks_nothing, tls_close_sends_tail_and_close_notify,
+     close_in_connection_made_leaks_nothing, end_right_after_connection_made,
+     tls_close_sends_tail_and_close_notify,
      tls_renegotiation_limited, lingering_close_keeps_the_answer, linger_bounded_by_time,
      linger_bounded_by_bytes, linger_off].
 
@@ -138,6 +139,75 @@ close_in_connection_made_leaks_nothing(Config) ->
      end || {Opts, Open, Closed} <- [{#{}, fun reactor_test_lib:connect/1, fun(S) -> element(2, recv_all(S)) end},
                                      {#{tls => tls_opts(Config)}, fun tls_connect/1,
                                       fun(S) -> ssl_recv_end(S) end}]].
+
+%% The same kind, a turn later: a connection that ends right after
+%% connectionMade (a microtask, a rejected Promise's .catch, setImmediate, a
+%% 0 or 1 ms timer; destroy(), or close() with linger_timeout 0; the
+%% context's own idle_timeout and TLS handshake_timeout of 1 ms) has Node's
+%% ack and its close reach Erlang in one turn. The close wins: each of 50
+%% clients per way sees the end, the context lives on and serves a
+%% bystander, nothing is left (no entry, no BEAM fd), and telemetry has
+%% exactly one start and one stop per connection. Found on s18-try: the
+%% ack's arm was tried on the closed fd, and the context died of
+%% function_clause on the first connection.
+end_right_after_connection_made(Config) ->
+    telemetry:attach(),
+    Soon = [<<"microtask">>, <<"rejected">>, <<"immediate">>, <<"timeout0">>, <<"timeout1">>],
+    [ends_alone(CtxOpts, Infos, Bystander)
+     || {CtxOpts, Infos, Bystander} <-
+            [{#{}, [#{mode => M} || M <- Soon], true},
+             {#{linger_timeout => 0}, [#{mode => M, 'end' => <<"close">>} || M <- Soon], true},
+             %% these end every connection, a bystander's too
+             {#{idle_timeout => 1}, [#{mode => <<"echo">>}], false},
+             {#{tls => (tls_opts(Config))#{handshake_timeout => 1}}, [#{mode => <<"echo">>}], false}]],
+    telemetry:detach().
+
+ends_alone(CtxOpts, Infos, WithBystander) ->
+    Base = reactor_test_lib:settled_fd_count(),
+    Id = {destroy_soon, erlang:unique_integer([positive])},
+    Ctx = start_ctx(Id, CtxOpts#{protocol => fixture("destroy_soon.ts")}),
+    MRef = monitor(process, Ctx),
+    {Echo, EchoPort} = listen(Ctx, #{info => #{mode => <<"echo">>}}),
+    Bystander = [connect(EchoPort) || WithBystander],
+    [{ok, <<"before">>} = reactor_test_lib:roundtrip(B, <<"before">>) || B <- Bystander],
+    lists:foreach(
+      fun(Info) ->
+              {L, Port} = listen(Ctx, #{info => Info}),
+              Beam0 = reactor_test_lib:settled_fd_count(),
+              [begin
+                   S = connect(Port),
+                   ?assertEqual({error, closed}, gen_tcp:recv(S, 0, 5000), Info),
+                   gen_tcp:close(S)
+               end || _ <- lists:seq(1, 50)],
+              receive {'DOWN', MRef, process, Ctx, Why} -> ct:fail({context_died, Info, Why}) after 0 -> ok end,
+              %% nothing left: only the bystander's entry and fd
+              ok = reactor_test_lib:wait_until(fun() -> connections(Ctx) =:= length(Bystander) end, 5000),
+              ok = reactor_test_lib:wait_until(fun() -> reactor_test_lib:fd_count() =:= Beam0 end, 5000),
+              reactor:stop_listener(L)
+      end, Infos),
+    %% the bystander was served all along
+    [?assertEqual({ok, <<"after">>}, reactor_test_lib:roundtrip(B, <<"after">>)) || B <- Bystander],
+    [gen_tcp:close(B) || B <- Bystander],
+    ok = reactor_test_lib:wait_until(fun() -> connections(Ctx) =:= 0 end, 5000),
+    reactor:stop_listener(Echo),
+    reactor_context:stop(Ctx),
+    ok = reactor_test_lib:wait_until(fun() -> reactor_test_lib:fd_count() =:= Base end, 5000),
+    {Starts, Stops} = connection_events(Id, [], []),
+    ct:log("~p: ~b starts, ~b stops", [CtxOpts, length(Starts), length(Stops)]),
+    ?assertEqual(50 * length(Infos) + length(Bystander), length(Starts)),
+    ?assertEqual(lists:sort(Starts), lists:sort(Stops)),
+    ?assertEqual(length(Stops), length(lists:usort(Stops))).
+
+%% The connection ids of every start and stop event of context `Id'.
+connection_events(Id, Starts, Stops) ->
+    receive
+        {telemetry, [reactor, connection, start], _, #{context := Id, connection := C}} ->
+            connection_events(Id, [C | Starts], Stops);
+        {telemetry, [reactor, connection, stop], _, #{context := Id, connection := C}} ->
+            connection_events(Id, Starts, [C | Stops])
+    after 500 ->
+        {Starts, Stops}
+    end.
 
 tls_connect(Port) ->
     {ok, S} = ssl:connect({127, 0, 0, 1}, Port, [binary, {active, false}, {verify, verify_none}], 5000),

@@ -146,6 +146,32 @@ ends_of_connections_test() ->
     done(T6, B, Node),
     [gen_tcp:close(P) || P <- [PC, PX, PI]].
 
+%% A handoff's ack (an arm) and Node's close of the same connection in one
+%% turn, or Erlang's close before the flush: the close wins. The fd closes
+%% once, the arm is dropped (not tried on the closed fd and reported as a
+%% poll failure), the slot is free, and the other arms of the turn go on.
+close_after_arm_in_one_turn_test() ->
+    {T0, B, Node} = table(#{}),
+    {Gone, PG, T1} = live(T0, make_ref(), 1),
+    {Cut, PC, T2} = live(T1, make_ref(), 1),
+    {Kept, PK, T3} = live(T2, make_ref(), 1),
+    {armed, T4} = reactor_conns:act(Gone, read_pending, T3),
+    {armed, T5} = reactor_conns:act(Cut, write_pending, T4),
+    {armed, T6} = reactor_conns:act(Kept, read_pending, T5),
+    {closed, T7} = reactor_conns:act(Gone, close, T6),
+    {ok, T8} = reactor_conns:close(Cut, T7),
+    {[], T9} = reactor_conns:flush(T8),
+    ?assertEqual({1, [Kept]}, {reactor_conns:active(T9), reactor_conns:ids(T9)}),
+    ?assert(closed(PG)),
+    ?assert(closed(PC)),
+    %% the live one was armed
+    ok = gen_tcp:send(PK, <<"x">>),
+    receive {reactor_io, 0, read} -> ok after 2000 -> error(no_select_message) end,
+    ?assertMatch({ok, 1, 1, 0, [], _}, reactor_conns:cycle(T9)),
+    ?assertEqual([{Kept, read}], node_reads(Node)),
+    done(T9, B, Node),
+    [gen_tcp:close(P) || P <- [PG, PC, PK]].
+
 %% Node's report of a connection's end (for telemetry) may come after the
 %% close it reports: who was at the other end is kept until then, once.
 who_was_there_after_the_end_test() ->

@@ -13,9 +13,9 @@
 -define(LOOPBACK, {127, 0, 0, 1}).
 
 all() ->
-    [udp_send_error_keeps_serving, udp_connected_peer_gone,
+    [udp_send_error_keeps_serving, udp_connected_peer_gone, udp_send_to_port_out_of_range,
      handoff_keeps_buffered_lines, handoff_keeps_partial_packet, handoff_keeps_order_past_the_bound,
-     handoff_preread_refused,
+     handoff_preread_refused, handoff_inet_backend_socket,
      line_utf8_split_across_reads, http_framing_refused, http_chunked_bodies,
      departed_timer_logged_once].
 
@@ -75,6 +75,44 @@ udp_connected_peer_gone(_Config) ->
     ?assertMatch({ok, {_, Port, <<"ECONNREFUSED caught=0">>}}, gen_udp:recv(C2, 0, 5000)),
     ?assertMatch(#{connections := 1}, reactor_context:info(Ctx)),
     gen_udp:close(C2),
+    reactor_context:stop(Ctx),
+    ?assertEqual(Base, settled_fd_count()).
+
+%% Item 4's kind: an answer to a port that is not one (70000, -1) is an
+%% error about that datagram, as Node's dgram throws ERR_SOCKET_BAD_PORT
+%% for it. Found on s18-try: the addon cast the port to 16 bits, so 70000
+%% went to port 4464 and -1 to 65535, and the protocol heard nothing. An
+%% address that is not an IP literal (no DNS lookup is made) is refused by
+%% the kernel's terms: datagramError with EINVAL; the socket serves on.
+udp_send_to_port_out_of_range(_Config) ->
+    Base = settled_fd_count(),
+    Ctx = start_ctx({udp_bad_port, erlang:unique_integer([positive])},
+                    #{protocol => fixture("udp_bad_port.ts")}),
+    {Server, Port} = udp(),
+    {ok, _} = reactor:handoff_socket(Ctx, Server, #{}),
+    %% whoever holds the ports the cast lands on (skipped if taken)
+    Wrapped = [{P, gen_udp:open(P, [binary, {ip, ?LOOPBACK}, {active, false}])}
+               || P <- [70000 band 16#ffff, -1 band 16#ffff]],
+    {Client, _} = udp(),
+    ok = gen_udp:send(Client, ?LOOPBACK, Port, <<"70000">>),
+    ok = gen_udp:send(Client, ?LOOPBACK, Port, <<"-1">>),
+    [?assertEqual({error, timeout}, gen_udp:recv(S, 0, 500), {misaddressed_to, P})
+     || {P, {ok, S}} <- Wrapped],
+    ok = gen_udp:send(Client, ?LOOPBACK, Port, <<"errors">>),
+    {ok, {_, Port, Heard}} = gen_udp:recv(Client, 0, 5000),
+    ct:log("the protocol heard: ~s", [Heard]),
+    ?assertNotEqual(<<"none">>, Heard),
+    ?assertEqual(2, length(binary:split(Heard, <<",">>, [global]))),
+    ?assertEqual(<<"threw ERR_SOCKET_BAD_PORT,threw ERR_SOCKET_BAD_PORT">>, Heard),
+    %% a host name: nothing is sent, the protocol hears EINVAL, and serves on
+    ok = gen_udp:send(Client, ?LOOPBACK, Port, <<"localhost">>),
+    ?assertEqual({error, timeout}, gen_udp:recv(Client, 0, 300)),
+    ok = gen_udp:send(Client, ?LOOPBACK, Port, <<"errors">>),
+    ?assertMatch({ok, {_, Port, <<"threw ERR_SOCKET_BAD_PORT,threw ERR_SOCKET_BAD_PORT,datagramError EINVAL">>}},
+                 gen_udp:recv(Client, 0, 5000)),
+    ?assertMatch(#{connections := 1}, reactor_context:info(Ctx)),
+    [gen_udp:close(S) || {_, {ok, S}} <- Wrapped],
+    gen_udp:close(Client),
     reactor_context:stop(Ctx),
     ?assertEqual(Base, settled_fd_count()).
 
@@ -164,6 +202,45 @@ handoff_preread_refused(_Config) ->
     ?assertMatch(#{connections := 0}, reactor_context:info(Ctx)),
     reactor_context:stop(Ctx).
 
+%% A gen_tcp socket opened with {inet_backend, socket} is no port (and
+%% inet:getfd/1 does not take it on OTP 25); its fd comes from its `fd'
+%% option, and what its process had buffered (the issue's lines) reaches the
+%% protocol first, as with a port. Found on s18-try: {error, not_a_socket}.
+%% A gen_udp one of the same backend is handed off too.
+handoff_inet_backend_socket(_Config) ->
+    Base = settled_fd_count(),
+    Ctx = start_ctx(replay_backend, #{protocol => example("line.ts")}),
+    {ok, L} = gen_tcp:listen(0, [{inet_backend, socket}, binary, {ip, ?LOOPBACK}, {active, false},
+                                 {packet, line}]),
+    {ok, Port} = inet:port(L),
+    {ok, C} = gen_tcp:connect(?LOOPBACK, Port, [binary, {active, false}, {nodelay, true}]),
+    {ok, S} = gen_tcp:accept(L, 5000),
+    ok = gen_tcp:close(L),
+    ?assertMatch({'$inet', gen_tcp_socket, _}, S),
+    ok = gen_tcp:send(C, <<"HELLO\nECHO DATA1\nECHO DATA2\n">>),
+    timer:sleep(50),
+    ?assertEqual({ok, <<"HELLO\n">>}, gen_tcp:recv(S, 0, 5000)),
+    {ok, _} = reactor:handoff_socket(Ctx, S, #{}),
+    Want = <<"HELLO 127.0.0.1\r\nDATA1\r\nDATA2\r\n">>,
+    ?assertEqual({ok, Want}, recv_exact(C, byte_size(Want), 5000)),
+    ok = gen_tcp:send(C, <<"ECHO DATA3\n">>),
+    ?assertEqual({ok, <<"DATA3\r\n">>}, recv_exact(C, 7, 5000)),
+    gen_tcp:close(C),
+    wait_until(fun() -> maps:get(connections, reactor_context:info(Ctx)) =:= 0 end, 5000),
+    reactor_context:stop(Ctx),
+    %% UDP of the same backend: handed off, answered
+    UCtx = start_ctx(replay_backend_udp, #{protocol => fixture("udp_faults.ts")}),
+    {ok, U} = gen_udp:open(0, [{inet_backend, socket}, binary, {ip, ?LOOPBACK}, {active, false}]),
+    {ok, UPort} = inet:port(U),
+    {ok, _} = reactor:handoff_socket(UCtx, U, #{}),
+    {Client, _} = udp(),
+    ok = gen_udp:send(Client, ?LOOPBACK, UPort, <<"hello">>),
+    ?assertMatch({ok, {_, UPort, <<"hello">>}}, gen_udp:recv(Client, 0, 5000)),
+    gen_udp:close(Client),
+    reactor_context:stop(UCtx),
+    ?assertEqual({error, not_a_socket}, reactor:handoff_socket(UCtx, make_ref(), #{})),
+    ?assertEqual(Base, settled_fd_count()).
+
 %%% Item 8: the examples frame their protocols as the standards do
 
 %% `ECHO café' cut inside the é (and an emoji cut inside its four bytes)
@@ -198,15 +275,29 @@ http_framing_refused(_Config) ->
              {<<"Content-Length: 5\r\nContent-Length: 6">>, 400},
              {<<"Content-Length: 5\r\nTransfer-Encoding: chunked">>, 400},
              {<<"Transfer-Encoding: gzip">>, 400}, {<<"Transfer-Encoding: gzip, chunked">>, 501},
-             {<<"Transfer-Encoding : chunked">>, 400}, {<<"X-Long: a\r\n b">>, 400}],
+             {<<"Transfer-Encoding : chunked">>, 400}, {<<"X-Long: a\r\n b">>, 400},
+             {<<"Host: y">>, 400}],
+    Whole = [<<"POST /echo HTTP/1.1\r\nHost: x\r\n", Field/binary, "\r\n\r\nhello">> || {Field, _} <- Cases],
+    %% RFC 9112 §3.2: no Host in HTTP/1.1 is 400; §2.3: a major version other than 1 is 505
+    Requests = lists:zip(Whole, [St || {_, St} <- Cases])
+        ++ [{<<"POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello">>, 400},
+            {<<"GET / HTTP/2.0\r\nHost: x\r\n\r\n">>, 505}],
     [begin
          S = connect(Port),
-         ok = gen_tcp:send(S, [<<"POST /echo HTTP/1.1\r\nHost: x\r\n">>, Field, <<"\r\n\r\nhello">>, Smuggled]),
+         ok = gen_tcp:send(S, [Req, Smuggled]),
          Answer = recv_until_closed(S, <<>>),
          Statuses = [binary_to_integer(St) || [St] <- match_all(Answer, "HTTP/1\\.1 (\\d{3}) ")],
-         ?assertEqual({Field, [Status]}, {Field, Statuses}),
+         ?assertEqual({Req, [Status]}, {Req, Statuses}),
          gen_tcp:close(S)
-     end || {Field, Status} <- Cases],
+     end || {Req, Status} <- Requests],
+    %% and what is well framed is served: HTTP/1.2 as 1.1, a length with leading zeros
+    S2 = connect(Port),
+    ok = gen_tcp:send(S2, <<"POST /echo HTTP/1.2\r\nHost: x\r\nContent-Length: 0000000005\r\n"
+                            "Connection: close\r\n\r\nhello">>),
+    Served = recv_until_closed(S2, <<>>),
+    ?assertMatch({match, _}, re:run(Served, "^HTTP/1\\.1 200 OK\r\n.*Content-Length: 5\r\n.*\r\n\r\nhello$",
+                                    [dotall])),
+    gen_tcp:close(S2),
     reactor:stop_listener(L),
     reactor_context:stop(Ctx).
 

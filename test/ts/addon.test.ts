@@ -49,4 +49,24 @@ describe("addon", () => {
     expect(() => addon.connectChannel(path.join(dir, "nope.sock"))).toThrow(expect.objectContaining({ code: "ENOENT" }));
     fs.closeSync(fd);
   });
+
+  // Issue 18 item 4's kind: a port was cut to 16 bits (70000 went to 4464,
+  // -1 to 65535). Refused before any syscall, as Node's dgram refuses it.
+  it("refuses a datagram port that is not one, and an address with a NUL, before sending", () => {
+    const fd = fs.openSync(__filename, "r"); // not a socket: a send that got through says ENOTSOCK
+    const data = Buffer.from("x");
+    for (const port of [70000, -1, 0, 65536, 1.5, NaN, Infinity]) {
+      expect(() => addon.sendTo(fd, data, "127.0.0.1", port)).toThrow(
+        expect.objectContaining({ name: "RangeError", code: "ERR_SOCKET_BAD_PORT" }),
+      );
+    }
+    expect(() => addon.sendTo(fd, data, "127.0.0.1", "80" as unknown as number)).toThrow(
+      expect.objectContaining({ code: "ERR_SOCKET_BAD_PORT" }),
+    );
+    expect(() => addon.sendTo(fd, data, "127.0.0.1\0.2", 80)).toThrow(expect.objectContaining({ code: "EINVAL" }));
+    expect(() => addon.sendTo(fd, data, "localhost", 80)).toThrow(expect.objectContaining({ code: "EINVAL" }));
+    expect(() => addon.sendTo(fd, data, "127.0.0.1", 65535)).toThrow(expect.objectContaining({ code: "ENOTSOCK" }));
+    expect(() => addon.sendTo(fd, data, "::1", 1)).toThrow(expect.objectContaining({ code: "ENOTSOCK" }));
+    fs.closeSync(fd);
+  });
 });

@@ -5,6 +5,7 @@
 import { Action, Peer, Protocol } from "../../ts/index";
 import type { MemoryFd } from "../../ts/memory-fd";
 import { Reactor } from "../../ts/reactor";
+import { DatagramTransport, Slab } from "../../ts/fd-transport";
 import { ProtocolTable } from "../../ts/protocol-table";
 import { MemoryFds } from "./memory-fds";
 import { RecordingSink } from "./recording-sink";
@@ -137,5 +138,84 @@ describe("datagram socket errors (issue 18, item 4)", () => {
     }
     expect(warned).toEqual(["a datagram to 127.0.0.1:1111 failed: sendto EMSGSIZE"]);
     expect(r.stats().connections).toBe(1);
+  });
+});
+
+// Found on s18-try: sendTo's port was cut to 16 bits by the addon, so 70000
+// went to port 4464 and -1 to 65535, and the protocol heard nothing. A port
+// that is not one is a programming error, not the network's: it throws at
+// once, as Node's dgram send throws ERR_SOCKET_BAD_PORT, and nothing is sent
+// or queued. The end-to-end counterpart is
+// reactor_faults_replayed_SUITE:udp_send_to_port_out_of_range.
+describe("sendTo's destination is checked as Node's dgram checks it", () => {
+  class Sender extends Protocol {
+    dataReceived(): Action {
+      return "read_pending";
+    }
+  }
+  function udp() {
+    const io = new MemoryFds();
+    const protocols = new ProtocolTable();
+    protocols.setProtocolFactory(Sender);
+    const r = new Reactor(io, new RecordingSink(), protocols);
+    r.handoff(1, 7, { type: "udp" });
+    const errors: string[] = [];
+    const p = protocols.getProtocol(7) as Sender;
+    p.datagramError = (e: Error) => void errors.push((e as NodeJS.ErrnoException).code!);
+    return { fd: io.fd(7), r, p, errors };
+  }
+  const thrown = (f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      return [(e as Error).constructor.name, (e as NodeJS.ErrnoException).code];
+    }
+    return "nothing thrown";
+  };
+
+  it("a port outside 1-65535, or not an integer, throws a RangeError ERR_SOCKET_BAD_PORT", () => {
+    const { fd, r, p, errors } = udp();
+    for (const port of [70000, -1, 0, 65536, 1.5, NaN, "", " ", "x"]) {
+      expect([port, thrown(() => p.sendTo("x", "127.0.0.1", port as number))]).toEqual([
+        port,
+        ["RangeError", "ERR_SOCKET_BAD_PORT"],
+      ]);
+    }
+    expect(fd.datagramsOut).toEqual([]);
+    expect(p.datagrams).toEqual([]);
+    expect(errors).toEqual([]);
+    expect(r.stats()).toMatchObject({ connections: 1 });
+    // the bounds themselves, and a string of a port as Node takes one
+    expect(p.sendTo("a", "127.0.0.1", 1)).toBe(true);
+    expect(p.sendTo("b", "::1", 65535)).toBe(true);
+    expect(p.sendTo("c", "127.0.0.1", "53" as unknown as number)).toBe(true);
+    expect(fd.datagramsOut.map((d) => [d.data.toString(), d.addr, d.port])).toEqual([
+      ["a", "127.0.0.1", 1],
+      ["b", "::1", 65535],
+      ["c", "127.0.0.1", 53],
+    ]);
+  });
+
+  it("an address that is not a string throws a TypeError ERR_INVALID_ARG_TYPE", () => {
+    const { fd, p } = udp();
+    expect(thrown(() => p.sendTo("x", 5 as unknown as string, 53))).toEqual(["TypeError", "ERR_INVALID_ARG_TYPE"]);
+    expect(thrown(() => p.sendTo("x", undefined as unknown as string, 53))).toEqual(["TypeError", "ERR_INVALID_ARG_TYPE"]);
+    expect(fd.datagramsOut).toEqual([]);
+  });
+
+  it("the datagram transport checks too: nothing below it sees a port cut short", () => {
+    const io = new MemoryFds();
+    const t = new DatagramTransport(io, 7, new Slab(), { bytesIn: 0, bytesOut: 0 }, 65536);
+    expect(thrown(() => t.sendTo(Buffer.from("x"), "127.0.0.1", 70000))).toEqual(["RangeError", "ERR_SOCKET_BAD_PORT"]);
+    expect(t.sendTo(Buffer.from("x"), "127.0.0.1", 4464)).toBe(1);
+    expect(io.fd(7).datagramsOut.map((d) => d.port)).toEqual([4464]);
+  });
+
+  it("checks before queueing: a bad port behind a queued datagram throws too", () => {
+    const { fd, p } = udp();
+    fd.room = 0;
+    expect(p.sendTo("queued", "127.0.0.1", 9)).toBe(false);
+    expect(thrown(() => p.sendTo("x", "127.0.0.1", 70000))).toEqual(["RangeError", "ERR_SOCKET_BAD_PORT"]);
+    expect(p.datagrams.map((d) => d.port)).toEqual([9]);
   });
 });

@@ -63,6 +63,8 @@ describe("examples/http.ts frames messages as RFC 9112 §6 says", () => {
     ["a folded line", "X-Long: a\r\n b", 400],
     ["a bare LF in a field", "X-A: a\nContent-Length: 5", 400],
     ["a length past 16 MiB", "Content-Length: 99999999999", 413],
+    ["a length past 16 MiB behind leading zeros", "Content-Length: 000000000099999999999", 413],
+    ["a second Host", "Host: y", 400],
   ];
 
   it.each(refused)("refuses %s with its status and a close; nothing after it is read", (_what, field, status) => {
@@ -72,6 +74,59 @@ describe("examples/http.ts frames messages as RFC 9112 §6 says", () => {
     expect(statuses(out)).toEqual([status]);
     expect(out).toContain("Connection: close");
     expect(t.closed).toBe(true);
+  });
+
+  // Found on s18-try: RFC 9112 §3.2, §2.3 and §8.6 read loosely.
+  it.each([
+    ["no Host in HTTP/1.1", "POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", 400],
+    ["two Host lines", "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nHost: a\r\n\r\nhello", 400],
+    ["two Host lines in HTTP/1.0", "POST /echo HTTP/1.0\r\nHost: a\r\nHost: b\r\nContent-Length: 5\r\n\r\nhello", 400],
+    ["a Host with a space", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400],
+    ["a Host with a path", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400],
+    ["HTTP/2.0", "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505],
+    ["HTTP/0.9", "GET / HTTP/0.9\r\nHost: x\r\n\r\n", 505],
+    ["HTTP/3.1", "GET / HTTP/3.1\r\nHost: x\r\n\r\n", 505],
+  ])("refuses %s with its status and a close", (_what, req, status) => {
+    const t = connect(Http);
+    t.feed(req + SMUGGLED);
+    const out = t.take();
+    expect(statuses(out)).toEqual([status]);
+    expect(out).toContain("Connection: close");
+    expect(t.closed).toBe(true);
+  });
+
+  it.each([
+    ["an empty Host", "GET / HTTP/1.1\r\nHost:\r\n\r\n"],
+    ["a Host with a port", "GET / HTTP/1.1\r\nHost: example.com:8080\r\n\r\n"],
+    ["an IPv6 Host", "GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n"],
+    ["HTTP/1.0 without Host", "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"],
+  ])("serves %s", (_what, req) => {
+    const t = connect(Http);
+    t.feed(req);
+    expect(statuses(t.take())).toEqual([200]);
+    expect(t.closed).toBe(false);
+  });
+
+  it("serves HTTP/1.2 and HTTP/1.9 as HTTP/1.1: keep-alive by default, Connection: close honoured", () => {
+    const t = connect(Http);
+    t.feed("GET / HTTP/1.2\r\nHost: x\r\n\r\nGET / HTTP/1.9\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const out = t.take();
+    expect(statuses(out)).toEqual([200, 200]);
+    expect(out.match(/Connection: (\S+)\r\n/g)).toEqual(["Connection: keep-alive\r\n", "Connection: close\r\n"]);
+    expect(t.closed).toBe(true);
+  });
+
+  it("reads a Content-Length with leading zeros as the digits it is: 0000000005 is 5", () => {
+    for (const cl of ["0000000005", "00000000000000000000000005", "05"]) {
+      const t = connect(Http);
+      t.feed(`POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: ${cl}\r\n\r\nhelloGET / HTTP/1.1\r\nHost: x\r\n\r\n`);
+      const out = t.take();
+      expect([cl, statuses(out)]).toEqual([cl, [200, 200]]);
+      expect(out).toContain("Content-Length: 5\r\nConnection: keep-alive\r\n\r\nhello");
+    }
+    const zero = connect(Http);
+    zero.feed("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0000\r\n\r\n");
+    expect(zero.take()).toContain("Content-Length: 0\r\n");
   });
 
   it("refuses Transfer-Encoding in HTTP/1.0", () => {
@@ -90,7 +145,7 @@ describe("examples/http.ts frames messages as RFC 9112 §6 says", () => {
     ["a malformed trailer", "0\r\nbad trailer\r\n\r\n"],
   ])("refuses a chunked body with %s", (_what, body) => {
     const t = connect(Http);
-    t.feed(`POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n${body}` + SMUGGLED);
+    t.feed(`POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${body}` + SMUGGLED);
     expect(statuses(t.take())).toEqual([400]);
     expect(t.closed).toBe(true);
   });
@@ -122,7 +177,7 @@ describe("examples/http.ts frames messages as RFC 9112 §6 says", () => {
 
   it("keeps Content-Length bodies, keep-alive and pipelining", () => {
     const t = connect(Http);
-    t.feed("POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /nope HTTP/1.1\r\n\r\n\r\nGET / HTTP/1.0\r\n\r\n");
+    t.feed("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /nope HTTP/1.1\r\nHost: x\r\n\r\n\r\nGET / HTTP/1.0\r\n\r\n");
     const out = t.take();
     expect(statuses(out)).toEqual([200, 404, 200]);
     expect(out).toContain("\r\n\r\nhello");
@@ -131,7 +186,7 @@ describe("examples/http.ts frames messages as RFC 9112 §6 says", () => {
 
   it("says 100 Continue to a client that waits for it, once its head is in", () => {
     const t = connect(Http);
-    t.feed("POST /echo HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
+    t.feed("POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
     expect(t.take()).toBe("HTTP/1.1 100 Continue\r\n\r\n");
     t.feed("body");
     expect(statuses(t.take())).toEqual([200]);
@@ -139,7 +194,18 @@ describe("examples/http.ts frames messages as RFC 9112 §6 says", () => {
 });
 
 describe("examples/resp.ts reads lengths as Redis does: decimal digits only", () => {
-  it.each(["*0x1\r\n$4\r\nPING\r\n", "*+1\r\n$4\r\nPING\r\n", "*1\r\n$0x4\r\nPING\r\n", "*1\r\n$4.0\r\nPING\r\n", "*1\r\n$4e0\r\nPING\r\n"])(
+  it.each([
+    "*0x1\r\n$4\r\nPING\r\n",
+    "*+1\r\n$4\r\nPING\r\n",
+    "*1\r\n$0x4\r\nPING\r\n",
+    "*1\r\n$4.0\r\nPING\r\n",
+    "*1\r\n$4e0\r\nPING\r\n",
+    // string2ll refuses "-0" (found on s18-try: it was read as a length of 0)
+    "*1\r\n$-0\r\n\r\n",
+    "*-0\r\n",
+    "*1\r\n$-1\r\n",
+    "*1\r\n$04\r\nPING\r\n",
+  ])(
     "refuses %j",
     (req) => {
       const t = connect(Resp);
@@ -148,4 +214,58 @@ describe("examples/resp.ts reads lengths as Redis does: decimal digits only", ()
       expect(t.closed).toBe(true);
     },
   );
+});
+
+describe("examples/line.ts bounds a line, whole or still coming", () => {
+  const long = "a".repeat(8193);
+
+  it("answers the complete lines of a read that ends in an over-long partial line, then refuses it", () => {
+    const t = connect(Line);
+    t.take();
+    t.feed(`PING\nECHO before\nECHO ${long}`);
+    expect(t.take()).toBe("PONG\r\nbefore\r\nERR line too long\r\n");
+    expect(t.closed).toBe(true);
+  });
+
+  it("refuses an over-long line that arrives whole in one read, after the lines before it; nothing after it", () => {
+    const t = connect(Line);
+    t.take();
+    t.feed(`PING\r\n${long}\r\nPING\r\n`);
+    expect(t.take()).toBe("PONG\r\nERR line too long\r\n");
+    expect(t.closed).toBe(true);
+  });
+
+  it("the same however the network cuts it", () => {
+    const input = `PING\n${long}\nPING\n`;
+    for (const at of [3, 5, 100, 8197, 8199, 8200]) {
+      const t = connect(Line);
+      t.take();
+      t.feed(input, { at: [at] });
+      expect([at, t.take()]).toEqual([at, "PONG\r\nERR line too long\r\n"]);
+      expect(t.closed).toBe(true);
+    }
+  });
+
+  it("takes a line of MAX_LINE characters, \\r aside", () => {
+    const t = connect(Line);
+    t.take();
+    const arg = "b".repeat(8192 - 5);
+    t.feed(`ECHO ${arg}\r\nPING\n`);
+    expect(t.take()).toBe(`${arg}\r\nPONG\r\n`);
+    expect(t.closed).toBe(false);
+  });
+});
+
+describe("the starter's greeter.ts bounds a line too", () => {
+  const long = "N".repeat(1025);
+
+  it("answers the lines before an over-long one, whole or still coming, then refuses it and closes", () => {
+    for (const tail of [`${long}\nNAME Bo\n`, long]) {
+      const t = connect(Greeter);
+      t.take();
+      t.feed(`NAME Ada\n${tail}`);
+      expect(t.take()).toBe("HELLO Ada\nERR line too long\n");
+      expect(t.closed).toBe(true);
+    }
+  });
 });
