@@ -22,14 +22,11 @@ all() ->
 
 suite() -> [{timetrap, {minutes, 3}}].
 
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(reactor),
-    {ok, _} = application:ensure_all_started(ssl),
-    Dir = reactor_test_lib:make_certs(filename:join(?config(priv_dir, Config), "certs")),
-    [{certs, Dir} | Config].
+%% The application is reactor_ct_hook's; a CT hook needs end_per_suite/1
+%% beside init_per_suite/1.
+init_per_suite(Config) -> reactor_test_lib:init_tls(Config).
 
-end_per_suite(_Config) ->
-    application:stop(reactor).
+end_per_suite(_Config) -> ok.
 
 cert(Config, Name) -> filename:join(?config(certs, Config), Name).
 
@@ -59,7 +56,9 @@ nothing_left(#{ctx := Ctx, beam_fds := Beam0}) ->
 
 connections(Ctx) -> maps:get(connections, reactor_context:info(Ctx)).
 
-%% Everything until the peer's end, and how it ended (closed: a FIN).
+%% Everything until the peer's end, and how it ended: `closed' (a FIN) or
+%% the error (econnreset...) with the bytes before it, which
+%% reactor_test_lib:recv_rest/1 does not keep.
 recv_all(S) -> recv_all(S, []).
 
 %% A client that keeps its socket open after the server's FIN (gen_tcp

@@ -19,13 +19,6 @@ all() ->
      line_utf8_split_across_reads, http_framing_refused, http_chunked_bodies,
      departed_timer_logged_once].
 
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(reactor),
-    Config.
-
-end_per_suite(_Config) ->
-    application:stop(reactor).
-
 udp() ->
     {ok, S} = gen_udp:open(0, [binary, {ip, ?LOOPBACK}, {active, false}]),
     {ok, Port} = inet:port(S),
@@ -118,8 +111,9 @@ udp_send_to_port_out_of_range(_Config) ->
 
 %%% Item 5: handoff_socket keeps what gen_tcp had buffered
 
-%% A listening socket and a connection on it: {Client, Server}, Server with Opts.
-tcp_pair(Opts) ->
+%% A listening socket and a connection on it: {Client, Server}, both gen_tcp
+%% sockets, Server with Opts (reactor_test_lib:tcp_pair/0 gives a raw fd instead).
+accepted_pair(Opts) ->
     {ok, L} = gen_tcp:listen(0, [binary, {ip, ?LOOPBACK}, {active, false} | Opts]),
     {ok, Port} = inet:port(L),
     {ok, C} = gen_tcp:connect(?LOOPBACK, Port, [binary, {active, false}, {nodelay, true}]),
@@ -134,7 +128,7 @@ tcp_pair(Opts) ->
 handoff_keeps_buffered_lines(_Config) ->
     Base = settled_fd_count(),
     Ctx = start_ctx(replay_lines, #{protocol => example("line.ts")}),
-    {C, S} = tcp_pair([{packet, line}]),
+    {C, S} = accepted_pair([{packet, line}]),
     ok = gen_tcp:send(C, <<"HELLO\nECHO DATA1\nECHO DATA2\n">>),
     timer:sleep(50), % all of it in the port's buffer before the first line is read
     ?assertEqual({ok, <<"HELLO\n">>}, gen_tcp:recv(S, 0, 5000)),
@@ -154,7 +148,7 @@ handoff_keeps_buffered_lines(_Config) ->
 %% they cross the port as base64) reach examples/echo.ts before the rest.
 handoff_keeps_partial_packet(_Config) ->
     Ctx = start_ctx(replay_packet, #{protocol => example("echo.ts")}),
-    {C, S} = tcp_pair([{packet, 4}]),
+    {C, S} = accepted_pair([{packet, 4}]),
     Payload = <<"s", 0, 255, 195, "cond">>,
     <<Half:5/binary, Rest/binary>> = <<(byte_size(Payload)):32, Payload/binary>>,
     ok = gen_tcp:send(C, <<0, 0, 0, 5, "first", Half/binary>>),
@@ -172,7 +166,7 @@ handoff_keeps_partial_packet(_Config) ->
 %% port (64 KiB): what it took and what stayed in the kernel arrive in order.
 handoff_keeps_order_past_the_bound(_Config) ->
     Ctx = start_ctx(replay_bound, #{protocol => example("echo.ts")}),
-    {C, S} = tcp_pair([{packet, line}, {buffer, 256 * 1024}]),
+    {C, S} = accepted_pair([{packet, line}, {buffer, 256 * 1024}]),
     Data = rand:bytes(300 * 1024),
     Self = self(),
     spawn_link(fun() -> ok = gen_tcp:send(C, [<<"HELLO\n">>, Data]), Self ! sent end),
@@ -191,9 +185,9 @@ handoff_preread_refused(_Config) ->
     Base = settled_fd_count(),
     {U, _} = udp(),
     ?assertEqual({error, {bad_client_info, preread}}, reactor:handoff_socket(Ctx, U, #{preread => <<"x">>})),
-    {C1, S1} = tcp_pair([]),
+    {C1, S1} = accepted_pair([]),
     ?assertEqual({error, {bad_client_info, preread}}, reactor:handoff_socket(Ctx, S1, #{preread => "text"})),
-    {C2, S2} = tcp_pair([]),
+    {C2, S2} = accepted_pair([]),
     ?assertEqual({error, preread_too_large},
                  reactor:handoff_socket(Ctx, S2, #{preread => binary:copy(<<"x">>, 1048577)})),
     [?assertEqual({error, closed}, gen_tcp:recv(C, 0, 5000)) || C <- [C1, C2]],
@@ -285,7 +279,7 @@ http_framing_refused(_Config) ->
     [begin
          S = connect(Port),
          ok = gen_tcp:send(S, [Req, Smuggled]),
-         Answer = recv_until_closed(S, <<>>),
+         Answer = closed_after(S),
          Statuses = [binary_to_integer(St) || [St] <- match_all(Answer, "HTTP/1\\.1 (\\d{3}) ")],
          ?assertEqual({Req, [Status]}, {Req, Statuses}),
          gen_tcp:close(S)
@@ -294,7 +288,7 @@ http_framing_refused(_Config) ->
     S2 = connect(Port),
     ok = gen_tcp:send(S2, <<"POST /echo HTTP/1.2\r\nHost: x\r\nContent-Length: 0000000005\r\n"
                             "Connection: close\r\n\r\nhello">>),
-    Served = recv_until_closed(S2, <<>>),
+    Served = closed_after(S2),
     ?assertMatch({match, _}, re:run(Served, "^HTTP/1\\.1 200 OK\r\n.*Content-Length: 5\r\n.*\r\n\r\nhello$",
                                     [dotall])),
     gen_tcp:close(S2),
@@ -317,7 +311,7 @@ http_chunked_bodies(Config) ->
     ok = gen_tcp:send(S, <<"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
                            "5;ext=1\r\nhello\r\n7\r\n chunks\r\n0\r\nX-Trailer: t\r\n\r\n"
                            "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n">>),
-    Answer = recv_until_closed(S, <<>>),
+    Answer = closed_after(S),
     ?assertEqual([[<<"200">>], [<<"200">>]], match_all(Answer, "HTTP/1\\.1 (\\d{3}) ")),
     ?assertMatch({match, _}, re:run(Answer, "Content-Length: 12\r\nConnection: keep-alive\r\n\r\nhello chunks")),
     ?assertMatch({match, _}, re:run(Answer, "Hello from TypeScript on the BEAM!")),
@@ -325,11 +319,10 @@ http_chunked_bodies(Config) ->
     reactor:stop_listener(L),
     reactor_context:stop(Ctx).
 
-recv_until_closed(S, Acc) ->
-    case gen_tcp:recv(S, 0, 5000) of
-        {ok, B} -> recv_until_closed(S, <<Acc/binary, B/binary>>);
-        {error, closed} -> Acc
-    end.
+%% Everything the peer sent until its FIN.
+closed_after(S) ->
+    {closed, Bin} = reactor_test_lib:recv_rest(S),
+    Bin.
 
 match_all(Bin, Re) ->
     case re:run(Bin, Re, [global, {capture, all_but_first, binary}]) of
