@@ -28,6 +28,7 @@ export interface InitConfig {
   closeTimeout: number;
   lingerTimeout: number;
   lingerMaxBytes: number;
+  maxQueuedMessages: number;
   typecheck: boolean;
   /** report each connection's end and each callback that throws (telemetry) */
   telemetry: boolean;
@@ -127,6 +128,7 @@ export function decode(frame: Buffer): Incoming {
             closeTimeout: natural(c.close_timeout, DEFAULTS.closeTimeout),
             lingerTimeout: natural(c.linger_timeout, DEFAULTS.lingerTimeout),
             lingerMaxBytes: natural(c.linger_max_bytes, DEFAULTS.lingerMaxBytes),
+            maxQueuedMessages: Math.max(1, natural(c.max_queued_messages, DEFAULTS.maxQueuedMessages)),
             typecheck: c.typecheck === true,
             telemetry: c.telemetry === true,
             tls: tlsOptionsOf(c.tls),

@@ -26,6 +26,10 @@ export const DEFAULTS = {
   lingerTimeout: 1000,
   /** bytes a lingering close drops at most (0 = only the time bounds it) */
   lingerMaxBytes: 64 << 20,
+  /** messages a connection holds for its protocol while it does not take
+   * them (a pending handler, a full writeBuffer); one more closes it with
+   * EMESSAGEOVERFLOW */
+  maxQueuedMessages: 1000,
 } as const;
 
 /** read_size is refused above this (16 MiB). */
@@ -73,3 +77,10 @@ export const MAX_TERM_DEPTH = 1000;
  * Erlang's own limit on a bignum (`binary_to_term/1` refuses one larger).
  */
 export const MAX_BIG_BYTES = 4194296;
+
+/** The longest name of a group of connections (Protocol.join), in bytes;
+ * Erlang: reactor_groups's ?MAX_GROUP_BYTES. */
+export const MAX_GROUP_BYTES = 255;
+
+/** The most groups one connection is in at once. */
+export const MAX_GROUPS_PER_CONNECTION = 1024;

@@ -21,6 +21,7 @@
                   close_timeout => non_neg_integer(),
                   linger_timeout => non_neg_integer(),
                   linger_max_bytes => non_neg_integer(),
+                  max_queued_messages => pos_integer(),
                   hot_wait => non_neg_integer(),
                   tls => reactor_tls:opts(),
                   typecheck => boolean(),
@@ -41,6 +42,12 @@ default(idle_timeout) -> 0;
 default(close_timeout) -> 30000;
 default(linger_timeout) -> 1000;
 default(linger_max_bytes) -> 64 bsl 20;
+%% Messages (reactor:send/2, reactor:publish/2) a connection holds while its
+%% protocol does not take them (a pending handler, a writeBuffer over
+%% write_high_water); one more closes it with EMESSAGEOVERFLOW, as Redis's
+%% client-output-buffer-limit and NATS's slow-consumer limit cut a
+%% subscriber that does not keep up (docs/bridge.md).
+default(max_queued_messages) -> 1000;
 %% us a busy context's hot path waits for more traffic on a dirty I/O
 %% scheduler before it goes back to enif_select (reactor_conns:cycle/1)
 default(hot_wait) -> 1000;
@@ -58,6 +65,7 @@ get(Key, Opts) -> maps:get(Key, Opts, default(Key)).
 %% @doc The node executable, its arguments (the runtime last), and what its
 %% init frame carries but the channel's path. Throws `no_protocol_given',
 %% `{protocol_not_found, Path}', `{node_not_found, Node}', `{bad_option, {hot_wait, W}}',
+%% `{bad_option, {max_queued_messages, N}}',
 %% `{runtime_not_built, Script}' and the TLS errors of reactor_tls:options/1.
 -spec node_init(term(), opts()) -> {file:filename(), [string()], map()}.
 node_init(Id, Opts) ->
@@ -79,8 +87,12 @@ node_init(Id, Opts) ->
            close_timeout => get(close_timeout, Opts),
            linger_timeout => get(linger_timeout, Opts),
            linger_max_bytes => get(linger_max_bytes, Opts),
+           max_queued_messages => check_max_queued(get(max_queued_messages, Opts)),
            telemetry => reactor_telemetry:enabled(),
            tls => Tls}}.
+
+check_max_queued(N) when is_integer(N), N >= 1 -> N;
+check_max_queued(N) -> throw({bad_option, {max_queued_messages, N}}).
 
 %% Checked before Node starts: reactor_nif:pump/3 takes at most a second.
 check_hot_wait(W) when is_integer(W), W >= 0, W =< 1000000 -> ok;

@@ -41,7 +41,8 @@ from_node() ->
      {"log", {ok, {log, notice, 5, <<"got ping">>}}},
      {"log_context", {ok, {log, error, undefined, <<"port exiting">>}}},
      {"stats", {ok, {stats, #{connections => 2, bytes_in => 10, bytes_out => 20, events => 30,
-                              errors => 0, buffered => 0, tls_queued => 0}}}},
+                              errors => 0, buffered => 0, tls_queued => 0, messages_delivered => 40,
+                              messages_queued => 3, sent_to_ended => 1}}}},
      {"reloaded", {ok, {reloaded, 4, 2}}},
      {"reload_error", {ok, {reload_error, 5, no_protocol, <<"v3.ts yields no protocol">>}}},
      {"connections", {ok, {connections, [#{id => 1, bytes_in => 10, bytes_out => 20, age => 1500, state => reading},
@@ -118,4 +119,5 @@ shared_facts_are_there_test() ->
     [?assert(is_map_key(N, Facts))
      || N <- [<<"MAX_ID">>, <<"MAX_FDS_PER_MSG">>, <<"DEFAULT_READ_SIZE">>, <<"DEFAULT_WRITE_HIGH_WATER">>,
               <<"DEFAULT_CALLBACK_TIMEOUT">>, <<"DEFAULT_IDLE_TIMEOUT">>, <<"DEFAULT_HANDSHAKE_TIMEOUT">>,
-              <<"DEFAULT_CLOSE_TIMEOUT">>, <<"DEFAULT_LINGER_TIMEOUT">>, <<"DEFAULT_LINGER_MAX_BYTES">>]].
+              <<"DEFAULT_CLOSE_TIMEOUT">>, <<"DEFAULT_LINGER_TIMEOUT">>, <<"DEFAULT_LINGER_MAX_BYTES">>,
+              <<"DEFAULT_MAX_QUEUED_MESSAGES">>]].
