@@ -4,7 +4,8 @@
 // gracefully (closing.ts) or abortively.
 import type { ClientInfo, LogLevel, BatchAction } from "./types";
 import { ReactorError, describe, isSystemError, stackOf } from "./errors";
-import type { Action, ConnectionHandle, Peer, Protocol, TimerKind } from "./protocol";
+import type { Action, ConnectionHandle, ConnRef, Peer, Protocol, TimerKind } from "./protocol";
+import type { Term } from "./term-types";
 import type { Clock } from "./clock";
 import type { ProtocolTable } from "./protocol-table";
 import type { Transport, Upstream } from "./transport";
@@ -12,6 +13,7 @@ import type { Traffic } from "./fd-transport";
 import { Mode, awaitAction, isThenable, batchActionOf } from "./actions";
 import { CloseBounds, Ending } from "./closing";
 import { ProtocolTimers } from "./timers";
+import { Inbox } from "./inbox";
 
 export type ConnectionState = "opening" | "reading" | "writing" | "paused" | "closing" | "closed";
 
@@ -25,6 +27,8 @@ export interface ConnectionHost {
   readonly writeHighWater: number;
   /** how long a graceful close may take, and its lingering read */
   readonly closeBounds: CloseBounds;
+  /** messages a connection holds for its protocol at most (max_queued_messages) */
+  readonly maxQueuedMessages: number;
   act(id: number, action: BatchAction): void;
   log(level: LogLevel, id: number, text: string): void;
   /** a protocol or a peer did something wrong */
@@ -33,6 +37,17 @@ export interface ConnectionHost {
   exception(id: number, callback: string, error: unknown, text: string): void;
   /** settled outside a dispatch: flush soon */
   wake(): void;
+  /** a close began: the connection leaves its groups; `dropped` messages
+   * that waited for it are gone */
+  closing(conn: Connection, dropped: number): void;
+  /** `n` messages came for a connection that has ended: dropped */
+  messagesDropped(n: number): void;
+  /** the protocol took a message (messageReceived ran) */
+  delivered(): void;
+  /** the address Erlang holds for connection `id` (reactor:conn_ref()) */
+  refOf(id: number): ConnRef;
+  join(conn: Connection, group: Buffer): void;
+  leave(conn: Connection, group: Buffer): void;
   /** the protocol's connection is over (connectionLost runs next) */
   lost(conn: Connection, reason: Error | undefined): void;
   /** the fd is released: drop the connection from the table */
@@ -58,6 +73,14 @@ export class Connection implements Upstream, ConnectionHandle {
   private armedForLayers = false;
   /** the protocol's own timers */
   private readonly timers: ProtocolTimers;
+  /** messages the protocol has not taken yet (it was paused, or behind on writes) */
+  private readonly inbox: Inbox<Term>;
+  /** protocol callbacks running now: a write() arms nothing then, their Action does */
+  private running = 0;
+  /** write() left bytes in writeBuffer: WRITE is armed before READ until they are out */
+  private owesFlush = false;
+  /** what Erlang has armed, as told since the last event (one-shot: an event disarms) */
+  private armedAs: BatchAction | null = null;
 
   /** when the handoff arrived (engine clock, ms) */
   readonly since: number;
@@ -76,7 +99,11 @@ export class Connection implements Upstream, ConnectionHandle {
     top.up = this;
     this.lastActive = this.since = host.clock.now();
     this.timers = new ProtocolTimers(host.clock, (kind, ms) => this.timedOut(kind, ms));
-    this.ending = new Ending(this, top, host, () => this.timers.clear());
+    this.inbox = new Inbox(host.maxQueuedMessages);
+    this.ending = new Ending(this, top, host, () => {
+      this.timers.clear();
+      host.closing(this, this.inbox.clear());
+    });
   }
 
   /** A close began: the protocol gets no more callbacks. */
@@ -113,12 +140,15 @@ export class Connection implements Upstream, ConnectionHandle {
       if (!this.closed && this.eof && !this.paused && this.top.interest(this.next) === "read_pending") this.close();
     }
     // a handler paused on a Promise: READ may come before it settles (readable waits for it)
-    return { ack: this.ending.announce(this.top.interest(this.next)) };
+    const ack = this.ending.announce(this.top.interest(this.next));
+    this.armedAs = ack;
+    return { ack };
   }
 
   // Entry points: an event from Erlang, a settled Promise, a layer's wake.
 
   readable(): void {
+    this.armedAs = null;
     if (this.paused) return; // armed by an ack before a preread's handler paused: resuming arms again
     this.touch();
     if (this.ending.closing) return this.ending.closing.readable();
@@ -127,17 +157,39 @@ export class Connection implements Upstream, ConnectionHandle {
   }
 
   writable(): void {
+    this.armedAs = null;
     this.touch();
     if (this.ending.closing) return this.ending.closing.run();
     if (!this.top.flush() || this.closed) {
-      if (!this.closed) this.host.act(this.id, "write_pending");
+      if (!this.closed) this.tell("write_pending");
       return;
     }
     if (this.made && !this.paused && !this.armedForLayers) {
       this.next = "read_pending";
       this.apply(this.step("write", "writeReady", () => this.proto.writeReady()));
+      this.takeMessages(); // writeBuffer may be under the high water again
     }
     this.settle();
+  }
+
+  /** A message from Erlang: reactor:send/2 to this connection, or a publish
+   * to a group it is in. The protocol takes it now, or it waits in the
+   * inbox (in order) while a handler's Promise is pending or writeBuffer is
+   * over the high water; past max_queued_messages the connection is
+   * destroyed (EMESSAGEOVERFLOW), as Redis and NATS cut a slow subscriber:
+   * its peer sees the loss instead of a silent gap. */
+  message(term: Term): void {
+    if (this.closed) return this.host.messagesDropped(1);
+    if (this.inbox.empty && this.takesMessages()) {
+      this.deliver(term);
+      this.settle();
+    } else if (!this.inbox.push(term)) {
+      this.host.countError();
+      this.destroy(
+        new ReactorError("EMESSAGEOVERFLOW", `more than ${this.inbox.max} messages waited for the protocol (max_queued_messages)`),
+      );
+      this.host.messagesDropped(1); // this one, after the queue's
+    }
   }
 
   /** Graceful close (Node's socket.end()): what the protocol queued goes
@@ -153,6 +205,11 @@ export class Connection implements Upstream, ConnectionHandle {
     this.ending.destroy(reason, tellErlang);
   }
 
+  /** Messages waiting for the protocol. */
+  get queuedMessages(): number {
+    return this.inbox.length;
+  }
+
   /** Bytes taken from the protocol that the kernel has not taken yet. */
   get unsent(): number {
     return this.top.unsent;
@@ -166,6 +223,7 @@ export class Connection implements Upstream, ConnectionHandle {
     const first = this.connectionMade();
     if (first === FAILED) return;
     this.apply(first === null ? null : this.writeAtOnce(first));
+    this.takeMessages();
     this.settleIfLater();
   }
 
@@ -231,6 +289,38 @@ export class Connection implements Upstream, ConnectionHandle {
 
   read(size: number): Buffer | null {
     return this.rawRead(size);
+  }
+
+  get ref(): ConnRef {
+    return this.host.refOf(this.id);
+  }
+
+  /** Protocol.write: what the kernel takes now, the rest into writeBuffer
+   * (behind what waits there); outside a callback WRITE is armed for it. */
+  write(b: Uint8Array): boolean {
+    if (this.top.datagram) return b.length === 0 || this.top.writev([b]) > 0;
+    const wb = this.proto.writeBuffer;
+    if (wb.length === 0 && b.length > 0) {
+      const n = this.top.writev([b]);
+      if (n < b.length) wb.push(n === 0 ? b : b.subarray(n));
+    } else {
+      wb.push(b);
+    }
+    if (wb.length > 0) this.owesFlush = true;
+    if (this.running === 0 && (wb.length > 0 || this.top.unsent > 0) && !this.closed && !this.paused) {
+      if (wb.length > 0) this.next = "write_pending";
+      this.settle();
+      this.host.wake();
+    }
+    return wb.length === 0;
+  }
+
+  join(group: Buffer): void {
+    this.host.join(this, group);
+  }
+
+  leave(group: Buffer): void {
+    this.host.leave(this, group);
   }
 
   writev(bufs: Uint8Array[]): number {
@@ -302,7 +392,31 @@ export class Connection implements Upstream, ConnectionHandle {
     this.armedForLayers = interest !== this.next;
     // After EOF, wanting to read means done: once every layer's bytes are out.
     if (interest === "read_pending" && this.eof) this.close(undefined);
-    else this.host.act(this.id, interest);
+    else if (interest !== this.armedAs) this.tell(interest); // armed already: no event since
+  }
+
+  private tell(action: BatchAction): void {
+    this.armedAs = action;
+    this.host.act(this.id, action);
+  }
+
+  /** Whether a message can go to the protocol now. */
+  private takesMessages(): boolean {
+    const hw = this.host.writeHighWater;
+    return this.made && !this.paused && !this.closed && !(hw > 0 && this.queued() >= hw);
+  }
+
+  /** The messages that waited, in order, while the protocol takes them. */
+  private takeMessages(): void {
+    while (!this.inbox.empty && this.takesMessages()) this.deliver(this.inbox.shift()!);
+  }
+
+  /** messageReceived: its "continue" keeps what the connection waits for. */
+  private deliver(term: Term): void {
+    this.host.delivered();
+    const mode: Mode = this.next === "write_pending" ? "write" : "read";
+    const action = this.step(mode, "messageReceived", () => this.proto.messageReceived(term));
+    this.apply(mode === "read" ? this.writeAtOnce(action) : action);
   }
 
   /** What a handler said: close now, or remember what to arm. */
@@ -321,11 +435,14 @@ export class Connection implements Upstream, ConnectionHandle {
   /** Runs a protocol callback with its connection named in what it logs; a
    * throw ends the connection (logged) and gives FAILED. */
   private call<T>(name: string, fn: () => T): T | typeof FAILED {
+    this.running++;
     try {
       return this.host.protocols.runAs(this.id, fn, true);
     } catch (e) {
       this.handlerFailed(name, e);
       return FAILED;
+    } finally {
+      this.running--;
     }
   }
 
@@ -361,6 +478,7 @@ export class Connection implements Upstream, ConnectionHandle {
       if (this.closed) return;
       const action = this.toBatchAction(mode, a, name);
       this.apply(mode === "read" ? this.writeAtOnce(action) : action);
+      this.takeMessages();
       this.settle();
       this.host.wake();
     };
@@ -386,6 +504,11 @@ export class Connection implements Upstream, ConnectionHandle {
     }
     // After EOF, what is queued is written before the close.
     if (action === "read_pending" && this.eof && this.queued() > 0) return "write_pending";
+    // What write() left waiting goes before the next read.
+    if (action === "read_pending" && this.owesFlush) {
+      if (this.queued() > 0) return "write_pending";
+      this.owesFlush = false;
+    }
     return action;
   }
 

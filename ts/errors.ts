@@ -10,6 +10,7 @@ export type ReactorErrorCode =
   | "EIDLETIMEOUT" // no event for longer than the idle timeout (the context's, or the protocol's own)
   | "EDEADLINE" // the protocol's deadline (setDeadline) passed
   | "ECLOSETIMEOUT" // a graceful close: the peer did not take the last bytes within close_timeout
+  | "EMESSAGEOVERFLOW" // more messages waited for the protocol than max_queued_messages
   | "EHANDSHAKETIMEOUT"; // a TLS handshake did not finish in time
 
 export class ReactorError extends Error {
