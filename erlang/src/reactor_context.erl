@@ -115,12 +115,16 @@ close(Ctx, ConnId) ->
 %% @doc Counters: connections, bytes_in, bytes_out, buffered (bytes queued in
 %% writeBuffers), events, errors, handoffs, refused, closed, pending (handoffs
 %% Node has not answered yet: connections opening), frames_to_node, frames_from_node (control, on the port), batches_to_node,
-%% batches_from_node (the per-event path, on the batch socket), os_pid, draining.
+%% batches_from_node (the per-event path, on the batch socket), os_pid, draining;
+%% messages (reactor:send/2, reactor:publish/2): messages_delivered (the
+%% protocols took them), messages_queued (waiting in connections' queues
+%% now), sent_to_ended (for a connection that had ended, or ended before
+%% taking them: dropped).
 -spec info(context()) -> #{atom() => term()}.
 info(Ctx) -> gen_server:call(Ctx, info, 10000).
 
-%% @doc Every live connection: `id', `peer', `type', `transport' (`proxy',
-%% `tls'), `bytes_in', `bytes_out', `age' (ms), `state' (opening | reading |
+%% @doc Every live connection: `id', `ref' (its reactor:conn_ref(), for
+%% reactor:send/2), `peer', `type', `transport' (`proxy', `tls'), `bytes_in', `bytes_out', `age' (ms), `state' (opening | reading |
 %% writing | paused | closing: flushing or lingering), and `draining => true' for
 %% those of a replaced Node.
 -spec connections(context()) -> [#{atom() => term()}] | {error, not_running}.
@@ -264,6 +268,8 @@ handle_call({reload, Changes}, From, S = #state{opts = Opts, refs = Ref}) ->
     catch
         throw:Why -> {reply, {error, Why}, S}
     end;
+handle_call({group_count, G}, _From, S = #state{served = Sv}) ->
+    {reply, reactor_served:group_count(G, Sv), S};
 handle_call(info, From, S = #state{served = Sv}) ->
     {noreply, S#state{served = reactor_served:ask(stats, From, Sv)}};
 handle_call(_Req, _From, S) ->
@@ -322,6 +328,12 @@ answer({reloaded, Ref, Adopted}, S = #state{reload = {Ref, From, Opts}}) ->
 answer({reload_error, Ref, Error}, S = #state{reload = {Ref, From, _}}) ->
     gen_server:reply(From, {error, Error}),
     S#state{reload = undefined};
+answer({not_here, Id, Msg}, S = #state{drains = Drains}) ->
+    case reactor_drains:close_owner(Id, Drains) of
+        {ok, D} -> D ! Msg; % one of a replaced Node's
+        none -> reactor_served:sent_to_ended(S#state.served)
+    end,
+    S;
 answer(Unexpected, S) ->
     logger:warning("reactor context ~0p: unexpected message from Node: ~0p", [S#state.id, Unexpected]),
     S.
@@ -332,6 +344,7 @@ answer(Unexpected, S) ->
 hand_over(N, DrainTimeout, S = #state{served = Old, drains = Drains}) ->
     OldNode = reactor_served:node(Old),
     D = reactor_drain:start_link(DrainTimeout, S#state.stop_timeout),
+    ok = reactor_served:hand_groups_over(Old, D),
     ok = reactor_drain:take_over(D, Old, reactor_node:hand_over(OldNode, D)),
     New = reactor_served:successor(N, table_opts(S#state.opts), Old),
     logger:notice("reactor context ~0p: replaced Node ~p by ~p; ~b connections drain on the old",

@@ -19,7 +19,8 @@
                 | {stats, gen_server:from(), #{atom() => term()}}
                 | {connections, gen_server:from(), [#{atom() => term()}]}
                 | {reloaded, non_neg_integer(), non_neg_integer()}
-                | {reload_error, non_neg_integer(), {atom(), term()}}.
+                | {reload_error, non_neg_integer(), {atom(), term()}}
+                | {not_here, pos_integer(), term()}.
 
 %%% The hot path
 
@@ -95,8 +96,19 @@ call_result(Call, I, Result, Sv = #served{calls = Calls}) ->
 %% frame applied, with the answer it holds for the holder to give; `{exit,
 %% Reason, Served}' when Node died; `{error, Reason}' for a frame that does
 %% not decode (a broken port); `ignore' when it is not about this Node.
+%% Messages for its connections (reactor:send/2, reactor:publish/2) go to
+%% Node; one for a connection that is not here is the answer `{not_here, Id,
+%% Msg}' (a context passes it to the drain that has it, or counts it).
 -spec message(term(), #served{}) ->
     {ok, #served{}, answer()} | {exit, term(), #served{}} | {error, term()} | ignore.
+message({'$reactor_message', Id, Encoded} = M, Sv) when is_integer(Id), is_binary(Encoded) ->
+    case reactor_served:message(Id, Encoded, Sv) of
+        sent -> {ok, Sv, none};
+        not_here -> {ok, Sv, {not_here, Id, M}}
+    end;
+message({'$reactor_publish', G, Encoded}, Sv) when is_binary(G), is_binary(Encoded) ->
+    ok = reactor_served:publish(G, Encoded, Sv),
+    {ok, Sv, none};
 message(Msg, Sv = #served{node = Node}) ->
     case reactor_node:handle(Msg, Node) of
         {data, Bin} ->
@@ -184,6 +196,7 @@ stats(NodeStats, #served{counters = C, conns = T, frames = F, node = N}) ->
           frames_from_node => counters:get(F, 2),
           batches_to_node => counters:get(F, 3),
           batches_from_node => counters:get(F, 4),
+          sent_to_ended => counters:get(F, 5) + maps:get(sent_to_ended, NodeStats, 0),
           os_pid => reactor_node:os_pid(N)}.
 
 default_meta(undefined) -> #{};

@@ -6,7 +6,8 @@
 -module(reactor_served).
 
 -export([new/3, successor/3, take_over/1, id/1, node/1, first_free/1, ids/1, is_empty/1,
-         send/2, count/2, count/3, ask/3, close/3, close_all/2, writable/1, stop/2]).
+         send/2, count/2, count/3, ask/3, close/3, close_all/2, writable/1, stop/2,
+         message/3, sent_to_ended/1, publish/3, group_count/2, hand_groups_over/2]).
 
 -export_type([served/0]).
 
@@ -19,7 +20,7 @@
 %% @doc What a context serves with Node `Node'; `Opts' are reactor_conns:new/3's.
 -spec new(term(), reactor_node:node_proc(), #{hot_wait => non_neg_integer()}) -> served().
 new(Id, Node, Opts) ->
-    #served{id = Id, node = Node, conns = conns(Node, Opts), frames = counters:new(4, [])}.
+    #served{id = Id, node = Node, conns = conns(Node, Opts), frames = counters:new(5, [])}.
 
 %% @doc What a context serves with `Node', the replacement of `Old''s: ids
 %% go on after Old's (so that a connection's id says which Node has it), and
@@ -106,6 +107,43 @@ close_all(Reason, Sv) ->
                             {error, not_found} -> send(Acc, reactor_wire:close(Id, Reason)), Acc
                         end
                 end, Sv, ids(Sv)).
+
+%% @doc A message for connection `Id' (reactor:send/2), its term encoded:
+%% to Node in a bridge frame, unless the connection is not here (ended, a
+%% drain's, or never was).
+-spec message(pos_integer(), binary(), served()) -> sent | not_here.
+message(Id, Encoded, Sv = #served{conns = T}) ->
+    case reactor_conns:meta(Id, T) of
+        undefined ->
+            not_here;
+        _ ->
+            send(Sv, reactor_bridge:frame(message, Id, Encoded)),
+            sent
+    end.
+
+%% @doc A message found its connection ended: dropped, and counted
+%% (`sent_to_ended' in info/1; Node counts those that find it so there).
+-spec sent_to_ended(served()) -> ok.
+sent_to_ended(#served{frames = F}) -> counters:add(F, 5, 1).
+
+%% @doc A publish to `Group' (reactor:publish/2): one bridge frame to Node,
+%% which delivers it to every member; none when no connection here is in it
+%% any more (the last left while the publish was on its way).
+-spec publish(reactor_groups:group(), binary(), served()) -> ok.
+publish(G, Encoded, Sv = #served{groups = Gs}) ->
+    case reactor_groups:count(G, Gs) of
+        0 -> ok;
+        _ -> send(Sv, reactor_bridge:frame(publish, G, Encoded))
+    end.
+
+%% @doc How many connections here are in `Group' (reactor:members/1).
+-spec group_count(reactor_groups:group(), served()) -> non_neg_integer().
+group_count(G, #served{groups = Gs}) -> reactor_groups:count(G, Gs).
+
+%% @doc The calling process hands the groups of these connections to `To'
+%% (replace/2: a drain takes the old Node over).
+-spec hand_groups_over(served(), pid()) -> ok.
+hand_groups_over(#served{groups = Gs}, To) -> reactor_groups:hand_over(Gs, To).
 
 %% @doc The batch socket is writable again: what waited for it goes.
 -spec writable(served()) -> served().

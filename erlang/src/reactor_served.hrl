@@ -13,8 +13,11 @@
     %% what Node answers in order: stats for info/1, connections/1
     queries = queue:new() :: queue:queue({stats | connections, gen_server:from()}),
     %% port frames to Node (1) and from it (2), batches to Node (3) and from
-    %% it (4); one set per context, its drains' Nodes counted in it too
+    %% it (4), messages for connections that had ended (5: sent_to_ended);
+    %% one set per context, its drains' Nodes counted in it too
     frames :: counters:counters_ref(),
+    %% the connection groups its connections are in (reactor_groups)
+    groups = reactor_groups:new() :: reactor_groups:groups(),
     counters = #{handoffs => 0, refused => 0, closed => 0, events => 0,
                  node_errors => 0} :: #{atom() => non_neg_integer()}
 }).

@@ -15,10 +15,12 @@ init([]) ->
     Registry = #{id => reactor_registry, start => {reactor_registry, start_link, []}},
     %% contexts join groups here, for the cluster view (reactor_cluster)
     Pg = #{id => reactor_pg, start => {pg, start_link, [reactor_cluster:scope()]}},
+    %% connections join groups here (reactor_groups): a scope of its own
+    Groups = #{id => reactor_groups_scope, start => {pg, start_link, [reactor_groups:scope()]}},
     Servers = #{id => reactor_servers_sup,
                 start => {supervisor, start_link, [?MODULE, servers]},
                 type => supervisor},
-    {ok, {#{strategy => rest_for_one, intensity => 10, period => 10}, [Registry, Pg, Servers]}};
+    {ok, {#{strategy => rest_for_one, intensity => 10, period => 10}, [Registry, Pg, Groups, Servers]}};
 %% The default context and the listeners restart on their own: a context that
 %% restarts never takes the listeners with it.
 init(servers) ->
