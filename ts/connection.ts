@@ -2,64 +2,24 @@
 // protocol's callbacks, turns what they return into what the fd is armed for
 // next, pauses while a handler's Promise is pending, and ends exactly once:
 // gracefully (closing.ts) or abortively.
-import type { ClientInfo, LogLevel, BatchAction } from "./types";
+import type { ClientInfo, BatchAction } from "./types";
+import type { ConnectionHost, ConnectionState, Start } from "./connection-host";
 import { ReactorError, describe, isSystemError, stackOf } from "./errors";
-import type { Action, ConnectionHandle, ConnRef, Peer, Protocol, TimerKind } from "./protocol";
+import type { Action, ConnectionHandle, Peer, Protocol, TimerKind } from "./protocol";
 import type { Term } from "./term-types";
-import type { Clock } from "./clock";
-import type { ProtocolTable } from "./protocol-table";
 import type { Transport, Upstream } from "./transport";
 import type { Traffic } from "./fd-transport";
 import { Mode, awaitAction, isThenable, batchActionOf } from "./actions";
-import { CloseBounds, Ending } from "./closing";
+import { Ending } from "./closing";
 import { ProtocolTimers } from "./timers";
 import { Inbox } from "./inbox";
+import { Handle } from "./handle";
 
-export type ConnectionState = "opening" | "reading" | "writing" | "paused" | "closing" | "closed";
-
-/** What a connection needs from its engine. */
-export interface ConnectionHost {
-  readonly protocols: ProtocolTable;
-  readonly clock: Clock;
-  /** ms a handler's Promise may stay pending (0 = none) */
-  readonly callbackTimeout: number;
-  /** writeBuffer bytes past which the connection stops reading (0 = none) */
-  readonly writeHighWater: number;
-  /** how long a graceful close may take, and its lingering read */
-  readonly closeBounds: CloseBounds;
-  /** messages a connection holds for its protocol at most (max_queued_messages) */
-  readonly maxQueuedMessages: number;
-  act(id: number, action: BatchAction): void;
-  log(level: LogLevel, id: number, text: string): void;
-  /** a protocol or a peer did something wrong */
-  countError(): void;
-  /** a protocol callback threw: counted, logged with `text`, reported */
-  exception(id: number, callback: string, error: unknown, text: string): void;
-  /** settled outside a dispatch: flush soon */
-  wake(): void;
-  /** a close began: the connection leaves its groups; `dropped` messages
-   * that waited for it are gone */
-  closing(conn: Connection, dropped: number): void;
-  /** `n` messages came for a connection that has ended: dropped */
-  messagesDropped(n: number): void;
-  /** the protocol took a message (messageReceived ran) */
-  delivered(): void;
-  /** the address Erlang holds for connection `id` (reactor:conn_ref()) */
-  refOf(id: number): ConnRef;
-  join(conn: Connection, group: Buffer): void;
-  leave(conn: Connection, group: Buffer): void;
-  /** the protocol's connection is over (connectionLost runs next) */
-  lost(conn: Connection, reason: Error | undefined): void;
-  /** the fd is released: drop the connection from the table */
-  forget(conn: Connection): void;
-}
-
-/** How a handoff starts: the first action for the ack, or why it is refused. */
-export type Start = { ack: BatchAction } | { nack: "connection_made_failed" | "invalid_action" };
+export type { ConnectionHost, ConnectionState, Start };
 
 const FAILED = Symbol("failed");
 
-export class Connection implements Upstream, ConnectionHandle {
+export class Connection implements Upstream {
   paused = false;
   lastActive: number;
   /** what the protocol wants armed next (read or write) */
@@ -74,7 +34,7 @@ export class Connection implements Upstream, ConnectionHandle {
   /** the protocol's own timers */
   private readonly timers: ProtocolTimers;
   /** messages the protocol has not taken yet (it was paused, or behind on writes) */
-  private readonly inbox: Inbox<Term>;
+  private readonly inbox: Inbox;
   /** protocol callbacks running now: a write() arms nothing then, their Action does */
   private running = 0;
   /** write() left bytes in writeBuffer: WRITE is armed before READ until they are out */
@@ -82,6 +42,8 @@ export class Connection implements Upstream, ConnectionHandle {
   /** what Erlang has armed, as told since the last event (one-shot: an event disarms) */
   private armedAs: BatchAction | null = null;
 
+  /** what the protocol sees of it (Protocol's own calls) */
+  readonly handle: ConnectionHandle;
   /** when the handoff arrived (engine clock, ms) */
   readonly since: number;
 
@@ -92,14 +54,15 @@ export class Connection implements Upstream, ConnectionHandle {
     private readonly top: Transport,
     private readonly host: ConnectionHost,
     /** the raw fd read behind Protocol.read */
-    private readonly rawRead: (size: number) => Buffer | null,
+    rawRead: (size: number) => Buffer | null,
     /** this connection's bytes on the fd */
     readonly traffic: Traffic = { bytesIn: 0, bytesOut: 0 },
   ) {
     top.up = this;
     this.lastActive = this.since = host.clock.now();
     this.timers = new ProtocolTimers(host.clock, (kind, ms) => this.timedOut(kind, ms));
-    this.inbox = new Inbox(host.maxQueuedMessages);
+    this.inbox = new Inbox(host.maxQueuedMessages, () => this.takesMessages(), (t) => this.deliver(t));
+    this.handle = new Handle(this, top, host, rawRead);
     this.ending = new Ending(this, top, host, () => {
       this.timers.clear();
       host.closing(this, this.inbox.clear());
@@ -167,23 +130,21 @@ export class Connection implements Upstream, ConnectionHandle {
     if (this.made && !this.paused && !this.armedForLayers) {
       this.next = "read_pending";
       this.apply(this.step("write", "writeReady", () => this.proto.writeReady()));
-      this.takeMessages(); // writeBuffer may be under the high water again
+      this.inbox.drain(); // writeBuffer may be under the high water again
     }
     this.settle();
   }
 
-  /** A message from Erlang: reactor:send/2 to this connection, or a publish
-   * to a group it is in. The protocol takes it now, or it waits in the
-   * inbox (in order) while a handler's Promise is pending or writeBuffer is
-   * over the high water; past max_queued_messages the connection is
-   * destroyed (EMESSAGEOVERFLOW), as Redis and NATS cut a slow subscriber:
-   * its peer sees the loss instead of a silent gap. */
+  /** A message from Erlang (reactor:send/2, a publish to a group it is in):
+   * taken now, or queued while a handler's Promise is pending or writeBuffer
+   * is over the high water. Past max_queued_messages the connection is
+   * destroyed, as Redis and NATS cut a slow subscriber: its peer sees the
+   * loss instead of a silent gap. */
   message(term: Term): void {
     if (this.closed) return this.host.messagesDropped(1);
-    if (this.inbox.empty && this.takesMessages()) {
-      this.deliver(term);
-      this.settle();
-    } else if (!this.inbox.push(term)) {
+    const r = this.inbox.offer(term);
+    if (r === "taken") this.settle();
+    else if (r === "full") {
       this.host.countError();
       this.destroy(
         new ReactorError("EMESSAGEOVERFLOW", `more than ${this.inbox.max} messages waited for the protocol (max_queued_messages)`),
@@ -223,7 +184,7 @@ export class Connection implements Upstream, ConnectionHandle {
     const first = this.connectionMade();
     if (first === FAILED) return;
     this.apply(first === null ? null : this.writeAtOnce(first));
-    this.takeMessages();
+    this.inbox.drain();
     this.settleIfLater();
   }
 
@@ -285,54 +246,17 @@ export class Connection implements Upstream, ConnectionHandle {
     }
   }
 
-  // ConnectionHandle: the protocol's own calls.
+  // What the protocol's handle (handle.ts) asks.
 
-  read(size: number): Buffer | null {
-    return this.rawRead(size);
-  }
-
-  get ref(): ConnRef {
-    return this.host.refOf(this.id);
-  }
-
-  /** Protocol.write: what the kernel takes now, the rest into writeBuffer
-   * (behind what waits there); outside a callback WRITE is armed for it. */
-  write(b: Uint8Array): boolean {
-    if (this.top.datagram) return b.length === 0 || this.top.writev([b]) > 0;
-    const wb = this.proto.writeBuffer;
-    if (wb.length === 0 && b.length > 0) {
-      const n = this.top.writev([b]);
-      if (n < b.length) wb.push(n === 0 ? b : b.subarray(n));
-    } else {
-      wb.push(b);
-    }
-    if (wb.length > 0) this.owesFlush = true;
-    if (this.running === 0 && (wb.length > 0 || this.top.unsent > 0) && !this.closed && !this.paused) {
-      if (wb.length > 0) this.next = "write_pending";
-      this.settle();
-      this.host.wake();
-    }
-    return wb.length === 0;
-  }
-
-  join(group: Buffer): void {
-    this.host.join(this, group);
-  }
-
-  leave(group: Buffer): void {
-    this.host.leave(this, group);
-  }
-
-  writev(bufs: Uint8Array[]): number {
-    return this.top.writev(bufs);
-  }
-
-  sendTo(data: Uint8Array, addr: string, port: number): number {
-    return this.top.sendTo(data, addr, port);
-  }
-
-  shutdownWrite(): void {
-    this.top.shutdownWrite();
+  /** Protocol.write queued bytes (or a layer holds some): from outside a
+   * callback, WRITE is armed now; in one, its Action arms it. */
+  wrote(): void {
+    const left = this.proto.writeBuffer.length > 0;
+    if (left) this.owesFlush = true;
+    if (this.running > 0 || this.closed || this.paused || (!left && this.top.unsent === 0)) return;
+    if (left) this.next = "write_pending";
+    this.settle();
+    this.host.wake();
   }
 
   setTimer(kind: TimerKind, ms: number): void {
@@ -406,11 +330,6 @@ export class Connection implements Upstream, ConnectionHandle {
     return this.made && !this.paused && !this.closed && !(hw > 0 && this.queued() >= hw);
   }
 
-  /** The messages that waited, in order, while the protocol takes them. */
-  private takeMessages(): void {
-    while (!this.inbox.empty && this.takesMessages()) this.deliver(this.inbox.shift()!);
-  }
-
   /** messageReceived: its "continue" keeps what the connection waits for. */
   private deliver(term: Term): void {
     this.host.delivered();
@@ -478,7 +397,7 @@ export class Connection implements Upstream, ConnectionHandle {
       if (this.closed) return;
       const action = this.toBatchAction(mode, a, name);
       this.apply(mode === "read" ? this.writeAtOnce(action) : action);
-      this.takeMessages();
+      this.inbox.drain();
       this.settle();
       this.host.wake();
     };

@@ -1,45 +1,53 @@
-// A connection's messages (messageReceived) that its protocol has not taken
-// yet: a FIFO with a bound. What happens past the bound is the connection's
-// policy (connection.ts: it is destroyed with EMESSAGEOVERFLOW).
+// A connection's messages (messageReceived): the protocol takes each when it
+// can, and the rest wait here, first in first out, up to a bound. What
+// happens past the bound is the connection's policy (connection.ts: it is
+// destroyed with EMESSAGEOVERFLOW).
+import type { Term } from "./term-types";
 
-/** First in, first out, at most `max` entries. */
-export class Inbox<T> {
-  private items: (T | undefined)[] = [];
+export class Inbox {
+  private items: (Term | undefined)[] = [];
   private head = 0;
 
   constructor(
-    /** the most entries it holds */
+    /** the most messages that wait */
     readonly max: number,
+    /** whether the protocol takes a message now */
+    private readonly takes: () => boolean,
+    /** the protocol takes it (messageReceived) */
+    private readonly take: (term: Term) => void,
   ) {}
 
+  /** Messages waiting. */
   get length(): number {
     return this.items.length - this.head;
   }
 
-  get empty(): boolean {
-    return this.length === 0;
-  }
-
-  /** Queue `item` last; false when the inbox is full (nothing is queued). */
-  push(item: T): boolean {
-    if (this.length >= this.max) return false;
-    this.items.push(item);
-    return true;
-  }
-
-  /** The first entry, taken out. */
-  shift(): T | undefined {
-    if (this.empty) return undefined;
-    const item = this.items[this.head];
-    this.items[this.head++] = undefined; // the term is the GC's once delivered
-    if (this.head > 64 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
+  /** A message: taken now ("taken"), behind the others ("queued"), or
+   * nothing when `max` wait already ("full"). */
+  offer(term: Term): "taken" | "queued" | "full" {
+    if (this.length === 0 && this.takes()) {
+      this.take(term);
+      return "taken";
     }
-    return item;
+    if (this.length >= this.max) return "full";
+    this.items.push(term);
+    return "queued";
   }
 
-  /** Empty it; returns how many entries were dropped. */
+  /** The protocol takes what waits, in order, while it takes any. */
+  drain(): void {
+    while (this.length > 0 && this.takes()) {
+      const term = this.items[this.head] as Term;
+      this.items[this.head++] = undefined; // the term is the GC's once taken
+      if (this.head > 64 && this.head * 2 > this.items.length) {
+        this.items = this.items.slice(this.head);
+        this.head = 0;
+      }
+      this.take(term);
+    }
+  }
+
+  /** Drop what waits; returns how many were dropped. */
   clear(): number {
     const n = this.length;
     this.items = [];

@@ -227,7 +227,7 @@ export class Reactor implements ConnectionHost {
     const preread = spec.preread !== undefined && spec.preread.length > 0 && bottom instanceof StreamTransport;
     if (preread) bottom.unshift(spec.preread!);
     const conn = new Connection(id, proto, top, this, (size) => bottom.readNow(size), traffic);
-    bind(proto, conn);
+    bind(proto, conn.handle);
     proto.fd = fd;
     proto.clientInfo = info;
     this.conns.set(id, conn);
@@ -407,6 +407,6 @@ function swap(conn: Connection, next: Protocol): void {
   old.writeBuffer.clear();
   next.datagrams.push(...old.datagrams.splice(0));
   bind(old, undefined);
-  bind(next, conn);
+  bind(next, conn.handle);
   conn.proto = next;
 }
