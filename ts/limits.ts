@@ -53,3 +53,23 @@ export const MAX_LOG_TEXT = 64 * 1024;
 
 /** Buffers per writev, of IOV_MAX's 1024 (why 64: docs/performance.md). */
 export const MAX_IOV = 64;
+
+/**
+ * The largest term that crosses the bridge, in bytes of its External Term
+ * Format encoding with the version byte (64 MiB). Checked when encoding and
+ * when decoding (ts/term.ts); Erlang: reactor_term:max_size/0.
+ */
+export const MAX_TERM_SIZE = 64 << 20;
+
+/**
+ * The deepest a term may nest: each list, tuple or map adds a level, a bare
+ * value is at depth 0. Checked when encoding and when decoding (ts/term.ts);
+ * Erlang: reactor_term:max_depth/0.
+ */
+export const MAX_TERM_DEPTH = 1000;
+
+/**
+ * The most bytes an integer's magnitude may have (4,194,296: 33,554,368 bits),
+ * Erlang's own limit on a bignum (`binary_to_term/1` refuses one larger).
+ */
+export const MAX_BIG_BYTES = 4194296;
