@@ -99,8 +99,8 @@ soak: deps all
 	SOAK_SECONDS=$(SOAK_SECONDS) rebar3 ct --dir test/erlang --suite reactor_soak_SUITE
 
 fuzz: deps all
-	FUZZ_CASES=$(FUZZ_CASES) npx jest --ci test/ts/codec.test.ts test/ts/batch.test.ts
-	FUZZ_CASES=$(FUZZ_CASES) rebar3 eunit --module reactor_wire_tests,reactor_poller_tests
+	FUZZ_CASES=$(FUZZ_CASES) npx jest --ci test/ts/codec.test.ts test/ts/batch.test.ts test/ts/term.test.ts
+	FUZZ_CASES=$(FUZZ_CASES) rebar3 eunit --module reactor_wire_tests,reactor_poller_tests,reactor_term_prop_tests
 
 BENCH_BIN := bench/build/loadgen bench/build/c_server bench/build/node_server.js bench/build/bench_servers.beam
 

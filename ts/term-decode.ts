@@ -195,10 +195,14 @@ class Decoder {
     return v >= SAFE_MIN && v <= SAFE_MAX ? Number(v) : v;
   }
 
-  /** A float whose value would encode back as an integer stays a float (see Float). */
+  /**
+   * A float whose value is a safe integer would encode back as an integer: it
+   * stays a Float (see Float). -0.0 is one too: as a Map key, a number -0 would
+   * become 0 and meet the integer 0.
+   */
   private float(f: number, start: number): number | Float {
     if (!Number.isFinite(f)) this.malformed("a float that is not finite", start);
-    return Number.isSafeInteger(f) && !Object.is(f, -0) ? new Float(f) : f;
+    return Number.isSafeInteger(f) ? new Float(f) : f;
   }
 
   private bitBinary(start: number): Buffer | Bitstring {

@@ -74,12 +74,12 @@ export function tuple<T extends unknown[]>(...elements: T): Tuple<T[number]> {
  *
  * A JavaScript number cannot say whether it is an integer or a float, and
  * Erlang tells them apart (`1 =:= 1.0` is false). Numbers that are safe
- * integers encode as integers; every other finite number, and every Float,
- * encodes as a float. So decoding gives a plain number for a float whose
- * value is not a safe integer (`1.5`, `-0.0`, `1.0e300`), and a Float for the
- * rest, which then encodes back as the same float. Arithmetic, comparison
- * with `<`, template strings and JSON see its number (`valueOf`, `toString`,
- * `toJSON`); `+x` or `Number(x)` gives it.
+ * integers (but -0) encode as integers; every other finite number, and every
+ * Float, encodes as a float. So decoding gives a plain number for a float
+ * whose value is not a safe integer (`1.5`, `1.0e300`), and a Float for the
+ * rest (`1.0`, `-3.0`, `-0.0`), which then encodes back as the same float.
+ * Arithmetic, comparison with `<`, template strings and JSON see its number
+ * (`valueOf`, `toString`, `toJSON`); `+x` or `Number(x)` gives it.
  */
 export class Float {
   /**

@@ -9,3 +9,10 @@
 %% fds per SCM_RIGHTS message on the channel: the addon receives at most this
 %% many. REACTOR_MAX_FDS_PER_MSG.
 -define(MAX_FDS_PER_MSG, 64).
+
+%% Terms on the bridge (reactor_term): the most bytes of a term's External Term
+%% Format encoding, version byte included (64 MiB), and the deepest it may nest
+%% (each list, tuple or map is a level). Node: MAX_TERM_SIZE and MAX_TERM_DEPTH
+%% in ts/limits.ts; reactor_term_prop_tests holds the two sides together.
+-define(MAX_TERM_SIZE, (64 * 1024 * 1024)).
+-define(MAX_TERM_DEPTH, 1000).
