@@ -60,6 +60,10 @@
 #define REACTOR_DEFAULT_CLOSE_TIMEOUT 30000
 #define REACTOR_DEFAULT_LINGER_TIMEOUT 1000
 #define REACTOR_DEFAULT_LINGER_MAX_BYTES 67108864
+/* The bridge (beam.call): calls in flight per context, ms each may take */
+#define REACTOR_DEFAULT_MAX_BEAM_CALLS 1024
+#define REACTOR_DEFAULT_BEAM_CALL_TIMEOUT 5000
+/* Messages a connection holds while its protocol does not take them */
 #define REACTOR_DEFAULT_MAX_QUEUED_MESSAGES 1000
 
 #endif

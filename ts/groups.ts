@@ -5,8 +5,6 @@
 // UTF-8, and Erlang names it by the same binary.
 import type { Connection } from "./connection";
 import { MAX_GROUPS_PER_CONNECTION } from "./limits";
-import { encodeTerm } from "./term-encode";
-import { atom, tuple } from "./term-types";
 
 /** Where joins and leaves are told: Erlang, or a test harness. */
 export interface GroupSink {
@@ -76,9 +74,4 @@ export class Groups {
   get size(): number {
     return this.members.size;
   }
-}
-
-/** The bridge frame's payload of `{join | leave, ConnId, Group}`. */
-export function groupFrame(kind: "join" | "leave", id: number, group: Buffer): Buffer {
-  return Buffer.concat([Buffer.of(0x42), encodeTerm(tuple(atom(kind), id, group))]);
 }

@@ -30,6 +30,10 @@ export const DEFAULTS = {
    * them (a pending handler, a full writeBuffer); one more closes it with
    * EMESSAGEOVERFLOW */
   maxQueuedMessages: 1000,
+  /** beam.calls in flight per context; past it a call rejects at once (EOVERLOADED) */
+  maxBeamCalls: 1024,
+  /** ms a beam.call may take unless it says otherwise */
+  beamCallTimeout: 5000,
 } as const;
 
 /** read_size is refused above this (16 MiB). */
@@ -49,8 +53,6 @@ export const MAX_READS_PER_EVENT = 4;
 export const MAX_DATAGRAMS_PER_EVENT = 64;
 export const DATAGRAM_MAX = 65536;
 
-/** Frames from Erlang larger than this end the port. */
-export const MAX_IN_FRAME = 16 << 20;
 
 /** A log line longer than this is cut. */
 export const MAX_LOG_TEXT = 64 * 1024;
@@ -64,6 +66,10 @@ export const MAX_IOV = 64;
  * when decoding (ts/term.ts); Erlang: reactor_term:max_size/0.
  */
 export const MAX_TERM_SIZE = 64 << 20;
+
+/** Frames from Erlang larger than this end the port: the largest is a bridge
+ * frame, its tag byte and a term of MAX_TERM_SIZE bytes (bridge.ts). */
+export const MAX_IN_FRAME = MAX_TERM_SIZE + 1;
 
 /**
  * The deepest a term may nest: each list, tuple or map adds a level, a bare

@@ -10,7 +10,11 @@ import { frame } from "./framing";
 import { MAX_LOG_TEXT } from "./limits";
 import { LogLimiter } from "./log-limit";
 import type { Sink } from "./reactor";
-import { groupFrame } from "./groups";
+import { frameOf } from "./bridge";
+import { atom } from "./term-types";
+
+const JOIN = atom("join");
+const LEAVE = atom("leave");
 
 /** What the outbox needs of the addon. */
 export type OutboxIo = Pick<Addon, "writeAll" | "sendPacket" | "wantWritable">;
@@ -47,10 +51,10 @@ export class Outbox implements Sink {
   /** A connection joined a group: Erlang's context joins its pg group with
    * the first (reactor_groups.erl). */
   joined(id: number, group: Buffer): void {
-    this.sendFrame(groupFrame("join", id, group));
+    this.sendFrame(frameOf([JOIN, id, group]));
   }
   left(id: number, group: Buffer): void {
-    this.sendFrame(groupFrame("leave", id, group));
+    this.sendFrame(frameOf([LEAVE, id, group]));
   }
   act(id: number, a: BatchAction): void {
     this.acts.push(id, a);

@@ -6,6 +6,7 @@
          start_listener/2, stop_listener/1, listener_port/1, listener_info/1,
          suspend_listener/1, resume_listener/1, drain_listener/2,
          info/0, cluster_info/0, cluster_info/1, reload/1, reload/2,
+         register_function/2, unregister_function/1,
          send/2, publish/2, members/1, members/2]).
 -export([conn_ref/2]).
 
@@ -23,6 +24,30 @@
 
 %% Most bytes handoff_socket takes out of a gen_tcp port's buffer; the rest waits in the kernel.
 -define(MAX_TAKEN, 65536).
+
+%% @doc Offer `Handler' to every context's TypeScript as `Name':
+%% `beam.call(Name, ...args)' runs it in a process of its own with the args
+%% as its arguments (a fun of that arity, or `{Module, Function}' applied to
+%% them) and resolves with what it returns. A context's own `handlers' option
+%% comes first. Registering a name again replaces it. `{error, badarg}' for a
+%% name that is not text or a handler that is neither.
+-spec register_function(unicode:chardata() | atom(), fun() | {module(), atom()}) -> ok | {error, badarg | not_started}.
+register_function(Name, Handler) when is_atom(Name) -> register_function(atom_to_binary(Name), Handler);
+register_function(Name, Handler) ->
+    case unicode:characters_to_binary(Name) of
+        B when is_binary(B) -> reactor_functions:register(B, Handler);
+        _ -> {error, badarg}
+    end.
+
+%% @doc Withdraw a function register_function/2 offered: beam.calls to it
+%% fail with no_function from then on.
+-spec unregister_function(unicode:chardata() | atom()) -> ok | {error, badarg | not_started}.
+unregister_function(Name) when is_atom(Name) -> unregister_function(atom_to_binary(Name));
+unregister_function(Name) ->
+    case unicode:characters_to_binary(Name) of
+        B when is_binary(B) -> reactor_functions:unregister(B);
+        _ -> {error, badarg}
+    end.
 
 %% @doc An independent copy of `Fd' (close-on-exec): hand the copy off and
 %% close the original whenever you like.

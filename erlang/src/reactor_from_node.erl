@@ -1,5 +1,5 @@
 %% @doc What Node says, applied to what it serves (reactor_served): port
-%% frames (handoff refusals, reload results, logs, stats and connection
+%% frames (bridge frames go to reactor_bridge; handoff refusals, reload results, logs, stats and connection
 %% lists, connection ends, exceptions), what reactor_node makes of its port,
 %% stderr and channel (its death), and what a hot-path turn on the batch
 %% socket leaves to Erlang (acks, invalid actions, poll failures).
@@ -101,6 +101,8 @@ call_result(Call, I, Result, Sv = #served{calls = Calls}) ->
 %% Msg}' (a context passes it to the drain that has it, or counts it).
 -spec message(term(), #served{}) ->
     {ok, #served{}, answer()} | {exit, term(), #served{}} | {error, term()} | ignore.
+message({timeout, TRef, {reactor_bridge, Id}}, Sv) ->
+    {ok, reactor_bridge:timeout(TRef, Id, Sv), none};
 message({'$reactor_message', Id, Encoded} = M, Sv) when is_integer(Id), is_binary(Encoded) ->
     case reactor_served:message(Id, Encoded, Sv) of
         sent -> {ok, Sv, none};
@@ -111,6 +113,10 @@ message({'$reactor_publish', G, Encoded}, Sv) when is_binary(G), is_binary(Encod
     {ok, Sv, none};
 message(Msg, Sv = #served{node = Node}) ->
     case reactor_node:handle(Msg, Node) of
+        {data, <<$B, _/binary>> = Bin} ->
+            %% a bridge frame (reactor_bridge); control frames start with 131
+            counters:add(Sv#served.frames, 2, 1),
+            {ok, reactor_bridge:from_node(Bin, Sv), none};
         {data, Bin} ->
             counters:add(Sv#served.frames, 2, 1),
             case reactor_wire:decode(Bin) of

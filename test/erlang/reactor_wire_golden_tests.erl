@@ -102,6 +102,7 @@ fact(Line) ->
 erlang_copy(<<"MAX_ID">>) -> ?MAX_ID;
 erlang_copy(<<"MAX_FDS_PER_MSG">>) -> ?MAX_FDS_PER_MSG;
 erlang_copy(<<"DEFAULT_", Option/binary>>) ->
+    {module, _} = code:ensure_loaded(reactor_config), % its atoms: the options' names
     reactor_config:default(binary_to_existing_atom(string:lowercase(Option)));
 %% The batch layout and the action codes are C's and Node's: Erlang sees
 %% only what cycle/1 makes of them.

@@ -42,6 +42,9 @@ const toNode: Record<string, Incoming> = {
       maxQueuedMessages: 1000, // the default: the golden frame has none
       typecheck: false,
       telemetry: false,
+      maxBeamCalls: 1024,
+      beamCallTimeout: 5000,
+      self: undefined,
       tls: undefined,
     },
   },
