@@ -181,6 +181,7 @@ export class Port {
       closeTimeout: c.closeTimeout,
       lingerTimeout: c.lingerTimeout,
       lingerMaxBytes: c.lingerMaxBytes,
+      maxQueuedMessages: c.maxQueuedMessages,
       // Telemetry wants each end and each exception; without it they cost nothing.
       ...(c.telemetry
         ? {
