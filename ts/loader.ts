@@ -35,7 +35,8 @@ const runtimeExternal: esbuildNs.Plugin = {
   },
 };
 
-function esbuild(): typeof esbuildNs {
+/** esbuild, from beside the bundle (priv/) or node_modules (evaluate.ts compiles with it too). */
+export function esbuild(): typeof esbuildNs {
   // In priv/ the API is bundled and its binary sits beside the bundle (build.mjs);
   // run from sources (tests), both come from node_modules.
   const shipped = path.join(__dirname, "esbuild");

@@ -4,11 +4,13 @@
 // channel, and the hot path on the batch socket (ready connections in,
 // actions out: batch.ts); everything said goes out through the Outbox. The process around it (stdin,
 // stdout, exiting) is main.ts's.
+import * as path from "path";
 import type { Addon } from "./addon";
 import { BatchError, READY_SLOT, answeringAsItGoes, forEachReady, readyBuffer } from "./batch";
 import { setBeamBackend } from "./beam";
 import { BRIDGE_TAG, Bridge, BridgeError } from "./bridge";
 import { CodecError, decode, Incoming } from "./codec";
+import { evaluate } from "./evaluate";
 import { ReactorError, stackOf } from "./errors";
 import { FrameError, FrameReader } from "./framing";
 import { MAX_IN_FRAME, MAX_LOG_TEXT } from "./limits";
@@ -49,6 +51,8 @@ export class Port {
   private beforeReady: (Incoming | Buffer)[] = []; // messages that arrived while the protocol loaded
   /** terms both ways with Erlang (made at init: beam.self() works while the protocol loads) */
   bridge?: Bridge;
+  /** the protocol module loaded last: eval's imports resolve from its directory */
+  private protocolFile = "";
   /** ready batches are read up to this many at a time, in one syscall */
   private readonly readyBuf = readyBuffer(32);
   private readonly readySizes = new Uint32Array(32);
@@ -156,11 +160,13 @@ export class Port {
     } catch (e) {
       return this.loadFailed(4, ["load_error", "channel", (e as Error).message]);
     }
-    this.bridge = new Bridge(this.out, this.protocols, {
-      maxBeamCalls: c.maxBeamCalls,
-      beamCallTimeout: c.beamCallTimeout,
-      self: c.self,
-    });
+    this.protocolFile = c.protocol;
+    this.bridge = new Bridge(
+      this.out,
+      this.protocols,
+      { maxBeamCalls: c.maxBeamCalls, beamCallTimeout: c.beamCallTimeout, self: c.self },
+      (source) => evaluate(source, this.protocolFile ? path.dirname(this.protocolFile) : process.cwd()),
+    );
     setBeamBackend(this.bridge);
     try {
       await loadProtocol(c.protocol, c.setupCode, this.protocols, { typecheck: c.typecheck });
@@ -269,6 +275,7 @@ export class Port {
   private async reload(r: Reactor, m: Extract<Incoming, { type: "reload" }>): Promise<void> {
     try {
       const loaded = await loadProtocol(m.protocol, m.setupCode, this.protocols, { typecheck: m.typecheck });
+      this.protocolFile = m.protocol;
       this.out.send(["reloaded", m.ref, loaded.adopt ? r.adopt(loaded.adopt) : 0]);
     } catch (e) {
       if (e instanceof LoadError) this.out.send(["reload_error", m.ref, e.kind, e.details]);

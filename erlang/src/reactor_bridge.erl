@@ -27,7 +27,8 @@
 
 -export([new/1, take_over/1, stop/1, in_flight/1]).
 -export([request/4, handle_call/3, timeout/3]).
--export([is_frame/1, frame/1, frame/3, from_node/2, elements/2, id/1]).
+-export([is_frame/1, frame/1, frame/3, from_node/2, parse/1, elements/2, id/1]).
+-export([encode_request/2, request_frame/3]).
 
 -export_type([bridge/0, handler/0]).
 
@@ -55,7 +56,7 @@
 
 -opaque bridge() :: #bridge{}.
 
-%% Room for a message's head (tag, kind, id) around a term of the caller's.
+%% Room for a message's head (tag, kind, id) around the elements of the caller's.
 -define(HEAD_ROOM, 64).
 %% How much longer than its own timeout a caller waits for the context.
 -define(GRACE, 1000).
@@ -108,11 +109,10 @@ request(Ctx, call, [Name, Args], Timeout) when is_list(Args) ->
 request(Ctx, eval, [Source], Timeout) ->
     request(Ctx, eval, {text(Source)}, Timeout);
 request(Ctx, Kind, Elements, Timeout) when is_tuple(Elements) ->
-    Max = reactor_term:max_size() - ?HEAD_ROOM,
-    case reactor_term:encode(Elements) of
-        {ok, <<131, 104, N, Body/binary>>} when byte_size(Body) =< Max ->
+    case encode_request(Kind, Elements) of
+        {ok, Encoded} ->
             Wait = case Timeout of infinity -> infinity; _ -> Timeout + ?GRACE end,
-            try gen_server:call(Ctx, {?MODULE, {Kind, N, Body, Timeout}}, Wait) of
+            try gen_server:call(Ctx, {?MODULE, {Kind, Encoded, Timeout}}, Wait) of
                 {?MODULE, Status, Result} -> result(Status, Result);
                 {error, _} = E -> E % timeout, overloaded, not_running
             catch
@@ -120,11 +120,24 @@ request(Ctx, Kind, Elements, Timeout) when is_tuple(Elements) ->
                 %% gone (noproc, nodedown), stopping, or died while we waited
                 exit:{_, {gen_server, call, _}} -> {error, not_running}
             end;
-        {ok, Bin} ->
-            error({bad_term, {too_large, byte_size(Bin) + ?HEAD_ROOM}});
         {error, Why} ->
             error({bad_term, Why})
     end.
+
+%% @doc A request's elements after its id, encoded in the caller; the
+%% context adds the kind and the id (request_frame/3).
+-spec encode_request(call | eval, tuple()) -> {ok, {non_neg_integer(), binary()}} | {error, reactor_term:encode_error()}.
+encode_request(_Kind, Elements) when tuple_size(Elements) < 254 ->
+    Max = reactor_term:max_size() - ?HEAD_ROOM,
+    case reactor_term:encode(Elements) of
+        {ok, <<131, 104, N, Body/binary>>} when byte_size(Body) =< Max -> {ok, {N, Body}};
+        {ok, Bin} -> {error, {too_large, byte_size(Bin) + ?HEAD_ROOM}};
+        {error, _} = E -> E
+    end.
+
+%% @doc The frame of request `Id': `{Kind, Id, Elements...}'.
+-spec request_frame(call | eval, call_id(), {non_neg_integer(), binary()}) -> iodata().
+request_frame(Kind, Id, {N, Body}) -> [<<$B, 131, 104, (N + 2)>>, ext(Kind), ext(Id), Body].
 
 text(A) when is_atom(A) -> atom_to_binary(A);
 text(S) ->
@@ -151,13 +164,13 @@ result(Status, Encoded) ->
 %% or is refused at once when `max_calls' are in flight.
 %% The context's handle_call/3 gives this every `{reactor_bridge, Request}'.
 -spec handle_call(tuple(), gen_server:from(), #served{}) -> {noreply, #served{}} | {reply, term(), #served{}}.
-handle_call({Kind, N, Body, Timeout}, From, Sv = #served{bridge = B}) ->
+handle_call({Kind, Encoded, Timeout}, From, Sv = #served{bridge = B}) ->
     #bridge{calls = Calls, next = Id, max_calls = Max} = B,
     case map_size(Calls) >= Max of
         true ->
             {reply, {error, overloaded}, Sv};
         false ->
-            reactor_served:send(Sv, [<<$B, 131, 104, (N + 2)>>, ext(Kind), ext(Id), Body]),
+            reactor_served:send(Sv, request_frame(Kind, Id, Encoded)),
             Deadline = case Timeout of infinity -> infinity; _ -> now_ms() + Timeout end,
             Calls1 = Calls#{Id => {From, timer(Id, Timeout), Deadline}},
             {noreply, Sv#served{bridge = B#bridge{calls = Calls1, next = (Id + 1) band ?MAX_ID}}}
@@ -203,18 +216,28 @@ frame(Kind, Head, <<131, Term/binary>>) ->
 %% @doc A bridge frame from Node, applied. A frame that is not a tagged tuple
 %% is logged and dropped: the port's framing is intact, the next one is read.
 -spec from_node(binary(), #served{}) -> #served{}.
-from_node(<<$B, 131, 104, Arity, Rest/binary>> = Frame, Sv) when Arity >= 1 ->
+from_node(Frame, Sv) ->
+    case parse(Frame) of
+        {ok, Kind, N, Elements} -> kind(Kind, N, Elements, Sv);
+        error -> malformed(Frame, Sv)
+    end.
+
+%% @doc A bridge frame from Node, its kind read: the kind (of the
+%% whitelist), and its other elements, how many and still encoded (elements/2
+%% decodes them).
+-spec parse(binary()) -> {ok, atom(), non_neg_integer(), binary()} | error.
+parse(<<$B, 131, 104, Arity, Rest/binary>>) when Arity >= 1 ->
     case atom_ext(Rest) of
         {ok, Name, Elements} ->
             case kind_name(Name) of
-                undefined -> malformed(Frame, Sv);
-                Kind -> kind(Kind, Arity - 1, Elements, Sv)
+                undefined -> error;
+                Kind -> {ok, Kind, Arity - 1, Elements}
             end;
         error ->
-            malformed(Frame, Sv)
+            error
     end;
-from_node(Frame, Sv) ->
-    malformed(Frame, Sv).
+parse(_) ->
+    error.
 
 %% The kinds Node sends (a whitelist: nothing Node sends becomes an atom).
 kind_name(<<"result">>) -> result;

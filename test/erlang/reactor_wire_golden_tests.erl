@@ -32,7 +32,20 @@ to_node() ->
      {"stats", reactor_wire:stats()},
      {"connections", reactor_wire:connections()},
      {"reload", reactor_wire:reload(4, #{protocol => <<"/srv/v2.ts">>, setup_code => <<>>, typecheck => false})},
-     {"stop", reactor_wire:stop()}].
+     {"stop", reactor_wire:stop()},
+     %% the bridge (reactor_bridge): "B", then the ETF of the message
+     {"bridge_call", bridge_request(call, 7, {<<"add">>, [1, 2]})},
+     {"bridge_eval", bridge_request(eval, 8, {<<"1 + 2">>})},
+     {"bridge_reply_ok", bridge_frame({reply, 3, ok, {ok, <<0, 255>>, 1 bsl 70}})},
+     {"bridge_reply_error", bridge_frame({reply, 4, error, {no_function, <<"no function is registered as \"x\"">>}})}].
+
+bridge_request(Kind, Id, Elements) ->
+    {ok, Encoded} = reactor_bridge:encode_request(Kind, Elements),
+    reactor_bridge:request_frame(Kind, Id, Encoded).
+
+bridge_frame(Message) ->
+    {ok, Frame} = reactor_bridge:frame(Message),
+    Frame.
 
 %% What Node sends (written by golden.test.ts) and what Erlang makes of it.
 from_node() ->
@@ -53,7 +66,21 @@ from_node() ->
      {"exception", {ok, {exception, 3, <<"dataReceived">>, <<"Error: boom\n    at x.ts:1:1">>}}},
      {"load_error", {ok, {load_error, protocol_compile,
                           [#{file => <<"/srv/bad.ts">>, line => 3, column => 7,
-                             text => <<"Expected \";\"">>}]}}}].
+                             text => <<"Expected \";\"">>}]}}},
+     %% the bridge: its kind, and the elements after it (reactor_bridge:parse/1, elements/2)
+     {"bridge_result_ok", {bridge, result, {7, ok, {ok, <<0, 255>>, 1 bsl 70}}}},
+     {"bridge_result_exception", {bridge, result, {9, error, {exception, <<"Error: boom">>,
+                                                               <<"Error: boom\n    at x.ts:1:1">>}}}},
+     {"bridge_result_no_function", {bridge, result, {10, error, {no_function, <<"nope">>}}}},
+     {"bridge_call", {bridge, call, {0, <<"auth.check">>, [<<"tok">>], 5000}}},
+     {"bridge_send", {bridge, send, {<<"logger_proc">>, {hello, <<1, 2>>}}}}].
+
+decode(<<$B, _/binary>> = Frame) ->
+    {ok, Kind, N, Elements} = reactor_bridge:parse(Frame),
+    {ok, T} = reactor_bridge:elements(N, Elements),
+    {bridge, Kind, T};
+decode(Frame) ->
+    reactor_wire:decode(Frame).
 
 dir() -> filename:join(reactor_test_lib:root(), "test/golden").
 file(Dir, Name) -> filename:join(dir(), Dir ++ "_" ++ Name ++ ".etf").
@@ -72,7 +99,7 @@ to_node_frames_are_golden_test_() ->
 from_node_frames_decode_test_() ->
     [{Name, fun() ->
                     {ok, Frame} = file:read_file(file("from_node", Name)),
-                    ?assertEqual(Want, reactor_wire:decode(Frame))
+                    ?assertEqual(Want, decode(Frame))
             end} || {Name, Want} <- from_node()].
 
 %% Every golden file has its case on both sides: none is left unchecked.

@@ -17,7 +17,9 @@ import {
   forEachReady,
   readyBuffer,
 } from "../../ts/batch";
+import { BRIDGE_TAG, Bridge } from "../../ts/bridge";
 import { Incoming, Outgoing, decode, encode } from "../../ts/codec";
+import { Term, atom, decodeTerm, encodeTerm, tuple } from "../../ts/term";
 import { DEFAULTS, MAX_ID } from "../../ts/limits";
 
 const dir = path.join(__dirname, "..", "golden");
@@ -111,7 +113,64 @@ const fromNode: Record<string, Outgoing> = {
   load_error: ["load_error", "protocol_compile", [{ file: "/srv/bad.ts", line: 3, column: 7, text: 'Expected ";"' }]],
 };
 
+// The bridge (bridge.ts): what Erlang's bridge frames must decode to here, and
+// the frames a Bridge writes, each made by the Bridge itself.
+const toNodeBridge: Record<string, Term> = {
+  bridge_call: tuple(atom("call"), 7, Buffer.from("add"), [1, 2]),
+  bridge_eval: tuple(atom("eval"), 8, Buffer.from("1 + 2")),
+  bridge_reply_ok: tuple(atom("reply"), 3, atom("ok"), tuple(atom("ok"), Buffer.from([0, 255]), 1n << 70n)),
+  bridge_reply_error: tuple(atom("reply"), 4, atom("error"), tuple(atom("no_function"), Buffer.from('no function is registered as "x"'))),
+};
+
+/** The frames `act` makes a Bridge write, whose exports are `fns`. */
+async function bridgeWrites(act: (b: Bridge) => void, fns: Record<string, (...a: unknown[]) => unknown> = {}): Promise<Buffer> {
+  const frames: Buffer[] = [];
+  const b = new Bridge({ sendFrame: (p) => frames.push(p), wake: () => undefined }, { exported: (n) => fns[n] }, { maxBeamCalls: 4, beamCallTimeout: 5000 });
+  act(b);
+  await new Promise((r) => setImmediate(r));
+  expect(frames).toHaveLength(1);
+  return frames[0];
+}
+const erlangCalls = (id: number, name: string, ...args: unknown[]) => (b: Bridge) =>
+  b.receive(encodeTerm(tuple(atom("call"), id, Buffer.from(name), args)));
+
+const fromNodeBridge: Record<string, () => Promise<Buffer>> = {
+  bridge_result_ok: () => bridgeWrites(erlangCalls(7, "f"), { f: () => tuple(atom("ok"), Buffer.from([0, 255]), 1n << 70n) }),
+  bridge_result_exception: () =>
+    bridgeWrites(erlangCalls(9, "f"), {
+      f: () => {
+        const e = new Error("boom");
+        e.stack = "Error: boom\n    at x.ts:1:1";
+        throw e;
+      },
+    }),
+  bridge_result_no_function: () => bridgeWrites(erlangCalls(10, "nope")),
+  bridge_call: () => bridgeWrites((b) => void b.call("auth.check", ["tok"], {}).catch(() => undefined)),
+  bridge_send: () => bridgeWrites((b) => b.send("logger_proc", tuple(atom("hello"), Buffer.from([1, 2])))),
+};
+
 describe("golden frames", () => {
+  it.each(Object.entries(toNodeBridge))("decodes Erlang's %s frame", (name, want) => {
+    const frame = fs.readFileSync(file(`to_node_${name}`));
+    expect(frame[0]).toBe(BRIDGE_TAG);
+    expect(decodeTerm(frame.subarray(1))).toEqual(want);
+  });
+
+  it.each(Object.entries(fromNodeBridge))("writes the %s frame Erlang expects", async (name, make) => {
+    const frame = await make();
+    if (process.env.REACTOR_GOLDEN === "write") fs.writeFileSync(file(`from_node_${name}`), frame);
+    expect(frame.equals(fs.readFileSync(file(`from_node_${name}`)))).toBe(true);
+  });
+
+  it("has a case for every golden file", () => {
+    const cases = [
+      ...Object.keys({ ...toNode, ...toNodeBridge }).map((n) => `to_node_${n}`),
+      ...Object.keys({ ...fromNode, ...fromNodeBridge }).map((n) => `from_node_${n}`),
+    ];
+    const files = fs.readdirSync(dir).filter((f) => f.endsWith(".etf")).map((f) => f.slice(0, -4));
+    expect(cases.sort()).toEqual(files.sort());
+  });
+
   it.each(Object.entries(toNode))("decodes Erlang's %s frame", (name, want) => {
     expect(decode(fs.readFileSync(file(`to_node_${name}`)))).toEqual(want);
   });
