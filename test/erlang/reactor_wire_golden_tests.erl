@@ -37,7 +37,14 @@ to_node() ->
      {"bridge_call", bridge_request(call, 7, {<<"add">>, [1, 2]})},
      {"bridge_eval", bridge_request(eval, 8, {<<"1 + 2">>})},
      {"bridge_reply_ok", bridge_frame({reply, 3, ok, {ok, <<0, 255>>, 1 bsl 70}})},
-     {"bridge_reply_error", bridge_frame({reply, 4, error, {no_function, <<"no function is registered as \"x\"">>}})}].
+     {"bridge_reply_error", bridge_frame({reply, 4, error, {no_function, <<"no function is registered as \"x\"">>}})},
+     %% messages for connections: the term encoded once by the sender
+     {"bridge_message", reactor_bridge:frame(message, 5, encoded({<<"hi">>, [1, 2.5]}))},
+     {"bridge_publish", reactor_bridge:frame(publish, <<"room">>, encoded(<<0, 255>>))}].
+
+encoded(Term) ->
+    {ok, Bin} = reactor_term:encode(Term),
+    Bin.
 
 bridge_request(Kind, Id, Elements) ->
     {ok, Encoded} = reactor_bridge:encode_request(Kind, Elements),
@@ -73,7 +80,10 @@ from_node() ->
                                                                <<"Error: boom\n    at x.ts:1:1">>}}}},
      {"bridge_result_no_function", {bridge, result, {10, error, {no_function, <<"nope">>}}}},
      {"bridge_call", {bridge, call, {0, <<"auth.check">>, [<<"tok">>], 5000}}},
-     {"bridge_send", {bridge, send, {<<"logger_proc">>, {hello, <<1, 2>>}}}}].
+     {"bridge_send", {bridge, send, {<<"logger_proc">>, {hello, <<1, 2>>}}}},
+     {"bridge_join", {bridge, join, {3, <<"room">>}}},
+     {"bridge_leave", {bridge, leave, {3, <<"room">>}}},
+     {"bridge_publish", {bridge, publish, {<<"room">>, {hi, 1}}}}].
 
 decode(<<$B, _/binary>> = Frame) ->
     {ok, Kind, N, Elements} = reactor_bridge:parse(Frame),

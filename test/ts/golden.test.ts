@@ -19,6 +19,7 @@ import {
 } from "../../ts/batch";
 import { BRIDGE_TAG, Bridge } from "../../ts/bridge";
 import { Incoming, Outgoing, decode, encode } from "../../ts/codec";
+import { Outbox } from "../../ts/outbox";
 import { Term, atom, decodeTerm, encodeTerm, tuple } from "../../ts/term";
 import { DEFAULTS, MAX_ID } from "../../ts/limits";
 
@@ -120,7 +121,22 @@ const toNodeBridge: Record<string, Term> = {
   bridge_eval: tuple(atom("eval"), 8, Buffer.from("1 + 2")),
   bridge_reply_ok: tuple(atom("reply"), 3, atom("ok"), tuple(atom("ok"), Buffer.from([0, 255]), 1n << 70n)),
   bridge_reply_error: tuple(atom("reply"), 4, atom("error"), tuple(atom("no_function"), Buffer.from('no function is registered as "x"'))),
+  bridge_message: tuple(atom("message"), 5, tuple(Buffer.from("hi"), [1, 2.5])),
+  bridge_publish: tuple(atom("publish"), Buffer.from("room"), Buffer.from([0, 255])),
 };
+
+/** The frame the Outbox writes for a connection's join or leave. */
+async function outboxWrites(act: (o: Outbox) => void): Promise<Buffer> {
+  const frames: Buffer[] = [];
+  const o = new (class extends Outbox {
+    sendFrame(p: Buffer): void {
+      frames.push(p);
+    }
+  })({ writeAll: () => undefined, sendPacket: () => true, wantWritable: () => undefined }, 1);
+  act(o);
+  expect(frames).toHaveLength(1);
+  return frames[0];
+}
 
 /** The frames `act` makes a Bridge write, whose exports are `fns`. */
 async function bridgeWrites(act: (b: Bridge) => void, fns: Record<string, (...a: unknown[]) => unknown> = {}): Promise<Buffer> {
@@ -147,6 +163,9 @@ const fromNodeBridge: Record<string, () => Promise<Buffer>> = {
   bridge_result_no_function: () => bridgeWrites(erlangCalls(10, "nope")),
   bridge_call: () => bridgeWrites((b) => void b.call("auth.check", ["tok"], {}).catch(() => undefined)),
   bridge_send: () => bridgeWrites((b) => b.send("logger_proc", tuple(atom("hello"), Buffer.from([1, 2])))),
+  bridge_join: () => outboxWrites((o) => o.joined(3, Buffer.from("room"))),
+  bridge_leave: () => outboxWrites((o) => o.left(3, Buffer.from("room"))),
+  bridge_publish: () => bridgeWrites((b) => b.publish(Buffer.from("room"), tuple(atom("hi"), 1))),
 };
 
 describe("golden frames", () => {
