@@ -228,21 +228,22 @@ export class Connection implements Upstream {
   }
 
   dropped(size: number, from: Peer): void {
-    try {
-      this.host.protocols.runAs(this.id, () => this.proto.datagramTooLarge(size, from));
-    } catch (e) {
-      this.host.log("error", this.id, `datagramTooLarge threw: ${stackOf(e)}`);
-    }
+    this.notify("datagramTooLarge", () => this.proto.datagramTooLarge(size, from));
   }
 
-  /** One datagram failed; the socket serves on (a throw here is logged, not fatal). */
+  /** One datagram failed; the socket serves on. */
   datagramError(e: Error, to?: Peer): void {
     if (this.closed) return;
     this.host.countError();
+    this.notify("datagramError", () => this.proto.datagramError(e, to));
+  }
+
+  /** A callback that ends nothing: a throw is logged. */
+  private notify(name: string, fn: () => void): void {
     try {
-      this.host.protocols.runAs(this.id, () => this.proto.datagramError(e, to));
-    } catch (err) {
-      this.host.log("error", this.id, `datagramError threw: ${stackOf(err)}`);
+      this.host.protocols.runAs(this.id, fn);
+    } catch (e) {
+      this.host.log("error", this.id, `${name} threw: ${stackOf(e)}`);
     }
   }
 
