@@ -36,8 +36,11 @@ describe("codec", () => {
         closeTimeout: 30000,
         lingerTimeout: 1000,
         lingerMaxBytes: 64 << 20,
+        maxQueuedMessages: 1000,
         typecheck: false,
         telemetry: false,
+        maxBeamCalls: 1024,
+        beamCallTimeout: 5000,
       },
     });
     expect(decode(etf(["reload", 3, { protocol: "/q.ts", setup_code: "", typecheck: true }]))).toEqual({
