@@ -16,7 +16,7 @@ all() ->
     [send_to_a_live_connection, send_to_an_ended_connection, send_while_the_handler_is_pending,
      a_slow_connection_is_cut_past_the_bound, writes_from_a_timer, writes_from_another_connection,
      group_within_one_context, group_across_two_contexts, an_ended_connection_leaves_at_once,
-     bad_arguments, {group, cluster}].
+     a_replaced_node_keeps_its_connections_reachable, bad_arguments, {group, cluster}].
 
 groups() -> [{cluster, [], [group_across_two_nodes]}].
 
@@ -253,6 +253,34 @@ an_ended_connection_leaves_at_once(Config) ->
     F0 = info(Ctx, frames_to_node),
     ok = reactor:publish(?ROOM, <<"nobody">>),
     ?assertEqual(F0 + 1, info(Ctx, frames_to_node)).
+
+%% replace/2: the old Node's connections drain in a process of their own;
+%% their refs still reach them through the context, and their groups moved
+%% to the drain (it joined the pg group before the context left it).
+a_replaced_node_keeps_its_connections_reachable(Config) ->
+    Ctx = ?config(ctx, Config),
+    Old = client(?config(port, Config)),
+    Ref = ref_of(Ctx, Old),
+    joined(Old, ?ROOM),
+    ok = wait_until(fun() -> reactor:members(?ROOM) =:= #{node() => 1} end, 5000),
+    ok = reactor_context:replace(Ctx),
+    [Drain] = pg:get_members(reactor_groups:scope(), ?ROOM),
+    ?assertNotEqual(Ctx, Drain),
+    ?assertEqual(#{node() => 1}, reactor:members(?ROOM)),
+    New = client(?config(port, Config)),
+    joined(New, ?ROOM),
+    ok = wait_until(fun() -> reactor:members(?ROOM) =:= #{node() => 2} end, 5000),
+    ok = reactor:publish(?ROOM, <<"both Nodes">>),
+    ?assertEqual([<<"msg both Nodes">>, <<"msg both Nodes">>], [line(Old), line(New)]),
+    ok = reactor:send(Ref, <<"to the drained one">>),
+    ?assertEqual(<<"msg to the drained one">>, line(Old)),
+    silent(New),
+    MRef = monitor(process, Drain),
+    gen_tcp:close(Old),
+    receive {'DOWN', MRef, process, Drain, _} -> ok after 5000 -> error(drain_did_not_end) end,
+    ?assertEqual(#{node() => 1}, reactor:members(?ROOM)),
+    gen_tcp:close(New),
+    ok = wait_until(fun() -> reactor:members(?ROOM) =:= #{} end, 5000).
 
 bad_arguments(Config) ->
     S = client(?config(port, Config)),
