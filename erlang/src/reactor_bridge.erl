@@ -92,9 +92,11 @@ stop(B = #bridge{calls = Calls}) ->
                  end, Calls),
     B#bridge{calls = #{}}.
 
-%% @doc Calls in flight: to Node (call/eval) and from it (beam.call).
--spec in_flight(bridge()) -> #{calls := non_neg_integer(), beam_calls := non_neg_integer()}.
-in_flight(#bridge{calls = C, beam = A}) -> #{calls => map_size(C), beam_calls => atomics:get(A, 1)}.
+%% @doc Calls in flight, as info/1 counts them: to Node (call/eval) and
+%% from it (beam.call).
+-spec in_flight(bridge()) -> #{calls_in_flight := non_neg_integer(), beam_calls_in_flight := non_neg_integer()}.
+in_flight(#bridge{calls = C, beam = A}) ->
+    #{calls_in_flight => map_size(C), beam_calls_in_flight => atomics:get(A, 1)}.
 
 %%% Erlang calls Node
 

@@ -117,7 +117,8 @@ close(Ctx, ConnId) ->
 %% @doc Counters: connections, bytes_in, bytes_out, buffered (bytes queued in
 %% writeBuffers), events, errors, handoffs, refused, closed, pending (handoffs
 %% Node has not answered yet: connections opening), frames_to_node, frames_from_node (control, on the port), batches_to_node,
-%% batches_from_node (the per-event path, on the batch socket), os_pid, draining.
+%% batches_from_node (the per-event path, on the batch socket), os_pid, draining;
+%% the bridge's calls_in_flight, beam_calls_in_flight, beam_sends_dropped.
 -spec info(context()) -> #{atom() => term()}.
 info(Ctx) -> gen_server:call(Ctx, info, 10000).
 
