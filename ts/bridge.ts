@@ -185,7 +185,8 @@ export class Bridge implements BeamBackend {
         new ReactorError("EOVERLOADED", `beam.call("${name}"): ${this.pending.size} calls are in flight (max_beam_calls)`),
       );
     }
-    const id = this.nextId;
+    let id = this.nextId;
+    while (this.pending.has(id)) id = id === MAX_ID ? 0 : id + 1; // wrapped onto one still in flight
     // throws here, at the call site, for arguments that cannot cross
     const frame = frameOf([A.call, id, name, args, timeout], ["", "", "name", "args", ""]);
     this.nextId = id === MAX_ID ? 0 : id + 1;
