@@ -91,14 +91,17 @@ export class Float {
       throw new TypeError(`a float is a finite number, not ${String(value)}`);
   }
 
+  /** The number, for arithmetic and comparisons. */
   valueOf(): number {
     return this.value;
   }
 
+  /** The number as `String(number)` writes it (`"2"`, not `"2.0"`). */
   toString(): string {
     return String(this.value);
   }
 
+  /** The number, for `JSON.stringify`. */
   toJSON(): number {
     return this.value;
   }

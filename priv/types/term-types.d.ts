@@ -55,8 +55,11 @@ export declare class Float {
      * @throws TypeError when `value` is NaN or infinite (Erlang floats are finite).
      */
     constructor(value: number);
+    /** The number, for arithmetic and comparisons. */
     valueOf(): number;
+    /** The number as `String(number)` writes it (`"2"`, not `"2.0"`). */
     toString(): string;
+    /** The number, for `JSON.stringify`. */
     toJSON(): number;
 }
 /** `x` as an Erlang float, whatever its value (`float(1)` encodes as `1.0`). */
