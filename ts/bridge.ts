@@ -189,7 +189,8 @@ export class Bridge implements BeamBackend {
         new ReactorError("EOVERLOADED", `beam.call("${name}"): ${this.pending.size} calls are in flight (max_beam_calls)`),
       );
     }
-    const id = this.nextId;
+    let id = this.nextId;
+    while (this.pending.has(id)) id = id === MAX_ID ? 0 : id + 1; // wrapped onto one still in flight
     // throws here, at the call site, for arguments that cannot cross
     const frame = frameOf([A.call, id, name, args, timeout], ["", "", "name", "args", ""]);
     this.nextId = id === MAX_ID ? 0 : id + 1;
@@ -201,7 +202,7 @@ export class Bridge implements BeamBackend {
   }
 
   send(dest: Destination, message: unknown): void {
-    if (!isDestination(dest)) throw new TypeError("beam.send: the destination is a Pid, a name (an Atom, a string, a binary) or tuple(name, node)");
+    if (!isDestination(dest)) throw new TypeError(NOT_A_DESTINATION);
     if (this.stopped) return; // as erlang:send/2 to a process that is gone
     this.message([A.send, dest, message], ["", "dest", "message"]);
   }
@@ -261,9 +262,13 @@ export function frameOf(elements: readonly unknown[], what: readonly string[] = 
   return Buffer.concat([Buffer.of(BRIDGE_TAG, 131, 104, elements.length), ...parts]);
 }
 
+/** beam.send's TypeError for what is not a destination. */
+export const NOT_A_DESTINATION = "beam.send: the destination is a Pid, a name (an Atom, a string, a binary) or tuple(name, node)";
+
 const isName = (n: unknown) => n instanceof Atom || typeof n === "string" || n instanceof Uint8Array;
 
-function isDestination(d: unknown): d is Destination {
+/** Whether beam.send can send to `d` (bridge and stub alike). */
+export function isDestination(d: unknown): d is Destination {
   if (d instanceof Pid || isName(d)) return true;
   return d instanceof Tuple && d.size === 2 && d.elements.every(isName);
 }

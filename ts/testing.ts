@@ -3,7 +3,7 @@
 // backpressure and timeouts as in the port) over an fd that lives in memory;
 // the harness plays Erlang, delivering READ and WRITE when the engine armed
 // them and the fd is ready. Time is a manual clock. No module state: make as
-// many harnesses as a test likes.
+// many harnesses as a test likes. stubBeam() answers `beam` (beam-stub.ts).
 import { ManualClock } from "./clock";
 import { MemoryFd } from "./memory-fd";
 import { Protocol } from "./protocol";
@@ -287,5 +287,7 @@ function range(from: number, to: number, step: number): number[] {
 }
 
 export type { ClientInfo, BatchAction };
+export { stubBeam } from "./beam-stub";
+export type { BeamFunction, BeamStub, StubbedCall } from "./beam-stub";
 /** @deprecated The old name of {@link BatchAction}. */
 export type WireAction = BatchAction;

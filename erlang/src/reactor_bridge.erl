@@ -92,9 +92,11 @@ stop(B = #bridge{calls = Calls}) ->
                  end, Calls),
     B#bridge{calls = #{}}.
 
-%% @doc Calls in flight: to Node (call/eval) and from it (beam.call).
--spec in_flight(bridge()) -> #{calls := non_neg_integer(), beam_calls := non_neg_integer()}.
-in_flight(#bridge{calls = C, beam = A}) -> #{calls => map_size(C), beam_calls => atomics:get(A, 1)}.
+%% @doc Calls in flight, as info/1 counts them: to Node (call/eval) and
+%% from it (beam.call).
+-spec in_flight(bridge()) -> #{calls_in_flight := non_neg_integer(), beam_calls_in_flight := non_neg_integer()}.
+in_flight(#bridge{calls = C, beam = A}) ->
+    #{calls_in_flight => map_size(C), beam_calls_in_flight => atomics:get(A, 1)}.
 
 %%% Erlang calls Node
 
@@ -165,7 +167,8 @@ result(Status, Encoded) ->
 %% The context's handle_call/3 gives this every `{reactor_bridge, Request}'.
 -spec handle_call(tuple(), gen_server:from(), #served{}) -> {noreply, #served{}} | {reply, term(), #served{}}.
 handle_call({Kind, Encoded, Timeout}, From, Sv = #served{bridge = B}) ->
-    #bridge{calls = Calls, next = Id, max_calls = Max} = B,
+    #bridge{calls = Calls, next = Next, max_calls = Max} = B,
+    Id = free_id(Next, Calls),
     case map_size(Calls) >= Max of
         true ->
             {reply, {error, overloaded}, Sv};
@@ -187,6 +190,10 @@ timeout(TRef, Id, Sv = #served{bridge = B = #bridge{calls = Calls}}) ->
         _ ->
             Sv
     end.
+
+%% Ids wrap at 2^31: one still in flight from the last round is skipped.
+free_id(Id, Calls) when is_map_key(Id, Calls) -> free_id((Id + 1) band ?MAX_ID, Calls);
+free_id(Id, _) -> Id.
 
 timer(_, infinity) -> none;
 timer(Id, Ms) -> erlang:start_timer(Ms, self(), {?MODULE, Id}).

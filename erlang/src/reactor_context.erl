@@ -118,6 +118,7 @@ close(Ctx, ConnId) ->
 %% writeBuffers), events, errors, handoffs, refused, closed, pending (handoffs
 %% Node has not answered yet: connections opening), frames_to_node, frames_from_node (control, on the port), batches_to_node,
 %% batches_from_node (the per-event path, on the batch socket), os_pid, draining;
+%% the bridge's calls_in_flight, beam_calls_in_flight, beam_sends_dropped;
 %% messages (reactor:send/2, reactor:publish/2): messages_delivered (the
 %% protocols took them), messages_queued (waiting in connections' queues
 %% now), sent_to_ended (for a connection that had ended, or ended before

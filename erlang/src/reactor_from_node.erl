@@ -193,9 +193,9 @@ answer(Kind, Sv = #served{queries = Q}, Reply) ->
 
 %% info/1's counters: the holder's own, Node's, and the frames and batches
 %% both ways; the holder adds `draining'.
-stats(NodeStats, #served{counters = C, conns = T, frames = F, node = N}) ->
+stats(NodeStats, #served{counters = C, conns = T, frames = F, node = N, bridge = B}) ->
     #{node_errors := NodeErrors} = C,
-    Info = maps:merge(maps:remove(node_errors, C), NodeStats),
+    Info = maps:merge(maps:merge(maps:remove(node_errors, C), NodeStats), reactor_bridge:in_flight(B)),
     Info#{errors => maps:get(errors, NodeStats, 0) + NodeErrors,
           pending => reactor_conns:opening(T),
           frames_to_node => counters:get(F, 1),

@@ -5,3 +5,7 @@ export type { ProtocolClass, ProtocolFactory } from "./protocol-table";
 export { ReactorError, isSystemError } from "./errors";
 export type { ReactorErrorCode, SystemError } from "./errors";
 export type { TlsInfo, TransportType } from "./types";
+export { beam } from "./beam";
+export type { Beam, CallOptions, Destination } from "./beam";
+export { Atom, Bitstring, Float, ImproperList, Pid, Port, Ref, Tuple, atom, decodeTerm, encodeTerm, float, tuple, utf8, } from "./term";
+export type { Encodable, Term } from "./term";

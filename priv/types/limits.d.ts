@@ -20,6 +20,10 @@ export declare const DEFAULTS: {
     readonly lingerTimeout: 1000;
     /** bytes a lingering close drops at most (0 = only the time bounds it) */
     readonly lingerMaxBytes: number;
+    /** beam.calls in flight per context; past it a call rejects at once (EOVERLOADED) */
+    readonly maxBeamCalls: 1024;
+    /** ms a beam.call may take unless it says otherwise */
+    readonly beamCallTimeout: 5000;
 };
 /** read_size is refused above this (16 MiB). */
 export declare const MAX_READ_SIZE: number;
@@ -33,9 +37,27 @@ export declare const MAX_READS_PER_EVENT = 4;
 /** Datagrams per READ event, and the largest one. */
 export declare const MAX_DATAGRAMS_PER_EVENT = 64;
 export declare const DATAGRAM_MAX = 65536;
-/** Frames from Erlang larger than this end the port. */
-export declare const MAX_IN_FRAME: number;
 /** A log line longer than this is cut. */
 export declare const MAX_LOG_TEXT: number;
 /** Buffers per writev, of IOV_MAX's 1024 (why 64: docs/performance.md). */
 export declare const MAX_IOV = 64;
+/**
+ * The largest term that crosses the bridge, in bytes of its External Term
+ * Format encoding with the version byte (64 MiB). Checked when encoding and
+ * when decoding (ts/term.ts); Erlang: reactor_term:max_size/0.
+ */
+export declare const MAX_TERM_SIZE: number;
+/** Frames from Erlang larger than this end the port: the largest is a bridge
+ * frame, its tag byte and a term of MAX_TERM_SIZE bytes (bridge.ts). */
+export declare const MAX_IN_FRAME: number;
+/**
+ * The deepest a term may nest: each list, tuple or map adds a level, a bare
+ * value is at depth 0. Checked when encoding and when decoding (ts/term.ts);
+ * Erlang: reactor_term:max_depth/0.
+ */
+export declare const MAX_TERM_DEPTH = 1000;
+/**
+ * The most bytes an integer's magnitude may have (4,194,296: 33,554,368 bits),
+ * Erlang's own limit on a bignum (`binary_to_term/1` refuses one larger).
+ */
+export declare const MAX_BIG_BYTES = 4194296;

@@ -92,5 +92,7 @@ export declare class ProtocolHarness<P extends Protocol = Protocol> {
 /** Open a connection of `protocol` in a harness. */
 export declare function connect<P extends Protocol>(protocol: (new () => P) | (() => P), opts?: HarnessOptions): ProtocolHarness<P>;
 export type { ClientInfo, BatchAction };
+export { stubBeam } from "./beam-stub";
+export type { BeamFunction, BeamStub, StubbedCall } from "./beam-stub";
 /** @deprecated The old name of {@link BatchAction}. */
 export type WireAction = BatchAction;
