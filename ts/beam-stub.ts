@@ -28,6 +28,10 @@ export interface BeamStub {
   readonly calls: StubbedCall[];
   /** every beam.send, in order */
   readonly sent: { dest: Destination; message: Term }[];
+  /** every beam.publish, in order: the group's name as text, the term as
+   * Erlang gets it (the harness's `t.publish(group, message)` delivers it
+   * back to a connection, as Erlang would to every member) */
+  readonly published: { group: string; message: Term }[];
   /** what beam.self() returns: a pid of the node `stub@test` */
   readonly self: Pid;
   /** Answer beam.call(name) with `fn` from now on (replacing what was). */
@@ -60,6 +64,7 @@ export function stubBeam(functions: Record<string, BeamFunction> = {}): BeamStub
   const stub: BeamStub = {
     calls: [],
     sent: [],
+    published: [],
     self: stubPid(),
     define(name, fn) {
       table.set(name, fn);
@@ -93,6 +98,9 @@ export function stubBeam(functions: Record<string, BeamFunction> = {}): BeamStub
     send(dest: Destination, message: unknown): void {
       if (!isDestination(dest)) throw new TypeError(NOT_A_DESTINATION);
       stub.sent.push({ dest, message: across(message) });
+    },
+    publish(group: Buffer, message: unknown): void {
+      stub.published.push({ group: group.toString(), message: across(message) });
     },
     self: () => stub.self,
   };

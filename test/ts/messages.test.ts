@@ -4,7 +4,8 @@
 // outside a callback, on the harness (erlang-reactor/testing) and on the
 // engine with a recording sink.
 import { Action, ClientInfo, Protocol, ReactorError } from "../../ts/index";
-import { connect } from "../../ts/testing";
+import { connect, stubBeam } from "../../ts/testing";
+import { beam } from "../../ts/beam";
 import { Reactor, ReactorOptions } from "../../ts/reactor";
 import { ProtocolTable } from "../../ts/protocol-table";
 import { Atom, Pid, Term, Tuple, atom, decodeTerm, encodeTerm, tuple } from "../../ts/term";
@@ -299,3 +300,54 @@ describe("groups", () => {
     r.dispose();
   });
 });
+
+describe("beam.publish, on the harness's stub", () => {
+  class Chat extends Protocol {
+    dataReceived(d: Buffer): Action {
+      const [cmd, group, text] = d.toString().split(" ");
+      if (cmd === "join") this.join(group);
+      else beam.publish(group, tuple(atom("line"), text, this.ref));
+      return "continue";
+    }
+    messageReceived(term: Term): Action {
+      const [, text] = (term as Tuple).elements;
+      this.write(`${(text as Buffer).toString()}\n`);
+      return "continue";
+    }
+  }
+
+  it("is recorded as Erlang gets it; delivered back, it reaches the members", () => {
+    const stub = stubBeam();
+    try {
+      const a = connect(Chat);
+      const b = connect(Chat);
+      a.feed("join room");
+      b.feed("say room hello");
+      expect(stub.published).toHaveLength(1);
+      const { group, message } = stub.published[0];
+      expect(group).toBe("room");
+      const [tag, text, ref] = (message as Tuple).elements;
+      expect([tag, text]).toEqual([atom("line"), Buffer.from("hello")]); // a string crossed as a binary
+      expect(encodeTerm(ref)).toEqual(encodeTerm(b.protocol.ref));
+      // what Erlang does with it: every member gets it
+      a.publish(group, message);
+      b.publish(group, message);
+      expect([a.take(), b.take()]).toEqual(["hello\n", ""]);
+    } finally {
+      stub.restore();
+    }
+  });
+
+  it("checks the group and the term at the call site", () => {
+    const stub = stubBeam();
+    try {
+      expect(() => beam.publish("", 1)).toThrow(RangeError);
+      expect(() => beam.publish("room", () => 1)).toThrow(TypeError);
+      expect(stub.published).toEqual([]);
+    } finally {
+      stub.restore();
+    }
+    expect(() => beam.publish("room", 1)).toThrow(/needs a context/);
+  });
+});
+
