@@ -19,6 +19,13 @@ export interface BeamStub {
         dest: Destination;
         message: Term;
     }[];
+    /** every beam.publish, in order: the group's name as text, the term as
+     * Erlang gets it (the harness's `t.publish(group, message)` delivers it
+     * back to a connection, as Erlang would to every member) */
+    readonly published: {
+        group: string;
+        message: Term;
+    }[];
     /** what beam.self() returns: a pid of the node `stub@test` */
     readonly self: Pid;
     /** Answer beam.call(name) with `fn` from now on (replacing what was). */

@@ -13,6 +13,8 @@ export interface CallOptions {
 export interface BeamBackend {
     call(name: string, args: readonly unknown[], opts: CallOptions): Promise<Term>;
     send(dest: Destination, message: unknown): void;
+    /** a publish to the group named by `group` (its bytes) */
+    publish(group: Buffer, message: unknown): void;
     self(): Pid;
 }
 /**
@@ -50,6 +52,17 @@ export declare const beam: {
      *   is, or for a `dest` that is none of the above.
      */
     send(dest: Destination, message: unknown): void;
+    /**
+     * Publish `message` to `group` (a string is its UTF-8, 1 to 255 bytes),
+     * as `reactor:publish/2` does from Erlang: every connection that joined it
+     * (Protocol.join), on every connected node, gets `messageReceived(message)`
+     * (this one too, if it is a member). Fire and forget: one frame to Erlang,
+     * which sends one message to each context with members.
+     *
+     * @throws RangeError for a name out of bounds; TypeError naming where in
+     *   `message` a value that cannot cross is.
+     */
+    publish(group: string | Uint8Array, message: unknown): void;
     /** The context's pid: Erlang processes can be given it. */
     self(): Pid;
 };

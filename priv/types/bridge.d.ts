@@ -55,6 +55,7 @@ export declare class Bridge implements BeamBackend {
     private result;
     call(name: string, args: readonly unknown[], opts: CallOptions): Promise<Term>;
     send(dest: Destination, message: unknown): void;
+    publish(group: Buffer, message: unknown): void;
     self(): Pid;
     private reply;
     /** The context is stopping: every beam.call in flight rejects with

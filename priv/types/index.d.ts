@@ -1,5 +1,6 @@
 export { Protocol, WriteBuffer, ACTIONS } from "./protocol";
-export type { Action, ClientInfo, Peer, OutgoingDatagram, TimerKind } from "./protocol";
+export { MAX_GROUP_BYTES, MAX_GROUPS_PER_CONNECTION } from "./limits";
+export type { Action, ClientInfo, ConnRef, Peer, OutgoingDatagram, TimerKind } from "./protocol";
 export { setProtocolFactory, getProtocol } from "./unbound";
 export type { ProtocolClass, ProtocolFactory } from "./protocol-table";
 export { ReactorError, isSystemError } from "./errors";

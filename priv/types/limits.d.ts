@@ -20,6 +20,10 @@ export declare const DEFAULTS: {
     readonly lingerTimeout: 1000;
     /** bytes a lingering close drops at most (0 = only the time bounds it) */
     readonly lingerMaxBytes: number;
+    /** messages a connection holds for its protocol while it does not take
+     * them (a pending handler, a full writeBuffer); one more closes it with
+     * EMESSAGEOVERFLOW */
+    readonly maxQueuedMessages: 1000;
     /** beam.calls in flight per context; past it a call rejects at once (EOVERLOADED) */
     readonly maxBeamCalls: 1024;
     /** ms a beam.call may take unless it says otherwise */
@@ -61,3 +65,8 @@ export declare const MAX_TERM_DEPTH = 1000;
  * Erlang's own limit on a bignum (`binary_to_term/1` refuses one larger).
  */
 export declare const MAX_BIG_BYTES = 4194296;
+/** The longest name of a group of connections (Protocol.join), in bytes;
+ * Erlang: reactor_groups's ?MAX_GROUP_BYTES. */
+export declare const MAX_GROUP_BYTES = 255;
+/** The most groups one connection is in at once. */
+export declare const MAX_GROUPS_PER_CONNECTION = 1024;
