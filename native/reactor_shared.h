@@ -5,7 +5,8 @@
  *
  *   erlang/src/reactor_limits.hrl    MAX_ID, MAX_FDS_PER_MSG
  *   erlang/src/reactor_config.erl    the DEFAULT_* below (default/1)
- *   ts/limits.ts                     MAX_ID, MAX_FDS_PER_MSG, DEFAULTS
+ *   erlang/src/reactor_groups.erl    MAX_GROUP_BYTES, MAX_GROUPS_PER_CONNECTION
+ *   ts/limits.ts                     MAX_ID, MAX_FDS_PER_MSG, DEFAULTS, the groups'
  *   ts/batch.ts                      the batch layout and the action codes
  *
  * test/erlang/reactor_wire_golden_tests.erl and test/ts/golden.test.ts parse
@@ -65,5 +66,10 @@
 #define REACTOR_DEFAULT_BEAM_CALL_TIMEOUT 5000
 /* Messages a connection holds while its protocol does not take them */
 #define REACTOR_DEFAULT_MAX_QUEUED_MESSAGES 1000
+
+/* Groups of connections (Protocol.join, reactor_groups): the longest name in
+ * bytes, and the most groups one connection is in. C has no use for them. */
+#define REACTOR_MAX_GROUP_BYTES 255
+#define REACTOR_MAX_GROUPS_PER_CONNECTION 1024
 
 #endif

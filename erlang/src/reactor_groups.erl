@@ -19,12 +19,13 @@
 -module(reactor_groups).
 
 -export([scope/0, new/0, join/3, leave/3, count/2, names/1, hand_over/2,
-         publish/2, members/2, is_group/1, max_group_bytes/0]).
+         publish/2, members/2, is_group/1, max_group_bytes/0, max_groups_per_connection/0]).
 
 -export_type([groups/0, group/0]).
 
 -define(SCOPE, reactor_groups_scope).
-%% Node's copies: MAX_GROUP_BYTES and MAX_GROUPS_PER_CONNECTION in ts/limits.ts.
+%% Their home is native/reactor_shared.h (REACTOR_MAX_GROUP_BYTES,
+%% REACTOR_MAX_GROUPS_PER_CONNECTION); Node's copies are in ts/limits.ts.
 -define(MAX_GROUP_BYTES, 255).
 -define(MAX_GROUPS_PER_CONNECTION, 1024).
 
@@ -43,8 +44,13 @@
 -spec scope() -> atom().
 scope() -> ?SCOPE.
 
+%% @doc The longest group name, in bytes.
 -spec max_group_bytes() -> pos_integer().
 max_group_bytes() -> ?MAX_GROUP_BYTES.
+
+%% @doc The most groups one connection is in at once.
+-spec max_groups_per_connection() -> pos_integer().
+max_groups_per_connection() -> ?MAX_GROUPS_PER_CONNECTION.
 
 %% @doc Whether `G' can name a group.
 -spec is_group(term()) -> boolean().

@@ -65,8 +65,9 @@ export declare const MAX_TERM_DEPTH = 1000;
  * Erlang's own limit on a bignum (`binary_to_term/1` refuses one larger).
  */
 export declare const MAX_BIG_BYTES = 4194296;
-/** The longest name of a group of connections (Protocol.join), in bytes;
- * Erlang: reactor_groups's ?MAX_GROUP_BYTES. */
+/** The longest name of a group of connections (Protocol.join), in bytes
+ * (REACTOR_MAX_GROUP_BYTES; Erlang: reactor_groups:max_group_bytes/0). */
 export declare const MAX_GROUP_BYTES = 255;
-/** The most groups one connection is in at once. */
+/** The most groups one connection is in at once
+ * (REACTOR_MAX_GROUPS_PER_CONNECTION; Erlang: reactor_groups). */
 export declare const MAX_GROUPS_PER_CONNECTION = 1024;

@@ -138,6 +138,8 @@ fact(Line) ->
 %% defaults (DEFAULT_WRITE_HIGH_WATER is reactor_config:default(write_high_water)).
 erlang_copy(<<"MAX_ID">>) -> ?MAX_ID;
 erlang_copy(<<"MAX_FDS_PER_MSG">>) -> ?MAX_FDS_PER_MSG;
+erlang_copy(<<"MAX_GROUP_BYTES">>) -> reactor_groups:max_group_bytes();
+erlang_copy(<<"MAX_GROUPS_PER_CONNECTION">>) -> reactor_groups:max_groups_per_connection();
 erlang_copy(<<"DEFAULT_", Option/binary>>) ->
     {module, _} = code:ensure_loaded(reactor_config), % its atoms: the options' names
     reactor_config:default(binary_to_existing_atom(string:lowercase(Option)));

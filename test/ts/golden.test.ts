@@ -21,7 +21,7 @@ import { BRIDGE_TAG, Bridge } from "../../ts/bridge";
 import { Incoming, Outgoing, decode, encode } from "../../ts/codec";
 import { Outbox } from "../../ts/outbox";
 import { Term, atom, decodeTerm, encodeTerm, tuple } from "../../ts/term";
-import { DEFAULTS, MAX_ID } from "../../ts/limits";
+import { DEFAULTS, MAX_GROUPS_PER_CONNECTION, MAX_GROUP_BYTES, MAX_ID } from "../../ts/limits";
 
 const dir = path.join(__dirname, "..", "golden");
 const file = (name: string) => path.join(dir, `${name}.etf`);
@@ -255,6 +255,8 @@ describe("shared facts", () => {
   // Node's copy of each fact it shares, by the header's name.
   const node: Record<string, number> = {
     MAX_ID,
+    MAX_GROUP_BYTES,
+    MAX_GROUPS_PER_CONNECTION,
     READY_ENTRY_BYTES,
     READY_WRITE_BIT,
     READY_MAX: MAX_READY_PER_BATCH,
