@@ -27,7 +27,7 @@
 
 -export([new/1, take_over/1, stop/1, in_flight/1]).
 -export([request/4, handle_call/3, timeout/3]).
--export([is_frame/1, frame/1, frame/3, from_node/2, parse/1, elements/2, id/1]).
+-export([frame/1, frame/3, from_node/2, parse/1, elements/2, id/1]).
 -export([encode_request/2, request_frame/3]).
 
 -export_type([bridge/0, handler/0]).
@@ -100,17 +100,18 @@ in_flight(#bridge{calls = C, beam = A}) ->
 
 %%% Erlang calls Node
 
-%% @doc In the caller (reactor_context:call/4, eval/3): the message
-%% `{Kind, CallId | Elements}' to the context's Node, and its result. The
-%% elements are encoded here, not in the context; the context adds the kind
-%% and the id. Raises `{bad_term, reactor_term:encode_error()}' for elements
-%% that cannot cross, as encodeTerm throws a TypeError at its call site.
+%% @doc In the caller (reactor_context:call/4, eval/3): `{call, CallId, Name,
+%% Args}' or `{eval, CallId, Source}' to the context's Node, and its result.
+%% The elements after the id are encoded here, not in the context, which adds
+%% the kind and the id. Raises `{bad_term, reactor_term:encode_error()}' for
+%% elements that cannot cross, as encodeTerm throws a TypeError at its call site.
 -spec request(reactor_context:context(), call | eval, [term()], timeout()) -> {ok, term()} | {error, term()}.
 request(Ctx, call, [Name, Args], Timeout) when is_list(Args) ->
-    request(Ctx, call, {text(Name), Args}, Timeout);
+    send_request(Ctx, call, {text(Name), Args}, Timeout);
 request(Ctx, eval, [Source], Timeout) ->
-    request(Ctx, eval, {text(Source)}, Timeout);
-request(Ctx, Kind, Elements, Timeout) when is_tuple(Elements) ->
+    send_request(Ctx, eval, {text(Source)}, Timeout).
+
+send_request(Ctx, Kind, Elements, Timeout) ->
     case encode_request(Kind, Elements) of
         {ok, Encoded} ->
             Wait = case Timeout of infinity -> infinity; _ -> Timeout + ?GRACE end,
@@ -199,11 +200,6 @@ timer(_, infinity) -> none;
 timer(Id, Ms) -> erlang:start_timer(Ms, self(), {?MODULE, Id}).
 
 %%% Frames
-
-%% @doc Whether a port frame is the bridge's (the rest are reactor_wire's).
--spec is_frame(binary()) -> boolean().
-is_frame(<<$B, _/binary>>) -> true;
-is_frame(_) -> false.
 
 %% @doc A bridge frame of `Message' for Node, or why it cannot cross.
 -spec frame(tuple()) -> {ok, iodata()} | {error, reactor_term:encode_error()}.
