@@ -228,6 +228,9 @@ init({Id, Opts}) ->
                                 max_conns = reactor_config:get(max_connections, Opts),
                                 stop_timeout = reactor_config:get(stop_timeout, Opts)}};
                 {error, Reason} ->
+                    %% free the id now: the registry would see this process
+                    %% go only later, and a start right after would collide
+                    reactor_registry:unregister_name({context, Id}),
                     {stop, Reason}
             end
     catch
