@@ -5,7 +5,8 @@
  *
  *   erlang/src/reactor_limits.hrl    MAX_ID, MAX_FDS_PER_MSG, MAX_TERM_SIZE, MAX_TERM_DEPTH
  *   erlang/src/reactor_config.erl    the DEFAULT_* below (default/1)
- *   ts/limits.ts                     MAX_ID, DEFAULTS, MAX_TERM_SIZE, MAX_TERM_DEPTH
+ *   erlang/src/reactor_groups.erl    MAX_GROUP_BYTES, MAX_GROUPS_PER_CONNECTION
+ *   ts/limits.ts                     MAX_ID, DEFAULTS, MAX_TERM_SIZE, MAX_TERM_DEPTH, the groups' bounds
  *   ts/batch.ts                      the batch layout and the action codes
  *
  * (Node has no copy of MAX_FDS_PER_MSG: only the addon uses it.)
@@ -62,6 +63,16 @@
 #define REACTOR_DEFAULT_CLOSE_TIMEOUT 30000
 #define REACTOR_DEFAULT_LINGER_TIMEOUT 1000
 #define REACTOR_DEFAULT_LINGER_MAX_BYTES 67108864
+/* The bridge (beam.call): calls in flight per context, ms each may take */
+#define REACTOR_DEFAULT_MAX_BEAM_CALLS 1024
+#define REACTOR_DEFAULT_BEAM_CALL_TIMEOUT 5000
+/* Messages a connection holds while its protocol does not take them */
+#define REACTOR_DEFAULT_MAX_QUEUED_MESSAGES 1000
+
+/* Groups of connections (Protocol.join, reactor_groups): the longest name in
+ * bytes, and the most groups one connection is in. C has no use for them. */
+#define REACTOR_MAX_GROUP_BYTES 255
+#define REACTOR_MAX_GROUPS_PER_CONNECTION 1024
 
 /* The bridge's terms (docs/bridge.md): the largest encoded term, in bytes,
  * and the deepest nesting (each list, tuple or map a level), checked on both

@@ -10,6 +10,8 @@
 import * as erlpack from "erlpack";
 import { EtfError, checkEtf } from "./etf-guard";
 import { DEFAULTS, MAX_ID, MAX_READ_SIZE } from "./limits";
+import { decodeTerm } from "./term-decode";
+import { Pid } from "./term-types";
 import { TlsOptions, parseTlsOptions } from "./tls-config";
 
 import type { ClientInfo, LogLevel, NackReason, Stats, TransportSpec, BatchAction } from "./types";
@@ -28,9 +30,15 @@ export interface InitConfig {
   closeTimeout: number;
   lingerTimeout: number;
   lingerMaxBytes: number;
+  maxQueuedMessages: number;
   typecheck: boolean;
   /** report each connection's end and each callback that throws (telemetry) */
   telemetry: boolean;
+  /** the bridge (bridge.ts): beam.calls in flight at most, their default timeout (ms) */
+  maxBeamCalls: number;
+  beamCallTimeout: number;
+  /** the context's pid (beam.self()) */
+  self?: Pid;
   tls?: TlsOptions;
 }
 
@@ -127,8 +135,12 @@ export function decode(frame: Buffer): Incoming {
             closeTimeout: natural(c.close_timeout, DEFAULTS.closeTimeout),
             lingerTimeout: natural(c.linger_timeout, DEFAULTS.lingerTimeout),
             lingerMaxBytes: natural(c.linger_max_bytes, DEFAULTS.lingerMaxBytes),
+            maxQueuedMessages: Math.max(1, natural(c.max_queued_messages, DEFAULTS.maxQueuedMessages)),
             typecheck: c.typecheck === true,
             telemetry: c.telemetry === true,
+            maxBeamCalls: natural(c.max_beam_calls, DEFAULTS.maxBeamCalls) || DEFAULTS.maxBeamCalls,
+            beamCallTimeout: natural(c.beam_call_timeout, DEFAULTS.beamCallTimeout),
+            self: pidOf(c.self),
             tls: tlsOptionsOf(c.tls),
           },
         };
@@ -153,6 +165,17 @@ function tlsOptionsOf(v: unknown): TlsOptions | undefined {
 /** A non-negative integer option, or its default when absent or not one. */
 function natural(v: unknown, dflt: number): number {
   return Number.isInteger(v) && (v as number) >= 0 ? (v as number) : dflt;
+}
+
+/** The context's pid: term_to_binary's bytes, in base64 (erlpack reads binaries as text). */
+function pidOf(v: unknown): Pid | undefined {
+  if (typeof v !== "string" || !BASE64.test(v)) return undefined;
+  try {
+    const p = decodeTerm(Buffer.from(v, "base64"));
+    return p instanceof Pid ? p : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function isTransportSpec(v: unknown): v is TransportSpec {

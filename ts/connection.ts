@@ -2,49 +2,24 @@
 // protocol's callbacks, turns what they return into what the fd is armed for
 // next, pauses while a handler's Promise is pending, and ends exactly once:
 // gracefully (closing.ts) or abortively.
-import type { ClientInfo, LogLevel, BatchAction } from "./types";
+import type { ClientInfo, BatchAction } from "./types";
+import type { ConnectionHost, ConnectionState, Start } from "./connection-host";
 import { ReactorError, describe, isSystemError, stackOf } from "./errors";
 import type { Action, ConnectionHandle, Peer, Protocol, TimerKind } from "./protocol";
-import type { Clock } from "./clock";
-import type { ProtocolTable } from "./protocol-table";
+import type { Term } from "./term-types";
 import type { Transport, Upstream } from "./transport";
 import type { Traffic } from "./fd-transport";
 import { Mode, awaitAction, isThenable, batchActionOf } from "./actions";
-import { CloseBounds, Ending } from "./closing";
+import { Ending } from "./closing";
 import { ProtocolTimers } from "./timers";
+import { Inbox } from "./inbox";
+import { Handle } from "./handle";
 
-export type ConnectionState = "opening" | "reading" | "writing" | "paused" | "closing" | "closed";
-
-/** What a connection needs from its engine. */
-export interface ConnectionHost {
-  readonly protocols: ProtocolTable;
-  readonly clock: Clock;
-  /** ms a handler's Promise may stay pending (0 = none) */
-  readonly callbackTimeout: number;
-  /** writeBuffer bytes past which the connection stops reading (0 = none) */
-  readonly writeHighWater: number;
-  /** how long a graceful close may take, and its lingering read */
-  readonly closeBounds: CloseBounds;
-  act(id: number, action: BatchAction): void;
-  log(level: LogLevel, id: number, text: string): void;
-  /** a protocol or a peer did something wrong */
-  countError(): void;
-  /** a protocol callback threw: counted, logged with `text`, reported */
-  exception(id: number, callback: string, error: unknown, text: string): void;
-  /** settled outside a dispatch: flush soon */
-  wake(): void;
-  /** the protocol's connection is over (connectionLost runs next) */
-  lost(conn: Connection, reason: Error | undefined): void;
-  /** the fd is released: drop the connection from the table */
-  forget(conn: Connection): void;
-}
-
-/** How a handoff starts: the first action for the ack, or why it is refused. */
-export type Start = { ack: BatchAction } | { nack: "connection_made_failed" | "invalid_action" };
+export type { ConnectionHost, ConnectionState, Start };
 
 const FAILED = Symbol("failed");
 
-export class Connection implements Upstream, ConnectionHandle {
+export class Connection implements Upstream {
   paused = false;
   lastActive: number;
   /** what the protocol wants armed next (read or write) */
@@ -58,7 +33,17 @@ export class Connection implements Upstream, ConnectionHandle {
   private armedForLayers = false;
   /** the protocol's own timers */
   private readonly timers: ProtocolTimers;
+  /** messages the protocol has not taken yet (it was paused, or behind on writes) */
+  private readonly inbox: Inbox;
+  /** protocol callbacks running now: a write() arms nothing then, their Action does */
+  private running = 0;
+  /** write() left bytes in writeBuffer: WRITE is armed before READ until they are out */
+  private owesFlush = false;
+  /** what Erlang has armed, as told since the last event (one-shot: an event disarms) */
+  private armedAs: BatchAction | null = null;
 
+  /** what the protocol sees of it (Protocol's own calls) */
+  readonly handle: ConnectionHandle;
   /** when the handoff arrived (engine clock, ms) */
   readonly since: number;
 
@@ -69,14 +54,19 @@ export class Connection implements Upstream, ConnectionHandle {
     private readonly top: Transport,
     private readonly host: ConnectionHost,
     /** the raw fd read behind Protocol.read */
-    private readonly rawRead: (size: number) => Buffer | null,
+    rawRead: (size: number) => Buffer | null,
     /** this connection's bytes on the fd */
     readonly traffic: Traffic = { bytesIn: 0, bytesOut: 0 },
   ) {
     top.up = this;
     this.lastActive = this.since = host.clock.now();
     this.timers = new ProtocolTimers(host.clock, (kind, ms) => this.timedOut(kind, ms));
-    this.ending = new Ending(this, top, host, () => this.timers.clear());
+    this.inbox = new Inbox(host.maxQueuedMessages, () => this.takesMessages(), (t) => this.deliver(t));
+    this.handle = new Handle(this, top, host, rawRead);
+    this.ending = new Ending(this, top, host, () => {
+      this.timers.clear();
+      host.closing(this, this.inbox.clear());
+    });
   }
 
   /** A close began: the protocol gets no more callbacks. */
@@ -113,12 +103,15 @@ export class Connection implements Upstream, ConnectionHandle {
       if (!this.closed && this.eof && !this.paused && this.top.interest(this.next) === "read_pending") this.close();
     }
     // a handler paused on a Promise: READ may come before it settles (readable waits for it)
-    return { ack: this.ending.announce(this.top.interest(this.next)) };
+    const ack = this.ending.announce(this.top.interest(this.next));
+    this.armedAs = ack;
+    return { ack };
   }
 
   // Entry points: an event from Erlang, a settled Promise, a layer's wake.
 
   readable(): void {
+    this.armedAs = null;
     if (this.paused) return; // armed by an ack before a preread's handler paused: resuming arms again
     this.touch();
     if (this.ending.closing) return this.ending.closing.readable();
@@ -127,17 +120,37 @@ export class Connection implements Upstream, ConnectionHandle {
   }
 
   writable(): void {
+    this.armedAs = null;
     this.touch();
     if (this.ending.closing) return this.ending.closing.run();
     if (!this.top.flush() || this.closed) {
-      if (!this.closed) this.host.act(this.id, "write_pending");
+      if (!this.closed) this.tell("write_pending");
       return;
     }
     if (this.made && !this.paused && !this.armedForLayers) {
       this.next = "read_pending";
       this.apply(this.step("write", "writeReady", () => this.proto.writeReady()));
+      this.inbox.drain(); // writeBuffer may be under the high water again
     }
     this.settle();
+  }
+
+  /** A message from Erlang (reactor:send/2, a publish to a group it is in):
+   * taken now, or queued while a handler's Promise is pending or writeBuffer
+   * is over the high water. Past max_queued_messages the connection is
+   * destroyed, as Redis and NATS cut a slow subscriber: its peer sees the
+   * loss instead of a silent gap. */
+  message(term: Term): void {
+    if (this.closed) return this.host.messagesDropped(1);
+    const r = this.inbox.offer(term);
+    if (r === "taken") this.settle();
+    else if (r === "full") {
+      this.host.countError();
+      this.destroy(
+        new ReactorError("EMESSAGEOVERFLOW", `more than ${this.inbox.max} messages waited for the protocol (max_queued_messages)`),
+      );
+      this.host.messagesDropped(1); // this one, after the queue's
+    }
   }
 
   /** Graceful close (Node's socket.end()): what the protocol queued goes
@@ -153,6 +166,11 @@ export class Connection implements Upstream, ConnectionHandle {
     this.ending.destroy(reason, tellErlang);
   }
 
+  /** Messages waiting for the protocol. */
+  get queuedMessages(): number {
+    return this.inbox.length;
+  }
+
   /** Bytes taken from the protocol that the kernel has not taken yet. */
   get unsent(): number {
     return this.top.unsent;
@@ -166,6 +184,7 @@ export class Connection implements Upstream, ConnectionHandle {
     const first = this.connectionMade();
     if (first === FAILED) return;
     this.apply(first === null ? null : this.writeAtOnce(first));
+    this.inbox.drain();
     this.settleIfLater();
   }
 
@@ -209,40 +228,36 @@ export class Connection implements Upstream, ConnectionHandle {
   }
 
   dropped(size: number, from: Peer): void {
-    try {
-      this.host.protocols.runAs(this.id, () => this.proto.datagramTooLarge(size, from));
-    } catch (e) {
-      this.host.log("error", this.id, `datagramTooLarge threw: ${stackOf(e)}`);
-    }
+    this.notify("datagramTooLarge", () => this.proto.datagramTooLarge(size, from));
   }
 
-  /** One datagram failed; the socket serves on (a throw here is logged, not fatal). */
+  /** One datagram failed; the socket serves on. */
   datagramError(e: Error, to?: Peer): void {
     if (this.closed) return;
     this.host.countError();
+    this.notify("datagramError", () => this.proto.datagramError(e, to));
+  }
+
+  /** A callback that ends nothing: a throw is logged. */
+  private notify(name: string, fn: () => void): void {
     try {
-      this.host.protocols.runAs(this.id, () => this.proto.datagramError(e, to));
-    } catch (err) {
-      this.host.log("error", this.id, `datagramError threw: ${stackOf(err)}`);
+      this.host.protocols.runAs(this.id, fn);
+    } catch (e) {
+      this.host.log("error", this.id, `${name} threw: ${stackOf(e)}`);
     }
   }
 
-  // ConnectionHandle: the protocol's own calls.
+  // What the protocol's handle (handle.ts) asks.
 
-  read(size: number): Buffer | null {
-    return this.rawRead(size);
-  }
-
-  writev(bufs: Uint8Array[]): number {
-    return this.top.writev(bufs);
-  }
-
-  sendTo(data: Uint8Array, addr: string, port: number): number {
-    return this.top.sendTo(data, addr, port);
-  }
-
-  shutdownWrite(): void {
-    this.top.shutdownWrite();
+  /** Protocol.write queued bytes (or a layer holds some): from outside a
+   * callback, WRITE is armed now; in one, its Action arms it. */
+  wrote(): void {
+    const left = this.proto.writeBuffer.length > 0;
+    if (left) this.owesFlush = true;
+    if (this.running > 0 || this.closed || this.paused || (!left && this.top.unsent === 0)) return;
+    if (left) this.next = "write_pending";
+    this.settle();
+    this.host.wake();
   }
 
   setTimer(kind: TimerKind, ms: number): void {
@@ -302,7 +317,26 @@ export class Connection implements Upstream, ConnectionHandle {
     this.armedForLayers = interest !== this.next;
     // After EOF, wanting to read means done: once every layer's bytes are out.
     if (interest === "read_pending" && this.eof) this.close(undefined);
-    else this.host.act(this.id, interest);
+    else if (interest !== this.armedAs) this.tell(interest); // armed already: no event since
+  }
+
+  private tell(action: BatchAction): void {
+    this.armedAs = action;
+    this.host.act(this.id, action);
+  }
+
+  /** Whether a message can go to the protocol now. */
+  private takesMessages(): boolean {
+    const hw = this.host.writeHighWater;
+    return this.made && !this.paused && !this.closed && !(hw > 0 && this.queued() >= hw);
+  }
+
+  /** messageReceived: its "continue" keeps what the connection waits for. */
+  private deliver(term: Term): void {
+    this.host.delivered();
+    const mode: Mode = this.next === "write_pending" ? "write" : "read";
+    const action = this.step(mode, "messageReceived", () => this.proto.messageReceived(term));
+    this.apply(mode === "read" ? this.writeAtOnce(action) : action);
   }
 
   /** What a handler said: close now, or remember what to arm. */
@@ -321,11 +355,14 @@ export class Connection implements Upstream, ConnectionHandle {
   /** Runs a protocol callback with its connection named in what it logs; a
    * throw ends the connection (logged) and gives FAILED. */
   private call<T>(name: string, fn: () => T): T | typeof FAILED {
+    this.running++;
     try {
       return this.host.protocols.runAs(this.id, fn, true);
     } catch (e) {
       this.handlerFailed(name, e);
       return FAILED;
+    } finally {
+      this.running--;
     }
   }
 
@@ -361,6 +398,7 @@ export class Connection implements Upstream, ConnectionHandle {
       if (this.closed) return;
       const action = this.toBatchAction(mode, a, name);
       this.apply(mode === "read" ? this.writeAtOnce(action) : action);
+      this.inbox.drain();
       this.settle();
       this.host.wake();
     };
@@ -386,6 +424,11 @@ export class Connection implements Upstream, ConnectionHandle {
     }
     // After EOF, what is queued is written before the close.
     if (action === "read_pending" && this.eof && this.queued() > 0) return "write_pending";
+    // What write() left waiting goes before the next read.
+    if (action === "read_pending" && this.owesFlush) {
+      if (this.queued() > 0) return "write_pending";
+      this.owesFlush = false;
+    }
     return action;
   }
 

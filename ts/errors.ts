@@ -10,7 +10,14 @@ export type ReactorErrorCode =
   | "EIDLETIMEOUT" // no event for longer than the idle timeout (the context's, or the protocol's own)
   | "EDEADLINE" // the protocol's deadline (setDeadline) passed
   | "ECLOSETIMEOUT" // a graceful close: the peer did not take the last bytes within close_timeout
-  | "EHANDSHAKETIMEOUT"; // a TLS handshake did not finish in time
+  | "EMESSAGEOVERFLOW" // more messages waited for the protocol than max_queued_messages
+  | "EHANDSHAKETIMEOUT" // a TLS handshake did not finish in time
+  // beam.call (beam.ts): why the call rejected
+  | "EEXCEPTION" // the Erlang function raised, or its process died (the message is the formatted reason)
+  | "ENOFUNCTION" // no Erlang function is registered under that name
+  | "ECALLTIMEOUT" // no result within the call's timeout: its process was killed
+  | "EOVERLOADED" // the context has max_beam_calls calls in flight: refused at once
+  | "EBADTERM"; // an atom the node does not have, or a result that cannot cross
 
 export class ReactorError extends Error {
   readonly code: ReactorErrorCode;

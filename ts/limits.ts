@@ -26,6 +26,14 @@ export const DEFAULTS = {
   lingerTimeout: 1000,
   /** bytes a lingering close drops at most (0 = only the time bounds it) */
   lingerMaxBytes: 64 << 20,
+  /** messages a connection holds for its protocol while it does not take
+   * them (a pending handler, a full writeBuffer); one more closes it with
+   * EMESSAGEOVERFLOW */
+  maxQueuedMessages: 1000,
+  /** beam.calls in flight per context; past it a call rejects at once (EOVERLOADED) */
+  maxBeamCalls: 1024,
+  /** ms a beam.call may take unless it says otherwise */
+  beamCallTimeout: 5000,
 } as const;
 
 /** read_size is refused above this (16 MiB). */
@@ -45,8 +53,6 @@ export const MAX_READS_PER_EVENT = 4;
 export const MAX_DATAGRAMS_PER_EVENT = 64;
 export const DATAGRAM_MAX = 65536;
 
-/** Frames from Erlang larger than this end the port. */
-export const MAX_IN_FRAME = 16 << 20;
 
 /** A log line longer than this is cut. */
 export const MAX_LOG_TEXT = 64 * 1024;
@@ -61,6 +67,10 @@ export const MAX_IOV = 64;
  */
 export const MAX_TERM_SIZE = 64 << 20;
 
+/** Frames from Erlang larger than this end the port: the largest is a bridge
+ * frame, its tag byte and a term of MAX_TERM_SIZE bytes (bridge.ts). */
+export const MAX_IN_FRAME = MAX_TERM_SIZE + 1;
+
 /**
  * The deepest a term may nest: each list, tuple or map adds a level, a bare
  * value is at depth 0. Checked when encoding and when decoding (ts/term.ts);
@@ -73,3 +83,11 @@ export const MAX_TERM_DEPTH = 1000;
  * Erlang's own limit on a bignum (`binary_to_term/1` refuses one larger).
  */
 export const MAX_BIG_BYTES = 4194296;
+
+/** The longest name of a group of connections (Protocol.join), in bytes
+ * (REACTOR_MAX_GROUP_BYTES; Erlang: reactor_groups:max_group_bytes/0). */
+export const MAX_GROUP_BYTES = 255;
+
+/** The most groups one connection is in at once
+ * (REACTOR_MAX_GROUPS_PER_CONNECTION; Erlang: reactor_groups). */
+export const MAX_GROUPS_PER_CONNECTION = 1024;

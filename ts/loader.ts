@@ -35,7 +35,8 @@ const runtimeExternal: esbuildNs.Plugin = {
   },
 };
 
-function esbuild(): typeof esbuildNs {
+/** esbuild, from beside the bundle (priv/) or node_modules (evaluate.ts compiles with it too). */
+export function esbuild(): typeof esbuildNs {
   // In priv/ the API is bundled and its binary sits beside the bundle (build.mjs);
   // run from sources (tests), both come from node_modules.
   const shipped = path.join(__dirname, "esbuild");
@@ -162,11 +163,14 @@ export async function loadProtocol(
 ): Promise<LoadedProtocol> {
   const slot: { loaded?: LoadedProtocol } = {};
   const runtime = runtimeFor(protocols, slot);
+  // what Erlang may call by name: the module's exports, then the setup code's
+  const callable: Record<string, unknown> = {};
   let dir = process.cwd();
   if (protocolFile && opts.typecheck) typecheck(protocolFile);
   if (protocolFile) {
     const { code, filename } = await compile({ file: protocolFile }, "protocol_compile");
     const exports = evaluate(code, filename, "protocol_load", runtime);
+    Object.assign(callable, exports);
     dir = path.dirname(filename);
     const candidate = exports.default;
     if (!slot.loaded && typeof candidate === "function") {
@@ -179,7 +183,7 @@ export async function loadProtocol(
   }
   if (setupCode) {
     const { code, filename } = await compile({ source: setupCode, resolveDir: dir }, "setup_compile");
-    evaluate(code, filename, "setup_load", runtime);
+    Object.assign(callable, evaluate(code, filename, "setup_load", runtime));
   }
   // esbuild keeps a service process alive for further builds: there are none.
   await esbuild().stop?.();
@@ -190,6 +194,7 @@ export async function loadProtocol(
       `${protocolFile || "setup_code"} yields no protocol: export default a Protocol class or call setProtocolFactory()`,
     );
   }
+  loaded.exports = callable;
   protocols.install(loaded);
   return loaded;
 }

@@ -10,6 +10,11 @@ import { frame } from "./framing";
 import { MAX_LOG_TEXT } from "./limits";
 import { LogLimiter } from "./log-limit";
 import type { Sink } from "./reactor";
+import { frameOf } from "./bridge";
+import { atom } from "./term-types";
+
+const JOIN = atom("join");
+const LEAVE = atom("leave");
 
 /** What the outbox needs of the addon. */
 export type OutboxIo = Pick<Addon, "writeAll" | "sendPacket" | "wantWritable">;
@@ -17,7 +22,8 @@ export type OutboxIo = Pick<Addon, "writeAll" | "sendPacket" | "wantWritable">;
 /** Gathers everything said during one dispatch: control messages into one
  * write on the frame fd, answers for connections into action batches. */
 export class Outbox implements Sink {
-  private msgs: Outgoing[] = [];
+  /** control messages, and bridge frames' payloads already encoded (bridge.ts) */
+  private msgs: (Outgoing | Buffer)[] = [];
   private acts = new ActionBatch();
   /** action batches Erlang's end had no room for yet, oldest first */
   private backlog: Uint8Array[] = [];
@@ -36,6 +42,19 @@ export class Outbox implements Sink {
   /** A control message, sent at the next flush. */
   send(m: Outgoing): void {
     this.msgs.push(m);
+  }
+  /** A frame's payload as it is (a bridge message), sent at the next flush
+   * in order with the control messages. */
+  sendFrame(payload: Buffer): void {
+    this.msgs.push(payload);
+  }
+  /** A connection joined a group: Erlang's context joins its pg group with
+   * the first (reactor_groups.erl). */
+  joined(id: number, group: Buffer): void {
+    this.sendFrame(frameOf([JOIN, id, group]));
+  }
+  left(id: number, group: Buffer): void {
+    this.sendFrame(frameOf([LEAVE, id, group]));
   }
   act(id: number, a: BatchAction): void {
     this.acts.push(id, a);
@@ -67,7 +86,7 @@ export class Outbox implements Sink {
   flush(): void {
     this.scheduled = false;
     if (this.msgs.length) {
-      const frames = this.msgs.map((m) => frame(encode(m)));
+      const frames = this.msgs.map((m) => frame(Buffer.isBuffer(m) ? m : encode(m)));
       this.msgs = [];
       this.io.writeAll(this.frameFd, frames.length === 1 ? frames[0] : Buffer.concat(frames));
     }

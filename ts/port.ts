@@ -1,11 +1,16 @@
 // The port: what Node does with what Erlang sends. Control arrives as
-// {packet,4} ETF frames (codec.ts) on stdin, fds on the channel, and the hot
-// path on the batch socket (ready connections in, actions out: batch.ts);
-// everything said goes out through the Outbox. The process around it (stdin,
+// {packet,4} ETF frames (codec.ts) on stdin, bridge messages as frames of
+// their own beside them (the first byte says which: bridge.ts), fds on the
+// channel, and the hot path on the batch socket (ready connections in,
+// actions out: batch.ts); everything said goes out through the Outbox. The process around it (stdin,
 // stdout, exiting) is main.ts's.
+import * as path from "path";
 import type { Addon } from "./addon";
 import { BatchError, READY_SLOT, answeringAsItGoes, forEachReady, readyBuffer } from "./batch";
+import { setBeamBackend } from "./beam";
+import { BRIDGE_TAG, Bridge, BridgeError } from "./bridge";
 import { CodecError, decode, Incoming } from "./codec";
+import { evaluate } from "./evaluate";
 import { ReactorError, stackOf } from "./errors";
 import { FrameError, FrameReader } from "./framing";
 import { MAX_IN_FRAME, MAX_LOG_TEXT } from "./limits";
@@ -43,7 +48,11 @@ export class Port {
   private readonly frames = new FrameReader(MAX_IN_FRAME);
   private readonly fds = new Map<number, number>(); // id -> fd received, not yet claimed
   private readonly lost = new Set<number>(); // ids whose fd was cut off (MSG_CTRUNC)
-  private beforeReady: Incoming[] = []; // messages that arrived while the protocol loaded
+  private beforeReady: (Incoming | Buffer)[] = []; // messages that arrived while the protocol loaded
+  /** terms both ways with Erlang (made at init: beam.self() works while the protocol loads) */
+  bridge?: Bridge;
+  /** the protocol module loaded last: eval's imports resolve from its directory */
+  private protocolFile = "";
   /** ready batches are read up to this many at a time, in one syscall */
   private readonly readyBuf = readyBuffer(32);
   private readonly readySizes = new Uint32Array(32);
@@ -67,6 +76,10 @@ export class Port {
       this.fatal(e instanceof FrameError ? e.message : stackOf(e));
     }
     for (const f of frames) {
+      if (f[0] === BRIDGE_TAG) {
+        this.bridgeFrame(f.subarray(1));
+        continue;
+      }
       let m: Incoming;
       try {
         m = decode(f);
@@ -78,9 +91,25 @@ export class Port {
     this.out.flush();
   }
 
+  /** A bridge message (bridge.ts). One that does not decode ends the port, as
+   * a control frame's would: Erlang's side is broken. */
+  private bridgeFrame(payload: Buffer): void {
+    if (!this.reactor || !this.bridge) {
+      this.beforeReady.push(payload);
+      return;
+    }
+    try {
+      this.bridge.receive(payload);
+    } catch (e) {
+      this.fatal(e instanceof BridgeError ? e.message : stackOf(e));
+    }
+  }
+
   /** Erlang closed the port (the BEAM or the context is gone): close everything. */
   onInputEnd(): void {
-    this.reactor?.closeAll(new ReactorError("ESTOPPING", "the Erlang side went away"));
+    const why = new ReactorError("ESTOPPING", "the Erlang side went away");
+    this.bridge?.stop(why);
+    this.reactor?.closeAll(why);
     this.exits.exit(0);
   }
 
@@ -131,6 +160,14 @@ export class Port {
     } catch (e) {
       return this.loadFailed(4, ["load_error", "channel", (e as Error).message]);
     }
+    this.protocolFile = c.protocol;
+    this.bridge = new Bridge(
+      this.out,
+      this.protocols,
+      { maxBeamCalls: c.maxBeamCalls, beamCallTimeout: c.beamCallTimeout, self: c.self },
+      (source) => evaluate(source, this.protocolFile ? path.dirname(this.protocolFile) : process.cwd()),
+    );
+    setBeamBackend(this.bridge);
     try {
       await loadProtocol(c.protocol, c.setupCode, this.protocols, { typecheck: c.typecheck });
     } catch (e) {
@@ -150,6 +187,7 @@ export class Port {
       closeTimeout: c.closeTimeout,
       lingerTimeout: c.lingerTimeout,
       lingerMaxBytes: c.lingerMaxBytes,
+      maxQueuedMessages: c.maxQueuedMessages,
       // Telemetry wants each end and each exception; without it they cost nothing.
       ...(c.telemetry
         ? {
@@ -160,14 +198,32 @@ export class Port {
           }
         : {}),
     });
+    this.reactor.self = c.self;
+    this.takeMessages(this.bridge, this.reactor);
     // The context's own TLS is key 0; a context that cannot make it does not start.
     const tlsError = c.tls && this.reactor.addTlsConfig(0, c.tls);
     if (tlsError) return this.loadFailed(5, ["load_error", "tls", tlsError.message]);
     out.send(["ready"]);
     const queued = this.beforeReady;
     this.beforeReady = [];
-    for (const m of queued) this.dispatch(m);
+    for (const m of queued) {
+      if (Buffer.isBuffer(m)) this.bridgeFrame(m);
+      else this.dispatch(m);
+    }
     out.flush();
+  }
+
+  /** Erlang's messages for connections: reactor:send/2's to one, and a
+   * publish to a group, one frame for every member here (docs/bridge.md). */
+  private takeMessages(b: Bridge, r: Reactor): void {
+    b.on("message", (e) => {
+      if (e.length !== 2 || !Number.isInteger(e[0]) || (e[0] as number) < 1) throw new BridgeError("malformed message");
+      r.message(e[0] as number, e[1]);
+    });
+    b.on("publish", (e) => {
+      if (e.length !== 2 || !Buffer.isBuffer(e[0])) throw new BridgeError("malformed publish");
+      r.publish(e[0], e[1]);
+    });
   }
 
   /** Says why the context cannot start, then exits (callers return it: the
@@ -219,6 +275,7 @@ export class Port {
   private async reload(r: Reactor, m: Extract<Incoming, { type: "reload" }>): Promise<void> {
     try {
       const loaded = await loadProtocol(m.protocol, m.setupCode, this.protocols, { typecheck: m.typecheck });
+      this.protocolFile = m.protocol;
       this.out.send(["reloaded", m.ref, loaded.adopt ? r.adopt(loaded.adopt) : 0]);
     } catch (e) {
       if (e instanceof LoadError) this.out.send(["reload_error", m.ref, e.kind, e.details]);
@@ -244,7 +301,9 @@ export class Port {
   }
 
   private stop(): void {
-    this.reactor?.closeAll(new ReactorError("ESTOPPING", "the reactor context is stopping"));
+    const why = new ReactorError("ESTOPPING", "the reactor context is stopping");
+    this.bridge?.stop(why);
+    this.reactor?.closeAll(why);
     for (const fd of this.fds.values()) this.io.close(fd);
     this.fds.clear();
     this.out.flush();

@@ -12,10 +12,13 @@ export type ProtocolFactory = () => Protocol;
  * code: the Protocol to continue with, or undefined to let it finish on the old. */
 export type AdoptHook = (old: Protocol) => Protocol | undefined | void;
 
-/** What a module loads: the factory, and the adopt hook its class may have. */
+/** What a module loads: the factory, the adopt hook its class may have, and
+ * the functions it exports (with its setup code's), which Erlang may call by
+ * name (reactor_context:call/4; bridge.ts). */
 export interface LoadedProtocol {
   factory: ProtocolFactory;
   adopt?: AdoptHook;
+  exports?: Readonly<Record<string, unknown>>;
 }
 
 /** A Protocol subclass or a function that returns a Protocol, as a factory. */
@@ -49,6 +52,14 @@ export class ProtocolTable {
 
   get protocolFactory(): ProtocolFactory | undefined {
     return this.loaded?.factory;
+  }
+
+  /** The function the loaded code exports as `name` (its own property, not inherited). */
+  exported(name: string): ((...args: unknown[]) => unknown) | undefined {
+    const exports = this.loaded?.exports;
+    if (!exports || !Object.prototype.hasOwnProperty.call(exports, name)) return undefined;
+    const f = exports[name];
+    return typeof f === "function" ? (f as (...args: unknown[]) => unknown) : undefined;
   }
 
   /** The Protocol instance serving an fd (Node's copy), if any. */

@@ -1,6 +1,8 @@
 // What protocol modules extend: the TypeScript port of the reactor Protocol.
 import type { ClientInfo } from "./types";
 import { datagramPort } from "./errors";
+import type { Term, Tuple } from "./term-types";
+import { MAX_GROUP_BYTES } from "./limits";
 
 /** What a handler tells the reactor to do next. */
 export type Action = "continue" | "write_pending" | "read_pending" | "close";
@@ -23,15 +25,27 @@ export interface OutgoingDatagram extends Peer {
 /** Which of a connection's own timers fired (see Protocol.setIdleTimeout). */
 export type TimerKind = "idle" | "deadline";
 
+/**
+ * A connection's address as Erlang holds it: the term `reactor:conn_ref()`,
+ * `{reactor_conn, ContextPid, ConnId}`. Opaque to both sides: hand it to
+ * Erlang (a `beam.call` argument, a message) and `reactor:send(Ref, Term)`
+ * there reaches this connection's `messageReceived`.
+ */
+export type ConnRef = Tuple<Term>;
+
 /** The runtime's side of one connection, as a Protocol sees it. */
 export interface ConnectionHandle {
+  readonly ref: ConnRef;
   setTimer(kind: TimerKind, ms: number): void;
   read(size: number): Buffer | null;
+  write(data: Uint8Array): boolean;
   writev(bufs: Uint8Array[]): number;
   sendTo(data: Uint8Array, addr: string, port: number): number;
   shutdownWrite(): void;
   close(reason?: Error): void;
   destroy(reason?: Error): void;
+  join(group: Buffer): void;
+  leave(group: Buffer): void;
 }
 
 /** Outgoing bytes not yet taken by the kernel. Holds references, not copies:
@@ -157,6 +171,26 @@ export abstract class Protocol {
     return false;
   }
 
+  /** A message for this connection: a term Erlang sent to its {@link ref}
+   * (`reactor:send/2`), or published to a group it joined
+   * (`reactor:publish/2`, `beam.publish`). Returns an Action as dataReceived
+   * does, or a Promise of one: "continue" goes on as before (what the
+   * connection waited for, it still waits for), "write_pending" sends what
+   * it queued, "close" closes. `term` is decoded once per context: every
+   * member of a group gets the same object, so treat it as read-only.
+   *
+   * Messages come in the order Erlang sent them. While a handler's Promise
+   * is pending, or writeBuffer holds `write_high_water` bytes or more, they
+   * wait in the connection's queue, at most `max_queued_messages` of them;
+   * one more ends the connection (destroyed: connectionLost gets
+   * EMESSAGEOVERFLOW), as Redis and NATS cut a subscriber that does not keep
+   * up. The default logs a warning and drops the message. */
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  messageReceived(term: Term): Action | Promise<Action> {
+    console.warn("a message came for a protocol with no messageReceived: dropped");
+    return "continue";
+  }
+
   /** Called exactly once when the connection ends; `reason` is unset on a clean close. */
   // eslint-disable-next-line @typescript-eslint/no-unused-vars
   connectionLost(reason?: Error): void {}
@@ -167,10 +201,20 @@ export abstract class Protocol {
     return this.handle().read(size);
   }
 
-  /** Write now, without blocking. Returns the bytes the kernel took (maybe 0). */
-  write(data: Uint8Array | string): number {
+  /** Write `data` (a string is UTF-8), as Node's `socket.write` does: what
+   * the kernel takes now goes, the rest waits in writeBuffer behind what is
+   * there already, and nothing is lost. Returns true when all of it went to
+   * the kernel, false when some waits (Node's meaning).
+   *
+   * From a callback, the Action it returns decides what is armed; bytes
+   * this left waiting go before the next read ("read_pending" arms WRITE
+   * until they are out). From anywhere else (a timer, a Promise, another
+   * connection's callback) the fd is armed for writing at once, and
+   * writeReady runs when it can take more. On a datagram socket a write is
+   * one datagram, sent now or not at all (false; sendTo queues). */
+  write(data: Uint8Array | string): boolean {
     const b = typeof data === "string" ? Buffer.from(data) : data;
-    return b.length === 0 ? 0 : this.handle().writev([b]);
+    return this.handle().write(b);
   }
 
   /** Send one datagram to addr:port now (true), or queue it for writeReady
@@ -218,6 +262,31 @@ export abstract class Protocol {
     this.handle().shutdownWrite();
   }
 
+  /** This connection's address for Erlang: `reactor:conn_ref()`, the term
+   * `{reactor_conn, ContextPid, ConnId}`. It is what `reactor:send/2` takes,
+   * what `reactor_context:connections/1` lists as `ref`, and what telemetry's
+   * connection events carry. */
+  get ref(): ConnRef {
+    const h = this[kConn];
+    if (!h) throw Object.assign(new Error("not a connection yet"), { code: "EBADF" });
+    return h.ref;
+  }
+
+  /** Join `group` (a string is its UTF-8 bytes, at most 255 bytes): a publish
+   * to it (`reactor:publish/2` in Erlang, `beam.publish` here), on any
+   * connected node, reaches this connection's messageReceived. Joining twice
+   * is joining once. The connection leaves every group when it ends, at
+   * once: no message reaches it afterwards.
+   * @throws RangeError for an empty or longer name, or past 1024 groups. */
+  join(group: string | Uint8Array): void {
+    this.handle().join(groupName(group));
+  }
+
+  /** Leave `group`; leaving a group it is not in does nothing. */
+  leave(group: string | Uint8Array): void {
+    this.handle().leave(groupName(group));
+  }
+
   /** Close the connection (from a handler, a timer, a promise, anywhere),
    * as returning "close" does and as Node's socket.end() does: what
    * writeBuffer holds is written first, then TLS's close_notify and the FIN;
@@ -263,6 +332,16 @@ export abstract class Protocol {
     if (!h || this.closed) throw Object.assign(new Error("connection is closed"), { code: "EBADF" });
     return h;
   }
+}
+
+/** A group's name as bytes: what Erlang's `reactor:publish/2` names it by. */
+export function groupName(group: string | Uint8Array): Buffer {
+  if (typeof group !== "string" && !(group instanceof Uint8Array))
+    throw new TypeError("a group is a string or a Uint8Array");
+  const b = typeof group === "string" ? Buffer.from(group) : Buffer.from(group);
+  if (b.length === 0 || b.length > MAX_GROUP_BYTES)
+    throw new RangeError(`a group's name is 1 to ${MAX_GROUP_BYTES} bytes, not ${b.length}`);
+  return b;
 }
 
 /** @internal */

@@ -15,10 +15,14 @@ import { AdoptHook, ProtocolTable } from "./protocol-table";
 import { TlsLayer } from "./tls";
 import { TlsConfig, TlsOptions } from "./tls-config";
 import type { Transport } from "./transport";
+import { GroupSink, Groups } from "./groups";
+import type { ConnRef } from "./protocol";
+import { Pid, Term, Tuple, atom } from "./term-types";
 
 /** Where the engine's answers go; the port's Outbox gathers them into port
- * frames and action batches. */
-export interface Sink {
+ * frames and action batches. The groups' joins and leaves go to Erlang too
+ * (reactor_groups.erl). */
+export interface Sink extends GroupSink {
   act(id: number, action: BatchAction): void;
   ack(id: number, action: BatchAction): void;
   nack(id: number, reason: NackReason): void;
@@ -45,6 +49,9 @@ export interface ReactorOptions {
   lingerTimeout?: number;
   /** bytes that lingering read drops at most (0 = only the time bounds it) */
   lingerMaxBytes?: number;
+  /** messages a connection holds while its protocol does not take them; one
+   * more destroys it (EMESSAGEOVERFLOW) */
+  maxQueuedMessages?: number;
   /** time for every timeout (the test harness moves it by hand) */
   clock?: Clock;
   /** told of every connection that ends, with connectionLost's reason */
@@ -66,6 +73,9 @@ export interface ConnectionSummary extends ClosedSummary {
   state: ConnectionState;
 }
 
+/** The tag of a connection ref (reactor:conn_ref()). */
+const REACTOR_CONN = atom("reactor_conn");
+
 /** A plain stream: no PROXY header, no TLS. */
 const PLAIN: TransportSpec = { proxy: false, tls: false };
 
@@ -75,7 +85,15 @@ export class Reactor implements ConnectionHost {
   readonly callbackTimeout: number;
   readonly writeHighWater: number;
   readonly closeBounds: CloseBounds;
+  readonly maxQueuedMessages: number;
   readonly clock: Clock;
+  /** the context's pid: what connection refs name (beam.self()) */
+  self: Pid | undefined;
+  /** messages the protocols took (messageReceived ran) */
+  private messagesDelivered = 0;
+  /** messages for a connection that had ended, or ended before it took them */
+  private sentToEnded = 0;
+  private readonly groups: Groups;
   private readonly onClose?: ReactorOptions["onClose"];
   private readonly onException?: ReactorOptions["onException"];
   /** bytes of the connections that ended (live ones count their own) */
@@ -104,6 +122,8 @@ export class Reactor implements ConnectionHost {
       lingerTimeout: opts.lingerTimeout ?? DEFAULTS.lingerTimeout,
       lingerMaxBytes: opts.lingerMaxBytes ?? DEFAULTS.lingerMaxBytes,
     };
+    this.maxQueuedMessages = Math.max(1, opts.maxQueuedMessages ?? DEFAULTS.maxQueuedMessages);
+    this.groups = new Groups(sink);
     this.clock = opts.clock ?? realClock;
     this.onClose = opts.onClose;
     this.onException = opts.onException;
@@ -134,10 +154,12 @@ export class Reactor implements ConnectionHost {
   stats(): Stats {
     let buffered = 0;
     let unsent = 0;
+    let queued = 0;
     let { bytesIn, bytesOut } = this.closedTraffic;
     for (const c of this.conns.values()) {
       buffered += c.proto.writeBuffer.length;
       unsent += c.unsent;
+      queued += c.queuedMessages;
       bytesIn += c.traffic.bytesIn;
       bytesOut += c.traffic.bytesOut;
     }
@@ -149,6 +171,9 @@ export class Reactor implements ConnectionHost {
       errors: this.errors,
       buffered,
       tls_queued: unsent,
+      messages_delivered: this.messagesDelivered,
+      messages_queued: queued,
+      sent_to_ended: this.sentToEnded,
     };
   }
 
@@ -203,7 +228,7 @@ export class Reactor implements ConnectionHost {
     const preread = spec.preread !== undefined && spec.preread.length > 0 && bottom instanceof StreamTransport;
     if (preread) bottom.unshift(spec.preread!);
     const conn = new Connection(id, proto, top, this, (size) => bottom.readNow(size), traffic);
-    bind(proto, conn);
+    bind(proto, conn.handle);
     proto.fd = fd;
     proto.clientInfo = info;
     this.conns.set(id, conn);
@@ -226,6 +251,20 @@ export class Reactor implements ConnectionHost {
     if (!conn) return;
     this.events++;
     conn.writable();
+  }
+
+  /** A message from Erlang for connection `id` (reactor:send/2); one for a
+   * connection that has ended is dropped and counted (sent_to_ended). */
+  message(id: number, term: Term): void {
+    const conn = this.conns.get(id);
+    if (conn) conn.message(term);
+    else this.sentToEnded++;
+  }
+
+  /** A publish to `group` (reactor:publish/2, beam.publish): Erlang sends
+   * the context one, and every member connection here gets the term. */
+  publish(group: Buffer, term: Term): void {
+    for (const conn of this.groups.membersOf(group)) conn.message(term);
   }
 
   /** Erlang closed the connection (its copy is already gone). */
@@ -292,6 +331,32 @@ export class Reactor implements ConnectionHost {
     this.sink.wake();
   }
 
+  closing(conn: Connection, dropped: number): void {
+    this.sentToEnded += dropped;
+    this.groups.leaveAll(conn);
+  }
+
+  messagesDropped(n: number): void {
+    this.sentToEnded += n;
+  }
+
+  delivered(): void {
+    this.messagesDelivered++;
+  }
+
+  refOf(id: number): ConnRef {
+    if (!this.self) throw Object.assign(new Error("the context's pid is not known yet"), { code: "ENOTCONN" });
+    return new Tuple<Term>([REACTOR_CONN, this.self, id]);
+  }
+
+  join(conn: Connection, group: Buffer): void {
+    this.groups.join(conn, group);
+  }
+
+  leave(conn: Connection, group: Buffer): void {
+    this.groups.leave(conn, group);
+  }
+
   lost(conn: Connection, reason: Error | undefined): void {
     this.protocols.detach(conn.proto.fd, conn.proto);
     const { bytesIn, bytesOut } = conn.traffic;
@@ -343,6 +408,6 @@ function swap(conn: Connection, next: Protocol): void {
   old.writeBuffer.clear();
   next.datagrams.push(...old.datagrams.splice(0));
   bind(old, undefined);
-  bind(next, conn);
+  bind(next, conn.handle);
   conn.proto = next;
 }

@@ -3,13 +3,16 @@
 // backpressure and timeouts as in the port) over an fd that lives in memory;
 // the harness plays Erlang, delivering READ and WRITE when the engine armed
 // them and the fd is ready. Time is a manual clock. No module state: make as
-// many harnesses as a test likes.
+// many harnesses as a test likes. stubBeam() answers `beam` (beam-stub.ts).
 import { ManualClock } from "./clock";
 import { MemoryFd } from "./memory-fd";
 import { Protocol } from "./protocol";
 import { Reactor, Sink } from "./reactor";
 import { ProtocolTable } from "./protocol-table";
 import type { ClientInfo, LogLevel, NackReason, BatchAction } from "./types";
+import { decodeTerm } from "./term-decode";
+import type { Encodable, Pid, Term } from "./term-types";
+import { encodeTerm } from "./term-encode";
 
 export interface HarnessOptions {
   /** what the protocol gets as clientInfo (default: a TCP peer on 127.0.0.1) */
@@ -24,6 +27,7 @@ export interface HarnessOptions {
   closeTimeout?: number;
   lingerTimeout?: number;
   lingerMaxBytes?: number;
+  maxQueuedMessages?: number;
 }
 
 export interface LogLine {
@@ -41,6 +45,11 @@ export interface FeedOptions {
 
 const FD = 3;
 const ID = 1;
+/** The context's pid the harness's connection refs name: <0.83.0> on
+ * nonode@nohost, as term_to_binary(list_to_pid("<0.83.0>")) encodes it. */
+const CONTEXT_PID = decodeTerm(
+  Buffer.from([131, 88, 100, 0, 13, ...Buffer.from("nonode@nohost"), 0, 0, 0, 83, 0, 0, 0, 0, 0, 0, 0, 0]),
+) as Pid;
 const MAX_EVENTS_PER_PUMP = 100000;
 
 /** One connection of a Protocol, in the real engine, over an fd in memory. */
@@ -55,6 +64,10 @@ export class ProtocolHarness<P extends Protocol = Protocol> {
   lost: { reason: Error | undefined } | undefined;
   /** set when the handoff itself was refused (connectionMade threw, or returned nonsense) */
   refused: NackReason | undefined;
+  /** the groups the connection is in now, as Erlang would know them */
+  readonly groups = new Set<string>();
+  /** every join and leave told to Erlang, in order */
+  readonly groupLog: ["join" | "leave", string][] = [];
   private readonly fd = new MemoryFd();
   private readonly reactor: Reactor;
   private readonly protocols = new ProtocolTable();
@@ -73,6 +86,14 @@ export class ProtocolHarness<P extends Protocol = Protocol> {
       nack: (_id, why) => (this.refused = why),
       log: (level, _id, text) => this.logs.push({ level, text }),
       wake: () => this.pumpSoon(),
+      joined: (_id, group) => {
+        this.groups.add(group.toString());
+        this.groupLog.push(["join", group.toString()]);
+      },
+      left: (_id, group) => {
+        this.groups.delete(group.toString());
+        this.groupLog.push(["leave", group.toString()]);
+      },
     };
     this.reactor = new Reactor(this.fd, sink, this.protocols, {
       readSize: opts.readSize,
@@ -82,9 +103,11 @@ export class ProtocolHarness<P extends Protocol = Protocol> {
       closeTimeout: opts.closeTimeout,
       lingerTimeout: opts.lingerTimeout,
       lingerMaxBytes: opts.lingerMaxBytes,
+      maxQueuedMessages: opts.maxQueuedMessages,
       clock: this.clock,
       onClose: (_id, reason) => (this.lost = { reason }),
     });
+    this.reactor.self = CONTEXT_PID;
     const info: ClientInfo = opts.clientInfo ?? { type: "tcp", addr: "127.0.0.1", port: 40000, family: "inet" };
     this.reactor.handoff(ID, FD, info, { proxy: !!opts.proxyProtocol, tls: false });
     this.pump();
@@ -181,6 +204,29 @@ export class ProtocolHarness<P extends Protocol = Protocol> {
     return this.settle();
   }
 
+  /** Erlang sends the connection a message (reactor:send/2 to its ref):
+   * `messageReceived` gets `term` as it would from Erlang, encoded and
+   * decoded as the bridge does (so a string arrives as a Buffer, a safe
+   * integer as a number; docs/bridge.md). */
+  message(term: Encodable): this {
+    this.reactor.message(ID, bridged(term));
+    this.pump();
+    return this;
+  }
+
+  /** Erlang publishes to `group` (reactor:publish/2): the connection's
+   * messageReceived gets the term if it is in the group. */
+  publish(group: string | Uint8Array, term: Encodable): this {
+    this.reactor.publish(Buffer.from(typeof group === "string" ? Buffer.from(group) : group), bridged(term));
+    this.pump();
+    return this;
+  }
+
+  /** The engine's counters, as reactor_context:info/1 gets them from Node. */
+  stats(): ReturnType<Reactor["stats"]> {
+    return this.reactor.stats();
+  }
+
   /** Erlang closes the connection (a stop, a limit). */
   closeFromErlang(why = "closed by the test"): this {
     this.reactor.closeFromErlang(ID, why);
@@ -229,6 +275,11 @@ export function connect<P extends Protocol>(protocol: (new () => P) | (() => P),
   return new ProtocolHarness(protocol, opts);
 }
 
+/** A term as the other side of the bridge gets it. */
+function bridged(term: Encodable): Term {
+  return decodeTerm(encodeTerm(term));
+}
+
 function range(from: number, to: number, step: number): number[] {
   const out: number[] = [];
   for (let i = from; i < to; i += step) out.push(i);
@@ -236,5 +287,7 @@ function range(from: number, to: number, step: number): number[] {
 }
 
 export type { ClientInfo, BatchAction };
+export { stubBeam } from "./beam-stub";
+export type { BeamFunction, BeamStub, StubbedCall } from "./beam-stub";
 /** @deprecated The old name of {@link BatchAction}. */
 export type WireAction = BatchAction;

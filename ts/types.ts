@@ -74,4 +74,10 @@ export interface Stats {
   errors: number;
   buffered: number;
   tls_queued: number;
+  /** messages the protocols took (messageReceived ran) */
+  messages_delivered: number;
+  /** messages waiting in connections' queues now */
+  messages_queued: number;
+  /** messages for a connection that had ended, or ended before taking them: dropped */
+  sent_to_ended: number;
 }

@@ -5,10 +5,49 @@
 -export([dup_fd/1, handoff_socket/2, handoff_socket/3, child_spec/2, listener_child_spec/2,
          start_listener/2, stop_listener/1, listener_port/1, listener_info/1,
          suspend_listener/1, resume_listener/1, drain_listener/2,
-         info/0, cluster_info/0, cluster_info/1, reload/1, reload/2]).
+         info/0, cluster_info/0, cluster_info/1, reload/1, reload/2,
+         register_function/2, unregister_function/1,
+         send/2, publish/2, members/1, members/2]).
+-export([conn_ref/2]).
+
+-export_type([conn_ref/0]).
+
+%% A connection's address: what `reactor:send/2' takes, what
+%% `reactor_context:connections/1' lists as `ref', what telemetry's connection
+%% events carry and what a protocol has as `this.ref' (the same term, sent
+%% back by TypeScript, is the same ref). It names the context by its pid, so
+%% it is good for as long as that connection lives, whichever Node serves it.
+-opaque conn_ref() :: {reactor_conn, pid(), pos_integer()}.
+
+%% How long members/1 waits for each context's count, by default.
+-define(MEMBERS_TIMEOUT, 5000).
 
 %% Most bytes handoff_socket takes out of a gen_tcp port's buffer; the rest waits in the kernel.
 -define(MAX_TAKEN, 65536).
+
+%% @doc Offer `Handler' to every context's TypeScript as `Name':
+%% `beam.call(Name, ...args)' runs it in a process of its own with the args
+%% as its arguments (a fun of that arity, or `{Module, Function}' applied to
+%% them) and resolves with what it returns. A context's own `handlers' option
+%% comes first. Registering a name again replaces it. `{error, badarg}' for a
+%% name that is not text or a handler that is neither.
+-spec register_function(unicode:chardata() | atom(), fun() | {module(), atom()}) -> ok | {error, badarg | not_started}.
+register_function(Name, Handler) when is_atom(Name) -> register_function(atom_to_binary(Name), Handler);
+register_function(Name, Handler) ->
+    case unicode:characters_to_binary(Name) of
+        B when is_binary(B) -> reactor_functions:register(B, Handler);
+        _ -> {error, badarg}
+    end.
+
+%% @doc Withdraw a function register_function/2 offered: beam.calls to it
+%% fail with no_function from then on.
+-spec unregister_function(unicode:chardata() | atom()) -> ok | {error, badarg | not_started}.
+unregister_function(Name) when is_atom(Name) -> unregister_function(atom_to_binary(Name));
+unregister_function(Name) ->
+    case unicode:characters_to_binary(Name) of
+        B when is_binary(B) -> reactor_functions:unregister(B);
+        _ -> {error, badarg}
+    end.
 
 %% @doc An independent copy of `Fd' (close-on-exec): hand the copy off and
 %% close the original whenever you like.
@@ -246,3 +285,59 @@ reload(Group) -> reload(Group, #{}).
 
 -spec reload(term(), map()) -> #{node() => [{pid(), term()}]}.
 reload(Group, Changes) -> reactor_cluster:reload(Group, Changes).
+
+%%% Talking to connections
+
+%% @private The ref of connection `Id' of the context `Ctx' (a context makes
+%% its connections' refs; users get them, never make them).
+-spec conn_ref(pid(), pos_integer()) -> conn_ref().
+conn_ref(Ctx, Id) when is_pid(Ctx), is_integer(Id), Id > 0 -> {reactor_conn, Ctx, Id}.
+
+%% @doc Deliver `Term' to the connection `Ref' names: its protocol's
+%% `messageReceived(term)' runs with the term as docs/bridge.md maps it.
+%% Returns `ok' at once, as `erlang:send/2' does, whether or not the
+%% connection is still there: one that has ended drops the message, and the
+%% context counts it (`sent_to_ended' in reactor_context:info/1). Messages
+%% from one process arrive in the order sent. A connection whose protocol
+%% does not keep up holds at most `max_queued_messages' of them; past that it
+%% is closed (`connectionLost' gets EMESSAGEOVERFLOW).
+%%
+%% The term is encoded here: one that does not cross the bridge fails at
+%% once with `error({badarg, Why})', `Why' as reactor_term:encode/1 says
+%% (`{too_large, Size}', `{too_deep, Max}', `{unsupported, Fun}').
+-spec send(conn_ref(), term()) -> ok.
+send({reactor_conn, Ctx, Id}, Term) when is_pid(Ctx), is_integer(Id), Id > 0 ->
+    Ctx ! {'$reactor_message', Id, encoded(Term)},
+    ok;
+send(Ref, _Term) ->
+    error({badarg, {not_a_conn_ref, Ref}}).
+
+%% @doc Deliver `Term' to every connection in `Group' (a binary, 1 to 255
+%% bytes: a TypeScript `this.join("room")' joins `<<"room">>') on every
+%% connected node: `messageReceived(term)' runs in each. One message goes to
+%% each context with members (which sends its Node one frame for all of
+%% them), through the `pg' scope `reactor_groups_scope'; returns `ok' at once.
+%% A connection that joins during the publish may or may not get it; one
+%% that has ended never does. Errors as send/2's, and
+%% `error({badarg, {not_a_group, Group}})'.
+-spec publish(binary(), term()) -> ok.
+publish(Group, Term) ->
+    reactor_groups:is_group(Group) orelse error({badarg, {not_a_group, Group}}),
+    reactor_groups:publish(Group, encoded(Term)).
+
+%% @doc How many connections are in `Group', per node: `#{Node => Count}',
+%% nodes with none left out. Each context in the group is asked (at once, in
+%% parallel); one that does not answer within 5 s counts 0.
+-spec members(binary()) -> #{node() => pos_integer()}.
+members(Group) -> members(Group, ?MEMBERS_TIMEOUT).
+
+-spec members(binary(), timeout()) -> #{node() => pos_integer()}.
+members(Group, Timeout) ->
+    reactor_groups:is_group(Group) orelse error({badarg, {not_a_group, Group}}),
+    reactor_groups:members(Group, Timeout).
+
+encoded(Term) ->
+    case reactor_term:encode(Term) of
+        {ok, Bin} -> Bin;
+        {error, Why} -> error({badarg, Why})
+    end.

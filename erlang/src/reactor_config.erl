@@ -21,13 +21,18 @@
                   close_timeout => non_neg_integer(),
                   linger_timeout => non_neg_integer(),
                   linger_max_bytes => non_neg_integer(),
+                  max_queued_messages => pos_integer(),
                   hot_wait => non_neg_integer(),
                   tls => reactor_tls:opts(),
                   typecheck => boolean(),
                   name => atom(),
                   group => term(),
                   start_timeout => timeout(),
-                  stop_timeout => timeout()}.
+                  stop_timeout => timeout(),
+                  max_calls => pos_integer(),
+                  handlers => #{binary() => reactor_bridge:handler()},
+                  max_beam_calls => pos_integer(),
+                  beam_call_timeout => non_neg_integer()}.
 
 -spec default(atom()) -> term().
 default(read_size) -> 1024 * 1024;
@@ -41,6 +46,12 @@ default(idle_timeout) -> 0;
 default(close_timeout) -> 30000;
 default(linger_timeout) -> 1000;
 default(linger_max_bytes) -> 64 bsl 20;
+%% Messages (reactor:send/2, reactor:publish/2) a connection holds while its
+%% protocol does not take them (a pending handler, a writeBuffer over
+%% write_high_water); one more closes it with EMESSAGEOVERFLOW, as Redis's
+%% client-output-buffer-limit and NATS's slow-consumer limit cut a
+%% subscriber that does not keep up (docs/bridge.md).
+default(max_queued_messages) -> 1000;
 %% us a busy context's hot path waits for more traffic on a dirty I/O
 %% scheduler before it goes back to enif_select (reactor_conns:cycle/1)
 default(hot_wait) -> 1000;
@@ -50,6 +61,13 @@ default(start_timeout) -> 30000;
 default(stop_timeout) -> 5000;
 default(typecheck) -> false;
 default(node_args) -> [];
+%% The bridge (reactor_bridge): reactor_context:call/4 and eval/3 in flight
+%% per context; the functions beam.call finds first; beam.calls in flight per
+%% context, and the ms each may take unless it says otherwise.
+default(max_calls) -> 1024;
+default(handlers) -> #{};
+default(max_beam_calls) -> 1024;
+default(beam_call_timeout) -> 5000;
 default(setup_code) -> <<>>.
 
 -spec get(atom(), map()) -> term().
@@ -57,11 +75,14 @@ get(Key, Opts) -> maps:get(Key, Opts, default(Key)).
 
 %% @doc The node executable, its arguments (the runtime last), and what its
 %% init frame carries but the channel's path. Throws `no_protocol_given',
-%% `{protocol_not_found, Path}', `{node_not_found, Node}', `{bad_option, {hot_wait, W}}',
+%% `{protocol_not_found, Path}', `{node_not_found, Node}', `{bad_option,
+%% {Name, Value}}' (hot_wait, max_queued_messages and the bridge's),
 %% `{runtime_not_built, Script}' and the TLS errors of reactor_tls:options/1.
+%% The calling process is the context: beam.self() in Node.
 -spec node_init(term(), opts()) -> {file:filename(), [string()], map()}.
 node_init(Id, Opts) ->
     check_hot_wait(get(hot_wait, Opts)),
+    check_bridge(Opts),
     Node = node_executable(Opts),
     Script = filename:join(reactor_priv:dir(), "reactor_port.js"),
     filelib:is_regular(Script) orelse throw({runtime_not_built, Script}),
@@ -79,12 +100,31 @@ node_init(Id, Opts) ->
            close_timeout => get(close_timeout, Opts),
            linger_timeout => get(linger_timeout, Opts),
            linger_max_bytes => get(linger_max_bytes, Opts),
+           max_queued_messages => check_max_queued(get(max_queued_messages, Opts)),
            telemetry => reactor_telemetry:enabled(),
+           max_beam_calls => get(max_beam_calls, Opts),
+           beam_call_timeout => get(beam_call_timeout, Opts),
+           %% base64: erlpack would read the bytes as UTF-8 text
+           self => base64:encode(term_to_binary(self())),
            tls => Tls}}.
+
+check_max_queued(N) when is_integer(N), N >= 1 -> N;
+check_max_queued(N) -> throw({bad_option, {max_queued_messages, N}}).
 
 %% Checked before Node starts: reactor_nif:pump/3 takes at most a second.
 check_hot_wait(W) when is_integer(W), W >= 0, W =< 1000000 -> ok;
 check_hot_wait(W) -> throw({bad_option, {hot_wait, W}}).
+
+check_bridge(Opts) ->
+    [throw({bad_option, {K, V}}) || K <- [max_calls, max_beam_calls],
+                                    V <- [get(K, Opts)], not (is_integer(V) andalso V > 0)],
+    T = get(beam_call_timeout, Opts),
+    is_integer(T) andalso T >= 0 orelse throw({bad_option, {beam_call_timeout, T}}),
+    H = get(handlers, Opts),
+    is_map(H) andalso lists:all(fun({N, F}) -> is_binary(N) andalso reactor_functions:is_handler(F) end,
+                                maps:to_list(H))
+        orelse throw({bad_option, {handlers, H}}),
+    ok.
 
 %% @doc The protocol a context loads (at start and on reload): its absolute
 %% path, its setup code and whether it is type-checked first. Throws

@@ -13,8 +13,10 @@
 
 -include("reactor_limits.hrl").
 
-%% Who is at the other end and how: for logs, telemetry and connections/1.
--type meta() :: #{peer := term(), type := term(), transport := #{proxy := boolean(), tls := boolean()}}.
+%% Who is at the other end and how, and the connection's address
+%% (reactor:send/2): for logs, telemetry and connections/1.
+-type meta() :: #{peer := term(), type := term(), transport := #{proxy := boolean(), tls := boolean()},
+                  ref := reactor:conn_ref()}.
 
 -record(conn, {res :: reactor_nif:res(), meta :: meta(),
                since :: integer(),
@@ -131,7 +133,9 @@ next_id(T = #table{next_id = Id, conns = C, opening = P}) ->
            reactor_wire:transport(), table()) -> table().
 open(Id, {Call, I}, Res, Info, #{proxy := Proxy, tls := Tls}, T = #table{opening = P}) ->
     Meta = #{peer => peer_of(Info), type => maps:get(type, Info, undefined),
-             transport => #{proxy => Proxy, tls => Tls =/= false}},
+             transport => #{proxy => Proxy, tls => Tls =/= false},
+             %% the context is the caller: its pid names the connection
+             ref => reactor:conn_ref(self(), Id)},
     T#table{opening = P#{Id => {Call, I, Res, Meta}}}.
 
 %% @doc Node took it: a connection now, polled for nothing until act/3.

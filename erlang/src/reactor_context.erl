@@ -14,7 +14,7 @@
 
 -export([start_link/2, start/2, child_spec/2, handoff/2, handoff/3, handoff_many/2,
          close/2, info/1, connections/1, stop/1, stop/2, whereis/1, ref/1,
-         reload/1, reload/2, replace/1, replace/2]).
+         reload/1, reload/2, replace/1, replace/2, call/3, call/4, eval/2, eval/3]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -export_type([context/0, client_info/0, opts/0]).
@@ -29,6 +29,8 @@
 -define(DEFAULT_CONTEXT, reactor_default_context).
 %% How long a replaced Node may keep its connections (replace/2's drain_timeout).
 -define(DRAIN_TIMEOUT, 30000).
+%% ms call/3 and eval/2 wait for their result.
+-define(CALL_TIMEOUT, 5000).
 
 -record(state, {
     id :: term(),
@@ -116,17 +118,22 @@ close(Ctx, ConnId) ->
 %% @doc Counters: connections, bytes_in, bytes_out, buffered (bytes queued in
 %% writeBuffers), events, errors, handoffs, refused, closed, pending (handoffs
 %% Node has not answered yet: connections opening), frames_to_node, frames_from_node (control, on the port), batches_to_node,
-%% batches_from_node (the per-event path, on the batch socket), os_pid, draining.
+%% batches_from_node (the per-event path, on the batch socket), os_pid, draining;
+%% the bridge's calls_in_flight, beam_calls_in_flight, beam_sends_dropped;
+%% messages (reactor:send/2, reactor:publish/2): messages_delivered (the
+%% protocols took them), messages_queued (waiting in connections' queues
+%% now), sent_to_ended (for a connection that had ended, or ended before
+%% taking them: dropped).
 -spec info(context()) -> #{atom() => term()}.
 info(Ctx) -> gen_server:call(Ctx, info, 10000).
 
-%% @doc Every live connection: `id', `peer', `type', `transport' (`proxy',
-%% `tls'), `bytes_in', `bytes_out', `age' (ms), `state' (opening | reading |
+%% @doc Every live connection: `id', `ref' (its reactor:conn_ref(), for
+%% reactor:send/2), `peer', `type', `transport' (`proxy', `tls'), `bytes_in', `bytes_out', `age' (ms), `state' (opening | reading |
 %% writing | paused | closing: flushing or lingering), and `draining => true' for
 %% those of a replaced Node.
 -spec connections(context()) -> [#{atom() => term()}] | {error, not_running}.
 connections(Ctx) ->
-    case call(Ctx, connections, 10000) of
+    case request(Ctx, connections, 10000) of
         {error, _} = E ->
             E;
         {Own, Drains} ->
@@ -154,7 +161,7 @@ reload(Ctx) -> reload(Ctx, #{}).
 -spec reload(context(), #{protocol => _, setup_code => iodata(), typecheck => boolean()}) ->
     {ok, #{adopted := non_neg_integer()}} | {error, term()}.
 reload(Ctx, Changes) when is_map(Changes) ->
-    call(Ctx, {reload, maps:with([protocol, setup_code, typecheck], Changes)}, infinity).
+    request(Ctx, {reload, maps:with([protocol, setup_code, typecheck], Changes)}, infinity).
 
 %% @doc Start a fresh Node process for this context. See replace/2.
 -spec replace(context()) -> ok | {error, term()}.
@@ -169,11 +176,33 @@ replace(Ctx) -> replace(Ctx, #{}).
 -spec replace(context(), #{drain_timeout => timeout(), atom() => term()}) -> ok | {error, term()}.
 replace(Ctx, Changes) when is_map(Changes) ->
     Drain = maps:get(drain_timeout, Changes, ?DRAIN_TIMEOUT),
-    call(Ctx, {replace, maps:with([node, node_args, protocol, setup_code, typecheck], Changes), Drain},
-         infinity).
+    request(Ctx, {replace, maps:with([node, node_args, protocol, setup_code, typecheck], Changes), Drain},
+            infinity).
+
+%% @doc call/4 with a timeout of 5000 ms.
+-spec call(context(), unicode:chardata() | atom(), [term()]) -> {ok, term()} | {error, term()}.
+call(Ctx, Function, Args) -> call(Ctx, Function, Args, ?CALL_TIMEOUT).
+
+%% @doc Call a function the protocol module (or its setup code) exports, by
+%% name, and wait up to `Timeout' ms for what it returns, a Promise awaited:
+%% `{ok, Term}', or `{error, {exception, Message, Stack} | {no_function, Name}
+%% | timeout | overloaded | not_running}' (docs/bridge.md). The context never
+%% waits for it. Raises `{bad_term, Why}' for `Args' that cannot cross.
+-spec call(context(), unicode:chardata() | atom(), [term()], timeout()) -> {ok, term()} | {error, term()}.
+call(Ctx, Function, Args, Timeout) when is_list(Args) ->
+    reactor_bridge:request(Ctx, call, [Function, Args], Timeout).
+
+%% @doc eval/3 with a timeout of 5000 ms.
+-spec eval(context(), unicode:chardata()) -> {ok, term()} | {error, term()}.
+eval(Ctx, Source) -> eval(Ctx, Source, ?CALL_TIMEOUT).
+
+%% @doc Run TypeScript `Source' in the context's Node process: its value is
+%% its last statement's (a Promise awaited; docs/bridge.md). As call/4.
+-spec eval(context(), unicode:chardata(), timeout()) -> {ok, term()} | {error, term()}.
+eval(Ctx, Source, Timeout) -> reactor_bridge:request(Ctx, eval, [Source], Timeout).
 
 %% A call to a context that is gone or going says so instead of exiting the caller.
-call(Ctx, Req, Timeout) ->
+request(Ctx, Req, Timeout) ->
     try
         gen_server:call(Ctx, Req, Timeout)
     catch
@@ -199,13 +228,16 @@ init({Id, Opts}) ->
                                 max_conns = reactor_config:get(max_connections, Opts),
                                 stop_timeout = reactor_config:get(stop_timeout, Opts)}};
                 {error, Reason} ->
+                    %% free the id now: the registry would see this process
+                    %% go only later, and a start right after would collide
+                    reactor_registry:unregister_name({context, Id}),
                     {stop, Reason}
             end
     catch
         throw:Why -> {stop, Why}
     end.
 
-table_opts(Opts) -> #{hot_wait => reactor_config:get(hot_wait, Opts)}.
+table_opts(Opts) -> #{hot_wait => reactor_config:get(hot_wait, Opts), bridge => reactor_bridge:new(Opts)}.
 
 start_node(Id, Opts) ->
     try reactor_config:node_init(Id, Opts) of
@@ -265,6 +297,13 @@ handle_call({reload, Changes}, From, S = #state{opts = Opts, refs = Ref}) ->
     catch
         throw:Why -> {reply, {error, Why}, S}
     end;
+handle_call({group_count, G}, _From, S = #state{served = Sv}) ->
+    {reply, reactor_served:group_count(G, Sv), S};
+handle_call({reactor_bridge, Req}, From, S = #state{served = Sv}) ->
+    case reactor_bridge:handle_call(Req, From, Sv) of
+        {noreply, Sv1} -> {noreply, S#state{served = Sv1}};
+        {reply, R, Sv1} -> {reply, R, S#state{served = Sv1}}
+    end;
 handle_call(info, From, S = #state{served = Sv}) ->
     {noreply, S#state{served = reactor_served:ask(stats, From, Sv)}};
 handle_call(_Req, _From, S) ->
@@ -323,6 +362,12 @@ answer({reloaded, Ref, Adopted}, S = #state{reload = {Ref, From, Opts}}) ->
 answer({reload_error, Ref, Error}, S = #state{reload = {Ref, From, _}}) ->
     gen_server:reply(From, {error, Error}),
     S#state{reload = undefined};
+answer({not_here, Id, Msg}, S = #state{drains = Drains}) ->
+    case reactor_drains:close_owner(Id, Drains) of
+        {ok, D} -> D ! Msg; % one of a replaced Node's
+        none -> reactor_served:sent_to_ended(S#state.served)
+    end,
+    S;
 answer(Unexpected, S) ->
     logger:warning("reactor context ~0p: unexpected message from Node: ~0p", [S#state.id, Unexpected]),
     S.
@@ -333,6 +378,7 @@ answer(Unexpected, S) ->
 hand_over(N, DrainTimeout, S = #state{served = Old, drains = Drains}) ->
     OldNode = reactor_served:node(Old),
     D = reactor_drain:start_link(DrainTimeout, S#state.stop_timeout),
+    ok = reactor_served:hand_groups_over(Old, D),
     ok = reactor_drain:take_over(D, Old, reactor_node:hand_over(OldNode, D)),
     New = reactor_served:successor(N, table_opts(S#state.opts), Old),
     logger:notice("reactor context ~0p: replaced Node ~p by ~p; ~b connections drain on the old",

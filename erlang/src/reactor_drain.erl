@@ -92,6 +92,8 @@ handle_call({close, ConnId}, _From, S = #state{served = Sv}) ->
         {ok, Sv1} -> drained({reply, ok, S#state{served = Sv1}});
         {error, _} = E -> {reply, E, S}
     end;
+handle_call({group_count, G}, _From, S = #state{served = Sv}) ->
+    {reply, reactor_served:group_count(G, Sv), S};
 handle_call(_Req, _From, S) ->
     {reply, {error, unknown_call}, S}.
 
@@ -138,6 +140,9 @@ answer({connections, From, Own}, S) ->
     gen_server:reply(From, {Own, []}),
     S;
 answer(none, S) ->
+    S;
+answer({not_here, _, _}, S = #state{served = Sv}) ->
+    reactor_served:sent_to_ended(Sv),
     S;
 answer(Other, S) ->
     logger:warning("reactor context ~0p: unexpected message from Node: ~0p", [id(S), Other]),

@@ -1,5 +1,5 @@
 %% @doc What Node says, applied to what it serves (reactor_served): port
-%% frames (handoff refusals, reload results, logs, stats and connection
+%% frames (bridge frames go to reactor_bridge; handoff refusals, reload results, logs, stats and connection
 %% lists, connection ends, exceptions), what reactor_node makes of its port,
 %% stderr and channel (its death), and what a hot-path turn on the batch
 %% socket leaves to Erlang (acks, invalid actions, poll failures).
@@ -19,7 +19,8 @@
                 | {stats, gen_server:from(), #{atom() => term()}}
                 | {connections, gen_server:from(), [#{atom() => term()}]}
                 | {reloaded, non_neg_integer(), non_neg_integer()}
-                | {reload_error, non_neg_integer(), {atom(), term()}}.
+                | {reload_error, non_neg_integer(), {atom(), term()}}
+                | {not_here, pos_integer(), term()}.
 
 %%% The hot path
 
@@ -95,10 +96,27 @@ call_result(Call, I, Result, Sv = #served{calls = Calls}) ->
 %% frame applied, with the answer it holds for the holder to give; `{exit,
 %% Reason, Served}' when Node died; `{error, Reason}' for a frame that does
 %% not decode (a broken port); `ignore' when it is not about this Node.
+%% Messages for its connections (reactor:send/2, reactor:publish/2) go to
+%% Node; one for a connection that is not here is the answer `{not_here, Id,
+%% Msg}' (a context passes it to the drain that has it, or counts it).
 -spec message(term(), #served{}) ->
     {ok, #served{}, answer()} | {exit, term(), #served{}} | {error, term()} | ignore.
+message({timeout, TRef, {reactor_bridge, Id}}, Sv) ->
+    {ok, reactor_bridge:timeout(TRef, Id, Sv), none};
+message({'$reactor_message', Id, Encoded} = M, Sv) when is_integer(Id), is_binary(Encoded) ->
+    case reactor_served:message(Id, Encoded, Sv) of
+        sent -> {ok, Sv, none};
+        not_here -> {ok, Sv, {not_here, Id, M}}
+    end;
+message({'$reactor_publish', G, Encoded}, Sv) when is_binary(G), is_binary(Encoded) ->
+    ok = reactor_served:publish(G, Encoded, Sv),
+    {ok, Sv, none};
 message(Msg, Sv = #served{node = Node}) ->
     case reactor_node:handle(Msg, Node) of
+        {data, <<$B, _/binary>> = Bin} ->
+            %% a bridge frame (reactor_bridge); control frames start with 131
+            counters:add(Sv#served.frames, 2, 1),
+            {ok, reactor_bridge:from_node(Bin, Sv), none};
         {data, Bin} ->
             counters:add(Sv#served.frames, 2, 1),
             case reactor_wire:decode(Bin) of
@@ -179,15 +197,16 @@ answer(Kind, Sv = #served{queries = Q}, Reply) ->
 
 %% info/1's counters: the holder's own, Node's, and the frames and batches
 %% both ways; the holder adds `draining'.
-stats(NodeStats, #served{counters = C, conns = T, frames = F, node = N}) ->
+stats(NodeStats, #served{counters = C, conns = T, frames = F, node = N, bridge = B}) ->
     #{node_errors := NodeErrors} = C,
-    Info = maps:merge(maps:remove(node_errors, C), NodeStats),
+    Info = maps:merge(maps:merge(maps:remove(node_errors, C), NodeStats), reactor_bridge:in_flight(B)),
     Info#{errors => maps:get(errors, NodeStats, 0) + NodeErrors,
           pending => reactor_conns:opening(T),
           frames_to_node => counters:get(F, 1),
           frames_from_node => counters:get(F, 2),
           batches_to_node => counters:get(F, 3),
           batches_from_node => counters:get(F, 4),
+          sent_to_ended => counters:get(F, 5) + maps:get(sent_to_ended, NodeStats, 0),
           os_pid => reactor_node:os_pid(N)}.
 
 default_meta(undefined) -> #{};

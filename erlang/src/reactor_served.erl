@@ -6,7 +6,8 @@
 -module(reactor_served).
 
 -export([new/3, successor/3, take_over/1, id/1, node/1, first_free/1, ids/1, is_empty/1,
-         send/2, count/2, count/3, ask/3, close/3, close_all/2, writable/1, stop/2]).
+         send/2, sender/1, count/2, count/3, ask/3, close/3, close_all/2, writable/1, stop/2,
+         message/3, sent_to_ended/1, publish/3, group/4, group_count/2, hand_groups_over/2]).
 
 -export_type([served/0]).
 
@@ -16,18 +17,24 @@
 %% (reactor_served.hrl); the processes that hold one call the functions here.
 -type served() :: #served{}.
 
-%% @doc What a context serves with Node `Node'; `Opts' are reactor_conns:new/3's.
--spec new(term(), reactor_node:node_proc(), #{hot_wait => non_neg_integer()}) -> served().
+%% @doc What a context serves with Node `Node'; `Opts' are reactor_conns:new/3's
+%% and the bridge's (reactor_bridge:new/1).
+-spec new(term(), reactor_node:node_proc(), #{hot_wait => non_neg_integer(), bridge => reactor_bridge:bridge()}) -> served().
 new(Id, Node, Opts) ->
-    #served{id = Id, node = Node, conns = conns(Node, Opts), frames = counters:new(4, [])}.
+    #served{id = Id, node = Node, conns = conns(Node, Opts), frames = counters:new(5, []),
+            bridge = bridge(Opts)}.
+
+bridge(#{bridge := B}) -> B;
+bridge(_) -> reactor_bridge:new(#{}).
 
 %% @doc What a context serves with `Node', the replacement of `Old''s: ids
 %% go on after Old's (so that a connection's id says which Node has it), and
 %% so do the counters; Old's connections, calls and queries stay Old's.
--spec successor(reactor_node:node_proc(), #{hot_wait => non_neg_integer()}, served()) -> served().
+-spec successor(reactor_node:node_proc(), #{hot_wait => non_neg_integer(), bridge => reactor_bridge:bridge()},
+                served()) -> served().
 successor(Node, Opts, #served{id = Id, conns = T, frames = F, counters = C}) ->
     #served{id = Id, node = Node, conns = conns(Node, Opts#{first_id => reactor_conns:first_free(T)}),
-            frames = F, counters = C}.
+            frames = F, counters = C, bridge = bridge(Opts)}.
 
 %% The connections are armed in an epoll set of their own, with Node's batch
 %% socket in it, selected by this process.
@@ -41,8 +48,9 @@ conns(Node, Opts) ->
 %% socket) and every fd of the connections, after reactor_node:hand_over/2
 %% in the process that held them.
 -spec take_over(served()) -> served().
-take_over(Sv = #served{node = N, conns = T}) ->
-    Sv#served{node = reactor_node:take_over(N), conns = reactor_conns:take_over(T)}.
+take_over(Sv = #served{node = N, conns = T, bridge = B}) ->
+    Sv#served{node = reactor_node:take_over(N), conns = reactor_conns:take_over(T),
+              bridge = reactor_bridge:take_over(B)}.
 
 %% @doc The context's id.
 -spec id(served()) -> term().
@@ -67,6 +75,15 @@ is_empty(#served{conns = T}) -> reactor_conns:is_empty(T).
 send(#served{node = N, frames = F}, Bin) ->
     counters:add(F, 1, 1),
     reactor_node:send(N, Bin).
+
+%% @doc How another process sends a frame to this Node, counted as send/2
+%% does (a beam.call's worker replies so: reactor_beam_call).
+-spec sender(served()) -> fun((iodata()) -> ok).
+sender(#served{node = N, frames = F}) ->
+    fun(Bin) ->
+            counters:add(F, 1, 1),
+            reactor_node:send(N, Bin)
+    end.
 
 -spec count(atom(), served()) -> served().
 count(K, Sv) -> count(K, 1, Sv).
@@ -107,6 +124,60 @@ close_all(Reason, Sv) ->
                         end
                 end, Sv, ids(Sv)).
 
+%% @doc A message for connection `Id' (reactor:send/2), its term encoded:
+%% to Node in a bridge frame, unless the connection is not here (ended, a
+%% drain's, or never was).
+-spec message(pos_integer(), binary(), served()) -> sent | not_here.
+message(Id, Encoded, Sv = #served{conns = T}) ->
+    case reactor_conns:meta(Id, T) of
+        undefined ->
+            not_here;
+        _ ->
+            send(Sv, reactor_bridge:frame(message, Id, Encoded)),
+            sent
+    end.
+
+%% @doc A message found its connection ended: dropped, and counted
+%% (`sent_to_ended' in info/1; Node counts those that find it so there).
+-spec sent_to_ended(served()) -> ok.
+sent_to_ended(#served{frames = F}) -> counters:add(F, 5, 1).
+
+%% @doc A publish to `Group' (reactor:publish/2): one bridge frame to Node,
+%% which delivers it to every member; none when no connection here is in it
+%% any more (the last left while the publish was on its way).
+-spec publish(reactor_groups:group(), binary(), served()) -> ok.
+publish(G, Encoded, Sv = #served{groups = Gs}) ->
+    case reactor_groups:count(G, Gs) of
+        0 -> ok;
+        _ -> send(Sv, reactor_bridge:frame(publish, G, Encoded))
+    end.
+
+%% @doc Node says connection `Id' joined or left `Group': the holder joins
+%% the pg group with its first member and leaves it with its last
+%% (reactor_groups). A join of a connection that is not here (it ended
+%% meanwhile: its leaves follow) changes nothing; `error' for a name that
+%% is not a group's.
+-spec group(join | leave, pos_integer(), term(), served()) -> {ok, served()} | error.
+group(Op, Id, G, Sv = #served{conns = T, groups = Gs}) ->
+    case reactor_groups:is_group(G) of
+        false -> error;
+        true when Op =:= leave -> {ok, Sv#served{groups = reactor_groups:leave(Id, G, Gs)}};
+        true ->
+            case reactor_conns:meta(Id, T) of
+                undefined -> {ok, Sv};
+                _ -> {ok, Sv#served{groups = reactor_groups:join(Id, G, Gs)}}
+            end
+    end.
+
+%% @doc How many connections here are in `Group' (reactor:members/1).
+-spec group_count(reactor_groups:group(), served()) -> non_neg_integer().
+group_count(G, #served{groups = Gs}) -> reactor_groups:count(G, Gs).
+
+%% @doc The calling process hands the groups of these connections to `To'
+%% (replace/2: a drain takes the old Node over).
+-spec hand_groups_over(served(), pid()) -> ok.
+hand_groups_over(#served{groups = Gs}, To) -> reactor_groups:hand_over(Gs, To).
+
 %% @doc The batch socket is writable again: what waited for it goes.
 -spec writable(served()) -> served().
 writable(Sv = #served{conns = T}) -> Sv#served{conns = reactor_conns:writable(T)}.
@@ -114,8 +185,10 @@ writable(Sv = #served{conns = T}) -> Sv#served{conns = reactor_conns:writable(T)
 %% @doc The holder is going: Node stops (its connections get `connectionLost',
 %% and what it says meanwhile still counts: logs, telemetry), every fd is
 %% closed, and whoever waits on a handoff or a query gets `{error, stopped}'.
+%% Calls to Node in flight get `{error, not_running}' first, at once.
 -spec stop(served(), timeout()) -> ok.
-stop(Sv = #served{node = N, conns = T, calls = Calls, queries = Q}, Timeout) ->
+stop(Sv = #served{node = N, conns = T, calls = Calls, queries = Q, bridge = B}, Timeout) ->
+    _ = reactor_bridge:stop(B),
     ok = reactor_node:stop(N, Timeout, fun(Frame) -> reactor_from_node:stopping(Frame, Sv) end),
     reactor_conns:close_all(T),
     reactor_handoff_calls:stop_all(stopped, Calls),

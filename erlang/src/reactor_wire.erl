@@ -230,6 +230,9 @@ stat_key(<<"events">>) -> events;
 stat_key(<<"errors">>) -> errors;
 stat_key(<<"buffered">>) -> buffered;
 stat_key(<<"tls_queued">>) -> tls_queued;
+stat_key(<<"messages_delivered">>) -> messages_delivered;
+stat_key(<<"messages_queued">>) -> messages_queued;
+stat_key(<<"sent_to_ended">>) -> sent_to_ended;
 stat_key(_) -> undefined.
 
 %% Bounded rendering of untrusted terms for error reasons and logs.

@@ -1,48 +1,16 @@
-import type { ClientInfo, LogLevel, BatchAction } from "./types";
+import type { ClientInfo } from "./types";
+import type { ConnectionHost, ConnectionState, Start } from "./connection-host";
 import type { ConnectionHandle, Peer, Protocol, TimerKind } from "./protocol";
-import type { Clock } from "./clock";
-import type { ProtocolTable } from "./protocol-table";
+import type { Term } from "./term-types";
 import type { Transport, Upstream } from "./transport";
 import type { Traffic } from "./fd-transport";
-import { CloseBounds } from "./closing";
-export type ConnectionState = "opening" | "reading" | "writing" | "paused" | "closing" | "closed";
-/** What a connection needs from its engine. */
-export interface ConnectionHost {
-    readonly protocols: ProtocolTable;
-    readonly clock: Clock;
-    /** ms a handler's Promise may stay pending (0 = none) */
-    readonly callbackTimeout: number;
-    /** writeBuffer bytes past which the connection stops reading (0 = none) */
-    readonly writeHighWater: number;
-    /** how long a graceful close may take, and its lingering read */
-    readonly closeBounds: CloseBounds;
-    act(id: number, action: BatchAction): void;
-    log(level: LogLevel, id: number, text: string): void;
-    /** a protocol or a peer did something wrong */
-    countError(): void;
-    /** a protocol callback threw: counted, logged with `text`, reported */
-    exception(id: number, callback: string, error: unknown, text: string): void;
-    /** settled outside a dispatch: flush soon */
-    wake(): void;
-    /** the protocol's connection is over (connectionLost runs next) */
-    lost(conn: Connection, reason: Error | undefined): void;
-    /** the fd is released: drop the connection from the table */
-    forget(conn: Connection): void;
-}
-/** How a handoff starts: the first action for the ack, or why it is refused. */
-export type Start = {
-    ack: BatchAction;
-} | {
-    nack: "connection_made_failed" | "invalid_action";
-};
-export declare class Connection implements Upstream, ConnectionHandle {
+export type { ConnectionHost, ConnectionState, Start };
+export declare class Connection implements Upstream {
     readonly id: number;
     /** the code serving it; a reload's adopt hook may hand it to new code */
     proto: Protocol;
     private readonly top;
     private readonly host;
-    /** the raw fd read behind Protocol.read */
-    private readonly rawRead;
     /** this connection's bytes on the fd */
     readonly traffic: Traffic;
     paused: boolean;
@@ -58,6 +26,16 @@ export declare class Connection implements Upstream, ConnectionHandle {
     private armedForLayers;
     /** the protocol's own timers */
     private readonly timers;
+    /** messages the protocol has not taken yet (it was paused, or behind on writes) */
+    private readonly inbox;
+    /** protocol callbacks running now: a write() arms nothing then, their Action does */
+    private running;
+    /** write() left bytes in writeBuffer: WRITE is armed before READ until they are out */
+    private owesFlush;
+    /** what Erlang has armed, as told since the last event (one-shot: an event disarms) */
+    private armedAs;
+    /** what the protocol sees of it (Protocol's own calls) */
+    readonly handle: ConnectionHandle;
     /** when the handoff arrived (engine clock, ms) */
     readonly since: number;
     constructor(id: number, 
@@ -79,6 +57,12 @@ export declare class Connection implements Upstream, ConnectionHandle {
     start(preread?: boolean): Start;
     readable(): void;
     writable(): void;
+    /** A message from Erlang (reactor:send/2, a publish to a group it is in):
+     * taken now, or queued while a handler's Promise is pending or writeBuffer
+     * is over the high water. Past max_queued_messages the connection is
+     * destroyed, as Redis and NATS cut a slow subscriber: its peer sees the
+     * loss instead of a silent gap. */
+    message(term: Term): void;
     /** Graceful close (Node's socket.end()): what the protocol queued goes
      * out, then close_notify and the FIN, connectionLost(reason) runs, then a
      * lingering read (closing.ts). The protocol's "close", close() and timers. */
@@ -86,6 +70,8 @@ export declare class Connection implements Upstream, ConnectionHandle {
     /** Abortive close (Node's socket.destroy()): what is queued is dropped, the
      * fd closes now. Errors, Erlang, the engine's stop and idle sweep. */
     destroy(reason?: Error, tellErlang?: boolean): void;
+    /** Messages waiting for the protocol. */
+    get queuedMessages(): number;
     /** Bytes taken from the protocol that the kernel has not taken yet. */
     get unsent(): number;
     open(patch: Partial<ClientInfo>): void;
@@ -95,12 +81,13 @@ export declare class Connection implements Upstream, ConnectionHandle {
     wake(): void;
     wantsMore(): boolean;
     dropped(size: number, from: Peer): void;
-    /** One datagram failed; the socket serves on (a throw here is logged, not fatal). */
+    /** One datagram failed; the socket serves on. */
     datagramError(e: Error, to?: Peer): void;
-    read(size: number): Buffer | null;
-    writev(bufs: Uint8Array[]): number;
-    sendTo(data: Uint8Array, addr: string, port: number): number;
-    shutdownWrite(): void;
+    /** A callback that ends nothing: a throw is logged. */
+    private notify;
+    /** Protocol.write queued bytes (or a layer holds some): from outside a
+     * callback, WRITE is armed now; in one, its Action arms it. */
+    wrote(): void;
     setTimer(kind: TimerKind, ms: number): void;
     /** A protocol timer ran out: timedOut says close (graceful: a 408 it
      * queued goes out) or go on. */
@@ -111,6 +98,11 @@ export declare class Connection implements Upstream, ConnectionHandle {
     private settleIfLater;
     private settleSoon;
     private arm;
+    private tell;
+    /** Whether a message can go to the protocol now. */
+    private takesMessages;
+    /** messageReceived: its "continue" keeps what the connection waits for. */
+    private deliver;
     /** What a handler said: close now, or remember what to arm. */
     private apply;
     private connectionMade;

@@ -1,4 +1,4 @@
-export type ReactorErrorCode = "EINVALIDACTION" | "EHANDLER" | "ECLOSEDBYREACTOR" | "ESTOPPING" | "ECALLBACKTIMEOUT" | "EIDLETIMEOUT" | "EDEADLINE" | "ECLOSETIMEOUT" | "EHANDSHAKETIMEOUT";
+export type ReactorErrorCode = "EINVALIDACTION" | "EHANDLER" | "ECLOSEDBYREACTOR" | "ESTOPPING" | "ECALLBACKTIMEOUT" | "EIDLETIMEOUT" | "EDEADLINE" | "ECLOSETIMEOUT" | "EMESSAGEOVERFLOW" | "EHANDSHAKETIMEOUT" | "EEXCEPTION" | "ENOFUNCTION" | "ECALLTIMEOUT" | "EOVERLOADED" | "EBADTERM";
 export declare class ReactorError extends Error {
     readonly code: ReactorErrorCode;
     constructor(code: ReactorErrorCode, message: string, options?: {

@@ -20,6 +20,14 @@ export declare const DEFAULTS: {
     readonly lingerTimeout: 1000;
     /** bytes a lingering close drops at most (0 = only the time bounds it) */
     readonly lingerMaxBytes: number;
+    /** messages a connection holds for its protocol while it does not take
+     * them (a pending handler, a full writeBuffer); one more closes it with
+     * EMESSAGEOVERFLOW */
+    readonly maxQueuedMessages: 1000;
+    /** beam.calls in flight per context; past it a call rejects at once (EOVERLOADED) */
+    readonly maxBeamCalls: 1024;
+    /** ms a beam.call may take unless it says otherwise */
+    readonly beamCallTimeout: 5000;
 };
 /** read_size is refused above this (16 MiB). */
 export declare const MAX_READ_SIZE: number;
@@ -33,8 +41,6 @@ export declare const MAX_READS_PER_EVENT = 4;
 /** Datagrams per READ event, and the largest one. */
 export declare const MAX_DATAGRAMS_PER_EVENT = 64;
 export declare const DATAGRAM_MAX = 65536;
-/** Frames from Erlang larger than this end the port. */
-export declare const MAX_IN_FRAME: number;
 /** A log line longer than this is cut. */
 export declare const MAX_LOG_TEXT: number;
 /** Buffers per writev, of IOV_MAX's 1024 (why 64: docs/performance.md). */
@@ -45,6 +51,9 @@ export declare const MAX_IOV = 64;
  * when decoding (ts/term.ts); Erlang: reactor_term:max_size/0.
  */
 export declare const MAX_TERM_SIZE: number;
+/** Frames from Erlang larger than this end the port: the largest is a bridge
+ * frame, its tag byte and a term of MAX_TERM_SIZE bytes (bridge.ts). */
+export declare const MAX_IN_FRAME: number;
 /**
  * The deepest a term may nest: each list, tuple or map adds a level, a bare
  * value is at depth 0. Checked when encoding and when decoding (ts/term.ts);
@@ -56,3 +65,9 @@ export declare const MAX_TERM_DEPTH = 1000;
  * Erlang's own limit on a bignum (`binary_to_term/1` refuses one larger).
  */
 export declare const MAX_BIG_BYTES = 4194296;
+/** The longest name of a group of connections (Protocol.join), in bytes
+ * (REACTOR_MAX_GROUP_BYTES; Erlang: reactor_groups:max_group_bytes/0). */
+export declare const MAX_GROUP_BYTES = 255;
+/** The most groups one connection is in at once
+ * (REACTOR_MAX_GROUPS_PER_CONNECTION; Erlang: reactor_groups). */
+export declare const MAX_GROUPS_PER_CONNECTION = 1024;

@@ -4,10 +4,13 @@ export type ProtocolFactory = () => Protocol;
 /** A reloaded protocol's offer to adopt a live connection from the old
  * code: the Protocol to continue with, or undefined to let it finish on the old. */
 export type AdoptHook = (old: Protocol) => Protocol | undefined | void;
-/** What a module loads: the factory, and the adopt hook its class may have. */
+/** What a module loads: the factory, the adopt hook its class may have, and
+ * the functions it exports (with its setup code's), which Erlang may call by
+ * name (reactor_context:call/4; bridge.ts). */
 export interface LoadedProtocol {
     factory: ProtocolFactory;
     adopt?: AdoptHook;
+    exports?: Readonly<Record<string, unknown>>;
 }
 /** A Protocol subclass or a function that returns a Protocol, as a factory. */
 export declare function toLoaded(f: ProtocolClass | ProtocolFactory): LoadedProtocol;
@@ -22,6 +25,8 @@ export declare class ProtocolTable {
     /** What new connections get from now on (a load or a reload). */
     install(loaded: LoadedProtocol): void;
     get protocolFactory(): ProtocolFactory | undefined;
+    /** The function the loaded code exports as `name` (its own property, not inherited). */
+    exported(name: string): ((...args: unknown[]) => unknown) | undefined;
     /** The Protocol instance serving an fd (Node's copy), if any. */
     getProtocol(fd: number): Protocol | undefined;
     attach(fd: number, proto: Protocol): void;

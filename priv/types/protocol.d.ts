@@ -1,4 +1,5 @@
 import type { ClientInfo } from "./types";
+import type { Term, Tuple } from "./term-types";
 /** What a handler tells the reactor to do next. */
 export type Action = "continue" | "write_pending" | "read_pending" | "close";
 export declare const ACTIONS: ReadonlySet<string>;
@@ -14,15 +15,26 @@ export interface OutgoingDatagram extends Peer {
 }
 /** Which of a connection's own timers fired (see Protocol.setIdleTimeout). */
 export type TimerKind = "idle" | "deadline";
+/**
+ * A connection's address as Erlang holds it: the term `reactor:conn_ref()`,
+ * `{reactor_conn, ContextPid, ConnId}`. Opaque to both sides: hand it to
+ * Erlang (a `beam.call` argument, a message) and `reactor:send(Ref, Term)`
+ * there reaches this connection's `messageReceived`.
+ */
+export type ConnRef = Tuple<Term>;
 /** The runtime's side of one connection, as a Protocol sees it. */
 export interface ConnectionHandle {
+    readonly ref: ConnRef;
     setTimer(kind: TimerKind, ms: number): void;
     read(size: number): Buffer | null;
+    write(data: Uint8Array): boolean;
     writev(bufs: Uint8Array[]): number;
     sendTo(data: Uint8Array, addr: string, port: number): number;
     shutdownWrite(): void;
     close(reason?: Error): void;
     destroy(reason?: Error): void;
+    join(group: Buffer): void;
+    leave(group: Buffer): void;
 }
 /** Outgoing bytes not yet taken by the kernel. Holds references, not copies:
  * the Buffers handed to dataReceived are never reused, so echoing them is free. */
@@ -80,13 +92,38 @@ export declare abstract class Protocol {
     /** The peer closed its side (EOF). Return true to keep the connection open for
      * writing what is left; once the protocol asks to read again it is closed. */
     eofReceived(): boolean | void;
+    /** A message for this connection: a term Erlang sent to its {@link ref}
+     * (`reactor:send/2`), or published to a group it joined
+     * (`reactor:publish/2`, `beam.publish`). Returns an Action as dataReceived
+     * does, or a Promise of one: "continue" goes on as before (what the
+     * connection waited for, it still waits for), "write_pending" sends what
+     * it queued, "close" closes. `term` is decoded once per context: every
+     * member of a group gets the same object, so treat it as read-only.
+     *
+     * Messages come in the order Erlang sent them. While a handler's Promise
+     * is pending, or writeBuffer holds `write_high_water` bytes or more, they
+     * wait in the connection's queue, at most `max_queued_messages` of them;
+     * one more ends the connection (destroyed: connectionLost gets
+     * EMESSAGEOVERFLOW), as Redis and NATS cut a subscriber that does not keep
+     * up. The default logs a warning and drops the message. */
+    messageReceived(term: Term): Action | Promise<Action>;
     /** Called exactly once when the connection ends; `reason` is unset on a clean close. */
     connectionLost(reason?: Error): void;
     /** Read up to `size` bytes now: a Buffer, an empty Buffer at EOF, or null when
      * nothing is available. */
     read(size?: number): Buffer | null;
-    /** Write now, without blocking. Returns the bytes the kernel took (maybe 0). */
-    write(data: Uint8Array | string): number;
+    /** Write `data` (a string is UTF-8), as Node's `socket.write` does: what
+     * the kernel takes now goes, the rest waits in writeBuffer behind what is
+     * there already, and nothing is lost. Returns true when all of it went to
+     * the kernel, false when some waits (Node's meaning).
+     *
+     * From a callback, the Action it returns decides what is armed; bytes
+     * this left waiting go before the next read ("read_pending" arms WRITE
+     * until they are out). From anywhere else (a timer, a Promise, another
+     * connection's callback) the fd is armed for writing at once, and
+     * writeReady runs when it can take more. On a datagram socket a write is
+     * one datagram, sent now or not at all (false; sendTo queues). */
+    write(data: Uint8Array | string): boolean;
     /** Send one datagram to addr:port now (true), or queue it for writeReady
      * when the kernel takes nothing now (false: return "write_pending"). A
      * datagram the kernel refuses is reported to datagramError, here or when
@@ -105,6 +142,20 @@ export declare abstract class Protocol {
     /** Half-close: the peer sees the end of what we send (FIN, or TLS
      * close_notify) while we can still read. Call it once writeBuffer is flushed. */
     shutdownWrite(): void;
+    /** This connection's address for Erlang: `reactor:conn_ref()`, the term
+     * `{reactor_conn, ContextPid, ConnId}`. It is what `reactor:send/2` takes,
+     * what `reactor_context:connections/1` lists as `ref`, and what telemetry's
+     * connection events carry. */
+    get ref(): ConnRef;
+    /** Join `group` (a string is its UTF-8 bytes, at most 255 bytes): a publish
+     * to it (`reactor:publish/2` in Erlang, `beam.publish` here), on any
+     * connected node, reaches this connection's messageReceived. Joining twice
+     * is joining once. The connection leaves every group when it ends, at
+     * once: no message reaches it afterwards.
+     * @throws RangeError for an empty or longer name, or past 1024 groups. */
+    join(group: string | Uint8Array): void;
+    /** Leave `group`; leaving a group it is not in does nothing. */
+    leave(group: string | Uint8Array): void;
     /** Close the connection (from a handler, a timer, a promise, anywhere),
      * as returning "close" does and as Node's socket.end() does: what
      * writeBuffer holds is written first, then TLS's close_notify and the FIN;
@@ -131,3 +182,5 @@ export declare abstract class Protocol {
     timedOut(kind: TimerKind): Action | void;
     private handle;
 }
+/** A group's name as bytes: what Erlang's `reactor:publish/2` names it by. */
+export declare function groupName(group: string | Uint8Array): Buffer;

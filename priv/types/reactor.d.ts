@@ -5,9 +5,12 @@ import type { CloseBounds } from "./closing";
 import { Connection, ConnectionHost, ConnectionState } from "./connection";
 import { AdoptHook, ProtocolTable } from "./protocol-table";
 import { TlsOptions } from "./tls-config";
-/** Where the engine's answers go; the port's Outbox gathers them into port
- * frames and action batches. */
-export interface Sink {
+import { GroupSink } from "./groups";
+import type { ConnRef } from "./protocol";
+import { Pid, Term } from "./term-types";
+/** Where the engine's answers go; the port batches them into frames. The
+ * groups' joins and leaves go to Erlang too (reactor_groups.erl). */
+export interface Sink extends GroupSink {
     act(id: number, action: BatchAction): void;
     ack(id: number, action: BatchAction): void;
     nack(id: number, reason: NackReason): void;
@@ -33,6 +36,9 @@ export interface ReactorOptions {
     lingerTimeout?: number;
     /** bytes that lingering read drops at most (0 = only the time bounds it) */
     lingerMaxBytes?: number;
+    /** messages a connection holds while its protocol does not take them; one
+     * more destroys it (EMESSAGEOVERFLOW) */
+    maxQueuedMessages?: number;
     /** time for every timeout (the test harness moves it by hand) */
     clock?: Clock;
     /** told of every connection that ends, with connectionLost's reason */
@@ -61,7 +67,15 @@ export declare class Reactor implements ConnectionHost {
     readonly callbackTimeout: number;
     readonly writeHighWater: number;
     readonly closeBounds: CloseBounds;
+    readonly maxQueuedMessages: number;
     readonly clock: Clock;
+    /** the context's pid: what connection refs name (beam.self()) */
+    self: Pid | undefined;
+    /** messages the protocols took (messageReceived ran) */
+    private messagesDelivered;
+    /** messages for a connection that had ended, or ended before it took them */
+    private sentToEnded;
+    private readonly groups;
     private readonly onClose?;
     private readonly onException?;
     /** bytes of the connections that ended (live ones count their own) */
@@ -88,6 +102,12 @@ export declare class Reactor implements ConnectionHost {
     handoff(id: number, fd: number, info: ClientInfo, spec?: TransportSpec): void;
     readReady(id: number): void;
     writeReady(id: number): void;
+    /** A message from Erlang for connection `id` (reactor:send/2); one for a
+     * connection that has ended is dropped and counted (sent_to_ended). */
+    message(id: number, term: Term): void;
+    /** A publish to `group` (reactor:publish/2, beam.publish): Erlang sends
+     * the context one, and every member connection here gets the term. */
+    publish(group: Buffer, term: Term): void;
     /** Erlang closed the connection (its copy is already gone). */
     closeFromErlang(id: number, why: string): void;
     /** After a reload: offer every live connection to the new code's adopt
@@ -96,11 +116,17 @@ export declare class Reactor implements ConnectionHost {
     adopt(hook: AdoptHook): number;
     /** Graceful stop: every protocol gets connectionLost, every fd is closed. */
     closeAll(reason: Error): void;
-    act(id: number, action: BatchAction): void;
+    act(id: number, wire: BatchAction): void;
     log(level: LogLevel, id: number, text: string): void;
     countError(): void;
     exception(id: number, callback: string, error: unknown, text: string): void;
     wake(): void;
+    closing(conn: Connection, dropped: number): void;
+    messagesDropped(n: number): void;
+    delivered(): void;
+    refOf(id: number): ConnRef;
+    join(conn: Connection, group: Buffer): void;
+    leave(conn: Connection, group: Buffer): void;
     lost(conn: Connection, reason: Error | undefined): void;
     forget(conn: Connection): void;
     private newProtocol;

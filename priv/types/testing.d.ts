@@ -1,6 +1,8 @@
 import { ManualClock } from "./clock";
 import { Protocol } from "./protocol";
+import { Reactor } from "./reactor";
 import type { ClientInfo, LogLevel, NackReason, BatchAction } from "./types";
+import type { Encodable } from "./term-types";
 export interface HarnessOptions {
     /** what the protocol gets as clientInfo (default: a TCP peer on 127.0.0.1) */
     clientInfo?: ClientInfo;
@@ -14,6 +16,7 @@ export interface HarnessOptions {
     closeTimeout?: number;
     lingerTimeout?: number;
     lingerMaxBytes?: number;
+    maxQueuedMessages?: number;
 }
 export interface LogLine {
     level: LogLevel;
@@ -40,6 +43,10 @@ export declare class ProtocolHarness<P extends Protocol = Protocol> {
     } | undefined;
     /** set when the handoff itself was refused (connectionMade threw, or returned nonsense) */
     refused: NackReason | undefined;
+    /** the groups the connection is in now, as Erlang would know them */
+    readonly groups: Set<string>;
+    /** every join and leave told to Erlang, in order */
+    readonly groupLog: ["join" | "leave", string][];
     private readonly fd;
     private readonly reactor;
     private readonly protocols;
@@ -82,6 +89,16 @@ export declare class ProtocolHarness<P extends Protocol = Protocol> {
     settle(): Promise<this>;
     /** Move the engine's time forward: timeouts that fall due fire, in order. */
     advance(ms: number): Promise<this>;
+    /** Erlang sends the connection a message (reactor:send/2 to its ref):
+     * `messageReceived` gets `term` as it would from Erlang, encoded and
+     * decoded as the bridge does (so a string arrives as a Buffer, a safe
+     * integer as a number; docs/bridge.md). */
+    message(term: Encodable): this;
+    /** Erlang publishes to `group` (reactor:publish/2): the connection's
+     * messageReceived gets the term if it is in the group. */
+    publish(group: string | Uint8Array, term: Encodable): this;
+    /** The engine's counters, as reactor_context:info/1 gets them from Node. */
+    stats(): ReturnType<Reactor["stats"]>;
     /** Erlang closes the connection (a stop, a limit). */
     closeFromErlang(why?: string): this;
     private arm;
@@ -92,5 +109,7 @@ export declare class ProtocolHarness<P extends Protocol = Protocol> {
 /** Open a connection of `protocol` in a harness. */
 export declare function connect<P extends Protocol>(protocol: (new () => P) | (() => P), opts?: HarnessOptions): ProtocolHarness<P>;
 export type { ClientInfo, BatchAction };
+export { stubBeam } from "./beam-stub";
+export type { BeamFunction, BeamStub, StubbedCall } from "./beam-stub";
 /** @deprecated The old name of {@link BatchAction}. */
 export type WireAction = BatchAction;

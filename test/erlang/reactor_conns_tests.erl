@@ -86,9 +86,12 @@ opening_until_node_answers_test() ->
     ?assertEqual({2, 2, [1, 2]}, {reactor_conns:opening(T3), reactor_conns:active(T3), lists:sort(reactor_conns:ids(T3))}),
     ?assertNot(reactor_conns:is_empty(T3)),
     %% who is at the other end is known from the handoff on
-    ?assertEqual(#{peer => {<<"10.1.2.3">>, 4321}, type => tcp, transport => #{proxy => true, tls => true}},
+    %% and its address, naming the table's owner (the context) and the id
+    ?assertEqual(#{peer => {<<"10.1.2.3">>, 4321}, type => tcp, transport => #{proxy => true, tls => true},
+                   ref => reactor:conn_ref(self(), 2)},
                  reactor_conns:meta(2, T3)),
-    ?assertEqual(#{peer => <<"/tmp/s">>, type => undefined, transport => #{proxy => false, tls => false}},
+    ?assertEqual(#{peer => <<"/tmp/s">>, type => undefined, transport => #{proxy => false, tls => false},
+                   ref => reactor:conn_ref(self(), 1)},
                  reactor_conns:meta(1, T3)),
     ?assertEqual(<<"/tmp/s">>, reactor_conns:peer(1, T3)),
     ?assertEqual(undefined, reactor_conns:peer(undefined, T3)),
@@ -188,7 +191,7 @@ who_was_there_after_the_end_test() ->
     case reactor_telemetry:enabled() of
         true ->
             {Meta2, T6} = reactor_conns:ended(Late, T5),
-            ?assertEqual(Meta, Meta2),
+            ?assertEqual(Meta#{ref := reactor:conn_ref(self(), Late)}, Meta2),
             ?assertEqual({undefined, T6}, reactor_conns:ended(Late, T6));
         false ->
             ?assertEqual({undefined, T5}, reactor_conns:ended(Late, T5))

@@ -40,6 +40,9 @@ connection_and_context_events(_Config) ->
     ?assert(erlang:convert_time_unit(maps:get(duration, Stop), native, millisecond) >= 20),
     ?assertMatch(#{reason := normal, connection := _, peer := {<<"127.0.0.1">>, _}}, StopMeta),
     ?assertEqual(maps:get(connection, ConnMeta), maps:get(connection, StopMeta)),
+    %% the connection's address, as reactor:send/2 takes it
+    ?assertEqual(reactor:conn_ref(Ctx, maps:get(connection, ConnMeta)), maps:get(ref, ConnMeta)),
+    ?assertEqual(maps:get(ref, ConnMeta), maps:get(ref, StopMeta)),
     ok = reactor:stop_listener(L),
     reactor_context:stop(Ctx),
     {CtxStop, CtxStopMeta} = telemetry_event([reactor, context, stop]),
@@ -144,6 +147,7 @@ connections_lists_live_ones(_Config) ->
     ?assertMatch([#{bytes_in := 10, bytes_out := 10, state := reading, type := tcp,
                     peer := {<<"127.0.0.1">>, _}, transport := #{proxy := false, tls := false}}], Of(A)),
     ?assertMatch([#{bytes_in := 1, bytes_out := 1, state := reading}], Of(B)),
+    [?assertEqual(reactor:conn_ref(Ctx, Id), Ref) || #{id := Id, ref := Ref} <- Conns],
     ?assertEqual(2, length(Conns)),
     [?assert(Age >= 50) || #{age := Age} <- Conns],
     gen_tcp:close(A),

@@ -5,6 +5,8 @@
 %% One Node process serves every case over a {packet, 4} port.
 %% PROPER_NUMTESTS sets the number of cases (3000 by default).
 -module(reactor_term_prop_tests).
+%% The generators: reactor_bridge_SUITE sends the same terms through a context.
+-export([g_term/1]).
 
 -include_lib("proper/include/proper.hrl").
 -include_lib("eunit/include/eunit.hrl").

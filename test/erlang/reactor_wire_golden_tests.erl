@@ -32,7 +32,27 @@ to_node() ->
      {"stats", reactor_wire:stats()},
      {"connections", reactor_wire:connections()},
      {"reload", reactor_wire:reload(4, #{protocol => <<"/srv/v2.ts">>, setup_code => <<>>, typecheck => false})},
-     {"stop", reactor_wire:stop()}].
+     {"stop", reactor_wire:stop()},
+     %% the bridge (reactor_bridge): "B", then the ETF of the message
+     {"bridge_call", bridge_request(call, 7, {<<"add">>, [1, 2]})},
+     {"bridge_eval", bridge_request(eval, 8, {<<"1 + 2">>})},
+     {"bridge_reply_ok", bridge_frame({reply, 3, ok, {ok, <<0, 255>>, 1 bsl 70}})},
+     {"bridge_reply_error", bridge_frame({reply, 4, error, {no_function, <<"no function is registered as \"x\"">>}})},
+     %% messages for connections: the term encoded once by the sender
+     {"bridge_message", reactor_bridge:frame(message, 5, encoded({<<"hi">>, [1, 2.5]}))},
+     {"bridge_publish", reactor_bridge:frame(publish, <<"room">>, encoded(<<0, 255>>))}].
+
+encoded(Term) ->
+    {ok, Bin} = reactor_term:encode(Term),
+    Bin.
+
+bridge_request(Kind, Id, Elements) ->
+    {ok, Encoded} = reactor_bridge:encode_request(Kind, Elements),
+    reactor_bridge:request_frame(Kind, Id, Encoded).
+
+bridge_frame(Message) ->
+    {ok, Frame} = reactor_bridge:frame(Message),
+    Frame.
 
 %% What Node sends (written by golden.test.ts) and what Erlang makes of it.
 from_node() ->
@@ -41,7 +61,8 @@ from_node() ->
      {"log", {ok, {log, notice, 5, <<"got ping">>}}},
      {"log_context", {ok, {log, error, undefined, <<"port exiting">>}}},
      {"stats", {ok, {stats, #{connections => 2, bytes_in => 10, bytes_out => 20, events => 30,
-                              errors => 0, buffered => 0, tls_queued => 0}}}},
+                              errors => 0, buffered => 0, tls_queued => 0, messages_delivered => 40,
+                              messages_queued => 3, sent_to_ended => 1}}}},
      {"reloaded", {ok, {reloaded, 4, 2}}},
      {"reload_error", {ok, {reload_error, 5, no_protocol, <<"v3.ts yields no protocol">>}}},
      {"connections", {ok, {connections, [#{id => 1, bytes_in => 10, bytes_out => 20, age => 1500, state => reading},
@@ -52,7 +73,24 @@ from_node() ->
      {"exception", {ok, {exception, 3, <<"dataReceived">>, <<"Error: boom\n    at x.ts:1:1">>}}},
      {"load_error", {ok, {load_error, protocol_compile,
                           [#{file => <<"/srv/bad.ts">>, line => 3, column => 7,
-                             text => <<"Expected \";\"">>}]}}}].
+                             text => <<"Expected \";\"">>}]}}},
+     %% the bridge: its kind, and the elements after it (reactor_bridge:parse/1, elements/2)
+     {"bridge_result_ok", {bridge, result, {7, ok, {ok, <<0, 255>>, 1 bsl 70}}}},
+     {"bridge_result_exception", {bridge, result, {9, error, {exception, <<"Error: boom">>,
+                                                               <<"Error: boom\n    at x.ts:1:1">>}}}},
+     {"bridge_result_no_function", {bridge, result, {10, error, {no_function, <<"nope">>}}}},
+     {"bridge_call", {bridge, call, {0, <<"auth.check">>, [<<"tok">>], 5000}}},
+     {"bridge_send", {bridge, send, {<<"logger_proc">>, {hello, <<1, 2>>}}}},
+     {"bridge_join", {bridge, join, {3, <<"room">>}}},
+     {"bridge_leave", {bridge, leave, {3, <<"room">>}}},
+     {"bridge_publish", {bridge, publish, {<<"room">>, {hi, 1}}}}].
+
+decode(<<$B, _/binary>> = Frame) ->
+    {ok, Kind, N, Elements} = reactor_bridge:parse(Frame),
+    {ok, T} = reactor_bridge:elements(N, Elements),
+    {bridge, Kind, T};
+decode(Frame) ->
+    reactor_wire:decode(Frame).
 
 dir() -> filename:join(reactor_test_lib:root(), "test/golden").
 file(Dir, Name) -> filename:join(dir(), Dir ++ "_" ++ Name ++ ".etf").
@@ -71,7 +109,7 @@ to_node_frames_are_golden_test_() ->
 from_node_frames_decode_test_() ->
     [{Name, fun() ->
                     {ok, Frame} = file:read_file(file("from_node", Name)),
-                    ?assertEqual(Want, reactor_wire:decode(Frame))
+                    ?assertEqual(Want, decode(Frame))
             end} || {Name, Want} <- from_node()].
 
 %% Every golden file has its case on both sides: none is left unchecked.
@@ -102,7 +140,10 @@ erlang_copy(<<"MAX_ID">>) -> ?MAX_ID;
 erlang_copy(<<"MAX_FDS_PER_MSG">>) -> ?MAX_FDS_PER_MSG;
 erlang_copy(<<"MAX_TERM_SIZE">>) -> ?MAX_TERM_SIZE;
 erlang_copy(<<"MAX_TERM_DEPTH">>) -> ?MAX_TERM_DEPTH;
+erlang_copy(<<"MAX_GROUP_BYTES">>) -> reactor_groups:max_group_bytes();
+erlang_copy(<<"MAX_GROUPS_PER_CONNECTION">>) -> reactor_groups:max_groups_per_connection();
 erlang_copy(<<"DEFAULT_", Option/binary>>) ->
+    {module, _} = code:ensure_loaded(reactor_config), % its atoms: the options' names
     reactor_config:default(binary_to_existing_atom(string:lowercase(Option)));
 %% The batch layout and the action codes are C's and Node's: Erlang sees
 %% only what cycle/1 makes of them.
@@ -120,4 +161,5 @@ shared_facts_are_there_test() ->
     [?assert(is_map_key(N, Facts))
      || N <- [<<"MAX_ID">>, <<"MAX_FDS_PER_MSG">>, <<"MAX_TERM_SIZE">>, <<"MAX_TERM_DEPTH">>, <<"DEFAULT_READ_SIZE">>, <<"DEFAULT_WRITE_HIGH_WATER">>,
               <<"DEFAULT_CALLBACK_TIMEOUT">>, <<"DEFAULT_IDLE_TIMEOUT">>, <<"DEFAULT_HANDSHAKE_TIMEOUT">>,
-              <<"DEFAULT_CLOSE_TIMEOUT">>, <<"DEFAULT_LINGER_TIMEOUT">>, <<"DEFAULT_LINGER_MAX_BYTES">>]].
+              <<"DEFAULT_CLOSE_TIMEOUT">>, <<"DEFAULT_LINGER_TIMEOUT">>, <<"DEFAULT_LINGER_MAX_BYTES">>,
+              <<"DEFAULT_MAX_QUEUED_MESSAGES">>]].

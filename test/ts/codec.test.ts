@@ -38,10 +38,21 @@ describe("codec", () => {
         closeTimeout: 30000,
         lingerTimeout: 1000,
         lingerMaxBytes: 64 << 20,
+        maxQueuedMessages: 1000,
         typecheck: false,
         telemetry: false,
+        maxBeamCalls: 1024,
+        beamCallTimeout: 5000,
       },
     });
+    // the bridge's: the context's pid as term_to_binary's bytes in base64 (beam.self())
+    const pid = Buffer.from([131, 88, 119, 13, ...Buffer.from("nonode@nohost"), 0, 0, 0, 83, 0, 0, 0, 0, 0, 0, 0, 0]);
+    const bridged = decode(etf(["init", { channel: "/tmp/x", max_beam_calls: 8, beam_call_timeout: 0, self: pid.toString("base64") }]));
+    expect(bridged.type === "init" && bridged.config).toMatchObject({ maxBeamCalls: 8, beamCallTimeout: 0 });
+    expect(bridged.type === "init" && bridged.config.self?.toString()).toBe("<nonode@nohost.83.0>");
+    // what is not a pid is none; a bound of 0 calls is the default's
+    const odd = decode(etf(["init", { channel: "/tmp/x", max_beam_calls: 0, self: Buffer.from([131, 97, 1]).toString("base64") }]));
+    expect(odd.type === "init" && odd.config).toMatchObject({ maxBeamCalls: 1024, self: undefined });
     expect(decode(etf(["reload", 3, { protocol: "/q.ts", setup_code: "", typecheck: true }]))).toEqual({
       type: "reload",
       ref: 3,

@@ -4,7 +4,10 @@
 // is the test's: it queues what the NIF would send, then says so.
 import * as erlpack from "erlpack";
 import type { Addon, ReceivedFds } from "../../ts/addon";
+import { BRIDGE_TAG } from "../../ts/bridge";
 import { FrameReader } from "../../ts/framing";
+import { decodeTerm } from "../../ts/term";
+import type { Term, Tuple } from "../../ts/term";
 import { MemoryFds } from "./memory-fds";
 
 export const FRAME_FD = 1001;
@@ -98,9 +101,22 @@ export class FakeAddon extends MemoryFds implements Addon {
   }
 
   /** Every message the port wrote on the frame fd so far, decoded. */
+  /** The control frames sent so far, decoded (bridge frames left out). */
   frames(): unknown[] {
-    const reader = new FrameReader(1 << 30);
-    return reader.push(Buffer.concat(this.frameBytes)).map((f) => erlpack.unpack(f));
+    return this.allFrames()
+      .filter((f) => f[0] !== BRIDGE_TAG)
+      .map((f) => erlpack.unpack(f));
+  }
+
+  /** The bridge frames sent so far, decoded: each message's elements. */
+  bridgeFrames(): Term[][] {
+    return this.allFrames()
+      .filter((f) => f[0] === BRIDGE_TAG)
+      .map((f) => [...(decodeTerm(f.subarray(1)) as Tuple).elements]);
+  }
+
+  private allFrames(): Buffer[] {
+    return new FrameReader(1 << 30).push(Buffer.concat(this.frameBytes));
   }
 
   /** The action batches sent so far, all pairs in order. */

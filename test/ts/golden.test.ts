@@ -17,8 +17,11 @@ import {
   forEachReady,
   readyBuffer,
 } from "../../ts/batch";
+import { BRIDGE_TAG, Bridge } from "../../ts/bridge";
 import { Incoming, Outgoing, decode, encode } from "../../ts/codec";
-import { DEFAULTS, MAX_ID, MAX_TERM_DEPTH, MAX_TERM_SIZE } from "../../ts/limits";
+import { Outbox } from "../../ts/outbox";
+import { Term, atom, decodeTerm, encodeTerm, tuple } from "../../ts/term";
+import { DEFAULTS, MAX_GROUPS_PER_CONNECTION, MAX_GROUP_BYTES, MAX_ID, MAX_TERM_DEPTH, MAX_TERM_SIZE } from "../../ts/limits";
 
 const dir = path.join(__dirname, "..", "golden");
 const file = (name: string) => path.join(dir, `${name}.etf`);
@@ -39,8 +42,12 @@ const toNode: Record<string, Incoming> = {
       closeTimeout: 7000,
       lingerTimeout: 250,
       lingerMaxBytes: 1048576,
+      maxQueuedMessages: 1000, // the default: the golden frame has none
       typecheck: false,
       telemetry: false,
+      maxBeamCalls: 1024,
+      beamCallTimeout: 5000,
+      self: undefined,
       tls: undefined,
     },
   },
@@ -83,7 +90,21 @@ const fromNode: Record<string, Outgoing> = {
   nack: ["nack", 8, "fd_missing"],
   log: ["log", "notice", 5, "got ping"],
   log_context: ["log", "error", null, "port exiting"],
-  stats: ["stats", { connections: 2, bytes_in: 10, bytes_out: 20, events: 30, errors: 0, buffered: 0, tls_queued: 0 }],
+  stats: [
+    "stats",
+    {
+      connections: 2,
+      bytes_in: 10,
+      bytes_out: 20,
+      events: 30,
+      errors: 0,
+      buffered: 0,
+      tls_queued: 0,
+      messages_delivered: 40,
+      messages_queued: 3,
+      sent_to_ended: 1,
+    },
+  ],
   reloaded: ["reloaded", 4, 2],
   reload_error: ["reload_error", 5, "no_protocol", "v3.ts yields no protocol"],
   connections: ["connections", [[1, 10, 20, 1500, "reading"], [2, 0, 0, 3, "opening"]]],
@@ -93,7 +114,82 @@ const fromNode: Record<string, Outgoing> = {
   load_error: ["load_error", "protocol_compile", [{ file: "/srv/bad.ts", line: 3, column: 7, text: 'Expected ";"' }]],
 };
 
+// The bridge (bridge.ts): what Erlang's bridge frames must decode to here, and
+// the frames a Bridge writes, each made by the Bridge itself.
+const toNodeBridge: Record<string, Term> = {
+  bridge_call: tuple(atom("call"), 7, Buffer.from("add"), [1, 2]),
+  bridge_eval: tuple(atom("eval"), 8, Buffer.from("1 + 2")),
+  bridge_reply_ok: tuple(atom("reply"), 3, atom("ok"), tuple(atom("ok"), Buffer.from([0, 255]), 1n << 70n)),
+  bridge_reply_error: tuple(atom("reply"), 4, atom("error"), tuple(atom("no_function"), Buffer.from('no function is registered as "x"'))),
+  bridge_message: tuple(atom("message"), 5, tuple(Buffer.from("hi"), [1, 2.5])),
+  bridge_publish: tuple(atom("publish"), Buffer.from("room"), Buffer.from([0, 255])),
+};
+
+/** The frame the Outbox writes for a connection's join or leave. */
+async function outboxWrites(act: (o: Outbox) => void): Promise<Buffer> {
+  const frames: Buffer[] = [];
+  const o = new (class extends Outbox {
+    sendFrame(p: Buffer): void {
+      frames.push(p);
+    }
+  })({ writeAll: () => undefined, sendPacket: () => true, wantWritable: () => undefined }, 1);
+  act(o);
+  expect(frames).toHaveLength(1);
+  return frames[0];
+}
+
+/** The frames `act` makes a Bridge write, whose exports are `fns`. */
+async function bridgeWrites(act: (b: Bridge) => void, fns: Record<string, (...a: unknown[]) => unknown> = {}): Promise<Buffer> {
+  const frames: Buffer[] = [];
+  const b = new Bridge({ sendFrame: (p) => frames.push(p), wake: () => undefined }, { exported: (n) => fns[n] }, { maxBeamCalls: 4, beamCallTimeout: 5000 });
+  act(b);
+  await new Promise((r) => setImmediate(r));
+  expect(frames).toHaveLength(1);
+  return frames[0];
+}
+const erlangCalls = (id: number, name: string, ...args: unknown[]) => (b: Bridge) =>
+  b.receive(encodeTerm(tuple(atom("call"), id, Buffer.from(name), args)));
+
+const fromNodeBridge: Record<string, () => Promise<Buffer>> = {
+  bridge_result_ok: () => bridgeWrites(erlangCalls(7, "f"), { f: () => tuple(atom("ok"), Buffer.from([0, 255]), 1n << 70n) }),
+  bridge_result_exception: () =>
+    bridgeWrites(erlangCalls(9, "f"), {
+      f: () => {
+        const e = new Error("boom");
+        e.stack = "Error: boom\n    at x.ts:1:1";
+        throw e;
+      },
+    }),
+  bridge_result_no_function: () => bridgeWrites(erlangCalls(10, "nope")),
+  bridge_call: () => bridgeWrites((b) => void b.call("auth.check", ["tok"], {}).catch(() => undefined)),
+  bridge_send: () => bridgeWrites((b) => b.send("logger_proc", tuple(atom("hello"), Buffer.from([1, 2])))),
+  bridge_join: () => outboxWrites((o) => o.joined(3, Buffer.from("room"))),
+  bridge_leave: () => outboxWrites((o) => o.left(3, Buffer.from("room"))),
+  bridge_publish: () => bridgeWrites((b) => b.publish(Buffer.from("room"), tuple(atom("hi"), 1))),
+};
+
 describe("golden frames", () => {
+  it.each(Object.entries(toNodeBridge))("decodes Erlang's %s frame", (name, want) => {
+    const frame = fs.readFileSync(file(`to_node_${name}`));
+    expect(frame[0]).toBe(BRIDGE_TAG);
+    expect(decodeTerm(frame.subarray(1))).toEqual(want);
+  });
+
+  it.each(Object.entries(fromNodeBridge))("writes the %s frame Erlang expects", async (name, make) => {
+    const frame = await make();
+    if (process.env.REACTOR_GOLDEN === "write") fs.writeFileSync(file(`from_node_${name}`), frame);
+    expect(frame.equals(fs.readFileSync(file(`from_node_${name}`)))).toBe(true);
+  });
+
+  it("has a case for every golden file", () => {
+    const cases = [
+      ...Object.keys({ ...toNode, ...toNodeBridge }).map((n) => `to_node_${n}`),
+      ...Object.keys({ ...fromNode, ...fromNodeBridge }).map((n) => `from_node_${n}`),
+    ];
+    const files = fs.readdirSync(dir).filter((f) => f.endsWith(".etf")).map((f) => f.slice(0, -4));
+    expect(cases.sort()).toEqual(files.sort());
+  });
+
   it.each(Object.entries(toNode))("decodes Erlang's %s frame", (name, want) => {
     expect(decode(fs.readFileSync(file(`to_node_${name}`)))).toEqual(want);
   });
@@ -161,6 +257,8 @@ describe("shared facts", () => {
     MAX_ID,
     MAX_TERM_SIZE,
     MAX_TERM_DEPTH,
+    MAX_GROUP_BYTES,
+    MAX_GROUPS_PER_CONNECTION,
     READY_ENTRY_BYTES,
     READY_WRITE_BIT,
     READY_MAX: MAX_READY_PER_BATCH,

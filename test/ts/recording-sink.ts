@@ -9,6 +9,8 @@ export class RecordingSink implements Sink {
   nacks: [number, string][] = [];
   logs: [LogLevel, number | null, string][] = [];
   wakes = 0;
+  /** joins and leaves told to Erlang, in order: [id, "join" | "leave", group] */
+  groups: [number, "join" | "leave", string][] = [];
   act(id: number, a: BatchAction): void {
     this.acts.push([id, a]);
   }
@@ -23,5 +25,11 @@ export class RecordingSink implements Sink {
   }
   wake(): void {
     this.wakes++;
+  }
+  joined(id: number, group: Buffer): void {
+    this.groups.push([id, "join", group.toString()]);
+  }
+  left(id: number, group: Buffer): void {
+    this.groups.push([id, "leave", group.toString()]);
   }
 }

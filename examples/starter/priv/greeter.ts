@@ -26,20 +26,20 @@ export default class Greeter extends Protocol {
     this.partial = lines.pop() ?? "";
     for (const line of lines) {
       const [cmd, ...rest] = line.trim().split(" ");
-      if (line.length > MAX_LINE) this.leave("ERR line too long\n");
+      if (line.length > MAX_LINE) this.sayGoodbye("ERR line too long\n");
       else if (cmd === "NAME" && rest.length) this.writeBuffer.push(`HELLO ${rest.join(" ")}\n`);
-      else if (cmd === "BYE") this.leave("GOODBYE\n");
+      else if (cmd === "BYE") this.sayGoodbye("GOODBYE\n");
       else this.writeBuffer.push(`ERR unknown command ${JSON.stringify(cmd)}\n`);
       if (this.leaving) break;
     }
     // what is left is the start of a line: one already too long is refused now
-    if (!this.leaving && this.partial.length > MAX_LINE) this.leave("ERR line too long\n");
+    if (!this.leaving && this.partial.length > MAX_LINE) this.sayGoodbye("ERR line too long\n");
     if (this.leaving) this.partial = "";
     return this.writeBuffer.length ? "write_pending" : "continue";
   }
 
   /** The last answer; the connection closes once it is written. */
-  private leave(answer: string): void {
+  private sayGoodbye(answer: string): void {
     this.writeBuffer.push(answer);
     this.leaving = true;
   }

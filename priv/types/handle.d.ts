@@ -1,0 +1,28 @@
+import type { Connection } from "./connection";
+import type { ConnectionHost } from "./connection-host";
+import type { ConnectionHandle, ConnRef, TimerKind } from "./protocol";
+import type { Transport } from "./transport";
+export declare class Handle implements ConnectionHandle {
+    private readonly conn;
+    private readonly top;
+    private readonly host;
+    /** the raw fd read behind Protocol.read */
+    private readonly rawRead;
+    constructor(conn: Connection, top: Transport, host: ConnectionHost, 
+    /** the raw fd read behind Protocol.read */
+    rawRead: (size: number) => Buffer | null);
+    get ref(): ConnRef;
+    read(size: number): Buffer | null;
+    /** Protocol.write: what the kernel takes now, the rest into writeBuffer
+     * behind what waits there already (so the bytes keep their order); the
+     * connection arms WRITE for it. A datagram goes now or not at all. */
+    write(b: Uint8Array): boolean;
+    writev(bufs: Uint8Array[]): number;
+    sendTo(data: Uint8Array, addr: string, port: number): number;
+    shutdownWrite(): void;
+    setTimer(kind: TimerKind, ms: number): void;
+    join(group: Buffer): void;
+    leave(group: Buffer): void;
+    close(reason?: Error): void;
+    destroy(reason?: Error): void;
+}

@@ -1,0 +1,15 @@
+/**
+ * The External Term Format encoding of `value`, version byte first: what
+ * Erlang's `binary_to_term/1` reads.
+ *
+ * @param value any {@link Encodable} value.
+ * @returns a Buffer of at most MAX_TERM_SIZE bytes.
+ * @throws TypeError naming the path in `value` (`value.user.tags[3]: cannot
+ *   encode a function`) of a function, a symbol, a cycle, NaN or an infinity, a
+ *   string with a lone surrogate, an object that is neither plain nor one of the
+ *   term classes, or a Map with two keys that encode as the same term.
+ * @throws RangeError when the encoding would pass MAX_TERM_SIZE bytes, when
+ *   the value nests deeper than MAX_TERM_DEPTH, or when an integer's magnitude
+ *   has more than MAX_BIG_BYTES bytes.
+ */
+export declare function encodeTerm(value: unknown): Buffer;

@@ -1,0 +1,73 @@
+// What a Protocol sees of its connection (ConnectionHandle, behind its
+// read, write, sendTo, timers, groups, ref, close): calls on the transport
+// stack and on the engine. The state machine behind it is connection.ts.
+import type { Connection } from "./connection";
+import type { ConnectionHost } from "./connection-host";
+import type { ConnectionHandle, ConnRef, TimerKind } from "./protocol";
+import type { Transport } from "./transport";
+
+export class Handle implements ConnectionHandle {
+  constructor(
+    private readonly conn: Connection,
+    private readonly top: Transport,
+    private readonly host: ConnectionHost,
+    /** the raw fd read behind Protocol.read */
+    private readonly rawRead: (size: number) => Buffer | null,
+  ) {}
+
+  get ref(): ConnRef {
+    return this.host.refOf(this.conn.id);
+  }
+
+  read(size: number): Buffer | null {
+    return this.rawRead(size);
+  }
+
+  /** Protocol.write: what the kernel takes now, the rest into writeBuffer
+   * behind what waits there already (so the bytes keep their order); the
+   * connection arms WRITE for it. A datagram goes now or not at all. */
+  write(b: Uint8Array): boolean {
+    if (this.top.datagram) return b.length === 0 || this.top.writev([b]) > 0;
+    const wb = this.conn.proto.writeBuffer;
+    if (wb.length === 0 && b.length > 0) {
+      const n = this.top.writev([b]);
+      if (n < b.length) wb.push(n === 0 ? b : b.subarray(n));
+    } else {
+      wb.push(b);
+    }
+    this.conn.wrote();
+    return wb.length === 0;
+  }
+
+  writev(bufs: Uint8Array[]): number {
+    return this.top.writev(bufs);
+  }
+
+  sendTo(data: Uint8Array, addr: string, port: number): number {
+    return this.top.sendTo(data, addr, port);
+  }
+
+  shutdownWrite(): void {
+    this.top.shutdownWrite();
+  }
+
+  setTimer(kind: TimerKind, ms: number): void {
+    this.conn.setTimer(kind, ms);
+  }
+
+  join(group: Buffer): void {
+    this.host.join(this.conn, group);
+  }
+
+  leave(group: Buffer): void {
+    this.host.leave(this.conn, group);
+  }
+
+  close(reason?: Error): void {
+    this.conn.close(reason);
+  }
+
+  destroy(reason?: Error): void {
+    this.conn.destroy(reason);
+  }
+}
