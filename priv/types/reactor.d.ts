@@ -8,8 +8,9 @@ import { TlsOptions } from "./tls-config";
 import { GroupSink } from "./groups";
 import type { ConnRef } from "./protocol";
 import { Pid, Term } from "./term-types";
-/** Where the engine's answers go; the port batches them into frames. The
- * groups' joins and leaves go to Erlang too (reactor_groups.erl). */
+/** Where the engine's answers go; the port's Outbox gathers them into port
+ * frames and action batches. The groups' joins and leaves go to Erlang too
+ * (reactor_groups.erl). */
 export interface Sink extends GroupSink {
     act(id: number, action: BatchAction): void;
     ack(id: number, action: BatchAction): void;
@@ -116,7 +117,7 @@ export declare class Reactor implements ConnectionHost {
     adopt(hook: AdoptHook): number;
     /** Graceful stop: every protocol gets connectionLost, every fd is closed. */
     closeAll(reason: Error): void;
-    act(id: number, wire: BatchAction): void;
+    act(id: number, action: BatchAction): void;
     log(level: LogLevel, id: number, text: string): void;
     countError(): void;
     exception(id: number, callback: string, error: unknown, text: string): void;
