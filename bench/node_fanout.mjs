@@ -1,0 +1,36 @@
+// make bench's plain-Node peer for publish (bench/lib/loads.mjs):
+//   node node_fanout.mjs PORT [SIZE]
+// Accepts connections and writes a SIZE-byte message (64) to every one of them,
+// round after round as fast as it can while any are connected: WINDOW rounds,
+// then it waits for every socket whose write returned false to 'drain', as
+// bench_bridge's publisher waits for bench/bridge.ts's members to catch up.
+import { createServer } from "net";
+
+const WINDOW = 32; // bench_bridge.erl's ?WINDOW
+const [port = "0", size = "64"] = process.argv.slice(2);
+const message = Buffer.alloc(Number(size), "m");
+const sockets = new Set();
+let running = false;
+
+async function fanOut() {
+  running = true;
+  while (sockets.size > 0) {
+    const behind = [];
+    for (let round = 0; round < WINDOW; round++) {
+      for (const s of sockets) if (!s.write(message)) behind.push(s);
+    }
+    // a socket behind twice in a window is waited for once
+    await Promise.all([...new Set(behind)].map((s) => (s.writableNeedDrain ? new Promise((r) => s.once("drain", r).once("close", r)) : null)));
+    await new Promise((r) => setImmediate(r)); // let connects, reads and closes in
+  }
+  running = false;
+}
+
+const server = createServer({ noDelay: true }, (s) => {
+  sockets.add(s);
+  s.on("error", () => s.destroy());
+  s.on("close", () => sockets.delete(s));
+  s.resume(); // members only listen: what they send is dropped
+  if (!running) void fanOut();
+});
+server.listen(Number(port), "127.0.0.1", () => console.log(`READY port=${server.address().port}`));
