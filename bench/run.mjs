@@ -59,7 +59,7 @@ async function measure(sc, sys) {
   const s = await start(sys, sc.proto);
   try {
     const cpu0 = s.pids.map(cpuSeconds);
-    const r = sc.run(s.port);
+    const r = await sc.run(s.port);
     return { ...r, cpu: s.pids.map((p, i) => cpuSeconds(p) - cpu0[i]) };
   } catch (e) {
     console.error(`bench: ${sc.name} against ${sys.name} failed: ${e.message}\n${e.stdout ?? ""}`);
