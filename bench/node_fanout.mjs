@@ -12,6 +12,16 @@ const message = Buffer.alloc(Number(size), "m");
 const sockets = new Set();
 let running = false;
 
+// 'drain', or 'close' for a socket that ends first
+const drained = (s) =>
+  new Promise((resolve) => {
+    const done = () => {
+      s.off("drain", done).off("close", done);
+      resolve();
+    };
+    s.on("drain", done).on("close", done);
+  });
+
 async function fanOut() {
   running = true;
   while (sockets.size > 0) {
@@ -20,7 +30,7 @@ async function fanOut() {
       for (const s of sockets) if (!s.write(message)) behind.push(s);
     }
     // a socket behind twice in a window is waited for once
-    await Promise.all([...new Set(behind)].map((s) => (s.writableNeedDrain ? new Promise((r) => s.once("drain", r).once("close", r)) : null)));
+    await Promise.all([...new Set(behind)].filter((s) => s.writableNeedDrain).map(drained));
     await new Promise((r) => setImmediate(r)); // let connects, reads and closes in
   }
   running = false;

@@ -1,6 +1,7 @@
 // make bench: every system on the same work, in one run, each figure also as a ratio to
-// plain Node; writes docs/performance.md (not with --smoke, --systems or --scenarios),
-// stamped with the commit it measured. With --compare, this tree's reactor (B) against
+// plain Node (the bridge's scenarios: to the peer each names, bench/lib/bridge.mjs);
+// writes docs/performance.md (not with --smoke, --systems or --scenarios), stamped with
+// the commit it measured. With --compare, this tree's reactor (B) against
 // another build's (A) instead, run by run, written to _build/bench/compare-<date>.md.
 //
 //   node bench/run.mjs [--smoke] [--seconds N] [--runs N] [--systems RE] [--scenarios RE]
