@@ -19,7 +19,7 @@
 -define(WINDOW, 32).
 -define(MESSAGE, binary:copy(<<"m">>, 64)).
 
-%% the small term every call scenario sends and gets back
+%% the small term every call scenario sends and must get back equal
 term() -> [1, <<"abc">>, #{<<"k">> => 2}].
 
 reactor(Port, Kind, Fixture) ->
@@ -30,8 +30,9 @@ reactor(Port, Kind, Fixture) ->
     Pid = maps:get(os_pid, reactor_context:info(Ctx)),
     case Kind of
         call ->
+            T = term(),
             control(Port, [Pid], fun(Secs) ->
-                load(?CALLERS, Secs, fun() -> {ok, _} = reactor_context:call(Ctx, echo, [term()]) end)
+                load(?CALLERS, Secs, fun() -> {ok, T} = reactor_context:call(Ctx, echo, [T]) end)
             end);
         beam_call ->
             control(Port, [Pid], fun(Secs) -> beam_loops(Ctx, Secs) end);
@@ -44,8 +45,9 @@ reactor(Port, Kind, Fixture) ->
 
 json_port(Port, Script) ->
     {ok, P} = bench_json_port:start_link(Script),
+    T = term(),
     control(Port, [bench_json_port:os_pid(P)], fun(Secs) ->
-        load(?CALLERS, Secs, fun() -> {ok, _} = bench_json_port:call(P, <<"echo">>, [term()]) end)
+        load(?CALLERS, Secs, fun() -> {ok, T} = bench_json_port:call(P, <<"echo">>, [T]) end)
     end).
 
 %% beam.call's load runs in Node (bench/bridge.ts beamLoop/2): one call starts it.

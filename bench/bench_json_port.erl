@@ -23,7 +23,7 @@ start_link(Script) ->
 %% `{ok, Result}' or `{error, Message}'.
 call(P, Function, Args) ->
     Ref = erlang:monitor(process, P),
-    P ! {call, self(), Ref, encode([Function, Args])},
+    P ! {call, self(), Ref, [encode(Function), $,, encode(Args)]},
     receive
         {Ref, Answer} ->
             erlang:demonitor(Ref, [flush]),
