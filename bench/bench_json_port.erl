@@ -12,7 +12,7 @@
 -export([encode/1, decode/1]).
 
 -define(PREFIX, "__elixirnodejs__UOSBsDUP6bp9IF5__").
--define(LINE, 65536).
+-define(MAX_LINE, 65536).
 
 start_link(Script) ->
     Self = self(),
@@ -41,7 +41,7 @@ os_pid(P) ->
 
 init(Parent, Script) ->
     Port = open_port({spawn_executable, os:find_executable("node")},
-                     [{args, [Script]}, {line, ?LINE}, binary, use_stdio, exit_status]),
+                     [{args, [Script]}, {line, ?MAX_LINE}, binary, use_stdio, exit_status]),
     Parent ! {self(), started},
     loop(Port, 0, #{}, <<>>).
 
