@@ -36,7 +36,9 @@ async function fanOut() {
   running = false;
 }
 
-const server = createServer({ noDelay: true }, (s) => {
+// Nagle's algorithm stays on (Node's default), as on the reactor's accepted
+// sockets, which it leaves as the kernel makes them: the same segments either way.
+const server = createServer((s) => {
   sockets.add(s);
   s.on("error", () => s.destroy());
   s.on("close", () => sockets.delete(s));
