@@ -3,9 +3,10 @@
 //   beamLoop(loops, seconds)   LOOPS async loops call beam.call("bench.echo", x)
 //                              for SECONDS; returns [calls, seconds measured, p50 µs, p99 µs]
 //   drained()                  resolves once no member holds HIGH_WATER bytes or more
-// Its connections join the group "bench" and write every message they get (a
-// binary) to their peer: the publish scenario's members.
-import { Action, ClientInfo, Protocol, Term, beam } from "erlang-reactor";
+// A connection that sends a byte (loadgen sink's subscribe) joins the group
+// "bench" and writes every message it gets (a binary) to its peer: the publish
+// scenario's members.
+import { Action, Protocol, Term, beam } from "erlang-reactor";
 
 /** Node's net.Socket highWaterMark: a member this far behind is waited for,
  * as bench/node_fanout.mjs waits for a socket's 'drain'. */
@@ -14,13 +15,9 @@ const behind = new Set<Member>();
 let waiters: Array<() => void> = [];
 
 export default class Member extends Protocol {
-  connectionMade(fd: number, clientInfo: ClientInfo): void {
-    super.connectionMade(fd, clientInfo);
-    this.join("bench");
-  }
-
   dataReceived(): Action {
-    return "read_pending"; // members only listen
+    this.join("bench"); // the first byte subscribes; joining again is joining once
+    return "read_pending";
   }
 
   messageReceived(term: Term): Action {

@@ -7,7 +7,8 @@
  *   loadgen stream HOST PORT CONNS 0 SIZE SECONDS
  *       each connection writes SIZE-byte chunks as fast as the server echoes them.
  *   loadgen sink   HOST PORT CONNS SIZE SECONDS
- *       CONNS connections only read: once each has had a byte (the server sends
+ *       CONNS connections, once all are connected, send one byte each (their
+ *       subscribe), then only read: once each has had a byte (the server sends
  *       to all of them), the bytes they receive are counted; per_sec is bytes
  *       received per second / SIZE, the messages a fan-out delivered.
  *
@@ -190,13 +191,18 @@ static int sink(struct sockaddr_in *sa, int nconns, int msg_size, double seconds
         fds[i] = dial(sa);
         epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev);
     }
+    /* subscribe only now, and after a pause for the server to accept them all: plain
+     * Node busy sending to the first members accepted the rest late (seconds) */
+    usleep(500000);
+    for (int i = 0; i < nconns; i++)
+        if (send(fds[i], "s", 1, MSG_NOSIGNAL) != 1) errors++;
     /* once every connection has had a byte (or 10 s went by): warm up 10%, then measure */
     uint64_t give_up = now_us() + 10000000, warm = UINT64_MAX, end = UINT64_MAX, bytes = 0;
     struct epoll_event evs[256];
     for (int measuring = 0;;) {
         uint64_t t = now_us();
         if (warm == UINT64_MAX && (waiting == 0 || t >= give_up)) {
-            if (waiting) errors++;
+            if (waiting) errors++, fprintf(stderr, "sink: %d of %d connections had no byte in 10 s\n", waiting, nconns);
             warm = t + (uint64_t)(seconds * 100000.0), end = warm + (uint64_t)(seconds * 1000000.0);
         }
         if (!measuring && t >= warm) measuring = 1, bytes = 0;

@@ -1,7 +1,7 @@
 // make bench's plain-Node peer for publish (bench/lib/loads.mjs):
 //   node node_fanout.mjs PORT [SIZE]
-// Accepts connections and writes a SIZE-byte message (64) to every one of them,
-// round after round as fast as it can while any are connected: WINDOW rounds,
+// Accepts connections; one that sends a byte (loadgen sink's subscribe) is a
+// member, and every member gets a SIZE-byte message (64) round after round as fast as it can while any are connected: WINDOW rounds,
 // then it waits for every socket whose write returned false to 'drain', as
 // bench_bridge's publisher waits for bench/bridge.ts's members to catch up.
 import { createServer } from "net";
@@ -39,10 +39,13 @@ async function fanOut() {
 // Nagle's algorithm stays on (Node's default), as on the reactor's accepted
 // sockets, which it leaves as the kernel makes them: the same segments either way.
 const server = createServer((s) => {
-  sockets.add(s);
   s.on("error", () => s.destroy());
   s.on("close", () => sockets.delete(s));
-  s.resume(); // members only listen: what they send is dropped
-  if (!running) void fanOut();
+  s.on("data", () => {
+    // the first byte subscribes; what follows is dropped
+    if (sockets.has(s)) return;
+    sockets.add(s);
+    if (!running) void fanOut();
+  });
 });
 server.listen(Number(port), "127.0.0.1", () => console.log(`READY port=${server.address().port}`));
