@@ -104,7 +104,8 @@ fuzz: deps all
 	FUZZ_CASES=$(FUZZ_CASES) npx jest --ci test/ts/codec.test.ts test/ts/batch.test.ts test/ts/term.test.ts
 	FUZZ_CASES=$(FUZZ_CASES) rebar3 eunit --module reactor_wire_tests,reactor_poller_tests,reactor_term_prop_tests
 
-BENCH_BIN := bench/build/loadgen bench/build/c_server bench/build/node_server.js bench/build/bench_servers.beam
+BENCH_BIN := bench/build/loadgen bench/build/c_server bench/build/node_server.js \
+             bench/build/bench_servers.beam bench/build/bench_bridge.beam bench/build/bench_json_port.beam
 
 bench/build/loadgen: bench/loadgen.c
 	@mkdir -p bench/build
@@ -120,7 +121,7 @@ bench/build/node_server.js: bench/node_server.ts $(TS_SRC) examples/echo.ts exam
 	  --external:erlpack --external:esbuild \
 	  --alias:erlang-reactor=./ts/index.ts --outfile=$@ bench/node_server.ts
 
-bench/build/bench_servers.beam: bench/bench_servers.erl
+bench/build/%.beam: bench/%.erl
 	@mkdir -p bench/build
 	erlc -o bench/build $<
 

@@ -6,6 +6,11 @@
  *       (CONNS=1 DEPTH=1 is ping-pong: the cost of one event.)
  *   loadgen stream HOST PORT CONNS 0 SIZE SECONDS
  *       each connection writes SIZE-byte chunks as fast as the server echoes them.
+ *   loadgen sink   HOST PORT CONNS SIZE SECONDS
+ *       CONNS connections, once all are connected, send one byte each (their
+ *       subscribe), then only read: once each has had a byte (the server sends
+ *       to all of them), the bytes they receive are counted; per_sec is bytes
+ *       received per second / SIZE, the messages a fan-out delivered.
  *
  * Prints one JSON line: messages, seconds, per_sec, mb_per_sec, p50_us, p99_us.
  */
@@ -175,17 +180,68 @@ static int probe(struct sockaddr_in *sa, int nidle, int ntrickle, double seconds
     return 0;
 }
 
+
+/* sink: CONNS connections that read and count what a fan-out server sends. */
+static int sink(struct sockaddr_in *sa, int nconns, int msg_size, double seconds) {
+    int ep = epoll_create1(EPOLL_CLOEXEC), errors = 0, waiting = nconns;
+    int *fds = calloc((size_t)nconns, sizeof *fds);
+    char *had = calloc((size_t)nconns, 1), *in = malloc(1 << 20);
+    for (int i = 0; i < nconns; i++) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+        fds[i] = dial(sa);
+        epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev);
+    }
+    /* subscribe only now, and after a pause for the server to accept them all: plain
+     * Node busy sending to the first members accepted the rest late (seconds) */
+    usleep(500000);
+    for (int i = 0; i < nconns; i++)
+        if (send(fds[i], "s", 1, MSG_NOSIGNAL) != 1) errors++;
+    /* once every connection has had a byte (or 10 s went by): warm up 10%, then measure */
+    uint64_t give_up = now_us() + 10000000, warm = UINT64_MAX, end = UINT64_MAX, bytes = 0;
+    struct epoll_event evs[256];
+    for (int measuring = 0;;) {
+        uint64_t t = now_us();
+        if (warm == UINT64_MAX && (waiting == 0 || t >= give_up)) {
+            if (waiting) errors++, fprintf(stderr, "sink: %d of %d connections had no byte in 10 s\n", waiting, nconns);
+            warm = t + (uint64_t)(seconds * 100000.0), end = warm + (uint64_t)(seconds * 1000000.0);
+        }
+        if (!measuring && t >= warm) measuring = 1, bytes = 0;
+        if (t >= end) break;
+        int n = epoll_wait(ep, evs, 256, 10);
+        for (int i = 0; i < n; i++) {
+            uint32_t k = evs[i].data.u32;
+            ssize_t r;
+            uint64_t here = 0;
+            while ((r = recv(fds[k], in, 1 << 20, 0)) > 0) here += (uint64_t)r;
+            bytes += here;
+            if (!had[k] && here > 0) had[k] = 1, waiting--;
+            if (r == 0 || (r < 0 && errno != EAGAIN)) {
+                epoll_ctl(ep, EPOLL_CTL_DEL, fds[k], NULL);
+                errors++;
+            }
+        }
+    }
+    double secs = (double)(now_us() - warm) / 1e6, msgs = (double)bytes / msg_size;
+    printf("{\"messages\":%.0f,\"seconds\":%.3f,\"per_sec\":%.1f,\"mb_per_sec\":%.2f,"
+           "\"p50_us\":0,\"p99_us\":0,\"errors\":%d}\n",
+           msgs, secs, msgs / secs, (double)bytes / secs / 1e6, errors);
+    return 0;
+}
+
 int main(int argc, char **argv) {
-    if (argc == 7 && strcmp(argv[1], "probe") == 0) {
+    int is_probe = argc == 7 && strcmp(argv[1], "probe") == 0, is_sink = argc == 7 && strcmp(argv[1], "sink") == 0;
+    if (is_probe || is_sink) {
         struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[3]))};
         inet_pton(AF_INET, argv[2], &sa.sin_addr);
         struct rlimit rl;
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0) rl.rlim_cur = rl.rlim_max, setrlimit(RLIMIT_NOFILE, &rl);
+        if (is_sink) return sink(&sa, atoi(argv[4]), atoi(argv[5]), atof(argv[6]));
         return probe(&sa, atoi(argv[4]), atoi(argv[5]), atof(argv[6]));
     }
     if (argc != 8) {
         fprintf(stderr, "usage: loadgen echo|stream HOST PORT CONNS DEPTH SIZE SECONDS\n"
-                        "       loadgen probe HOST PORT IDLE TRICKLE SECONDS\n");
+                        "       loadgen probe HOST PORT IDLE TRICKLE SECONDS\n"
+                        "       loadgen sink HOST PORT CONNS SIZE SECONDS\n");
         return 2;
     }
     stream_mode = strcmp(argv[1], "stream") == 0;

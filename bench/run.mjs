@@ -1,6 +1,7 @@
 // make bench: every system on the same work, in one run, each figure also as a ratio to
-// plain Node; writes docs/performance.md (not with --smoke, --systems or --scenarios),
-// stamped with the commit it measured. With --compare, this tree's reactor (B) against
+// plain Node (the bridge's scenarios: to the peer each names, bench/lib/bridge.mjs);
+// writes docs/performance.md (not with --smoke, --systems or --scenarios), stamped with
+// the commit it measured. With --compare, this tree's reactor (B) against
 // another build's (A) instead, run by run, written to _build/bench/compare-<date>.md.
 //
 //   node bench/run.mjs [--smoke] [--seconds N] [--runs N] [--systems RE] [--scenarios RE]
@@ -59,7 +60,7 @@ async function measure(sc, sys) {
   const s = await start(sys, sc.proto);
   try {
     const cpu0 = s.pids.map(cpuSeconds);
-    const r = sc.run(s.port);
+    const r = await sc.run(s.port);
     return { ...r, cpu: s.pids.map((p, i) => cpuSeconds(p) - cpu0[i]) };
   } catch (e) {
     console.error(`bench: ${sc.name} against ${sys.name} failed: ${e.message}\n${e.stdout ?? ""}`);

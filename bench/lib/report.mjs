@@ -14,13 +14,18 @@ export function machine() {
 
 const rateText = (sc, rate) => `${rate.toFixed(sc.unit === "MB/s" ? 1 : 0)} ${sc.unit}`;
 
-/** Every system side by side, each figure also as a ratio to plain Node (and to Node's http). */
+/**
+ * Every system side by side, each figure also as a ratio to plain Node (and to Node's
+ * http); the bridge's scenarios (`sc.bridge`) in a table of their own, as ratios to
+ * their named peers (bridgeTable).
+ */
 export function sideBySide(scenarios, results) {
+  const ran = (sc) => results.some((r) => r.scenario === sc);
   const lines = [
     "| scenario | system | rate | × node net | p50 µs | p50 × node net | p99 µs | p99 × node net | × node http | CPU s (server processes) |",
     "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
   ];
-  for (const sc of scenarios) {
+  for (const sc of scenarios.filter((s) => !s.bridge)) {
     const rows = results.filter((r) => r.scenario === sc);
     const base = rows.find((r) => r.system.baseline);
     const second = rows.find((r) => r.system.second);
@@ -28,7 +33,37 @@ export function sideBySide(scenarios, results) {
       lines.push(
         `| ${sc.name} | ${r.system.name} | ${rateText(sc, r.rate)} | ${ratio(r.rate, base?.rate)} | ` +
           `${Math.round(r.p50)} | ${ratio(r.p50, base?.p50)} | ${Math.round(r.p99)} | ${ratio(r.p99, base?.p99)} | ` +
-          `${second ? ratio(r.rate, second.rate) : "-"} | ${r.cpu.map((c) => c.toFixed(2)).join(" + ")} |`,
+          `${second ? ratio(r.rate, second.rate) : "-"} | ${cpuText(r)} |`,
+      );
+    }
+  }
+  const tables = lines.length > 2 ? [lines.join("\n")] : [];
+  const bridge = scenarios.filter((sc) => sc.bridge && ran(sc));
+  if (bridge.length) tables.push(bridgeTable(bridge, results));
+  return tables.join("\n\n");
+}
+
+const cpuText = (r) => r.cpu.map((c) => c.toFixed(2)).join(" + ");
+
+/**
+ * The bridge's scenarios: each system's rate as a ratio to the scenario's `peer`, and
+ * the reactor's ratio against the issue's `goal` for it ("met" or "not met").
+ */
+export function bridgeTable(scenarios, results) {
+  const lines = [
+    "| bridge scenario | system | rate | peer | × peer | p50 µs | p99 µs | target | CPU s (server processes) |",
+    "|---|---|---:|---|---:|---:|---:|---|---|",
+  ];
+  for (const sc of scenarios) {
+    const rows = results.filter((r) => r.scenario === sc);
+    const peer = rows.find((r) => r.system.name === sc.peer && !r.system.build);
+    for (const r of rows) {
+      const x = peer ? r.rate / peer.rate : NaN;
+      const target =
+        r.system.reactor && sc.goal ? `≥ ${sc.goal.toFixed(1)}× ${sc.peer}: ${x >= sc.goal ? "met" : "not met"}` : "-";
+      lines.push(
+        `| ${sc.name} | ${r.system.name} | ${rateText(sc, r.rate)} | ${sc.peer ?? "-"} | ${ratio(r.rate, peer?.rate)} | ` +
+          `${Math.round(r.p50)} | ${Math.round(r.p99)} | ${target} | ${cpuText(r)} |`,
       );
     }
   }

@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { comparison, perRun } from "../../bench/lib/report.mjs";
+import { comparison, perRun, sideBySide } from "../../bench/lib/report.mjs";
 import { change, median, paired, summarize, verdict } from "../../bench/lib/stats.mjs";
 import { compareTree, describe, stamp } from "../../bench/lib/trees.mjs";
 
@@ -59,6 +59,29 @@ test("the comparison table gives both medians, B/A, the per-run spread and ratio
     "1.06–1.11", "5", "B faster", "0.50", "0.55",
   ]);
   assert.match(perRun([sc], results), /\| lock-step \| reactor, 1 context \[B\] \| 110 msg\/s \| 112 msg\/s \|/);
+});
+
+test("the bridge's scenarios get a table of their own: ratios to the named peer, the goal met or not", () => {
+  const echo = { name: "echo", unit: "msg/s" };
+  const call = { name: "call", unit: "calls/s", bridge: true, peer: "json port", goal: 2 };
+  const publish = { name: "publish", unit: "msg/s", bridge: true, peer: "node net", goal: 0.8 };
+  const row = (sc, rate, system) => ({ scenario: sc, system, samples: [run(rate)], ...summarize([run(rate)]) });
+  const [reactor, node, json] = [{ name: "reactor", reactor: true }, { name: "node net", baseline: true }, { name: "json port" }];
+  const results = [
+    row(echo, 90, reactor), row(echo, 100, node),
+    row(call, 300, reactor), row(call, 100, json),
+    row(publish, 70, reactor), row(publish, 100, node),
+  ];
+  const [main, bridge] = sideBySide([echo, call, publish], results).split("\n\n");
+  assert.match(main, /\| echo \| reactor \| 90 msg\/s \| 0.90 \|/);
+  assert.doesNotMatch(main, /call|publish/);
+  const cells = (line) => line.split("|").map((c) => c.trim()).slice(1, 9);
+  const lines = bridge.split("\n");
+  assert.deepEqual(cells(lines[2]), ["call", "reactor", "300 calls/s", "json port", "3.00", "100", "200", "≥ 2.0× json port: met"]);
+  assert.deepEqual(cells(lines[3]), ["call", "json port", "100 calls/s", "json port", "1.00", "100", "200", "-"]);
+  assert.deepEqual(cells(lines[4]), ["publish", "reactor", "70 msg/s", "node net", "0.70", "100", "200", "≥ 0.8× node net: not met"]);
+  // a run filtered to the bridge's scenarios has the bridge's table only
+  assert.match(sideBySide([call], results.slice(2, 4)), /^\| bridge scenario /);
 });
 
 test("compareTree refuses a directory that is not built, and a name that is no ref", () => {
