@@ -102,7 +102,7 @@ held(Answers, ConnRef) ->
 
 answered({ok, _}) -> true;
 answered({error, {erpc, noconnection}}) -> true;
-answered({error, undef}) -> true;
+answered({error, {exception, undef, [{?MODULE, holder, _, _} | _]}}) -> true; % no chat there
 answered(_) -> false.
 
 %% @doc `beam.call("chat.release_nick", nick, this.ref)': the connection
