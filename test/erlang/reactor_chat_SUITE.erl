@@ -4,6 +4,8 @@
 %% every line exactly once, in each sender's order; a nick taken anywhere is
 %% refused everywhere, and of two claims at once one wins; a client reset
 %% mid-room (its nick free again, the counts down, the others talking on);
+%% a context killed with its Node (connectionLost never runs: the table's
+%% owner, monitoring the context, frees its nicks);
 %% a node that leaves the cluster (its members gone from members/1, its nicks
 %% free, the other nodes' clients talking on). Each case leaves every peer's
 %% BEAM and Node with the fds it found.
@@ -17,7 +19,7 @@
 
 %% the node that leaves goes last: the cases before it have all three
 all() -> [talk_across_nodes, a_taken_nick_is_refused, a_client_killed_mid_room,
-          a_node_leaves_the_cluster].
+          a_dead_context_gives_its_nicks_back, a_node_leaves_the_cluster].
 
 suite() -> [{timetrap, {minutes, 3}}].
 
@@ -229,6 +231,29 @@ a_client_killed_mid_room(Config) ->
     [silent(S) || S <- [Kim, Lee]],
     [gen_tcp:close(S) || S <- [Kim, Lee, Again]],
     members_everywhere(Config, Room, #{}).
+
+%% Node killed: no connectionLost, so no chat.release_nick; the owner's
+%% monitor of the context gives the nick back.
+a_dead_context_gives_its_nicks_back(Config) ->
+    [P1, P2 | _] = ?config(peers, Config),
+    N1 = maps:get(node, P1),
+    {ok, #{context := Ctx, port := Port}} =
+        erpc:call(N1, reactor_chat, serve, [doomed, #{protocol => reactor_test_lib:example("chat.ts"), port => 0}]),
+    S = client(#{port => Port}),
+    nick(S, <<"zoe">>),
+    ?assertMatch([{<<"zoe">>, _, Ctx}], holder(P1, <<"zoe">>)),
+    Other = client(P2),
+    say(Other, "NICK zoe"),
+    ?assertEqual(<<"* error nick zoe is taken">>, line(Other)),
+    #{os_pid := OsPid} = erpc:call(N1, reactor_context, info, [Ctx]),
+    MRef = monitor(process, Ctx),
+    _ = os:cmd("kill -9 " ++ integer_to_list(OsPid)),
+    receive {'DOWN', MRef, process, Ctx, _} -> ok after 5000 -> ct:fail(context_lived_on) end,
+    ?assertEqual({error, closed}, gen_tcp:recv(S, 0, 5000)),
+    ok = wait_until(fun() -> holder(P1, <<"zoe">>) =:= [] end, 5000),
+    nick(Other, <<"zoe">>),
+    ok = erpc:call(N1, reactor, stop_listener, [doomed]),
+    [gen_tcp:close(C) || C <- [S, Other]].
 
 a_node_leaves_the_cluster(Config) ->
     [_, P2, P3] = Ps = ?config(peers, Config),
