@@ -104,6 +104,14 @@ describe("examples/chat.ts", () => {
     expect(stub.published.map((p) => String(p.message))).toEqual(["lobby <ann> hi\n"]);
   });
 
+  it("gives the same lines however the network cuts them, a character cut in two included", async () => {
+    const t = client();
+    t.feed("NICK ann\r\nJOIN lobby\nh\u00e9llo \u{1F600}\n", { every: 1 });
+    await t.settle();
+    expect(t.take()).toBe("* nick ann\n* joined lobby\n");
+    expect(stub.published.map((p) => String(p.message))).toEqual(["lobby <ann> h\u00e9llo \u{1F600}\n"]);
+  });
+
   it("answers WHO with the count per node", async () => {
     const t = client();
     expect(await send(t, "WHO lobby\n")).toBe("* who lobby 3 a@host=1 b@host=2\n");
