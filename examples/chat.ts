@@ -19,7 +19,7 @@
 // A line longer than MAX_LINE characters is refused and the connection
 // closed (after the lines before it are answered).
 import { StringDecoder } from "string_decoder";
-import { Action, ClientInfo, ConnRef, Protocol, atom, beam } from "erlang-reactor";
+import { Action, ClientInfo, ConnRef, MAX_GROUPS_PER_CONNECTION, Protocol, atom, beam } from "erlang-reactor";
 import type { Term } from "erlang-reactor";
 
 /** The longest line taken, in characters. */
@@ -131,6 +131,9 @@ export default class Chat extends Protocol {
   private joinRoom(room: string): void {
     if (!this.held) return this.error("NICK first");
     if (!NAME.test(room)) return this.error("a room is 1 to 32 of A-Z a-z 0-9 _ -");
+    if (!this.rooms.has(room) && this.rooms.size >= MAX_GROUPS_PER_CONNECTION) {
+      return this.error(`in ${MAX_GROUPS_PER_CONNECTION} rooms already`); // join() would throw
+    }
     this.join(room);
     this.rooms.delete(room); // to the end: the current room
     this.rooms.add(room);

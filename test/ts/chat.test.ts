@@ -1,7 +1,7 @@
 // examples/chat.ts in the harness, with Erlang's half (reactor_chat.erl)
 // played by stubBeam: a nick table in a Map, rooms by the harness's publish.
 // reactor_chat_SUITE runs the real thing on three nodes.
-import { atom } from "erlang-reactor";
+import { MAX_GROUPS_PER_CONNECTION, atom } from "erlang-reactor";
 import type { Term } from "erlang-reactor";
 import { BeamStub, ProtocolHarness, connect, stubBeam } from "erlang-reactor/testing";
 import Chat, { MAX_LINE } from "../../examples/chat";
@@ -129,6 +129,15 @@ describe("examples/chat.ts", () => {
         "* error not in lobby\n* error WHO room\n",
     );
     expect(stub.published).toEqual([]);
+    expect(t.closed).toBe(false);
+  });
+
+  it("refuses a room past the bound on groups, and stays", async () => {
+    const t = client();
+    const joins = Array.from({ length: MAX_GROUPS_PER_CONNECTION }, (_, i) => `JOIN r${i}\n`).join("");
+    await send(t, "NICK ann\n" + joins);
+    expect(await send(t, "JOIN one_more\nJOIN r0\n")).toBe(`* error in ${MAX_GROUPS_PER_CONNECTION} rooms already\n* joined r0\n`);
+    expect(t.groups.size).toBe(MAX_GROUPS_PER_CONNECTION);
     expect(t.closed).toBe(false);
   });
 
