@@ -1,7 +1,7 @@
 # erlang-reactor: build · run (demo) · test · bench
 #
 #   make            build the NIF, the Node addon, the port bundle and the Erlang app
-#   make run        demo server on 127.0.0.1 (echo, HTTP/1.1, line protocol)
+#   make run        demo server on 127.0.0.1 (echo, HTTP/1.1, line protocol, chat)
 #   make test       install what is missing, build, run every suite
 #   make bench      benchmarks side by side with peers; writes docs/performance.md,
 #                   stamped with the commit measured
@@ -73,7 +73,7 @@ deps:
 # The demo is an example, not part of the shipped application.
 run: deps all
 	@mkdir -p _build/demo
-	erlc -o _build/demo examples/reactor_demo.erl
+	erlc -o _build/demo examples/reactor_demo.erl examples/reactor_chat.erl
 	erl -noshell -pa _build/default/lib/reactor/ebin -pa _build/demo -eval 'reactor_demo:main()'
 
 # The Elixir suite builds a mix release: Debian's elixir comes with the tests.
