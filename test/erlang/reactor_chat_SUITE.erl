@@ -27,43 +27,26 @@ suite() -> [{timetrap, {minutes, 3}}].
 -define(LINES, 50).
 
 init_per_suite(Config) ->
-    Dist = case node() of
-               nonode@nohost ->
-                   _ = os:cmd("epmd -daemon"),
-                   {ok, _} = net_kernel:start(['reactor_chat_ct@127.0.0.1', longnames]),
-                   started;
-               _ ->
-                   already
-           end,
+    Dist = reactor_test_peers:start_distribution(reactor_chat_ct),
     %% the example's Erlang half, compiled for the peers only: this node is
     %% connected to them and runs no chat (a claim counts it as holding nothing)
     Dir = ?config(priv_dir, Config),
     {ok, reactor_chat} = compile:file(reactor_test_lib:example("reactor_chat.erl"),
                                       [{outdir, Dir}, debug_info, report_errors]),
-    Paths = [Dir | [P || P <- code:get_path(), string:find(P, "_build") =/= nomatch]],
-    Peers = [start_peer(N, Paths) || N <- [1, 2, 3]],
+    Peers = [start_peer(N, [Dir]) || N <- [1, 2, 3]],
     Nodes = [N || #{node := N} <- Peers],
     %% a full mesh, as a cluster is: pg and global need the peers to see each other
     [true = erpc:call(A, net_kernel, connect_node, [B]) || A <- Nodes, B <- Nodes, A < B],
     [{peers, Peers}, {dist, Dist} | Config].
 
 end_per_suite(Config) ->
-    [catch peer:stop(P) || #{peer := P} <- ?config(peers, Config)],
-    case ?config(dist, Config) of
-        started -> net_kernel:stop();
-        already -> ok
-    end.
+    reactor_test_peers:stop(?config(peers, Config), ?config(dist, Config)).
 
 start_peer(N, Paths) ->
-    Name = list_to_atom("reactor_chat_peer" ++ integer_to_list(N)),
-    {ok, Peer, Node} = peer:start_link(#{name => Name, host => "127.0.0.1", longnames => true,
-                                         args => ["-setcookie", atom_to_list(erlang:get_cookie()),
-                                                  "-pa" | Paths]}),
-    unlink(Peer),
-    {ok, _} = erpc:call(Node, application, ensure_all_started, [reactor]),
+    P = #{node := Node} = reactor_test_peers:start(list_to_atom("reactor_chat_peer" ++ integer_to_list(N)), Paths),
     {ok, #{context := Ctx, port := Port}} =
         erpc:call(Node, reactor_chat, serve, [chat, #{protocol => reactor_test_lib:example("chat.ts"), port => 0}]),
-    #{peer => Peer, node => Node, ctx => Ctx, port => Port}.
+    P#{ctx => Ctx, port => Port}.
 
 %% Each live peer's fds: its BEAM's and its Node's.
 init_per_testcase(_Case, Config) ->

@@ -15,31 +15,23 @@ all() -> [cluster_info_sees_every_node, reload_group_everywhere, failed_reload_r
 suite() -> [{timetrap, {minutes, 3}}].
 
 init_per_suite(Config) ->
-    _ = os:cmd("epmd -daemon"),
-    {ok, _} = net_kernel:start(['reactor_ct@127.0.0.1', longnames]),
+    Dist = reactor_test_peers:start_distribution(reactor_ct),
     Dir = ?config(priv_dir, Config),
     File = versioned(Dir, 1),
-    Paths = [P || P <- code:get_path(), string:find(P, "_build") =/= nomatch],
-    Peers = [start_peer(N, Paths, File) || N <- [1, 2, 3]],
+    Peers = [start_peer(N, File) || N <- [1, 2, 3]],
     ok = reactor_test_lib:wait_until(
            fun() -> length(pg:get_members(reactor_cluster:scope(), web)) =:= 3 end, 10000),
-    [{peers, Peers}, {file, File} | Config].
+    [{peers, Peers}, {file, File}, {dist, Dist} | Config].
 
 end_per_suite(Config) ->
-    [catch peer:stop(Peer) || #{peer := Peer} <- ?config(peers, Config)],
-    net_kernel:stop().
+    reactor_test_peers:stop(?config(peers, Config), ?config(dist, Config)).
 
-start_peer(N, Paths, File) ->
-    Name = list_to_atom("reactor_peer" ++ integer_to_list(N)),
-    {ok, Peer, Node} = peer:start_link(#{name => Name, host => "127.0.0.1", longnames => true,
-                                         args => ["-setcookie", atom_to_list(erlang:get_cookie()),
-                                                  "-pa" | Paths]}),
-    unlink(Peer),
-    {ok, _} = erpc:call(Node, application, ensure_all_started, [reactor]),
+start_peer(N, File) ->
+    P = #{node := Node} = reactor_test_peers:start(list_to_atom("reactor_peer" ++ integer_to_list(N)), []),
     {ok, Ctx} = erpc:call(Node, reactor_context, start, [clustered, #{protocol => File, group => web}]),
     {ok, _} = erpc:call(Node, reactor, start_listener, [web, #{ip => {127, 0, 0, 1}, port => 0, context => Ctx}]),
     Port = erpc:call(Node, reactor, listener_port, [web]),
-    #{peer => Peer, node => Node, ctx => Ctx, port => Port}.
+    P#{ctx => Ctx, port => Port}.
 
 %% The version a fresh connection to each peer gets.
 versions(Peers) ->

@@ -300,36 +300,19 @@ bad_arguments(Config) ->
 %%% Across nodes
 
 init_per_group(cluster, Config) ->
-    Dist = case node() of
-               nonode@nohost ->
-                   _ = os:cmd("epmd -daemon"),
-                   {ok, _} = net_kernel:start(['reactor_groups_ct@127.0.0.1', longnames]),
-                   started;
-               _ ->
-                   already
-           end,
-    Paths = [P || P <- code:get_path(), string:find(P, "_build") =/= nomatch],
-    Peers = [start_peer(N, Paths) || N <- [1, 2]],
+    Dist = reactor_test_peers:start_distribution(reactor_groups_ct),
+    Peers = [start_peer(N) || N <- [1, 2]],
     [{peers, Peers}, {dist, Dist} | Config].
 
 end_per_group(cluster, Config) ->
-    [catch peer:stop(P) || #{peer := P} <- ?config(peers, Config)],
-    case ?config(dist, Config) of
-        started -> net_kernel:stop();
-        already -> ok
-    end.
+    reactor_test_peers:stop(?config(peers, Config), ?config(dist, Config)).
 
-start_peer(N, Paths) ->
-    Name = list_to_atom("reactor_groups_peer" ++ integer_to_list(N)),
-    {ok, Peer, Node} = peer:start_link(#{name => Name, host => "127.0.0.1", longnames => true,
-                                         args => ["-setcookie", atom_to_list(erlang:get_cookie()),
-                                                  "-pa" | Paths]}),
-    unlink(Peer),
-    {ok, _} = erpc:call(Node, application, ensure_all_started, [reactor]),
+start_peer(N) ->
+    P = #{node := Node} = reactor_test_peers:start(list_to_atom("reactor_groups_peer" ++ integer_to_list(N)), []),
     {ok, Ctx} = erpc:call(Node, reactor_context, start, [groups, #{protocol => fixture("groups.ts")}]),
     {ok, _} = erpc:call(Node, reactor, start_listener, [groups, #{ip => {127, 0, 0, 1}, port => 0, context => Ctx}]),
     Port = erpc:call(Node, reactor, listener_port, [groups]),
-    #{peer => Peer, node => Node, ctx => Ctx, port => Port}.
+    P#{ctx => Ctx, port => Port}.
 
 group_across_two_nodes(Config) ->
     [#{node := N1, port := P1, ctx := Ctx1}, #{node := N2, port := P2}] = ?config(peers, Config),
