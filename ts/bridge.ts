@@ -19,7 +19,8 @@ import { types } from "util";
 import type { BeamBackend, CallOptions, Destination } from "./beam";
 import { ReactorError, ReactorErrorCode, describe } from "./errors";
 import { MAX_ID, MAX_LOG_TEXT } from "./limits";
-import { decodeTerm, encodeTerm } from "./term";
+import { decodeTerm } from "./term";
+import { encodeTuple } from "./term-encode";
 import { Atom, Pid, Term, Tuple, atom, utf8 } from "./term-types";
 
 /** The first byte of a bridge frame's payload. */
@@ -247,20 +248,13 @@ class NoFunction {
   constructor(readonly name: Term) {}
 }
 
-/** "B", then the tuple of `elements`, each encoded on its own (`what[i]`
- * names element i in an error; the default is encodeTerm's "value"). */
+/** "B", then the tuple of `elements` (`what[i]` names element i in an
+ * error; the default is encodeTerm's "value"). */
 export function frameOf(elements: readonly unknown[], what: readonly string[] = []): Buffer {
   if (elements.length > 255) throw new RangeError("a bridge message has at most 255 elements");
-  const parts = elements.map((e, i) => {
-    try {
-      return encodeTerm(e).subarray(1);
-    } catch (err) {
-      if (what[i] && err instanceof Error && err.message.startsWith("value")) err.message = what[i] + err.message.slice(5);
-      throw err;
-    }
-  });
-  return Buffer.concat([Buffer.of(BRIDGE_TAG, 131, 104, elements.length), ...parts]);
+  return encodeTuple(FRAME_HEAD, elements, what);
 }
+const FRAME_HEAD = [BRIDGE_TAG];
 
 /** beam.send's TypeError for what is not a destination. */
 export const NOT_A_DESTINATION = "beam.send: the destination is a Pid, a name (an Atom, a string, a binary) or tuple(name, node)";

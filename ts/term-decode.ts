@@ -135,7 +135,9 @@ class Decoder {
       case TAG.BINARY: {
         const n = this.u32();
         this.need(n);
-        return Buffer.from(this.buf.subarray(this.pos, (this.pos += n)));
+        const b = Buffer.allocUnsafe(n);
+        this.buf.copy(b, 0, this.pos, (this.pos += n));
+        return b;
       }
       case TAG.BIT_BINARY:
         return this.bitBinary(start);
@@ -265,8 +267,11 @@ class Decoder {
   private atomName(tag: number, start: number): string {
     const n = tag === TAG.ATOM || tag === TAG.ATOM_UTF8 ? this.u16() : this.u8();
     this.need(n);
-    const raw = this.buf.subarray(this.pos, (this.pos += n));
-    if (tag === TAG.ATOM || tag === TAG.SMALL_ATOM) return raw.toString("latin1");
+    const from = this.pos;
+    this.pos += n;
+    // Latin-1 and ASCII names (nearly all) read without a TextDecoder.
+    if (tag === TAG.ATOM || tag === TAG.SMALL_ATOM || isAscii(this.buf, from, this.pos)) return this.buf.toString("latin1", from, this.pos);
+    const raw = this.buf.subarray(from, this.pos);
     try {
       return strictUtf8.decode(raw);
     } catch {
@@ -325,4 +330,9 @@ class Decoder {
   private malformed(what: string, at = this.pos): never {
     throw new SyntaxError(`malformed term at byte ${at}: ${what}`);
   }
+}
+
+function isAscii(b: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (b[i] > 0x7f) return false;
+  return true;
 }

@@ -22,10 +22,46 @@ import { Atom, Bitstring, Float, ImproperList, Opaque, TAG, Tuple, wellFormed } 
  *   has more than MAX_BIG_BYTES bytes.
  */
 export function encodeTerm(value: unknown): Buffer {
-  const e = new Encoder();
-  e.byte(TAG.VERSION);
-  e.value(value, 0);
-  return e.result();
+  return withEncoder((e) => {
+    e.byte(TAG.VERSION);
+    e.value(value, 0);
+    return e.result();
+  });
+}
+
+/**
+ * `head` (bytes written as they are), then the External Term Format of a
+ * tuple of `elements`, version byte first, in one pass: a bridge frame
+ * (bridge.ts frameOf). `names[i]` names element i in an error instead of
+ * `value` (`args[0].user: cannot encode a function`).
+ * @throws as encodeTerm; MAX_TERM_SIZE bounds the whole result.
+ */
+export function encodeTuple(head: readonly number[], elements: readonly unknown[], names: readonly string[] = []): Buffer {
+  return withEncoder((e) => {
+    for (const b of head) e.byte(b);
+    e.byte(TAG.VERSION);
+    e.tupleHead(elements.length);
+    for (let i = 0; i < elements.length; i++) {
+      e.root = names[i] || "value";
+      e.value(elements[i], 0);
+    }
+    return e.result();
+  });
+}
+
+/** One encoder kept between calls: its buffer is reused, and what it made is
+ * copied out once. A getter that encodes while an encoding is under way gets
+ * an encoder of its own. */
+let spare: Encoder | undefined;
+function withEncoder<T>(f: (e: Encoder) => T): T {
+  const e = spare ?? new Encoder();
+  spare = undefined;
+  try {
+    return f(e);
+  } finally {
+    e.reset();
+    spare = e;
+  }
 }
 
 /** A step of the path to the value being encoded: a key, an index, or a Map entry. */
@@ -38,15 +74,44 @@ const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
 const atomCache = new WeakMap<Atom, Buffer>();
 const ATOMS = new Map(["true", "false", "undefined", "nil"].map((n) => [n, atomBytes(Atom.of(n))]));
 
+/** What an idle encoder's buffer is cut back to once a large term grew it. */
+const KEEP_BYTES = 65536;
+
 class Encoder {
-  private buf = Buffer.allocUnsafe(256);
+  private buf = Buffer.allocUnsafe(4096);
   private pos = 0;
   private readonly path: Step[] = [];
-  /** The containers being encoded, each with the path length where it was entered. */
-  private readonly open = new Map<object, number>();
+  /** The containers being encoded, outermost first, and the path length
+   * where each was entered: an array, not a Map, as terms are shallow. */
+  private readonly open: object[] = [];
+  private readonly openAt: number[] = [];
+  /** what an error calls the value encoded */
+  root = "value";
 
+  /** A copy of what was written. */
   result(): Buffer {
-    return this.buf.subarray(0, this.pos);
+    const out = Buffer.allocUnsafe(this.pos);
+    this.buf.copy(out, 0, 0, this.pos);
+    return out;
+  }
+
+  reset(): void {
+    this.pos = 0;
+    this.path.length = 0;
+    this.open.length = 0;
+    this.openAt.length = 0;
+    this.root = "value";
+    if (this.buf.length > KEEP_BYTES) this.buf = Buffer.allocUnsafe(KEEP_BYTES);
+  }
+
+  tupleHead(n: number): void {
+    if (n <= 0xff) {
+      this.ensure(2);
+      this.u8(TAG.SMALL_TUPLE).u8(n);
+    } else {
+      this.ensure(5);
+      this.u8(TAG.LARGE_TUPLE).u32(n);
+    }
   }
 
   byte(b: number): void {
@@ -91,16 +156,18 @@ class Encoder {
       return this.fail(`cannot encode ${describe(v)}`);
     if (depth >= MAX_TERM_DEPTH)
       throw new RangeError(`${this.where()}: the term nests deeper than ${MAX_TERM_DEPTH} levels (MAX_TERM_DEPTH)`);
-    const seen = this.open.get(v);
-    if (seen !== undefined)
-      this.fail(`cannot encode a cycle (this refers back to ${formatPath(this.path.slice(0, seen))})`);
-    this.open.set(v, this.path.length);
+    const seen = this.open.indexOf(v);
+    if (seen >= 0)
+      this.fail(`cannot encode a cycle (this refers back to ${formatPath(this.root, this.path.slice(0, this.openAt[seen]))})`);
+    this.open.push(v);
+    this.openAt.push(this.path.length);
     if (Array.isArray(v)) this.list(v, depth + 1);
     else if (v instanceof Tuple) this.tuple(v, depth + 1);
     else if (v instanceof ImproperList) this.improper(v, depth + 1);
     else if (v instanceof Map) this.map(v, depth + 1);
     else this.plain(v as Record<string, unknown>, depth + 1);
-    this.open.delete(v);
+    this.open.pop();
+    this.openAt.pop();
   }
 
   private list(v: readonly unknown[], depth: number): void {
@@ -120,14 +187,7 @@ class Encoder {
   }
 
   private tuple(v: Tuple<unknown>, depth: number): void {
-    const n = v.elements.length;
-    if (n <= 0xff) {
-      this.ensure(2);
-      this.u8(TAG.SMALL_TUPLE).u8(n);
-    } else {
-      this.ensure(5);
-      this.u8(TAG.LARGE_TUPLE).u32(n);
-    }
+    this.tupleHead(v.elements.length);
     this.path.push("elements");
     this.elements(v.elements, depth);
     this.path.pop();
@@ -156,15 +216,17 @@ class Encoder {
     this.ensure(5);
     this.u8(TAG.MAP).u32(v.size);
     // Erlang refuses a map with a key twice; say which key here instead.
-    const keys = new Set<string>();
+    const keys = v.size > 1 ? new Set<string>() : undefined;
     let i = 0;
     for (const [key, value] of v) {
       this.path.push({ mapKey: i++ });
       const start = this.pos;
       this.value(key, depth);
-      const bytes = this.buf.toString("latin1", start, this.pos);
-      if (keys.has(bytes)) this.fail("duplicate map key: another key encodes as the same Erlang term");
-      keys.add(bytes);
+      if (keys) {
+        const bytes = this.buf.toString("latin1", start, this.pos);
+        if (keys.has(bytes)) this.fail("duplicate map key: another key encodes as the same Erlang term");
+        keys.add(bytes);
+      }
       this.path.pop();
       this.path.push({ mapValue: key });
       this.value(value, depth);
@@ -281,7 +343,7 @@ class Encoder {
   }
 
   private where(): string {
-    return formatPath(this.path);
+    return formatPath(this.root, this.path);
   }
 
   private fail(what: string): never {
@@ -306,8 +368,8 @@ function atomBytes(a: Atom): Buffer {
 }
 
 /** `value.user.tags[3]`, `value.get(atom("id"))`, `value.elements[1]`. */
-function formatPath(path: readonly Step[]): string {
-  let s = "value";
+function formatPath(root: string, path: readonly Step[]): string {
+  let s = root;
   for (const step of path) {
     if (typeof step === "number") s += `[${step}]`;
     else if (typeof step === "string") s += IDENTIFIER.test(step) ? `.${step}` : `[${JSON.stringify(step)}]`;

@@ -64,8 +64,8 @@ export declare class Bridge implements BeamBackend {
     /** beam.calls in flight. */
     get inFlight(): number;
 }
-/** "B", then the tuple of `elements`, each encoded on its own (`what[i]`
- * names element i in an error; the default is encodeTerm's "value"). */
+/** "B", then the tuple of `elements` (`what[i]` names element i in an
+ * error; the default is encodeTerm's "value"). */
 export declare function frameOf(elements: readonly unknown[], what?: readonly string[]): Buffer;
 /** beam.send's TypeError for what is not a destination. */
 export declare const NOT_A_DESTINATION = "beam.send: the destination is a Pid, a name (an Atom, a string, a binary) or tuple(name, node)";

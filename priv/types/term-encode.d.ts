@@ -13,3 +13,11 @@
  *   has more than MAX_BIG_BYTES bytes.
  */
 export declare function encodeTerm(value: unknown): Buffer;
+/**
+ * `head` (bytes written as they are), then the External Term Format of a
+ * tuple of `elements`, version byte first, in one pass: a bridge frame
+ * (bridge.ts frameOf). `names[i]` names element i in an error instead of
+ * `value` (`args[0].user: cannot encode a function`).
+ * @throws as encodeTerm; MAX_TERM_SIZE bounds the whole result.
+ */
+export declare function encodeTuple(head: readonly number[], elements: readonly unknown[], names?: readonly string[]): Buffer;
