@@ -41,3 +41,53 @@ export class FrameReader {
     return all;
   }
 }
+
+/** The first byte of a batch: frames sent in one write, each a 4-byte
+ * big-endian length and its payload, with no batch inside (both ways;
+ * reactor_node:send/2, Outbox.flush). */
+export const BATCH_TAG = 0x4d; // "M"
+
+/** The frames of a batch's payload (BATCH_TAG first).
+ * @throws FrameError for a length past the end, an empty frame or a batch inside */
+export function unbatch(batch: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  for (let at = 1; at < batch.length; ) {
+    if (at + 4 > batch.length) throw new FrameError("a batch ends inside a frame's length");
+    const len = batch.readUInt32BE(at);
+    at += 4;
+    if (len === 0 || at + len > batch.length) throw new FrameError(`a batch's frame of ${len} bytes does not fit it`);
+    if (batch[at] === BATCH_TAG) throw new FrameError("a batch inside a batch");
+    out.push(batch.subarray(at, at + len));
+    at += len;
+  }
+  return out;
+}
+
+/** `payloads` as {packet, 4} frames, runs of two or more that `batchable`
+ * allows each put in one batch frame. */
+export function frameAll(payloads: readonly Buffer[], batchable: (p: Buffer) => boolean): Buffer {
+  const out: Buffer[] = [];
+  for (let i = 0; i < payloads.length; ) {
+    let j = i;
+    while (j < payloads.length && batchable(payloads[j])) j++;
+    if (j - i >= 2) {
+      const run = payloads.slice(i, j);
+      const size = run.reduce((n, p) => n + 4 + p.length, 1);
+      const b = Buffer.allocUnsafe(4 + size);
+      b.writeUInt32BE(size, 0);
+      b[4] = BATCH_TAG;
+      let at = 5;
+      for (const p of run) {
+        b.writeUInt32BE(p.length, at);
+        b.set(p, at + 4);
+        at += 4 + p.length;
+      }
+      out.push(b);
+      i = j;
+    } else {
+      out.push(frame(payloads[i]));
+      i++;
+    }
+  }
+  return out.length === 1 ? out[0] : Buffer.concat(out);
+}

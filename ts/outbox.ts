@@ -6,11 +6,11 @@ import type { Addon } from "./addon";
 import { ActionBatch } from "./batch";
 import { encode } from "./codec";
 import type { BatchAction, LogLevel, NackReason, Outgoing } from "./codec";
-import { frame } from "./framing";
+import { frameAll } from "./framing";
 import { MAX_LOG_TEXT } from "./limits";
 import { LogLimiter } from "./log-limit";
 import type { Sink } from "./reactor";
-import { frameOf } from "./bridge";
+import { BRIDGE_TAG, frameOf } from "./bridge";
 import { atom } from "./term-types";
 
 const JOIN = atom("join");
@@ -86,9 +86,10 @@ export class Outbox implements Sink {
   flush(): void {
     this.scheduled = false;
     if (this.msgs.length) {
-      const frames = this.msgs.map((m) => frame(Buffer.isBuffer(m) ? m : encode(m)));
+      const payloads = this.msgs.map((m) => (Buffer.isBuffer(m) ? m : encode(m)));
       this.msgs = [];
-      this.io.writeAll(this.frameFd, frames.length === 1 ? frames[0] : Buffer.concat(frames));
+      // bridge frames in a row go as one batch: one message for Erlang to take
+      this.io.writeAll(this.frameFd, frameAll(payloads, (p) => p[0] === BRIDGE_TAG));
     }
     if (!this.acts.empty && this.batchFd >= 0) {
       for (const p of this.acts.take()) {

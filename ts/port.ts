@@ -12,7 +12,7 @@ import { BRIDGE_TAG, Bridge, BridgeError } from "./bridge";
 import { CodecError, decode, Incoming } from "./codec";
 import { evaluate } from "./evaluate";
 import { ReactorError, stackOf } from "./errors";
-import { FrameError, FrameReader } from "./framing";
+import { BATCH_TAG, FrameError, FrameReader, unbatch } from "./framing";
 import { MAX_IN_FRAME, MAX_LOG_TEXT } from "./limits";
 import { LoadError, loadProtocol } from "./loader";
 import type { Outbox } from "./outbox";
@@ -76,19 +76,30 @@ export class Port {
       this.fatal(e instanceof FrameError ? e.message : stackOf(e));
     }
     for (const f of frames) {
-      if (f[0] === BRIDGE_TAG) {
-        this.bridgeFrame(f.subarray(1));
+      if (f[0] !== BATCH_TAG) {
+        this.frame(f);
         continue;
       }
-      let m: Incoming;
+      let batch: Buffer[];
       try {
-        m = decode(f);
+        batch = unbatch(f);
       } catch (e) {
-        this.fatal(e instanceof CodecError ? e.message : stackOf(e));
+        this.fatal(e instanceof FrameError ? e.message : stackOf(e));
       }
-      this.dispatch(m);
+      for (const sub of batch) this.frame(sub);
     }
     this.out.flush();
+  }
+
+  private frame(f: Buffer): void {
+    if (f[0] === BRIDGE_TAG) return this.bridgeFrame(f.subarray(1));
+    let m: Incoming;
+    try {
+      m = decode(f);
+    } catch (e) {
+      this.fatal(e instanceof CodecError ? e.message : stackOf(e));
+    }
+    this.dispatch(m);
   }
 
   /** A bridge message (bridge.ts). One that does not decode ends the port, as

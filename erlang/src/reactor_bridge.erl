@@ -26,7 +26,7 @@
 -module(reactor_bridge).
 
 -export([new/1, take_over/1, stop/1, in_flight/1]).
--export([request/4, handle_call/3, timeout/3]).
+-export([request/4, handle_call/3]).
 -export([frame/1, frame/3, from_node/2, parse/1, elements/2, id/1]).
 -export([encode_request/2, request_frame/3]).
 
@@ -41,9 +41,11 @@
 -type call_id() :: 0..?MAX_ID.
 
 -record(bridge, {
-    %% reactor_context:call/eval in flight: the caller, the timer that ends
-    %% its wait, when (monotonic ms) it does
-    calls = #{} :: #{call_id() => {gen_server:from(), reference() | none, integer() | infinity}},
+    %% reactor_context:call/eval in flight: the caller, and when (monotonic
+    %% ms) it stops waiting. The caller's own gen_server:call times out; an
+    %% entry past its time stays until Node answers or max_calls is reached
+    %% (purge/2), so that no call needs a timer here.
+    calls = #{} :: #{call_id() => {gen_server:from(), integer() | infinity}},
     next = 0 :: call_id(),
     max_calls :: pos_integer(),
     %% beam.call: the functions, and the calls in flight (their workers
@@ -58,8 +60,6 @@
 
 %% Room for a message's head (tag, kind, id) around the elements of the caller's.
 -define(HEAD_ROOM, 64).
-%% How much longer than its own timeout a caller waits for the context.
--define(GRACE, 1000).
 
 %%% The bridge of what a context serves
 
@@ -73,30 +73,22 @@ new(Opts) ->
             max_beam_calls = reactor_config:get(max_beam_calls, Opts),
             beam_call_timeout = reactor_config:get(beam_call_timeout, Opts)}.
 
-%% @doc The calling process (a drain) takes over the calls in flight: their
-%% timers are the old holder's, so they start again here with what is left.
+%% @doc The calling process (a drain) takes over the calls in flight: they
+%% need nothing moved (no timers), their callers' aliases reach any process.
 -spec take_over(bridge()) -> bridge().
-take_over(B = #bridge{calls = Calls}) ->
-    Now = now_ms(),
-    B#bridge{calls = maps:map(fun(Id, {From, TRef, Deadline}) ->
-                                      TRef =:= none orelse erlang:cancel_timer(TRef),
-                                      {From, timer(Id, remaining(Deadline, Now)), Deadline}
-                              end, Calls)}.
+take_over(B) -> B.
 
 %% @doc The holder is going: every call in flight gets `{error, not_running}'.
 -spec stop(bridge()) -> bridge().
 stop(B = #bridge{calls = Calls}) ->
-    maps:foreach(fun(_, {From, TRef, _}) ->
-                         TRef =:= none orelse erlang:cancel_timer(TRef),
-                         gen_server:reply(From, {error, not_running})
-                 end, Calls),
+    maps:foreach(fun(_, {From, _}) -> gen_server:reply(From, {error, not_running}) end, Calls),
     B#bridge{calls = #{}}.
 
 %% @doc Calls in flight, as info/1 counts them: to Node (call/eval) and
 %% from it (beam.call).
 -spec in_flight(bridge()) -> #{calls_in_flight := non_neg_integer(), beam_calls_in_flight := non_neg_integer()}.
 in_flight(#bridge{calls = C, beam = A}) ->
-    #{calls_in_flight => map_size(C), beam_calls_in_flight => atomics:get(A, 1)}.
+    #{calls_in_flight => map_size(purge(C, now_ms())), beam_calls_in_flight => atomics:get(A, 1)}.
 
 %%% Erlang calls Node
 
@@ -114,10 +106,9 @@ request(Ctx, eval, [Source], Timeout) ->
 send_request(Ctx, Kind, Elements, Timeout) ->
     case encode_request(Kind, Elements) of
         {ok, Encoded} ->
-            Wait = case Timeout of infinity -> infinity; _ -> Timeout + ?GRACE end,
-            try gen_server:call(Ctx, {?MODULE, {Kind, Encoded, Timeout}}, Wait) of
+            try gen_server:call(Ctx, {?MODULE, {Kind, Encoded, Timeout}}, Timeout) of
                 {?MODULE, Status, Result} -> result(Status, Result);
-                {error, _} = E -> E % timeout, overloaded, not_running
+                {error, _} = E -> E % overloaded, not_running
             catch
                 exit:{timeout, _} -> {error, timeout};
                 %% gone (noproc, nodedown), stopping, or died while we waited
@@ -140,7 +131,13 @@ encode_request(_Kind, Elements) when tuple_size(Elements) < 254 ->
 
 %% @doc The frame of request `Id': `{Kind, Id, Elements...}'.
 -spec request_frame(call | eval, call_id(), {non_neg_integer(), binary()}) -> iodata().
-request_frame(Kind, Id, {N, Body}) -> [<<$B, 131, 104, (N + 2)>>, ext(Kind), ext(Id), Body].
+request_frame(Kind, Id, {N, Body}) -> [<<$B, 131, 104, (N + 2)>>, kind_ext(Kind), id_ext(Id), Body].
+
+kind_ext(call) -> <<119, 4, "call">>;
+kind_ext(eval) -> <<119, 4, "eval">>.
+
+id_ext(Id) when Id =< 255 -> <<97, Id>>;
+id_ext(Id) -> <<98, Id:32>>.
 
 text(A) when is_atom(A) -> atom_to_binary(A);
 text(S) ->
@@ -163,41 +160,35 @@ result(Status, Encoded) ->
             {error, {exception, <<"TypeError: the result cannot be decoded">>, snippet(Why)}}
     end.
 
-%% @doc In the context: a request/4 goes to Node with a fresh id and a timer,
-%% or is refused at once when `max_calls' are in flight.
+%% @doc In the context: a request/4 goes to Node with a fresh id, or is
+%% refused at once when `max_calls' whose callers still wait are in flight.
 %% The context's handle_call/3 gives this every `{reactor_bridge, Request}'.
 -spec handle_call(tuple(), gen_server:from(), #served{}) -> {noreply, #served{}} | {reply, term(), #served{}}.
 handle_call({Kind, Encoded, Timeout}, From, Sv = #served{bridge = B}) ->
-    #bridge{calls = Calls, next = Next, max_calls = Max} = B,
-    Id = free_id(Next, Calls),
+    #bridge{calls = Calls0, next = Next, max_calls = Max} = B,
+    Now = now_ms(),
+    Calls = case map_size(Calls0) >= Max of
+                true -> purge(Calls0, Now);
+                false -> Calls0
+            end,
     case map_size(Calls) >= Max of
         true ->
-            {reply, {error, overloaded}, Sv};
+            {reply, {error, overloaded}, Sv#served{bridge = B#bridge{calls = Calls}}};
         false ->
+            Id = free_id(Next, Calls),
             reactor_served:send(Sv, request_frame(Kind, Id, Encoded)),
-            Deadline = case Timeout of infinity -> infinity; _ -> now_ms() + Timeout end,
-            Calls1 = Calls#{Id => {From, timer(Id, Timeout), Deadline}},
+            Deadline = case Timeout of infinity -> infinity; _ -> Now + Timeout end,
+            Calls1 = Calls#{Id => {From, Deadline}},
             {noreply, Sv#served{bridge = B#bridge{calls = Calls1, next = (Id + 1) band ?MAX_ID}}}
     end.
 
-%% @doc A call's timer: `{error, timeout}' to its caller; the result, if it
-%% comes later, is dropped. A timer of another holder (before take_over/1) is not this call's.
--spec timeout(reference(), call_id(), #served{}) -> #served{}.
-timeout(TRef, Id, Sv = #served{bridge = B = #bridge{calls = Calls}}) ->
-    case maps:find(Id, Calls) of
-        {ok, {From, TRef, _}} ->
-            gen_server:reply(From, {error, timeout}),
-            Sv#served{bridge = B#bridge{calls = maps:remove(Id, Calls)}};
-        _ ->
-            Sv
-    end.
+%% The calls whose callers still wait (a result for one that gave up would be
+%% dropped by its alias anyway).
+purge(Calls, Now) -> maps:filter(fun(_, {_, Deadline}) -> Deadline >= Now end, Calls).
 
 %% Ids wrap at 2^31: one still in flight from the last round is skipped.
 free_id(Id, Calls) when is_map_key(Id, Calls) -> free_id((Id + 1) band ?MAX_ID, Calls);
 free_id(Id, _) -> Id.
-
-timer(_, infinity) -> none;
-timer(Id, Ms) -> erlang:start_timer(Ms, self(), {?MODULE, Id}).
 
 %%% Frames
 
@@ -256,8 +247,7 @@ kind(result, 3, Elements, Sv = #served{bridge = B = #bridge{calls = Calls}}) ->
     case id(Elements) of
         {ok, Id, Rest} ->
             case maps:take(Id, Calls) of
-                {{From, TRef, _}, Calls1} ->
-                    TRef =:= none orelse erlang:cancel_timer(TRef),
+                {{From, _}, Calls1} ->
                     case atom_ext(Rest) of
                         {ok, <<"ok">>, Term} -> gen_server:reply(From, {?MODULE, ok, encoded(1, Term)});
                         {ok, <<"error">>, Term} -> gen_server:reply(From, {?MODULE, error, encoded(1, Term)});
@@ -266,7 +256,7 @@ kind(result, 3, Elements, Sv = #served{bridge = B = #bridge{calls = Calls}}) ->
                     end,
                     Sv#served{bridge = B#bridge{calls = Calls1}};
                 error ->
-                    Sv % timed out already: dropped
+                    Sv % Node answered a call it was not given: a stale id
             end;
         error ->
             malformed(Elements, Sv)
@@ -350,5 +340,4 @@ snippet(T) ->
 
 now_ms() -> erlang:monotonic_time(millisecond).
 
-remaining(infinity, _) -> infinity;
-remaining(Deadline, Now) -> max(0, Deadline - Now).
+

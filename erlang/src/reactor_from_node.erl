@@ -30,7 +30,9 @@
 %% what only Erlang can do (handoff acks, closes, errors), then the re-arms it
 %% decided. A malformed batch is `{error, Reason}': Node's side is broken.
 -spec turn(#served{}) -> {ok, #served{}} | {error, term()}.
-turn(Sv = #served{conns = T, frames = F}) ->
+turn(Sv = #served{node = Node, conns = T, frames = F}) ->
+    %% what waits for Node goes before the turn, which may pump for a while
+    ok = reactor_node:flush(Node),
     case reactor_conns:cycle(T) of
         {ok, N, Sent, Batches, Results, T1} ->
             counters:add(F, 3, Sent),
@@ -101,8 +103,6 @@ call_result(Call, I, Result, Sv = #served{calls = Calls}) ->
 %% Msg}' (a context passes it to the drain that has it, or counts it).
 -spec message(term(), #served{}) ->
     {ok, #served{}, answer()} | {exit, term(), #served{}} | {error, term()} | ignore.
-message({timeout, TRef, {reactor_bridge, Id}}, Sv) ->
-    {ok, reactor_bridge:timeout(TRef, Id, Sv), none};
 message({'$reactor_message', Id, Encoded} = M, Sv) when is_integer(Id), is_binary(Encoded) ->
     case reactor_served:message(Id, Encoded, Sv) of
         sent -> {ok, Sv, none};
@@ -117,6 +117,9 @@ message(Msg, Sv = #served{node = Node}) ->
             %% a bridge frame (reactor_bridge); control frames start with 131
             counters:add(Sv#served.frames, 2, 1),
             {ok, reactor_bridge:from_node(Bin, Sv), none};
+        {data, <<$M, Frames/binary>>} ->
+            %% bridge frames Node sent in one write (docs/bridge.md, "Wire")
+            bridge_frames(Frames, Sv);
         {data, Bin} ->
             counters:add(Sv#served.frames, 2, 1),
             case reactor_wire:decode(Bin) of
@@ -136,6 +139,16 @@ message(Msg, Sv = #served{node = Node}) ->
         ignore ->
             ignore
     end.
+
+%% The frames of a batch from Node (docs/bridge.md, "Wire"): bridge frames only.
+bridge_frames(<<Len:32, Bin:Len/binary, Rest/binary>>, Sv) when Len > 0, binary_part(Bin, 0, 1) =:= <<$B>> ->
+    counters:add(Sv#served.frames, 2, 1),
+    bridge_frames(Rest, reactor_bridge:from_node(Bin, Sv));
+bridge_frames(<<>>, Sv) ->
+    {ok, Sv, none};
+bridge_frames(Bad, Sv) ->
+    logger:error("reactor context ~0p: malformed frame batch from Node: ~0P", [Sv#served.id, Bad, 12]),
+    {error, {bad_frame, batch}}.
 
 %% @doc A frame Node sends while it stops (reactor_node:stop/3): its logs,
 %% exceptions and connection ends still count; the rest, and a frame that

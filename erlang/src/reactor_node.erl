@@ -15,7 +15,7 @@
 %% reads them itself (reactor_wire:decode/1).
 -module(reactor_node).
 
--export([start/2, send/2, handle/2, stop/3, os_pid/1, channel/1, batch/1, owns/2, hand_over/2, take_over/1]).
+-export([start/2, send/2, send_now/2, flush/1, handle/2, stop/3, os_pid/1, channel/1, batch/1, owns/2, hand_over/2, take_over/1]).
 
 -export_type([node_proc/0, log_fun/0]).
 
@@ -31,6 +31,14 @@
 -define(MAX_LINE, 4096).
 %% How long a hang-up of the channel waits for the exit status it implies.
 -define(EXIT_STATUS_GRACE, 200).
+%% Frames queued by send/2 go in one write (a `$M' frame) at most this many
+%% and this big; a frame this big or bigger goes alone.
+-define(BATCH_FRAMES, 256).
+-define(BATCH_BYTES, 65536).
+%% The holder's process dictionary key of the frames send/2 queued for Node
+%% `Port', and the message that flushes them.
+-define(OUT(Port), {?MODULE, out, Port}).
+-define(FLUSH(Port), {?MODULE, flush, Port}).
 
 -record(node, {
     id :: term(),
@@ -191,12 +199,56 @@ channel(#node{channel = Ch}) -> Ch.
 -spec batch(node_proc()) -> reactor_nif:res().
 batch(#node{batch = B}) -> B.
 
-%% @doc A control frame to Node. A port that has just closed takes nothing;
-%% the `EXIT' or exit status that says so is already on its way.
+%% @doc A frame to Node, queued: what the holder queues while it works
+%% through its mailbox goes in one write when it gets to the flush message
+%% this posts to itself (`{reactor_node, flush, Port}', applied by
+%% handle/2), or sooner past ?BATCH_FRAMES frames or ?BATCH_BYTES bytes.
+%% Frames keep their order, and every other write to this Node (send_now/2,
+%% stop/3, hand_over/2) flushes them first. Several go as one `$M' frame:
+%% each a 32-bit big-endian length and the frame (docs/bridge.md, "Wire").
+%% The queue is the holder's, in its process dictionary: every path that
+%% sends shares it without the node_proc() being threaded back out of it.
 -spec send(node_proc(), iodata()) -> ok.
 send(#node{port = undefined}, _) -> ok;
-send(#node{port = Port}, Bin) ->
-    try port_command(Port, Bin) of
+send(N = #node{port = Port}, Frame) ->
+    Size = iolist_size(Frame),
+    case get(?OUT(Port)) of
+        _ when Size >= ?BATCH_BYTES ->
+            send_now(N, Frame);
+        undefined ->
+            self() ! ?FLUSH(Port),
+            put(?OUT(Port), {1, Size, [Frame]}),
+            ok;
+        {Count, Bytes, Frames} when Count + 1 >= ?BATCH_FRAMES; Bytes + Size >= ?BATCH_BYTES ->
+            put(?OUT(Port), {Count + 1, Bytes + Size, [Frame | Frames]}),
+            flush(N);
+        {Count, Bytes, Frames} ->
+            put(?OUT(Port), {Count + 1, Bytes + Size, [Frame | Frames]}),
+            ok
+    end.
+
+%% @doc A frame to Node now, after what send/2 queued. A port that has just
+%% closed takes nothing; the `EXIT' or exit status that says so is already
+%% on its way. From another process than the holder (a beam.call's worker)
+%% it is the only way: that process has no queue to flush.
+-spec send_now(node_proc(), iodata()) -> ok.
+send_now(#node{port = undefined}, _) -> ok;
+send_now(N = #node{port = Port}, Frame) ->
+    ok = flush(N),
+    command(Port, Frame).
+
+%% @doc What send/2 queued goes now: one frame as it is, several as one `$M'.
+-spec flush(node_proc()) -> ok.
+flush(#node{port = undefined}) -> ok;
+flush(#node{port = Port}) ->
+    case erase(?OUT(Port)) of
+        undefined -> ok;
+        {1, _, [Frame]} -> command(Port, Frame);
+        {_, _, Frames} -> command(Port, [$M | lists:foldl(fun(F, Acc) -> [<<(iolist_size(F)):32>>, F | Acc] end, [], Frames)])
+    end.
+
+command(Port, Frame) ->
+    try port_command(Port, Frame) of
         true -> ok
     catch
         error:badarg -> ok
@@ -209,13 +261,18 @@ send(#node{port = Port}, Bin) ->
     {data, binary()} | {exit, term(), node_proc()} | {ok, node_proc()} | ignore.
 handle({Port, {data, Bin}}, #node{port = Port}) ->
     {data, Bin};
+handle(?FLUSH(Port), N = #node{port = Port}) ->
+    ok = flush(N),
+    {ok, N};
+handle(?FLUSH(_), N) ->
+    {ok, N}; % a Node gone, or handed over: flushed then
 handle({reactor_io, Id, read}, N = #node{stderr_id = Id}) ->
     {ok, read_stderr(N)};
 handle({Port, {exit_status, Status}}, N = #node{port = Port}) ->
-    died(N#node{port = undefined}, Status);
+    died(closed(N), Status);
 handle({'EXIT', Port, Why}, N = #node{port = Port}) ->
     %% A write hit EPIPE before the exit status was read: no status follows.
-    died(N#node{port = undefined}, Why);
+    died(closed(N), Why);
 handle({'$socket', S, Kind, _}, N = #node{watch = S}) when Kind =:= select; Kind =:= abort ->
     case arm_watch(N) of
         N1 = #node{watch = undefined} -> hung_up(N1);
@@ -239,6 +296,7 @@ owns(_, _) -> false.
 %% what arrives later the caller forwards (owns/2).
 -spec hand_over(node_proc(), pid()) -> [term()].
 hand_over(N = #node{port = Port, channel = Ch}, Pid) ->
+    ok = flush(N),
     Ch =:= undefined orelse reactor_channel:give(Ch, Pid),
     case Port of
         undefined ->
@@ -278,10 +336,15 @@ take_over(N = #node{port = Port, stderr = Res, stderr_id = Sid, batch = B}) ->
 %% Node closed the channel: it is dying. Its exit status usually follows at once.
 hung_up(N = #node{port = Port}) ->
     receive
-        {Port, {exit_status, Status}} -> died(N#node{port = undefined}, Status)
+        {Port, {exit_status, Status}} -> died(closed(N), Status)
     after ?EXIT_STATUS_GRACE ->
         died(N, channel_closed)
     end.
+
+%% The port is closed: what send/2 queued for it goes nowhere.
+closed(N = #node{port = Port}) ->
+    erase(?OUT(Port)),
+    N#node{port = undefined}.
 
 died(N, How) ->
     N1 = drain_stderr(N),
@@ -294,7 +357,7 @@ died(N, How) ->
 stop(N = #node{port = undefined}, _Timeout, _Said) ->
     release(N);
 stop(N = #node{port = Port}, Timeout, Said) ->
-    ok = send(N, reactor_wire:stop()),
+    ok = send_now(N, reactor_wire:stop()),
     N1 = wait_exit(N, Port, deadline(Timeout), Said),
     release(N1).
 

@@ -70,7 +70,8 @@ ids(#served{conns = T}) -> reactor_conns:ids(T).
 -spec is_empty(served()) -> boolean().
 is_empty(#served{conns = T}) -> reactor_conns:is_empty(T).
 
-%% @doc A control frame to Node, counted.
+%% @doc A frame to Node, counted; it goes with the others the holder sends
+%% before it next reads its mailbox empty (reactor_node:send/2).
 -spec send(served(), iodata()) -> ok.
 send(#served{node = N, frames = F}, Bin) ->
     counters:add(F, 1, 1),
@@ -82,7 +83,7 @@ send(#served{node = N, frames = F}, Bin) ->
 sender(#served{node = N, frames = F}) ->
     fun(Bin) ->
             counters:add(F, 1, 1),
-            reactor_node:send(N, Bin)
+            reactor_node:send_now(N, Bin)
     end.
 
 -spec count(atom(), served()) -> served().

@@ -72,9 +72,9 @@ call_exception_has_the_ts_line(_Config) ->
     ?assertMatch({match, _}, re:run(Stack, "at fail \\(.*test/fixtures/bridge\\.ts:38:\\d+\\)")),
     ok = reactor_context:stop(Ctx).
 
-%% A call that takes too long is {error, timeout} at its timeout, from the
-%% context's timer; its result, when it comes, is dropped: nothing reaches
-%% the caller later, and the next calls are answered as usual.
+%% A call that takes too long is {error, timeout} at its timeout; its
+%% result, when it comes, is dropped: nothing reaches the caller later, and
+%% the next calls are answered as usual.
 call_timeout_drops_the_late_result(_Config) ->
     Ctx = ctx(timeout),
     T0 = erlang:monotonic_time(millisecond),
@@ -127,6 +127,10 @@ call_overloaded(_Config) ->
     ?assertEqual({error, overloaded}, call(Ctx, add, [1, 1])),
     ?assert(erlang:monotonic_time(millisecond) - T0 < 100),
     [receive {slow, R} -> ?assertEqual({ok, x}, R) after 5000 -> ct:fail(slow_calls) end || _ <- lists:seq(1, 4)],
+    ?assertEqual({ok, 2}, call(Ctx, add, [1, 1])),
+    %% calls whose callers gave up hold no room: Node never answers these
+    [?assertEqual({error, timeout}, reactor_context:call(Ctx, forever, [], 20)) || _ <- lists:seq(1, 4)],
+    ?assertMatch(#{calls_in_flight := 0}, reactor_context:info(Ctx)),
     ?assertEqual({ok, 2}, call(Ctx, add, [1, 1])),
     ok = reactor_context:stop(Ctx).
 

@@ -5,7 +5,7 @@
 import * as erlpack from "erlpack";
 import type { Addon, ReceivedFds } from "../../ts/addon";
 import { BRIDGE_TAG } from "../../ts/bridge";
-import { FrameReader } from "../../ts/framing";
+import { BATCH_TAG, FrameReader, unbatch } from "../../ts/framing";
 import { decodeTerm } from "../../ts/term";
 import type { Term, Tuple } from "../../ts/term";
 import { MemoryFds } from "./memory-fds";
@@ -116,7 +116,8 @@ export class FakeAddon extends MemoryFds implements Addon {
   }
 
   private allFrames(): Buffer[] {
-    return new FrameReader(1 << 30).push(Buffer.concat(this.frameBytes));
+    // a batch is the frames in it, as Erlang's reactor_from_node reads it
+    return new FrameReader(1 << 30).push(Buffer.concat(this.frameBytes)).flatMap((f) => (f[0] === BATCH_TAG ? unbatch(f) : [f]));
   }
 
   /** The action batches sent so far, all pairs in order. */

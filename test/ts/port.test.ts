@@ -8,7 +8,7 @@ import * as os from "os";
 import * as path from "path";
 import { ACK, ACTION_CODES } from "../../ts/batch";
 import { redirectConsole } from "../../ts/console";
-import { frame } from "../../ts/framing";
+import { BATCH_TAG, frame } from "../../ts/framing";
 import { Outbox } from "../../ts/outbox";
 import { Port } from "../../ts/port";
 import { ProtocolTable } from "../../ts/protocol-table";
@@ -259,6 +259,20 @@ describe("Port", () => {
     expect(() => port.receive(bytes)).toThrow(Exited);
     expect(exits.codes).toEqual([3]);
     expect(addon.frames()).toEqual([["log", "error", null, expect.stringMatching(why)]]);
+  });
+
+  it("takes a batch of frames as the frames in it, in order", async () => {
+    const { addon, port } = await ready(echo("batched", ""));
+    const payloads = [erlpack.pack(["stats"] as never), erlpack.pack(["connections"] as never)];
+    port.receive(frame(Buffer.concat([Buffer.of(BATCH_TAG), ...payloads.map(frame)])));
+    expect(addon.frames().slice(-2).map((f) => (f as unknown[])[0])).toEqual(["stats", "connections"]);
+  });
+
+  it("ends on a malformed batch, saying why", () => {
+    const { addon, port, exits } = start();
+    expect(() => port.receive(frame(Buffer.of(BATCH_TAG, 0, 0, 0, 9, 1)))).toThrow(Exited);
+    expect(exits.codes).toEqual([3]);
+    expect(addon.frames()).toEqual([["log", "error", null, "port exiting: a batch's frame of 9 bytes does not fit it"]]);
   });
 
   it("ends on a malformed ready batch, and on a second init", async () => {
