@@ -5,7 +5,7 @@
 // throws the same TypeError at the call site, and what the stub returns comes
 // back in the shape Erlang's terms decode to.
 import { BeamBackend, CallOptions, Destination, setBeamBackend } from "./beam";
-import { NOT_A_DESTINATION, isDestination } from "./bridge";
+import { NOT_A_DESTINATION, checkTimeout, isDestination } from "./bridge";
 import { ReactorError } from "./errors";
 import { decodeTerm, encodeTerm } from "./term";
 import { Pid, Term } from "./term-types";
@@ -49,7 +49,7 @@ function stubPid(): Pid {
 }
 
 /** What crosses the bridge comes out of it so. */
-const across = (v: unknown): Term => decodeTerm(encodeTerm(v));
+const across = (v: unknown, name?: string): Term => decodeTerm(encodeTerm(v, name));
 
 /**
  * Put `functions` behind `beam` (for this process: `beam` is one per process,
@@ -77,7 +77,8 @@ export function stubBeam(functions: Record<string, BeamFunction> = {}): BeamStub
   const backend: BeamBackend = {
     call(name: string, args: readonly unknown[], opts: CallOptions): Promise<Term> {
       if (typeof name !== "string") throw new TypeError("beam.call: the name is a string");
-      const decoded = across(args) as Term[]; // throws here, at the call site, as the bridge does
+      if (opts.timeout !== undefined) checkTimeout(opts.timeout);
+      const decoded = across(args, "args") as Term[]; // throws here, at the call site, as the bridge does
       stub.calls.push({ name, args: decoded, ...(opts.timeout === undefined ? {} : { timeout: opts.timeout }) });
       const fn = table.get(name);
       const head = `beam.call("${name}")`;
@@ -97,10 +98,10 @@ export function stubBeam(functions: Record<string, BeamFunction> = {}): BeamStub
     },
     send(dest: Destination, message: unknown): void {
       if (!isDestination(dest)) throw new TypeError(NOT_A_DESTINATION);
-      stub.sent.push({ dest, message: across(message) });
+      stub.sent.push({ dest, message: across(message, "message") });
     },
     publish(group: Buffer, message: unknown): void {
-      stub.published.push({ group: group.toString(), message: across(message) });
+      stub.published.push({ group: group.toString(), message: across(message, "message") });
     },
     self: () => stub.self,
   };

@@ -23,6 +23,10 @@ import { decodeTerm } from "./term";
 import { encodeTuple } from "./term-encode";
 import { Atom, Pid, Term, Tuple, atom, utf8 } from "./term-types";
 
+/** The levels of a bridge frame around the values in it (its tuple, a call's
+ * argument list): each value nests up to MAX_TERM_DEPTH below them. */
+const FRAME_LEVELS = 2;
+
 /** The first byte of a bridge frame's payload. */
 export const BRIDGE_TAG = 0x42; // "B"
 
@@ -119,7 +123,7 @@ export class Bridge implements BeamBackend {
   receive(payload: Uint8Array): void {
     let m: Term;
     try {
-      m = decodeTerm(payload);
+      m = decodeTerm(payload, FRAME_LEVELS);
     } catch (e) {
       throw new BridgeError(`undecodable bridge frame: ${(e as Error).message}`);
     }
@@ -183,7 +187,7 @@ export class Bridge implements BeamBackend {
     if (typeof name !== "string") throw new TypeError("beam.call: the name is a string");
     if (!Array.isArray(args)) throw new TypeError("beam.apply: the arguments are an array");
     const timeout = opts.timeout ?? this.config.beamCallTimeout;
-    if (!Number.isSafeInteger(timeout) || timeout < 0) throw new TypeError("beam.call: the timeout is a whole number of ms");
+    checkTimeout(timeout);
     if (this.stopped) return Promise.reject(this.stopped);
     if (this.pending.size >= this.config.maxBeamCalls) {
       return Promise.reject(
@@ -255,6 +259,15 @@ export function frameOf(elements: readonly unknown[], what: readonly string[] = 
   return encodeTuple(FRAME_HEAD, elements, what);
 }
 const FRAME_HEAD = [BRIDGE_TAG];
+
+/** The longest timeout a beam.call may have: Erlang's receive takes at most 2^32 - 1 ms. */
+export const MAX_CALL_TIMEOUT = 0xffffffff;
+
+/** @throws TypeError for a timeout that is not a whole number of ms from 0 to MAX_CALL_TIMEOUT. */
+export function checkTimeout(timeout: unknown): void {
+  if (!Number.isSafeInteger(timeout) || (timeout as number) < 0 || (timeout as number) > MAX_CALL_TIMEOUT)
+    throw new TypeError(`beam.call: the timeout is a whole number of ms from 0 to ${MAX_CALL_TIMEOUT}`);
+}
 
 /** beam.send's TypeError for what is not a destination. */
 export const NOT_A_DESTINATION = "beam.send: the destination is a Pid, a name (an Atom, a string, a binary) or tuple(name, node)";

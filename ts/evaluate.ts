@@ -11,9 +11,9 @@
 // to find it, where the completion value is the language's definition; the
 // price is that top-level `await` is a SyntaxError.
 //
-// Each snippet is a block of its own: its let, const, class and function
-// declarations end with it, and the next eval may declare the same names.
-// What should outlive it goes on globalThis. `import` works as in the
+// Each snippet is a block of its own, in strict mode as a module is: its
+// let, const, class and function declarations end with it, and the next eval
+// may declare the same names. What should outlive it goes on globalThis. `import` works as in the
 // protocol module: "erlang-reactor" is this runtime, other packages are
 // found from the protocol's directory.
 import { SourceMap, SourceMapPayload, createRequire } from "module";
@@ -42,7 +42,10 @@ export async function evaluate(source: string, dir: string): Promise<unknown> {
   };
   // The block and its prelude take one line of their own: the source map
   // moves down one line with them.
-  const prelude = `{ const require = globalThis[Symbol.for("erlang-reactor.eval")].require, module = { exports: {} }, exports = module.exports;\n`;
+  // Strict, as a module's code is; and `void 0` first, so that a snippet
+  // whose statements have no value (a declaration) has undefined, not the
+  // directive's string or (sloppy mode's block function) the function.
+  const prelude = `"use strict"; void 0; { const require = globalThis[Symbol.for("erlang-reactor.eval")].require, module = { exports: {} }, exports = module.exports;\n`;
   const map = JSON.parse(code.map) as SourceMapPayload;
   map.mappings = ";" + map.mappings;
   try {

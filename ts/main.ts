@@ -7,11 +7,15 @@ import { Outbox } from "./outbox";
 import { Port } from "./port";
 import { ProtocolTable } from "./protocol-table";
 
+/** ms the event loop has to end this process once Erlang's side is gone. */
+const ORPHAN_GRACE_MS = 5000;
+
 function main(): void {
   const io = addon();
   // Before anything touches process.stdout: from here on fd 1 is stderr and
   // the frames have an fd of their own.
   const out = new Outbox(io, io.takeStdout());
+  io.watchStdin(ORPHAN_GRACE_MS);
   // This process's one engine: its protocol factory, fds and running connection.
   const protocols = new ProtocolTable();
   redirectConsole(out, () => protocols.currentConnection());

@@ -54,10 +54,11 @@ export class ProtocolTable {
     return this.loaded?.factory;
   }
 
-  /** The function the loaded code exports as `name` (its own property, not inherited). */
+  /** The function the loaded code exports as `name` (its own property, not
+   * inherited); never the default export, which is the protocol. */
   exported(name: string): ((...args: unknown[]) => unknown) | undefined {
     const exports = this.loaded?.exports;
-    if (!exports || !Object.prototype.hasOwnProperty.call(exports, name)) return undefined;
+    if (!exports || name === "default" || !Object.prototype.hasOwnProperty.call(exports, name)) return undefined;
     const f = exports[name];
     return typeof f === "function" ? (f as (...args: unknown[]) => unknown) : undefined;
   }

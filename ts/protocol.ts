@@ -211,8 +211,12 @@ export abstract class Protocol {
    * until they are out). From anywhere else (a timer, a Promise, another
    * connection's callback) the fd is armed for writing at once, and
    * writeReady runs when it can take more. On a datagram socket a write is
-   * one datagram, sent now or not at all (false; sendTo queues). */
+   * one datagram, sent now or not at all (false; sendTo queues). After the
+   * connection has ended it writes nothing and returns false, where Node's
+   * socket reports ERR_STREAM_DESTROYED to the write's callback: a timer that
+   * outlives its connection does not throw. */
   write(data: Uint8Array | string): boolean {
+    if (this.closed) return false;
     const b = typeof data === "string" ? Buffer.from(data) : data;
     return this.handle().write(b);
   }
@@ -279,12 +283,15 @@ export abstract class Protocol {
    * once: no message reaches it afterwards.
    * @throws RangeError for an empty or longer name, or past 1024 groups. */
   join(group: string | Uint8Array): void {
-    this.handle().join(groupName(group));
+    const name = groupName(group);
+    if (!this.closed) this.handle().join(name); // an ended connection is in no group
   }
 
-  /** Leave `group`; leaving a group it is not in does nothing. */
+  /** Leave `group`; leaving a group it is not in (or after the connection
+   * ended, which left them all) does nothing. */
   leave(group: string | Uint8Array): void {
-    this.handle().leave(groupName(group));
+    const name = groupName(group);
+    if (!this.closed) this.handle().leave(name);
   }
 
   /** Close the connection (from a handler, a timer, a promise, anywhere),

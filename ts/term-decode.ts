@@ -11,6 +11,8 @@ import { Atom, Bitstring, Float, ImproperList, Pid, Port, Ref, TAG, Term, Tuple,
  * The term encoded in `buf`: what Erlang's `term_to_binary/1` wrote, version
  * byte first (compressed or not).
  *
+ * @param levels the levels of a message around the values it holds (a bridge
+ *   frame's tuple, a call's argument list), not counted against MAX_TERM_DEPTH.
  * @returns a fresh value: binaries are copies, nothing refers to `buf`.
  * @throws SyntaxError when `buf` is not one well-formed term (a bad tag, a
  *   count past the end, trailing bytes...), naming the byte offset.
@@ -19,7 +21,7 @@ import { Atom, Bitstring, Float, ImproperList, Pid, Port, Ref, TAG, Term, Tuple,
  *   integer of more than MAX_BIG_BYTES bytes.
  * @throws TypeError for a fun, or a LOCAL_EXT term: they do not cross the bridge.
  */
-export function decodeTerm(buf: Uint8Array): Term {
+export function decodeTerm(buf: Uint8Array, levels = 0): Term {
   if (!(buf instanceof Uint8Array)) throw new TypeError("decodeTerm takes a Buffer or a Uint8Array");
   if (buf.length > MAX_TERM_SIZE)
     throw new RangeError(`a term of ${buf.length} bytes is larger than ${MAX_TERM_SIZE} (MAX_TERM_SIZE)`);
@@ -31,7 +33,7 @@ export function decodeTerm(buf: Uint8Array): Term {
     bytes = inflate(bytes);
     at = 0;
   }
-  const d = new Decoder(bytes, at);
+  const d = new Decoder(bytes, at, MAX_TERM_DEPTH + levels);
   const term = d.term(0);
   d.end();
   return term;
@@ -62,6 +64,7 @@ class Decoder {
   constructor(
     private readonly buf: Buffer,
     private pos: number,
+    private readonly maxDepth: number,
   ) {}
 
   end(): void {
@@ -304,7 +307,7 @@ class Decoder {
   }
 
   private enter(depth: number): void {
-    if (depth >= MAX_TERM_DEPTH)
+    if (depth >= this.maxDepth)
       throw new RangeError(`the term nests deeper than ${MAX_TERM_DEPTH} levels (MAX_TERM_DEPTH)`);
   }
 

@@ -12,6 +12,7 @@ import { Atom, Bitstring, Float, ImproperList, Opaque, TAG, Tuple, wellFormed } 
  * Erlang's `binary_to_term/1` reads.
  *
  * @param value any {@link Encodable} value.
+ * @param name what an error calls the value (default `value`).
  * @returns a Buffer of at most MAX_TERM_SIZE bytes.
  * @throws TypeError naming the path in `value` (`value.user.tags[3]: cannot
  *   encode a function`) of a function, a symbol, a cycle, NaN or an infinity, a
@@ -21,8 +22,9 @@ import { Atom, Bitstring, Float, ImproperList, Opaque, TAG, Tuple, wellFormed } 
  *   the value nests deeper than MAX_TERM_DEPTH, or when an integer's magnitude
  *   has more than MAX_BIG_BYTES bytes.
  */
-export function encodeTerm(value: unknown): Buffer {
+export function encodeTerm(value: unknown, name = "value"): Buffer {
   return withEncoder((e) => {
+    e.root = name;
     e.byte(TAG.VERSION);
     e.value(value, 0);
     return e.result();
@@ -173,7 +175,7 @@ class Encoder {
   private list(v: readonly unknown[], depth: number): void {
     const n = v.length;
     if (n === 0) return this.byte(TAG.NIL);
-    if (n <= 0xffff && v.every(isByte)) {
+    if (n <= 0xffff && allBytes(v)) {
       // Erlang's own encoding of a list of bytes (STRING_EXT).
       this.ensure(3 + n);
       this.u8(TAG.STRING).u16(n);
@@ -349,6 +351,13 @@ class Encoder {
   private fail(what: string): never {
     throw new TypeError(`${this.where()}: ${what}`);
   }
+}
+
+/** Every element a byte: a plain loop, as every() skips a sparse array's
+ * holes (which encode as `undefined`, as the value a hole reads as). */
+function allBytes(v: readonly unknown[]): boolean {
+  for (let i = 0; i < v.length; i++) if (!isByte(v[i])) return false;
+  return true;
 }
 
 function isByte(x: unknown): boolean {

@@ -62,6 +62,11 @@ export class Tuple<T = Term> {
   get size(): number {
     return this.elements.length;
   }
+
+  /** `{a, b}`, its elements as String() gives them (a log line, a template string). */
+  toString(): string {
+    return `{${this.elements.map((e) => (Array.isArray(e) ? `[${e.map(String).join(", ")}]` : String(e))).join(", ")}}`;
+  }
 }
 
 /** The tuple of `elements`. */

@@ -62,7 +62,7 @@ run(#{send := Send, in_flight := A, handlers := Handlers, timeout := Default, id
     atomics:sub(A, 1, 1),
     reply(Send, Id, Result).
 
-call_timeout(T, _) when is_integer(T), T >= 0 -> T;
+call_timeout(T, _) when is_integer(T), T >= 0, T =< 16#FFFFFFFF -> T; % receive's own bound
 call_timeout(_, Default) -> Default.
 
 %% The context's own functions first, then the node's.

@@ -68,7 +68,8 @@
 -spec new(map()) -> bridge().
 new(Opts) ->
     #bridge{max_calls = reactor_config:get(max_calls, Opts),
-            handlers = reactor_config:get(handlers, Opts),
+            handlers = maps:fold(fun(N, F, Acc) -> Acc#{reactor_config:handler_name(N) => F} end,
+                                 #{}, reactor_config:get(handlers, Opts)),
             beam = atomics:new(1, []),
             max_beam_calls = reactor_config:get(max_beam_calls, Opts),
             beam_call_timeout = reactor_config:get(beam_call_timeout, Opts)}.
@@ -123,7 +124,8 @@ send_request(Ctx, Kind, Elements, Timeout) ->
 -spec encode_request(call | eval, tuple()) -> {ok, {non_neg_integer(), binary()}} | {error, reactor_term:encode_error()}.
 encode_request(_Kind, Elements) when tuple_size(Elements) < 254 ->
     Max = reactor_term:max_size() - ?HEAD_ROOM,
-    case reactor_term:encode(Elements) of
+    %% {Name, Args}: the tuple and the list are the message's, each argument nests max_depth/0
+    case reactor_term:encode(Elements, 2) of
         {ok, <<131, 104, N, Body/binary>>} when byte_size(Body) =< Max -> {ok, {N, Body}};
         {ok, Bin} -> {error, {too_large, byte_size(Bin) + ?HEAD_ROOM}};
         {error, _} = E -> E

@@ -4,7 +4,7 @@
 %% hold both copies to it.
 -module(reactor_config).
 
--export([default/1, get/2, node_init/2, code/1]).
+-export([default/1, get/2, node_init/2, code/1, handler_name/1]).
 
 -export_type([opts/0]).
 
@@ -121,7 +121,7 @@ check_bridge(Opts) ->
     T = get(beam_call_timeout, Opts),
     is_integer(T) andalso T >= 0 orelse throw({bad_option, {beam_call_timeout, T}}),
     H = get(handlers, Opts),
-    is_map(H) andalso lists:all(fun({N, F}) -> is_binary(N) andalso reactor_functions:is_handler(F) end,
+    is_map(H) andalso lists:all(fun({N, F}) -> is_binary(handler_name(N)) andalso reactor_functions:is_handler(F) end,
                                 maps:to_list(H))
         orelse throw({bad_option, {handlers, H}}),
     ok.
@@ -167,3 +167,14 @@ existing(Path) ->
         true -> unicode:characters_to_binary(Abs);
         false -> throw({protocol_not_found, unicode:characters_to_binary(Path)})
     end.
+
+%% @doc A `handlers' key as the binary beam.call names it: an atom or
+%% chardata, as reactor:register_function/2 takes (anything else: not a binary).
+-spec handler_name(term()) -> binary() | error.
+handler_name(N) when is_atom(N) -> atom_to_binary(N);
+handler_name(N) when is_binary(N); is_list(N) ->
+    case unicode:characters_to_binary(N) of
+        B when is_binary(B) -> B;
+        _ -> error
+    end;
+handler_name(_) -> error.

@@ -29,6 +29,10 @@
 -define(DEFAULT_CONTEXT, reactor_default_context).
 %% How long a replaced Node may keep its connections (replace/2's drain_timeout).
 -define(DRAIN_TIMEOUT, 30000).
+%% What call/4 and eval/3 take (a function_clause otherwise): a name or
+%% source as an atom or chardata, and a timeout receive can wait.
+-define(IS_NAME(N), (is_atom(N) orelse is_binary(N) orelse is_list(N))).
+-define(IS_TIMEOUT(T), (T =:= infinity orelse (is_integer(T) andalso T >= 0 andalso T =< 16#FFFFFFFF))).
 %% ms call/3 and eval/2 wait for their result.
 -define(CALL_TIMEOUT, 5000).
 
@@ -78,10 +82,13 @@ whereis(Id) -> reactor_registry:whereis_name({context, Id}).
 -spec ref(term()) -> context().
 ref(Id) -> {via, reactor_registry, {context, Id}}.
 
+%% `name': an atom, or OTP's `{local, Atom}', registered locally.
 start(How, Id, Opts) when is_map(Opts) ->
     case maps:get(name, Opts, undefined) of
         undefined -> gen_server:How(?MODULE, {Id, Opts}, []);
-        Name -> gen_server:How({local, Name}, ?MODULE, {Id, Opts}, [])
+        {local, Name} when is_atom(Name) -> gen_server:How({local, Name}, ?MODULE, {Id, Opts}, []);
+        Name when is_atom(Name) -> gen_server:How({local, Name}, ?MODULE, {Id, Opts}, []);
+        Bad -> {error, {bad_option, {name, Bad}}}
     end.
 
 %% @doc Hand `Fd' to the default context. See {@link handoff/3}.
@@ -189,7 +196,7 @@ call(Ctx, Function, Args) -> call(Ctx, Function, Args, ?CALL_TIMEOUT).
 %% | timeout | overloaded | not_running}' (docs/bridge.md). The context never
 %% waits for it. Raises `{bad_term, Why}' for `Args' that cannot cross.
 -spec call(context(), unicode:chardata() | atom(), [term()], timeout()) -> {ok, term()} | {error, term()}.
-call(Ctx, Function, Args, Timeout) when is_list(Args) ->
+call(Ctx, Function, Args, Timeout) when is_list(Args), ?IS_NAME(Function), ?IS_TIMEOUT(Timeout) ->
     reactor_bridge:request(Ctx, call, [Function, Args], Timeout).
 
 %% @doc eval/3 with a timeout of 5000 ms.
@@ -199,7 +206,8 @@ eval(Ctx, Source) -> eval(Ctx, Source, ?CALL_TIMEOUT).
 %% @doc Run TypeScript `Source' in the context's Node process: its value is
 %% its last statement's (a Promise awaited; docs/bridge.md). As call/4.
 -spec eval(context(), unicode:chardata(), timeout()) -> {ok, term()} | {error, term()}.
-eval(Ctx, Source, Timeout) -> reactor_bridge:request(Ctx, eval, [Source], Timeout).
+eval(Ctx, Source, Timeout) when ?IS_NAME(Source), ?IS_TIMEOUT(Timeout) ->
+    reactor_bridge:request(Ctx, eval, [Source], Timeout).
 
 %% A call to a context that is gone or going says so instead of exiting the caller.
 request(Ctx, Req, Timeout) ->

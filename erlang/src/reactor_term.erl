@@ -12,7 +12,7 @@
 %% which one (`{unknown_atom, Name}'), not just `badarg'.
 -module(reactor_term).
 
--export([encode/1, decode/1, max_size/0, max_depth/0]).
+-export([encode/1, encode/2, decode/1, max_size/0, max_depth/0]).
 
 -export_type([encode_error/0, decode_error/0]).
 
@@ -49,13 +49,19 @@ max_depth() -> ?MAX_TERM_DEPTH.
 %% is known to fit the bounds Node decodes within. The size is
 %% `erlang:external_size/1', checked before anything is encoded.
 -spec encode(term()) -> {ok, binary()} | {error, encode_error()}.
-encode(Term) ->
+encode(Term) -> encode(Term, 0).
+
+%% @doc encode/1 of a message whose first `Levels' levels (a frame's tuple,
+%% a call's argument list) are the message's own: the values inside nest up
+%% to max_depth/0 levels below them.
+-spec encode(term(), non_neg_integer()) -> {ok, binary()} | {error, encode_error()}.
+encode(Term, Levels) ->
     case erlang:external_size(Term) of
         Size when Size > ?MAX_TERM_SIZE ->
             {error, {too_large, Size}};
         _ ->
             try
-                walk(Term, 0),
+                walk(Term, -Levels),
                 {ok, term_to_binary(Term)}
             catch
                 throw:{?MODULE, Error} -> {error, Error}

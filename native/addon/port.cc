@@ -3,7 +3,9 @@
 // stream, moved off fd 1.
 #include "addon.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <time.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <thread>
 
 namespace reactor {
 namespace {
@@ -112,9 +115,32 @@ Napi::Value WriteAll(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// watchStdin(graceMs): a thread that waits, beside the event loop, for
+// Erlang's end of stdin to close (POLLHUP: the BEAM or the port is gone), then
+// gives the event loop graceMs to notice it and end the process (Port.onInputEnd)
+// before ending it itself with exit status 70. A loop stuck in JavaScript (an
+// eval of `for(;;){}`) would otherwise leave an orphan spinning for ever: its
+// parent is gone, so nobody else will kill it.
+Napi::Value WatchStdin(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) throw Napi::TypeError::New(env, "watchStdin(graceMs)");
+  int64_t grace = info[0].As<Napi::Number>().Int64Value();
+  std::thread([grace] {
+    struct pollfd pfd = {0, 0, 0};  // no events asked: only hang-ups and errors come back
+    while (poll(&pfd, 1, -1) < 0 && errno == EINTR) {
+    }
+    struct timespec ts = {static_cast<time_t>(grace / 1000), static_cast<long>(grace % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
+    _exit(70);
+  }).detach();
+  return env.Undefined();
+}
+
 }  // namespace
 
 void InitPort(Napi::Env env, Napi::Object exports) {
+  exports.Set("watchStdin", Napi::Function::New(env, WatchStdin));
   exports.Set("connectChannel", Napi::Function::New(env, ConnectChannel));
   exports.Set("recvFds", Napi::Function::New(env, RecvFds));
   exports.Set("takeStdout", Napi::Function::New(env, TakeStdout));

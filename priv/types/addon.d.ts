@@ -29,6 +29,10 @@ export interface Addon extends Io {
     recvFds(channelFd: number): ReceivedFds | null;
     /** Move the frame stream off fd 1 (which becomes stderr); returns its new fd. */
     takeStdout(): number;
+    /** Once Erlang's end of stdin closes, give the event loop `graceMs` to end
+     * the process, then end it with exit status 70 (a native thread: a loop
+     * stuck in JavaScript cannot leave an orphan). */
+    watchStdin(graceMs: number): void;
     /** Blocking write of every byte. */
     writeAll(fd: number, buf: Uint8Array): void;
     /** Blocks up to `ms` for fd to be readable. */

@@ -67,6 +67,10 @@ export declare class Bridge implements BeamBackend {
 /** "B", then the tuple of `elements` (`what[i]` names element i in an
  * error; the default is encodeTerm's "value"). */
 export declare function frameOf(elements: readonly unknown[], what?: readonly string[]): Buffer;
+/** The longest timeout a beam.call may have: Erlang's receive takes at most 2^32 - 1 ms. */
+export declare const MAX_CALL_TIMEOUT = 4294967295;
+/** @throws TypeError for a timeout that is not a whole number of ms from 0 to MAX_CALL_TIMEOUT. */
+export declare function checkTimeout(timeout: unknown): void;
 /** beam.send's TypeError for what is not a destination. */
 export declare const NOT_A_DESTINATION = "beam.send: the destination is a Pid, a name (an Atom, a string, a binary) or tuple(name, node)";
 /** Whether beam.send can send to `d` (bridge and stub alike). */

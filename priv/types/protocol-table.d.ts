@@ -25,7 +25,8 @@ export declare class ProtocolTable {
     /** What new connections get from now on (a load or a reload). */
     install(loaded: LoadedProtocol): void;
     get protocolFactory(): ProtocolFactory | undefined;
-    /** The function the loaded code exports as `name` (its own property, not inherited). */
+    /** The function the loaded code exports as `name` (its own property, not
+     * inherited); never the default export, which is the protocol. */
     exported(name: string): ((...args: unknown[]) => unknown) | undefined;
     /** The Protocol instance serving an fd (Node's copy), if any. */
     getProtocol(fd: number): Protocol | undefined;

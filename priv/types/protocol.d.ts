@@ -122,7 +122,10 @@ export declare abstract class Protocol {
      * until they are out). From anywhere else (a timer, a Promise, another
      * connection's callback) the fd is armed for writing at once, and
      * writeReady runs when it can take more. On a datagram socket a write is
-     * one datagram, sent now or not at all (false; sendTo queues). */
+     * one datagram, sent now or not at all (false; sendTo queues). After the
+     * connection has ended it writes nothing and returns false, where Node's
+     * socket reports ERR_STREAM_DESTROYED to the write's callback: a timer that
+     * outlives its connection does not throw. */
     write(data: Uint8Array | string): boolean;
     /** Send one datagram to addr:port now (true), or queue it for writeReady
      * when the kernel takes nothing now (false: return "write_pending"). A
@@ -154,7 +157,8 @@ export declare abstract class Protocol {
      * once: no message reaches it afterwards.
      * @throws RangeError for an empty or longer name, or past 1024 groups. */
     join(group: string | Uint8Array): void;
-    /** Leave `group`; leaving a group it is not in does nothing. */
+    /** Leave `group`; leaving a group it is not in (or after the connection
+     * ended, which left them all) does nothing. */
     leave(group: string | Uint8Array): void;
     /** Close the connection (from a handler, a timer, a promise, anywhere),
      * as returning "close" does and as Node's socket.end() does: what

@@ -3,6 +3,7 @@
  * Erlang's `binary_to_term/1` reads.
  *
  * @param value any {@link Encodable} value.
+ * @param name what an error calls the value (default `value`).
  * @returns a Buffer of at most MAX_TERM_SIZE bytes.
  * @throws TypeError naming the path in `value` (`value.user.tags[3]: cannot
  *   encode a function`) of a function, a symbol, a cycle, NaN or an infinity, a
@@ -12,7 +13,7 @@
  *   the value nests deeper than MAX_TERM_DEPTH, or when an integer's magnitude
  *   has more than MAX_BIG_BYTES bytes.
  */
-export declare function encodeTerm(value: unknown): Buffer;
+export declare function encodeTerm(value: unknown, name?: string): Buffer;
 /**
  * `head` (bytes written as they are), then the External Term Format of a
  * tuple of `elements`, version byte first, in one pass: a bridge frame

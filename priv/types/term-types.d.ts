@@ -33,6 +33,8 @@ export declare class Tuple<T = Term> {
     elements: readonly T[]);
     /** The number of elements (Erlang's `tuple_size/1`). */
     get size(): number;
+    /** `{a, b}`, its elements as String() gives them (a log line, a template string). */
+    toString(): string;
 }
 /** The tuple of `elements`. */
 export declare function tuple<T extends unknown[]>(...elements: T): Tuple<T[number]>;

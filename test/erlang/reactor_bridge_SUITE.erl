@@ -54,9 +54,8 @@ call_results(_Config) ->
     ?assertMatch({error, {exception, <<"TypeError: result.user.tags[2]: cannot encode a function">>, _}},
                  call(Ctx, unencodable, [])),
     ?assertEqual({error, {no_function, <<"nope">>}}, call(Ctx, nope, [])),
-    %% a class is a function, and says so; inherited is not exported
-    ?assertMatch({error, {exception, <<"TypeError: Class constructor Pong cannot be invoked without 'new'">>, _}},
-                 call(Ctx, default, [])),
+    %% the default export is the protocol, never a function to call; inherited is not exported
+    ?assertEqual({error, {no_function, <<"default">>}}, call(Ctx, default, [])),
     ?assertEqual({error, {no_function, <<"toString">>}}, call(Ctx, toString, [])),
     ?assertEqual({error, {no_function, <<"hasOwnProperty">>}}, call(Ctx, hasOwnProperty, [])),
     %% the context is none the worse
@@ -140,7 +139,14 @@ call_bad_args_raise(_Config) ->
     Ctx = ctx(bad_args),
     ?assertError({bad_term, {unsupported, _}}, call(Ctx, echo, [fun() -> ok end])),
     ?assertError({bad_term, {too_deep, 1000}}, call(Ctx, echo, [nest(1000)])),
+    %% the bound is each argument's: 1000 levels cross, and come back
+    ?assertEqual({ok, nest(999)}, call(Ctx, echo, [nest(999)])),
     ?assertError(function_clause, call(Ctx, echo, not_a_list)),
+    %% a name that is no name, a timeout receive cannot wait: the caller's error, not not_running
+    ?assertError(function_clause, call(Ctx, 42, [])),
+    ?assertError(function_clause, reactor_context:call(Ctx, echo, [1], -1)),
+    ?assertError(function_clause, reactor_context:call(Ctx, echo, [1], 1 bsl 40)),
+    ?assertError(function_clause, reactor_context:eval(Ctx, "1", -1)),
     ?assertMatch(#{calls_in_flight := 0}, reactor_context:info(Ctx)),
     ok = reactor_context:stop(Ctx).
 
@@ -225,6 +231,10 @@ eval_values(_Config) ->
     ?assertEqual({ok, 12}, E("const x = 6; x * 2")), % the same name again: a block of its own
     ?assertEqual({ok, <<"b">>}, E("let y = 0;\nif (y) { 'a' } else { 'b' }")),
     ?assertEqual({ok, undefined}, E("const z = 1;")),
+    ?assertEqual({ok, undefined}, E("function f() {}")), % a declaration: no value, strict or not
+    ?assertEqual({ok, undefined}, E("class A {}")),
+    ?assertEqual({ok, -0.0}, E("(0, -0)")), % esbuild drops a bare negative literal: docs/bridge.md
+    ?assertMatch({error, {exception, <<"ReferenceError: ", _/binary>>, _}}, E("undeclared = 1")), % strict
     ?assertEqual({ok, 7}, E("(async () => { await new Promise((r) => setTimeout(r, 10)); return 7; })()")),
     ?assertEqual({ok, Ctx}, E("import { beam } from \"erlang-reactor\";\nbeam.self()")),
     ?assertEqual({ok, <<"a/b">>}, E("import * as path from \"path\"; path.join(\"a\", \"b\")")),
@@ -255,13 +265,17 @@ beam_call_context_handlers(_Config) ->
     Self = self(),
     Handlers = #{<<"double">> => fun(X) -> 2 * X end,
                  <<"where">> => fun() -> Self ! {ran_in, self()}, node() end,
-                 <<"lists.reverse">> => {lists, reverse},
+                 'lists.reverse' => {lists, reverse}, % a name as register_function takes it
+                 "triple" => fun(X) -> 3 * X end,
                  <<"auth.check">> => fun(Tok) -> ets:member(?MODULE, Tok) end},
     ets:new(?MODULE, [named_table, public]),
     ets:insert(?MODULE, {<<"good">>}),
     Ctx = ctx(handlers, #{handlers => Handlers}),
     ?assertEqual({ok, 42}, call(Ctx, ask, [<<"double">>, 21])),
     ?assertEqual({ok, [3, 2, 1]}, call(Ctx, ask, [<<"lists.reverse">>, [1, 2, 3]])),
+    ?assertEqual({ok, 9}, call(Ctx, ask, [<<"triple">>, 3])),
+    ?assertEqual({error, {bad_option, {handlers, #{42 => {lists, reverse}}}}},
+                 reactor_context:start(bad_handlers, #{protocol => fixture("bridge.ts"), handlers => #{42 => {lists, reverse}}})),
     ?assertEqual({ok, true}, call(Ctx, ask, [<<"auth.check">>, <<"good">>])),
     ?assertEqual({ok, false}, call(Ctx, ask, [<<"auth.check">>, <<"bad">>])),
     ?assertEqual({ok, node()}, call(Ctx, ask, [<<"where">>])),
@@ -420,7 +434,7 @@ options_are_checked(_Config) ->
     P = fixture("bridge.ts"),
     [?assertEqual({error, {bad_option, {K, V}}}, reactor_context:start(bad, #{protocol => P, K => V}))
      || {K, V} <- [{max_calls, 0}, {max_beam_calls, -1}, {beam_call_timeout, infinity},
-                   {handlers, #{name_not_binary => fun() -> ok end}},
+                   {handlers, #{{not_a_name} => fun() -> ok end}},
                    {handlers, #{<<"x">> => {lists}}}, {handlers, []}]],
     ok.
 

@@ -12,7 +12,7 @@
 all() ->
     [fail_fast_not_node, fail_fast_with_stderr, stderr_is_logged, death_carries_stderr,
      port_epipe_ends_context, channel_hangup_ends_context, console_log_visible_with_peer,
-     node_killed_under_load_five_times].
+     node_killed_under_load_five_times, orphan_with_a_stuck_loop_ends].
 
 suite() -> [{timetrap, {minutes, 3}}].
 
@@ -223,3 +223,24 @@ load(Port, S, N) ->
 stop_load(P) ->
     P ! {stop, self()},
     receive {served, P, N} -> N after 5000 -> error(load_stuck) end.
+
+%% A BEAM that goes away while its Node's event loop is stuck in JavaScript
+%% (nothing reads stdin's end) leaves no orphan: Node's native watch of stdin
+%% ends it 5 s later (ts/main.ts ORPHAN_GRACE_MS), exit status 70.
+orphan_with_a_stuck_loop_ends(Config) ->
+    PidFile = filename:join(?config(priv_dir, Config), "node.pid"),
+    Ebin = [["-pa ", filename:dirname(code:which(M)), " "] || M <- [reactor, reactor_test_lib]],
+    Script = io_lib:format(
+               "{ok, _} = application:ensure_all_started(reactor), "
+               "{ok, C} = reactor_context:start(orphan, #{protocol => \"~ts\"}), "
+               "ok = file:write_file(\"~ts\", integer_to_list(maps:get(os_pid, reactor_context:info(C)))), "
+               "{error, timeout} = reactor_context:eval(C, <<\"for (;;) {}\">>, 100), "
+               "erlang:halt(0).", [example("echo.ts"), PidFile]),
+    Cmd = lists:flatten(["erl -noshell ", Ebin, " -eval '", Script, "'"]),
+    ct:log("~ts~n~ts", [Cmd, os:cmd(Cmd)]),
+    {ok, Pid} = file:read_file(PidFile),
+    Proc = "/proc/" ++ binary_to_list(Pid),
+    ?assert(filelib:is_dir(Proc)), % the BEAM is gone, its Node spins on
+    {Gone, ok} = timed(fun() -> reactor_test_lib:wait_until(fun() -> not filelib:is_dir(Proc) end, 15000) end),
+    ct:pal("Node ended ~b ms after its BEAM", [Gone]),
+    ?assert(Gone > 2000).

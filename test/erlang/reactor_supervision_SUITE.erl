@@ -76,6 +76,12 @@ start_listener_errors(_Config) ->
                  reactor:start_listener(errs_l, #{port => 0, context => Ctx})),
     ?assertMatch({error, {already_started, _}},
                  reactor_context:start(errs, #{protocol => example("echo.ts")})),
+    %% `name': an atom or OTP's {local, Atom}; anything else says so
+    ?assertEqual({error, {bad_option, {name, {global, g}}}},
+                 reactor_context:start(errs_n, #{protocol => example("echo.ts"), name => {global, g}})),
+    {ok, Named} = reactor_context:start(errs_local, #{protocol => example("echo.ts"), name => {local, errs_local_ctx}}),
+    ?assertEqual(Named, whereis(errs_local_ctx)),
+    ok = reactor_context:stop(Named),
     %% a failed start leaves nothing registered or supervised
     [?assertEqual(undefined, reactor_listener:whereis(N)) || N <- [errs_2, errs_3, errs_4, errs_5]],
     ?assertEqual(Children, supervisor:which_children(reactor_listeners_sup)),

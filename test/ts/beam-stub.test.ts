@@ -51,7 +51,8 @@ describe("stubBeam", () => {
 
   it("throws at the call site for args that cannot cross, as the bridge does", () => {
     stub = stubBeam({ f: () => 1 });
-    expect(() => beam.call("f", { cb: () => 1 })).toThrow("cannot encode a function");
+    expect(() => beam.call("f", { cb: () => 1 })).toThrow("args[0].cb: cannot encode a function"); // the bridge's words
+    expect(() => beam.apply("f", [], { timeout: 2 ** 32 })).toThrow("the timeout is a whole number of ms from 0 to 4294967295");
     expect(() => beam.send(42 as never, 1)).toThrow("beam.send: the destination");
     expect(stub.calls).toEqual([]);
   });

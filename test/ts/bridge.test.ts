@@ -113,7 +113,7 @@ describe("Erlang calls TypeScript", () => {
 
   it("answers {no_function, Name} for a name nothing exports as a function", async () => {
     const { addon, port } = await ready();
-    for (const [id, name] of [[6, "nope"], [7, "notAFunction"], [8, "toString"], [9, "__proto__"]] as const) {
+    for (const [id, name] of [[6, "nope"], [7, "notAFunction"], [8, "toString"], [9, "__proto__"], [10, "default"]] as const) {
       port.receive(bridgeIn(atom("call"), id, Buffer.from(name), []));
       expect(await resultOf(addon, id)).toEqual([error, tuple(atom("no_function"), Buffer.from(name))]);
     }
@@ -187,6 +187,9 @@ describe("TypeScript calls Erlang (beam)", () => {
     expect(() => b.call("f", [1, { cb: () => 1 }], {})).toThrow("args[1].cb: cannot encode a function");
     expect(() => b.send(atom("x"), Symbol("s"))).toThrow(TypeError);
     expect(() => b.send(42 as never, 1)).toThrow("beam.send: the destination");
+    // Erlang's receive waits at most 2^32 - 1 ms
+    expect(() => b.call("f", [], { timeout: 2 ** 32 })).toThrow("the timeout is a whole number of ms from 0 to 4294967295");
+    expect(() => b.call("f", [], { timeout: -1 })).toThrow(TypeError);
     expect(out.sendFrame).not.toHaveBeenCalled();
     expect(b.inFlight).toBe(0);
   });

@@ -40,6 +40,7 @@ export class FakeAddon extends MemoryFds implements Addon {
     expect(fd).toBe(CHANNEL_FD);
     return this.channel.shift() ?? null;
   }
+  watchStdin(): void {}
   takeStdout(): number {
     return FRAME_FD;
   }

@@ -41,7 +41,7 @@ describe("messageReceived", () => {
   it("gets what Erlang sends, as the bridge decodes it, and writes to the peer", () => {
     const t = connect(Lines);
     t.message("hello").message(42).message(tuple(atom("ok"), 1n << 70n));
-    expect(t.take()).toBe("hello\n42\n[object Object]\n");
+    expect(t.take()).toBe(`hello\n42\n{ok, ${1n << 70n}}\n`); // a Tuple prints as Erlang writes it
     expect(t.protocol.got[0]).toEqual(Buffer.from("hello")); // a binary is a Buffer
     expect(t.protocol.got[2]).toEqual(new Tuple([atom("ok"), 1n << 70n]));
     expect(t.stats()).toMatchObject({ messages_delivered: 3, messages_queued: 0, sent_to_ended: 0 });
@@ -189,6 +189,16 @@ describe("write() from outside a callback", () => {
     expect(t.actions.at(-1)).toBe("write_pending");
     t.drain();
     expect(t.take()).toBe("ick");
+  });
+
+  it("after the connection ended, write() returns false and join() does nothing: a timer does not throw", () => {
+    const t = connect(Lines);
+    t.feed("join room");
+    t.closeFromErlang();
+    expect(t.protocol.write("late")).toBe(false);
+    expect(() => t.protocol.join("other")).not.toThrow();
+    expect(() => t.protocol.leave("room")).not.toThrow();
+    expect(() => t.protocol.join("")).toThrow(RangeError); // a bad name is still the caller's error
   });
 
   it("in a callback, bytes left waiting go before the next read", () => {

@@ -203,6 +203,17 @@ describe("what cannot be encoded says where it is", () => {
     );
   });
 
+  it("a sparse array's holes are undefined, as they read, never bytes", () => {
+    expect(decodeTerm(encodeTerm([1, , 3]))).toEqual([1, undefined, 3]); // eslint-disable-line no-sparse-arrays
+    const a = new Array(3);
+    a[1] = 5;
+    expect(decodeTerm(encodeTerm(a))).toEqual([undefined, 5, undefined]);
+  });
+
+  it("an error names the value as the caller says", () => {
+    expect(() => encodeTerm({ f: () => 1 }, "args[0]")).toThrow("args[0].f: cannot encode a function");
+  });
+
   it("shares without cycles are fine", () => {
     const shared = [1, 2];
     expect(decodeTerm(encodeTerm([shared, { x: shared }]))).toEqual([[1, 2], new Map([[Buffer.from("x"), [1, 2]]])]);
