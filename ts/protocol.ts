@@ -325,9 +325,10 @@ export abstract class Protocol {
    * after the context's close_timeout (connectionLost gets ECLOSETIMEOUT).
    * Then, unseen by the protocol, what the peer still sends is read and
    * dropped until its end (at most linger_timeout, linger_max_bytes), so
-   * that it reads our last bytes instead of a reset. */
-  close(): void {
-    this[kConn]?.close();
+   * that it reads our last bytes instead of a reset. A `reason` is what
+   * connectionLost and telemetry get (a close that is no error: none). */
+  close(reason?: Error): void {
+    this[kConn]?.close(reason);
   }
 
   /** Close the connection now, as Node's socket.destroy() does: what is
