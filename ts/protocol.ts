@@ -1,8 +1,9 @@
 // What protocol modules extend: the TypeScript port of the reactor Protocol.
-import type { ClientInfo, TlsInfo } from "./types";
+import type { ClientInfo } from "./types";
 import { datagramPort } from "./errors";
 import type { Term, Tuple } from "./term-types";
 import { MAX_GROUP_BYTES } from "./limits";
+import type { TlsInfo } from "./tls-config";
 
 /** What a handler tells the reactor to do next. */
 export type Action = "continue" | "write_pending" | "read_pending" | "close";

@@ -86,16 +86,16 @@ export class TlsLayer extends Layer {
     );
   }
 
+  get handshaking(): boolean {
+    return !this.secure && !this.failed && !this.closed;
+  }
+
   get opensLater(): boolean {
     return true;
   }
 
   get settlesLater(): boolean {
     return true;
-  }
-
-  get handshaking(): boolean {
-    return !this.secure && !this.failed && !this.closed;
   }
 
   /** Ciphertext waiting for the fd, and whatever waits below. */

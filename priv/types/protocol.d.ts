@@ -1,5 +1,6 @@
-import type { ClientInfo, TlsInfo } from "./types";
+import type { ClientInfo } from "./types";
 import type { Term, Tuple } from "./term-types";
+import type { TlsInfo } from "./tls-config";
 /** What a handler tells the reactor to do next. */
 export type Action = "continue" | "write_pending" | "read_pending" | "close";
 export declare const ACTIONS: ReadonlySet<string>;

@@ -31,9 +31,9 @@ export declare class TlsLayer extends Layer {
     highWater: number, 
     /** what its log lines call the handshake: "TLS", or "STARTTLS" on a live connection */
     label?: string);
+    get handshaking(): boolean;
     get opensLater(): boolean;
     get settlesLater(): boolean;
-    get handshaking(): boolean;
     /** Ciphertext waiting for the fd, and whatever waits below. */
     get unsent(): number;
     interest(want: BatchAction): BatchAction;
