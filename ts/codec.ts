@@ -86,6 +86,7 @@ export function decode(frame: Buffer): Incoming {
       if (t.length === 4 && isId(t[1]) && isPlainObject(t[2]) && isTransportSpec(t[3])) {
         const { preread, ...info } = t[2];
         const transport: TransportSpec = { proxy: t[3].proxy, tls: t[3].tls };
+        if (t[3].starttls !== undefined) transport.starttls = t[3].starttls;
         if (preread === undefined) return { type: "handoff", id: t[1], info: t[2], transport };
         // base64: erlpack would read the raw bytes as UTF-8
         if (typeof preread !== "string" || !BASE64.test(preread)) break;
@@ -179,7 +180,12 @@ function pidOf(v: unknown): Pid | undefined {
 }
 
 function isTransportSpec(v: unknown): v is TransportSpec {
-  return isPlainObject(v) && typeof v.proxy === "boolean" && (v.tls === false || isId(v.tls));
+  return (
+    isPlainObject(v) &&
+    typeof v.proxy === "boolean" &&
+    (v.tls === false || isId(v.tls)) &&
+    (v.starttls === undefined || isId(v.starttls))
+  );
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

@@ -112,7 +112,9 @@ export class Connection implements Upstream {
 
   readable(): void {
     this.armedAs = null;
-    if (this.paused) return; // armed by an ack before a preread's handler paused: resuming arms again
+    // armed by an ack before a preread's handler paused: resuming arms again;
+    // a handshake started on the live connection (startTls) goes on meanwhile
+    if (this.paused && !this.top.handshaking) return;
     this.touch();
     if (this.ending.closing) return this.ending.closing.readable();
     this.top.readable();
@@ -312,7 +314,7 @@ export class Connection implements Upstream {
   }
 
   private arm(): void {
-    if (this.closed || this.paused) return;
+    if (this.closed || (this.paused && !this.top.handshaking)) return;
     const interest = this.top.interest(this.next);
     this.armedForLayers = interest !== this.next;
     // After EOF, wanting to read means done: once every layer's bytes are out.

@@ -12,6 +12,8 @@ export type ReactorErrorCode =
   | "ECLOSETIMEOUT" // a graceful close: the peer did not take the last bytes within close_timeout
   | "EMESSAGEOVERFLOW" // more messages waited for the protocol than max_queued_messages
   | "EHANDSHAKETIMEOUT" // a TLS handshake did not finish in time
+  | "ENOSTARTTLS" // startTls() on a connection that has no starttls option set (its listener's or its context's)
+  | "ETLSACTIVE" // startTls() on a connection that is under TLS already (its listener's tls, or an earlier startTls)
   // beam.call (beam.ts): why the call rejected
   | "EEXCEPTION" // the Erlang function raised, or its process died (the message is the formatted reason)
   | "ENOFUNCTION" // no Erlang function is registered under that name

@@ -46,6 +46,7 @@ abstract class FdTransport implements Transport {
   up!: Upstream;
   readonly opensLater = false;
   readonly settlesLater = false;
+  readonly handshaking = false;
   readonly unsent = 0;
   abstract readonly datagram: boolean;
   private closed = false;

@@ -5,6 +5,9 @@ import type { Connection } from "./connection";
 import type { ConnectionHost } from "./connection-host";
 import type { ConnectionHandle, ConnRef, TimerKind } from "./protocol";
 import type { Transport } from "./transport";
+import type { TlsInfo } from "./types";
+import { ReactorError } from "./errors";
+import { StartTlsLayer } from "./starttls";
 
 export class Handle implements ConnectionHandle {
   constructor(
@@ -49,6 +52,27 @@ export class Handle implements ConnectionHandle {
 
   shutdownWrite(): void {
     this.top.shutdownWrite();
+  }
+
+  /** Protocol.startTls: what writeBuffer holds goes out in clear before
+   * TLS, then the stack's STARTTLS layer runs the handshake; the connection
+   * arms for it at once, in a handler or outside one. */
+  startTls(): Promise<TlsInfo> {
+    const layer = this.top;
+    const proto = this.conn.proto;
+    if (!(layer instanceof StartTlsLayer) || layer.started) {
+      throw proto.clientInfo.tls || (layer instanceof StartTlsLayer && layer.started)
+        ? new ReactorError("ETLSACTIVE", "startTls: the connection is under TLS already")
+        : new ReactorError("ENOSTARTTLS", "startTls: the connection has no starttls option set (its listener's or its context's)");
+    }
+    const clear = proto.writeBuffer.peek(Infinity);
+    proto.writeBuffer.clear();
+    const secure = layer.start(clear, proto.clientInfo, (tls) => {
+      this.conn.proto.clientInfo = { ...this.conn.proto.clientInfo, tls };
+    });
+    secure.catch(() => {}); // connectionLost tells the protocol too: never an unhandled rejection
+    this.conn.wake();
+    return secure;
   }
 
   setTimer(kind: TimerKind, ms: number): void {

@@ -3,6 +3,7 @@ import type { ClientInfo } from "./types";
 import { datagramPort } from "./errors";
 import type { Term, Tuple } from "./term-types";
 import { MAX_GROUP_BYTES } from "./limits";
+import type { TlsInfo } from "./tls-config";
 
 /** What a handler tells the reactor to do next. */
 export type Action = "continue" | "write_pending" | "read_pending" | "close";
@@ -42,6 +43,7 @@ export interface ConnectionHandle {
   writev(bufs: Uint8Array[]): number;
   sendTo(data: Uint8Array, addr: string, port: number): number;
   shutdownWrite(): void;
+  startTls(): Promise<TlsInfo>;
   close(reason?: Error): void;
   destroy(reason?: Error): void;
   join(group: Buffer): void;
@@ -266,6 +268,36 @@ export abstract class Protocol {
     this.handle().shutdownWrite();
   }
 
+  /** Start TLS on this live plaintext connection, as its server: the
+   * STARTTLS of SMTP (RFC 3207), IMAP and POP3's STLS, PostgreSQL's
+   * SSLRequest. What Node does with `new tls.TLSSocket(socket, { isServer:
+   * true, secureContext })`, here with the connection's `starttls` TLS option
+   * set: its listener's, or else its context's (Erlang, as `tls` is named).
+   *
+   * Call it once the protocol has answered the request in clear (SMTP's
+   * "220 Ready to start TLS"). What was written before the call goes out in
+   * clear, first; everything written after it is encrypted, and
+   * dataReceived gets only what came through TLS. The TLS session begins
+   * with the first byte read from the fd after the call: what the protocol
+   * already holds of the peer's input was sent in clear, and is the
+   * protocol's to drop, never to take as if it came over TLS (RFC 3207 §4;
+   * CVE-2011-0411 was a server that did). The runtime never feeds it to TLS.
+   *
+   * Returns the negotiated session once the handshake is done (it is
+   * `clientInfo.tls` from then on). A handler may await it and return its
+   * Action after: the handshake runs while the handler is pending, and what
+   * the peer sends over TLS meanwhile waits until the connection reads
+   * again. A handshake that fails (no ClientHello where one should be, the
+   * TLS option set's handshake_timeout, the peer gone) ends the connection:
+   * connectionLost gets the reason and the Promise rejects with it (nothing
+   * needs to catch it).
+   * @throws ReactorError `ENOSTARTTLS` when the connection has no `starttls`
+   *   option set, `ETLSACTIVE` when it is under TLS already (its listener's
+   *   `tls`, or an earlier startTls); `EBADF` once it is closed. */
+  startTls(): Promise<TlsInfo> {
+    return this.handle().startTls();
+  }
+
   /** This connection's address for Erlang: `reactor:conn_ref()`, the term
    * `{reactor_conn, ContextPid, ConnId}`. It is what `reactor:send/2` takes,
    * what `reactor_context:connections/1` lists as `ref`, and what telemetry's
@@ -301,9 +333,10 @@ export abstract class Protocol {
    * after the context's close_timeout (connectionLost gets ECLOSETIMEOUT).
    * Then, unseen by the protocol, what the peer still sends is read and
    * dropped until its end (at most linger_timeout, linger_max_bytes), so
-   * that it reads our last bytes instead of a reset. */
-  close(): void {
-    this[kConn]?.close();
+   * that it reads our last bytes instead of a reset. A `reason` is what
+   * connectionLost and telemetry get (a close that is no error: none). */
+  close(reason?: Error): void {
+    this[kConn]?.close(reason);
   }
 
   /** Close the connection now, as Node's socket.destroy() does: what is

@@ -13,7 +13,8 @@ import { Protocol, bind } from "./protocol";
 import { ProxyLayer } from "./proxy-layer";
 import { AdoptHook, ProtocolTable } from "./protocol-table";
 import { TlsLayer } from "./tls";
-import { TlsConfig, TlsOptions } from "./tls-config";
+import { StartTlsLayer } from "./starttls";
+import { TlsConfig, TlsConfigs, TlsOptions } from "./tls-config";
 import type { Transport } from "./transport";
 import { GroupSink, Groups } from "./groups";
 import type { ConnRef } from "./protocol";
@@ -104,7 +105,7 @@ export class Reactor implements ConnectionHost {
   private readonly idleTimeout: number;
   private readonly sweeper?: unknown;
   /** TLS configurations by the key Erlang gave them (or why one failed) */
-  private readonly tlsConfigs = new Map<number, TlsConfig | Error>();
+  private readonly tlsConfigs = new TlsConfigs();
 
   constructor(
     readonly io: Io,
@@ -138,13 +139,7 @@ export class Reactor implements ConnectionHost {
   /** A TLS configuration that handoffs name by `key`; one that cannot be made
    * refuses those handoffs (tls_config_failed) with its reason logged. */
   addTlsConfig(key: number, opts: TlsOptions): Error | undefined {
-    try {
-      this.tlsConfigs.set(key, new TlsConfig(opts));
-      return undefined;
-    } catch (e) {
-      this.tlsConfigs.set(key, e as Error);
-      return e as Error;
-    }
+    return this.tlsConfigs.add(key, opts);
   }
 
   get size(): number {
@@ -204,10 +199,13 @@ export class Reactor implements ConnectionHost {
       this.refuse(id, fd, "duplicate_id");
       return;
     }
-    const tls = spec.tls === false ? undefined : this.tlsConfigs.get(spec.tls);
-    if (spec.tls !== false && !(tls instanceof TlsConfig)) {
+    const tls = this.tlsConfigs.get(spec.tls);
+    const starttls = this.tlsConfigs.get(spec.starttls ?? false);
+    // (an Error may come from another realm: test what a config is, not what an error is)
+    const bad = [tls, starttls].find((c) => c !== undefined && !(c instanceof TlsConfig)) as Error | undefined;
+    if (bad) {
       this.errors++;
-      this.sink.log("error", id, `TLS options of this connection: ${tls?.message ?? `no TLS configuration ${spec.tls}`}`);
+      this.sink.log("error", id, `TLS options of this connection: ${bad.message}`);
       this.refuse(id, fd, "tls_config_failed");
       return;
     }
@@ -224,6 +222,7 @@ export class Reactor implements ConnectionHost {
     let top: Transport = bottom;
     if (spec.proxy) top = new ProxyLayer(top, info);
     if (tls instanceof TlsConfig) top = new TlsLayer(top, tls, info, this.writeHighWater);
+    else if (starttls instanceof TlsConfig && !top.datagram) top = new StartTlsLayer(top, starttls, this.writeHighWater);
     // What the caller read before the handoff is the stack's first read.
     const preread = spec.preread !== undefined && spec.preread.length > 0 && bottom instanceof StreamTransport;
     if (preread) bottom.unshift(spec.preread!);

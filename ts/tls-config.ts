@@ -60,3 +60,28 @@ export class TlsConfig {
     this.handshakeTimeout = o.handshake_timeout ?? DEFAULTS.handshakeTimeout;
   }
 }
+
+/** A context's TLS configurations by the key Erlang gave each (`tls_config`
+ * frames; key 0 is the context's own `tls`), or why one could not be made. */
+export class TlsConfigs {
+  private readonly byKey = new Map<number, TlsConfig | Error>();
+
+  /** Makes the configuration once; returns the error when it cannot be made
+   * (the handoffs that name it are refused). */
+  add(key: number, opts: TlsOptions): Error | undefined {
+    try {
+      this.byKey.set(key, new TlsConfig(opts));
+      return undefined;
+    } catch (e) {
+      this.byKey.set(key, e as Error);
+      return e as Error;
+    }
+  }
+
+  /** What a handoff names: undefined for `false` (none), the configuration,
+   * or an Error (it failed, or Erlang never sent that key). */
+  get(key: number | false): TlsConfig | Error | undefined {
+    if (key === false) return undefined;
+    return this.byKey.get(key) ?? new Error(`no TLS configuration ${key}`);
+  }
+}

@@ -53,6 +53,8 @@ export class TlsLayer extends Layer {
     private peer: { addr?: unknown; port?: unknown },
     /** plaintext taken but not yet out past which writev takes no more (0 = none) */
     private readonly highWater: number,
+    /** what its log lines call the handshake: "TLS", or "STARTTLS" on a live connection */
+    private readonly label = "TLS",
   ) {
     super(below);
     this.cipher = new CipherStream(() => this.up.wake());
@@ -82,6 +84,10 @@ export class TlsLayer extends Layer {
       () => this.fail(new ReactorError("EHANDSHAKETIMEOUT", `TLS handshake took longer than ${config.handshakeTimeout} ms`)),
       config.handshakeTimeout,
     );
+  }
+
+  get handshaking(): boolean {
+    return !this.secure && !this.failed && !this.closed;
   }
 
   get opensLater(): boolean {
@@ -235,7 +241,7 @@ export class TlsLayer extends Layer {
     const where = `${this.peer.addr ?? "peer"}:${this.peer.port ?? "-"}`;
     const code = (e as NodeJS.ErrnoException).code;
     const what = code && !e.message.includes(code) ? `${e.message} (${code})` : e.message;
-    this.up.error(e, this.secure ? `TLS error from ${where}: ${what}; closing` : `TLS handshake with ${where} failed: ${what}`);
+    this.up.error(e, this.secure ? `${this.label} error from ${where}: ${what}; closing` : `${this.label} handshake with ${where} failed: ${what}`);
   }
 }
 

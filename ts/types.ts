@@ -48,6 +48,9 @@ export type BatchAction = "read_pending" | "write_pending" | "close";
 export interface TransportSpec {
   proxy: boolean;
   tls: number | false;
+  /** the configuration Protocol.startTls uses (its listener's or its
+   * context's `starttls`); absent: none. Never with `tls`. */
+  starttls?: number;
   /** bytes read from the connection before its handoff (the client info's
    * `preread`, e.g. what reactor:handoff_socket/3 took out of a gen_tcp
    * port): the bottom of the stack reads them before the fd's */

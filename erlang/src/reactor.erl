@@ -174,8 +174,11 @@ close_socket(S) -> inet:close(S). % gen_tcp or gen_udp
 %% @doc Listen and hand every accepted connection to a context (or a pool),
 %% under the reactor application's supervisor.
 %% Opts: port (0 picks one), ip, context | pool, acceptors, backlog, info,
-%% proxy_protocol, tls. Errors are plain: `{error, eaddrinuse}',
-%% `{error, {no_context, Ctx}}', `{error, {already_started, Pid}}'.
+%% proxy_protocol, tls (TLS from the first byte), starttls (TLS once the
+%% protocol calls startTls; not with tls). Errors are plain: `{error,
+%% eaddrinuse}', `{error, {no_context, Ctx}}', `{error, {already_started,
+%% Pid}}', `{error, {conflicting_options, [tls, starttls]}}', the TLS errors
+%% of reactor_tls:options/1.
 -spec start_listener(term(), reactor_listener:opts()) -> {ok, pid()} | {error, term()}.
 start_listener(Name, Opts) ->
     case supervisor:start_child(reactor_listeners_sup, listener_child_spec(Name, Opts)) of

@@ -24,6 +24,7 @@
                   max_queued_messages => pos_integer(),
                   hot_wait => non_neg_integer(),
                   tls => reactor_tls:opts(),
+                  starttls => reactor_tls:opts(),
                   typecheck => boolean(),
                   name => atom(),
                   group => term(),
@@ -91,6 +92,8 @@ node_init(Id, Opts) ->
               undefined -> nil;
               TlsOpts -> reactor_tls:options(TlsOpts)
           end,
+    %% checked now (a typo is an error of the start); sent with a first handoff
+    _ = [reactor_tls:options(St) || St <- [maps:get(starttls, Opts, undefined)], St =/= undefined],
     {Node, get(node_args, Opts) ++ [Script],
      Code#{context => iolist_to_binary(io_lib:format("~0p", [Id])),
            read_size => get(read_size, Opts),

@@ -15,7 +15,10 @@
 
 %% Who is at the other end and how, and the connection's address
 %% (reactor:send/2): for logs, telemetry and connections/1.
--type meta() :: #{peer := term(), type := term(), transport := #{proxy := boolean(), tls := boolean()},
+%% `starttls => true': its protocol may start TLS (Erlang does not see
+%% whether it did).
+-type meta() :: #{peer := term(), type := term(),
+                  transport := #{proxy := boolean(), tls := boolean(), starttls => true},
                   ref := reactor:conn_ref()}.
 
 -record(conn, {res :: reactor_nif:res(), meta :: meta(),
@@ -131,9 +134,13 @@ next_id(T = #table{next_id = Id, conns = C, opening = P}) ->
 %% (acked/2) or refuses (nacked/2) it, as result `I' of handoff call `Call'.
 -spec open(pos_integer(), {reference(), pos_integer()}, reactor_nif:res(), map(),
            reactor_wire:transport(), table()) -> table().
-open(Id, {Call, I}, Res, Info, #{proxy := Proxy, tls := Tls}, T = #table{opening = P}) ->
+open(Id, {Call, I}, Res, Info, #{proxy := Proxy, tls := Tls} = Layers, T = #table{opening = P}) ->
+    Transport = #{proxy => Proxy, tls => Tls =/= false},
     Meta = #{peer => peer_of(Info), type => maps:get(type, Info, undefined),
-             transport => #{proxy => Proxy, tls => Tls =/= false},
+             transport => case Layers of
+                              #{starttls := _} -> Transport#{starttls => true};
+                              _ -> Transport
+                          end,
              %% the context is the caller: its pid names the connection
              ref => reactor:conn_ref(self(), Id)},
     T#table{opening = P#{Id => {Call, I, Res, Meta}}}.

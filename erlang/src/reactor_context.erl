@@ -232,7 +232,7 @@ init({Id, Opts}) ->
                     reactor_telemetry:context_start(Id, reactor_node:os_pid(N)),
                     {ok, #state{id = Id, opts = Opts,
                                 served = reactor_served:new(Id, N, table_opts(Opts)),
-                                tls_keys = reactor_tls:keys(is_map_key(tls, Opts)),
+                                tls_keys = tls_keys(Opts),
                                 max_conns = reactor_config:get(max_connections, Opts),
                                 stop_timeout = reactor_config:get(stop_timeout, Opts)}};
                 {error, Reason} ->
@@ -380,6 +380,11 @@ answer(Unexpected, S) ->
     logger:warning("reactor context ~0p: unexpected message from Node: ~0p", [S#state.id, Unexpected]),
     S.
 
+%% The TLS option sets a fresh Node knows: the context's `tls' (key 0);
+%% its `starttls' is sent with the first handoff that names it.
+tls_keys(Opts) ->
+    reactor_tls:keys(is_map_key(tls, Opts), maps:get(starttls, Opts, undefined)).
+
 %% replace/2: the old Node, its connections, the handoffs and queries it has
 %% not answered go to a drain; this process keeps its pid, its name and its
 %% listeners, and starts over with `N'.
@@ -392,5 +397,5 @@ hand_over(N, DrainTimeout, S = #state{served = Old, drains = Drains}) ->
     logger:notice("reactor context ~0p: replaced Node ~p by ~p; ~b connections drain on the old",
                   [S#state.id, reactor_node:os_pid(OldNode), reactor_node:os_pid(N),
                    length(reactor_served:ids(Old))]),
-    S#state{served = New, tls_keys = reactor_tls:keys(is_map_key(tls, S#state.opts)),
+    S#state{served = New, tls_keys = tls_keys(S#state.opts),
             drains = reactor_drains:add(D, OldNode, reactor_served:first_free(New), Drains)}.

@@ -25,7 +25,11 @@
 
 %% What the caller asks the context: each fd, owned by the caller until the
 %% context takes it, with its client info and transport layers.
--type request() :: [{reactor_nif:res(), map(), #{proxy := boolean(), tls := default | false | map()}}].
+-type request() :: [{reactor_nif:res(), map(), transport()}].
+%% The layers a caller's client info asks for: `default' names the context's
+%% own option set, if it has one.
+-type transport() :: #{proxy := boolean(), tls := default | false | map(),
+                       starttls => default | false | map()}.
 
 -define(HANDOFF_TIMEOUT, 30000).
 -define(MAX_INFO_BYTES, 65536).
@@ -85,18 +89,20 @@ prepare(_Fd, _Info) ->
 %% @doc A caller's client info as Node is given it: strings and IP tuples
 %% made binaries (what erlpack can take, readably), integers past 31 bits
 %% made binaries (erlpack has no bignums), at most 64 KiB as ETF; and apart,
-%% the transport layers its `proxy_protocol' (a boolean, default false) and
+%% the transport layers its `proxy_protocol' (a boolean, default false),
 %% `tls' (`default' or `true': the context's own if it has one; `false'; or
-%% an option map) ask for; and its `preread' (bytes read from the connection
+%% an option map) and `starttls' (the same choices: the option set
+%% Protocol.startTls uses; present only when given) ask for; and its
+%% `preread' (bytes read from the connection
 %% before the handoff, which Node feeds to dataReceived first; at most 1 MiB).
 %% Errors: `{bad_client_info, Key}' (a key that is
 %% not an atom or a binary, or a value none of these), `{bad_client_info,
 %% not_a_map}', `{bad_client_info, preread}', `client_info_too_large',
 %% `preread_too_large'.
--spec client_info(term()) ->
-    {ok, map(), #{proxy := boolean(), tls := default | false | map()}, binary()} | {error, term()}.
+-spec client_info(term()) -> {ok, map(), transport(), binary()} | {error, term()}.
 client_info(Info) when is_map(Info) ->
-    try {transport(Info), preread(Info), normalize_info(maps:without([proxy_protocol, tls, preread], Info))} of
+    try {transport(Info), preread(Info),
+         normalize_info(maps:without([proxy_protocol, tls, starttls, preread], Info))} of
         {Transport, Preread, Norm} ->
             case byte_size(term_to_binary(Norm)) =< ?MAX_INFO_BYTES of
                 false -> {error, client_info_too_large};
@@ -117,13 +123,16 @@ transport(Info) ->
                 P when is_boolean(P) -> P;
                 _ -> throw({bad_client_info, proxy_protocol})
             end,
-    Tls = case maps:get(tls, Info, default) of
-              T when T =:= default; T =:= true -> default;
-              false -> false;
-              T when is_map(T) -> T;
-              _ -> throw({bad_client_info, tls})
-          end,
-    #{proxy => Proxy, tls => Tls}.
+    Layers = #{proxy => Proxy, tls => tls_choice(tls, maps:get(tls, Info, default))},
+    case Info of
+        #{starttls := StartTls} -> Layers#{starttls => tls_choice(starttls, StartTls)};
+        _ -> Layers
+    end.
+
+tls_choice(_, T) when T =:= default; T =:= true -> default;
+tls_choice(_, false) -> false;
+tls_choice(_, T) when is_map(T) -> T;
+tls_choice(Key, _) -> throw({bad_client_info, Key}).
 
 %% Bytes the caller read from the connection before handing it off
 %% (reactor:handoff_socket/3 takes them out of a gen_tcp port).
@@ -248,12 +257,19 @@ admit([{Res, Info, Transport} | Rest], I, Results, Accepted, Sv, Keys, Max) ->
     end.
 
 %% The layers as Node names them; a TLS option set new to this context goes
-%% to Node first, once.
-layers(#{proxy := Proxy, tls := Tls}, Sv, Keys) ->
-    try reactor_tls:key(Tls, Keys) of
-        {Key, Frames, Keys1} ->
-            [reactor_served:send(Sv, F) || F <- Frames],
-            {ok, #{proxy => Proxy, tls => Key}, Keys1}
+%% to Node first, once. A connection under TLS from the start has no
+%% `starttls': it is secure already.
+layers(#{proxy := Proxy, tls := Tls} = Transport, Sv, Keys) ->
+    try
+        {Key, Frames, Keys1} = reactor_tls:key(Tls, Keys),
+        {StartKey, StartFrames, Keys2} =
+            case Key of
+                false -> reactor_tls:starttls_key(maps:get(starttls, Transport, default), Keys1);
+                _ -> {false, [], Keys1}
+            end,
+        [reactor_served:send(Sv, F) || F <- Frames ++ StartFrames],
+        Layers = #{proxy => Proxy, tls => Key},
+        {ok, case StartKey of false -> Layers; _ -> Layers#{starttls => StartKey} end, Keys2}
     catch
         throw:Reason -> {error, Reason}
     end.

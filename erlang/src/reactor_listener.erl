@@ -24,7 +24,8 @@
                   backlog => pos_integer(),
                   info => reactor_context:client_info(),
                   proxy_protocol => boolean(),
-                  tls => reactor_tls:opts()}.
+                  tls => reactor_tls:opts(),
+                  starttls => reactor_tls:opts()}.
 -export_type([opts/0]).
 
 -define(ACCEPTED, 1).
@@ -78,11 +79,9 @@ init({Name, Opts}) ->
     try
         Contexts = [resolve(C) || C <- context_opts(Opts)],
         %% TLS options of a listener travel with each connection's client info:
-        %% the context terminates TLS for it with them
-        Info = case Opts of
-                   #{tls := Tls} -> (maps:get(info, Opts, #{}))#{tls => reactor_tls:options(Tls)};
-                   _ -> maps:get(info, Opts, #{})
-               end,
+        %% the context terminates TLS for it with them, from the start (`tls')
+        %% or once its protocol calls startTls (`starttls'), never both
+        Info = maps:merge(maps:get(info, Opts, #{}), tls_info(Opts)),
         S = #state{name = Name, opts = Opts#{info => Info}, port = maps:get(port, Opts, 0),
                    contexts = list_to_tuple(Contexts),
                    counters = counters:new(3, [write_concurrency])},
@@ -93,6 +92,11 @@ init({Name, Opts}) ->
     catch
         throw:Why -> {stop, Why}
     end.
+
+tls_info(#{tls := _, starttls := _}) -> throw({conflicting_options, [tls, starttls]});
+tls_info(#{tls := Tls}) -> #{tls => reactor_tls:options(Tls)};
+tls_info(#{starttls := StartTls}) -> #{starttls => reactor_tls:options(StartTls)};
+tls_info(_) -> #{}.
 
 context_opts(#{pool := [_ | _] = Pool}) -> Pool;
 context_opts(#{pool := Bad}) -> throw({bad_pool, Bad});

@@ -4,7 +4,7 @@
 %% options are given (a context's start, a listener's start).
 -module(reactor_tls).
 
--export([options/1, keys/1, key/2]).
+-export([options/1, keys/1, keys/2, key/2, starttls_key/2]).
 
 -export_type([opts/0, keys/0]).
 
@@ -18,7 +18,8 @@
 %% making a new one per connection would otherwise grow both sides without bound.
 -define(MAX_KEYS, 256).
 
--opaque keys() :: #{own := boolean(), by_opts := #{map() => pos_integer()}, next := pos_integer()}.
+-opaque keys() :: #{own := boolean(), starttls := opts() | undefined,
+                    by_opts := #{map() => pos_integer()}, next := pos_integer()}.
 
 %% @doc Validated options with absolute paths as binaries, every default
 %% filled in; throws `{tls_file_not_found, Key, Path}' or
@@ -41,7 +42,13 @@ options(Other) ->
 
 %% @doc No option set sent yet; `Own': the context has a `tls' option (key 0).
 -spec keys(boolean()) -> keys().
-keys(Own) -> #{own => Own, by_opts => #{}, next => 1}.
+keys(Own) -> keys(Own, undefined).
+
+%% @doc As keys/1, with the context's `starttls' option set (`undefined':
+%% none): what a connection's `starttls => default' names. Keyed as any other
+%% set, sent when a handoff first names it.
+-spec keys(boolean(), opts() | undefined) -> keys().
+keys(Own, StartTls) -> #{own => Own, starttls => StartTls, by_opts => #{}, next => 1}.
 
 %% @doc The key a connection's TLS setting names (`false': none), and the
 %% frames that must reach Node before its handoff. Throws like options/1, or
@@ -58,3 +65,11 @@ key(Opts, #{by_opts := ByOpts, next := Next} = Keys) when is_map(Opts) ->
             Frame = reactor_wire:tls_config(Next, options(Opts)),
             {Next, [Frame], Keys#{by_opts := ByOpts#{Opts => Next}, next := Next + 1}}
     end.
+
+%% @doc The key of the option set Protocol.startTls uses (`false': none), and
+%% the frames that must reach Node before the handoff: `default' is the
+%% context's own `starttls' if it has one. Throws like key/2.
+-spec starttls_key(default | false | opts(), keys()) -> {false | pos_integer(), [binary()], keys()}.
+starttls_key(default, #{starttls := undefined} = Keys) -> {false, [], Keys};
+starttls_key(default, #{starttls := Opts} = Keys) -> key(Opts, Keys);
+starttls_key(Choice, Keys) -> key(Choice, Keys).

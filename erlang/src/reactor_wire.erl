@@ -20,8 +20,9 @@
 
 -type id() :: 0..?MAX_ID.
 %% The layers of a connection, bottom up after the fd: a PROXY header, then
-%% TLS under the configuration sent with tls_config/2 under that key.
--type transport() :: #{proxy := boolean(), tls := false | id()}.
+%% TLS under the configuration sent with tls_config/2 under that key; or,
+%% with `starttls', the configuration Protocol.startTls takes later.
+-type transport() :: #{proxy := boolean(), tls := false | id(), starttls => id()}.
 %% What Node answers for a connection (codes in its action batches).
 -type action() :: read_pending | write_pending | close.
 -type log_level() :: error | warning | notice | info | debug.

@@ -34,6 +34,7 @@ declare abstract class FdTransport implements Transport {
     up: Upstream;
     readonly opensLater = false;
     readonly settlesLater = false;
+    readonly handshaking = false;
     readonly unsent = 0;
     abstract readonly datagram: boolean;
     private closed;

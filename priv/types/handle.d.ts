@@ -2,6 +2,7 @@ import type { Connection } from "./connection";
 import type { ConnectionHost } from "./connection-host";
 import type { ConnectionHandle, ConnRef, TimerKind } from "./protocol";
 import type { Transport } from "./transport";
+import type { TlsInfo } from "./types";
 export declare class Handle implements ConnectionHandle {
     private readonly conn;
     private readonly top;
@@ -20,6 +21,10 @@ export declare class Handle implements ConnectionHandle {
     writev(bufs: Uint8Array[]): number;
     sendTo(data: Uint8Array, addr: string, port: number): number;
     shutdownWrite(): void;
+    /** Protocol.startTls: what writeBuffer holds goes out in clear before
+     * TLS, then the stack's STARTTLS layer runs the handshake; the connection
+     * arms for it at once, in a handler or outside one. */
+    startTls(): Promise<TlsInfo>;
     setTimer(kind: TimerKind, ms: number): void;
     join(group: Buffer): void;
     leave(group: Buffer): void;

@@ -25,3 +25,14 @@ export declare class TlsConfig {
     readonly handshakeTimeout: number;
     constructor(o: TlsOptions);
 }
+/** A context's TLS configurations by the key Erlang gave each (`tls_config`
+ * frames; key 0 is the context's own `tls`), or why one could not be made. */
+export declare class TlsConfigs {
+    private readonly byKey;
+    /** Makes the configuration once; returns the error when it cannot be made
+     * (the handoffs that name it are refused). */
+    add(key: number, opts: TlsOptions): Error | undefined;
+    /** What a handoff names: undefined for `false` (none), the configuration,
+     * or an Error (it failed, or Erlang never sent that key). */
+    get(key: number | false): TlsConfig | Error | undefined;
+}

@@ -5,6 +5,8 @@ export declare class TlsLayer extends Layer {
     private peer;
     /** plaintext taken but not yet out past which writev takes no more (0 = none) */
     private readonly highWater;
+    /** what its log lines call the handshake: "TLS", or "STARTTLS" on a live connection */
+    private readonly label;
     private readonly socket;
     private readonly cipher;
     private readonly timer;
@@ -26,7 +28,10 @@ export declare class TlsLayer extends Layer {
         port?: unknown;
     }, 
     /** plaintext taken but not yet out past which writev takes no more (0 = none) */
-    highWater: number);
+    highWater: number, 
+    /** what its log lines call the handshake: "TLS", or "STARTTLS" on a live connection */
+    label?: string);
+    get handshaking(): boolean;
     get opensLater(): boolean;
     get settlesLater(): boolean;
     /** Ciphertext waiting for the fd, and whatever waits below. */

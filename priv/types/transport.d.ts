@@ -38,6 +38,9 @@ export interface Transport {
     readonly settlesLater: boolean;
     /** Datagrams at the bottom (UDP): no FIN and no lingering close. */
     readonly datagram: boolean;
+    /** A handshake of its own is running (TLS started on a live connection):
+     * the fd is armed for it even while the protocol's handler is pending. */
+    readonly handshaking: boolean;
     /** READ readiness: read what is there and deliver it up. */
     readable(): void;
     /** WRITE readiness: push this layer's own queued bytes down; true when none is left. */
@@ -72,6 +75,7 @@ export declare abstract class Layer implements Transport, Upstream {
     get opensLater(): boolean;
     get settlesLater(): boolean;
     get datagram(): boolean;
+    get handshaking(): boolean;
     get writableFinished(): boolean;
     get unsent(): number;
     readable(): void;

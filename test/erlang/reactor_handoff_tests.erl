@@ -30,7 +30,14 @@ transport_layers_test() ->
                                      #{tls => Tls}]]),
     %% the layers are not client info: Node never sees them there
     ?assertEqual({ok, #{port => 1}, #{proxy => true, tls => false}, <<>>},
-                 reactor_handoff:client_info(#{port => 1, proxy_protocol => true, tls => false})).
+                 reactor_handoff:client_info(#{port => 1, proxy_protocol => true, tls => false})),
+    %% starttls only when asked for, with the same choices as tls
+    ?assertEqual([#{proxy => false, tls => default, starttls => default},
+                  #{proxy => false, tls => false, starttls => Tls},
+                  #{proxy => false, tls => default, starttls => false}],
+                 [Layers(I) || I <- [#{starttls => true}, #{tls => false, starttls => Tls},
+                                     #{starttls => false}]]),
+    ?assertEqual({error, {bad_client_info, starttls}}, reactor_handoff:client_info(#{starttls => yes})).
 
 %% Bytes read before the handoff travel apart from the client info, bounded.
 preread_test() ->

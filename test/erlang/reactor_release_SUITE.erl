@@ -2,7 +2,11 @@
 %% through a real git dependency, is released with `rebar3 release' and
 %% `rebar3 tar', and each release is moved to a directory with no _build and
 %% no source tree beside it, started (foreground, daemon), serves a
-%% connection through a protocol in its own priv dir, and stops cleanly.
+%% connection through a protocol in its own priv dir, and stops cleanly. A
+%% second protocol imports an npm package of its own (priv/units, its
+%% package.json and package-lock.json from test/fixtures/units), which the
+%% build's hook installs from the registry (`npm ci --omit=dev'): the moved
+%% release answers with it, loaded from the release's own copy.
 -module(reactor_release_SUITE).
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
@@ -42,6 +46,8 @@ end_per_suite(Config) ->
 write_app(App, Src) ->
     write_file(App, "rebar.config",
           io_lib:format("{deps, [{reactor, {git, \"file://~ts\", {branch, \"main\"}}}]}.\n"
+                        %% a protocol's own packages, beside it in priv/, as the README says
+                        "{pre_hooks, [{compile, \"npm ci --omit=dev --no-audit --no-fund --prefix priv/units\"}]}.\n"
                         "{relx, [{release, {demoapp, \"0.1.0\"}, [demoapp]},\n"
                         "        {dev_mode, false}, {include_erts, true},\n"
                         "        {extended_start_script, true},\n"
@@ -58,10 +64,18 @@ write_app(App, Src) ->
           "stop(_) -> ok.\n"
           "init([]) ->\n"
           "    Port = list_to_integer(os:getenv(\"DEMO_PORT\")),\n"
+          "    UnitsPort = list_to_integer(os:getenv(\"UNITS_PORT\")),\n"
           "    {ok, {#{strategy => one_for_one},\n"
           "          [reactor:child_spec(hello, #{protocol => {priv, demoapp, \"hello.ts\"}}),\n"
           "           reactor:listener_child_spec(hello, #{ip => {127,0,0,1}, port => Port,\n"
-          "                                                context => reactor_context:ref(hello)})]}}.\n"),
+          "                                                context => reactor_context:ref(hello)}),\n"
+          "           reactor:child_spec(units, #{protocol => {priv, demoapp, \"units/units.ts\"}}),\n"
+          "           reactor:listener_child_spec(units, #{ip => {127,0,0,1}, port => UnitsPort,\n"
+          "                                                context => reactor_context:ref(units)})]}}.\n"),
+    [begin
+         {ok, Text} = file:read_file(reactor_test_lib:fixture("units/" ++ F)),
+         write_file(App, "priv/units/" ++ F, Text)
+     end || F <- ["package.json", "package-lock.json", "units.ts"]],
     write_file(App, "priv/hello.ts",
           "import { Protocol, Action } from \"erlang-reactor\";\n"
           "export default class Hello extends Protocol {\n"
@@ -75,10 +89,13 @@ release_moved_foreground(Config) ->
     Dir = ?config(moved, Config),
     shipped(Dir),
     Port = free_port(),
+    UnitsPort = free_port(),
     Fg = open_port({spawn_executable, filename:join(Dir, "bin/demoapp")},
-                   [{args, ["foreground"]}, {env, [{"DEMO_PORT", integer_to_list(Port)}]},
+                   [{args, ["foreground"]}, {env, [{"DEMO_PORT", integer_to_list(Port)},
+                                                   {"UNITS_PORT", integer_to_list(UnitsPort)}]},
                     {cd, "/"}, exit_status, stderr_to_stdout, binary]),
     ok = serves(Port, 30000),
+    ok = serves_units(Dir, UnitsPort),
     Stop = sh(Dir, "bin/demoapp stop 2>&1"),
     ct:log("stop: ~ts", [Stop]),
     receive {Fg, {exit_status, Status}} -> ?assertEqual(0, Status)
@@ -90,9 +107,12 @@ tarball_unpacked_daemon(Config) ->
     Dir = ?config(unpacked, Config),
     shipped(Dir),
     Port = free_port(),
-    Out = sh(Dir, "DEMO_PORT=" ++ integer_to_list(Port) ++ " bin/demoapp daemon 2>&1"),
+    UnitsPort = free_port(),
+    Out = sh(Dir, "DEMO_PORT=" ++ integer_to_list(Port) ++ " UNITS_PORT=" ++ integer_to_list(UnitsPort)
+             ++ " bin/demoapp daemon 2>&1"),
     ct:log("daemon: ~ts", [Out]),
     ok = serves(Port, 30000),
+    ok = serves_units(Dir, UnitsPort),
     Ping = sh(Dir, "bin/demoapp ping 2>&1"),
     ?assertMatch({match, _}, re:run(Ping, "pong")),
     sh(Dir, "bin/demoapp stop 2>&1"),
@@ -100,6 +120,7 @@ tarball_unpacked_daemon(Config) ->
 
 %% What the release carries of reactor: priv/ holds what Node needs at run
 %% time, and nothing of the build (no node_modules, no TypeScript, no jest).
+%% The application's protocol has its own packages: production ones only.
 shipped(Dir) ->
     [Lib] = filelib:wildcard(filename:join(Dir, "lib/reactor-*")),
     Priv = filename:join(Lib, "priv"),
@@ -108,9 +129,38 @@ shipped(Dir) ->
                                                          sh(Lib, "du -sh . | cut -f1")]),
     [?assert(lists:member(F, Files)) || F <- ["reactor_port.js", "reactor_addon.node", "reactor_nif.so",
                                               "erlpack.node", "esbuild", "esbuild-api.js"]],
-    ?assertEqual([], filelib:wildcard(filename:join(Dir, "**/node_modules"))),
+    ?assertEqual([], filelib:wildcard(filename:join(Lib, "**/node_modules"))),
     ?assertEqual([], filelib:wildcard(filename:join(Dir, "**/typescript*"))),
-    ?assertEqual([], filelib:wildcard(filename:join(Lib, "ts"))).
+    ?assertEqual([], filelib:wildcard(filename:join(Lib, "ts"))),
+    Units = filename:join(Dir, "lib/demoapp-0.1.0/priv/units"),
+    %% npm ci's own record, and the one package: no dev dependencies
+    ?assertEqual({ok, [".package-lock.json", "ms"]},
+                 case file:list_dir(filename:join(Units, "node_modules")) of
+                     {ok, Fs} -> {ok, lists:sort(Fs)};
+                     E -> E
+                 end),
+    {ok, Pkg} = file:read_file(filename:join(Units, "node_modules/ms/package.json")),
+    ?assertMatch({match, _}, re:run(Pkg, "\"version\": \"2.1.3\"")).
+
+%% The protocol with the npm package answers with it: ms("2 days"), loaded
+%% from the release's own node_modules, wherever the release was moved.
+serves_units(Dir, Port) ->
+    Ask = fun() ->
+                  case gen_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, false}, {packet, line}], 1000) of
+                      {ok, S} ->
+                          ok = gen_tcp:send(S, <<"2 days\n">>),
+                          R = gen_tcp:recv(S, 0, 5000),
+                          gen_tcp:close(S),
+                          R;
+                      E -> E
+                  end
+          end,
+    ok = reactor_test_lib:wait_until(fun() -> element(1, Ask()) =:= ok end, 30000),
+    {ok, Line} = Ask(),
+    ct:log("units: ~ts", [Line]),
+    From = filename:join(Dir, "lib/demoapp-0.1.0/priv/units/node_modules/ms/index.js"),
+    ?assertEqual(iolist_to_binary(["172800000 ms, by ", From, "\n"]), Line),
+    ok.
 
 serves(Port, Timeout) ->
     reactor_test_lib:wait_until(

@@ -39,3 +39,18 @@ bounded_test() ->
         %% a set it has is still found
         ?assertMatch({7, [], _}, reactor_tls:key(Opts#{handshake_timeout => 7}, Full))
     end).
+
+%% STARTTLS's set: the context's own (`default') is keyed as any other set,
+%% sent with the first handoff that names it, once.
+starttls_test() ->
+    with_cert(fun(Opts) ->
+        ?assertEqual({false, [], reactor_tls:keys(true)}, reactor_tls:starttls_key(default, reactor_tls:keys(true))),
+        K0 = reactor_tls:keys(false, Opts),
+        {1, [Frame], K1} = reactor_tls:starttls_key(default, K0),
+        ?assertMatch({tls_config, 1, #{certfile := _, verify := verify_none}}, binary_to_term(Frame)),
+        ?assertEqual({1, [], K1}, reactor_tls:starttls_key(default, K1)),
+        %% a listener's set, and the same set as a listener's tls: one key
+        ?assertEqual({1, [], K1}, reactor_tls:starttls_key(Opts, K1)),
+        ?assertEqual({1, [], K1}, reactor_tls:key(Opts, K1)),
+        ?assertEqual({false, [], K1}, reactor_tls:starttls_key(false, K1))
+    end).

@@ -13,6 +13,9 @@ describe("codec", () => {
       info: { addr: "127.0.0.1", port: 80, type: "tcp" },
       transport: { proxy: true, tls: 2 },
     });
+    expect(decode(etf(["handoff", 8, {}, { proxy: false, tls: false, starttls: 3 }]))).toMatchObject({
+      transport: { proxy: false, tls: false, starttls: 3 },
+    });
     // verify and fail_if_no_peer_cert: reactor_tls:options/1 always fills them in
     const tls = { certfile: "/c", keyfile: "/k", verify: "verify_none", fail_if_no_peer_cert: true };
     expect(decode(etf(["tls_config", 2, tls]))).toMatchObject({
@@ -75,6 +78,7 @@ describe("codec", () => {
       ["handoff", 1, {}, { proxy: "yes", tls: false }],
       ["handoff", 1, {}, { proxy: false, tls: -1 }],
       ["handoff", 1, {}, { proxy: false, tls: true }],
+      ["handoff", 1, {}, { proxy: false, tls: false, starttls: true }],
       ["handoff", 1, { preread: "not base64!" }, { proxy: false, tls: false }],
       ["handoff", 1, { preread: 42 }, { proxy: false, tls: false }],
       ["tls_config", 1, { certfile: "/c" }],

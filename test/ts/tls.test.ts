@@ -1,105 +1,24 @@
 // The TLS layer in the real engine over a fake fd, with Node's TLS client at
-// the other end of it: the client's ciphertext is what the fd reads, what the
-// engine writes to the fd is what the client gets. A little poller plays
-// Erlang: it answers each armed interest with the event when it is due.
-import { execFileSync } from "child_process";
+// the other end of it (tls-wire.ts): the client's ciphertext is what the fd
+// reads, what the engine writes to the fd is what the client gets.
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Duplex } from "stream";
 import * as tls from "tls";
-import type { BatchAction } from "../../ts/codec";
 import { Action, ClientInfo, Protocol } from "../../ts/index";
 import { Reactor } from "../../ts/reactor";
 import { ProtocolTable } from "../../ts/protocol-table";
 import type { TlsOptions } from "../../ts/tls-config";
-import { MemoryFds } from "./memory-fds";
-import { RecordingSink } from "./recording-sink";
+import { FD, ID, Wire, makeCert, received, tick, until } from "./tls-wire";
 
 let dir: string;
 let cert: TlsOptions;
 
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "reactor-tls-test-"));
-  cert = { certfile: path.join(dir, "cert.pem"), keyfile: path.join(dir, "key.pem"), verify: "verify_none", fail_if_no_peer_cert: true };
-  execFileSync("openssl", [
-    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-    "-keyout", cert.keyfile, "-out", cert.certfile,
-  ], { stdio: "ignore" });
+  cert = makeCert(dir);
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-const FD = 3;
-const ID = 1;
-const tick = () => new Promise((r) => setImmediate(r));
-
-/** The fd, seen from both ends, and an Erlang stand-in arming it. */
-class Wire extends MemoryFds {
-  armed: BatchAction | null = null;
-  client!: tls.TLSSocket;
-  private toClient!: Duplex;
-  reactor!: Reactor;
-  readonly sink = new (class extends RecordingSink {
-    constructor(private readonly wire: Wire) {
-      super();
-    }
-    act(id: number, a: BatchAction): void {
-      super.act(id, a);
-      this.wire.arm(a);
-    }
-    ack(id: number, a: BatchAction): void {
-      super.ack(id, a);
-      this.wire.arm(a);
-    }
-  })(this);
-
-  connect(opts: tls.ConnectionOptions = {}): tls.TLSSocket {
-    const wire = this;
-    this.toClient = new Duplex({
-      read() {},
-      write(chunk: Buffer, _enc, cb) {
-        // client's ciphertext: the fd has bytes to read (an empty write, as a
-        // renegotiation makes, is none: a read of 0 would be an EOF)
-        if (chunk.length) wire.feed(FD, Buffer.from(chunk));
-        wire.poll();
-        cb();
-      },
-      final(cb) {
-        wire.feed(FD, "eof");
-        wire.poll();
-        cb();
-      },
-    });
-    this.client = tls.connect({ socket: this.toClient, rejectUnauthorized: false, ...opts });
-    this.client.on("error", () => {});
-    return this.client;
-  }
-
-  writev(fd: number, bufs: Uint8Array[]): number {
-    const n = super.writev(fd, bufs);
-    const all = Buffer.concat(bufs).subarray(0, n);
-    if (all.length) this.toClient?.push(all);
-    return n;
-  }
-
-  arm(a: BatchAction): void {
-    this.armed = a === "close" ? null : a;
-    this.poll();
-  }
-
-  /** Deliver the armed event when it is due, as enif_select would. */
-  poll(): void {
-    setImmediate(() => {
-      if (this.armed === "write_pending" && this.fd(FD).writable) {
-        this.armed = null;
-        this.reactor.writeReady(ID);
-      } else if (this.armed === "read_pending" && this.fd(FD).readable) {
-        this.armed = null;
-        this.reactor.readReady(ID);
-      }
-    });
-  }
-}
 
 class Echo extends Protocol {
   info?: ClientInfo;
@@ -132,21 +51,6 @@ function serve(P: new () => Protocol = Echo, opts: { proxy?: boolean; writeHighW
   expect(r.addTlsConfig(4, { ...cert, alpn: ["echo/1"], handshake_timeout: opts.handshakeTimeout })).toBeUndefined();
   r.handoff(ID, FD, { type: "tcp", addr: "10.0.0.1", port: 999 }, { proxy: !!opts.proxy, tls: 4 });
   return { wire, r, protocols, proto: () => protocols.getProtocol(FD) as Echo };
-}
-
-async function until(cond: () => boolean, what: string, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
-
-async function received(c: tls.TLSSocket, n: number): Promise<string> {
-  let got = "";
-  c.on("data", (d: Buffer) => (got += d.toString()));
-  await until(() => got.length >= n, `${n} bytes at the client`);
-  return got;
 }
 
 describe("TLS layer", () => {
