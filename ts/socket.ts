@@ -374,7 +374,11 @@ export class Socket extends Duplex {
     this.finishing = undefined;
     cb?.(reason ?? null);
     if (this.destroyed) return;
-    if (reason) this.destroy(reason);
+    // The reason is connectionLost's, logged and in telemetry: with no
+    // 'error' listener to take it, it is not thrown again (Node's process
+    // would die of it).
+    if (reason && this.listenerCount("error") > 0) this.destroy(reason);
+    else if (reason) this.destroy();
     // our own close before the peer's end, or before ours: nothing more comes or goes
     else if (!this.eof || !this.writableEnded) this.destroy();
     // else the peer's end is pushed: autoDestroy runs once it is read
