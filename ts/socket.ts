@@ -143,6 +143,13 @@ export class Socket extends Duplex {
     return { address: this.localAddress ?? a.address, family: a.family, port: this.localPort ?? a.port };
   }
 
+  /** Node's copy of the connection's fd (Protocol.fd), for what the Socket
+   * has no method for; -1 once it is closed. Never read or write it: the
+   * Socket does. */
+  get fd(): number {
+    return this.proto.closed ? -1 : this.proto.fd;
+  }
+
   /** Bytes written: given to the connection, and waiting in the stream (net.Socket's). */
   get bytesWritten(): number {
     return this.dispatched + this.writableLength;
