@@ -251,3 +251,24 @@ describe("a stream handler's Socket", () => {
     expect(t.closed).toBe(false);
   });
 });
+
+describe("a stream handler's server", () => {
+  it("is told 'listening' once, so Node's http enforces its headersTimeout on a slow client", async () => {
+    const srv = http.createServer((_req, res) => res.end("late"));
+    srv.headersTimeout = 100;
+    srv.requestTimeout = 150;
+    srv.connectionsCheckingInterval = 20;
+    let listening = 0;
+    srv.on("listening", () => listening++);
+    const t = connect(srv);
+    const u = connect(srv); // the same server: told once
+    expect(listening).toBe(1);
+    t.feed("GET / HTTP/1.1\r\nHost: x\r\n"); // and never the rest
+    await new Promise((r) => setTimeout(r, 400));
+    await t.settle();
+    expect(t.take()).toMatch(/^HTTP\/1.1 408 Request Timeout\r\n/);
+    expect((t.lost?.reason as NodeJS.ErrnoException | undefined)?.code).toBe("ERR_HTTP_REQUEST_TIMEOUT");
+    expect(u.closed).toBe(true); // as on Node: no request head within headersTimeout either
+    srv.close();
+  });
+});
