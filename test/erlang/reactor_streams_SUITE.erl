@@ -61,7 +61,8 @@ init_per_group(G, Config) ->
     Opts = case G of
                plain -> #{};
                tls -> #{tls => #{certfile => filename:join(Dir, "server.pem"),
-                                 keyfile => filename:join(Dir, "server.key")}}
+                                 keyfile => filename:join(Dir, "server.key"),
+                                 alpn => [<<"http/1.1">>]}}
            end,
     Http = start_ctx(streams_http, #{protocol => example("http-node/http.ts")}),
     Express = start_ctx(streams_express, #{protocol => example("http-node/express.ts")}),
@@ -146,8 +147,13 @@ express_routes(Config) ->
                 ++ url(Config, express, "/json")),
     ?assertEqual("{\"keys\":2,\"body\":{\"a\":1,\"b\":[2,3]}}", Json),
     Who = curl(Config, url(Config, express, "/whoami")),
-    Secure = atom_to_list(?config(tls, Config)),
-    ?assertMatch({match, _}, re:run(Who, "\"ip\":\"127\\.0\\.0\\.1\".*\"secure\":" ++ Secure)),
+    %% req.secure is the Socket's `encrypted'; ALPN chose http/1.1 of curl's offer
+    {Secure, Alpn} = case ?config(tls, Config) of
+                         true -> {"true", "\"http/1.1\""};
+                         false -> {"false", "false"}
+                     end,
+    ?assertMatch({match, _}, re:run(Who, "\"ip\":\"127\\.0\\.0\\.1\".*\"secure\":" ++ Secure ++
+                                         ".*\"alpn\":" ++ Alpn)),
     %% an async handler that rejects: Express 5 answers 500, the server goes on
     ?assertMatch({match, _}, re:run(curl(Config, "-i " ++ url(Config, express, "/async-error")),
                                     "^HTTP/1.1 500 ")),
