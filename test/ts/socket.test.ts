@@ -254,10 +254,8 @@ describe("a stream handler's Socket", () => {
 
 describe("a stream handler's server", () => {
   it("is told 'listening' once, so Node's http enforces its headersTimeout on a slow client", async () => {
-    const srv = http.createServer((_req, res) => res.end("late"));
-    srv.headersTimeout = 100;
-    srv.requestTimeout = 150;
-    srv.connectionsCheckingInterval = 20;
+    const opts = { headersTimeout: 100, requestTimeout: 150, connectionsCheckingInterval: 20 };
+    const srv = http.createServer(opts as http.ServerOptions, (_req, res) => res.end("late"));
     let listening = 0;
     srv.on("listening", () => listening++);
     const t = connect(srv);
