@@ -1,15 +1,16 @@
 // Plain Node.js peers for the benchmark, running the same protocol logic:
 //   node node_server.js net  PORT echo|http|resp   the examples' Protocol classes over `net`
 //   node node_server.js http PORT             Node's own `http` module, the same answer
-import * as http from "http";
+//                                             (bench/http_stream.ts: the server the reactor's
+//                                             stream scenarios load too)
+import type * as http from "http";
 import * as net from "net";
 import type { Action, Protocol } from "../ts/protocol";
 import { bind } from "../ts/protocol";
 import Echo from "../examples/echo";
 import Http from "../examples/http";
 import Resp from "../examples/resp";
-
-const BODY = "Hello from TypeScript on the BEAM!\n";
+import httpServer from "./http_stream";
 
 function serveProtocol(port: number, P: new () => Protocol): void {
   const server = net.createServer({ noDelay: true }, (sock) => {
@@ -58,12 +59,7 @@ function ready(server: net.Server | http.Server): void {
 }
 
 function serveHttp(port: number): void {
-  const server = http.createServer((_req, res) => {
-    res.writeHead(200, { "Content-Type": "text/plain", "Content-Length": Buffer.byteLength(BODY) });
-    res.end(BODY);
-  });
-  server.keepAliveTimeout = 60000;
-  server.listen(port, "127.0.0.1", () => ready(server));
+  httpServer.listen(port, "127.0.0.1", () => ready(httpServer));
 }
 
 const [kind, portArg, proto] = process.argv.slice(2);

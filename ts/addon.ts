@@ -18,6 +18,18 @@ export interface Datagram {
   port: number;
 }
 
+/** The socket options a connection may set, by the names the addon's fixed
+ * table gives them (native/addon/sockopt.cc): TCP_NODELAY, SO_KEEPALIVE,
+ * TCP_KEEPIDLE / TCP_KEEPINTVL (seconds), TCP_KEEPCNT, SO_SNDBUF, SO_RCVBUF. */
+export type SocketOption = "nodelay" | "keepalive" | "keepidle" | "keepintvl" | "keepcnt" | "sndbuf" | "rcvbuf";
+
+/** An IP socket's end, as Node's `socket.address()` gives it. */
+export interface SocketAddress {
+  address: string;
+  family: "IPv4" | "IPv6";
+  port: number;
+}
+
 export interface Io {
   /** bytes read, 0 at EOF, -1 when nothing is there (EAGAIN) */
   readInto(fd: number, buf: Buffer, offset: number, length: number): number;
@@ -29,6 +41,12 @@ export interface Io {
   recvFrom(fd: number, buf: Buffer, offset: number, length: number): Datagram | null;
   /** bytes sent (the whole datagram, maybe empty), -1 when the kernel takes nothing now */
   sendTo(fd: number, buf: Uint8Array, addr: string, port: number): number;
+  /** setsockopt with an int; throws the errno (EOPNOTSUPP on a Unix socket's TCP option) */
+  setSocketOption(fd: number, name: SocketOption, value: number): void;
+  /** getsockopt's int (SO_SNDBUF and SO_RCVBUF read back twice what was set) */
+  getSocketOption(fd: number, name: SocketOption): number;
+  /** the peer's end (getpeername) or ours (getsockname); null when not an IP socket */
+  socketAddress(fd: number, peer: boolean): SocketAddress | null;
 }
 
 export interface Addon extends Io {

@@ -8,7 +8,7 @@ import { ReactorError, describe, isSystemError, stackOf } from "./errors";
 import type { Action, ConnectionHandle, Peer, Protocol, TimerKind } from "./protocol";
 import type { Term } from "./term-types";
 import type { Transport, Upstream } from "./transport";
-import type { Traffic } from "./fd-transport";
+import type { RawFd, Traffic } from "./fd-transport";
 import { Mode, awaitAction, isThenable, batchActionOf } from "./actions";
 import { Ending } from "./closing";
 import { ProtocolTimers } from "./timers";
@@ -41,6 +41,8 @@ export class Connection implements Upstream {
   private owesFlush = false;
   /** what Erlang has armed, as told since the last event (one-shot: an event disarms) */
   private armedAs: BatchAction | null = null;
+  /** the protocol paused reading (Protocol.pauseReading): READ is not armed */
+  private readStopped = false;
 
   /** what the protocol sees of it (Protocol's own calls) */
   readonly handle: ConnectionHandle;
@@ -53,8 +55,8 @@ export class Connection implements Upstream {
     public proto: Protocol,
     private readonly top: Transport,
     private readonly host: ConnectionHost,
-    /** the raw fd read behind Protocol.read */
-    rawRead: (size: number) => Buffer | null,
+    /** the fd under the layers (Protocol.read, socket options) */
+    raw: RawFd,
     /** this connection's bytes on the fd */
     readonly traffic: Traffic = { bytesIn: 0, bytesOut: 0 },
   ) {
@@ -62,7 +64,7 @@ export class Connection implements Upstream {
     this.lastActive = this.since = host.clock.now();
     this.timers = new ProtocolTimers(host.clock, (kind, ms) => this.timedOut(kind, ms));
     this.inbox = new Inbox(host.maxQueuedMessages, () => this.takesMessages(), (t) => this.deliver(t));
-    this.handle = new Handle(this, top, host, rawRead);
+    this.handle = new Handle(this, top, host, raw);
     this.ending = new Ending(this, top, host, () => {
       this.timers.clear();
       host.closing(this, this.inbox.clear());
@@ -79,7 +81,7 @@ export class Connection implements Upstream {
     if (this.ending.released) return "closed";
     if (this.closed) return "closing";
     if (!this.made) return "opening";
-    if (this.paused) return "paused";
+    if (this.paused || (this.readStopped && this.next === "read_pending")) return "paused";
     return this.next === "write_pending" ? "writing" : "reading";
   }
 
@@ -117,6 +119,7 @@ export class Connection implements Upstream {
     if (this.paused && !this.top.handshaking) return;
     this.touch();
     if (this.ending.closing) return this.ending.closing.readable();
+    if (this.readStopped) return; // armed before the protocol paused reading: readStart arms again
     this.top.readable();
     this.settle();
   }
@@ -226,7 +229,7 @@ export class Connection implements Upstream {
   }
 
   wantsMore(): boolean {
-    return !this.closed && !this.paused && this.next === "read_pending";
+    return !this.closed && !this.paused && !this.readStopped && this.next === "read_pending";
   }
 
   dropped(size: number, from: Peer): void {
@@ -264,6 +267,21 @@ export class Connection implements Upstream {
 
   setTimer(kind: TimerKind, ms: number): void {
     this.timers.set(kind, this.closed ? 0 : ms);
+  }
+
+  /** Protocol.pauseReading: READ is armed no more; writes go on. */
+  readStop(): void {
+    this.readStopped = true;
+  }
+
+  /** Protocol.resumeReading: READ is armed again, now or by the Action of
+   * the callback that runs. */
+  readStart(): void {
+    if (!this.readStopped) return;
+    this.readStopped = false;
+    if (this.running > 0 || this.closed || this.paused) return;
+    this.settle();
+    this.host.wake();
   }
 
   /** A protocol timer ran out: timedOut says close (graceful: a 408 it
@@ -317,6 +335,8 @@ export class Connection implements Upstream {
     if (this.closed || (this.paused && !this.top.handshaking)) return;
     const interest = this.top.interest(this.next);
     this.armedForLayers = interest !== this.next;
+    // Reading is paused (after EOF too: the protocol ends it, as a stream's end() does).
+    if (interest === "read_pending" && this.readStopped) return;
     // After EOF, wanting to read means done: once every layer's bytes are out.
     if (interest === "read_pending" && this.eof) this.close(undefined);
     else if (interest !== this.armedAs) this.tell(interest); // armed already: no event since

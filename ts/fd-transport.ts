@@ -1,7 +1,7 @@
 // The bottom of every stack: the fd itself, as a byte stream (TCP, Unix
 // stream sockets, pipes) or as datagrams (UDP, Unix datagram sockets). Reads
 // land in the engine's slab; each call here is one non-blocking syscall.
-import type { Io } from "./addon";
+import type { Io, SocketAddress, SocketOption } from "./addon";
 import type { BatchAction } from "./types";
 import type { Peer } from "./protocol";
 import { datagramPort, isSystemError } from "./errors";
@@ -37,17 +37,31 @@ export class Slab {
   }
 }
 
+/** The fd under every layer, as a protocol reaches past them: a read now
+ * (Protocol.read), its socket options and addresses. */
+export interface RawFd {
+  readNow(size: number): Buffer | null;
+  /** false when the fd is no socket that has the option (a Unix socket's
+   * TCP_NODELAY, a pipe): nothing changed, as Node ignores it then */
+  setSocketOption(name: SocketOption, value: number): boolean;
+  socketAddress(peer: boolean): SocketAddress | null;
+}
+
+/** setsockopt's errors for an fd that has no such option: ignored, as Node ignores them. */
+const NO_SUCH_OPTION: ReadonlySet<string> = new Set(["EOPNOTSUPP", "ENOTSUP", "ENOPROTOOPT", "ENOTSOCK", "EINVAL"]);
+
 /** Errors that say the fd itself is unusable: they end the connection on any
  * transport. On a datagram socket every other error concerns one datagram. */
 const FD_UNUSABLE: ReadonlySet<string> = new Set(["EBADF", "ENOTSOCK", "EFAULT"]);
 
 /** What the fd transports share: the fd, its writes, its end. */
-abstract class FdTransport implements Transport {
+abstract class FdTransport implements Transport, RawFd {
   up!: Upstream;
   readonly opensLater = false;
   readonly settlesLater = false;
   readonly handshaking = false;
   readonly unsent = 0;
+  readonly tlsSocket = undefined;
   abstract readonly datagram: boolean;
   private closed = false;
   /** shutdown(SHUT_WR) done: the peer has our FIN */
@@ -78,6 +92,21 @@ abstract class FdTransport implements Transport {
 
   flush(): boolean {
     return true; // nothing of its own is ever queued
+  }
+
+  setSocketOption(name: SocketOption, value: number): boolean {
+    if (this.closed) return false;
+    try {
+      this.io.setSocketOption(this.fd, name, value);
+      return true;
+    } catch (e) {
+      if (isSystemError(e) && NO_SUCH_OPTION.has(e.code)) return false;
+      throw e;
+    }
+  }
+
+  socketAddress(peer: boolean): SocketAddress | null {
+    return this.closed ? null : this.io.socketAddress(this.fd, peer);
   }
 
   /** On a datagram socket a write is one datagram: one that fails is

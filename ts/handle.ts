@@ -1,8 +1,12 @@
 // What a Protocol sees of its connection (ConnectionHandle, behind its
 // read, write, sendTo, timers, groups, ref, close): calls on the transport
 // stack and on the engine. The state machine behind it is connection.ts.
+import type { TLSSocket } from "tls";
+import type { SocketAddress, SocketOption } from "./addon";
+import type { Clock } from "./clock";
 import type { Connection } from "./connection";
 import type { ConnectionHost } from "./connection-host";
+import type { RawFd } from "./fd-transport";
 import type { ConnectionHandle, ConnRef, TimerKind } from "./protocol";
 import type { Transport } from "./transport";
 import type { TlsInfo } from "./types";
@@ -14,16 +18,24 @@ export class Handle implements ConnectionHandle {
     private readonly conn: Connection,
     private readonly top: Transport,
     private readonly host: ConnectionHost,
-    /** the raw fd read behind Protocol.read */
-    private readonly rawRead: (size: number) => Buffer | null,
+    /** the fd under the layers: Protocol.read, socket options, addresses */
+    private readonly raw: RawFd,
   ) {}
+
+  get clock(): Clock {
+    return this.host.clock;
+  }
+
+  get tlsSocket(): TLSSocket | undefined {
+    return this.top.tlsSocket;
+  }
 
   get ref(): ConnRef {
     return this.host.refOf(this.conn.id);
   }
 
   read(size: number): Buffer | null {
-    return this.rawRead(size);
+    return this.raw.readNow(size);
   }
 
   /** Protocol.write: what the kernel takes now, the rest into writeBuffer
@@ -85,6 +97,22 @@ export class Handle implements ConnectionHandle {
 
   leave(group: Buffer): void {
     this.host.leave(this.conn, group);
+  }
+
+  readStop(): void {
+    this.conn.readStop();
+  }
+
+  readStart(): void {
+    this.conn.readStart();
+  }
+
+  setSocketOption(name: SocketOption, value: number): boolean {
+    return this.raw.setSocketOption(name, value);
+  }
+
+  socketAddress(peer: boolean): SocketAddress | null {
+    return this.raw.socketAddress(peer);
   }
 
   close(reason?: Error): void {

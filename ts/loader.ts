@@ -7,7 +7,8 @@ import Module from "module";
 import * as path from "path";
 import { checkFiles, loadTypeScript, TypeScriptMissing } from "./check";
 import * as api from "./index";
-import { LoadedProtocol, ProtocolClass, ProtocolFactory, ProtocolTable, toLoaded } from "./protocol-table";
+import { LoadedProtocol, ProtocolSource, ProtocolTable, toLoaded } from "./protocol-table";
+import { isStreamServer } from "./stream";
 
 export interface CompileMessage {
   file: string;
@@ -117,7 +118,7 @@ function evaluate(
  * whole load has succeeded (a failed reload leaves the old code serving). */
 function runtimeFor(protocols: ProtocolTable, slot: { loaded?: LoadedProtocol }): object {
   return Object.assign({}, api, {
-    setProtocolFactory: (f: ProtocolClass | ProtocolFactory) => {
+    setProtocolFactory: (f: ProtocolSource) => {
       slot.loaded = toLoaded(f);
     },
     getProtocol: (fd: number) => protocols.getProtocol(fd),
@@ -173,9 +174,9 @@ export async function loadProtocol(
     Object.assign(callable, exports);
     dir = path.dirname(filename);
     const candidate = exports.default;
-    if (!slot.loaded && typeof candidate === "function") {
+    if (!slot.loaded && (typeof candidate === "function" || isStreamServer(candidate))) {
       try {
-        slot.loaded = toLoaded(candidate as () => never);
+        slot.loaded = toLoaded(candidate as ProtocolSource);
       } catch (e) {
         throw new LoadError("protocol_load", (e as Error).message);
       }
@@ -191,7 +192,7 @@ export async function loadProtocol(
   if (!loaded) {
     throw new LoadError(
       "no_protocol",
-      `${protocolFile || "setup_code"} yields no protocol: export default a Protocol class or call setProtocolFactory()`,
+      `${protocolFile || "setup_code"} yields no protocol: export default a Protocol class or a net.Server, or call setProtocolFactory()`,
     );
   }
   loaded.exports = callable;

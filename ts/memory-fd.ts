@@ -5,7 +5,7 @@
 // writes take what the peer has room for, a write after the end is EPIPE.
 // Other errors a socket reports for one call come from the queues of
 // scripted failures (`failNext`).
-import type { Datagram, Io } from "./addon";
+import type { Datagram, Io, SocketAddress, SocketOption } from "./addon";
 
 /** A datagram with its sender or receiver. */
 export interface MemoryDatagram {
@@ -34,6 +34,11 @@ export class MemoryFd implements Io {
   room: number | undefined;
   closed = false;
   shutWrite = false;
+  /** the socket options set on it, as getsockopt would read them back */
+  readonly options: Partial<Record<SocketOption, number>> = {};
+  /** what getsockname and getpeername would say (unset: not an IP socket) */
+  local: SocketAddress | undefined;
+  peer: SocketAddress | undefined;
   /** Errors the next calls of each kind throw instead of doing anything,
    * oldest first, each once; the call after them works again. They stand for
    * what a socket reports for one call and survives: sendTo's EMSGSIZE or
@@ -98,6 +103,15 @@ export class MemoryFd implements Io {
     if (!this.writable) return -1;
     this.datagramsOut.push({ data: Buffer.from(data), addr, port });
     return data.length;
+  }
+  setSocketOption(_fd: number, name: SocketOption, value: number): void {
+    this.options[name] = value;
+  }
+  getSocketOption(_fd: number, name: SocketOption): number {
+    return this.options[name] ?? 0;
+  }
+  socketAddress(_fd: number, peer: boolean): SocketAddress | null {
+    return (peer ? this.peer : this.local) ?? null;
   }
   private throwScripted(call: MemoryFdCall): void {
     const e = this.failNext[call].shift();

@@ -4,7 +4,9 @@
 // An object, not module state: the engine is given one, the loader fills it,
 // and a test can make as many as it likes.
 import { AsyncLocalStorage } from "async_hooks";
+import type { Server } from "net";
 import { Protocol } from "./protocol";
+import { isStreamServer, streamFactory } from "./stream";
 
 export type ProtocolClass = new () => Protocol;
 export type ProtocolFactory = () => Protocol;
@@ -21,9 +23,17 @@ export interface LoadedProtocol {
   exports?: Readonly<Record<string, unknown>>;
 }
 
-/** A Protocol subclass or a function that returns a Protocol, as a factory. */
-export function toLoaded(f: ProtocolClass | ProtocolFactory): LoadedProtocol {
-  if (typeof f !== "function") throw new TypeError("setProtocolFactory takes a Protocol class or a factory function");
+/** What a module may give as its protocol: a Protocol subclass, a function
+ * that returns a Protocol, or a stream handler (a net.Server such as
+ * `http.createServer(app)`: each connection is its 'connection', stream.ts). */
+export type ProtocolSource = ProtocolClass | ProtocolFactory | Server;
+
+/** A Protocol subclass, a function that returns a Protocol or a stream
+ * handler, as a factory. */
+export function toLoaded(f: ProtocolSource): LoadedProtocol {
+  if (isStreamServer(f)) return { factory: streamFactory(f) };
+  if (typeof f !== "function")
+    throw new TypeError("setProtocolFactory takes a Protocol class, a factory function or a net.Server (a stream handler)");
   if (!(f.prototype instanceof Protocol)) return { factory: f as ProtocolFactory };
   const adopt = (f as unknown as { adopt?: unknown }).adopt;
   return {
@@ -40,8 +50,8 @@ export class ProtocolTable {
   // What a callback starts (timers, promises) still logs under its connection.
   private readonly scope = new AsyncLocalStorage<number>();
 
-  /** A Protocol subclass or a function that returns a Protocol. */
-  setProtocolFactory(f: ProtocolClass | ProtocolFactory): void {
+  /** A Protocol subclass, a function that returns a Protocol, or a stream handler (a net.Server). */
+  setProtocolFactory(f: ProtocolSource): void {
     this.loaded = toLoaded(f);
   }
 

@@ -1,4 +1,7 @@
 // What protocol modules extend: the TypeScript port of the reactor Protocol.
+import type { TLSSocket } from "tls";
+import type { SocketAddress, SocketOption } from "./addon";
+import type { Clock } from "./clock";
 import type { ClientInfo } from "./types";
 import { datagramPort } from "./errors";
 import type { Term, Tuple } from "./term-types";
@@ -48,6 +51,16 @@ export interface ConnectionHandle {
   destroy(reason?: Error): void;
   join(group: Buffer): void;
   leave(group: Buffer): void;
+  /** READ stays unarmed until readStart (Node's handle.readStop) */
+  readStop(): void;
+  readStart(): void;
+  /** false when the fd has no such option (not TCP): nothing changed */
+  setSocketOption(name: SocketOption, value: number): boolean;
+  socketAddress(peer: boolean): SocketAddress | null;
+  /** the engine's time (the test harness's is manual) */
+  readonly clock: Clock;
+  /** the TLS session, once the connection's stack has one open */
+  readonly tlsSocket: TLSSocket | undefined;
 }
 
 /** Outgoing bytes not yet taken by the kernel. Holds references, not copies:
@@ -345,6 +358,41 @@ export abstract class Protocol {
     this[kConn]?.destroy(reason);
   }
 
+  /** Stop reading: READ is not armed until resumeReading(), whatever the
+   * handlers return, while writes go on (a write still arms WRITE). What the
+   * peer sends waits in the kernel, and the peer's TCP window closes: the
+   * backpressure of a reader that is full. asyncio's
+   * Transport.pause_reading; Node's net.Socket does it when its readable
+   * side is full. Calling it twice is calling it once. */
+  pauseReading(): void {
+    this[kConn]?.readStop();
+  }
+
+  /** Read again after pauseReading(): READ is armed now (or by the Action
+   * of the callback that calls it). asyncio's Transport.resume_reading. */
+  resumeReading(): void {
+    this[kConn]?.readStart();
+  }
+
+  /** Turn Nagle's algorithm off (`true`, the default) or on, as Node's
+   * socket.setNoDelay: TCP_NODELAY on the fd. Listeners set it on at accept
+   * (socket_opts' nodelay). On an fd that is not TCP it does nothing, as
+   * Node's does not. */
+  setNoDelay(noDelay = true): void {
+    this[kConn]?.setSocketOption("nodelay", noDelay ? 1 : 0);
+  }
+
+  /** TCP keepalive on or off, as Node's socket.setKeepAlive: SO_KEEPALIVE,
+   * and with `initialDelay` (ms, whole seconds count) the idle time before
+   * the first probe (TCP_KEEPIDLE); 0 leaves that as it was. Nothing on an
+   * fd that is not TCP. */
+  setKeepAlive(enable = false, initialDelay = 0): void {
+    const h = this[kConn];
+    if (!h || !h.setSocketOption("keepalive", enable ? 1 : 0)) return;
+    const secs = Math.floor(initialDelay / 1000);
+    if (enable && secs >= 1) h.setSocketOption("keepidle", secs);
+  }
+
   /** Be told after `ms` without data from the peer, as Node's
    * socket.setTimeout and Bun's `timeout` handler do: `timedOut("idle")` runs,
    * and by default closes. Data restarts the count; 0 turns it off. */
@@ -387,4 +435,11 @@ export function groupName(group: string | Uint8Array): Buffer {
 /** @internal */
 export function bind(p: Protocol, h: ConnectionHandle | undefined): void {
   p[kConn] = h;
+}
+
+/** @internal What the runtime's own layers over a Protocol (the stream
+ * sockets of socket.ts) reach of its connection: undefined before the
+ * handoff and after the connection ended. */
+export function handleOf(p: Protocol): ConnectionHandle | undefined {
+  return p.closed ? undefined : p[kConn];
 }

@@ -226,7 +226,7 @@ export class Reactor implements ConnectionHost {
     // What the caller read before the handoff is the stack's first read.
     const preread = spec.preread !== undefined && spec.preread.length > 0 && bottom instanceof StreamTransport;
     if (preread) bottom.unshift(spec.preread!);
-    const conn = new Connection(id, proto, top, this, (size) => bottom.readNow(size), traffic);
+    const conn = new Connection(id, proto, top, this, bottom, traffic);
     bind(proto, conn.handle);
     proto.fd = fd;
     proto.clientInfo = info;

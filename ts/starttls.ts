@@ -12,6 +12,7 @@
 // of the peer's input came in clear and is its own to drop (RFC 3207 §4; the
 // STARTTLS command injection, CVE-2011-0411, is a server that took it as if
 // it had come over TLS).
+import type { TLSSocket } from "tls";
 import type { ClientInfo, BatchAction, TlsInfo } from "./types";
 import type { Peer } from "./protocol";
 import type { TlsConfig } from "./tls-config";
@@ -94,6 +95,10 @@ export class StartTlsLayer implements Transport, Upstream {
   }
   get datagram(): boolean {
     return this.below.datagram;
+  }
+  /** TLS's socket once started (the stream's TLSSocket members read it), none before. */
+  get tlsSocket(): TLSSocket | undefined {
+    return this.inner.tlsSocket;
   }
   get handshaking(): boolean {
     return this.inner.handshaking;

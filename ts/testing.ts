@@ -8,7 +8,9 @@ import { ManualClock } from "./clock";
 import { MemoryFd } from "./memory-fd";
 import { Protocol } from "./protocol";
 import { Reactor, Sink } from "./reactor";
-import { ProtocolTable } from "./protocol-table";
+import { ProtocolTable, toLoaded } from "./protocol-table";
+import type { Server } from "net";
+import type { SocketOption } from "./addon";
 import type { ClientInfo, LogLevel, NackReason, BatchAction } from "./types";
 import { decodeTerm } from "./term-decode";
 import type { Encodable, Pid, Term } from "./term-types";
@@ -76,9 +78,8 @@ export class ProtocolHarness<P extends Protocol = Protocol> {
   private pumping = false;
   private scheduled = false;
 
-  constructor(protocol: (new () => P) | (() => P), opts: HarnessOptions = {}) {
-    const make =
-      protocol.prototype instanceof Protocol ? () => new (protocol as new () => P)() : (protocol as () => P);
+  constructor(protocol: (new () => P) | (() => P) | Server, opts: HarnessOptions = {}) {
+    const make = toLoaded(protocol).factory as () => P;
     this.protocols.setProtocolFactory(() => (this.last = make()));
     const sink: Sink = {
       act: (_id, a) => this.arm(a),
@@ -183,6 +184,13 @@ export class ProtocolHarness<P extends Protocol = Protocol> {
     return this.fd.datagramsOut;
   }
 
+  /** The socket options the connection set (setNoDelay: `nodelay`,
+   * setKeepAlive: `keepalive`, `keepidle` in seconds), as getsockopt would
+   * read them back. */
+  get socketOptions(): Readonly<Partial<Record<SocketOption, number>>> {
+    return this.fd.options;
+  }
+
   /** The peer sees the end of what we send (shutdownWrite or a close). */
   get peerSawEnd(): boolean {
     return this.fd.shutWrite || this.fd.closed;
@@ -270,8 +278,12 @@ export class ProtocolHarness<P extends Protocol = Protocol> {
   }
 }
 
-/** Open a connection of `protocol` in a harness. */
-export function connect<P extends Protocol>(protocol: (new () => P) | (() => P), opts?: HarnessOptions): ProtocolHarness<P> {
+/** Open a connection of `protocol` in a harness: a Protocol class, a
+ * factory, or a stream handler (a net.Server such as `http.createServer(app)`:
+ * its 'connection' gets the connection's Socket). */
+export function connect<P extends Protocol>(protocol: (new () => P) | (() => P), opts?: HarnessOptions): ProtocolHarness<P>;
+export function connect(server: Server, opts?: HarnessOptions): ProtocolHarness;
+export function connect<P extends Protocol>(protocol: (new () => P) | (() => P) | Server, opts?: HarnessOptions): ProtocolHarness<P> {
   return new ProtocolHarness(protocol, opts);
 }
 

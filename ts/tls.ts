@@ -98,6 +98,10 @@ export class TlsLayer extends Layer {
     return true;
   }
 
+  get tlsSocket(): tls.TLSSocket | undefined {
+    return this.secure && !this.closed ? this.socket : undefined;
+  }
+
   /** Ciphertext waiting for the fd, and whatever waits below. */
   get unsent(): number {
     return this.cipher.queued + this.below.unsent;
@@ -222,6 +226,12 @@ export class TlsLayer extends Layer {
     clearTimeout(this.timer);
     this.secure = true;
     const cert = this.socket.getPeerCertificate();
+    // What tls.Server sets on the sockets it makes (a stream's Socket reads them).
+    this.socket.authorized = !verifyError && !!cert?.subject;
+    if (verifyError) {
+      const code = (verifyError as NodeJS.ErrnoException).code ?? verifyError.message;
+      (this.socket as unknown as { authorizationError: string }).authorizationError = code;
+    }
     this.up.open({
       ...this.patch,
       tls: {

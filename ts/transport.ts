@@ -5,6 +5,7 @@
 // Calls go down (readable, writev, ...), events come up through Upstream. A
 // transport never reaches into the engine or the protocol: the layer above
 // decides what its events mean.
+import type { TLSSocket } from "tls";
 import type { ClientInfo, BatchAction } from "./types";
 import type { Peer } from "./protocol";
 
@@ -74,6 +75,9 @@ export interface Transport {
   interest(want: BatchAction): BatchAction;
   /** Bytes taken from above that the kernel has not taken yet. */
   readonly unsent: number;
+  /** The TLS session a layer holds, once its handshake is done: what a
+   * stream answers of a tls.TLSSocket (getPeerCertificate, ...). */
+  readonly tlsSocket: TLSSocket | undefined;
 }
 
 /** A layer over another: events from below are its to interpret; calls it does
@@ -100,6 +104,9 @@ export abstract class Layer implements Transport, Upstream {
   }
   get unsent(): number {
     return this.below.unsent;
+  }
+  get tlsSocket(): TLSSocket | undefined {
+    return this.below.tlsSocket;
   }
   readable(): void {
     this.below.readable();

@@ -4,12 +4,14 @@
 import { execFileSync } from "child_process";
 import { join } from "path";
 import { bridgeScenarios } from "./bridge.mjs";
+import { streamScenarios } from "./streams.mjs";
 
 /**
  * The scenarios, each run for `seconds`; `smoke` also shrinks what is counted rather than
  * timed (the probe's idle connections, redis-benchmark's request count).
  * `proto`: the protocol a system serves for it; `only`: the systems that run it (all by default).
- * `run(port)` returns the figures, or a Promise of them. The bridge's scenarios come last.
+ * `run(port)` returns the figures, or a Promise of them. The stream handlers' scenarios,
+ * then the bridge's, come last.
  */
 export function scenarios({ build, seconds, smoke }) {
   const loadgen = (mode, port, ...rest) => {
@@ -44,6 +46,7 @@ export function scenarios({ build, seconds, smoke }) {
       only: both,
       run: (port) => loadgen("probe", port, smoke ? 20 : 2000, smoke ? 2 : 200),
     },
+    ...streamScenarios({ wrk }),
     ...bridgeScenarios({ loadgen, seconds, smoke }),
   ];
 }

@@ -5,6 +5,7 @@ import { spawn } from "child_process";
 import { existsSync, readFileSync } from "fs";
 import { join } from "path";
 import { BRIDGE_PROTOS, hasBridge, jsonPortSystem } from "./bridge.mjs";
+import { STREAM_PROTOS, hasStreams, streamModule } from "./streams.mjs";
 
 const erl = (ebin, expr) => ["erl", ["-noshell", "+sbwt", "none", ...ebin.flatMap((d) => ["-pa", d]), "-eval", expr]];
 
@@ -13,7 +14,8 @@ const erl = (ebin, expr) => ["erl", ["-noshell", "+sbwt", "none", ...ebin.flatMa
  * protocols (they follow its TypeScript API), or this tree's where it lacks one.
  * `build`: this tree's bench/build (bench_servers.beam, bench_bridge.beam). `full`: left
  * out of smoke runs. One context also serves the bridge's scenarios (bench/lib/bridge.mjs)
- * when the build has the bridge, with this tree's bench/bridge.ts.
+ * when the build has the bridge, with this tree's bench/bridge.ts, and the stream
+ * handlers' (bench/lib/streams.mjs) when it has those, with this tree's bench/http_stream.ts.
  */
 export function reactorSystems(tree, build, fallbackRoot) {
   const ebin = [join(tree.root, "_build/default/lib/reactor/ebin"), build];
@@ -21,21 +23,24 @@ export function reactorSystems(tree, build, fallbackRoot) {
     const own = join(tree.root, "examples", p + ".ts");
     return existsSync(own) ? own : join(fallbackRoot, "examples", p + ".ts");
   };
+  const module = (p) => (STREAM_PROTOS.includes(p) ? streamModule(fallbackRoot) : example(p));
   const reactor = (pool) => (port, p) =>
     BRIDGE_PROTOS.includes(p)
       ? erl(ebin, `bench_bridge:reactor(${port}, ${p}, "${join(fallbackRoot, "bench", "bridge.ts")}")`)
-      : erl(ebin, `bench_servers:reactor(${port}, "${example(p)}", ${pool})`);
+      : erl(ebin, `bench_servers:reactor(${port}, "${module(p)}", ${pool})`);
   const bridge = hasBridge(tree.root) ? BRIDGE_PROTOS : [];
+  const streams = hasStreams(tree.root) ? STREAM_PROTOS : [];
   return [
-    { name: "reactor, 1 context", reactor: true, tree, protos: ["echo", "http", "resp", ...bridge], start: reactor(1) },
+    { name: "reactor, 1 context", reactor: true, tree, protos: ["echo", "http", "resp", ...bridge, ...streams], start: reactor(1) },
     { name: "reactor, pool of 2", reactor: true, tree, protos: ["echo", "http", "resp"], start: reactor(2), full: true },
   ];
 }
 
 /**
  * Everything else, from `build`: `baseline` (plain Node on the same protocol logic: every
- * ratio's denominator but the bridge's), `second` (Node's own http: HTTP's second
- * denominator), and the bridge's peers: the JSON port, and plain Node's fan-out loop
+ * ratio's denominator but the bridge's and the streams'), `second` (Node's own http:
+ * HTTP's second denominator, and the streams' peer, serving bench/http_stream.ts), and
+ * the bridge's peers: the JSON port, and plain Node's fan-out loop
  * (bench/node_fanout.mjs) as `node net` on publish.
  */
 export function peerSystems(build) {
@@ -43,7 +48,7 @@ export function peerSystems(build) {
     p === "publish" ? ["node", [join(build, "..", "node_fanout.mjs"), port]] : ["node", [join(build, "node_server.js"), "net", port, p]];
   return [
     { name: "node net (same protocol)", protos: ["echo", "http", "resp", "publish"], start: node, baseline: true },
-    { name: "node http", protos: ["http"], start: (port) => ["node", [join(build, "node_server.js"), "http", port]], second: true },
+    { name: "node http", protos: ["http", ...STREAM_PROTOS], start: (port) => ["node", [join(build, "node_server.js"), "http", port]], second: true },
     { name: "erlang gen_tcp", protos: ["echo", "http"], start: (port, p) => erl([build], `bench_servers:gen_tcp(${port}, ${p})`), full: true },
     { name: "c epoll", protos: ["echo", "http"], start: (port, p) => [join(build, "c_server"), [p, port]], full: true },
     jsonPortSystem(build, erl),

@@ -6,6 +6,13 @@
 %% given by name, or by the pid of a context (which stands for its id), is
 %% found again after its supervisor restarts it.
 %%
+%% Socket options (`socket_opts') are set on the listening socket, and every
+%% socket accept(2) returns carries them: Linux copies TCP_NODELAY,
+%% SO_KEEPALIVE, SO_SNDBUF and SO_RCVBUF from the listener to each
+%% connection (reactor_sockopts_tests reads them back), so an accept costs
+%% no setsockopt. `nodelay' is on unless told otherwise, as Node's http
+%% sets it on every socket it serves.
+%%
 %% Suspending stops the acceptors (each hands off what waits in the backlog)
 %% and closes the socket, so new connects are refused while the connections
 %% made so far go on; resuming listens again on the same port.
@@ -13,9 +20,13 @@
 -behaviour(gen_server).
 
 -export([start_link/2, acceptor_args/1, port/1, info/1, suspend/1, resume/1, contexts/1,
-         whereis/1]).
+         whereis/1, socket_opts/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
+-type socket_opts() :: #{nodelay => boolean(),
+                         keepalive => boolean(),
+                         sndbuf => pos_integer(),
+                         recbuf => pos_integer()}.
 -type opts() :: #{port => inet:port_number(),
                   ip => inet:ip_address(),
                   context => reactor_context:context(),
@@ -25,14 +36,16 @@
                   info => reactor_context:client_info(),
                   proxy_protocol => boolean(),
                   tls => reactor_tls:opts(),
-                  starttls => reactor_tls:opts()}.
--export_type([opts/0]).
+                  starttls => reactor_tls:opts(),
+                  socket_opts => socket_opts()}.
+-export_type([opts/0, socket_opts/0]).
 
 -define(ACCEPTED, 1).
 -define(HANDOFF_ERRORS, 2).
 -define(ACCEPT_ERRORS, 3).
 
--record(state, {name, opts :: opts(), lsock :: gen_tcp:socket() | undefined,
+-record(state, {name, opts :: opts(), sockopts = [] :: [gen_tcp:option()],
+                lsock :: gen_tcp:socket() | undefined,
                 port :: inet:port_number(), contexts :: tuple(),
                 counters :: counters:counters_ref()}).
 
@@ -83,6 +96,7 @@ init({Name, Opts}) ->
         %% or once its protocol calls startTls (`starttls'), never both
         Info = maps:merge(maps:get(info, Opts, #{}), tls_info(Opts)),
         S = #state{name = Name, opts = Opts#{info => Info}, port = maps:get(port, Opts, 0),
+                   sockopts = socket_opts(maps:get(socket_opts, Opts, #{})),
                    contexts = list_to_tuple(Contexts),
                    counters = counters:new(3, [write_concurrency])},
         case listen(S) of
@@ -122,12 +136,27 @@ resolve({global, Key} = Ref) ->
 resolve(Other) ->
     throw({no_context, Other}).
 
+%% @doc The `gen_tcp' options of a listener's `socket_opts', defaults
+%% included (`nodelay' on); throws `{bad_option, {Name, Value}}' for an
+%% unknown name or a bad value.
+-spec socket_opts(socket_opts()) -> [gen_tcp:option()].
+socket_opts(Given) when is_map(Given) ->
+    [socket_opt(K, V) || {K, V} <- lists:sort(maps:to_list(maps:merge(#{nodelay => true}, Given)))];
+socket_opts(Given) ->
+    throw({bad_option, {socket_opts, Given}}).
+
+socket_opt(nodelay, V) when is_boolean(V) -> {nodelay, V};
+socket_opt(keepalive, V) when is_boolean(V) -> {keepalive, V};
+socket_opt(sndbuf, V) when is_integer(V), V > 0 -> {sndbuf, V};
+socket_opt(recbuf, V) when is_integer(V), V > 0 -> {recbuf, V};
+socket_opt(K, V) -> throw({bad_option, {K, V}}).
+
 %% Listen on the port we had, once one was picked.
-listen(S = #state{opts = Opts, port = Port}) ->
+listen(S = #state{opts = Opts, port = Port, sockopts = SockOpts}) ->
     Ip = maps:get(ip, Opts, {0, 0, 0, 0}),
     Family = case tuple_size(Ip) of 8 -> [inet6]; _ -> [] end,
     ListenOpts = Family ++ [binary, {active, false}, {reuseaddr, true}, {ip, Ip},
-                            {backlog, maps:get(backlog, Opts, 1024)}],
+                            {backlog, maps:get(backlog, Opts, 1024)} | SockOpts],
     case gen_tcp:listen(Port, ListenOpts) of
         {ok, LSock} ->
             {ok, Bound} = inet:port(LSock),

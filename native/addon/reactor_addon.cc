@@ -2,7 +2,8 @@
 //
 // A thin synchronous layer over non-blocking syscalls: receive fds from the
 // channel (SCM_RIGHTS), read into caller-owned Buffers, write/writev, shutdown,
-// close. The fds never enter libuv's poll set: Erlang polls, Node only does I/O.
+// close, socket options and addresses. The fds never enter libuv's poll set:
+// Erlang polls, Node only does I/O.
 // The one fd libuv does watch is the batch socket (ready and action batches
 // to and from Erlang), through a uv_poll_t: its callback is the port's hot path.
 // Errors become JS errors named the way Node names them (err.code = "EPIPE").
@@ -33,6 +34,7 @@ namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   reactor::InitIo(env, exports);
+  reactor::InitSockopt(env, exports);
   reactor::InitBatch(env, exports);
   reactor::InitPort(env, exports);
   return exports;

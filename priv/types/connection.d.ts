@@ -3,7 +3,7 @@ import type { ConnectionHost, ConnectionState, Start } from "./connection-host";
 import type { ConnectionHandle, Peer, Protocol, TimerKind } from "./protocol";
 import type { Term } from "./term-types";
 import type { Transport, Upstream } from "./transport";
-import type { Traffic } from "./fd-transport";
+import type { RawFd, Traffic } from "./fd-transport";
 export type { ConnectionHost, ConnectionState, Start };
 export declare class Connection implements Upstream {
     readonly id: number;
@@ -34,6 +34,8 @@ export declare class Connection implements Upstream {
     private owesFlush;
     /** what Erlang has armed, as told since the last event (one-shot: an event disarms) */
     private armedAs;
+    /** the protocol paused reading (Protocol.pauseReading): READ is not armed */
+    private readStopped;
     /** what the protocol sees of it (Protocol's own calls) */
     readonly handle: ConnectionHandle;
     /** when the handoff arrived (engine clock, ms) */
@@ -41,8 +43,8 @@ export declare class Connection implements Upstream {
     constructor(id: number, 
     /** the code serving it; a reload's adopt hook may hand it to new code */
     proto: Protocol, top: Transport, host: ConnectionHost, 
-    /** the raw fd read behind Protocol.read */
-    rawRead: (size: number) => Buffer | null, 
+    /** the fd under the layers (Protocol.read, socket options) */
+    raw: RawFd, 
     /** this connection's bytes on the fd */
     traffic?: Traffic);
     /** A close began: the protocol gets no more callbacks. */
@@ -89,6 +91,11 @@ export declare class Connection implements Upstream {
      * callback, WRITE is armed now; in one, its Action arms it. */
     wrote(): void;
     setTimer(kind: TimerKind, ms: number): void;
+    /** Protocol.pauseReading: READ is armed no more; writes go on. */
+    readStop(): void;
+    /** Protocol.resumeReading: READ is armed again, now or by the Action of
+     * the callback that runs. */
+    readStart(): void;
     /** A protocol timer ran out: timedOut says close (graceful: a 408 it
      * queued goes out) or go on. */
     private timedOut;

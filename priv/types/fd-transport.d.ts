@@ -1,4 +1,4 @@
-import type { Io } from "./addon";
+import type { Io, SocketAddress, SocketOption } from "./addon";
 import type { BatchAction } from "./types";
 import type { Peer } from "./protocol";
 import type { Transport, Upstream } from "./transport";
@@ -20,8 +20,17 @@ export declare class Slab {
     /** The `n` bytes just read into room(): a view, and the room moves past it. */
     take(n: number): Buffer;
 }
+/** The fd under every layer, as a protocol reaches past them: a read now
+ * (Protocol.read), its socket options and addresses. */
+export interface RawFd {
+    readNow(size: number): Buffer | null;
+    /** false when the fd is no socket that has the option (a Unix socket's
+     * TCP_NODELAY, a pipe): nothing changed, as Node ignores it then */
+    setSocketOption(name: SocketOption, value: number): boolean;
+    socketAddress(peer: boolean): SocketAddress | null;
+}
 /** What the fd transports share: the fd, its writes, its end. */
-declare abstract class FdTransport implements Transport {
+declare abstract class FdTransport implements Transport, RawFd {
     protected readonly io: Io;
     readonly fd: number;
     protected readonly slab: Slab;
@@ -36,6 +45,7 @@ declare abstract class FdTransport implements Transport {
     readonly settlesLater = false;
     readonly handshaking = false;
     readonly unsent = 0;
+    readonly tlsSocket: undefined;
     abstract readonly datagram: boolean;
     private closed;
     /** shutdown(SHUT_WR) done: the peer has our FIN */
@@ -50,6 +60,8 @@ declare abstract class FdTransport implements Transport {
     /** A read now, outside any event (Protocol.read): null when nothing is there. */
     readNow(size: number): Buffer | null;
     flush(): boolean;
+    setSocketOption(name: SocketOption, value: number): boolean;
+    socketAddress(peer: boolean): SocketAddress | null;
     /** On a datagram socket a write is one datagram: one that fails is
      * reported and counts as taken (it is gone, as a failed dgram send is). */
     writev(bufs: Uint8Array[]): number;

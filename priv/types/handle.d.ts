@@ -1,5 +1,9 @@
+import type { TLSSocket } from "tls";
+import type { SocketAddress, SocketOption } from "./addon";
+import type { Clock } from "./clock";
 import type { Connection } from "./connection";
 import type { ConnectionHost } from "./connection-host";
+import type { RawFd } from "./fd-transport";
 import type { ConnectionHandle, ConnRef, TimerKind } from "./protocol";
 import type { Transport } from "./transport";
 import type { TlsInfo } from "./types";
@@ -7,11 +11,13 @@ export declare class Handle implements ConnectionHandle {
     private readonly conn;
     private readonly top;
     private readonly host;
-    /** the raw fd read behind Protocol.read */
-    private readonly rawRead;
+    /** the fd under the layers: Protocol.read, socket options, addresses */
+    private readonly raw;
     constructor(conn: Connection, top: Transport, host: ConnectionHost, 
-    /** the raw fd read behind Protocol.read */
-    rawRead: (size: number) => Buffer | null);
+    /** the fd under the layers: Protocol.read, socket options, addresses */
+    raw: RawFd);
+    get clock(): Clock;
+    get tlsSocket(): TLSSocket | undefined;
     get ref(): ConnRef;
     read(size: number): Buffer | null;
     /** Protocol.write: what the kernel takes now, the rest into writeBuffer
@@ -28,6 +34,10 @@ export declare class Handle implements ConnectionHandle {
     setTimer(kind: TimerKind, ms: number): void;
     join(group: Buffer): void;
     leave(group: Buffer): void;
+    readStop(): void;
+    readStart(): void;
+    setSocketOption(name: SocketOption, value: number): boolean;
+    socketAddress(peer: boolean): SocketAddress | null;
     close(reason?: Error): void;
     destroy(reason?: Error): void;
 }

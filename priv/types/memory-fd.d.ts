@@ -1,4 +1,4 @@
-import type { Datagram, Io } from "./addon";
+import type { Datagram, Io, SocketAddress, SocketOption } from "./addon";
 /** A datagram with its sender or receiver. */
 export interface MemoryDatagram {
     data: Buffer;
@@ -24,6 +24,11 @@ export declare class MemoryFd implements Io {
     room: number | undefined;
     closed: boolean;
     shutWrite: boolean;
+    /** the socket options set on it, as getsockopt would read them back */
+    readonly options: Partial<Record<SocketOption, number>>;
+    /** what getsockname and getpeername would say (unset: not an IP socket) */
+    local: SocketAddress | undefined;
+    peer: SocketAddress | undefined;
     /** Errors the next calls of each kind throw instead of doing anything,
      * oldest first, each once; the call after them works again. They stand for
      * what a socket reports for one call and survives: sendTo's EMSGSIZE or
@@ -42,5 +47,8 @@ export declare class MemoryFd implements Io {
     close(): void;
     recvFrom(_fd: number, buf: Buffer, off: number, len: number): Datagram | null;
     sendTo(_fd: number, data: Uint8Array, addr: string, port: number): number;
+    setSocketOption(_fd: number, name: SocketOption, value: number): void;
+    getSocketOption(_fd: number, name: SocketOption): number;
+    socketAddress(_fd: number, peer: boolean): SocketAddress | null;
     private throwScripted;
 }

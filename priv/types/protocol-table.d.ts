@@ -1,3 +1,4 @@
+import type { Server } from "net";
 import { Protocol } from "./protocol";
 export type ProtocolClass = new () => Protocol;
 export type ProtocolFactory = () => Protocol;
@@ -12,16 +13,21 @@ export interface LoadedProtocol {
     adopt?: AdoptHook;
     exports?: Readonly<Record<string, unknown>>;
 }
-/** A Protocol subclass or a function that returns a Protocol, as a factory. */
-export declare function toLoaded(f: ProtocolClass | ProtocolFactory): LoadedProtocol;
+/** What a module may give as its protocol: a Protocol subclass, a function
+ * that returns a Protocol, or a stream handler (a net.Server such as
+ * `http.createServer(app)`: each connection is its 'connection', stream.ts). */
+export type ProtocolSource = ProtocolClass | ProtocolFactory | Server;
+/** A Protocol subclass, a function that returns a Protocol or a stream
+ * handler, as a factory. */
+export declare function toLoaded(f: ProtocolSource): LoadedProtocol;
 /** One engine's protocols: the factory, the Protocol serving each fd, the running connection. */
 export declare class ProtocolTable {
     private loaded;
     private readonly byFd;
     private running;
     private readonly scope;
-    /** A Protocol subclass or a function that returns a Protocol. */
-    setProtocolFactory(f: ProtocolClass | ProtocolFactory): void;
+    /** A Protocol subclass, a function that returns a Protocol, or a stream handler (a net.Server). */
+    setProtocolFactory(f: ProtocolSource): void;
     /** What new connections get from now on (a load or a reload). */
     install(loaded: LoadedProtocol): void;
     get protocolFactory(): ProtocolFactory | undefined;

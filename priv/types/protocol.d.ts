@@ -1,3 +1,6 @@
+import type { TLSSocket } from "tls";
+import type { SocketAddress, SocketOption } from "./addon";
+import type { Clock } from "./clock";
 import type { ClientInfo } from "./types";
 import type { Term, Tuple } from "./term-types";
 import type { TlsInfo } from "./tls-config";
@@ -37,6 +40,16 @@ export interface ConnectionHandle {
     destroy(reason?: Error): void;
     join(group: Buffer): void;
     leave(group: Buffer): void;
+    /** READ stays unarmed until readStart (Node's handle.readStop) */
+    readStop(): void;
+    readStart(): void;
+    /** false when the fd has no such option (not TCP): nothing changed */
+    setSocketOption(name: SocketOption, value: number): boolean;
+    socketAddress(peer: boolean): SocketAddress | null;
+    /** the engine's time (the test harness's is manual) */
+    readonly clock: Clock;
+    /** the TLS session, once the connection's stack has one open */
+    readonly tlsSocket: TLSSocket | undefined;
 }
 /** Outgoing bytes not yet taken by the kernel. Holds references, not copies:
  * the Buffers handed to dataReceived are never reused, so echoing them is free. */
@@ -202,6 +215,26 @@ export declare abstract class Protocol {
     /** Close the connection now, as Node's socket.destroy() does: what is
      * queued is dropped, the fd is closed, connectionLost(reason) runs at once. */
     destroy(reason?: Error): void;
+    /** Stop reading: READ is not armed until resumeReading(), whatever the
+     * handlers return, while writes go on (a write still arms WRITE). What the
+     * peer sends waits in the kernel, and the peer's TCP window closes: the
+     * backpressure of a reader that is full. asyncio's
+     * Transport.pause_reading; Node's net.Socket does it when its readable
+     * side is full. Calling it twice is calling it once. */
+    pauseReading(): void;
+    /** Read again after pauseReading(): READ is armed now (or by the Action
+     * of the callback that calls it). asyncio's Transport.resume_reading. */
+    resumeReading(): void;
+    /** Turn Nagle's algorithm off (`true`, the default) or on, as Node's
+     * socket.setNoDelay: TCP_NODELAY on the fd. Listeners set it on at accept
+     * (socket_opts' nodelay). On an fd that is not TCP it does nothing, as
+     * Node's does not. */
+    setNoDelay(noDelay?: boolean): void;
+    /** TCP keepalive on or off, as Node's socket.setKeepAlive: SO_KEEPALIVE,
+     * and with `initialDelay` (ms, whole seconds count) the idle time before
+     * the first probe (TCP_KEEPIDLE); 0 leaves that as it was. Nothing on an
+     * fd that is not TCP. */
+    setKeepAlive(enable?: boolean, initialDelay?: number): void;
     /** Be told after `ms` without data from the peer, as Node's
      * socket.setTimeout and Bun's `timeout` handler do: `timedOut("idle")` runs,
      * and by default closes. Data restarts the count; 0 turns it off. */

@@ -1,3 +1,4 @@
+import type { TLSSocket } from "tls";
 import type { ClientInfo, BatchAction, TlsInfo } from "./types";
 import type { Peer } from "./protocol";
 import type { TlsConfig } from "./tls-config";
@@ -38,6 +39,8 @@ export declare class StartTlsLayer implements Transport, Upstream {
     get opensLater(): boolean;
     get settlesLater(): boolean;
     get datagram(): boolean;
+    /** TLS's socket once started (the stream's TLSSocket members read it), none before. */
+    get tlsSocket(): TLSSocket | undefined;
     get handshaking(): boolean;
     get writableFinished(): boolean;
     get unsent(): number;

@@ -1,6 +1,8 @@
 import { ManualClock } from "./clock";
 import { Protocol } from "./protocol";
 import { Reactor } from "./reactor";
+import type { Server } from "net";
+import type { SocketOption } from "./addon";
 import type { ClientInfo, LogLevel, NackReason, BatchAction } from "./types";
 import type { Encodable } from "./term-types";
 export interface HarnessOptions {
@@ -54,7 +56,7 @@ export declare class ProtocolHarness<P extends Protocol = Protocol> {
     private taken;
     private pumping;
     private scheduled;
-    constructor(protocol: (new () => P) | (() => P), opts?: HarnessOptions);
+    constructor(protocol: (new () => P) | (() => P) | Server, opts?: HarnessOptions);
     /** The Protocol instance serving the connection. */
     get protocol(): P;
     private last;
@@ -83,6 +85,10 @@ export declare class ProtocolHarness<P extends Protocol = Protocol> {
         addr: string;
         port: number;
     }[];
+    /** The socket options the connection set (setNoDelay: `nodelay`,
+     * setKeepAlive: `keepalive`, `keepidle` in seconds), as getsockopt would
+     * read them back. */
+    get socketOptions(): Readonly<Partial<Record<SocketOption, number>>>;
     /** The peer sees the end of what we send (shutdownWrite or a close). */
     get peerSawEnd(): boolean;
     /** Let pending Promises (async handlers) settle and their results take effect. */
@@ -106,8 +112,11 @@ export declare class ProtocolHarness<P extends Protocol = Protocol> {
     /** Deliver every event that is due, as enif_select would, one at a time. */
     private pump;
 }
-/** Open a connection of `protocol` in a harness. */
+/** Open a connection of `protocol` in a harness: a Protocol class, a
+ * factory, or a stream handler (a net.Server such as `http.createServer(app)`:
+ * its 'connection' gets the connection's Socket). */
 export declare function connect<P extends Protocol>(protocol: (new () => P) | (() => P), opts?: HarnessOptions): ProtocolHarness<P>;
+export declare function connect(server: Server, opts?: HarnessOptions): ProtocolHarness;
 export type { ClientInfo, BatchAction };
 export { stubBeam } from "./beam-stub";
 export type { BeamFunction, BeamStub, StubbedCall } from "./beam-stub";

@@ -1,3 +1,4 @@
+import * as tls from "tls";
 import type { ClientInfo, BatchAction } from "./types";
 import type { TlsConfig } from "./tls-config";
 import { Layer, Transport } from "./transport";
@@ -34,6 +35,7 @@ export declare class TlsLayer extends Layer {
     get handshaking(): boolean;
     get opensLater(): boolean;
     get settlesLater(): boolean;
+    get tlsSocket(): tls.TLSSocket | undefined;
     /** Ciphertext waiting for the fd, and whatever waits below. */
     get unsent(): number;
     interest(want: BatchAction): BatchAction;

@@ -1,3 +1,4 @@
+import type { TLSSocket } from "tls";
 import type { ClientInfo, BatchAction } from "./types";
 import type { Peer } from "./protocol";
 /** What a transport tells the layer above it. */
@@ -65,6 +66,9 @@ export interface Transport {
     interest(want: BatchAction): BatchAction;
     /** Bytes taken from above that the kernel has not taken yet. */
     readonly unsent: number;
+    /** The TLS session a layer holds, once its handshake is done: what a
+     * stream answers of a tls.TLSSocket (getPeerCertificate, ...). */
+    readonly tlsSocket: TLSSocket | undefined;
 }
 /** A layer over another: events from below are its to interpret; calls it does
  * not change go straight down. */
@@ -78,6 +82,7 @@ export declare abstract class Layer implements Transport, Upstream {
     get handshaking(): boolean;
     get writableFinished(): boolean;
     get unsent(): number;
+    get tlsSocket(): TLSSocket | undefined;
     readable(): void;
     flush(): boolean;
     writev(bufs: Uint8Array[]): number;

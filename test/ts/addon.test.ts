@@ -1,6 +1,8 @@
-// The addon against real fds: a FIFO (pollable, not a socket) and closed fds.
+// The addon against real fds: a FIFO (pollable, not a socket), closed fds,
+// and a TCP socket's options and addresses.
 import { execFileSync } from "child_process";
 import * as fs from "fs";
+import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import type { Addon } from "../../ts/addon";
@@ -26,6 +28,38 @@ describe("addon", () => {
     for (let n = 1; n > 0; ) total += n = addon.writev(fd, [Buffer.alloc(65536)]);
     expect(total).toBeGreaterThan(0); // the pipe filled up: write returned 0, no throw
     addon.close(fd);
+  });
+
+  it("sets socket options and reads them back, and names both ends of a TCP socket", async () => {
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as net.AddressInfo).port;
+    const accepted = new Promise<net.Socket>((r) => server.once("connection", r));
+    const client = net.connect(port, "127.0.0.1");
+    const sock = await accepted;
+    const fd = (sock as unknown as { _handle: { fd: number } })._handle.fd;
+    try {
+      for (const v of [1, 0]) {
+        addon.setSocketOption(fd, "nodelay", v);
+        expect(addon.getSocketOption(fd, "nodelay")).toBe(v);
+      }
+      addon.setSocketOption(fd, "keepalive", 1);
+      addon.setSocketOption(fd, "keepidle", 42);
+      addon.setSocketOption(fd, "sndbuf", 65536);
+      expect([addon.getSocketOption(fd, "keepalive"), addon.getSocketOption(fd, "keepidle")]).toEqual([1, 42]);
+      expect(addon.getSocketOption(fd, "sndbuf")).toBe(2 * 65536); // socket(7): doubled for bookkeeping
+      expect(addon.socketAddress(fd, false)).toEqual({ address: "127.0.0.1", family: "IPv4", port });
+      expect(addon.socketAddress(fd, true)).toEqual({ address: "127.0.0.1", family: "IPv4", port: client.localPort });
+      expect(() => addon.setSocketOption(fd, "linger" as never, 1)).toThrow(/unknown socket option: linger/);
+      const file = fs.openSync(__filename, "r"); // not a socket
+      expect(() => addon.setSocketOption(file, "nodelay", 1)).toThrow(expect.objectContaining({ code: "ENOTSOCK" }));
+      expect(addon.socketAddress(file, true)).toBeNull();
+      fs.closeSync(file);
+    } finally {
+      client.destroy();
+      sock.destroy();
+      server.close();
+    }
   });
 
   it("names errors the way Node does", () => {

@@ -56,7 +56,7 @@ describe("loadProtocol", () => {
     const f = file("nothing.ts", `export const x = 1;`);
     const err = await m.loader.loadProtocol(f, "").catch((e) => e);
     expect(err.kind).toBe("no_protocol");
-    expect(err.message).toMatch(/export default a Protocol class or call setProtocolFactory/);
+    expect(err.message).toMatch(/export default a Protocol class or a net.Server, or call setProtocolFactory/);
   });
 
   it("reports a module that throws while loading, with its stack", async () => {

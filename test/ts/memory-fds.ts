@@ -2,7 +2,7 @@
 // Each is the shipped MemoryFd (ts/memory-fd.ts, what erlang-reactor/testing
 // runs a connection over); this adds the numbers and a record of the
 // shutdowns and closes across them.
-import type { Datagram, Io } from "../../ts/addon";
+import type { Datagram, Io, SocketAddress, SocketOption } from "../../ts/addon";
 import { MemoryFd } from "../../ts/memory-fd";
 
 export class MemoryFds implements Io {
@@ -48,5 +48,14 @@ export class MemoryFds implements Io {
   }
   sendTo(fd: number, buf: Uint8Array, addr: string, port: number): number {
     return this.fd(fd).sendTo(fd, buf, addr, port);
+  }
+  setSocketOption(fd: number, name: SocketOption, value: number): void {
+    this.fd(fd).setSocketOption(fd, name, value);
+  }
+  getSocketOption(fd: number, name: SocketOption): number {
+    return this.fd(fd).getSocketOption(fd, name);
+  }
+  socketAddress(fd: number, peer: boolean): SocketAddress | null {
+    return this.fd(fd).socketAddress(fd, peer);
   }
 }

@@ -201,6 +201,31 @@ describe("write() from outside a callback", () => {
     expect(() => t.protocol.join("")).toThrow(RangeError); // a bad name is still the caller's error
   });
 
+  it("from a Promise", async () => {
+    const t = connect(Quiet);
+    t.slowPeer(2);
+    await Promise.resolve().then(() => t.protocol.write("later"));
+    expect(t.take()).toBe("la");
+    expect(t.actions.at(-1)).toBe("write_pending");
+    t.drain();
+    expect(t.take()).toBe("ter");
+    expect(t.actions.at(-1)).toBe("read_pending");
+  });
+
+  it("while reading is paused: WRITE is armed, READ is not armed after it", () => {
+    const t = connect(Quiet);
+    t.protocol.pauseReading();
+    t.slowPeer(1);
+    expect(t.protocol.write("ab")).toBe(false);
+    expect(t.actions.at(-1)).toBe("write_pending");
+    const n = t.actions.length;
+    t.drain();
+    expect(t.take()).toBe("ab");
+    expect(t.actions.length).toBe(n); // written, and nothing armed: reading is paused
+    t.protocol.resumeReading();
+    expect(t.actions.at(-1)).toBe("read_pending");
+  });
+
   it("in a callback, bytes left waiting go before the next read", () => {
     class Writer extends Protocol {
       dataReceived(d: Buffer): Action {

@@ -1,0 +1,272 @@
+// A stream handler's Socket in the real engine, over an fd in memory
+// (erlang-reactor/testing): what Node's http and a net.Server's listener
+// see of it, and what it arms.
+import * as http from "http";
+import * as net from "net";
+import { connect } from "../../ts/testing";
+import type { Socket } from "../../ts/socket";
+
+/** A net.Server whose 'connection' hands the Socket to the test. */
+function server(opts: net.ServerOpts = {}, onConnection: (s: Socket) => void = () => {}) {
+  const sockets: Socket[] = [];
+  const srv = net.createServer(opts, (s) => {
+    sockets.push(s as unknown as Socket);
+    onConnection(s as unknown as Socket);
+  });
+  return { srv, sockets };
+}
+
+/** What a socket emitted, in order. */
+function record(s: Socket): string[] {
+  const events: string[] = [];
+  for (const e of ["end", "finish", "close", "drain", "timeout"]) s.on(e, () => events.push(e));
+  s.on("error", (err: NodeJS.ErrnoException) => events.push(`error:${err.code ?? err.message}`));
+  return events;
+}
+
+describe("a stream handler's Socket", () => {
+  it("serves Node's http: keep-alive, pipelining, a chunked body, 100-continue", async () => {
+    const t = connect(
+      http.createServer((req, res) => {
+        let n = 0;
+        req.on("data", (d: Buffer) => (n += d.length));
+        req.on("end", () => res.end(`${req.method} ${req.url} ${n}`));
+      }),
+    );
+    t.feed("GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+    await t.settle();
+    expect(t.take()).toMatch(/^HTTP\/1.1 200 OK\r\n[\s\S]*GET \/a 0$/);
+    // two requests in one read: both answered, in order
+    t.feed("GET /b HTTP/1.1\r\nHost: x\r\n\r\nPOST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
+    await t.settle();
+    const two = t.take();
+    expect(two.indexOf("GET /b 0")).toBeGreaterThan(0);
+    expect(two.indexOf("POST /c 3")).toBeGreaterThan(two.indexOf("GET /b 0"));
+    t.feed("PUT /d HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", { every: 7 });
+    t.feed("6\r\n world\r\n0\r\n\r\n");
+    await t.settle();
+    expect(t.take()).toMatch(/PUT \/d 11$/);
+    t.feed("POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n");
+    await t.settle();
+    expect(t.take()).toBe("HTTP/1.1 100 Continue\r\n\r\n");
+    t.feed("ok");
+    await t.settle();
+    expect(t.take()).toMatch(/POST \/e 2$/);
+    expect(t.closed).toBe(false);
+  });
+
+  it("gives net.Socket's addresses from the client info, and applies setNoDelay and setKeepAlive", () => {
+    const { srv, sockets } = server();
+    const t = connect(srv, {
+      clientInfo: { type: "tcp", addr: "192.0.2.7", port: 5000, family: "inet", local_addr: "10.0.0.1", local_port: 80 },
+    });
+    const s = sockets[0];
+    expect([s.remoteAddress, s.remotePort, s.remoteFamily, s.localAddress, s.localPort]).toEqual([
+      "192.0.2.7",
+      5000,
+      "IPv4",
+      "10.0.0.1",
+      80,
+    ]);
+    expect(s.server).toBe(srv);
+    expect(s.encrypted).toBeUndefined();
+    expect(s.getPeerCertificate()).toBeNull();
+    expect(s.readyState).toBe("open");
+    expect(s.setNoDelay(false)).toBe(s);
+    expect(t.socketOptions.nodelay).toBe(0);
+    s.setNoDelay();
+    s.setKeepAlive(true, 30_500);
+    expect(t.socketOptions).toMatchObject({ nodelay: 1, keepalive: 1, keepidle: 30 });
+  });
+
+  it("counts bytes both ways, and writes from a timer, a Promise and another connection (item 4)", async () => {
+    const { srv, sockets } = server();
+    const a = connect(srv);
+    const b = connect(srv);
+    const [sa, sb] = sockets;
+    a.feed("12345");
+    await a.settle();
+    expect(sa.bytesRead).toBe(5);
+    setTimeout(() => sa.write("from a timer;"), 1);
+    await new Promise((r) => setTimeout(r, 5));
+    await Promise.resolve().then(() => sa.write("from a promise;"));
+    sb.on("data", (d: Buffer) => sa.write(`from b: ${d};`)); // b's callback writes to a
+    b.feed("hi");
+    await a.settle();
+    expect(a.take()).toBe("from a timer;from a promise;from b: hi;");
+    expect(sa.bytesWritten).toBe(Buffer.byteLength("from a timer;from a promise;from b: hi;"));
+  });
+
+  it("stops reading while its readable side is full, and reads again when it is read", async () => {
+    const { srv, sockets } = server({ highWaterMark: 16 }, (s) => s.pause());
+    const t = connect(srv, { readSize: 8 });
+    const s = sockets[0];
+    t.feed("x".repeat(8));
+    expect(t.actions).toEqual(["read_pending", "read_pending"]); // the handoff's, then again
+    t.feed("y".repeat(8)).feed("z".repeat(8));
+    await t.settle();
+    // 16 bytes fill it: READ is not armed again, the third read never happens
+    expect(t.actions).toEqual(["read_pending", "read_pending"]);
+    expect(s.readableLength).toBe(16);
+    expect(s.bytesRead).toBe(16);
+    const got: string[] = [];
+    s.on("data", (d: Buffer) => got.push(d.toString()));
+    s.resume();
+    await t.settle();
+    expect(got.join("")).toBe("x".repeat(8) + "y".repeat(8) + "z".repeat(8));
+    expect(t.actions.at(-1)).toBe("read_pending");
+  });
+
+  it("returns false from write() when the peer is slow, arms WRITE, and 'drain' follows", async () => {
+    const { srv, sockets } = server({ highWaterMark: 1024 });
+    const t = connect(srv);
+    const s = sockets[0];
+    const events = record(s);
+    t.slowPeer(100);
+    expect(s.write(Buffer.alloc(4096, 1))).toBe(false);
+    await t.settle();
+    expect(t.actions.at(-1)).toBe("write_pending");
+    expect(t.written().length).toBe(100);
+    expect(events).not.toContain("drain");
+    t.drain();
+    await t.settle();
+    expect(t.written().length).toBe(4096);
+    expect(events).toContain("drain");
+    expect(t.actions.at(-1)).toBe("read_pending");
+  });
+
+  it("end(): the FIN after the last byte, then 'end', 'finish' and 'close' once the peer ends too", async () => {
+    const { srv, sockets } = server();
+    const t = connect(srv);
+    const s = sockets[0];
+    const events = record(s);
+    s.resume();
+    s.end("bye");
+    await t.settle();
+    expect(t.take()).toBe("bye");
+    expect(t.peerSawEnd).toBe(true);
+    expect(t.closed).toBe(false); // the peer may still send: it is read
+    t.end();
+    await t.settle();
+    expect(events).toEqual(["finish", "end", "close"]);
+    expect(t.lost).toEqual({ reason: undefined });
+  });
+
+  it("without allowHalfOpen, ends its side when the peer ends", async () => {
+    const { srv, sockets } = server();
+    const t = connect(srv);
+    const events = record(sockets[0]);
+    sockets[0].resume();
+    t.end();
+    await t.settle();
+    expect(events).toEqual(["end", "finish", "close"]);
+    expect(t.lost).toEqual({ reason: undefined });
+  });
+
+  it("with allowHalfOpen, writes after the peer's end until it ends its own side", async () => {
+    const { srv, sockets } = server({ allowHalfOpen: true });
+    const t = connect(srv);
+    const s = sockets[0];
+    const events = record(s);
+    s.resume();
+    t.feed("question").end();
+    await t.settle();
+    expect(events).toEqual(["end"]);
+    expect(t.closed).toBe(false);
+    setTimeout(() => s.end("answer"), 1);
+    await new Promise((r) => setTimeout(r, 5));
+    await t.settle();
+    expect(t.take()).toBe("answer");
+    expect(events).toEqual(["end", "finish", "close"]);
+    expect(t.lost).toEqual({ reason: undefined });
+  });
+
+  it("destroy(err) ends the connection with err; destroy() closes it cleanly", async () => {
+    const { srv, sockets } = server();
+    const t = connect(srv);
+    const events = record(sockets[0]);
+    sockets[0].destroy(Object.assign(new Error("the library gave up"), { code: "EPROTO_LIB" }));
+    await t.settle();
+    expect(t.lost?.reason?.message).toBe("the library gave up");
+    expect(events).toEqual(["error:EPROTO_LIB", "close"]);
+    const u = connect(srv);
+    const quiet = record(sockets[1]);
+    sockets[1].write("queued?");
+    sockets[1].destroy();
+    await u.settle();
+    expect(u.lost).toEqual({ reason: undefined });
+    expect(u.peerSawEnd).toBe(true);
+    expect(quiet).toEqual(["close"]);
+  });
+
+  it("a peer's reset is its 'error' (ECONNRESET) and the connection's reason", async () => {
+    const { srv, sockets } = server();
+    const t = connect(srv);
+    const events = record(sockets[0]);
+    sockets[0].resume();
+    const reset = Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET", errno: -104, syscall: "read" });
+    t.feed("partial bo");
+    (t as unknown as { fd: { inbox: unknown[] } }).fd.inbox.push(reset);
+    t.feed("");
+    await t.settle();
+    expect(events).toEqual(["error:ECONNRESET", "close"]);
+    expect((t.lost?.reason as NodeJS.ErrnoException).code).toBe("ECONNRESET");
+  });
+
+  it("a 'connection' listener that throws ends that connection with its error", () => {
+    const t = connect(
+      net.createServer(() => {
+        throw new Error("handler bug");
+      }),
+    );
+    expect(t.refused).toBe("connection_made_failed");
+    expect(t.lost?.reason?.message).toBe("handler bug");
+    expect(t.logs.some((l) => l.level === "error" && /handler bug/.test(l.text))).toBe(true);
+  });
+
+  it("setTimeout: 'timeout' after that long without reads or writes, once until there is activity", async () => {
+    const { srv, sockets } = server();
+    const t = connect(srv);
+    const s = sockets[0];
+    const events = record(s);
+    s.resume();
+    s.setTimeout(1000);
+    await t.advance(600);
+    t.feed("x");
+    await t.advance(600);
+    s.write("y");
+    await t.advance(900);
+    expect(events).toEqual([]);
+    await t.advance(200);
+    expect(events).toEqual(["timeout"]);
+    await t.advance(5000);
+    expect(events).toEqual(["timeout"]); // once, until activity
+    t.feed("z");
+    await t.advance(1000);
+    expect(events).toEqual(["timeout", "timeout"]);
+    s.setTimeout(0);
+    t.feed("w");
+    await t.advance(5000);
+    expect(events).toEqual(["timeout", "timeout"]);
+    expect(t.closed).toBe(false);
+  });
+});
+
+describe("a stream handler's server", () => {
+  it("is told 'listening' once, so Node's http enforces its headersTimeout on a slow client", async () => {
+    const opts = { headersTimeout: 100, requestTimeout: 150, connectionsCheckingInterval: 20 };
+    const srv = http.createServer(opts as http.ServerOptions, (_req, res) => res.end("late"));
+    let listening = 0;
+    srv.on("listening", () => listening++);
+    const t = connect(srv);
+    const u = connect(srv); // the same server: told once
+    expect(listening).toBe(1);
+    t.feed("GET / HTTP/1.1\r\nHost: x\r\n"); // and never the rest
+    await new Promise((r) => setTimeout(r, 400));
+    await t.settle();
+    expect(t.take()).toMatch(/^HTTP\/1.1 408 Request Timeout\r\n/);
+    expect((t.lost?.reason as NodeJS.ErrnoException | undefined)?.code).toBe("ERR_HTTP_REQUEST_TIMEOUT");
+    expect(u.closed).toBe(true); // as on Node: no request head within headersTimeout either
+    srv.close();
+  });
+});

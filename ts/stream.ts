@@ -1,0 +1,102 @@
+// Stream handlers: a protocol module that exports a `net.Server` (Node's
+// `net.createServer(listener)`, `http.createServer(app)`, ...) serves each
+// connection as a Socket (socket.ts) emitted as that server's 'connection',
+// as Node's net emits it for a connection it accepted. Erlang's listener is
+// the server's listen(): the server itself never listens. The Protocol here
+// is the thin layer between the engine's callbacks and the Socket.
+import { Server } from "net";
+import type { ClientInfo } from "./types";
+import { Protocol, type Action } from "./protocol";
+import { Socket, SocketSide, kSide } from "./socket";
+
+/** The options of a net.Server that Node's net hands to each socket it
+ * accepts (net.js onconnection), as they are set on the server object. */
+interface ServerOptions {
+  allowHalfOpen?: boolean;
+  pauseOnConnect?: boolean;
+  noDelay?: boolean;
+  keepAlive?: boolean;
+  /** seconds, as net.Server keeps it */
+  keepAliveInitialDelay?: number;
+  highWaterMark?: number;
+  /** net.Server's count of its connections (getConnections) */
+  _connections?: number;
+}
+
+/** Whether `v` is a stream handler: a net.Server (http.Server, https.Server
+ * and tls.Server are ones). */
+export function isStreamServer(v: unknown): v is Server {
+  return v instanceof Server;
+}
+
+/** Servers told 'listening' already (a module loaded twice is one server). */
+const told = new WeakSet<Server>();
+
+/** What makes a connection's Protocol for a stream handler. The server is
+ * told 'listening' once first, as Node tells a server before its first
+ * connection: http starts its headersTimeout and requestTimeout checks on
+ * it (its address() stays null: Erlang's listener has the port). A
+ * 'listening' listener that throws fails the module's load. */
+export function streamFactory(server: Server): () => Protocol {
+  if (!told.has(server) && !server.listening) {
+    told.add(server);
+    server.emit("listening");
+  }
+  return () => new StreamProtocol(server);
+}
+
+/** One connection of a stream handler: its Socket, fed by the engine. */
+class StreamProtocol extends Protocol {
+  private side: SocketSide | undefined;
+
+  constructor(private readonly server: Server) {
+    super();
+  }
+
+  /** The Socket is made and emitted as the server's 'connection', with the
+   * server's options applied as net applies them. A listener that throws
+   * ends this connection with its error. */
+  connectionMade(fd: number, clientInfo: ClientInfo): Action | void {
+    super.connectionMade(fd, clientInfo);
+    const opts = this.server as ServerOptions;
+    const socket = new Socket(this, {
+      allowHalfOpen: opts.allowHalfOpen ?? false,
+      readableHighWaterMark: opts.highWaterMark,
+      writableHighWaterMark: opts.highWaterMark,
+    });
+    this.side = socket[kSide];
+    if (opts.noDelay) this.setNoDelay(true);
+    if (opts.keepAlive) this.setKeepAlive(true, (opts.keepAliveInitialDelay ?? 0) * 1000);
+    if (opts.pauseOnConnect) {
+      this.pauseReading();
+      socket.pause();
+    }
+    socket.server = socket._server = this.server;
+    opts._connections = (opts._connections ?? 0) + 1;
+    socket.once("close", () => {
+      opts._connections = Math.max(0, (opts._connections ?? 1) - 1);
+    });
+    this.server.emit("connection", socket);
+  }
+
+  dataReceived(data: Buffer): Action {
+    this.side?.received(data);
+    return "continue";
+  }
+
+  /** The Socket ends the connection (end(), or its allowHalfOpen's), not the engine. */
+  eofReceived(): boolean {
+    this.side?.ended();
+    return false;
+  }
+
+  writeReady(): Action {
+    this.flush();
+    if (this.writeBuffer.length === 0) this.side?.drained();
+    return this.writeBuffer.length > 0 ? "continue" : "read_pending";
+  }
+
+  connectionLost(reason?: Error): void {
+    this.side?.lost(reason);
+  }
+}
