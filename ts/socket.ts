@@ -7,6 +7,7 @@ import type { Server } from "net";
 import type { CipherNameAndProtocol, DetailedPeerCertificate, PeerCertificate, TLSSocket } from "tls";
 import type { SocketAddress } from "./addon";
 import type { Clock } from "./clock";
+import type { TlsInfo } from "./types";
 import { Protocol, handleOf } from "./protocol";
 
 /** Writes of several chunks (a corked socket) up to this many bytes go out
@@ -208,6 +209,14 @@ export class Socket extends Duplex {
   }
 
   // What libraries ask of a tls.TLSSocket.
+
+  /** STARTTLS on this plaintext connection (Protocol.startTls, with the
+   * connection's `starttls` option set): resolves with the session once
+   * handshaken, when `'secure'` is emitted, as tls.TLSSocket emits it; from
+   * then on the members below answer for TLS. Rejects as Protocol.startTls. */
+  startTls(): Promise<TlsInfo> {
+    return this.proto.startTls().then((info) => (this.emit("secure"), info));
+  }
 
   /** true on a TLS connection (tls.TLSSocket's `encrypted`), undefined on a
    * plain one, as a net.Socket has none: Express's `req.secure` and

@@ -2,6 +2,7 @@ import { Duplex } from "stream";
 import type { Server } from "net";
 import type { CipherNameAndProtocol, DetailedPeerCertificate, PeerCertificate } from "tls";
 import type { SocketAddress } from "./addon";
+import type { TlsInfo } from "./types";
 /** How a Socket behaves, as net.Server passes its options to each socket. */
 export interface SocketOptions {
     /** keep the writable side open after the peer's end (net's allowHalfOpen; default false) */
@@ -82,6 +83,11 @@ export declare class Socket extends Duplex {
     ref(): this;
     /** Nothing to do: the fd is never in Node's event loop (net.Socket's unref). */
     unref(): this;
+    /** STARTTLS on this plaintext connection (Protocol.startTls, with the
+     * connection's `starttls` option set): resolves with the session once
+     * handshaken, when `'secure'` is emitted, as tls.TLSSocket emits it; from
+     * then on the members below answer for TLS. Rejects as Protocol.startTls. */
+    startTls(): Promise<TlsInfo>;
     /** true on a TLS connection (tls.TLSSocket's `encrypted`), undefined on a
      * plain one, as a net.Socket has none: Express's `req.secure` and
      * `req.protocol`, ws and Fastify read it. */

@@ -3,7 +3,8 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Action, Protocol, ReactorError, TlsInfo } from "../../ts/index";
+import { createServer } from "net";
+import { Action, Protocol, ReactorError, Socket, TlsInfo } from "../../ts/index";
 import { Reactor } from "../../ts/reactor";
 import { ProtocolTable } from "../../ts/protocol-table";
 import type { TlsOptions } from "../../ts/tls-config";
@@ -70,12 +71,12 @@ afterEach(() =>
 );
 
 function serve(
-  P: new () => Protocol = Lines,
+  P: (new () => Protocol) | ReturnType<typeof createServer> = Lines,
   opts: { spec?: Partial<TransportSpec>; handshakeTimeout?: number; addConfig?: boolean } = {},
 ) {
   const wire = new Wire();
   const protocols = new ProtocolTable();
-  protocols.setProtocolFactory(P);
+  protocols.setProtocolFactory(P as never);
   const r = new Reactor(wire, wire.sink, protocols);
   reactors.push(r);
   wire.reactor = r;
@@ -231,5 +232,42 @@ describe("STARTTLS", () => {
     const got = received(c, "250 NOOP (tls)\r\n".length);
     expect(await got).toBe("250 NOOP (tls)\r\n");
     expect(order).toEqual(["secure TLSv1.3", "handler done", "data NOOP"]);
+  });
+});
+
+describe("STARTTLS on a stream (Socket.startTls)", () => {
+  it("a net.Server's socket answers in clear, starts TLS, emits 'secure', then reads and writes over TLS", async () => {
+    let socket: Socket | undefined;
+    let secured = 0;
+    const server = createServer((s) => {
+      socket = s as unknown as Socket;
+      socket.on("secure", () => secured++);
+      let buf = "";
+      s.on("data", (d: Buffer) => {
+        buf += d.toString();
+        for (let i = buf.indexOf("\r\n"); i >= 0; i = buf.indexOf("\r\n")) {
+          const line = buf.slice(0, i);
+          buf = "";
+          if (line === "STARTTLS") {
+            s.write("220 go ahead\r\n");
+            void socket!.startTls();
+            return;
+          }
+          s.write(`250 ${line}${(s as unknown as Socket).encrypted ? " (tls)" : ""}\r\n`);
+        }
+      });
+    });
+    const { wire } = serve(server);
+    expect(await say(wire, "EHLO x\r\n", "250 EHLO x\r\n")).toBe("250 EHLO x\r\n");
+    await say(wire, "STARTTLS\r\n", "220 go ahead\r\n");
+    expect(socket!.encrypted).toBeUndefined();
+    const c = wire.connect({ servername: "localhost" });
+    await new Promise((r) => c.once("secureConnect", r));
+    await until(() => secured === 1, "'secure' emitted");
+    expect(socket!.encrypted).toBe(true);
+    expect(socket!.servername).toBe("localhost");
+    const got = received(c, "250 NOOP (tls)\r\n".length);
+    c.write("NOOP\r\n");
+    expect(await got).toBe("250 NOOP (tls)\r\n");
   });
 });
