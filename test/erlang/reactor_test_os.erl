@@ -1,6 +1,8 @@
 %% @doc Client programs a suite runs as OS processes (a Node script,
 %% mosquitto_sub, ...): each a port owned by the calling process, its stdout
-%% and stderr read line by line, its OS pid at hand for `kill -9'.
+%% and stderr read line by line (stdio line-buffered with coreutils' stdbuf:
+%% C programs buffer a pipe whole), its OS pid at hand for `kill -9'. A
+%% program still running when the caller exits (a case that failed) is killed.
 -module(reactor_test_os).
 
 -export([start/2, os_pid/1, expect/3, finish/2, kill/1, close/1, run/3, executable/1]).
@@ -9,16 +11,29 @@
 
 %% A running program: its port, and the lines it printed that nobody has
 %% taken yet (expect/3 takes up to the one that matched).
--opaque proc() :: #{port := port(), lines := [binary()], exit := undefined | integer()}.
+-opaque proc() :: #{port := port(), lines := [binary()], reaper := pid()}.
 
 %% @doc Starts Program (a name on the PATH, or a path) with Args; stdin is
 %% the port's (closed by close/1: a program that waits for its end sees it).
 -spec start(string(), [string() | binary()]) -> proc().
 start(Program, Args) ->
-    Port = open_port({spawn_executable, executable(Program)},
-                     [{args, Args}, {line, 1 bsl 16}, binary, exit_status, use_stdio,
-                      stderr_to_stdout, hide]),
-    #{port => Port, lines => [], exit => undefined}.
+    Port = open_port({spawn_executable, executable("stdbuf")},
+                     [{args, ["-oL", "-eL", executable(Program) | Args]}, {line, 1 bsl 16}, binary,
+                      exit_status, use_stdio, stderr_to_stdout, hide]),
+    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+    #{port => Port, lines => [], reaper => reaper(self(), OsPid)}.
+
+%% Kills OsPid if Owner exits before the program is done (done/1).
+reaper(Owner, OsPid) ->
+    spawn(fun() ->
+                  Ref = monitor(process, Owner),
+                  receive
+                      done -> ok;
+                      {'DOWN', Ref, process, _, _} -> os:cmd("kill -9 " ++ integer_to_list(OsPid))
+                  end
+          end).
+
+done(#{reaper := R}) -> R ! done.
 
 %% @doc The OS pid of a running program.
 -spec os_pid(proc()) -> non_neg_integer().
@@ -61,7 +76,7 @@ finish(P = #{port := Port, lines := Lines}, Timeout) ->
     receive
         {Port, {data, {eol, L}}} -> finish(P#{lines := [L | Lines]}, Timeout);
         {Port, {data, {noeol, L}}} -> finish(P#{lines := [L | Lines]}, Timeout);
-        {Port, {exit_status, S}} -> {S, lists:reverse(Lines)}
+        {Port, {exit_status, S}} -> done(P), {S, lists:reverse(Lines)}
     after Timeout ->
         kill(P),
         error({still_running, lists:reverse(Lines)})
@@ -83,6 +98,7 @@ close(P = #{port := Port, lines := Lines}) ->
     Rest = drain(Port, []),
     %% the port no longer says when it exits: wait for the process to go
     ok = reactor_test_lib:wait_until(fun() -> not reactor_test_lib:os_alive(OsPid) end, 10000),
+    done(P),
     {closed, lists:reverse(Lines) ++ Rest}.
 
 drain(Port, Acc) ->
