@@ -1,5 +1,5 @@
 // The work make bench puts on every system: the scenarios and the load generators behind
-// them (bench/build/loadgen, wrk, redis-benchmark). Each returns one run's figures:
+// them (bench/build/loadgen, its ws mode included, wrk, redis-benchmark). Each returns one run's figures:
 // { rate, p50, p99 (µs), errors }.
 import { execFileSync } from "child_process";
 import { join } from "path";
@@ -35,6 +35,13 @@ export function scenarios({ build, seconds, smoke }) {
       unit: "req/s",
       only: both,
       run: (port) => wrk(port, ["-c50", "-H", "Connection: close"]),
+    },
+    {
+      // examples/ws-chat/chat.ts (ws behind Node's http) on the reactor's streams and on Node's net
+      name: "ws echo, 50 conns x 1 in flight, 64 B",
+      proto: "ws",
+      unit: "msg/s",
+      run: (port) => loadgen("ws", port, 50, 1, 64),
     },
     { name: "RESP GET, redis-benchmark -c 50", proto: "resp", unit: "req/s", run: (port) => redis(port) },
     {
