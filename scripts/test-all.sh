@@ -22,6 +22,13 @@ count() { # file, regex with one number group -> the number or 0
 
 run types npx tsc --noEmit -p . || failed=$((failed + 1))
 
+# The examples with npm packages of their own, against those packages (their own tsconfig).
+bash scripts/example-deps.sh
+for dir in examples/*/; do
+  [ -f "$dir/package-lock.json" ] && [ -f "$dir/tsconfig.json" ] || continue
+  run "types-$(basename "$dir")" npx tsc --noEmit -p "$dir" || failed=$((failed + 1))
+done
+
 run jest npx jest --ci
 p=$(count "$logs/jest.log" 'Tests:.* ([0-9]+) passed'); f=$(count "$logs/jest.log" 'Tests: +([0-9]+) failed')
 passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
