@@ -117,7 +117,7 @@ bench/build/c_server: bench/c_server.c
 	@mkdir -p bench/build
 	$(CC) -O2 -Wall -pthread -o $@ $<
 
-bench/build/node_server.js: bench/node_server.ts $(TS_SRC) examples/echo.ts examples/http.ts examples/resp.ts
+bench/build/node_server.js: bench/node_server.ts bench/http_stream.ts $(TS_SRC) examples/echo.ts examples/http.ts examples/resp.ts
 	@mkdir -p bench/build
 	npx esbuild --bundle --platform=node --target=node18 --log-level=warning \
 	  --external:erlpack --external:esbuild \

@@ -37,7 +37,9 @@ reactor(Port, Kind, Fixture) ->
         beam_call ->
             control(Port, [Pid], fun(Secs) -> beam_loops(Ctx, Secs) end);
         publish ->
-            {ok, _} = reactor:start_listener(bench, #{ip => {127, 0, 0, 1}, port => Port, pool => [Ctx]}),
+            %% Nagle on, as on plain Node's sockets (bench/node_fanout.mjs): the same segments
+            {ok, _} = reactor:start_listener(bench, #{ip => {127, 0, 0, 1}, port => Port, pool => [Ctx],
+                                                      socket_opts => #{nodelay => false}}),
             spawn_link(fun() -> publisher(Ctx) end),
             ready(reactor:listener_port(bench), [Pid]),
             receive after infinity -> ok end

@@ -37,7 +37,8 @@ async function fanOut() {
 }
 
 // Nagle's algorithm stays on (Node's default), as on the reactor's accepted
-// sockets, which it leaves as the kernel makes them: the same segments either way.
+// sockets in this scenario (bench_bridge.erl's listener: socket_opts nodelay
+// false): the same segments either way.
 const server = createServer((s) => {
   s.on("error", () => s.destroy());
   s.on("close", () => sockets.delete(s));

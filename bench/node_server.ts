@@ -3,8 +3,10 @@
 //   node node_server.js net  PORT ws               examples/ws-chat/chat.ts, the http.Server
 //                                                  (with ws) the reactor serves, on `net`
 //   node node_server.js http PORT             Node's own `http` module, the same answer
+//                                             (bench/http_stream.ts: the server the reactor's
+//                                             stream scenarios load too)
 import * as esbuild from "esbuild";
-import * as http from "http";
+import type * as http from "http";
 import Module from "module";
 import * as net from "net";
 import { dirname, join } from "path";
@@ -13,8 +15,7 @@ import { bind } from "../ts/protocol";
 import Echo from "../examples/echo";
 import Http from "../examples/http";
 import Resp from "../examples/resp";
-
-const BODY = "Hello from TypeScript on the BEAM!\n";
+import httpServer from "./http_stream";
 
 function serveProtocol(port: number, P: new () => Protocol): void {
   const server = net.createServer({ noDelay: true }, (sock) => {
@@ -63,12 +64,7 @@ function ready(server: net.Server | http.Server): void {
 }
 
 function serveHttp(port: number): void {
-  const server = http.createServer((_req, res) => {
-    res.writeHead(200, { "Content-Type": "text/plain", "Content-Length": Buffer.byteLength(BODY) });
-    res.end(BODY);
-  });
-  server.keepAliveTimeout = 60000;
-  server.listen(port, "127.0.0.1", () => ready(server));
+  httpServer.listen(port, "127.0.0.1", () => ready(httpServer));
 }
 
 /** A module that exports a net.Server (a stream handler), compiled and

@@ -20,13 +20,13 @@ count() { # file, regex with one number group -> the number or 0
   grep -aoE "$2" "$1" | tail -1 | grep -oE '[0-9]+' | head -1 || true
 }
 
+# The examples' own npm packages (a no-op once installed), then the types:
+# the tree's, and each example with packages of its own against them.
+bash .ci/install-example-deps
 run types npx tsc --noEmit -p . || failed=$((failed + 1))
-
-# The examples with npm packages of their own, against those packages (their own tsconfig).
-bash scripts/example-deps.sh
-for dir in examples/*/; do
-  [ -f "$dir/package-lock.json" ] && [ -f "$dir/tsconfig.json" ] || continue
-  run "types-$(basename "$dir")" npx tsc --noEmit -p "$dir" || failed=$((failed + 1))
+for cfg in examples/*/tsconfig.json; do
+  [ -f "$(dirname "$cfg")/package-lock.json" ] || continue
+  run "types-$(basename "$(dirname "$cfg")")" npx tsc --noEmit -p "$cfg" || failed=$((failed + 1))
 done
 
 run jest npx jest --ci

@@ -1,11 +1,7 @@
-// A connection as Node's net.Socket: a Duplex over a Protocol's own I/O
-// (stream.ts is that Protocol). The fd stays Erlang's to poll and never
-// enters libuv: reads arrive as the protocol's dataReceived and are pushed,
-// writes go through Protocol.write (Node's socket.write semantics), a full
-// readable side pauses reading (READ is not armed) and a write the kernel
-// did not take arms WRITE, its callback (and so 'drain') waiting for it.
-// On a connection with TLS it also answers what libraries ask of a
-// tls.TLSSocket.
+// A connection as Node's net.Socket (and, on TLS, tls.TLSSocket): a Duplex
+// over a Protocol's own I/O (stream.ts is that Protocol), the fd Erlang's to
+// poll. Reads are pushed, a full readable side pauses reading; writes go
+// through Protocol.write, a callback waiting while WRITE is armed. docs/streams.md.
 import { Duplex } from "stream";
 import type { Server } from "net";
 import type { CipherNameAndProtocol, DetailedPeerCertificate, PeerCertificate, TLSSocket } from "tls";
@@ -30,29 +26,20 @@ export interface SocketOptions {
 /** What the Protocol under a Socket tells it (stream.ts). @internal */
 export const kSide = Symbol("socket side");
 
-/** The Protocol's events, as a Socket takes them. @internal */
+/** The Protocol's events, as a Socket takes them: bytes (plaintext on TLS),
+ * the peer's end, writeBuffer empty, connectionLost. @internal */
 export interface SocketSide {
-  /** bytes arrived (plaintext on TLS) */
   received(data: Buffer): void;
-  /** the peer's end */
   ended(): void;
-  /** writeBuffer is empty: a write waiting for it is done */
   drained(): void;
-  /** connectionLost: the connection is over, with its reason */
   lost(reason: Error | undefined): void;
 }
 
 /**
  * One connection as a `net.Socket`-compatible Duplex: what a stream handler
- * (a `net.Server`, `http.createServer(...)`, ... exported by a protocol
- * module) gets for each connection Erlang hands off. It has net.Socket's
- * addresses, counters, `setNoDelay`, `setKeepAlive`, `setTimeout` with
- * `'timeout'`, `end`, `destroy`, `destroySoon` and `allowHalfOpen`, and
- * emits `'data'`, `'end'`, `'finish'`, `'drain'`, `'timeout'`, `'error'`
- * and `'close'` as Node does. Over TLS (the listener's or context's `tls`)
- * it is `encrypted` and answers `getPeerCertificate()`, `alpnProtocol`,
- * `servername`, `authorized`, `getProtocol()` and `getCipher()` as a
- * tls.TLSSocket does.
+ * (a `net.Server` a protocol module exports, `http.createServer(app)`) gets
+ * as its `'connection'`. Over TLS it answers as a tls.TLSSocket too. Each
+ * member, and how it maps onto the Protocol: docs/streams.md.
  */
 export class Socket extends Duplex {
   /** Always false: the connection was made before the handoff (net.Socket's). */
@@ -106,8 +93,7 @@ export class Socket extends Duplex {
     };
   }
 
-  // net.Socket's addresses: the client info Erlang gave (behind a PROXY
-  // header, the real client), else the fd's own (getpeername, getsockname).
+  // Addresses: the client info (behind a PROXY header, the real client), else the fd's.
 
   /** The peer's IP address (a string), or undefined (a Unix socket). */
   get remoteAddress(): string | undefined {
@@ -143,14 +129,15 @@ export class Socket extends Duplex {
     return { address: this.localAddress ?? a.address, family: a.family, port: this.localPort ?? a.port };
   }
 
+  /** Node's copy of the fd (Protocol.fd), -1 once closed: for a socket
+   * option the Socket has no method for, never to read or write. */
+  get fd(): number {
+    return this.proto.closed ? -1 : this.proto.fd;
+  }
+
   /** Bytes written: given to the connection, and waiting in the stream (net.Socket's). */
   get bytesWritten(): number {
     return this.dispatched + this.writableLength;
-  }
-
-  /** Deprecated in Node: writableLength. */
-  get bufferSize(): number {
-    return this.writableLength;
   }
 
   /** `"open"`, `"readOnly"`, `"writeOnly"` or `"closed"`, as net.Socket's. */
@@ -173,11 +160,9 @@ export class Socket extends Duplex {
     return this;
   }
 
-  /** After `ms` without reads or writes, emit `'timeout'` (once, until there
-   * is activity again); 0 turns it off. The socket is not ended: a listener
-   * decides (net.Socket's setTimeout). `callback` is added as a once
-   * listener for `'timeout'` (removed when `ms` is 0). Runs on the engine's
-   * clock (erlang-reactor/testing's is manual). */
+  /** net.Socket's: `'timeout'` after `ms` without reads or writes, once until
+   * there is activity again (0: never); the socket is not ended. `callback`
+   * is a once listener of it. On the engine's clock (the harness's is manual). */
   setTimeout(ms: number, callback?: () => void): this {
     if (typeof ms !== "number" || !(ms >= 0) || !Number.isFinite(ms)) {
       throw Object.assign(new RangeError(`The value of "msecs" is out of range. Received ${String(ms)}`), { code: "ERR_OUT_OF_RANGE" });
@@ -259,11 +244,6 @@ export class Socket extends Duplex {
     return this.session()?.getPeerCertificate(detailed as true) ?? null;
   }
 
-  /** Our own certificate on this connection, as tls.TLSSocket's getCertificate. */
-  getCertificate(): PeerCertificate | object | null {
-    return this.session()?.getCertificate() ?? null;
-  }
-
   /** The TLS version (`"TLSv1.3"`), or null. */
   getProtocol(): string | null {
     return this.session()?.getProtocol() ?? null;
@@ -272,11 +252,6 @@ export class Socket extends Duplex {
   /** The cipher suite, or null. */
   getCipher(): CipherNameAndProtocol | null {
     return this.session()?.getCipher() ?? null;
-  }
-
-  /** The peer's certificate as an X509Certificate, or undefined. */
-  getPeerX509Certificate(): ReturnType<TLSSocket["getPeerX509Certificate"]> {
-    return this.session()?.getPeerX509Certificate();
   }
 
   // The Duplex.
@@ -316,10 +291,8 @@ export class Socket extends Duplex {
     cb();
   }
 
-  /** @internal destroy(err): the connection ends abortively with `err`;
-   * destroy() without one drops what is queued and closes gracefully (the
-   * FIN, then the lingering read), so that the peer reads what the kernel
-   * already has instead of a reset. */
+  /** @internal destroy(err): closed now, with `err`; destroy(): what is queued
+   * dropped, then the FIN and the lingering read (the peer reads, not a reset). */
   _destroy(err: Error | null, cb: (e: Error | null) => void): void {
     this.stopTimer();
     if (!this.proto.closed) {
@@ -374,9 +347,7 @@ export class Socket extends Duplex {
     this.finishing = undefined;
     cb?.(reason ?? null);
     if (this.destroyed) return;
-    // The reason is connectionLost's, logged and in telemetry: with no
-    // 'error' listener to take it, it is not thrown again (Node's process
-    // would die of it).
+    // logged and in telemetry already: unhandled, it is not thrown again (Node would die)
     if (reason && this.listenerCount("error") > 0) this.destroy(reason);
     else if (reason) this.destroy();
     // our own close before the peer's end, or before ours: nothing more comes or goes

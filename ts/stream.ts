@@ -29,8 +29,19 @@ export function isStreamServer(v: unknown): v is Server {
   return v instanceof Server;
 }
 
-/** What makes a connection's Protocol for a stream handler. */
+/** Servers told 'listening' already (a module loaded twice is one server). */
+const told = new WeakSet<Server>();
+
+/** What makes a connection's Protocol for a stream handler. The server is
+ * told 'listening' once first, as Node tells a server before its first
+ * connection: http starts its headersTimeout and requestTimeout checks on
+ * it (its address() stays null: Erlang's listener has the port). A
+ * 'listening' listener that throws fails the module's load. */
 export function streamFactory(server: Server): () => Protocol {
+  if (!told.has(server) && !server.listening) {
+    told.add(server);
+    server.emit("listening");
+  }
   return () => new StreamProtocol(server);
 }
 

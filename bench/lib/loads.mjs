@@ -4,12 +4,14 @@
 import { execFileSync } from "child_process";
 import { join } from "path";
 import { bridgeScenarios } from "./bridge.mjs";
+import { streamScenarios } from "./streams.mjs";
 
 /**
  * The scenarios, each run for `seconds`; `smoke` also shrinks what is counted rather than
  * timed (the probe's idle connections, redis-benchmark's request count).
  * `proto`: the protocol a system serves for it; `only`: the systems that run it (all by default).
- * `run(port)` returns the figures, or a Promise of them. The bridge's scenarios come last.
+ * `run(port)` returns the figures, or a Promise of them. The stream handlers' scenarios,
+ * then the bridge's, come last.
  */
 export function scenarios({ build, seconds, smoke }) {
   const loadgen = (mode, port, ...rest) => {
@@ -36,13 +38,6 @@ export function scenarios({ build, seconds, smoke }) {
       only: both,
       run: (port) => wrk(port, ["-c50", "-H", "Connection: close"]),
     },
-    {
-      // examples/ws-chat/chat.ts (ws behind Node's http) on the reactor's streams and on Node's net
-      name: "ws echo, 50 conns x 1 in flight, 64 B",
-      proto: "ws",
-      unit: "msg/s",
-      run: (port) => loadgen("ws", port, 50, 1, 64),
-    },
     { name: "RESP GET, redis-benchmark -c 50", proto: "resp", unit: "req/s", run: (port) => redis(port) },
     {
       name: "probe ping-pong among 2,000 idle + 200 trickling conns",
@@ -51,6 +46,7 @@ export function scenarios({ build, seconds, smoke }) {
       only: both,
       run: (port) => loadgen("probe", port, smoke ? 20 : 2000, smoke ? 2 : 200),
     },
+    ...streamScenarios({ wrk, loadgen }),
     ...bridgeScenarios({ loadgen, seconds, smoke }),
   ];
 }

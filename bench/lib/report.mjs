@@ -16,8 +16,8 @@ const rateText = (sc, rate) => `${rate.toFixed(sc.unit === "MB/s" ? 1 : 0)} ${sc
 
 /**
  * Every system side by side, each figure also as a ratio to plain Node (and to Node's
- * http); the bridge's scenarios (`sc.bridge`) in a table of their own, as ratios to
- * their named peers (bridgeTable).
+ * http); the stream handlers' scenarios (`sc.streams`) and the bridge's (`sc.bridge`)
+ * each in a table of their own, as ratios to their named peers (peerTable).
  */
 export function sideBySide(scenarios, results) {
   const ran = (sc) => results.some((r) => r.scenario === sc);
@@ -25,7 +25,7 @@ export function sideBySide(scenarios, results) {
     "| scenario | system | rate | × node net | p50 µs | p50 × node net | p99 µs | p99 × node net | × node http | CPU s (server processes) |",
     "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
   ];
-  for (const sc of scenarios.filter((s) => !s.bridge)) {
+  for (const sc of scenarios.filter((s) => !s.bridge && !s.streams)) {
     const rows = results.filter((r) => r.scenario === sc);
     const base = rows.find((r) => r.system.baseline);
     const second = rows.find((r) => r.system.second);
@@ -38,20 +38,26 @@ export function sideBySide(scenarios, results) {
     }
   }
   const tables = lines.length > 2 ? [lines.join("\n")] : [];
-  const bridge = scenarios.filter((sc) => sc.bridge && ran(sc));
-  if (bridge.length) tables.push(bridgeTable(bridge, results));
+  for (const [kind, of] of [
+    ["streams", (sc) => sc.streams],
+    ["bridge", (sc) => sc.bridge],
+  ]) {
+    const those = scenarios.filter((sc) => of(sc) && ran(sc));
+    if (those.length) tables.push(peerTable(kind, those, results));
+  }
   return tables.join("\n\n");
 }
 
 const cpuText = (r) => r.cpu.map((c) => c.toFixed(2)).join(" + ");
 
 /**
- * The bridge's scenarios: each system's rate as a ratio to the scenario's `peer`, and
- * the reactor's ratio against the issue's `goal` for it ("met" or "not met").
+ * Scenarios measured against a named peer (the bridge's, the stream handlers'; `kind`
+ * heads the table): each system's rate as a ratio to the scenario's `peer`, and the
+ * reactor's ratio against the issue's `goal` for it ("met" or "not met").
  */
-export function bridgeTable(scenarios, results) {
+export function peerTable(kind, scenarios, results) {
   const lines = [
-    "| bridge scenario | system | rate | peer | × peer | p50 µs | p99 µs | target | CPU s (server processes) |",
+    `| ${kind} scenario | system | rate | peer | × peer | p50 µs | p99 µs | target | CPU s (server processes) |`,
     "|---|---|---:|---|---:|---:|---:|---|---|",
   ];
   for (const sc of scenarios) {

@@ -3,11 +3,9 @@
 // plain Erlang, C) and bench_servers.beam come from this tree's bench/build.
 import { spawn } from "child_process";
 import { existsSync, readFileSync } from "fs";
-import { dirname, join } from "path";
+import { join } from "path";
 import { BRIDGE_PROTOS, hasBridge, jsonPortSystem } from "./bridge.mjs";
-
-/** Protocols an example in a directory of its own serves (with its own npm packages), by proto. */
-const EXAMPLE_DIRS = { ws: "ws-chat/chat.ts" };
+import { STREAM_PROTOS, hasStreams, streamModule } from "./streams.mjs";
 
 const erl = (ebin, expr) => ["erl", ["-noshell", "+sbwt", "none", ...ebin.flatMap((d) => ["-pa", d]), "-eval", expr]];
 
@@ -16,42 +14,42 @@ const erl = (ebin, expr) => ["erl", ["-noshell", "+sbwt", "none", ...ebin.flatMa
  * protocols (they follow its TypeScript API), or this tree's where it lacks one.
  * `build`: this tree's bench/build (bench_servers.beam, bench_bridge.beam). `full`: left
  * out of smoke runs. One context also serves the bridge's scenarios (bench/lib/bridge.mjs)
- * when the build has the bridge, with this tree's bench/bridge.ts.
+ * when the build has the bridge, with this tree's bench/bridge.ts, and the stream
+ * handlers' (bench/lib/streams.mjs) when it has those, with this tree's bench/http_stream.ts.
  */
 export function reactorSystems(tree, build, fallbackRoot) {
   const ebin = [join(tree.root, "_build/default/lib/reactor/ebin"), build];
-  // an example with packages of its own is the tree's once they are installed there
   const example = (p) => {
-    const rel = EXAMPLE_DIRS[p] ?? p + ".ts";
-    const own = join(tree.root, "examples", rel);
-    const ready = EXAMPLE_DIRS[p] ? existsSync(join(dirname(own), "node_modules")) : existsSync(own);
-    return ready ? own : join(fallbackRoot, "examples", rel);
+    const own = join(tree.root, "examples", p + ".ts");
+    return existsSync(own) ? own : join(fallbackRoot, "examples", p + ".ts");
   };
+  const module = (p) => (STREAM_PROTOS.includes(p) ? streamModule(fallbackRoot, p) : example(p));
   const reactor = (pool) => (port, p) =>
     BRIDGE_PROTOS.includes(p)
       ? erl(ebin, `bench_bridge:reactor(${port}, ${p}, "${join(fallbackRoot, "bench", "bridge.ts")}")`)
-      : erl(ebin, `bench_servers:reactor(${port}, "${example(p)}", ${pool})`);
+      : erl(ebin, `bench_servers:reactor(${port}, "${module(p)}", ${pool})`);
   const bridge = hasBridge(tree.root) ? BRIDGE_PROTOS : [];
-  // stream handlers (a module exporting a net.Server) came with ts/stream.ts
-  const streams = existsSync(join(tree.root, "ts", "stream.ts")) ? ["ws"] : [];
+  const streams = hasStreams(tree.root) ? STREAM_PROTOS : [];
   return [
-    { name: "reactor, 1 context", reactor: true, tree, protos: ["echo", "http", "resp", ...streams, ...bridge], start: reactor(1) },
-    { name: "reactor, pool of 2", reactor: true, tree, protos: ["echo", "http", "resp", ...streams], start: reactor(2), full: true },
+    { name: "reactor, 1 context", reactor: true, tree, protos: ["echo", "http", "resp", ...bridge, ...streams], start: reactor(1) },
+    { name: "reactor, pool of 2", reactor: true, tree, protos: ["echo", "http", "resp"], start: reactor(2), full: true },
   ];
 }
 
 /**
  * Everything else, from `build`: `baseline` (plain Node on the same protocol logic: every
- * ratio's denominator but the bridge's; for ws, the very module the reactor serves), `second` (Node's own http: HTTP's second
- * denominator), and the bridge's peers: the JSON port, and plain Node's fan-out loop
- * (bench/node_fanout.mjs) as `node net` on publish.
+ * ratio's denominator but the bridge's and node:http's on streams; on ws, their peer, it
+ * loads and listens with examples/ws-chat/chat.ts, the module the reactor serves),
+ * `second` (Node's own http: HTTP's second denominator, and node:http on streams' peer,
+ * serving bench/http_stream.ts), and the bridge's peers: the JSON port, and plain Node's
+ * fan-out loop (bench/node_fanout.mjs) as `node net` on publish.
  */
 export function peerSystems(build) {
   const node = (port, p) =>
     p === "publish" ? ["node", [join(build, "..", "node_fanout.mjs"), port]] : ["node", [join(build, "node_server.js"), "net", port, p]];
   return [
     { name: "node net (same protocol)", protos: ["echo", "http", "resp", "ws", "publish"], start: node, baseline: true },
-    { name: "node http", protos: ["http"], start: (port) => ["node", [join(build, "node_server.js"), "http", port]], second: true },
+    { name: "node http", protos: ["http", "http_stream"], start: (port) => ["node", [join(build, "node_server.js"), "http", port]], second: true },
     { name: "erlang gen_tcp", protos: ["echo", "http"], start: (port, p) => erl([build], `bench_servers:gen_tcp(${port}, ${p})`), full: true },
     { name: "c epoll", protos: ["echo", "http"], start: (port, p) => [join(build, "c_server"), [p, port]], full: true },
     jsonPortSystem(build, erl),

@@ -1,6 +1,6 @@
 import { Duplex } from "stream";
 import type { Server } from "net";
-import type { CipherNameAndProtocol, DetailedPeerCertificate, PeerCertificate, TLSSocket } from "tls";
+import type { CipherNameAndProtocol, DetailedPeerCertificate, PeerCertificate } from "tls";
 import type { SocketAddress } from "./addon";
 /** How a Socket behaves, as net.Server passes its options to each socket. */
 export interface SocketOptions {
@@ -13,15 +13,9 @@ export interface SocketOptions {
 }
 /**
  * One connection as a `net.Socket`-compatible Duplex: what a stream handler
- * (a `net.Server`, `http.createServer(...)`, ... exported by a protocol
- * module) gets for each connection Erlang hands off. It has net.Socket's
- * addresses, counters, `setNoDelay`, `setKeepAlive`, `setTimeout` with
- * `'timeout'`, `end`, `destroy`, `destroySoon` and `allowHalfOpen`, and
- * emits `'data'`, `'end'`, `'finish'`, `'drain'`, `'timeout'`, `'error'`
- * and `'close'` as Node does. Over TLS (the listener's or context's `tls`)
- * it is `encrypted` and answers `getPeerCertificate()`, `alpnProtocol`,
- * `servername`, `authorized`, `getProtocol()` and `getCipher()` as a
- * tls.TLSSocket does.
+ * (a `net.Server` a protocol module exports, `http.createServer(app)`) gets
+ * as its `'connection'`. Over TLS it answers as a tls.TLSSocket too. Each
+ * member, and how it maps onto the Protocol: docs/streams.md.
  */
 export declare class Socket extends Duplex {
     private readonly proto;
@@ -63,21 +57,20 @@ export declare class Socket extends Duplex {
     /** Our end, as net.Socket's address(): `{ address, family, port }`, or `{}`
      * when the fd is no IP socket. */
     address(): SocketAddress | Record<string, never>;
+    /** Node's copy of the fd (Protocol.fd), -1 once closed: for a socket
+     * option the Socket has no method for, never to read or write. */
+    get fd(): number;
     /** Bytes written: given to the connection, and waiting in the stream (net.Socket's). */
     get bytesWritten(): number;
-    /** Deprecated in Node: writableLength. */
-    get bufferSize(): number;
     /** `"open"`, `"readOnly"`, `"writeOnly"` or `"closed"`, as net.Socket's. */
     get readyState(): "open" | "readOnly" | "writeOnly" | "closed";
     /** TCP_NODELAY on (the default) or off (Nagle's algorithm), as net.Socket's. */
     setNoDelay(noDelay?: boolean): this;
     /** TCP keepalive, and the idle time before its first probe (ms; 0 leaves it), as net.Socket's. */
     setKeepAlive(enable?: boolean, initialDelay?: number): this;
-    /** After `ms` without reads or writes, emit `'timeout'` (once, until there
-     * is activity again); 0 turns it off. The socket is not ended: a listener
-     * decides (net.Socket's setTimeout). `callback` is added as a once
-     * listener for `'timeout'` (removed when `ms` is 0). Runs on the engine's
-     * clock (erlang-reactor/testing's is manual). */
+    /** net.Socket's: `'timeout'` after `ms` without reads or writes, once until
+     * there is activity again (0: never); the socket is not ended. `callback`
+     * is a once listener of it. On the engine's clock (the harness's is manual). */
     setTimeout(ms: number, callback?: () => void): this;
     /** End the writable side, then destroy once it is finished (net.Socket's;
      * http's `Connection: close`). */
@@ -105,14 +98,10 @@ export declare class Socket extends Duplex {
      * on a plain connection or once the session is gone. */
     getPeerCertificate(detailed: true): DetailedPeerCertificate | null;
     getPeerCertificate(detailed?: false): PeerCertificate | null;
-    /** Our own certificate on this connection, as tls.TLSSocket's getCertificate. */
-    getCertificate(): PeerCertificate | object | null;
     /** The TLS version (`"TLSv1.3"`), or null. */
     getProtocol(): string | null;
     /** The cipher suite, or null. */
     getCipher(): CipherNameAndProtocol | null;
-    /** The peer's certificate as an X509Certificate, or undefined. */
-    getPeerX509Certificate(): ReturnType<TLSSocket["getPeerX509Certificate"]>;
     /** Bytes into Protocol.write, in order; `cb` now when the kernel took them
      * all, else once writeBuffer is empty (then 'drain' follows). */
     private send;

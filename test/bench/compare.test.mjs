@@ -84,6 +84,32 @@ test("the bridge's scenarios get a table of their own: ratios to the named peer,
   assert.match(sideBySide([call], results.slice(2, 4)), /^\| bridge scenario /);
 });
 
+test("the stream handlers' scenarios get a table of their own, before the bridge's, against node http", () => {
+  const echo = { name: "echo", unit: "msg/s" };
+  const keepAlive = { name: "http on streams", unit: "req/s", streams: true, peer: "node http", goal: 1 };
+  const call = { name: "call", unit: "calls/s", bridge: true, peer: "json port", goal: 2 };
+  const row = (sc, rate, system) => ({ scenario: sc, system, samples: [run(rate)], ...summarize([run(rate)]) });
+  const [reactor, node, http, json] = [
+    { name: "reactor", reactor: true },
+    { name: "node net", baseline: true },
+    { name: "node http", second: true },
+    { name: "json port" },
+  ];
+  const results = [
+    row(echo, 90, reactor), row(echo, 100, node),
+    row(keepAlive, 105, reactor), row(keepAlive, 100, http),
+    row(call, 300, reactor), row(call, 100, json),
+  ];
+  const [main, streams, bridge] = sideBySide([echo, keepAlive, call], results).split("\n\n");
+  assert.doesNotMatch(main, /http on streams/);
+  const cells = (line) => line.split("|").map((c) => c.trim()).slice(1, 9);
+  const lines = streams.split("\n");
+  assert.match(lines[0], /^\| streams scenario /);
+  assert.deepEqual(cells(lines[2]), ["http on streams", "reactor", "105 req/s", "node http", "1.05", "100", "200", "≥ 1.0× node http: met"]);
+  assert.deepEqual(cells(lines[3]), ["http on streams", "node http", "100 req/s", "node http", "1.00", "100", "200", "-"]);
+  assert.match(bridge, /^\| bridge scenario /);
+});
+
 test("compareTree refuses a directory that is not built, and a name that is no ref", () => {
   const dir = mkdtempSync(join(tmpdir(), "bench-compare-"));
   try {

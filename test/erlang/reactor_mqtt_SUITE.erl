@@ -22,7 +22,7 @@ all() -> [qos0, qos1, qos1_queued_for_a_persistent_session, retained_set_and_cle
 suite() -> [{timetrap, {minutes, 2}}].
 
 init_per_suite(Config) ->
-    example_deps("mqtt"),
+    example_deps(),
     code:ensure_loaded(telemetry),
     Ctx = reactor_test_lib:start_ctx(mqtt, #{protocol => example("mqtt/broker.ts")}),
     {L, Port} = reactor_test_lib:listen(Ctx, #{}),
@@ -139,9 +139,12 @@ garbage_after_connect(Config) ->
 
 %%% Helpers
 
-example_deps(Name) ->
-    Out = os:cmd("bash " ++ filename:join(reactor_test_lib:root(), "scripts/example-deps.sh") ++ " " ++ Name ++ " 2>&1; echo rc=$?"),
-    log("scripts/example-deps.sh ~s:~n~s", [Name, Out]),
+%% The examples' npm packages, installed as their lock files say where they
+%% are missing or stale (.ci/install-deps does it for `make test'; here for a
+%% suite run alone).
+example_deps() ->
+    Out = os:cmd("bash " ++ filename:join(reactor_test_lib:root(), ".ci/install-example-deps") ++ " 2>&1; echo rc=$?"),
+    log(".ci/install-example-deps:~n~s", [Out]),
     {match, _} = re:run(Out, "rc=0\\n$").
 
 %% mosquitto_pub or mosquitto_sub against the broker, with -d (its packets

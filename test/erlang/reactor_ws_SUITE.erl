@@ -25,7 +25,7 @@ suite() -> [{timetrap, {minutes, 3}}].
 -define(MAX_MESSAGE, 16 * 1024 * 1024).
 
 init_per_suite(Config) ->
-    example_deps("ws-chat"),
+    example_deps(),
     code:ensure_loaded(telemetry),
     Ctx = reactor_test_lib:start_ctx(ws_chat, #{protocol => example("ws-chat/chat.ts")}),
     {L, Port} = reactor_test_lib:listen(Ctx, #{}),
@@ -157,9 +157,12 @@ chromium_chats(Config) ->
 
 %%% Helpers
 
-example_deps(Name) ->
-    Out = os:cmd("bash " ++ filename:join(reactor_test_lib:root(), "scripts/example-deps.sh") ++ " " ++ Name ++ " 2>&1; echo rc=$?"),
-    log("scripts/example-deps.sh ~s:~n~s", [Name, Out]),
+%% The examples' npm packages, installed as their lock files say where they
+%% are missing or stale (.ci/install-deps does it for `make test'; here for a
+%% suite run alone).
+example_deps() ->
+    Out = os:cmd("bash " ++ filename:join(reactor_test_lib:root(), ".ci/install-example-deps") ++ " 2>&1; echo rc=$?"),
+    log(".ci/install-example-deps:~n~s", [Out]),
     {match, _} = re:run(Out, "rc=0\\n$").
 
 ws_url(Config) -> "ws://127.0.0.1:" ++ integer_to_list(?config(port, Config)).

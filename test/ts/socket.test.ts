@@ -251,3 +251,22 @@ describe("a stream handler's Socket", () => {
     expect(t.closed).toBe(false);
   });
 });
+
+describe("a stream handler's server", () => {
+  it("is told 'listening' once, so Node's http enforces its headersTimeout on a slow client", async () => {
+    const opts = { headersTimeout: 100, requestTimeout: 150, connectionsCheckingInterval: 20 };
+    const srv = http.createServer(opts as http.ServerOptions, (_req, res) => res.end("late"));
+    let listening = 0;
+    srv.on("listening", () => listening++);
+    const t = connect(srv);
+    const u = connect(srv); // the same server: told once
+    expect(listening).toBe(1);
+    t.feed("GET / HTTP/1.1\r\nHost: x\r\n"); // and never the rest
+    await new Promise((r) => setTimeout(r, 400));
+    await t.settle();
+    expect(t.take()).toMatch(/^HTTP\/1.1 408 Request Timeout\r\n/);
+    expect((t.lost?.reason as NodeJS.ErrnoException | undefined)?.code).toBe("ERR_HTTP_REQUEST_TIMEOUT");
+    expect(u.closed).toBe(true); // as on Node: no request head within headersTimeout either
+    srv.close();
+  });
+});

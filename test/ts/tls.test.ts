@@ -4,6 +4,7 @@
 // Erlang: it answers each armed interest with the event when it is due.
 import { execFileSync } from "child_process";
 import * as fs from "fs";
+import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { Duplex } from "stream";
@@ -13,6 +14,7 @@ import { Action, ClientInfo, Protocol } from "../../ts/index";
 import { Reactor } from "../../ts/reactor";
 import { ProtocolTable } from "../../ts/protocol-table";
 import type { TlsOptions } from "../../ts/tls-config";
+import type { Socket } from "../../ts/socket";
 import { MemoryFds } from "./memory-fds";
 import { RecordingSink } from "./recording-sink";
 
@@ -339,5 +341,48 @@ describe("TLS with bytes read before the handoff (preread)", () => {
     c.write("hello");
     expect(await got).toBe("hello");
     expect((protocols.getProtocol(FD) as Echo).info).toMatchObject({ tls: { sni: "localhost" } });
+  });
+});
+
+describe("a stream handler's Socket over TLS", () => {
+  it("answers what libraries ask of a tls.TLSSocket, with a verified client certificate", async () => {
+    const sockets: Socket[] = [];
+    const server = net.createServer((s) => {
+      sockets.push(s as unknown as Socket);
+      s.on("data", (d: Buffer) => s.write(`echo:${d}`));
+    });
+    const wire = new Wire();
+    const protocols = new ProtocolTable();
+    protocols.setProtocolFactory(server);
+    const r = new Reactor(wire, wire.sink, protocols, {});
+    reactors.push(r);
+    wire.reactor = r;
+    // the self-signed certificate is its own CA: the client presents it too
+    const verified = { ...cert, verify: "verify_peer" as const, cacertfile: cert.certfile, alpn: ["h2", "http/1.1"] };
+    expect(r.addTlsConfig(5, verified)).toBeUndefined();
+    r.handoff(ID, FD, { type: "tcp", addr: "10.0.0.1", port: 999 }, { proxy: false, tls: 5 });
+    const c = wire.connect({
+      ALPNProtocols: ["http/1.1"],
+      servername: "localhost",
+      cert: fs.readFileSync(cert.certfile),
+      key: fs.readFileSync(cert.keyfile),
+    });
+    await new Promise((res) => c.once("secureConnect", res));
+    await until(() => sockets.length === 1, "the 'connection'");
+    const s = sockets[0];
+    expect([s.encrypted, s.authorized, s.alpnProtocol, s.servername, s.getProtocol()]).toEqual([
+      true,
+      true,
+      "http/1.1",
+      "localhost",
+      "TLSv1.3",
+    ]);
+    expect(s.getPeerCertificate()?.subject.CN).toBe("localhost");
+    expect(s.getCipher()?.name).toMatch(/^TLS_/);
+    expect(s.remoteAddress).toBe("10.0.0.1");
+    const got = received(c, 9);
+    c.write("hello");
+    expect(await got).toBe("echo:hello");
+    expect(s.bytesRead).toBe(5); // plaintext
   });
 });
