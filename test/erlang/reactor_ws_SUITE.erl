@@ -62,7 +62,7 @@ end_per_testcase(_Case, Config) ->
 page_and_stats(Config) ->
     Page = curl(Config, "/"),
     ?assertMatch({match, _}, re:run(Page, "<title>erlang-reactor: ws chat</title>")),
-    ?assertMatch({match, _}, re:run(Page, "new WebSocket\\(`ws://\\$\\{location.host\\}/chat")),
+    ?assertMatch({match, _}, re:run(Page, "new WebSocket\\(`\\$\\{scheme\\}://\\$\\{location.host\\}/chat")),
     ?assertMatch({match, _}, re:run(curl(Config, "/stats"), "^\\{\"chat\":\\[\\],\"echo\":0,")),
     ?assertEqual("not found\n", curl(Config, "/nothing")).
 
