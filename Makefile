@@ -76,9 +76,11 @@ run: deps all
 	erlc -o _build/demo examples/reactor_demo.erl examples/reactor_chat.erl
 	erl -noshell -pa _build/default/lib/reactor/ebin -pa _build/demo -eval 'reactor_demo:main()'
 
-# The Elixir suite builds a mix release: Debian's elixir comes with the tests.
+# The Elixir suite builds a mix release: Debian's elixir comes with the tests,
+# as do Chromium and mosquitto's clients (the ws and MQTT examples' suites).
 test: deps all
 	@command -v mix >/dev/null || bash .ci/install-deps elixir
+	@bash .ci/install-deps chromium mosquitto_sub=mosquitto-clients
 	bash scripts/test-all.sh
 
 test-ts:

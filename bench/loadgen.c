@@ -4,6 +4,11 @@
  *       each connection keeps DEPTH messages of SIZE bytes in flight against an
  *       echo server; a message is done when its SIZE bytes came back.
  *       (CONNS=1 DEPTH=1 is ping-pong: the cost of one event.)
+ *   loadgen ws     HOST PORT CONNS DEPTH SIZE SECONDS
+ *       the same against a WebSocket echo at /echo (examples/ws-chat): each
+ *       connection does the opening handshake, then a message is one masked
+ *       binary frame of SIZE bytes (at most 65535) out and its echo, one
+ *       unmasked frame, back (RFC 6455 §5.2).
  *   loadgen stream HOST PORT CONNS 0 SIZE SECONDS
  *       each connection writes SIZE-byte chunks as fast as the server echoes them.
  *   loadgen sink   HOST PORT CONNS SIZE SECONDS
@@ -42,7 +47,10 @@ typedef struct {
     size_t send_off; /* bytes of the current chunk already written */
 } conn;
 
-static int depth, size, stream_mode;
+static int depth, size, stream_mode, ws_mode;
+/* bytes of one message on the wire: out, and back (SIZE in echo mode; with
+ * the frame headers and the mask in ws mode) */
+static int out_size, in_size;
 static char *payload, *rxbuf;
 static uint64_t *lat;
 static size_t nlat, caplat;
@@ -73,7 +81,7 @@ static int pump(conn *c) {
     for (;;) {
         if (!stream_mode && c->count >= depth && c->send_off == 0) return 0;
         if (stream_mode && c->out_bytes - c->in_bytes >= MAX_INFLIGHT_STREAM) return 0;
-        ssize_t n = send(c->fd, payload + c->send_off, (size_t)size - c->send_off, MSG_NOSIGNAL);
+        ssize_t n = send(c->fd, payload + c->send_off, (size_t)out_size - c->send_off, MSG_NOSIGNAL);
         if (n < 0) return errno == EAGAIN ? 0 : -1;
         if (c->send_off == 0 && !stream_mode) {
             c->sent_at[(c->head + c->count) % depth] = now_us();
@@ -81,7 +89,7 @@ static int pump(conn *c) {
         }
         c->send_off += (size_t)n;
         c->out_bytes += (uint64_t)n;
-        if (c->send_off == (size_t)size) c->send_off = 0;
+        if (c->send_off == (size_t)out_size) c->send_off = 0;
         else return 0; /* partial: the socket is full */
     }
 }
@@ -96,7 +104,7 @@ static int drain(conn *c, int measuring) {
         if (stream_mode) continue;
         size_t got = (size_t)n;
         while (got > 0 && c->count > 0) {
-            size_t need = (size_t)size - c->recv_partial;
+            size_t need = (size_t)in_size - c->recv_partial;
             if (got < need) {
                 c->recv_partial += got;
                 got = 0;
@@ -112,6 +120,45 @@ static int drain(conn *c, int measuring) {
             }
         }
     }
+}
+
+/* ws: the opening handshake (RFC 6455 §4.1) on a blocking socket, with a
+ * fixed key; only the answer's 101 status is checked. 0 on success. */
+static int ws_handshake(int fd, const char *host, int port) {
+    char req[512], res[2048];
+    int n = snprintf(req, sizeof req,
+                     "GET /echo HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                     host, port);
+    if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) return -1;
+    size_t got = 0;
+    while (got < sizeof res - 1) {
+        ssize_t r = recv(fd, res + got, sizeof res - 1 - got, 0);
+        if (r <= 0) return -1;
+        got += (size_t)r;
+        res[got] = 0;
+        if (strstr(res, "\r\n\r\n")) return strncmp(res, "HTTP/1.1 101 ", 13) == 0 ? 0 : -1;
+    }
+    return -1;
+}
+
+/* ws: one masked binary frame of `len` payload bytes into `out` (its header,
+ * 2 or 4 bytes, the mask key, the payload masked); returns its length. */
+static int ws_frame(char *out, const char *data, int len) {
+    static const unsigned char key[4] = {0x12, 0x34, 0x56, 0x78};
+    int h = 0;
+    out[h++] = (char)0x82; /* FIN, binary */
+    if (len < 126) {
+        out[h++] = (char)(0x80 | len);
+    } else {
+        out[h++] = (char)(0x80 | 126);
+        out[h++] = (char)(len >> 8);
+        out[h++] = (char)(len & 0xff);
+    }
+    memcpy(out + h, key, 4);
+    h += 4;
+    for (int i = 0; i < len; i++) out[h + i] = (char)(data[i] ^ key[i % 4]);
+    return h + len;
 }
 
 static int dial(struct sockaddr_in *sa) {
@@ -239,21 +286,33 @@ int main(int argc, char **argv) {
         return probe(&sa, atoi(argv[4]), atoi(argv[5]), atof(argv[6]));
     }
     if (argc != 8) {
-        fprintf(stderr, "usage: loadgen echo|stream HOST PORT CONNS DEPTH SIZE SECONDS\n"
+        fprintf(stderr, "usage: loadgen echo|stream|ws HOST PORT CONNS DEPTH SIZE SECONDS\n"
                         "       loadgen probe HOST PORT IDLE TRICKLE SECONDS\n"
                         "       loadgen sink HOST PORT CONNS SIZE SECONDS\n");
         return 2;
     }
     stream_mode = strcmp(argv[1], "stream") == 0;
+    ws_mode = strcmp(argv[1], "ws") == 0;
     const char *host = argv[2];
     int port = atoi(argv[3]), nconns = atoi(argv[4]);
     depth = atoi(argv[5]);
     size = atoi(argv[6]);
     double seconds = atof(argv[7]);
     if (depth < 1) depth = 1;
-    payload = malloc((size_t)size);
+    if (ws_mode && (size < 0 || size > 65535)) {
+        fprintf(stderr, "loadgen ws: SIZE is at most 65535\n");
+        return 2;
+    }
+    char *data = malloc((size_t)size + 1);
+    for (int i = 0; i < size; i++) data[i] = (char)('a' + i % 26);
+    out_size = in_size = size;
+    payload = data;
+    if (ws_mode) {
+        payload = malloc((size_t)size + 8);
+        out_size = ws_frame(payload, data, size);
+        in_size = size + (size < 126 ? 2 : 4);
+    }
     rxbuf = malloc(1 << 20);
-    for (int i = 0; i < size; i++) payload[i] = (char)('a' + i % 26);
 
     int ep = epoll_create1(EPOLL_CLOEXEC);
     conn *conns = calloc((size_t)nconns, sizeof *conns);
@@ -266,6 +325,10 @@ int main(int argc, char **argv) {
         setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
             perror("connect");
+            return 1;
+        }
+        if (ws_mode && ws_handshake(c->fd, host, port) < 0) {
+            fprintf(stderr, "loadgen ws: no 101 from %s:%d/echo\n", host, port);
             return 1;
         }
         int nb = 1;

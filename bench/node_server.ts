@@ -1,10 +1,15 @@
 // Plain Node.js peers for the benchmark, running the same protocol logic:
 //   node node_server.js net  PORT echo|http|resp   the examples' Protocol classes over `net`
+//   node node_server.js net  PORT ws               examples/ws-chat/chat.ts, the http.Server
+//                                                  (with ws) the reactor serves, on `net`
 //   node node_server.js http PORT             Node's own `http` module, the same answer
 //                                             (bench/http_stream.ts: the server the reactor's
 //                                             stream scenarios load too)
+import * as esbuild from "esbuild";
 import type * as http from "http";
+import Module from "module";
 import * as net from "net";
+import { dirname, join } from "path";
 import type { Action, Protocol } from "../ts/protocol";
 import { bind } from "../ts/protocol";
 import Echo from "../examples/echo";
@@ -62,7 +67,33 @@ function serveHttp(port: number): void {
   httpServer.listen(port, "127.0.0.1", () => ready(httpServer));
 }
 
+/** A module that exports a net.Server (a stream handler), compiled and
+ * loaded as erlang-reactor's loader does (esbuild; its npm packages from its
+ * own node_modules), listening on Node's own net. */
+function serveModule(port: number, file: string): void {
+  const built = esbuild.buildSync({
+    entryPoints: [file],
+    bundle: true,
+    write: false,
+    platform: "node",
+    format: "cjs",
+    target: "node18",
+    packages: "external",
+  });
+  const m = new Module(file);
+  m.filename = file;
+  // @ts-expect-error -- internal but stable: the lookup paths require() walks
+  m.paths = Module._nodeModulePaths(dirname(file));
+  // @ts-expect-error -- internal but stable: compiles and runs CommonJS source
+  m._compile(built.outputFiles[0].text, file);
+  const server = (m.exports as { default: net.Server }).default;
+  server.listen(port, "127.0.0.1", () => ready(server));
+}
+
 const [kind, portArg, proto] = process.argv.slice(2);
 const port = Number(portArg);
+// bench/build/node_server.js: the examples are two directories up
+const examples = join(__dirname, "..", "..", "examples");
 if (kind === "http") serveHttp(port);
+else if (proto === "ws") serveModule(port, join(examples, "ws-chat", "chat.ts"));
 else serveProtocol(port, proto === "http" ? Http : proto === "resp" ? Resp : Echo);

@@ -1,5 +1,5 @@
 // The work make bench puts on every system: the scenarios and the load generators behind
-// them (bench/build/loadgen, wrk, redis-benchmark). Each returns one run's figures:
+// them (bench/build/loadgen, its ws mode included, wrk, redis-benchmark). Each returns one run's figures:
 // { rate, p50, p99 (µs), errors }.
 import { execFileSync } from "child_process";
 import { join } from "path";
@@ -46,7 +46,7 @@ export function scenarios({ build, seconds, smoke }) {
       only: both,
       run: (port) => loadgen("probe", port, smoke ? 20 : 2000, smoke ? 2 : 200),
     },
-    ...streamScenarios({ wrk }),
+    ...streamScenarios({ wrk, loadgen }),
     ...bridgeScenarios({ loadgen, seconds, smoke }),
   ];
 }

@@ -23,7 +23,7 @@ export function reactorSystems(tree, build, fallbackRoot) {
     const own = join(tree.root, "examples", p + ".ts");
     return existsSync(own) ? own : join(fallbackRoot, "examples", p + ".ts");
   };
-  const module = (p) => (STREAM_PROTOS.includes(p) ? streamModule(fallbackRoot) : example(p));
+  const module = (p) => (STREAM_PROTOS.includes(p) ? streamModule(fallbackRoot, p) : example(p));
   const reactor = (pool) => (port, p) =>
     BRIDGE_PROTOS.includes(p)
       ? erl(ebin, `bench_bridge:reactor(${port}, ${p}, "${join(fallbackRoot, "bench", "bridge.ts")}")`)
@@ -38,17 +38,18 @@ export function reactorSystems(tree, build, fallbackRoot) {
 
 /**
  * Everything else, from `build`: `baseline` (plain Node on the same protocol logic: every
- * ratio's denominator but the bridge's and the streams'), `second` (Node's own http:
- * HTTP's second denominator, and the streams' peer, serving bench/http_stream.ts), and
- * the bridge's peers: the JSON port, and plain Node's fan-out loop
- * (bench/node_fanout.mjs) as `node net` on publish.
+ * ratio's denominator but the bridge's and node:http's on streams; on ws, their peer, it
+ * loads and listens with examples/ws-chat/chat.ts, the module the reactor serves),
+ * `second` (Node's own http: HTTP's second denominator, and node:http on streams' peer,
+ * serving bench/http_stream.ts), and the bridge's peers: the JSON port, and plain Node's
+ * fan-out loop (bench/node_fanout.mjs) as `node net` on publish.
  */
 export function peerSystems(build) {
   const node = (port, p) =>
     p === "publish" ? ["node", [join(build, "..", "node_fanout.mjs"), port]] : ["node", [join(build, "node_server.js"), "net", port, p]];
   return [
-    { name: "node net (same protocol)", protos: ["echo", "http", "resp", "publish"], start: node, baseline: true },
-    { name: "node http", protos: ["http", ...STREAM_PROTOS], start: (port) => ["node", [join(build, "node_server.js"), "http", port]], second: true },
+    { name: "node net (same protocol)", protos: ["echo", "http", "resp", "ws", "publish"], start: node, baseline: true },
+    { name: "node http", protos: ["http", "http_stream"], start: (port) => ["node", [join(build, "node_server.js"), "http", port]], second: true },
     { name: "erlang gen_tcp", protos: ["echo", "http"], start: (port, p) => erl([build], `bench_servers:gen_tcp(${port}, ${p})`), full: true },
     { name: "c epoll", protos: ["echo", "http"], start: (port, p) => [join(build, "c_server"), [p, port]], full: true },
     jsonPortSystem(build, erl),
