@@ -7,6 +7,7 @@
 import { Server } from "net";
 import type { ClientInfo } from "./types";
 import { Protocol, type Action } from "./protocol";
+import type { Term } from "./term-types";
 import { Socket, SocketSide, kSide } from "./socket";
 
 /** The options of a net.Server that Node's net hands to each socket it
@@ -45,9 +46,27 @@ export function streamFactory(server: Server): () => Protocol {
   return () => new StreamProtocol(server);
 }
 
+/** The connection serving each stream handler's Socket. */
+const connections = new WeakMap<Socket, Protocol>();
+
+/**
+ * The connection behind a stream handler's Socket: what the bridge gives a
+ * Protocol, for a Socket's code (`connectionOf(socket).join("room")`, its
+ * `ref` for Erlang's `reactor:send/2`, `startTls()`). What Erlang sends it
+ * (`reactor:send/2` to that ref, a publish to a group it joined) is the
+ * Socket's `'message'` event, the term as the bridge decodes it.
+ * @throws TypeError for a socket no stream handler of this runtime made.
+ */
+export function connectionOf(socket: Socket): Protocol {
+  const p = connections.get(socket);
+  if (!p) throw new TypeError("connectionOf: not a Socket of a stream handler");
+  return p;
+}
+
 /** One connection of a stream handler: its Socket, fed by the engine. */
 class StreamProtocol extends Protocol {
   private side: SocketSide | undefined;
+  private socket: Socket | undefined;
 
   constructor(private readonly server: Server) {
     super();
@@ -65,6 +84,8 @@ class StreamProtocol extends Protocol {
       writableHighWaterMark: opts.highWaterMark,
     });
     this.side = socket[kSide];
+    this.socket = socket;
+    connections.set(socket, this);
     if (opts.noDelay) this.setNoDelay(true);
     if (opts.keepAlive) this.setKeepAlive(true, (opts.keepAliveInitialDelay ?? 0) * 1000);
     if (opts.pauseOnConnect) {
@@ -98,5 +119,13 @@ class StreamProtocol extends Protocol {
 
   connectionLost(reason?: Error): void {
     this.side?.lost(reason);
+  }
+
+  /** The Socket's 'message' event; with no listener, dropped as a Protocol
+   * that does not take messages drops them. */
+  messageReceived(term: Term): Action {
+    if (!this.socket || this.socket.listenerCount("message") === 0) return super.messageReceived(term) as Action;
+    this.socket.emit("message", term);
+    return "continue";
   }
 }

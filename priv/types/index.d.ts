@@ -4,6 +4,7 @@ export type { Action, ClientInfo, ConnRef, Peer, OutgoingDatagram, TimerKind } f
 export { setProtocolFactory, getProtocol } from "./unbound";
 export type { ProtocolClass, ProtocolFactory, ProtocolSource } from "./protocol-table";
 export { Socket } from "./socket";
+export { connectionOf } from "./stream";
 export type { SocketOptions } from "./socket";
 export type { SocketAddress, SocketOption } from "./addon";
 export { ReactorError, isSystemError } from "./errors";

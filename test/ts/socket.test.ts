@@ -4,6 +4,7 @@
 import * as http from "http";
 import * as net from "net";
 import { connect } from "../../ts/testing";
+import { connectionOf } from "../../ts/stream";
 import type { Socket } from "../../ts/socket";
 
 /** A net.Server whose 'connection' hands the Socket to the test. */
@@ -269,4 +270,19 @@ describe("a stream handler's server", () => {
     expect(u.closed).toBe(true); // as on Node: no request head within headersTimeout either
     srv.close();
   });
+
+  it("talks with Erlang through connectionOf(socket): a ref, groups, and 'message' for what Erlang sends", () => {
+    const { srv, sockets } = server({}, (s) => {
+      s.on("message", (term: unknown) => s.write(`got ${String(term)}\n`));
+      connectionOf(s).join("room");
+    });
+    const t = connect(srv as never);
+    expect([...t.groups]).toEqual(["room"]);
+    expect(connectionOf(sockets[0]).ref).toBeDefined();
+    t.message("hello").publish("room", 42);
+    expect(t.take()).toBe("got hello\ngot 42\n");
+    expect(() => connectionOf({} as Socket)).toThrow(TypeError);
+    srv.close();
+  });
 });
+
