@@ -148,9 +148,17 @@ handoff_to(Ctx, Conns, C, Name) ->
         [] -> ok;
         Errors ->
             counters:add(C, ?HANDOFF_ERRORS, length(Errors)),
-            logger:warning("reactor listener ~0p: ~p of ~p handoffs to ~0p failed: ~0p",
-                           [Name, length(Errors), length(Conns), Ctx, hd(Errors)])
+            logger:warning("reactor listener ~0p: ~p of ~p handoffs to ~0p failed: ~0p~s",
+                           [Name, length(Errors), length(Conns), Ctx, hd(Errors), hint(hd(Errors))])
     end.
+
+%% What a limit's refusal means, for the operator reading the warning.
+hint({error, fd_truncated}) ->
+    " (the context's Node is out of file descriptors: raise its limit, see docs/performance.md)";
+hint({error, max_connections}) ->
+    " (the context holds max_connections: raise it, or add a context to the pool)";
+hint(_) ->
+    "".
 
 client_info(SockAddr, #{info := Extra, local_port := LPort, name := Name} = St) ->
     Base = case decode_sockaddr(SockAddr) of
