@@ -31,7 +31,9 @@ if (!steps.length || steps.some((n) => !Number.isInteger(n) || n > max)) {
   process.exit(2);
 }
 const runs = Number(args["--runs"] ?? (smoke ? 1 : 3));
-const t = smoke ? { probe: 0.3, settle: 0.3, idle: 0.5 } : { probe: 1, settle: 1, idle: 2 };
+// settle: after a burst of accepts the BEAM's schedulers work on for a few seconds
+// (docs/performance.md): the idle window sees part of it
+const t = smoke ? { probe: 0.3, settle: 0.3, idle: 0.5 } : { probe: 0.7, settle: 2, idle: 2 };
 const systems = scaleSystems(build, root).filter((s) => s.baseline || new RegExp(args["--systems"] ?? "", "i").test(s.name));
 
 const began = Date.now();
