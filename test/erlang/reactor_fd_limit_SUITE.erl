@@ -1,7 +1,8 @@
-%% A listener in a BEAM started under `ulimit -n 256' (prlimit), in
-%% interactive mode as `erl -pa' and rebar3 shell run it, driven past its fd
-%% limit by real clients from this node: what stops first, and that the limit
-%% stops neither the acceptors nor the listener (docs/performance.md, "Limits").
+%% A BEAM started under `ulimit -n 256' (prlimit), in interactive mode as
+%% `erl -pa' and rebar3 shell run it: a listener driven past the fd limit by
+%% real clients from this node (what stops first, and that the limit stops
+%% neither the acceptors nor the listener), and contexts started with no fd
+%% left for them (docs/performance.md, "Limits").
 -module(reactor_fd_limit_SUITE).
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
@@ -12,7 +13,7 @@
 -define(CLIENTS, 300).
 -define(ACCEPTORS, 4).
 
-all() -> [listener_past_the_fd_limit].
+all() -> [listener_past_the_fd_limit, context_start_at_the_fd_limit].
 
 suite() -> [{timetrap, {minutes, 2}}].
 
@@ -71,6 +72,31 @@ listener_past_the_fd_limit(_Config) ->
         peer:stop(P)
     end.
 
+%% A context needs 6 fds (the channel, the stderr FIFO, the port's pipes, the
+%% batch socket, the poller) and Node some of its own: started with 0 to 9
+%% left, each start is served or says which one the OS refused, and leaves
+%% no fd, no channel directory and no process behind. Before: with none
+%% left it died on a badmatch in reactor_channel and left its directory in
+%% /tmp; with 2 to 6 left open_port/2 raised emfile and the context died; its
+%% first start at the limit died in base64 (undef: not loaded yet).
+context_start_at_the_fd_limit(_Config) ->
+    P = start_limited_peer(),
+    try
+        Base = call(P, reactor_test_lib, fd_count, []),
+        Results = call(P, ?MODULE, start_with_free, [reactor_test_lib:example("echo.ts"), lists:seq(0, 9)]),
+        ct:pal("context starts with 0..9 fds left: ~p", [Results]),
+        Refused = [R || {_, {error, R}} <- Results],
+        [?assertMatch({Kind, emfile} when Kind =:= channel; Kind =:= stderr_fifo; Kind =:= node_spawn;
+                                          Kind =:= batch_socket, R) || R <- Refused],
+        ?assertMatch({0, {error, {channel, emfile}}}, hd(Results)),
+        ?assertMatch({9, ok}, lists:last(Results)),
+        ?assertEqual([], call(P, ?MODULE, channel_dirs, [])),
+        ?assertEqual(ok, reactor_test_lib:wait_until(
+                           fun() -> call(P, reactor_test_lib, fd_count, []) =< Base end, 5000))
+    after
+        peer:stop(P)
+    end.
+
 %%% In this node
 
 %% A peer BEAM under prlimit, with this build's code and this suite's on its
@@ -123,6 +149,23 @@ restart_acceptor_at_limit(L) ->
     ?assertMatch({ok, _}, supervisor:restart_child(Sup, Id)),
     Holder.
 
+%% For each count in Free: a context started with that many fds left, and
+%% stopped if it started: `{Free, ok | {error, Reason}}'.
+start_with_free(Protocol, Free) ->
+    [begin
+         Holder = take_every_fd(),
+         ok = release(Holder, N),
+         Result = reactor_context:start({limited, N}, #{protocol => Protocol}),
+         ok = release(Holder),
+         case Result of
+             {ok, Ctx} -> ok = reactor_context:stop(Ctx), {N, ok};
+             {error, _} = E -> {N, E}
+         end
+     end || N <- Free].
+
+channel_dirs() ->
+    filelib:wildcard("/tmp/reactor-" ++ os:getpid() ++ "-*").
+
 %% A process holding every fd this BEAM has left, until release/1. (Its pid
 %% means nothing outside the peer, which has no distribution: release/1 is
 %% called there.)
@@ -131,13 +174,29 @@ take_every_fd() ->
     Holder = spawn(fun() ->
                            Socks = fill([]),
                            Self ! {filled, self()},
-                           receive release -> [gen_udp:close(S) || S <- Socks] end
+                           hold(Socks)
                    end),
     receive {filled, Holder} -> Holder end.
+
+hold(Socks) ->
+    receive
+        {release, N, From} ->
+            {Freed, Kept} = lists:split(min(N, length(Socks)), Socks),
+            [gen_udp:close(S) || S <- Freed],
+            From ! {released, self()},
+            hold(Kept);
+        release ->
+            [gen_udp:close(S) || S <- Socks]
+    end.
 
 release(Holder) ->
     Holder ! release,
     ok.
+
+%% N of the holder's fds given back (it keeps the rest).
+release(Holder, N) ->
+    Holder ! {release, N, self()},
+    receive {released, Holder} -> ok end.
 
 fill(Acc) ->
     case gen_udp:open(0) of
