@@ -13,7 +13,7 @@
 -define(CLIENTS, 300).
 -define(ACCEPTORS, 4).
 
-all() -> [listener_past_the_fd_limit, context_start_at_the_fd_limit].
+all() -> [listener_past_the_fd_limit, node_past_its_fd_limit, context_start_at_the_fd_limit].
 
 suite() -> [{timetrap, {minutes, 2}}].
 
@@ -72,10 +72,43 @@ listener_past_the_fd_limit(_Config) ->
         peer:stop(P)
     end.
 
-%% A context needs 6 fds (the channel, the stderr FIFO, the port's pipes, the
-%% batch socket, the poller) and Node some of its own: started with 0 to 9
-%% left, each start is served or says which one the OS refused, and leaves
-%% no fd, no channel directory and no process behind. Before: with none
+%% A context's Node under a lower limit than its BEAM's (64 fds, 21 its own):
+%% the connections past it reach the listener but not Node, which refuses each
+%% fd the kernel could not give it; the clients see the end at once, the
+%% acceptor's warning says that Node is out of fds (before: only
+%% `fd_truncated'), and once connections close Node takes new ones again.
+node_past_its_fd_limit(_Config) ->
+    H = reactor_test_lib:capture_logs(),
+    Node = os:find_executable("node"),
+    Ctx = reactor_test_lib:start_ctx(node_limited, #{protocol => reactor_test_lib:example("echo.ts"),
+                                                     node => "prlimit", node_args => ["--nofile=64:64", Node]}),
+    {L, Port} = reactor_test_lib:listen(Ctx),
+    try
+        Clients = [connect(Port) || _ <- lists:seq(1, 80)],
+        [ok = gen_tcp:send(C, <<"x">>) || C <- Clients],
+        Answers = [{C, gen_tcp:recv(C, 1, 5000)} || C <- Clients],
+        Served = [C || {C, {ok, <<"x">>}} <- Answers],
+        Refused = [C || {C, {error, closed}} <- Answers],
+        ct:pal("Node under 64 fds: ~p of 80 served, ~p refused", [length(Served), length(Refused)]),
+        ?assertEqual(80, length(Served) + length(Refused)),
+        ?assert(length(Served) > 20),
+        ?assert(length(Refused) > 0),
+        reactor_test_lib:logged("failed: \\{error,fd_truncated\\} \\(the context's Node is out of file descriptors", 5000),
+        ?assert(maps:get(handoff_errors, reactor:listener_info(L)) >= length(Refused)),
+        [gen_tcp:close(C) || C <- Served],
+        ok = reactor_test_lib:wait_until(fun() -> maps:get(connections, reactor_context:info(Ctx)) =:= 0 end, 5000),
+        Again = [connect(Port) || _ <- lists:seq(1, 10)],
+        [?assert(echoes(C, 5000)) || C <- Again],
+        [gen_tcp:close(C) || C <- Again]
+    after
+        reactor_test_lib:stop_capture(H),
+        reactor_test_lib:done(Ctx, L)
+    end.
+
+%% A context keeps 6 fds (the channel, the stderr FIFO, the port's two pipes,
+%% the batch socket, the poller) and needs 7 free to start (measured: 0..6
+%% refused, 7 served): started with 0 to 9 left, each start is served or says
+%% which fd the OS refused, and leaves no fd and no channel directory behind. Before: with none
 %% left it died on a badmatch in reactor_channel and left its directory in
 %% /tmp; with 2 to 6 left open_port/2 raised emfile and the context died; its
 %% first start at the limit died in base64 (undef: not loaded yet).
@@ -152,7 +185,10 @@ restart_acceptor_at_limit(L) ->
 %% For each count in Free: a context started with that many fds left, and
 %% stopped if it started: `{Free, ok | {error, Reason}}'.
 start_with_free(Protocol, Free) ->
+    Base = reactor_test_lib:fd_count(),
     [begin
+         %% what the last one's stop closes, closed first
+         ok = reactor_test_lib:wait_until(fun() -> reactor_test_lib:fd_count() =< Base end, 5000),
          Holder = take_every_fd(),
          ok = release(Holder, N),
          Result = reactor_context:start({limited, N}, #{protocol => Protocol}),
