@@ -49,7 +49,11 @@ init(Parent, Args) ->
 %% This acceptor's own copy of the listening socket, as a NIF resource.
 copy(#{listen_fd := LFd}) ->
     case reactor_nif:dup(LFd) of
-        {ok, Fd} -> reactor_nif:open(Fd, 0);
+        {ok, Fd} ->
+            case reactor_nif:open(Fd, 0) of
+                {ok, _} = Ok -> Ok;
+                {error, _} = E -> _ = reactor_nif:close_fd(Fd), E
+            end;
         {error, _} = E -> E
     end.
 
@@ -97,8 +101,8 @@ loop(St = #{res := Res}) ->
 back_off(Reason, St = #{backoff := B, counters := C, name := Name, parent := Parent}) ->
     counters:add(C, ?ACCEPT_ERRORS, 1),
     reactor_telemetry:accept_error(Name, Reason),
-    logger:warning("reactor listener ~0p: accept failed: ~p (out of file descriptors: raise the "
-                   "BEAM's limit, see docs/performance.md); retrying in ~p ms", [Name, Reason, B]),
+    logger:warning("reactor listener ~0p: accept failed: ~p (~s, see docs/performance.md); "
+                   "retrying in ~p ms", [Name, Reason, out_of(Reason), B]),
     receive
         {'EXIT', Parent, Why} -> shut_down(Why, St)
     after B ->
@@ -151,6 +155,10 @@ handoff_to(Ctx, Conns, C, Name) ->
             logger:warning("reactor listener ~0p: ~p of ~p handoffs to ~0p failed: ~0p~s",
                            [Name, length(Errors), length(Conns), Ctx, hd(Errors), hint(hd(Errors))])
     end.
+
+out_of(emfile) -> "the BEAM is out of file descriptors: raise its limit";
+out_of(enfile) -> "the system is out of open files: raise fs.file-max";
+out_of(_) -> "the kernel is out of memory for sockets".
 
 %% What a limit's refusal means, for the operator reading the warning.
 hint({error, fd_truncated}) ->
