@@ -165,10 +165,11 @@ const heapOf = (m) => Number(m[1]);
 
 /**
  * One run of `sys` with `n` connections: { rate (conn/s), acceptCpu (CPU µs per
- * connection while they were opened, per pid), rss: [bytes per connection,
- * per pid], heap (Node heap bytes per connection), none: {p50, p99}, among: {p50, p99},
- * idleCpu (CPU ms per second idle, per pid) and idleCpuMs (their sum), closeMs (the server's close), peersClosedMs (the last peer seeing its
- * end), held, errors }. `t`: { probe, settle, idle } seconds.
+ * connection while they were opened, per pid), rss (bytes per connection, per pid),
+ * heap (Node heap bytes per connection), none and among ({p50, p99} µs), idleCpu
+ * (CPU ms per second idle, per pid) and idleCpuMs (their sum), closeMs (the
+ * server's close), peersClosedMs (the last peer seeing its end), held, errors }.
+ * `t`: { probe, settle, idle } seconds.
  */
 export async function measureScale(build, sys, n, t) {
   const s = await serve(sys);
@@ -197,10 +198,10 @@ export async function measureScale(build, sys, n, t) {
     const closeMs = Number((await s.ask("close", /CLOSED us=(\d+)/, 120000))[1]) / 1000;
     const ended = await Promise.all(ends);
     const unended = ended.reduce((a, m) => a + Number(m[2]) - Number(m[1]), 0);
-    const held = opened.held;
+    const held = Math.max(1, opened.held);
     return {
       n,
-      held,
+      held: opened.held,
       rate: opened.ms > 0 ? (held / opened.ms) * 1000 : 0,
       acceptCpu,
       rss: rss1.map((b, i) => (b - rss0[i]) / held),
@@ -211,7 +212,7 @@ export async function measureScale(build, sys, n, t) {
       idleCpuMs: idleCpu.reduce((a, b) => a + b, 0),
       closeMs,
       peersClosedMs: Math.max(...ended.map((m) => Number(m[3]))),
-      errors: opened.errors + (held < n ? 1 : 0) + unended + none.errors + among.errors,
+      errors: opened.errors + (opened.held < n ? 1 : 0) + unended + none.errors + among.errors,
     };
   } finally {
     for (const c of clients) c.child.stdin.end();
