@@ -12,6 +12,12 @@
 #   make bench-compare [COMPARE=main]   the same; make bench-compare-smoke: a few
 #                   seconds of it against HEAD. BENCH_ARGS adds run.mjs flags:
 #                   --runs N --seconds N --systems RE --scenarios RE (bench/run.mjs)
+#   make bench-scale
+#                   N idle connections (1k, 5k, up to the fd limit) through the
+#                   reactor, plain Node and gen_tcp: memory per connection, accept
+#                   rate, probe latency, idle CPU, close time; writes its table into
+#                   docs/performance.md. SCALE_ARGS adds flags: --steps 1000,max
+#                   --runs N --systems RE (bench/scale.mjs)
 
 NODE      ?= node
 NODE_INC  ?= $(shell $(NODE) -p "require('path').resolve(process.execPath, '../../include/node')")
@@ -31,7 +37,7 @@ NIF_HDR   := $(wildcard native/nif/*.h) native/reactor_shared.h
 ADDON_SRC := $(wildcard native/addon/*.cc)
 ADDON_HDR := $(wildcard native/addon/*.h) native/reactor_shared.h
 
-.PHONY: all native bundle erlang deps run test test-ts test-erl soak fuzz bench bench-smoke bench-compare bench-compare-smoke package clean distclean
+.PHONY: all native bundle erlang deps run test test-ts test-erl soak fuzz bench bench-smoke bench-scale bench-compare bench-compare-smoke package clean distclean
 
 all: native bundle erlang
 
@@ -106,10 +112,14 @@ fuzz: deps all
 	FUZZ_CASES=$(FUZZ_CASES) npx jest --ci test/ts/codec.test.ts test/ts/batch.test.ts test/ts/term.test.ts
 	FUZZ_CASES=$(FUZZ_CASES) rebar3 eunit --module reactor_wire_tests,reactor_poller_tests,reactor_term_prop_tests
 
-BENCH_BIN := bench/build/loadgen bench/build/c_server bench/build/node_server.js \
+BENCH_BIN := bench/build/loadgen bench/build/scale_client bench/build/c_server bench/build/node_server.js \
              bench/build/bench_servers.beam bench/build/bench_bridge.beam bench/build/bench_json_port.beam
 
 bench/build/loadgen: bench/loadgen.c
+	@mkdir -p bench/build
+	$(CC) -O2 -Wall -o $@ $<
+
+bench/build/scale_client: bench/scale_client.c
 	@mkdir -p bench/build
 	$(CC) -O2 -Wall -o $@ $<
 
@@ -138,6 +148,11 @@ bench-smoke: deps all $(BENCH_BIN)
 	@bash .ci/install-deps wrk redis-benchmark=redis-tools
 	node --test test/bench/
 	node bench/run.mjs --smoke $(BENCH_ARGS)
+	node bench/scale.mjs --smoke
+
+# Many idle connections, up to the fd limit (docs/performance.md, "Many connections").
+bench-scale: deps all $(BENCH_BIN)
+	node bench/scale.mjs $(SCALE_ARGS)
 
 bench-compare: COMPARE ?= main
 bench-compare: deps all $(BENCH_BIN)

@@ -5,8 +5,12 @@
 //   node node_server.js http PORT             Node's own `http` module, the same answer
 //                                             (bench/http_stream.ts: the server the reactor's
 //                                             stream scenarios load too)
+// Then commands on stdin, as bench_servers.erl takes them (make bench-scale):
+//   close   destroy every connection: "CLOSED us=T" once the last has closed
+//   mem     "MEM heap=H beam=0": the heap in use (bytes, after a full GC when
+//           run with --expose-gc)
 import * as esbuild from "esbuild";
-import type * as http from "http";
+import * as http from "http";
 import Module from "module";
 import * as net from "net";
 import { dirname, join } from "path";
@@ -17,8 +21,11 @@ import Http from "../examples/http";
 import Resp from "../examples/resp";
 import httpServer from "./http_stream";
 
+const open = new Set<net.Socket>();
+
 function serveProtocol(port: number, P: new () => Protocol): void {
   const server = net.createServer({ noDelay: true }, (sock) => {
+    open.add(sock);
     const p = new P();
     let ended = false;
     // Node's sockets buffer internally: every write is taken whole.
@@ -54,9 +61,33 @@ function serveProtocol(port: number, P: new () => Protocol): void {
     };
     sock.on("data", (d) => ended || act(p.dataReceived(d)));
     sock.on("error", () => sock.destroy());
-    sock.on("close", () => p.connectionLost());
+    sock.on("close", () => {
+      open.delete(sock);
+      p.connectionLost();
+      if (open.size === 0) allClosed();
+    });
   });
   server.listen(port, "127.0.0.1", () => ready(server));
+}
+
+// set by "close" until the last connection has closed
+let closeStarted: bigint | undefined;
+
+function allClosed(): void {
+  if (closeStarted === undefined) return;
+  console.log(`CLOSED us=${(process.hrtime.bigint() - closeStarted) / 1000n}`);
+  closeStarted = undefined;
+}
+
+function control(line: string): void {
+  if (line === "close") {
+    closeStarted = process.hrtime.bigint();
+    if (open.size === 0) allClosed();
+    for (const s of open) s.destroy();
+  } else if (line === "mem") {
+    (globalThis as { gc?: () => void }).gc?.();
+    console.log(`MEM heap=${process.memoryUsage().heapUsed} beam=0`);
+  }
 }
 
 function ready(server: net.Server | http.Server): void {
@@ -89,6 +120,16 @@ function serveModule(port: number, file: string): void {
   const server = (m.exports as { default: net.Server }).default;
   server.listen(port, "127.0.0.1", () => ready(server));
 }
+
+let pending = "";
+process.stdin.setEncoding("utf8");
+process.stdin.on("data", (d: string) => {
+  pending += d;
+  for (let nl = pending.indexOf("\n"); nl >= 0; nl = pending.indexOf("\n")) {
+    control(pending.slice(0, nl).trim());
+    pending = pending.slice(nl + 1);
+  }
+});
 
 const [kind, portArg, proto] = process.argv.slice(2);
 const port = Number(portArg);

@@ -7,7 +7,8 @@ import { join } from "path";
 import { BRIDGE_PROTOS, hasBridge, jsonPortSystem } from "./bridge.mjs";
 import { STREAM_PROTOS, hasStreams, streamModule } from "./streams.mjs";
 
-const erl = (ebin, expr) => ["erl", ["-noshell", "+sbwt", "none", ...ebin.flatMap((d) => ["-pa", d]), "-eval", expr]];
+/** The command that runs `expr` in a BEAM with `ebin` on its code path, as every Erlang server here is run. */
+export const erl = (ebin, expr) => ["erl", ["-noshell", "+sbwt", "none", ...ebin.flatMap((d) => ["-pa", d]), "-eval", expr]];
 
 /**
  * The reactor's systems on one build. `tree`: { root, label }; its examples/ supply the

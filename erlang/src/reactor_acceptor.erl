@@ -1,9 +1,16 @@
 %% @private
 %% One acceptor of a listener: its own dup of the listening fd, polled with
 %% enif_select; on readiness it accepts everything queued (up to
-%% ?MAX_ACCEPTS) and hands what it accepted to the contexts, one call each. At the fd limit it backs off
-%% instead of spinning. Told to shut down by its supervisor, it first hands
-%% off what already waits in the backlog, which closing the socket would reset.
+%% ?MAX_ACCEPTS) and hands what it accepted to the contexts, one call each.
+%% Told to shut down by its supervisor, it first hands off what already
+%% waits in the backlog, which closing the socket would reset.
+%%
+%% At the fd limit (EMFILE, ENFILE, and the kernel's ENOBUFS, ENOMEM) it backs
+%% off, 10 ms doubling to 1 s, instead of spinning, as ranch's acceptor does,
+%% and takes the waiting connections once fds free up; its supervisor's
+%% shutdown ends a back-off at once. One started at the limit (a restart, a
+%% resumed listener) has no fd for its dup yet: it is started all the same and
+%% takes its copy the same way, so the fd limit never stops a listener.
 -module(reactor_acceptor).
 
 -export([start_link/1, init/2, decode_sockaddr/1]).
@@ -12,22 +19,50 @@
 -define(MAX_ACCEPTS, 64).
 -define(BACKOFF_MIN, 10).
 -define(BACKOFF_MAX, 1000).
+%% what accept4 and dup say at the fd limit, or with the kernel out of memory
+-define(OUT_OF_FDS(R), (R =:= emfile orelse R =:= enfile orelse R =:= enobufs orelse R =:= enomem)).
 
 -define(ACCEPTED, 1).
 -define(HANDOFF_ERRORS, 2).
 -define(ACCEPT_ERRORS, 3).
 
-%% Returns once the acceptor holds its copy of the listening fd: a listener
-%% that has started is accepting.
+%% Returns once the acceptor holds its copy of the listening fd (a listener
+%% that has started is accepting), or is waiting for an fd to make it.
 start_link(Args) ->
     proc_lib:start_link(?MODULE, init, [self(), Args]).
 
-init(Parent, Args = #{listen_fd := LFd}) ->
+init(Parent, Args) ->
     process_flag(trap_exit, true),
-    {ok, Fd} = reactor_nif:dup(LFd),
-    {ok, Res} = reactor_nif:open(Fd, 0),
-    proc_lib:init_ack(Parent, {ok, self()}),
-    loop(Args#{res => Res, parent => Parent, next => maps:get(index, Args), backoff => ?BACKOFF_MIN}).
+    St = Args#{parent => Parent, next => maps:get(index, Args), backoff => ?BACKOFF_MIN},
+    case copy(St) of
+        {ok, Res} ->
+            proc_lib:init_ack(Parent, {ok, self()}),
+            loop(St#{res => Res});
+        {error, Reason} when ?OUT_OF_FDS(Reason) ->
+            proc_lib:init_ack(Parent, {ok, self()}),
+            loop(copy_when_free(back_off(Reason, St)));
+        {error, Reason} ->
+            proc_lib:init_ack(Parent, {error, Reason}),
+            exit(Reason)
+    end.
+
+%% This acceptor's own copy of the listening socket, as a NIF resource.
+copy(#{listen_fd := LFd}) ->
+    case reactor_nif:dup(LFd) of
+        {ok, Fd} ->
+            case reactor_nif:open(Fd, 0) of
+                {ok, _} = Ok -> Ok;
+                {error, _} = E -> _ = reactor_nif:close_fd(Fd), E
+            end;
+        {error, _} = E -> E
+    end.
+
+copy_when_free(St) ->
+    case copy(St) of
+        {ok, Res} -> St#{res => Res, backoff => ?BACKOFF_MIN};
+        {error, Reason} when ?OUT_OF_FDS(Reason) -> copy_when_free(back_off(Reason, St));
+        {error, Reason} -> exit({dup, Reason})
+    end.
 
 loop(St = #{res := Res}) ->
     case accept_queued(Res, St, ?MAX_ACCEPTS, []) of
@@ -38,22 +73,12 @@ loop(St = #{res := Res}) ->
                 {reactor_io, 0, read} ->
                     loop(St1#{backoff => ?BACKOFF_MIN});
                 {'EXIT', Parent, Reason} when Parent =:= map_get(parent, St1) ->
-                    {Last, _} = accept_queued(Res, St1, ?MAX_ACCEPTS, []),
-                    _ = handoff(Last, St1),
-                    exit(Reason)
+                    shut_down(Reason, St1)
             end;
         {Accepted, full} ->
             loop(handoff(Accepted, St));
-        {Accepted, {error, Reason}} when Reason =:= emfile; Reason =:= enfile; Reason =:= enobufs;
-                                      Reason =:= enomem ->
-            St1 = handoff(Accepted, St),
-            #{backoff := B, counters := C} = St1,
-            counters:add(C, ?ACCEPT_ERRORS, 1),
-            reactor_telemetry:accept_error(maps:get(name, St), Reason),
-            logger:warning("reactor listener ~0p: accept failed: ~p; retrying in ~p ms",
-                           [maps:get(name, St), Reason, B]),
-            timer:sleep(B),
-            loop(St1#{backoff => min(B * 2, ?BACKOFF_MAX)});
+        {Accepted, {error, Reason}} when ?OUT_OF_FDS(Reason) ->
+            loop(back_off(Reason, handoff(Accepted, St)));
         {Accepted, {error, Reason}} when Reason =:= econnaborted; Reason =:= eintr; Reason =:= eproto;
                                       Reason =:= eperm ->
             %% A connection that died in the backlog and the like: next one.
@@ -69,6 +94,28 @@ loop(St = #{res := Res}) ->
             reactor_telemetry:accept_error(maps:get(name, St), Reason),
             exit({accept, Reason})
     end.
+
+%% Out of fds: counted, told, logged, then a pause that doubles up to
+%% ?BACKOFF_MAX. A receive, not timer:sleep/1: the parent's shutdown ends it,
+%% and no module is loaded for it (loading one needs an fd too).
+back_off(Reason, St = #{backoff := B, counters := C, name := Name, parent := Parent}) ->
+    counters:add(C, ?ACCEPT_ERRORS, 1),
+    reactor_telemetry:accept_error(Name, Reason),
+    logger:warning("reactor listener ~0p: accept failed: ~p (~s, see docs/performance.md); "
+                   "retrying in ~p ms", [Name, Reason, out_of(Reason), B]),
+    receive
+        {'EXIT', Parent, Why} -> shut_down(Why, St)
+    after B ->
+        St#{backoff => min(B * 2, ?BACKOFF_MAX)}
+    end.
+
+%% What waits in the backlog is handed off before the socket closes.
+shut_down(Reason, St = #{res := Res}) ->
+    {Last, _} = accept_queued(Res, St, ?MAX_ACCEPTS, []),
+    _ = handoff(Last, St),
+    exit(Reason);
+shut_down(Reason, _St) ->
+    exit(Reason).
 
 accept_queued(_Res, _St, 0, Acc) ->
     {lists:reverse(Acc), full};
@@ -105,9 +152,21 @@ handoff_to(Ctx, Conns, C, Name) ->
         [] -> ok;
         Errors ->
             counters:add(C, ?HANDOFF_ERRORS, length(Errors)),
-            logger:warning("reactor listener ~0p: ~p of ~p handoffs to ~0p failed: ~0p",
-                           [Name, length(Errors), length(Conns), Ctx, hd(Errors)])
+            logger:warning("reactor listener ~0p: ~p of ~p handoffs to ~0p failed: ~0p~s",
+                           [Name, length(Errors), length(Conns), Ctx, hd(Errors), hint(hd(Errors))])
     end.
+
+out_of(emfile) -> "the BEAM is out of file descriptors: raise its limit";
+out_of(enfile) -> "the system is out of open files: raise fs.file-max";
+out_of(_) -> "the kernel is out of memory for sockets".
+
+%% What a limit's refusal means, for the operator reading the warning.
+hint({error, fd_truncated}) ->
+    " (the context's Node is out of file descriptors: raise its limit, see docs/performance.md)";
+hint({error, max_connections}) ->
+    " (the context holds max_connections: raise it, or add a context to the pool)";
+hint(_) ->
+    "".
 
 client_info(SockAddr, #{info := Extra, local_port := LPort, name := Name} = St) ->
     Base = case decode_sockaddr(SockAddr) of

@@ -42,13 +42,17 @@ dir(#{dir := Dir}) -> Dir.
 path(#{path := Path}) -> Path.
 
 listen(Path) ->
-    {ok, S} = socket:open(local, seqpacket, default),
-    case socket:bind(S, #{family => local, path => Path}) of
-        ok ->
-            ok = socket:listen(S, 4),
-            {ok, S};
-        {error, _} = E ->
-            socket:close(S),
+    case socket:open(local, seqpacket, default) of
+        {ok, S} ->
+            case socket:bind(S, #{family => local, path => Path}) of
+                ok ->
+                    ok = socket:listen(S, 4),
+                    {ok, S};
+                {error, _} = E ->
+                    socket:close(S),
+                    E
+            end;
+        {error, _} = E -> % emfile at the fd limit
             E
     end.
 

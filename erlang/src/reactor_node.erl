@@ -60,8 +60,10 @@
 
 %% @doc Spawn Node with `Args', send it `Init(ChannelPath)', and return once it is connected
 %% and ready. If it exits or fails first, returns at once with why:
-%% `{node_exit, Status, StderrTail}', `{Kind, Details}' from a load error, or
-%% `start_timeout'.
+%% `{node_exit, Status, StderrTail}', `{Kind, Details}' from a load error,
+%% `start_timeout', or what the OS refused on the way (`{channel, R}',
+%% `{stderr_fifo, R}', `{node_spawn, R}', `{batch_socket, R}': R is `emfile' at
+%% the fd limit); nothing it made is left behind.
 -spec start(term(), #{node := file:filename(), args := [string()],
                       init := fun((ChannelPath :: binary()) -> iodata()),
                       timeout := timeout(), log := log_fun()}) ->
@@ -72,23 +74,36 @@ start(Id, #{node := Exe, args := Args, init := Init, timeout := Timeout, log := 
             Fifo = filename:join(reactor_channel:dir(L), "stderr"),
             case open_stderr(Fifo) of
                 {ok, Res} ->
-                    Port = open_port({spawn_executable, "/bin/sh"},
-                                     [{args, ["-c", "exec \"$@\" 2>\"$REACTOR_STDERR\"", "reactor-node",
-                                              Exe | Args]},
-                                      {env, [{"REACTOR_STDERR", Fifo}]},
-                                      {packet, 4}, binary, exit_status, use_stdio, hide]),
-                    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
-                    ok = reactor_nif:controlling_process(Res, -OsPid),
-                    ok = reactor_nif:select(Res, read),
-                    N = #node{id = Id, port = Port, os_pid = OsPid, stderr = Res, stderr_id = -OsPid},
-                    true = port_command(Port, Init(reactor_channel:path(L))),
-                    starting(N, L, {accepting, undefined}, false, deadline(Timeout), Log);
+                    case spawn_node(Exe, Args, Fifo) of
+                        {ok, Port} ->
+                            {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+                            ok = reactor_nif:controlling_process(Res, -OsPid),
+                            ok = reactor_nif:select(Res, read),
+                            N = #node{id = Id, port = Port, os_pid = OsPid, stderr = Res, stderr_id = -OsPid},
+                            true = port_command(Port, Init(reactor_channel:path(L))),
+                            starting(N, L, {accepting, undefined}, false, deadline(Timeout), Log);
+                        {error, Reason} ->
+                            reactor_nif:close(Res, false),
+                            reactor_channel:close(L),
+                            {error, {node_spawn, Reason}}
+                    end;
                 {error, Reason} ->
                     reactor_channel:close(L),
                     {error, {stderr_fifo, Reason}}
             end;
         {error, Reason} ->
             {error, {channel, Reason}}
+    end.
+
+%% open_port/2 raises what the OS said (emfile at the fd limit): returned.
+spawn_node(Exe, Args, Fifo) ->
+    try
+        {ok, open_port({spawn_executable, "/bin/sh"},
+                       [{args, ["-c", "exec \"$@\" 2>\"$REACTOR_STDERR\"", "reactor-node", Exe | Args]},
+                        {env, [{"REACTOR_STDERR", Fifo}]},
+                        {packet, 4}, binary, exit_status, use_stdio, hide])}
+    catch
+        error:Reason -> {error, Reason}
     end.
 
 open_stderr(Fifo) ->
