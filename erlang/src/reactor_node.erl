@@ -31,14 +31,6 @@
 -define(MAX_LINE, 4096).
 %% How long a hang-up of the channel waits for the exit status it implies.
 -define(EXIT_STATUS_GRACE, 200).
-%% Frames queued by send/2 go in one write (a `$M' frame) at most this many
-%% and this big; a frame this big or bigger goes alone.
--define(BATCH_FRAMES, 256).
--define(BATCH_BYTES, 65536).
-%% The holder's process dictionary key of the frames send/2 queued for Node
-%% `Port', and the message that flushes them.
--define(OUT(Port), {?MODULE, out, Port}).
--define(FLUSH(Port), {?MODULE, flush, Port}).
 
 -record(node, {
     id :: term(),
@@ -214,60 +206,21 @@ channel(#node{channel = Ch}) -> Ch.
 -spec batch(node_proc()) -> reactor_nif:res().
 batch(#node{batch = B}) -> B.
 
-%% @doc A frame to Node, queued: what the holder queues while it works
-%% through its mailbox goes in one write when it gets to the flush message
-%% this posts to itself (`{reactor_node, flush, Port}', applied by
-%% handle/2), or sooner past ?BATCH_FRAMES frames or ?BATCH_BYTES bytes.
-%% Frames keep their order, and every other write to this Node (send_now/2,
-%% stop/3, hand_over/2) flushes them first. Several go as one `$M' frame:
-%% each a 32-bit big-endian length and the frame (docs/bridge.md, "Wire").
-%% The queue is the holder's, in its process dictionary: every path that
-%% sends shares it without the node_proc() being threaded back out of it.
+%% @doc A frame to Node, queued with what the holder sends until it next
+%% reads its mailbox empty (reactor_port_out: one write for them all).
 -spec send(node_proc(), iodata()) -> ok.
 send(#node{port = undefined}, _) -> ok;
-send(N = #node{port = Port}, Frame) ->
-    Size = iolist_size(Frame),
-    case get(?OUT(Port)) of
-        _ when Size >= ?BATCH_BYTES ->
-            send_now(N, Frame);
-        undefined ->
-            self() ! ?FLUSH(Port),
-            put(?OUT(Port), {1, Size, [Frame]}),
-            ok;
-        {Count, Bytes, Frames} when Count + 1 >= ?BATCH_FRAMES; Bytes + Size >= ?BATCH_BYTES ->
-            put(?OUT(Port), {Count + 1, Bytes + Size, [Frame | Frames]}),
-            flush(N);
-        {Count, Bytes, Frames} ->
-            put(?OUT(Port), {Count + 1, Bytes + Size, [Frame | Frames]}),
-            ok
-    end.
+send(#node{port = Port}, Frame) -> reactor_port_out:send(Port, Frame).
 
-%% @doc A frame to Node now, after what send/2 queued. A port that has just
-%% closed takes nothing; the `EXIT' or exit status that says so is already
-%% on its way. From another process than the holder (a beam.call's worker)
-%% it is the only way: that process has no queue to flush.
+%% @doc A frame to Node now, after what send/2 queued (reactor_port_out:send_now/2).
 -spec send_now(node_proc(), iodata()) -> ok.
 send_now(#node{port = undefined}, _) -> ok;
-send_now(N = #node{port = Port}, Frame) ->
-    ok = flush(N),
-    command(Port, Frame).
+send_now(#node{port = Port}, Frame) -> reactor_port_out:send_now(Port, Frame).
 
-%% @doc What send/2 queued goes now: one frame as it is, several as one `$M'.
+%% @doc What send/2 queued goes now.
 -spec flush(node_proc()) -> ok.
 flush(#node{port = undefined}) -> ok;
-flush(#node{port = Port}) ->
-    case erase(?OUT(Port)) of
-        undefined -> ok;
-        {1, _, [Frame]} -> command(Port, Frame);
-        {_, _, Frames} -> command(Port, [$M | lists:foldl(fun(F, Acc) -> [<<(iolist_size(F)):32>>, F | Acc] end, [], Frames)])
-    end.
-
-command(Port, Frame) ->
-    try port_command(Port, Frame) of
-        true -> ok
-    catch
-        error:badarg -> ok
-    end.
+flush(#node{port = Port}) -> reactor_port_out:flush(Port).
 
 %% @doc What a message to the context means for its Node process: a frame
 %% from Node, Node's death (with why and its last stderr lines), stderr that
@@ -276,11 +229,6 @@ command(Port, Frame) ->
     {data, binary()} | {exit, term(), node_proc()} | {ok, node_proc()} | ignore.
 handle({Port, {data, Bin}}, #node{port = Port}) ->
     {data, Bin};
-handle(?FLUSH(Port), N = #node{port = Port}) ->
-    ok = flush(N),
-    {ok, N};
-handle(?FLUSH(_), N) ->
-    {ok, N}; % a Node gone, or handed over: flushed then
 handle({reactor_io, Id, read}, N = #node{stderr_id = Id}) ->
     {ok, read_stderr(N)};
 handle({Port, {exit_status, Status}}, N = #node{port = Port}) ->
@@ -293,8 +241,11 @@ handle({'$socket', S, Kind, _}, N = #node{watch = S}) when Kind =:= select; Kind
         N1 = #node{watch = undefined} -> hung_up(N1);
         N1 -> {ok, N1}
     end;
-handle(_, _) ->
-    ignore.
+handle(Msg, N = #node{port = Port}) ->
+    case reactor_port_out:flush_message(Msg, Port) of
+        false -> ignore;
+        _ -> {ok, N} % this port's queue written, or a stale one's (a Node gone or handed over)
+    end.
 
 %% @doc Whether a message is about this Node process (its port, its stderr,
 %% its channel): what a context forwards to the process it handed Node to.
@@ -358,7 +309,7 @@ hung_up(N = #node{port = Port}) ->
 
 %% The port is closed: what send/2 queued for it goes nowhere.
 closed(N = #node{port = Port}) ->
-    erase(?OUT(Port)),
+    ok = reactor_port_out:forget(Port),
     N#node{port = undefined}.
 
 died(N, How) ->

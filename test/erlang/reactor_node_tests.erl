@@ -1,4 +1,5 @@
-%% reactor_node's queue of frames to Node (send/2, send_now/2, flush/1), over
+%% The queue of frames to Node (reactor_node:send/2, send_now/2, flush/1 over
+%% reactor_port_out), over
 %% a stand-in Node: `cat' as the port, so that each write comes back as the
 %% one frame it was.
 -module(reactor_node_tests).
@@ -14,7 +15,7 @@ writes(Port) ->
 
 %% What the holder's flush message does: handle/2 gives it to flush/1.
 flush_message(Port, N) ->
-    receive {reactor_node, flush, Port} = M -> {ok, _} = reactor_node:handle(M, N), ok
+    receive {reactor_port_out, flush, Port} = M -> {ok, _} = reactor_node:handle(M, N), ok
     after 1000 -> error(no_flush_message)
     end.
 
@@ -59,4 +60,4 @@ a_closed_port_drops_the_queue_test() ->
     ok = reactor_node:send(N, <<"B1">>),
     port_close(Port),
     ok = flush_message(Port, N), % badarg from the closed port: nothing raised
-    ?assertEqual(undefined, get({reactor_node, out, Port})).
+    ?assertEqual(undefined, get({reactor_port_out, out, Port})).
