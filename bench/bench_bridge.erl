@@ -1,6 +1,6 @@
 %% The bridge's servers for make bench, each in its own BEAM (bench/lib/systems.mjs):
 %%   reactor(Port, call | beam_call | publish, Fixture)   a context running bench/bridge.ts
-%%   json_port(Port, Script)                             the peer: bench_json_port and Node
+%%   json_port(Port, Script, sync | multiplexed)         the peers: bench_json_port and Node
 %% Port 0 picks a free one; each prints "READY port=N pids=..." once it listens.
 %%
 %% call, beam_call and json_port listen on a control port: a client sends
@@ -10,7 +10,7 @@
 %% and a process publishes to them while any are there.
 -module(bench_bridge).
 
--export([reactor/3, json_port/2, load/3]).
+-export([reactor/3, json_port/3, load/3]).
 
 -define(CALLERS, 50).
 -define(GROUP, <<"bench">>).
@@ -45,8 +45,8 @@ reactor(Port, Kind, Fixture) ->
             receive after infinity -> ok end
     end.
 
-json_port(Port, Script) ->
-    {ok, P} = bench_json_port:start_link(Script),
+json_port(Port, Script, Mode) ->
+    {ok, P} = bench_json_port:start_link(Script, Mode),
     T = term(),
     control(Port, [bench_json_port:os_pid(P)], fun(Secs) ->
         load(?CALLERS, Secs, fun() -> {ok, T} = bench_json_port:call(P, <<"echo">>, [T]) end)

@@ -1,22 +1,30 @@
-%% make bench's peer for reactor_context:call/4: elixir-nodejs's design
-%% (NodeJS.Worker), without Elixir and without its pool. One Erlang port runs
+%% make bench's peers for reactor_context:call/4: elixir-nodejs's design
+%% (NodeJS.Worker), without Elixir. One Erlang port runs
 %% `node bench/json_port.mjs'; a request is one JSON line on its stdin,
 %% [Id, Function, Args], and the answer one line on its stdout,
 %% PREFIX [Id, true, Result] (or [Id, false, Message]); PREFIX is
 %% elixir-nodejs's marker that tells answers from what the script prints.
 %% The caller encodes its request and decodes its answer, as a reactor_context
 %% caller does; this process adds the id and reads the id back.
+%%
+%% Two modes. `sync' is elixir-nodejs's own: its worker's handle_call writes
+%% the request, then waits for the answer before it takes the next call, one
+%% call in flight per Node process (its pool, poolboy, 4 workers by default,
+%% has as many Node processes; one worker here, as one context has one Node;
+%% its Task and poolboy checkout per call are left out, in its favour).
+%% `multiplexed' goes further than elixir-nodejs: every caller's request in
+%% flight at once on the one port, told apart by id.
 -module(bench_json_port).
 
--export([start_link/1, call/3, os_pid/1]).
+-export([start_link/2, call/3, os_pid/1]).
 -export([encode/1, decode/1]).
 
 -define(PREFIX, "__elixirnodejs__UOSBsDUP6bp9IF5__").
 -define(MAX_LINE, 65536).
 
-start_link(Script) ->
+start_link(Script, Mode) when Mode =:= sync; Mode =:= multiplexed ->
     Self = self(),
-    Pid = spawn_link(fun() -> init(Self, Script) end),
+    Pid = spawn_link(fun() -> put(mode, Mode), init(Self, Script) end),
     receive {Pid, started} -> {ok, Pid} end.
 
 %% @doc Calls `Function' (a binary) of the script with `Args' (a list):
@@ -49,19 +57,15 @@ loop(Port, Next, Waiting, Partial) ->
     receive
         {call, From, Ref, Request} ->
             port_command(Port, ["[", integer_to_binary(Next), ",", Request, "]\n"]),
-            loop(Port, (Next + 1) band 16#7fffffff, Waiting#{Next => {From, Ref}}, Partial);
+            Waiting1 = Waiting#{Next => {From, Ref}},
+            case get(mode) of
+                multiplexed -> loop(Port, (Next + 1) band 16#7fffffff, Waiting1, Partial);
+                sync -> answered(Port, (Next + 1) band 16#7fffffff, Waiting1, Partial)
+            end;
         {Port, {data, {noeol, Part}}} ->
             loop(Port, Next, Waiting, <<Partial/binary, Part/binary>>);
         {Port, {data, {eol, Part}}} ->
-            case <<Partial/binary, Part/binary>> of
-                <<?PREFIX, "[", Rest/binary>> ->
-                    [Id, Answer] = binary:split(Rest, <<",">>),
-                    {{From, Ref}, Left} = maps:take(binary_to_integer(Id), Waiting),
-                    From ! {Ref, Answer},
-                    loop(Port, Next, Left, <<>>);
-                _Printed ->
-                    loop(Port, Next, Waiting, <<>>)
-            end;
+            loop(Port, Next, line(<<Partial/binary, Part/binary>>, Waiting), <<>>);
         {os_pid, From} ->
             {os_pid, OsPid} = erlang:port_info(Port, os_pid),
             From ! {self(), OsPid},
@@ -69,6 +73,29 @@ loop(Port, Next, Waiting, Partial) ->
         {Port, {exit_status, S}} ->
             exit({node_exited, S})
     end.
+
+%% sync: only the port's answer is taken until the call in flight has it.
+answered(Port, Next, Waiting, Partial) ->
+    receive
+        {Port, {data, {noeol, Part}}} ->
+            answered(Port, Next, Waiting, <<Partial/binary, Part/binary>>);
+        {Port, {data, {eol, Part}}} ->
+            case line(<<Partial/binary, Part/binary>>, Waiting) of
+                Left when map_size(Left) =:= 0 -> loop(Port, Next, Left, <<>>);
+                Left -> answered(Port, Next, Left, <<>>) % a line the script printed
+            end;
+        {Port, {exit_status, S}} ->
+            exit({node_exited, S})
+    end.
+
+%% An answer line goes to its caller; a line the script printed is dropped.
+line(<<?PREFIX, "[", Rest/binary>>, Waiting) ->
+    [Id, Answer] = binary:split(Rest, <<",">>),
+    {{From, Ref}, Left} = maps:take(binary_to_integer(Id), Waiting),
+    From ! {Ref, Answer},
+    Left;
+line(_Printed, Waiting) ->
+    Waiting.
 
 %% JSON, what the scenario's term needs: integers, floats, binaries as
 %% strings, lists, maps with binary keys, true, false and null.

@@ -1,5 +1,7 @@
 // The bridge's scenarios (issue 19, item 8) and the peers they are measured against:
-//   reactor_context:call from 50 Erlang callers    vs an elixir-nodejs-style JSON port
+//   reactor_context:call from 50 Erlang callers    vs elixir-nodejs's design (JSON lines, one call
+//                                                  in flight per Node), and a JSON port that
+//                                                  multiplexes every caller's call on its one Node
 //   beam.call from 50 async loops in TypeScript    (no peer: the figure itself)
 //   publish to 1,000 members of one context        vs plain Node writing to 1,000 sockets
 // Servers: bench_bridge.erl (with bench/bridge.ts), bench_json_port.erl with
@@ -10,7 +12,8 @@ import { join } from "path";
 
 export const REACTOR = "reactor, 1 context";
 export const NODE = "node net (same protocol)";
-export const JSON_PORT = "json port (elixir-nodejs style)";
+export const JSON_PORT = "elixir-nodejs design (1 worker)";
+export const JSON_MUX = "json port, multiplexed";
 /** The protocols a reactor system serves for these scenarios (bench_bridge:reactor/3's kinds). */
 export const BRIDGE_PROTOS = ["call", "beam_call", "publish"];
 
@@ -32,7 +35,7 @@ export function bridgeScenarios({ loadgen, seconds, smoke }) {
       bridge: true,
       peer: JSON_PORT,
       goal: 2,
-      only: [REACTOR, JSON_PORT],
+      only: [REACTOR, JSON_PORT, JSON_MUX],
       run: (port) => control(port, seconds),
     },
     {
@@ -56,10 +59,17 @@ export function bridgeScenarios({ loadgen, seconds, smoke }) {
   ];
 }
 
-/** The peer for call (bench_json_port, through bench_bridge:json_port/2). */
-export function jsonPortSystem(build, erl) {
+/** The peers for call (bench_json_port, through bench_bridge:json_port/3): elixir-nodejs's
+ * own design, one call in flight per Node process (the target's peer), and one that
+ * multiplexes every call on its Node, told apart by id. */
+export function jsonPortSystems(build, erl) {
   const script = join(build, "..", "json_port.mjs");
-  return { name: JSON_PORT, protos: ["call"], start: (port) => erl([build], `bench_bridge:json_port(${port}, "${script}")`) };
+  const system = (name, mode) => ({
+    name,
+    protos: ["call"],
+    start: (port) => erl([build], `bench_bridge:json_port(${port}, "${script}", ${mode})`),
+  });
+  return [system(JSON_PORT, "sync"), system(JSON_MUX, "multiplexed")];
 }
 
 /**

@@ -4,7 +4,7 @@
 import { spawn } from "child_process";
 import { existsSync, readFileSync } from "fs";
 import { join } from "path";
-import { BRIDGE_PROTOS, hasBridge, jsonPortSystem } from "./bridge.mjs";
+import { BRIDGE_PROTOS, hasBridge, jsonPortSystems } from "./bridge.mjs";
 import { STREAM_PROTOS, hasStreams, streamModule } from "./streams.mjs";
 
 /** The command that runs `expr` in a BEAM with `ebin` on its code path, as every Erlang server here is run. */
@@ -53,7 +53,7 @@ export function peerSystems(build) {
     { name: "node http", protos: ["http", "http_stream"], start: (port) => ["node", [join(build, "node_server.js"), "http", port]], second: true },
     { name: "erlang gen_tcp", protos: ["echo", "http"], start: (port, p) => erl([build], `bench_servers:gen_tcp(${port}, ${p})`), full: true },
     { name: "c epoll", protos: ["echo", "http"], start: (port, p) => [join(build, "c_server"), [p, port]], full: true },
-    jsonPortSystem(build, erl),
+    ...jsonPortSystems(build, erl),
   ];
 }
 
