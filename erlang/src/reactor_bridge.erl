@@ -133,11 +133,9 @@ encode_request(_Kind, Elements) when tuple_size(Elements) < 254 ->
 
 %% @doc The frame of request `Id': `{Kind, Id, Elements...}'.
 -spec request_frame(call | eval, call_id(), {non_neg_integer(), binary()}) -> iodata().
-request_frame(Kind, Id, {N, Body}) -> [<<$B, 131, 104, (N + 2)>>, kind_ext(Kind), id_ext(Id), Body].
+request_frame(Kind, Id, {N, Body}) -> [<<$B, 131, 104, (N + 2)>>, ext(Kind), id_ext(Id), Body].
 
-kind_ext(call) -> <<119, 4, "call">>;
-kind_ext(eval) -> <<119, 4, "eval">>.
-
+%% The id as term_to_binary writes an integer of 0..?MAX_ID.
 id_ext(Id) when Id =< 255 -> <<97, Id>>;
 id_ext(Id) -> <<98, Id:32>>.
 

@@ -148,9 +148,16 @@ served() ->
     Sv = reactor_served:new(admit_test, reactor_node:stand_in(Port, Ch, B), #{}),
     #stand_in{port = Port, channel = Ch, peer = Peer, served = Sv}.
 
-%% The control frames Node got, in order.
+%% The control frames Node got, in order: what the holder queued is written
+%% first (reactor_port_out), a batch is the frames in it.
 frames(#stand_in{port = Port}) ->
-    receive {Port, {data, F}} -> [binary_to_term(F) | frames(#stand_in{port = Port})]
+    ok = reactor_port_out:flush(Port),
+    echoed(Port).
+
+echoed(Port) ->
+    receive
+        {Port, {data, <<$M, Batch/binary>>}} -> [binary_to_term(F) || <<L:32, F:L/binary>> <= Batch] ++ echoed(Port);
+        {Port, {data, F}} -> [binary_to_term(F) | echoed(Port)]
     after 300 -> []
     end.
 
