@@ -71,6 +71,8 @@ export class Socket extends Duplex {
   /** 'timeout' was emitted: the next activity starts the count again */
   private timedOut = false;
   private tls: TLSSocket | undefined;
+  /** it ended with an error ('close''s hadError) */
+  private failed = false;
   private addresses: { local?: SocketAddress | null; peer?: SocketAddress | null } = {};
 
   /** @internal Made by the stream Protocol (stream.ts) at connectionMade. */
@@ -82,6 +84,7 @@ export class Socket extends Duplex {
       allowHalfOpen: opts.allowHalfOpen ?? false,
       readableHighWaterMark: opts.readableHighWaterMark,
       writableHighWaterMark: opts.writableHighWaterMark,
+      emitClose: false, // 'close' carries hadError, as net.Socket's (_destroy)
     });
     const h = handleOf(proto);
     if (!h) throw Object.assign(new Error("a Socket needs a live connection"), { code: "EBADF" });
@@ -235,14 +238,17 @@ export class Socket extends Duplex {
     return (this.session() as { authorizationError?: Error | string } | undefined)?.authorizationError;
   }
 
-  /** The protocol ALPN chose (`"http/1.1"`, `"h2"`), or false. */
-  get alpnProtocol(): string | false {
-    return this.session()?.alpnProtocol || false;
+  /** The protocol ALPN chose (`"http/1.1"`, `"h2"`), or false; undefined
+   * on a plain connection, as on a net.Socket (http2 reads false as "TLS
+   * without h2" and refuses). */
+  get alpnProtocol(): string | false | undefined {
+    const s = this.session();
+    return s ? s.alpnProtocol || false : undefined;
   }
 
-  /** The server name the client asked for (SNI), or false. */
-  get servername(): string | false {
-    return this.proto.clientInfo.tls?.sni || false;
+  /** The server name the client asked for (SNI), or false; undefined on a plain connection. */
+  get servername(): string | false | undefined {
+    return this.session() ? this.proto.clientInfo.tls?.sni || false : undefined;
   }
 
   /** The peer's certificate (tls.TLSSocket's): `{}` when it sent none, null
@@ -312,6 +318,8 @@ export class Socket extends Duplex {
       }
     }
     cb(err);
+    const hadError = this.failed || err !== null;
+    process.nextTick(() => this.emit("close", hadError)); // after 'error', as Node orders them
   }
 
   // What the Protocol tells it (kSide).
@@ -342,6 +350,9 @@ export class Socket extends Duplex {
     this.eof = true;
     this.proto.pauseReading(); // nothing more to read; the stream ends the connection
     this.push(null);
+    // as net's onStreamRead: 'end' now when nothing waits to be read, so a
+    // socket nobody reads (a write-only server) still ends
+    this.read(0);
   }
 
   private drained(): void {
@@ -352,6 +363,7 @@ export class Socket extends Duplex {
 
   private lost(reason: Error | undefined): void {
     this.stopTimer();
+    if (reason) this.failed = true;
     const cb = this.finishing;
     this.finishing = undefined;
     cb?.(reason ?? null);

@@ -164,8 +164,9 @@ peer_info({'$socket', _} = S) ->
     end;
 peer_info(S) ->
     case inet:peername(S) of
-        {ok, {A, P}} -> #{addr => list_to_binary(inet:ntoa(A)), port => P};
-        _ -> #{}
+        {ok, {A, P}} when (tuple_size(A) =:= 4 orelse tuple_size(A) =:= 8), is_integer(P) ->
+            #{addr => list_to_binary(inet:ntoa(A)), port => P};
+        _ -> #{} % a Unix socket ({local, Path}): the fd says who (SO_PEERCRED)
     end.
 
 close_socket({'$socket', _} = S) -> socket:close(S);

@@ -15,7 +15,7 @@
 all() ->
     [udp_send_error_keeps_serving, udp_connected_peer_gone, udp_send_to_port_out_of_range,
      handoff_keeps_buffered_lines, handoff_keeps_partial_packet, handoff_keeps_order_past_the_bound,
-     handoff_preread_refused, handoff_inet_backend_socket,
+     handoff_preread_refused, handoff_inet_backend_socket, handoff_unix_gen_tcp,
      line_utf8_split_across_reads, http_framing_refused, http_chunked_bodies,
      departed_timer_logged_once].
 
@@ -142,6 +142,24 @@ handoff_keeps_buffered_lines(_Config) ->
     wait_until(fun() -> maps:get(connections, reactor_context:info(Ctx)) =:= 0 end, 5000),
     reactor_context:stop(Ctx),
     ?assertEqual(Base, settled_fd_count()).
+
+%% A gen_tcp socket on a Unix path goes as a TCP one does (its peer named by
+%% the fd's credentials, not inet:peername/1's {local, Path}).
+handoff_unix_gen_tcp(_Config) ->
+    %% a short path: sun_path holds 108 bytes, the priv dir's is longer
+    Path = "/tmp/reactor-u-" ++ os:getpid() ++ ".sock",
+    file:delete(Path),
+    Ctx = start_ctx(replay_unix, #{protocol => example("echo.ts")}),
+    {ok, L} = gen_tcp:listen(0, [binary, {ifaddr, {local, Path}}, {active, false}]),
+    {ok, C} = gen_tcp:connect({local, Path}, 0, [binary, {active, false}]),
+    {ok, S} = gen_tcp:accept(L, 5000),
+    {ok, _} = reactor:handoff_socket(Ctx, S, #{}),
+    ok = gen_tcp:send(C, <<"over a unix socket">>),
+    ?assertEqual({ok, <<"over a unix socket">>}, recv_exact(C, 18, 5000)),
+    gen_tcp:close(C),
+    gen_tcp:close(L),
+    file:delete(Path),
+    reactor_context:stop(Ctx).
 
 %% {packet, 4} in active-once mode: a whole packet is delivered, the next one
 %% is half in the port's buffer. Its raw bytes (NUL and 0xFF among them:

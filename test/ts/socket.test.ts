@@ -284,5 +284,38 @@ describe("a stream handler's server", () => {
     expect(() => connectionOf({} as Socket)).toThrow(TypeError);
     srv.close();
   });
+
+  it("a socket nobody reads still ends at the peer's end, as net's does (a write-only server)", async () => {
+    const closes: unknown[] = [];
+    const { srv } = server({}, (s) => {
+      s.on("close", (hadError: boolean) => closes.push(hadError));
+      s.end("2026-12-01T00:00:00Z\n"); // never reads
+    });
+    const t = connect(srv as never);
+    expect(t.take()).toBe("2026-12-01T00:00:00Z\n");
+    expect(t.peerSawEnd).toBe(true);
+    t.end();
+    await new Promise((r) => setImmediate(r));
+    expect(t.closed).toBe(true);
+    expect(closes).toEqual([false]); // 'close' with hadError, as net.Socket's
+    srv.close();
+  });
+
+  it("'close' says whether it ended with an error; a plain socket has no TLS answers", async () => {
+    const closes: unknown[] = [];
+    const { srv, sockets } = server({}, (s) => {
+      s.on("close", (hadError: boolean) => closes.push(hadError));
+      s.on("error", () => undefined);
+    });
+    const t = connect(srv as never);
+    expect(sockets[0].alpnProtocol).toBeUndefined(); // http2 refuses a socket whose alpnProtocol is false
+    expect(sockets[0].servername).toBeUndefined();
+    expect(sockets[0].encrypted).toBeUndefined();
+    sockets[0].destroy(new Error("boom"));
+    await new Promise((r) => setImmediate(r));
+    expect(t.closed).toBe(true);
+    expect(closes).toEqual([true]);
+    srv.close();
+  });
 });
 
