@@ -31,15 +31,21 @@ export function protocolFiles(target: string): string[] {
 
 /** TypeScript, from the checked files' directory or from here. */
 export function loadTypeScript(from: string): Ts {
+  let ts: Ts | undefined;
   for (const base of [from, process.cwd(), __dirname]) {
     try {
       // eslint-disable-next-line @typescript-eslint/no-var-requires
-      return require(require.resolve("typescript", { paths: [base] })) as Ts;
+      ts = require(require.resolve("typescript", { paths: [base] })) as Ts;
+      break;
     } catch {
       /* next */
     }
   }
-  throw new TypeScriptMissing("TypeScript is not installed where the protocols are (npm install --save-dev typescript)");
+  if (!ts) throw new TypeScriptMissing("TypeScript is not installed where the protocols are (npm install --save-dev typescript@5)");
+  // TypeScript 7, the native compiler, has no createProgram in its JavaScript API
+  if (typeof ts.createProgram !== "function" || !ts.ScriptTarget)
+    throw new TypeScriptMissing(`TypeScript ${String(ts.version)} has no compiler API the check can use: install typescript@5 (npm install --save-dev typescript@5)`);
+  return ts;
 }
 
 /**
@@ -58,7 +64,7 @@ export function checkFiles(ts: Ts, files: string[], types: { index: string; test
     esModuleInterop: true,
     skipLibCheck: true,
     types: ["node"],
-    baseUrl: path.dirname(files[0] ?? "."),
+    // no baseUrl: with one, "fastify" imported from fastify.ts would be that file
     paths,
   });
   return ts.getPreEmitDiagnostics(program).map((d) => {

@@ -173,7 +173,15 @@ export async function loadProtocol(
     const exports = evaluate(code, filename, "protocol_load", runtime);
     Object.assign(callable, exports);
     dir = path.dirname(filename);
-    const candidate = exports.default;
+    let candidate = exports.default;
+    // a Promise of one: what top-level await would give, which CommonJS has not
+    if (typeof (candidate as PromiseLike<unknown> | undefined)?.then === "function") {
+      try {
+        candidate = await candidate;
+      } catch (e) {
+        throw new LoadError("protocol_load", e instanceof Error ? (e.stack ?? e.message) : String(e));
+      }
+    }
     if (!slot.loaded && (typeof candidate === "function" || isStreamServer(candidate))) {
       try {
         slot.loaded = toLoaded(candidate as ProtocolSource);
@@ -192,7 +200,7 @@ export async function loadProtocol(
   if (!loaded) {
     throw new LoadError(
       "no_protocol",
-      `${protocolFile || "setup_code"} yields no protocol: export default a Protocol class or a net.Server, or call setProtocolFactory()`,
+      `${protocolFile || "setup_code"} yields no protocol: export default a Protocol class or a net.Server (or a Promise of one), or call setProtocolFactory()`,
     );
   }
   loaded.exports = callable;

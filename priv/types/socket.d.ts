@@ -44,6 +44,8 @@ export declare class Socket extends Duplex {
     /** 'timeout' was emitted: the next activity starts the count again */
     private timedOut;
     private tls;
+    /** it ended with an error ('close''s hadError) */
+    private failed;
     private addresses;
     /** The peer's IP address (a string), or undefined (a Unix socket). */
     get remoteAddress(): string | undefined;
@@ -96,10 +98,12 @@ export declare class Socket extends Duplex {
     get authorized(): boolean;
     /** Why the peer's certificate was not verified, as tls.TLSSocket says it. */
     get authorizationError(): Error | string | undefined;
-    /** The protocol ALPN chose (`"http/1.1"`, `"h2"`), or false. */
-    get alpnProtocol(): string | false;
-    /** The server name the client asked for (SNI), or false. */
-    get servername(): string | false;
+    /** The protocol ALPN chose (`"http/1.1"`, `"h2"`), or false; undefined
+     * on a plain connection, as on a net.Socket (http2 reads false as "TLS
+     * without h2" and refuses). */
+    get alpnProtocol(): string | false | undefined;
+    /** The server name the client asked for (SNI), or false; undefined on a plain connection. */
+    get servername(): string | false | undefined;
     /** The peer's certificate (tls.TLSSocket's): `{}` when it sent none, null
      * on a plain connection or once the session is gone. */
     getPeerCertificate(detailed: true): DetailedPeerCertificate | null;

@@ -56,7 +56,26 @@ describe("loadProtocol", () => {
     const f = file("nothing.ts", `export const x = 1;`);
     const err = await m.loader.loadProtocol(f, "").catch((e) => e);
     expect(err.kind).toBe("no_protocol");
-    expect(err.message).toMatch(/export default a Protocol class or a net.Server, or call setProtocolFactory/);
+    expect(err.message).toMatch(/export default a Protocol class or a net.Server \(or a Promise of one\), or call setProtocolFactory/);
+  });
+
+  it("awaits a default export that is a Promise (top-level await's stand-in), and says why one rejected", async () => {
+    const m = fresh();
+    const f = file(
+      "later.ts",
+      `import * as net from "net";
+       async function make(): Promise<net.Server> {
+         await new Promise((r) => setTimeout(r, 5)); // e.g. Aedes.createBroker()
+         return net.createServer((s) => s.end("hi"));
+       }
+       export default make();`,
+    );
+    await m.loader.loadProtocol(f, "");
+    expect(typeof m.protocols.protocolFactory).toBe("function");
+    const g = file("rejects.ts", `export default Promise.reject(new Error("no broker"));`);
+    const err = await fresh().loader.loadProtocol(g, "").catch((e) => e);
+    expect(err.kind).toBe("protocol_load");
+    expect(err.details).toMatch(/no broker/);
   });
 
   it("reports a module that throws while loading, with its stack", async () => {
