@@ -9,7 +9,7 @@
 
 -compile([export_all, nowarn_export_all]).
 
--import(reactor_test_lib, [example/1, start_ctx/2, telemetry_event/1]).
+-import(reactor_test_lib, [example/1, start_ctx/2, telemetry_event/1, wait_stop/1]).
 
 all() ->
     [openssl_starttls_smtp, pipelined_plaintext_is_not_run, starttls_twice,
@@ -253,10 +253,3 @@ recv_until_closed(S) ->
 telemetry_flush() ->
     receive {telemetry, _, _, _} -> telemetry_flush() after 0 -> ok end.
 
-%% The next connection stop whose metadata passes Pred.
-wait_stop(Pred) ->
-    {M, Meta} = telemetry_event([reactor, connection, stop]),
-    case Pred(Meta) of
-        true -> {M, Meta};
-        false -> wait_stop(Pred)
-    end.

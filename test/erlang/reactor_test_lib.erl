@@ -13,7 +13,7 @@
          recv_rest/1, http_request/2]).
 -export([fd_count/0, settled_fd_count/0, fd_table/0, node_fd_count/1, os_pid/1, os_alive/1,
          rss_kb/1, channel_dirs/0, file_fd/1, file_fd/2, wait_until/2]).
--export([telemetry_event/1, telemetry_event/2]).
+-export([telemetry_event/1, telemetry_event/2, wait_stop/1]).
 -export([capture_logs/0, stop_capture/1, logged/2, flush_logs/0]).
 -export([log/2]).
 
@@ -363,6 +363,16 @@ telemetry_event(Name, Timeout) ->
     receive
         {telemetry, Name, Measurements, Meta} -> {Measurements, Meta}
     after Timeout -> error({no_event, Name})
+    end.
+
+%% @doc The next `[reactor, connection, stop]' whose metadata passes `Pred':
+%% `{Measurements, Metadata}' (telemetry_event/1's wait for each).
+-spec wait_stop(fun((map()) -> boolean())) -> {map(), map()}.
+wait_stop(Pred) ->
+    {M, Meta} = telemetry_event([reactor, connection, stop]),
+    case Pred(Meta) of
+        true -> {M, Meta};
+        false -> wait_stop(Pred)
     end.
 
 %%% Log capture
