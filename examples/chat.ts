@@ -128,15 +128,15 @@ export default class Chat extends Protocol {
     );
   }
 
-  private joinRoom(room: string): void {
+  private async joinRoom(room: string): Promise<void> {
     if (!this.held) return this.error("NICK first");
     if (!NAME.test(room)) return this.error("a room is 1 to 32 of A-Z a-z 0-9 _ -");
     if (!this.rooms.has(room) && this.rooms.size >= MAX_GROUPS_PER_CONNECTION) {
       return this.error(`in ${MAX_GROUPS_PER_CONNECTION} rooms already`); // join() would throw
     }
-    this.join(room);
     this.rooms.delete(room); // to the end: the current room
     this.rooms.add(room);
+    await this.join(room); // this node's context is in the room's pg group: "joined" is true
     this.say(`joined ${room}`);
   }
 

@@ -6,7 +6,8 @@
 //
 //   Erlang -> Node: {call, CallId, Name, Args}, {eval, CallId, Source},
 //                   {reply, ReqId, ok | error, Term},
-//                   {message, ConnId, Term}, {publish, Group, Term} (port.ts)
+//                   {message, ConnId, Term}, {publish, Group, Term},
+//                   {joined, ConnId, Group} (port.ts)
 //   Node -> Erlang: {result, CallId, ok | error, Term},
 //                   {call, ReqId, Name, Args, Timeout}, {send, Dest, Term},
 //                   {join, ConnId, Group}, {leave, ConnId, Group} (outbox.ts),

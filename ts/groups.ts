@@ -15,20 +15,30 @@ export interface GroupSink {
 /** Map keys: the name's bytes one char each, any bytes exactly. */
 const keyOf = (group: Buffer): string => group.toString("latin1");
 
+/** A join Erlang has not acknowledged yet: what resolves its Promise. */
+interface Pending {
+  done: Promise<void>;
+  resolve(): void;
+}
+
 export class Groups {
   /** group -> its member connections, by id */
   private readonly members = new Map<string, Map<number, Connection>>();
   /** connection id -> the groups it is in, their names */
   private readonly of = new Map<number, Map<string, Buffer>>();
+  /** "id key" -> a join Erlang has not acknowledged (joinedOnErlang) */
+  private readonly unacked = new Map<string, Pending>();
 
   constructor(private readonly sink: GroupSink) {}
 
-  /** `conn` joins `group`; joining twice is joining once.
+  /** `conn` joins `group`; joining twice is joining once. Resolves once
+   * Erlang says its context is in the pg group (joinedOnErlang), or the
+   * connection has left it (it ended): never rejects.
    * @throws RangeError past MAX_GROUPS_PER_CONNECTION groups. */
-  join(conn: Connection, group: Buffer): void {
+  join(conn: Connection, group: Buffer): Promise<void> {
     const key = keyOf(group);
     let mine = this.of.get(conn.id);
-    if (mine?.has(key)) return;
+    if (mine?.has(key)) return this.unacked.get(`${conn.id} ${key}`)?.done ?? Promise.resolve();
     if ((mine?.size ?? 0) >= MAX_GROUPS_PER_CONNECTION)
       throw new RangeError(`a connection is in at most ${MAX_GROUPS_PER_CONNECTION} groups`);
     if (!mine) this.of.set(conn.id, (mine = new Map()));
@@ -36,7 +46,23 @@ export class Groups {
     let m = this.members.get(key);
     if (!m) this.members.set(key, (m = new Map()));
     m.set(conn.id, conn);
+    let resolve!: () => void;
+    const done = new Promise<void>((r) => (resolve = r));
+    this.unacked.set(`${conn.id} ${key}`, { done, resolve });
     this.sink.joined(conn.id, group);
+    return done;
+  }
+
+  /** Erlang's context joined the pg group for connection `id`'s join. */
+  joinedOnErlang(id: number, group: Buffer): void {
+    this.settle(`${id} ${keyOf(group)}`);
+  }
+
+  private settle(k: string): void {
+    const p = this.unacked.get(k);
+    if (!p) return;
+    this.unacked.delete(k);
+    p.resolve();
   }
 
   /** `conn` leaves `group`; a group it is not in, nothing happens. */
@@ -50,6 +76,7 @@ export class Groups {
     const m = this.members.get(key)!;
     m.delete(conn.id);
     if (m.size === 0) this.members.delete(key);
+    this.settle(`${conn.id} ${key}`); // nothing to wait for any more
     this.sink.left(conn.id, name);
   }
 

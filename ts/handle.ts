@@ -91,8 +91,8 @@ export class Handle implements ConnectionHandle {
     this.conn.setTimer(kind, ms);
   }
 
-  join(group: Buffer): void {
-    this.host.join(this.conn, group);
+  join(group: Buffer): Promise<void> {
+    return this.host.join(this.conn, group);
   }
 
   leave(group: Buffer): void {

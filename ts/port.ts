@@ -235,6 +235,10 @@ export class Port {
       if (e.length !== 2 || !Buffer.isBuffer(e[0])) throw new BridgeError("malformed publish");
       r.publish(e[0], e[1]);
     });
+    b.on("joined", (e) => {
+      if (e.length !== 2 || !Number.isInteger(e[0]) || !Buffer.isBuffer(e[1])) throw new BridgeError("malformed joined");
+      r.joinedOnErlang(e[0] as number, e[1]);
+    });
   }
 
   /** Says why the context cannot start, then exits (callers return it: the

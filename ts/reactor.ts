@@ -348,8 +348,13 @@ export class Reactor implements ConnectionHost {
     return new Tuple<Term>([REACTOR_CONN, this.self, id]);
   }
 
-  join(conn: Connection, group: Buffer): void {
-    this.groups.join(conn, group);
+  join(conn: Connection, group: Buffer): Promise<void> {
+    return this.groups.join(conn, group);
+  }
+
+  /** Erlang's context is in the pg group of connection `id`'s join. */
+  joinedOnErlang(id: number, group: Buffer): void {
+    this.groups.joinedOnErlang(id, group);
   }
 
   leave(conn: Connection, group: Buffer): void {

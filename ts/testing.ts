@@ -87,9 +87,10 @@ export class ProtocolHarness<P extends Protocol = Protocol> {
       nack: (_id, why) => (this.refused = why),
       log: (level, _id, text) => this.logs.push({ level, text }),
       wake: () => this.pumpSoon(),
-      joined: (_id, group) => {
+      joined: (id, group) => {
         this.groups.add(group.toString());
         this.groupLog.push(["join", group.toString()]);
+        this.reactor.joinedOnErlang(id, group); // as a context acknowledges it: join()'s Promise resolves
       },
       left: (_id, group) => {
         this.groups.delete(group.toString());

@@ -11,7 +11,8 @@
 %% Erlang to Node (built here): `{call, CallId, Name, Args}', `{eval, CallId,
 %% Source}' (reactor_context:call/4, eval/3: request/4 in the caller, then
 %% handle_call/3 in the context) and `{reply, ReqId, ok | error, Term}'
-%% (reactor_beam_call, in the worker that ran the function).
+%% (reactor_beam_call, in the worker that ran the function), `{joined, ConnId,
+%% Group}' (the answer to a join: the context is in the pg group).
 %% Node to Erlang (from_node/2, one clause of kind/4 per kind): `{result,
 %% CallId, ok | error, Term}', `{call, ReqId, Name, Args, Timeout}' (beam.call),
 %% `{send, Dest, Term}' (beam.send).
@@ -281,6 +282,11 @@ kind(Op, 2, Elements, Sv) when Op =:= join; Op =:= leave ->
     case elements(2, Elements) of
         {ok, {Id, G}} when is_integer(Id) ->
             case reactor_served:group(Op, Id, G, Sv) of
+                {ok, Sv1} when Op =:= join ->
+                    %% the context is in the pg group now: join()'s Promise resolves
+                    {ok, Joined} = frame({joined, Id, G}),
+                    reactor_served:send(Sv1, Joined),
+                    Sv1;
                 {ok, Sv1} -> Sv1;
                 error -> malformed({Op, Id, G}, Sv)
             end;

@@ -34,7 +34,8 @@ export interface ConnectionHost {
     delivered(): void;
     /** the address Erlang holds for connection `id` (reactor:conn_ref()) */
     refOf(id: number): ConnRef;
-    join(conn: Connection, group: Buffer): void;
+    /** resolves once Erlang's context is in the pg group (or the connection left it) */
+    join(conn: Connection, group: Buffer): Promise<void>;
     leave(conn: Connection, group: Buffer): void;
     /** the protocol's connection is over (connectionLost runs next) */
     lost(conn: Connection, reason: Error | undefined): void;

@@ -10,10 +10,17 @@ export declare class Groups {
     private readonly members;
     /** connection id -> the groups it is in, their names */
     private readonly of;
+    /** "id key" -> a join Erlang has not acknowledged (joinedOnErlang) */
+    private readonly unacked;
     constructor(sink: GroupSink);
-    /** `conn` joins `group`; joining twice is joining once.
+    /** `conn` joins `group`; joining twice is joining once. Resolves once
+     * Erlang says its context is in the pg group (joinedOnErlang), or the
+     * connection has left it (it ended): never rejects.
      * @throws RangeError past MAX_GROUPS_PER_CONNECTION groups. */
-    join(conn: Connection, group: Buffer): void;
+    join(conn: Connection, group: Buffer): Promise<void>;
+    /** Erlang's context joined the pg group for connection `id`'s join. */
+    joinedOnErlang(id: number, group: Buffer): void;
+    private settle;
     /** `conn` leaves `group`; a group it is not in, nothing happens. */
     leave(conn: Connection, group: Buffer): void;
     /** `conn` leaves every group it is in (it is ending). */

@@ -32,7 +32,7 @@ export declare class Handle implements ConnectionHandle {
      * arms for it at once, in a handler or outside one. */
     startTls(): Promise<TlsInfo>;
     setTimer(kind: TimerKind, ms: number): void;
-    join(group: Buffer): void;
+    join(group: Buffer): Promise<void>;
     leave(group: Buffer): void;
     readStop(): void;
     readStart(): void;

@@ -38,7 +38,7 @@ export interface ConnectionHandle {
     startTls(): Promise<TlsInfo>;
     close(reason?: Error): void;
     destroy(reason?: Error): void;
-    join(group: Buffer): void;
+    join(group: Buffer): Promise<void>;
     leave(group: Buffer): void;
     /** READ stays unarmed until readStart (Node's handle.readStop) */
     readStop(): void;
@@ -197,8 +197,14 @@ export declare abstract class Protocol {
      * connected node, reaches this connection's messageReceived. Joining twice
      * is joining once. The connection leaves every group when it ends, at
      * once: no message reaches it afterwards.
+     *
+     * The join is asynchronous, as pg's is: the Promise resolves once this
+     * node's context is in the pg group, so that from then on a publish made
+     * on this node (and, once pg's broadcast has reached them, on the others)
+     * reaches this connection; it also resolves when the connection leaves the
+     * group or ends first. It never rejects: ignoring it is fine.
      * @throws RangeError for an empty or longer name, or past 1024 groups. */
-    join(group: string | Uint8Array): void;
+    join(group: string | Uint8Array): Promise<void>;
     /** Leave `group`; leaving a group it is not in (or after the connection
      * ended, which left them all) does nothing. */
     leave(group: string | Uint8Array): void;

@@ -126,7 +126,9 @@ export declare class Reactor implements ConnectionHost {
     messagesDropped(n: number): void;
     delivered(): void;
     refOf(id: number): ConnRef;
-    join(conn: Connection, group: Buffer): void;
+    join(conn: Connection, group: Buffer): Promise<void>;
+    /** Erlang's context is in the pg group of connection `id`'s join. */
+    joinedOnErlang(id: number, group: Buffer): void;
     leave(conn: Connection, group: Buffer): void;
     lost(conn: Connection, reason: Error | undefined): void;
     forget(conn: Connection): void;

@@ -16,7 +16,8 @@ all() ->
     [send_to_a_live_connection, send_to_an_ended_connection, send_while_the_handler_is_pending,
      a_slow_connection_is_cut_past_the_bound, writes_from_a_timer, writes_from_another_connection,
      group_within_one_context, group_across_two_contexts, an_ended_connection_leaves_at_once,
-     a_replaced_node_keeps_its_connections_reachable, bad_arguments, {group, cluster}].
+     a_replaced_node_keeps_its_connections_reachable, bad_arguments, an_awaited_join_is_seen_at_once,
+     {group, cluster}].
 
 groups() -> [{cluster, [], [group_across_two_nodes]}].
 
@@ -210,6 +211,21 @@ group_within_one_context(Config) ->
     silent(C1),
     ?assertEqual(#{}, reactor:members(<<"nobody">>)),
     [gen_tcp:close(C) || C <- Cs].
+
+%% `await this.join(G)' resolves once the context is in the pg group: a
+%% client told "joined" then sees this node count it, and gets a publish made
+%% at once, every time (a fresh group each, its context's first member).
+an_awaited_join_is_seen_at_once(Config) ->
+    C = client(?config(port, Config)),
+    [begin
+         G = <<"fresh", (integer_to_binary(I))/binary>>,
+         say(C, ["ajoin ", G]),
+         ?assertEqual(<<"joined ", G/binary>>, line(C)),
+         ?assertEqual(#{node() => 1}, reactor:members(G)),
+         ok = reactor:publish(G, <<"at once">>),
+         ?assertEqual(<<"msg at once">>, line(C))
+     end || I <- lists:seq(1, 10)],
+    gen_tcp:close(C).
 
 group_across_two_contexts(Config) ->
     {Ctx2, L2, Port2} = serve(second, #{}),

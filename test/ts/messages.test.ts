@@ -10,6 +10,8 @@ import { Reactor, ReactorOptions } from "../../ts/reactor";
 import { ProtocolTable } from "../../ts/protocol-table";
 import { Atom, Pid, Term, Tuple, atom, decodeTerm, encodeTerm, tuple } from "../../ts/term";
 import { MemoryFds } from "./memory-fds";
+import { Groups } from "../../ts/groups";
+import type { Connection } from "../../ts/connection";
 import { RecordingSink } from "./recording-sink";
 
 /** Writes each message it gets, one line each; `hold` pauses it on a Promise. */
@@ -291,6 +293,28 @@ describe("groups", () => {
     ]);
     t.feed("leave room"); // not in it: nothing
     expect(t.groupLog).toHaveLength(2);
+  });
+
+  it("join()'s Promise resolves when Erlang says the context joined, or when the connection leaves first", async () => {
+    const told: string[] = [];
+    const g = new Groups({ joined: (id, gr) => told.push(`join ${id} ${gr}`), left: (id, gr) => told.push(`leave ${id} ${gr}`) });
+    const c7 = { id: 7 } as Connection;
+    const state = (p: Promise<void>) => Promise.race([p.then(() => "resolved"), new Promise((r) => setImmediate(() => r("pending")))]);
+    const a = g.join(c7, Buffer.from("room"));
+    expect(await state(a)).toBe("pending");
+    expect(await state(g.join(c7, Buffer.from("room")))).toBe("pending"); // twice is once: the same wait
+    g.joinedOnErlang(7, Buffer.from("other"));
+    expect(await state(a)).toBe("pending");
+    g.joinedOnErlang(7, Buffer.from("room"));
+    expect(await state(a)).toBe("resolved");
+    expect(await state(g.join(c7, Buffer.from("room")))).toBe("resolved"); // in it, acknowledged
+    const b = g.join(c7, Buffer.from("gone"));
+    g.leaveAll(c7); // it ended: nothing to wait for
+    expect(await state(b)).toBe("resolved");
+    expect(told).toEqual(["join 7 room", "join 7 gone", "leave 7 room", "leave 7 gone"]);
+    // the harness acknowledges at once, as a context does
+    const t = connect(Lines);
+    await expect(t.protocol.join("x")).resolves.toBeUndefined();
   });
 
   it("a connection that ends leaves every group at once, and gets nothing after", () => {
