@@ -222,7 +222,8 @@ normalize_value(K, _) -> throw({bad_client_info, K}).
     {reply, [{ok, integer()} | {error, term()}], reactor_served:served(), reactor_tls:keys()}
     | {noreply, reactor_served:served(), reactor_tls:keys()}.
 admit(Request, From, Sv, Keys, Max) ->
-    {Results, Accepted, Sv1, Keys1} = admit(Request, 1, [], [], Sv, Keys, Max),
+    Room = Max - reactor_conns:active(Sv#served.conns),
+    {Results, Accepted, Sv1, Keys1} = admit(Request, 1, [], [], Sv, Keys, Room),
     case Accepted of
         [] ->
             {reply, Results, Sv1, Keys1};
@@ -232,10 +233,11 @@ admit(Request, From, Sv, Keys, Max) ->
             {noreply, send_handoffs(Call, Accepted, Sv1#served{calls = Calls}), Keys1}
     end.
 
-admit([], _I, Results, Accepted, Sv, Keys, _Max) ->
+%% `Room': how many more connections max_connections lets in.
+admit([], _I, Results, Accepted, Sv, Keys, _Room) ->
     {lists:reverse(Results), lists:reverse(Accepted), Sv, Keys};
-admit([{Res, Info, Transport} | Rest], I, Results, Accepted, Sv, Keys, Max) ->
-    Admitted = case reactor_conns:active(Sv#served.conns) + length(Accepted) >= Max of
+admit([{Res, Info, Transport} | Rest], I, Results, Accepted, Sv, Keys, Room) ->
+    Admitted = case Room =< 0 of
                    true -> {error, max_connections};
                    false -> layers(Transport, Sv, Keys)
                end,
@@ -246,14 +248,14 @@ admit([{Res, Info, Transport} | Rest], I, Results, Accepted, Sv, Keys, Max) ->
             case reactor_nif:controlling_process(Res, Id) of
                 ok ->
                     admit(Rest, I + 1, [opening | Results], [{I, Id, Res, Info, Layers} | Accepted],
-                          Sv1, Keys1, Max);
+                          Sv1, Keys1, Room - 1);
                 {error, Reason} ->
                     admit(Rest, I + 1, [{error, Reason} | Results], Accepted,
-                          reactor_served:count(refused, Sv1), Keys1, Max)
+                          reactor_served:count(refused, Sv1), Keys1, Room)
             end;
         {error, _} = Refused ->
             %% the caller closes what we refuse
-            admit(Rest, I + 1, [Refused | Results], Accepted, reactor_served:count(refused, Sv), Keys, Max)
+            admit(Rest, I + 1, [Refused | Results], Accepted, reactor_served:count(refused, Sv), Keys, Room)
     end.
 
 %% The layers as Node names them; a TLS option set new to this context goes
