@@ -31,13 +31,13 @@ send(Port, Frame) ->
             send_now(Port, Frame);
         undefined ->
             self() ! ?FLUSH(Port),
-            put(?OUT(Port), {1, Size, [Frame]}),
+            put(?OUT(Port), {1, Size, [{Size, Frame}]}),
             ok;
         {Count, Bytes, Frames} when Count + 1 >= ?BATCH_FRAMES; Bytes + Size >= ?BATCH_BYTES ->
-            put(?OUT(Port), {Count + 1, Bytes + Size, [Frame | Frames]}),
+            put(?OUT(Port), {Count + 1, Bytes + Size, [{Size, Frame} | Frames]}),
             flush(Port);
         {Count, Bytes, Frames} ->
-            put(?OUT(Port), {Count + 1, Bytes + Size, [Frame | Frames]}),
+            put(?OUT(Port), {Count + 1, Bytes + Size, [{Size, Frame} | Frames]}),
             ok
     end.
 
@@ -55,8 +55,9 @@ send_now(Port, Frame) ->
 flush(Port) ->
     case erase(?OUT(Port)) of
         undefined -> ok;
-        {1, _, [Frame]} -> command(Port, Frame);
-        {_, _, Frames} -> command(Port, [$M | lists:foldl(fun(F, Acc) -> [<<(iolist_size(F)):32>>, F | Acc] end, [], Frames)])
+        {1, _, [{_, Frame}]} -> command(Port, Frame);
+        %% queued newest first, each with the size send/2 measured
+        {_, _, Frames} -> command(Port, [$M | lists:foldl(fun({S, F}, Acc) -> [<<S:32>>, F | Acc] end, [], Frames)])
     end.
 
 %% @doc A message to the holder: `true' (and the queue written) when it is
