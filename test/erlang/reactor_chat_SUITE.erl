@@ -15,7 +15,7 @@
 
 -compile([export_all, nowarn_export_all]).
 
--import(reactor_test_lib, [wait_until/2]).
+-import(reactor_test_lib, [wait_until/2, say/2, line/1, silent/1]).
 
 %% the node that leaves goes last: the cases before it have all three
 all() -> [talk_across_nodes, a_taken_nick_is_refused, a_client_killed_mid_room,
@@ -105,16 +105,6 @@ nick(S, Nick) ->
     say(S, ["NICK ", Nick]),
     ?assertEqual(<<"* nick ", Nick/binary>>, line(S)).
 
-say(S, Line) -> ok = gen_tcp:send(S, [Line, $\n]).
-
-line(S) ->
-    case gen_tcp:recv(S, 0, 5000) of
-        {ok, L} -> string:trim(L, trailing, "\n");
-        E -> E
-    end.
-
-%% Nothing more comes within 300 ms.
-silent(S) -> ?assertEqual({error, timeout}, gen_tcp:recv(S, 0, 300)).
 
 members(#{node := N}, Room) -> erpc:call(N, reactor, members, [Room]).
 

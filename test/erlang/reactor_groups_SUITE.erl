@@ -10,7 +10,7 @@
 
 -compile([export_all, nowarn_export_all]).
 
--import(reactor_test_lib, [fixture/1, start_ctx/2, listen/1, wait_until/2]).
+-import(reactor_test_lib, [fixture/1, start_ctx/2, listen/1, wait_until/2, say/2, line/1, silent/1]).
 
 all() ->
     [send_to_a_live_connection, send_to_an_ended_connection, send_while_the_handler_is_pending,
@@ -66,16 +66,6 @@ client(Ip, Port) ->
     {ok, S} = gen_tcp:connect(Ip, Port, [binary, {active, false}, {nodelay, true}, {packet, line}], 5000),
     S.
 
-say(S, Line) -> ok = gen_tcp:send(S, [Line, $\n]).
-
-line(S) ->
-    case gen_tcp:recv(S, 0, 5000) of
-        {ok, L} -> string:trim(L, trailing, "\n");
-        E -> E
-    end.
-
-%% Nothing more comes within 300 ms.
-silent(S) -> ?assertEqual({error, timeout}, gen_tcp:recv(S, 0, 300)).
 
 joined(S, G) ->
     say(S, ["join ", G]),

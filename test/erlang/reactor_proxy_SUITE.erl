@@ -9,7 +9,7 @@
 
 -compile([export_all, nowarn_export_all]).
 
--import(reactor_test_lib, [example/1, start_ctx/2, telemetry_event/1, wait_stop/1, free_port/0, recv_exact/3]).
+-import(reactor_test_lib, [example/1, start_ctx/2, wait_stop/1, free_port/0, recv_exact/3]).
 
 all() ->
     [redis_cli_set_get, one_mib_value, pipelined, front_waits_for_a_full_back_end,

@@ -11,6 +11,7 @@
 -export([start_ctx/2, listen/1, listen/2, faulty/2, done/2, versioned/2, versioned/3]).
 -export([connect/1, roundtrip/2, roundtrip/3, recv_exact/3, recv_count/2, recv_line/1,
          recv_rest/1, http_request/2]).
+-export([say/2, line/1, silent/1]).
 -export([fd_count/0, settled_fd_count/0, fd_table/0, node_fd_count/1, os_pid/1, os_alive/1,
          rss_kb/1, channel_dirs/0, file_fd/1, file_fd/2, wait_until/2]).
 -export([telemetry_event/1, telemetry_event/2, wait_stop/1]).
@@ -214,6 +215,28 @@ recv_count(C, Want, Got) ->
     case recv(C, 0, 10000) of
         {ok, B} -> recv_count(C, Want, Got + byte_size(B));
         E -> E
+    end.
+
+%%% A line protocol's client: a gen_tcp socket of {packet, line}
+
+%% @doc One line to the peer, "\n" added.
+-spec say(gen_tcp:socket(), iodata()) -> ok.
+say(S, Line) -> ok = gen_tcp:send(S, [Line, $\n]).
+
+%% @doc The next line, without its "\n", within 5 s; `{error, Why}' else.
+-spec line(gen_tcp:socket()) -> binary() | {error, term()}.
+line(S) ->
+    case gen_tcp:recv(S, 0, 5000) of
+        {ok, L} -> string:trim(L, trailing, "\n");
+        E -> E
+    end.
+
+%% @doc Nothing more comes within 300 ms; `error({not_silent, Got})' else.
+-spec silent(gen_tcp:socket()) -> ok.
+silent(S) ->
+    case gen_tcp:recv(S, 0, 300) of
+        {error, timeout} -> ok;
+        Got -> error({not_silent, Got})
     end.
 
 %% @doc The first line, without its "\n" (each read within 5 s); what came
