@@ -51,6 +51,11 @@
 #define REACTOR_ACTION_WRITE_PENDING 3
 #define REACTOR_ACTION_CLOSE 4
 #define REACTOR_ACTION_ACK 0x10
+/* Added to READ_PENDING when Node's last read of the fd took all the kernel
+ * held (a short read, or EAGAIN) and Erlang has sent no READ since: bytes
+ * that came after it were seen by the poller as an edge, so the poller need
+ * not poll the fd again (no epoll_ctl); without it, it polls the fd afresh. */
+#define REACTOR_ACTION_DRAINED 0x20
 
 /* The defaults of the context options that reach Node in its init frame:
  * Erlang fills in what the user left out, Node uses them where a test or

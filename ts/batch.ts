@@ -27,6 +27,9 @@ export const MAX_ACTIONS_PER_BATCH = 1024;
 export const ACTION_CODES: Readonly<Record<BatchAction, number>> = { read_pending: 2, write_pending: 3, close: 4 };
 /** Added to the code of a handoff's first answer (connectionMade's). */
 export const ACK = 0x10;
+/** Added to read_pending when the fd's last read drained it (RawFd.drained):
+ * the poller arms it without polling it again (native/reactor_shared.h). */
+export const DRAINED = 0x20;
 
 export class BatchError extends Error {}
 
@@ -90,9 +93,9 @@ export class ActionBatch {
     return this.count === 0 && this.sealed.length === 0;
   }
 
-  push(id: number, action: BatchAction, ack = false): void {
+  push(id: number, action: BatchAction, ack = false, drained = false): void {
     this.words[2 * this.count] = id;
-    this.words[2 * this.count + 1] = ACTION_CODES[action] + (ack ? ACK : 0);
+    this.words[2 * this.count + 1] = ACTION_CODES[action] + (ack ? ACK : 0) + (drained && action === "read_pending" ? DRAINED : 0);
     if (++this.count === MAX_ACTIONS_PER_BATCH) this.seal();
   }
 

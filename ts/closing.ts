@@ -72,7 +72,7 @@ export class Ending {
 
   /** What to arm, to Erlang; before the handoff's ack, into it. */
   tell(action: BatchAction): void {
-    if (this.announced) this.host.act(this.conn.id, action);
+    if (this.announced) this.host.act(this.conn.id, action, this.conn.drained);
     else this.unannounced = action;
   }
 

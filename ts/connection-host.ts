@@ -21,7 +21,8 @@ export interface ConnectionHost {
   readonly closeBounds: CloseBounds;
   /** messages a connection holds for its protocol at most (max_queued_messages) */
   readonly maxQueuedMessages: number;
-  act(id: number, action: BatchAction): void;
+  /** What Erlang arms next; `drained`: the fd's last read drained it (RawFd.drained). */
+  act(id: number, action: BatchAction, drained?: boolean): void;
   log(level: LogLevel, id: number, text: string): void;
   /** a protocol or a peer did something wrong */
   countError(): void;

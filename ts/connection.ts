@@ -55,8 +55,8 @@ export class Connection implements Upstream {
     public proto: Protocol,
     private readonly top: Transport,
     private readonly host: ConnectionHost,
-    /** the fd under the layers (Protocol.read, socket options) */
-    raw: RawFd,
+    /** the fd under the layers (Protocol.read, socket options, drained) */
+    private readonly raw: RawFd,
     /** this connection's bytes on the fd */
     readonly traffic: Traffic = { bytesIn: 0, bytesOut: 0 },
   ) {
@@ -114,6 +114,7 @@ export class Connection implements Upstream {
 
   readable(): void {
     this.armedAs = null;
+    this.raw.drained = false; // Erlang's poller sent this edge: only a read here drains the fd again
     // armed by an ack before a preread's handler paused: resuming arms again;
     // a handshake started on the live connection (startTls) goes on meanwhile
     if (this.paused && !this.top.handshaking) return;
@@ -344,7 +345,12 @@ export class Connection implements Upstream {
 
   private tell(action: BatchAction): void {
     this.armedAs = action;
-    this.host.act(this.id, action);
+    this.host.act(this.id, action, this.raw.drained);
+  }
+
+  /** RawFd.drained, for what a close arms (closing.ts). */
+  get drained(): boolean {
+    return this.raw.drained;
   }
 
   /** Whether a message can go to the protocol now. */

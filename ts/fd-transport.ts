@@ -41,6 +41,11 @@ export class Slab {
  * (Protocol.read), its socket options and addresses. */
 export interface RawFd {
   readNow(size: number): Buffer | null;
+  /** The last read of the fd took all the kernel held (a short read, or
+   * EAGAIN). A READ event sets it false before anything is read: true at the
+   * answer means no byte that came before that read is left, and the poller
+   * saw what came after as an edge (REACTOR_ACTION_DRAINED). */
+  drained: boolean;
   /** false when the fd is no socket that has the option (a Unix socket's
    * TCP_NODELAY, a pipe): nothing changed, as Node ignores it then */
   setSocketOption(name: SocketOption, value: number): boolean;
@@ -64,6 +69,7 @@ abstract class FdTransport implements Transport, RawFd {
   readonly tlsSocket = undefined;
   abstract readonly datagram: boolean;
   private closed = false;
+  drained = false;
   /** shutdown(SHUT_WR) done: the peer has our FIN */
   private shut = false;
 
@@ -85,6 +91,7 @@ abstract class FdTransport implements Transport, RawFd {
   readNow(size: number): Buffer | null {
     const buf = Buffer.allocUnsafe(size);
     const n = this.syscall(() => this.io.readInto(this.fd, buf, 0, size), -1);
+    this.drained = n < 0 || (n > 0 && n < size);
     if (n < 0) return null;
     this.traffic.bytesIn += n;
     return buf.subarray(0, n);
@@ -146,8 +153,10 @@ abstract class FdTransport implements Transport, RawFd {
     try {
       n = this.io.readInto(this.fd, buffer, offset, want);
     } catch {
+      this.drained = false;
       return 0; // a reset: the end of the linger too
     }
+    this.drained = n < 0 || (n > 0 && n < want);
     if (n > 0) this.traffic.bytesIn += n;
     return n;
   }
@@ -231,9 +240,11 @@ export class StreamTransport extends FdTransport {
       try {
         n = this.io.readInto(this.fd, buffer, offset, want);
       } catch (e) {
+        this.drained = false;
         this.up.error(e as Error);
         return;
       }
+      this.drained = n < 0 || (n > 0 && n < want);
       if (n < 0) return; // nothing (more) there
       if (n === 0) {
         this.up.end();
@@ -272,6 +283,7 @@ export class DatagramTransport extends FdTransport {
     for (let i = 0; i < MAX_DATAGRAMS_PER_EVENT; i++) {
       const { buffer, offset } = this.slab.room(want);
       let d;
+      this.drained = false;
       try {
         d = this.io.recvFrom(this.fd, buffer, offset, want);
       } catch (e) {
@@ -282,7 +294,10 @@ export class DatagramTransport extends FdTransport {
         if (!this.up.wantsMore()) return;
         continue;
       }
-      if (!d) return;
+      if (!d) {
+        this.drained = true; // a datagram socket is drained only by EAGAIN
+        return;
+      }
       const from = { addr: d.addr, port: d.port };
       if (d.size > d.n) {
         this.up.dropped?.(d.size, from); // never a silently cut datagram

@@ -56,8 +56,9 @@ export class Outbox implements Sink {
   left(id: number, group: Buffer): void {
     this.sendFrame(frameOf([LEAVE, id, group]));
   }
-  act(id: number, a: BatchAction): void {
-    this.acts.push(id, a);
+  /** `drained`: RawFd.drained, for read_pending (batch.ts, DRAINED). */
+  act(id: number, a: BatchAction, drained = false): void {
+    this.acts.push(id, a, false, drained);
   }
   ack(id: number, a: BatchAction): void {
     this.acts.push(id, a, true);

@@ -24,7 +24,8 @@ import { Pid, Term, Tuple, atom } from "./term-types";
  * frames and action batches. The groups' joins and leaves go to Erlang too
  * (reactor_groups.erl). */
 export interface Sink extends GroupSink {
-  act(id: number, action: BatchAction): void;
+  /** `drained`: the fd's last read drained it (RawFd.drained) */
+  act(id: number, action: BatchAction, drained?: boolean): void;
   ack(id: number, action: BatchAction): void;
   nack(id: number, reason: NackReason): void;
   log(level: LogLevel, id: number | null, text: string): void;
@@ -308,8 +309,8 @@ export class Reactor implements ConnectionHost {
 
   // ConnectionHost
 
-  act(id: number, action: BatchAction): void {
-    this.sink.act(id, action);
+  act(id: number, action: BatchAction, drained = false): void {
+    this.sink.act(id, action, drained);
   }
 
   log(level: LogLevel, id: number, text: string): void {

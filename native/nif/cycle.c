@@ -1,9 +1,11 @@
-/* The hot path's loop: one turn reads Node's action batches from the batch
- * socket and applies them (each a one-shot epoll_ctl), then sends the
- * connections ready now to Node as one ready batch. No ETF, no port, no term
- * per event: Erlang gets back only what it must handle. cycle/1 is one turn;
- * pump/3 is turns in a row on a dirty I/O scheduler. Everything here runs
- * under the poller's lock only. */
+/* The hot path's loop: one turn takes what the poller has (connections that
+ * became ready, Node's action batches on the batch socket), applies Node's
+ * answers, and sends the connections ready now to Node as one ready batch.
+ * Members sit in the set edge-triggered with their poll state beside them
+ * (members.h): an answer from Node that says its last read drained the fd
+ * costs no syscall. No ETF, no port, no term per event: Erlang gets back only
+ * what it must handle. cycle/1 is one turn; pump/3 is turns in a row on a
+ * dirty I/O scheduler. Everything here runs under the poller's lock only. */
 #include "reactor_nif.h"
 
 #include <errno.h>
@@ -17,9 +19,58 @@
  * the poller fires again): a bound on one NIF call's work. */
 #define CYCLE_MAX_ACTIONS 1024
 
+/* How long (us) pump/3 waits on the batch socket alone while Node works
+ * through a ready batch, before it listens to the members again. */
+#define AWAIT_MAX_US 200
+/* Ready connections in a batch from which pump/3 waits for Node's answer
+ * alone: with fewer, what their clients send meanwhile wakes it little. */
+#define AWAIT_MIN_READY 2
+
 #define ACTION_WORDS (REACTOR_ACTION_ENTRY_BYTES / 4)
+#define SEEN_END_EVENTS (EPOLLRDHUP | EPOLLHUP | EPOLLERR)
+#define SEEN_OUT_EVENTS (EPOLLOUT | EPOLLHUP | EPOLLERR)
+#define READABLE (SEEN_IN | SEEN_END)
 _Static_assert(REACTOR_ACTION_ENTRY_BYTES == 2 * sizeof(uint32_t), "an action entry is (u32 id, u32 code)");
 _Static_assert(REACTOR_READY_ENTRY_BYTES == sizeof(uint32_t), "a ready entry is one u32");
+
+/* The connections one turn sends to Node. */
+typedef struct {
+    uint32_t ids[REACTOR_READY_MAX];
+    unsigned n;
+} ready_list;
+
+/* m's connection goes to Node, for what it was armed for: it is Node's until
+ * Node answers. */
+static void deliver(ready_list *r, member *m, int write) {
+    r->ids[r->n++] = m->id | (write ? REACTOR_READY_WRITE_BIT : 0);
+    m->seen &= (unsigned char)~(write ? SEEN_OUT : SEEN_IN);
+    m->armed = 0;
+}
+
+/* What epoll_wait said of m: sent to Node when it is what m waits for,
+ * kept in m->seen otherwise (m is Node's, or waits for the other kind). */
+static void harvest(ready_list *r, member *m, uint32_t events) {
+    if (events & EPOLLIN) m->seen |= SEEN_IN;
+    if (events & SEEN_END_EVENTS) m->seen |= SEEN_END;
+    if (events & SEEN_OUT_EVENTS) m->seen |= SEEN_OUT;
+    if (m->armed == ARMED_READ && (m->seen & READABLE)) deliver(r, m, 0);
+    else if (m->armed == ARMED_WRITE && (m->seen & SEEN_OUT)) deliver(r, m, 1);
+}
+
+/* Takes what the set has ready, at most the room left in r: members' edges,
+ * sent or kept (harvest). Returns whether Node has answered. */
+static int poll_set(rfd *p, ready_list *r) {
+    struct epoll_event evs[POLL_MAX];
+    int n = epoll_wait(p->fd, evs, (int)(REACTOR_READY_MAX - r->n), 0), answered = 0;
+    for (int i = 0; i < n; i++) {
+        uint64_t d = evs[i].data.u64;
+        member *m;
+        if (d == POLL_BATCH) answered = 1;
+        else if ((m = members_find(p->members, (unsigned)d))) harvest(r, m, evs[i].events);
+        /* else: it left the set (closed by Erlang) after its edge came */
+    }
+    return answered;
+}
 
 static ERL_NIF_TERM action_term(unsigned code) {
     switch (code) {
@@ -30,29 +81,53 @@ static ERL_NIF_TERM action_term(unsigned code) {
     }
 }
 
-/* What Erlang must do about entry (id, code), or 0 when it was applied here. */
-static ERL_NIF_TERM apply_action(ErlNifEnv *env, rfd *p, unsigned id, unsigned code) {
-    ERL_NIF_TERM id_t = enif_make_uint(env, id), what = action_term(code & ~REACTOR_ACTION_ACK);
-    if (!what || (code & ~(REACTOR_ACTION_ACK | 7u)))
+/* What Erlang must do about entry (id, code), or 0 when it was applied here.
+ * *polled counts the fds polled afresh: their events come at the next
+ * epoll_wait. */
+static ERL_NIF_TERM apply_action(ErlNifEnv *env, rfd *p, ready_list *r, unsigned id, unsigned code, unsigned *polled) {
+    const unsigned flags = REACTOR_ACTION_ACK | REACTOR_ACTION_DRAINED;
+    ERL_NIF_TERM id_t = enif_make_uint(env, id), what = action_term(code & ~flags);
+    if (!what || (code & ~(flags | 7u)))
         return enif_make_tuple2(env, id_t, enif_make_tuple2(env, am_invalid, enif_make_uint(env, code)));
     if (code & REACTOR_ACTION_ACK) return enif_make_tuple2(env, id_t, enif_make_tuple2(env, am_ack, what));
     member *m = members_find(p->members, id);
     /* a close, or a connection this set does not hold (closed here while Node
      * answered, or acked in this very batch): Erlang decides */
-    if (!m || code == REACTOR_ACTION_CLOSE) return enif_make_tuple2(env, id_t, what);
-    int write = code == REACTOR_ACTION_WRITE_PENDING;
-    struct epoll_event ev = {.events = (write ? EPOLLOUT : EPOLLIN) | EPOLLONESHOT,
-                             .data.u64 = (uint64_t)id | (write ? POLL_WRITE_BIT : 0)};
+    if (!m || what == am_close) return enif_make_tuple2(env, id_t, what);
+    if (what == am_read_pending && (code & REACTOR_ACTION_DRAINED) && r->n < REACTOR_READY_MAX) {
+        /* what came after Node's last read is in m->seen, or comes as an edge */
+        m->armed = ARMED_READ;
+        if (m->seen & READABLE) deliver(r, m, 0);
+        return 0;
+    }
+    /* Node may have left bytes, or waits for room: poll the fd afresh, which
+     * queues an event at once when it is ready already */
+    m->armed = what == am_write_pending ? ARMED_WRITE : ARMED_READ;
+    m->seen = 0;
+    struct epoll_event ev = {.events = POLL_EVENTS, .data.u64 = id};
     if (epoll_ctl(p->fd, EPOLL_CTL_MOD, m->fd, &ev) < 0)
         return enif_make_tuple2(env, id_t, enif_make_tuple2(env, am_poll_failed, errno_term(env, errno)));
+    (*polled)++;
     return 0;
 }
+
+/* What turns have done so far in one NIF call. */
+typedef struct {
+    ERL_NIF_TERM out[CYCLE_MAX_ACTIONS + REACTOR_ACTIONS_MAX]; /* Results, in order */
+    unsigned nout;
+    unsigned ready;   /* connections sent to Node as ready */
+    unsigned sent;    /* ready batches sent */
+    unsigned batches; /* Node's action batches read */
+    unsigned polled;  /* this turn's fds polled afresh */
+    ErlNifBinary unsent;
+    ready_list r;     /* this turn's ready batch */
+} tally;
 
 /* Reads Node's batches (level-triggered: what is left fires again) and
  * applies them. Returns 0, or the reason the batch socket is unusable: Node
  * sent a malformed batch (bad_batch), or its end is gone (closed, then the
  * socket has left the set and Node's exit is reported by its port). */
-static ERL_NIF_TERM read_batches(ErlNifEnv *env, rfd *p, ERL_NIF_TERM *out, unsigned *nout, unsigned *nbatches) {
+static ERL_NIF_TERM read_batches(ErlNifEnv *env, rfd *p, tally *t) {
     struct mmsghdr msgs[RECV_BATCHES];
     struct iovec iov[RECV_BATCHES];
     const size_t max_bytes = REACTOR_ACTIONS_MAX * REACTOR_ACTION_ENTRY_BYTES;
@@ -73,9 +148,10 @@ static ERL_NIF_TERM read_batches(ErlNifEnv *env, rfd *p, ERL_NIF_TERM *out, unsi
             epoll_ctl(p->fd, EPOLL_CTL_DEL, p->batch_fd, NULL);
             return am_closed;
         }
+        p->awaiting = 0;
         for (int k = 0; k < got; k++) {
             size_t n = msgs[k].msg_len; /* the real size: MSG_TRUNC */
-            (*nbatches)++;
+            t->batches++;
             if (n == 0) { /* Node's end closed */
                 epoll_ctl(p->fd, EPOLL_CTL_DEL, p->batch_fd, NULL);
                 return am_closed;
@@ -87,8 +163,8 @@ static ERL_NIF_TERM read_batches(ErlNifEnv *env, rfd *p, ERL_NIF_TERM *out, unsi
                 unsigned id = e[i], code = e[i + 1];
                 if (id == 0 || id > REACTOR_MAX_ID)
                     return enif_make_tuple2(env, am_bad_batch, enif_make_tuple2(env, am_id, enif_make_uint(env, id)));
-                ERL_NIF_TERM t = apply_action(env, p, id, code);
-                if (t) out[(*nout)++] = t;
+                ERL_NIF_TERM res = apply_action(env, p, &t->r, id, code, &t->polled);
+                if (res) t->out[t->nout++] = res;
             }
             applied += (unsigned)(n / REACTOR_ACTION_ENTRY_BYTES);
         }
@@ -97,56 +173,45 @@ static ERL_NIF_TERM read_batches(ErlNifEnv *env, rfd *p, ERL_NIF_TERM *out, unsi
     return 0;
 }
 
-/* What turns have done so far in one NIF call. */
-typedef struct {
-    ERL_NIF_TERM out[CYCLE_MAX_ACTIONS + REACTOR_ACTIONS_MAX]; /* Results, in order */
-    unsigned nout;
-    unsigned ready;   /* connections sent to Node as ready */
-    unsigned sent;    /* ready batches sent */
-    unsigned batches; /* Node's action batches read */
-    ErlNifBinary unsent;
-} tally;
-
-/* One turn, under the poller's lock: Node's batches applied, then the
+/* One turn, under the poller's lock: the set polled (members that became
+ * ready, and whether Node has answered), Node's batches applied, then the
  * connections ready now sent as one batch. Returns 0, or why the poller
  * cannot go on (closed, or Node sent a malformed batch). */
 static ERL_NIF_TERM turn(ErlNifEnv *env, rfd *p, tally *t) {
-    struct epoll_event evs[POLL_MAX];
-    uint32_t ready[POLL_MAX];
-    unsigned nr = 0;
+    ready_list *r = &t->r;
+    r->n = 0;
+    t->polled = 0;
     enif_mutex_lock(p->lock);
     if (rfd_gone(p) || p->fd < 0) {
         enif_mutex_unlock(p->lock);
         return am_closed;
     }
-    /* Node's answers first: an fd re-armed here that already has data (the
-     * client answered while Node's batch was on its way) is ready in the
-     * epoll_wait below, in this same turn, rather than in a wake-up of its own. */
-    ERL_NIF_TERM why = p->batch_fd >= 0 ? read_batches(env, p, t->out, &t->nout, &t->batches) : 0;
+    /* Polled first: an edge of a connection that is Node's is kept in its
+     * member, so an answer applied below that finds one sends it at once.
+     * The batch socket is read only when it has something (no EAGAIN call). */
+    int answered = poll_set(p, r);
+    ERL_NIF_TERM why = answered && p->batch_fd >= 0 ? read_batches(env, p, t) : 0;
     if (why == am_closed) p->batch_fd = -1;
     if (why && why != am_closed) {
         enif_mutex_unlock(p->lock);
         return why;
     }
-    int n = epoll_wait(p->fd, evs, POLL_MAX, 0);
-    for (int i = 0; i < n; i++) {
-        uint64_t d = evs[i].data.u64;
-        if (d != POLL_BATCH) /* the batch socket: read above, or fires again */
-            ready[nr++] = (uint32_t)(d & REACTOR_MAX_ID) | ((d & POLL_WRITE_BIT) ? REACTOR_READY_WRITE_BIT : 0);
-    }
-    if (nr && p->batch_fd >= 0) {
-        size_t bytes = nr * REACTOR_READY_ENTRY_BYTES;
+    /* an answer that polled its fd afresh: ready already, it goes in this batch */
+    if (t->polled && r->n < REACTOR_READY_MAX) poll_set(p, r);
+    if (r->n && p->batch_fd >= 0) {
+        size_t bytes = r->n * REACTOR_READY_ENTRY_BYTES;
         ssize_t s;
         do {
-            s = send(p->batch_fd, ready, bytes, MSG_DONTWAIT | MSG_NOSIGNAL);
+            s = send(p->batch_fd, r->ids, bytes, MSG_DONTWAIT | MSG_NOSIGNAL);
         } while (s < 0 && errno == EINTR);
         if (s >= 0) t->sent++;
         else if ((errno == EAGAIN || errno == EWOULDBLOCK) && enif_alloc_binary(bytes, &t->unsent))
-            memcpy(t->unsent.data, ready, bytes);
+            memcpy(t->unsent.data, r->ids, bytes);
         /* any other error: Node is gone, and its port says so */
+        p->awaiting = r->n >= AWAIT_MIN_READY;
     }
     enif_mutex_unlock(p->lock);
-    t->ready += nr;
+    t->ready += r->n;
     return 0;
 }
 
@@ -212,11 +277,12 @@ NIF(nif_pump) {
         !enif_get_uint(env, argv[1], &idle_us) || !enif_get_uint(env, argv[2], &budget_us) ||
         idle_us > 1000000 || budget_us > 1000000)
         return enif_make_badarg(env);
-    tally *t = enif_alloc(sizeof *t); /* 16 KiB of terms: not on a dirty stack */
+    tally *t = enif_alloc(sizeof *t); /* 20 KiB: not on a dirty stack */
     if (!t) return error_errno(env, ENOMEM);
     memset(t, 0, sizeof *t);
     const int64_t end = now_us() + budget_us;
     const struct timespec idle = {.tv_sec = idle_us / 1000000, .tv_nsec = (long)(idle_us % 1000000) * 1000};
+    const struct timespec await = {.tv_sec = 0, .tv_nsec = (long)(idle_us < AWAIT_MAX_US ? idle_us : AWAIT_MAX_US) * 1000};
     ERL_NIF_TERM r;
     for (;;) {
         ERL_NIF_TERM why = turn(env, p, t);
@@ -228,9 +294,21 @@ NIF(nif_pump) {
             r = pumped(env, t, am_busy);
             break;
         }
-        /* Only the caller turns this poller, and it is here: the fd stays
-         * open while we wait. The epoll fd is readable when one of its
-         * members is ready or Node has answered. */
+        /* Only the caller turns this poller, and it is here: the fds stay
+         * open while we wait. While Node works through a ready batch, wait
+         * for its answer alone: the members' edges wait in the set (those of
+         * connections that are Node's would only wake us), and Node takes no
+         * new batch before it is done. Then the epoll fd: readable when one
+         * of its members is ready or Node has answered. */
+        enif_mutex_lock(p->lock);
+        struct pollfd bfd = {.fd = p->awaiting && p->batch_fd >= 0 ? p->await_fd : -1, .events = POLLIN};
+        enif_mutex_unlock(p->lock);
+        if (bfd.fd >= 0) {
+            if (ppoll(&bfd, 1, &await, NULL) != 0) continue;
+            enif_mutex_lock(p->lock);
+            p->awaiting = 0; /* slow, or every handler is pending on a Promise */
+            enif_mutex_unlock(p->lock);
+        }
         struct pollfd pfd = {.fd = p->fd, .events = POLLIN};
         if (ppoll(&pfd, 1, &idle, NULL) == 0) {
             r = pumped(env, t, am_idle);

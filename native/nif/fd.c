@@ -32,6 +32,10 @@ static void rfd_leave_poller(rfd *r) {
 
 static void rfd_close_locked(rfd *r) {
     rfd_leave_poller(r);
+    if (r->role == ROLE_POLLER && r->await_fd >= 0) {
+        close(r->await_fd);
+        r->await_fd = -1;
+    }
     if (r->fd >= 0) {
         close(r->fd);
         r->fd = -1;
@@ -83,6 +87,7 @@ void rfd_dtor(ErlNifEnv *env, void *obj) {
         rfd_leave_poller(r);
         close(r->fd);
     }
+    if (r->role == ROLE_POLLER && r->await_fd >= 0) close(r->await_fd);
     members_free(r->members);
     if (r->rbuf) enif_free(r->rbuf);
     if (r->lock) enif_mutex_destroy(r->lock);

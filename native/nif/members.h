@@ -1,14 +1,28 @@
-/* A poller's members: connection id -> fd, what Node's action batches name.
- * Open addressing, linear probing, backward-shift deletion; ids are never 0
- * (0 marks a free slot). Guarded by the poller's lock. Inline: cycle.c looks
- * an id up per action, on the hot path. */
+/* A poller's members: connection id -> fd and poll state, what Node's action
+ * batches name. Open addressing, linear probing, backward-shift deletion; ids
+ * are never 0 (0 marks a free slot). Guarded by the poller's lock. Inline:
+ * cycle.c looks an id up per event and per action, on the hot path. */
 #ifndef REACTOR_NIF_MEMBERS_H
 #define REACTOR_NIF_MEMBERS_H
 
 #include <erl_nif.h>
 #include <string.h>
 
-typedef struct { unsigned id; int fd; } member;
+/* A member's fd sits in the epoll set edge-triggered (EPOLLIN | EPOLLOUT |
+ * EPOLLET) from its first arming to its close, so an answer from Node costs
+ * no epoll_ctl. What one-shot arming gave, these bits keep:
+ *   armed  what Node waits for: ARMED_READ, ARMED_WRITE, or 0 while the
+ *          connection is Node's (sent as ready, not answered yet);
+ *   seen   readiness harvested from the set and not yet sent to Node as that
+ *          kind of event: SEEN_IN (bytes), SEEN_OUT (room), SEEN_END (the
+ *          peer's FIN, a hang-up or an error: a state, not an edge, so it
+ *          stays: a short read before the EOF does not drain it).
+ * An edge that comes while the connection is Node's is kept in `seen' and
+ * sent when Node answers; sending an event clears its kind of `seen'. */
+enum { ARMED_READ = 1, ARMED_WRITE = 2 };
+enum { SEEN_IN = 1, SEEN_OUT = 2, SEEN_END = 4 };
+
+typedef struct { unsigned id; int fd; unsigned char armed, seen; } member;
 typedef struct members { member *slots; unsigned cap, used; } members;
 
 static inline unsigned members_slot(const members *m, unsigned id) {
@@ -27,7 +41,7 @@ static inline member *members_find(members *m, unsigned id) {
 static inline void members_place(members *m, unsigned id, int fd) {
     unsigned i = members_slot(m, id);
     while (m->slots[i].id) i = (i + 1) & (m->cap - 1);
-    m->slots[i] = (member){id, fd};
+    m->slots[i] = (member){id, fd, 0, 0};
     m->used++;
 }
 
@@ -37,7 +51,10 @@ static inline int members_grow(members *m) {
     if (!bigger.slots) return 0;
     memset(bigger.slots, 0, sizeof(member) * cap);
     for (unsigned i = 0; i < m->cap; i++)
-        if (m->slots[i].id) members_place(&bigger, m->slots[i].id, m->slots[i].fd);
+        if (m->slots[i].id) {
+            members_place(&bigger, m->slots[i].id, m->slots[i].fd);
+            *members_find(&bigger, m->slots[i].id) = m->slots[i];
+        }
     if (m->slots) enif_free(m->slots);
     *m = bigger;
     return 1;

@@ -64,6 +64,7 @@ NIF(nif_poller) {
     memset(m, 0, sizeof *m);
     p->members = m;
     p->rbuf = rbuf;
+    p->await_fd = -1;
     int e = 0;
     enif_mutex_lock(b->lock);
     if (b->role != ROLE_BATCH || b->state != FD_OPEN || b->fd < 0 || b->poller) {
@@ -77,6 +78,12 @@ NIF(nif_poller) {
             p->batch_fd = b->fd; /* p is not shared yet: no need of its lock */
             enif_keep_resource(p);
             b->poller = p;
+            /* without it, pump/3 only waits on the whole set */
+            p->await_fd = epoll_create1(EPOLL_CLOEXEC);
+            if (p->await_fd >= 0 && epoll_ctl(p->await_fd, EPOLL_CTL_ADD, b->fd, &ev) < 0) {
+                close(p->await_fd);
+                p->await_fd = -1;
+            }
         }
     }
     enif_mutex_unlock(b->lock);
@@ -87,8 +94,9 @@ NIF(nif_poller) {
     return ok_resource(env, p);
 }
 
-/* arm(Poller, [{Conn, read | write}]) -> [{Id, Reason}]: each fd armed
- * one-shot in the poller (registered, under its id, on its first arming);
+/* arm(Poller, [{Conn, read | write}]) -> [{Id, Reason}]: each fd armed in
+ * the poller (registered, under its id, on its first arming; armed again,
+ * its readiness is taken afresh: EPOLL_CTL_MOD polls it);
  * what could not be armed is returned with why, and its connection must
  * close. badarg unless Poller is a POLLER and each Conn a CONN (the batch
  * socket joins its poller by poller/1, never by arm/2). */
@@ -111,16 +119,20 @@ NIF(nif_arm) {
         if (r->state != FD_OPEN || r->fd < 0 || r->id <= 0 || (r->poller && r->poller != p)) {
             e = EBADF;
         } else {
-            struct epoll_event ev = {.events = (write ? EPOLLOUT : EPOLLIN) | EPOLLONESHOT,
-                                     .data.u64 = (uint64_t)(unsigned)r->id | (write ? POLL_WRITE_BIT : 0)};
+            struct epoll_event ev = {.events = POLL_EVENTS, .data.u64 = (unsigned)r->id};
             enif_mutex_lock(p->lock);
             if (p->fd < 0) {
                 e = EBADF;
             } else if (!r->poller && !members_put(p->members, (unsigned)r->id, r->fd)) {
                 e = ENOMEM;
-            } else if (epoll_ctl(p->fd, r->poller ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, r->fd, &ev) < 0) {
-                e = errno;
-                if (!r->poller) members_del(p->members, (unsigned)r->id);
+            } else {
+                member *m = members_find(p->members, (unsigned)r->id);
+                m->armed = write ? ARMED_WRITE : ARMED_READ;
+                m->seen = 0; /* ADD and MOD poll the fd afresh */
+                if (epoll_ctl(p->fd, r->poller ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, r->fd, &ev) < 0) {
+                    e = errno;
+                    if (!r->poller) members_del(p->members, (unsigned)r->id);
+                }
             }
             enif_mutex_unlock(p->lock);
             if (!e && !r->poller) {

@@ -32,7 +32,7 @@ typedef enum {
     ROLE_LISTENER,
     /* batch_pair/0: the BEAM's end of the batch socket, a member of one poller. */
     ROLE_BATCH,
-    /* poller/1: a context's epoll set, its connections armed in it one-shot. */
+    /* poller/1: a context's epoll set, its connections in it edge-triggered. */
     ROLE_POLLER,
 } rfd_role;
 
@@ -77,12 +77,20 @@ typedef struct rfd {
     int batch_fd;
     /* POLLER: RECV_BATCHES action batches, read under its lock */
     uint32_t *rbuf;
+    /* POLLER: a ready batch was sent and no action batch has come since:
+     * Node is working, and pump/3 waits for its answer alone */
+    int awaiting;
+    /* POLLER: an epoll set holding the batch socket alone, what pump/3 waits
+     * on while awaiting (not the socket itself: a socket wakes its waiter as
+     * a sync wake-up, which queues it behind Node's thread), or -1 */
+    int await_fd;
 } rfd;
 
-/* A poller's epoll data: a connection's id, POLL_WRITE_BIT when it is armed
- * for writing; POLL_BATCH for the batch socket. */
-#define POLL_WRITE_BIT (1ULL << 32)
+/* A poller's epoll data: a connection's id; POLL_BATCH for the batch socket. */
 #define POLL_BATCH (1ULL << 33)
+/* A connection's events in the poller, from its first arming to its close:
+ * what it waits for is its member's state (members.h), not its mask. */
+#define POLL_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 /* Events one epoll_wait takes, so connections per ready batch. */
 #define POLL_MAX REACTOR_READY_MAX
 /* Action batches one recvmmsg takes (into the poller's rbuf). */

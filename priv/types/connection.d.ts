@@ -11,6 +11,8 @@ export declare class Connection implements Upstream {
     proto: Protocol;
     private readonly top;
     private readonly host;
+    /** the fd under the layers (Protocol.read, socket options, drained) */
+    private readonly raw;
     /** this connection's bytes on the fd */
     readonly traffic: Traffic;
     paused: boolean;
@@ -43,7 +45,7 @@ export declare class Connection implements Upstream {
     constructor(id: number, 
     /** the code serving it; a reload's adopt hook may hand it to new code */
     proto: Protocol, top: Transport, host: ConnectionHost, 
-    /** the fd under the layers (Protocol.read, socket options) */
+    /** the fd under the layers (Protocol.read, socket options, drained) */
     raw: RawFd, 
     /** this connection's bytes on the fd */
     traffic?: Traffic);
@@ -106,6 +108,8 @@ export declare class Connection implements Upstream {
     private settleSoon;
     private arm;
     private tell;
+    /** RawFd.drained, for what a close arms (closing.ts). */
+    get drained(): boolean;
     /** Whether a message can go to the protocol now. */
     private takesMessages;
     /** messageReceived: its "continue" keeps what the connection waits for. */

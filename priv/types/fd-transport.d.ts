@@ -24,6 +24,11 @@ export declare class Slab {
  * (Protocol.read), its socket options and addresses. */
 export interface RawFd {
     readNow(size: number): Buffer | null;
+    /** The last read of the fd took all the kernel held (a short read, or
+     * EAGAIN). A READ event sets it false before anything is read: true at the
+     * answer means no byte that came before that read is left, and the poller
+     * saw what came after as an edge (REACTOR_ACTION_DRAINED). */
+    drained: boolean;
     /** false when the fd is no socket that has the option (a Unix socket's
      * TCP_NODELAY, a pipe): nothing changed, as Node ignores it then */
     setSocketOption(name: SocketOption, value: number): boolean;
@@ -48,6 +53,7 @@ declare abstract class FdTransport implements Transport, RawFd {
     readonly tlsSocket: undefined;
     abstract readonly datagram: boolean;
     private closed;
+    drained: boolean;
     /** shutdown(SHUT_WR) done: the peer has our FIN */
     private shut;
     constructor(io: Io, fd: number, slab: Slab, traffic: Traffic, 

@@ -12,7 +12,8 @@ import { Pid, Term } from "./term-types";
  * frames and action batches. The groups' joins and leaves go to Erlang too
  * (reactor_groups.erl). */
 export interface Sink extends GroupSink {
-    act(id: number, action: BatchAction): void;
+    /** `drained`: the fd's last read drained it (RawFd.drained) */
+    act(id: number, action: BatchAction, drained?: boolean): void;
     ack(id: number, action: BatchAction): void;
     nack(id: number, reason: NackReason): void;
     log(level: LogLevel, id: number | null, text: string): void;
@@ -117,7 +118,7 @@ export declare class Reactor implements ConnectionHost {
     adopt(hook: AdoptHook): number;
     /** Graceful stop: every protocol gets connectionLost, every fd is closed. */
     closeAll(reason: Error): void;
-    act(id: number, action: BatchAction): void;
+    act(id: number, action: BatchAction, drained?: boolean): void;
     log(level: LogLevel, id: number, text: string): void;
     countError(): void;
     exception(id: number, callback: string, error: unknown, text: string): void;

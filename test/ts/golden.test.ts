@@ -7,6 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import {
   ACK,
+  DRAINED,
   ACTION_CODES,
   ACTION_ENTRY_BYTES,
   ActionBatch,
@@ -265,6 +266,7 @@ describe("shared facts", () => {
     ACTION_ENTRY_BYTES,
     ACTIONS_MAX: MAX_ACTIONS_PER_BATCH,
     ACTION_ACK: ACK,
+    ACTION_DRAINED: DRAINED,
     ...Object.fromEntries(Object.entries(ACTION_CODES).map(([a, code]) => [`ACTION_${a.toUpperCase()}`, code])),
     ...Object.fromEntries(Object.entries(DEFAULTS).map(([k, v]) => [`DEFAULT_${snake(k)}`, v])),
   };

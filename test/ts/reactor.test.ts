@@ -89,6 +89,50 @@ describe("Reactor", () => {
     expect(sink.acts.every(([, a]) => a === "read_pending")).toBe(true);
   });
 
+  // The poller arms a drained fd without polling it again (REACTOR_ACTION_DRAINED):
+  // only a READ event whose last read took all there was may say so.
+  it("says an fd is drained only when its last read took all the kernel held", () => {
+    class Keep extends Protocol {
+      dataReceived(): Action {
+        return "continue";
+      }
+    }
+    const { io, sink, r } = setup(Keep);
+    r.handoff(1, 3, {});
+    io.feed(3, "short");
+    r.readReady(1); // one short read
+    io.feed(3, ...Array.from({ length: 5 }, () => Buffer.alloc(1024))); // readSize: 1024
+    r.readReady(1); // four full reads, then the event ends: bytes may be left
+    r.readReady(1); // the fifth, then EAGAIN
+    r.readReady(1); // EAGAIN at once (a spurious edge)
+    io.feed(3, "eof");
+    r.readReady(1);
+    expect(sink.acts).toEqual([[1, "read_pending"], [1, "read_pending"], [1, "read_pending"], [1, "read_pending"], [1, "close"]]);
+    expect(sink.drained).toEqual([true, false, true, true, false]);
+  });
+
+  it("never says drained after a READ event that read nothing (paused reading)", () => {
+    let proto: Protocol | undefined;
+    class Pausing extends Protocol {
+      connectionMade(): void {
+        proto = this;
+      }
+      dataReceived(): Action {
+        this.pauseReading();
+        return "continue";
+      }
+    }
+    const { io, sink, r } = setup(Pausing);
+    r.handoff(1, 3, {});
+    io.feed(3, "a");
+    r.readReady(1); // drained, and reading paused: nothing armed
+    io.feed(3, "b");
+    r.readReady(1); // an edge armed before the pause: nothing is read
+    proto!.resumeReading();
+    expect(sink.acts.at(-1)).toEqual([1, "read_pending"]);
+    expect(sink.drained.at(-1)).toBe(false); // "b" is unread: Erlang must poll afresh
+  });
+
   it("re-arms quietly on a spurious wakeup (EAGAIN)", () => {
     const { sink, r } = setup();
     r.handoff(1, 3, {});

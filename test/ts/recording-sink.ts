@@ -5,14 +5,17 @@ import type { Sink } from "../../ts/reactor";
 
 export class RecordingSink implements Sink {
   acts: [number, BatchAction][] = [];
+  /** for each of `acts`, whether it said the fd was drained (RawFd.drained) */
+  drained: boolean[] = [];
   acks: [number, BatchAction][] = [];
   nacks: [number, string][] = [];
   logs: [LogLevel, number | null, string][] = [];
   wakes = 0;
   /** joins and leaves told to Erlang, in order: [id, "join" | "leave", group] */
   groups: [number, "join" | "leave", string][] = [];
-  act(id: number, a: BatchAction): void {
+  act(id: number, a: BatchAction, drained = false): void {
     this.acts.push([id, a]);
+    this.drained.push(drained);
   }
   ack(id: number, a: BatchAction): void {
     this.acks.push([id, a]);
