@@ -94,17 +94,20 @@ static ERL_NIF_TERM apply_action(ErlNifEnv *env, rfd *p, ready_list *r, unsigned
     /* a close, or a connection this set does not hold (closed here while Node
      * answered, or acked in this very batch): Erlang decides */
     if (!m || what == am_close) return enif_make_tuple2(env, id_t, what);
-    if (what == am_read_pending && (code & REACTOR_ACTION_DRAINED) && r->n < REACTOR_READY_MAX) {
+    if (what == am_read_pending && (code & REACTOR_ACTION_DRAINED) && !m->out && r->n < REACTOR_READY_MAX) {
         /* what came after Node's last read is in m->seen, or comes as an edge */
         m->armed = ARMED_READ;
         if (m->seen & READABLE) deliver(r, m, 0);
         return 0;
     }
-    /* Node may have left bytes, or waits for room: poll the fd afresh, which
-     * queues an event at once when it is ready already */
-    m->armed = what == am_write_pending ? ARMED_WRITE : ARMED_READ;
+    /* Node may have left bytes, or waits for room (or reads again after
+     * waiting for it): poll the fd afresh, which queues an event at once when
+     * it is ready already */
+    int write = what == am_write_pending;
+    m->armed = write ? ARMED_WRITE : ARMED_READ;
     m->seen = 0;
-    struct epoll_event ev = {.events = POLL_EVENTS, .data.u64 = id};
+    m->out = (unsigned char)write;
+    struct epoll_event ev = {.events = POLL_EVENTS(write), .data.u64 = id};
     if (epoll_ctl(p->fd, EPOLL_CTL_MOD, m->fd, &ev) < 0)
         return enif_make_tuple2(env, id_t, enif_make_tuple2(env, am_poll_failed, errno_term(env, errno)));
     (*polled)++;

@@ -135,9 +135,10 @@ NIF(nif_open) {
     if (fstat(fd, &st) < 0) return error_errno(env, errno);
     if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
         return enif_make_tuple2(env, am_error, am_not_pollable);
-    if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+    /* set only when not set already: an acceptor's accept4 gave both */
+    if ((fl = fcntl(fd, F_GETFL)) < 0 || (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0))
         return error_errno(env, errno);
-    if ((fl = fcntl(fd, F_GETFD)) >= 0) fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+    if ((fl = fcntl(fd, F_GETFD)) >= 0 && !(fl & FD_CLOEXEC)) fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
 
     int is_socket = S_ISSOCK(st.st_mode), listening = 0;
     if (is_socket) {

@@ -18,11 +18,12 @@
  *          peer's FIN, a hang-up or an error: a state, not an edge, so it
  *          stays: a short read before the EOF does not drain it).
  * An edge that comes while the connection is Node's is kept in `seen' and
- * sent when Node answers; sending an event clears its kind of `seen'. */
+ * sent when Node answers; sending an event clears its kind of `seen'.
+ *   out    EPOLLOUT is in its mask (POLL_EVENTS in reactor_nif.h). */
 enum { ARMED_READ = 1, ARMED_WRITE = 2 };
 enum { SEEN_IN = 1, SEEN_OUT = 2, SEEN_END = 4 };
 
-typedef struct { unsigned id; int fd; unsigned char armed, seen; } member;
+typedef struct { unsigned id; int fd; unsigned char armed, seen, out; } member;
 typedef struct members { member *slots; unsigned cap, used; } members;
 
 static inline unsigned members_slot(const members *m, unsigned id) {
@@ -41,7 +42,7 @@ static inline member *members_find(members *m, unsigned id) {
 static inline void members_place(members *m, unsigned id, int fd) {
     unsigned i = members_slot(m, id);
     while (m->slots[i].id) i = (i + 1) & (m->cap - 1);
-    m->slots[i] = (member){id, fd, 0, 0};
+    m->slots[i] = (member){id, fd, 0, 0, 0};
     m->used++;
 }
 

@@ -89,8 +89,10 @@ typedef struct rfd {
 /* A poller's epoll data: a connection's id; POLL_BATCH for the batch socket. */
 #define POLL_BATCH (1ULL << 33)
 /* A connection's events in the poller, from its first arming to its close:
- * what it waits for is its member's state (members.h), not its mask. */
-#define POLL_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+ * what it waits for is its member's state (members.h). EPOLLOUT is in the
+ * mask only from a write_pending to the next read_pending that polls the fd
+ * afresh: room that frees up while it reads would only wake the poller. */
+#define POLL_EVENTS(write) (EPOLLIN | EPOLLRDHUP | EPOLLET | ((write) ? EPOLLOUT : 0))
 /* Events one epoll_wait takes, so connections per ready batch. */
 #define POLL_MAX REACTOR_READY_MAX
 /* Action batches one recvmmsg takes (into the poller's rbuf). */
