@@ -19,11 +19,12 @@
  * the poller fires again): a bound on one NIF call's work. */
 #define CYCLE_MAX_ACTIONS 1024
 
-/* How long (us) pump/3 waits on the batch socket alone while Node works
- * through a ready batch, before it listens to the members again. */
+/* How long (us) pump/3 waits for Node's answer alone (the poller's await_fd)
+ * while Node works through a ready batch, before it listens to the members
+ * again: a bound for the batch whose handlers all went pending. Why 200 and
+ * 2: docs/performance.md, step 4. */
 #define AWAIT_MAX_US 200
-/* Ready connections in a batch from which pump/3 waits for Node's answer
- * alone: with fewer, what their clients send meanwhile wakes it little. */
+/* Ready connections in a batch from which pump/3 waits for that answer. */
 #define AWAIT_MIN_READY 2
 
 #define ACTION_WORDS (REACTOR_ACTION_ENTRY_BYTES / 4)
