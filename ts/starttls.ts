@@ -232,12 +232,17 @@ export class StartTlsLayer implements Transport, Upstream {
     this.releasing = true;
     setImmediate(() => {
       this.releasing = false;
-      while (this.held.length > 0 && this.up.wantsMore()) this.up.data(this.held.shift()!);
+      let moved = false;
+      while (this.held.length > 0 && this.up.wantsMore()) {
+        this.up.data(this.held.shift()!);
+        moved = true;
+      }
       if (this.held.length === 0 && this.heldEnd) {
         this.heldEnd = false;
         this.up.end();
+        moved = true;
       }
-      this.up.wake();
+      if (moved) this.up.wake(); // not when nothing moved: reading is paused, and waking would ask again
     });
   }
 }

@@ -44,6 +44,13 @@ export class TlsLayer extends Layer {
   private finSent = false;
   /** what the layers below learnt (the real client, behind a PROXY header) */
   private patch: Partial<ClientInfo> = {};
+  /** plaintext TLS gave while the layer above took none (a handler's Promise
+   * pending, reading paused, a write first): what one read of ciphertext
+   * decrypts comes as several records, and each would be a dataReceived */
+  private held: Buffer[] = [];
+  /** TLS's end came behind held plaintext */
+  private heldEnd = false;
+  private releasing = false;
   private taken = 0; // plaintext bytes taken from above
   private flushed = 0; // ciphertext bytes taken by the layer below
 
@@ -72,8 +79,16 @@ export class TlsLayer extends Layer {
       ALPNProtocols: config.alpn,
     });
     this.socket.on("secure", () => this.onSecure(config));
-    this.socket.on("data", (plain: Buffer) => this.secure && !this.closed && this.up.data(plain));
-    this.socket.on("end", () => !this.closed && this.up.end());
+    this.socket.on("data", (plain: Buffer) => {
+      if (!this.secure || this.closed) return;
+      if (this.held.length === 0 && this.up.wantsMore()) this.up.data(plain);
+      else this.held.push(plain);
+    });
+    this.socket.on("end", () => {
+      if (this.closed) return;
+      if (this.held.length > 0) this.heldEnd = true;
+      else this.up.end();
+    });
     this.socket.on("error", (e: Error) => this.fail(e));
     // What Node's tls.Server listens to: a TLSSocket that no server released
     // reports its errors only here, the renegotiation limit's among them
@@ -108,6 +123,7 @@ export class TlsLayer extends Layer {
   }
 
   interest(want: BatchAction): BatchAction {
+    if (this.held.length > 0 && want === "read_pending") this.releaseSoon();
     if (this.cipher.queued > 0) return "write_pending"; // ciphertext first
     if (!this.secure) return "read_pending"; // the handshake wants input
     return this.below.interest(want);
@@ -202,6 +218,7 @@ export class TlsLayer extends Layer {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.held = [];
     clearTimeout(this.timer);
     if (!this.failed && !this.ending) this.socket.end(); // close_notify, written if the fd takes it now
     this.flush();
@@ -213,6 +230,28 @@ export class TlsLayer extends Layer {
    * per record, and encrypts in its own time). */
   private backlog(): number {
     return Math.max(this.taken - this.flushed, this.cipher.queued);
+  }
+
+  /** Held plaintext goes up on a tick of its own, never from inside arm():
+   * no fd event will come for it (the fd may be drained). */
+  private releaseSoon(): void {
+    if (this.releasing) return;
+    this.releasing = true;
+    setImmediate(() => {
+      this.releasing = false;
+      if (this.closed) return;
+      let moved = false;
+      while (this.held.length > 0 && this.up.wantsMore()) {
+        this.up.data(this.held.shift()!);
+        moved = true;
+      }
+      if (this.held.length === 0 && this.heldEnd) {
+        this.heldEnd = false;
+        this.up.end();
+        moved = true;
+      }
+      if (moved) this.up.wake(); // not when nothing moved: reading is paused, and waking would ask again
+    });
   }
 
   private onSecure(config: TlsConfig): void {

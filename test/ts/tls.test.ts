@@ -126,6 +126,55 @@ describe("TLS layer", () => {
     expect((await got).length).toBe(1 << 20);
   });
 
+  // One read of ciphertext decrypts into several records, each a 'data' of
+  // TLS's: none may reach the protocol while its handler's Promise is pending
+  // or its reading is paused, and what waits goes up in order, with no fd
+  // event to come for it (the ciphertext is all read).
+  for (const how of ["a pending Promise", "pauseReading"] as const) {
+    it(`holds plaintext while ${how} stops reading, then delivers it in order, the EOF last`, async () => {
+      class Slow extends Protocol {
+        lost: (Error | undefined)[] = [];
+        busy = false;
+        overlaps = 0;
+        got: Buffer[] = [];
+        eof = 0;
+        dataReceived(d: Buffer): Action | Promise<Action> {
+          if (this.busy) this.overlaps++;
+          this.busy = true;
+          this.got.push(Buffer.from(d));
+          const done = () => (this.busy = false);
+          if (how === "pauseReading") {
+            this.pauseReading();
+            setTimeout(() => (done(), this.resumeReading()), 1);
+            return "read_pending";
+          }
+          return new Promise((res) => setTimeout(() => (done(), res("read_pending")), 1));
+        }
+        eofReceived(): boolean {
+          this.eof = this.busy ? -1 : Buffer.concat(this.got).length;
+          return false;
+        }
+        connectionLost(reason?: Error): void {
+          this.lost.push(reason);
+        }
+      }
+      const { wire, proto } = serve(Slow);
+      const c = wire.connect();
+      await new Promise((res) => c.once("secureConnect", res));
+      const sent = Buffer.alloc(512 * 1024);
+      for (let i = 0; i < sent.length; i++) sent[i] = (i * 7 + (i >> 10)) & 0xff;
+      await until(() => proto() !== undefined, "connectionMade");
+      c.end(sent); // close_notify after it: TLS's end comes behind the plaintext
+      await until(() => proto() !== undefined, "connectionMade");
+      const p = proto() as unknown as Slow;
+      await until(() => p.eof !== 0, "the EOF", 10000);
+      expect(p.lost).toEqual([]);
+      expect(p.overlaps).toBe(0);
+      expect(p.eof).toBe(sent.length);
+      expect(Buffer.concat(p.got).equals(sent)).toBe(true);
+    });
+  }
+
   it("close sends close_notify: the client sees the end, the protocol connectionLost once", async () => {
     const { wire, proto } = serve();
     const c = wire.connect();
