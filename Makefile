@@ -44,16 +44,20 @@ all: native bundle erlang
 native: $(NIF) $(ADDON)
 
 # Hidden visibility: the files' shared functions and atoms are reached
-# directly, not through the GOT; only nif_init is exported.
+# directly, not through the GOT; only nif_init is exported. Both libraries
+# are built beside their target and renamed over it: a running BEAM or Node
+# has the old one mapped, and writing it in place would crash it.
 $(NIF): $(NIF_SRC) $(NIF_HDR)
 	@mkdir -p $(PRIV)
-	$(CC) $(CFLAGS) -std=gnu11 -fPIC -shared -fvisibility=hidden -I$(ERL_INC) -o $@ $(NIF_SRC)
+	$(CC) $(CFLAGS) -std=gnu11 -fPIC -shared -fvisibility=hidden -I$(ERL_INC) -o $@.tmp $(NIF_SRC)
+	mv -f $@.tmp $@
 
 $(ADDON): $(ADDON_SRC) $(ADDON_HDR) node_modules/.package-lock.json
 	@mkdir -p $(PRIV)
 	$(CXX) $(CXXFLAGS) -std=c++17 -fPIC -shared -fexceptions -DNAPI_CPP_EXCEPTIONS \
 	  -DNAPI_VERSION=8 -DBUILDING_NODE_EXTENSION \
-	  -I$(NODE_INC) -Inode_modules/node-addon-api -o $@ $(ADDON_SRC)
+	  -I$(NODE_INC) -Inode_modules/node-addon-api -o $@.tmp $(ADDON_SRC)
+	mv -f $@.tmp $@
 
 bundle: $(SHIPPED)
 

@@ -8,13 +8,20 @@
 //
 // The addon (reactor_addon.node) and the NIF are built by make beside them.
 import { build } from "esbuild";
-import { copyFileSync, chmodSync, mkdirSync } from "fs";
+import { copyFileSync, chmodSync, mkdirSync, renameSync } from "fs";
 import { createRequire } from "module";
 import { dirname, join } from "path";
 
 const require = createRequire(import.meta.url);
 const priv = "priv";
 mkdirSync(priv, { recursive: true });
+
+/** A copy that replaces `to` by rename: a running Node has the old file mapped
+ * (a .node) or executing (esbuild), and writing it in place would crash it. */
+function install(from, to) {
+  copyFileSync(from, to + ".tmp");
+  renameSync(to + ".tmp", to);
+}
 
 // erlpack finds its .node through `bindings`, which searches the package's own
 // tree: in the bundle it is a plain require of the copy beside it.
@@ -65,10 +72,10 @@ await build({
 });
 
 const erlpackDir = dirname(require.resolve("erlpack/package.json"));
-copyFileSync(join(erlpackDir, "build", "Release", "erlpack.node"), join(priv, "erlpack.node"));
+install(join(erlpackDir, "build", "Release", "erlpack.node"), join(priv, "erlpack.node"));
 
 // esbuild's JavaScript API is in the bundle; it runs the binary named by
 // ESBUILD_BINARY_PATH, which the runtime points at this copy (ts/loader.ts).
 const esbuildPkg = dirname(require.resolve(`@esbuild/${process.platform}-${process.arch}/package.json`));
-copyFileSync(join(esbuildPkg, "bin", "esbuild"), join(priv, "esbuild"));
+install(join(esbuildPkg, "bin", "esbuild"), join(priv, "esbuild"));
 chmodSync(join(priv, "esbuild"), 0o755);
