@@ -22,6 +22,13 @@ export declare class TlsLayer extends Layer {
     private finSent;
     /** what the layers below learnt (the real client, behind a PROXY header) */
     private patch;
+    /** plaintext TLS gave while the layer above took none (a handler's Promise
+     * pending, reading paused, a write first): what one read of ciphertext
+     * decrypts comes as several records, and each would be a dataReceived */
+    private held;
+    /** TLS's end came behind held plaintext */
+    private heldEnd;
+    private releasing;
     private taken;
     private flushed;
     constructor(below: Transport, config: TlsConfig, peer: {
@@ -54,6 +61,9 @@ export declare class TlsLayer extends Layer {
     /** Plaintext taken whose ciphertext is not out yet (about: TLS adds a little
      * per record, and encrypts in its own time). */
     private backlog;
+    /** Held plaintext goes up on a tick of its own, never from inside arm():
+     * no fd event will come for it (the fd may be drained). */
+    private releaseSoon;
     private onSecure;
     private fail;
 }
