@@ -36,11 +36,6 @@ export class StartTlsLayer implements Transport, Upstream {
   /** what the protocol wrote before the start: out in clear, first */
   private clear: Uint8Array[] = [];
   private clearBytes = 0;
-  /** plaintext TLS gave while the connection did not want to read (its
-   * handler pending, or writing): at most what one read of ciphertext holds */
-  private held: Buffer[] = [];
-  private heldEnd = false;
-  private releasing = false;
   private secure = false;
   private handshake: { resolve(info: TlsInfo): void; reject(e: Error): void } | undefined;
 
@@ -147,22 +142,19 @@ export class StartTlsLayer implements Transport, Upstream {
   close(): void {
     this.flush(); // best effort, as TLS's own close
     this.inner.close();
-    this.held = [];
     this.fail(disconnected());
   }
 
   interest(want: BatchAction): BatchAction {
     if (this.clearBytes > 0) return "write_pending";
-    if (this.held.length > 0 && want === "read_pending") this.releaseSoon();
     return this.inner.interest(want);
   }
 
   // Upstream: what the layer below (then TLS) reports.
 
   data(buf: Buffer, from?: Peer): void {
-    if (!this.tls) return this.up.data(buf, from);
-    if (this.held.length === 0 && this.up.wantsMore()) this.up.data(buf);
-    else this.held.push(buf);
+    // TLS's plaintext: the TLS layer holds what the connection does not want yet
+    this.up.data(buf, this.tls ? undefined : from);
   }
 
   end(): void {
@@ -170,8 +162,7 @@ export class StartTlsLayer implements Transport, Upstream {
       this.error(disconnected()); // gone during the handshake
       return;
     }
-    if (this.held.length > 0) this.heldEnd = true;
-    else this.up.end();
+    this.up.end();
   }
 
   open(patch: Partial<ClientInfo>): void {
@@ -224,25 +215,5 @@ export class StartTlsLayer implements Transport, Upstream {
         n = 0;
       }
     }
-  }
-
-  /** Held plaintext goes up on a tick of its own, never from inside arm(). */
-  private releaseSoon(): void {
-    if (this.releasing) return;
-    this.releasing = true;
-    setImmediate(() => {
-      this.releasing = false;
-      let moved = false;
-      while (this.held.length > 0 && this.up.wantsMore()) {
-        this.up.data(this.held.shift()!);
-        moved = true;
-      }
-      if (this.held.length === 0 && this.heldEnd) {
-        this.heldEnd = false;
-        this.up.end();
-        moved = true;
-      }
-      if (moved) this.up.wake(); // not when nothing moved: reading is paused, and waking would ask again
-    });
   }
 }

@@ -16,11 +16,6 @@ export declare class StartTlsLayer implements Transport, Upstream {
     /** what the protocol wrote before the start: out in clear, first */
     private clear;
     private clearBytes;
-    /** plaintext TLS gave while the connection did not want to read (its
-     * handler pending, or writing): at most what one read of ciphertext holds */
-    private held;
-    private heldEnd;
-    private releasing;
     private secure;
     private handshake;
     constructor(below: Transport, 
@@ -63,6 +58,4 @@ export declare class StartTlsLayer implements Transport, Upstream {
     datagramError(e: Error, to?: Peer): void;
     private fail;
     private consumeClear;
-    /** Held plaintext goes up on a tick of its own, never from inside arm(). */
-    private releaseSoon;
 }
