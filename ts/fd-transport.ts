@@ -91,10 +91,17 @@ abstract class FdTransport implements Transport, RawFd {
   readNow(size: number): Buffer | null {
     const buf = Buffer.allocUnsafe(size);
     const n = this.syscall(() => this.io.readInto(this.fd, buf, 0, size), -1);
-    this.drained = n < 0 || (n > 0 && n < size);
+    this.readGave(n, size);
     if (n < 0) return null;
     this.traffic.bytesIn += n;
     return buf.subarray(0, n);
+  }
+
+  /** A stream read of `want` bytes returned `n` (-1: EAGAIN, 0: EOF): it
+   * drained the fd when it found nothing or less than it asked for; an EOF
+   * is a state that stays readable, not drained. */
+  protected readGave(n: number, want: number): void {
+    this.drained = n < 0 || (n > 0 && n < want);
   }
 
   flush(): boolean {
@@ -156,7 +163,7 @@ abstract class FdTransport implements Transport, RawFd {
       this.drained = false;
       return 0; // a reset: the end of the linger too
     }
-    this.drained = n < 0 || (n > 0 && n < want);
+    this.readGave(n, want);
     if (n > 0) this.traffic.bytesIn += n;
     return n;
   }
@@ -244,7 +251,7 @@ export class StreamTransport extends FdTransport {
         this.up.error(e as Error);
         return;
       }
-      this.drained = n < 0 || (n > 0 && n < want);
+      this.readGave(n, want);
       if (n < 0) return; // nothing (more) there
       if (n === 0) {
         this.up.end();

@@ -65,6 +65,10 @@ declare abstract class FdTransport implements Transport, RawFd {
     abstract readable(): void;
     /** A read now, outside any event (Protocol.read): null when nothing is there. */
     readNow(size: number): Buffer | null;
+    /** A stream read of `want` bytes returned `n` (-1: EAGAIN, 0: EOF): it
+     * drained the fd when it found nothing or less than it asked for; an EOF
+     * is a state that stays readable, not drained. */
+    protected readGave(n: number, want: number): void;
     flush(): boolean;
     setSocketOption(name: SocketOption, value: number): boolean;
     socketAddress(peer: boolean): SocketAddress | null;
