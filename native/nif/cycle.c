@@ -104,13 +104,8 @@ static ERL_NIF_TERM apply_action(ErlNifEnv *env, rfd *p, ready_list *r, unsigned
     /* Node may have left bytes, or waits for room (or reads again after
      * waiting for it): poll the fd afresh, which queues an event at once when
      * it is ready already */
-    int write = what == am_write_pending;
-    m->armed = write ? ARMED_WRITE : ARMED_READ;
-    m->seen = 0;
-    m->out = (unsigned char)write;
-    struct epoll_event ev = {.events = POLL_EVENTS(write), .data.u64 = id};
-    if (epoll_ctl(p->fd, EPOLL_CTL_MOD, m->fd, &ev) < 0)
-        return enif_make_tuple2(env, id_t, enif_make_tuple2(env, am_poll_failed, errno_term(env, errno)));
+    int e = poller_arm(p, m, EPOLL_CTL_MOD, what == am_write_pending);
+    if (e) return enif_make_tuple2(env, id_t, enif_make_tuple2(env, am_poll_failed, errno_term(env, e)));
     (*polled)++;
     return 0;
 }

@@ -119,21 +119,14 @@ NIF(nif_arm) {
         if (r->state != FD_OPEN || r->fd < 0 || r->id <= 0 || (r->poller && r->poller != p)) {
             e = EBADF;
         } else {
-            struct epoll_event ev = {.events = POLL_EVENTS(write), .data.u64 = (unsigned)r->id};
             enif_mutex_lock(p->lock);
             if (p->fd < 0) {
                 e = EBADF;
             } else if (!r->poller && !members_put(p->members, (unsigned)r->id, r->fd)) {
                 e = ENOMEM;
-            } else {
-                member *m = members_find(p->members, (unsigned)r->id);
-                m->armed = write ? ARMED_WRITE : ARMED_READ;
-                m->seen = 0; /* ADD and MOD poll the fd afresh */
-                m->out = (unsigned char)write;
-                if (epoll_ctl(p->fd, r->poller ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, r->fd, &ev) < 0) {
-                    e = errno;
-                    if (!r->poller) members_del(p->members, (unsigned)r->id);
-                }
+            } else if ((e = poller_arm(p, members_find(p->members, (unsigned)r->id),
+                                       r->poller ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, write)) && !r->poller) {
+                members_del(p->members, (unsigned)r->id);
             }
             enif_mutex_unlock(p->lock);
             if (!e && !r->poller) {

@@ -15,7 +15,9 @@
 #define _GNU_SOURCE /* accept4, recvmmsg, ppoll, struct ucred */
 #endif
 #include <erl_nif.h>
+#include <errno.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 
 #include "../reactor_shared.h"
 #include "members.h"
@@ -93,6 +95,17 @@ typedef struct rfd {
  * mask only from a write_pending to the next read_pending that polls the fd
  * afresh: room that frees up while it reads would only wake the poller. */
 #define POLL_EVENTS(write) (EPOLLIN | EPOLLRDHUP | EPOLLET | ((write) ? EPOLLOUT : 0))
+
+/* Member m of poller p waits for room (write) or bytes, its readiness taken
+ * afresh: `op' (EPOLL_CTL_ADD, or MOD) queues an event at once when the fd
+ * is ready already. 0, or the errno. Called with p's lock held. */
+static inline int poller_arm(rfd *p, member *m, int op, int write) {
+    struct epoll_event ev = {.events = POLL_EVENTS(write), .data.u64 = m->id};
+    m->armed = write ? ARMED_WRITE : ARMED_READ;
+    m->seen = 0;
+    m->out = (unsigned char)write;
+    return epoll_ctl(p->fd, op, m->fd, &ev) < 0 ? errno : 0;
+}
 /* Events one epoll_wait takes, so connections per ready batch. */
 #define POLL_MAX REACTOR_READY_MAX
 /* Action batches one recvmmsg takes (into the poller's rbuf). */
