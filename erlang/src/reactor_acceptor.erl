@@ -121,8 +121,8 @@ accept_queued(_Res, _St, 0, Acc) ->
     {lists:reverse(Acc), full};
 accept_queued(Res, St, N, Acc) ->
     case reactor_nif:accept(Res) of
-        {ok, Fd, SockAddr} ->
-            accept_queued(Res, St, N - 1, [{Fd, client_info(SockAddr, St)} | Acc]);
+        {ok, Conn, SockAddr} ->
+            accept_queued(Res, St, N - 1, [{Conn, client_info(SockAddr, St)} | Acc]);
         {error, eagain} ->
             {lists:reverse(Acc), eagain};
         {error, _} = E ->

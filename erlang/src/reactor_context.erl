@@ -107,10 +107,12 @@ handoff(Ctx, Fd, Info) ->
 %% `?MAX_FDS_PER_MSG', reactor_limits.hrl).
 %%
 %% The caller takes ownership of each fd first (a NIF resource it owns); the
-%% context then takes it over. Whatever does not end as a connection is closed
-%% here, whether the context refused it, died before reading the request, or
-%% never existed, so an fd is never left behind.
--spec handoff_many(context(), [{integer(), client_info()}]) -> [{ok, integer()} | {error, term()}].
+%% context then takes it over. A listener's acceptor gives the connections
+%% reactor_nif:accept/1 made, owned already. Whatever does not end as a
+%% connection is closed here, whether the context refused it, died before
+%% reading the request, or never existed, so an fd is never left behind.
+-spec handoff_many(context(), [{integer() | reactor_nif:res(), client_info()}]) ->
+    [{ok, integer()} | {error, term()}].
 handoff_many(Ctx, List) -> reactor_handoff:run(Ctx, List).
 
 %% @doc Close a connection from Erlang: both copies of the fd, `connectionLost'

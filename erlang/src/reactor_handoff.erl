@@ -44,7 +44,7 @@
 %% fd, in order. Errors of its own: `badfd' (not an fd number), the
 %% client_info/1 errors, `no_context', `timeout' (30 s), `{context_down,
 %% Reason}'; the fd is closed on every error.
--spec run(reactor_context:context(), [{integer(), reactor_context:client_info()}]) ->
+-spec run(reactor_context:context(), [{integer() | reactor_nif:res(), reactor_context:client_info()}]) ->
     [{ok, integer()} | {error, term()}].
 run(_Ctx, []) ->
     [];
@@ -82,6 +82,12 @@ prepare(Fd, Info) when is_integer(Fd), Fd >= 0 ->
     case client_info(Info) of
         {ok, Norm, Transport, Preread} -> own(Fd, Norm, Transport, Preread);
         {error, Reason} -> refuse_fd(Fd, Reason)
+    end;
+prepare(Conn, Info) when is_reference(Conn) ->
+    %% an acceptor's connection (reactor_nif:accept/1): owned already
+    case client_info(Info) of
+        {ok, Norm, Transport, Preread} -> own_accepted(Conn, Norm, Transport, Preread);
+        {error, Reason} -> refuse_accepted(Conn, Reason)
     end;
 prepare(_Fd, _Info) ->
     {error, badfd}.
@@ -155,6 +161,18 @@ own(Fd, Info0, Transport, Preread) ->
                 {error, Reason} -> refuse_fd(Fd, Reason)
             end
     end.
+
+own_accepted(Conn, Info0, Transport, Preread) ->
+    case reactor_nif:fd(Conn) of
+        Fd when is_integer(Fd) ->
+            {ok, Conn, with_preread(maps:merge(describe_fd(Fd, Info0), Info0), Preread), Transport};
+        _ ->
+            {error, ebadf}
+    end.
+
+refuse_accepted(Conn, Reason) ->
+    ok = reactor_nif:close(Conn, true),
+    {error, Reason}.
 
 with_preread(Info, <<>>) -> Info;
 with_preread(Info, B) -> Info#{preread => B}.

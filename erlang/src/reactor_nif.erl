@@ -56,9 +56,10 @@ dup(_Fd) -> erlang:nif_error(not_loaded).
 close_fd(_Fd) -> erlang:nif_error(not_loaded).
 
 %% @doc One non-blocking accept4 on a listener (open/2 of a listening
-%% socket): the new fd and its peer's sockaddr. badarg for a resource of
-%% another role.
--spec accept(res()) -> {ok, integer(), binary()} | {error, term()}.
+%% socket): the connection, as open/2 would make it (owned by the caller,
+%% non-blocking, close-on-exec), and its peer's sockaddr. badarg for a
+%% resource of another role.
+-spec accept(res()) -> {ok, res(), binary()} | {error, term()}.
 accept(_Res) -> erlang:nif_error(not_loaded).
 
 %% @doc Make a FIFO at `Path' (0600) and open its read end, non-blocking.

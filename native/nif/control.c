@@ -59,9 +59,12 @@ NIF(nif_close_fd) {
     return am_ok;
 }
 
-/* accept(Listener) -> {ok, Fd, SockAddr :: binary()} | {error, eagain | closed | Reason}
- * Non-blocking accept4 on a listener resource (badarg for another role); the
- * sockaddr is decoded in Erlang (reactor_acceptor:decode_sockaddr/1). */
+/* accept(Listener) -> {ok, Conn, SockAddr :: binary()} | {error, eagain | closed | Reason}
+ * Non-blocking accept4 on a listener resource (badarg for another role). The
+ * connection comes as a CONN resource the caller owns, as open/2 makes one:
+ * accept4 gave it O_NONBLOCK and FD_CLOEXEC and it is a connected socket, so
+ * open/2's four syscalls asking it that are not made. The sockaddr is decoded
+ * in Erlang (reactor_acceptor:decode_sockaddr/1). */
 NIF(nif_accept) {
     rfd *r;
     struct sockaddr_storage ss;
@@ -80,12 +83,21 @@ NIF(nif_accept) {
         return e == EWOULDBLOCK ? enif_make_tuple2(env, am_error, am_eagain) : error_errno(env, e);
     }
     if (len > sizeof ss) len = sizeof ss;
+    rfd *c;
     if (!enif_alloc_binary(len, &bin)) {
         close(fd);
         return error_errno(env, ENOMEM);
     }
+    if (!(c = rfd_new(env, ROLE_CONN, fd, 0))) {
+        enif_release_binary(&bin);
+        close(fd);
+        return error_errno(env, ENOMEM);
+    }
+    c->is_socket = 1;
     memcpy(bin.data, &ss, len);
-    return enif_make_tuple3(env, am_ok, enif_make_int(env, fd), enif_make_binary(env, &bin));
+    ERL_NIF_TERM conn = enif_make_resource(env, c);
+    enif_release_resource(c);
+    return enif_make_tuple3(env, am_ok, conn, enif_make_binary(env, &bin));
 }
 
 /* open_fifo(Path) -> {ok, Fd} | {error, Reason}

@@ -25,8 +25,10 @@ accepted(SocketOpts) ->
     {ok, Dup} = reactor_nif:dup(LFd),
     {ok, Res} = reactor_nif:open(Dup, 0),
     {ok, Client} = gen_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, false}]),
-    {ok, Fd, _} = wait_accept(Res, 50),
-    {ok, S} = socket:open(Fd), % owns the fd now: socket:close/1 closes it
+    {ok, Conn, _} = wait_accept(Res, 50),
+    {ok, Fd} = reactor_nif:dup(reactor_nif:fd(Conn)),
+    ok = reactor_nif:close(Conn, false),
+    {ok, S} = socket:open(Fd), % owns the copy: socket:close/1 closes it
     Opts = #{nodelay => getopt(S, {tcp, nodelay}), keepalive => getopt(S, {socket, keepalive}),
              sndbuf => getopt(S, {socket, sndbuf}), recbuf => getopt(S, {socket, rcvbuf})},
     socket:close(S),
