@@ -89,7 +89,11 @@ export class Connection implements Upstream {
    * its first action is the ack; one that opens later (a PROXY header, a TLS
    * handshake) starts reading for it. `preread`: bytes read before the
    * handoff wait at the bottom of the stack; they are read now, before the
-   * ack, so the ack says what the protocol wants after them. */
+   * ack, so the ack says what the protocol wants after them. A stream whose
+   * protocol sent nothing yet is read now too: most clients speak first (a
+   * request, a ClientHello, a PROXY header), and their bytes have usually
+   * come by the time Node has the fd, so they are taken without a round
+   * through Erlang's poller; one that greeted its peer waits for the answer. */
   start(preread = false): Start {
     if (!this.top.opensLater) {
       const first = this.connectionMade();
@@ -98,7 +102,8 @@ export class Connection implements Upstream {
       if (first === "close") this.close();
       else if (!this.closed) this.next = first;
     }
-    if (preread && !this.closed) {
+    const speaksFirst = !this.top.datagram && this.traffic.bytesOut === 0 && this.proto.writeBuffer.length === 0;
+    if ((preread || (speaksFirst && this.wantsMore())) && !this.closed) {
       // Erlang does not know the connection yet: what a close arms goes into the ack
       if (this.next === "write_pending") this.apply(this.step("write", "writeReady", () => this.proto.writeReady()));
       if (!this.closed && this.next === "read_pending") this.top.readable();

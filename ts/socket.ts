@@ -95,6 +95,10 @@ export class Socket extends Duplex {
       drained: () => this.drained(),
       lost: (reason) => this.lost(reason),
     };
+    // reading starts now, as net.Socket's constructor starts it: the bytes
+    // read at the handoff, right after 'connection', reach a 'data' listener
+    // at once (inside the read, as every later read's do), not on a later tick
+    this.read(0);
   }
 
   // Addresses: the client info (behind a PROXY header, the real client), else the fd's.
@@ -306,12 +310,16 @@ export class Socket extends Duplex {
     cb();
   }
 
-  /** @internal destroy(err): closed now, with `err`; destroy(): what is queued
-   * dropped, then the FIN and the lingering read (the peer reads, not a reset). */
+  /** @internal destroy(err): closed now, with `err`. destroy(): closed now
+   * too, as net.Socket's, once our end is out and nothing is unread (http's
+   * `Connection: close`: end(), then destroy()); otherwise what is queued is
+   * dropped, then the FIN and the lingering read, so that the peer reads our
+   * last bytes, not a reset. */
   _destroy(err: Error | null, cb: (e: Error | null) => void): void {
     this.stopTimer();
     if (!this.proto.closed) {
       if (err) this.proto.destroy(err);
+      else if (handleOf(this.proto)?.closesCleanly()) this.proto.destroy();
       else {
         this.proto.writeBuffer.clear();
         this.proto.close();

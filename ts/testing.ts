@@ -21,6 +21,9 @@ export interface HarnessOptions {
   clientInfo?: ClientInfo;
   /** a PROXY protocol header comes first */
   proxyProtocol?: boolean;
+  /** bytes the peer sent before the handoff, as a client that speaks first
+   * does: the engine reads them at the handoff, right after connectionMade */
+  sentBeforeHandoff?: string | Uint8Array;
   /** the context options of the same names */
   readSize?: number;
   writeHighWater?: number;
@@ -111,6 +114,7 @@ export class ProtocolHarness<P extends Protocol = Protocol> {
     });
     this.reactor.self = CONTEXT_PID;
     const info: ClientInfo = opts.clientInfo ?? { type: "tcp", addr: "127.0.0.1", port: 40000, family: "inet" };
+    if (opts.sentBeforeHandoff !== undefined) this.fd.inbox.push(Buffer.from(opts.sentBeforeHandoff));
     this.reactor.handoff(ID, FD, info, { proxy: !!opts.proxyProtocol, tls: false });
     this.pump();
   }

@@ -57,7 +57,11 @@ export declare class Connection implements Upstream {
      * its first action is the ack; one that opens later (a PROXY header, a TLS
      * handshake) starts reading for it. `preread`: bytes read before the
      * handoff wait at the bottom of the stack; they are read now, before the
-     * ack, so the ack says what the protocol wants after them. */
+     * ack, so the ack says what the protocol wants after them. A stream whose
+     * protocol sent nothing yet is read now too: most clients speak first (a
+     * request, a ClientHello, a PROXY header), and their bytes have usually
+     * come by the time Node has the fd, so they are taken without a round
+     * through Erlang's poller; one that greeted its peer waits for the answer. */
     start(preread?: boolean): Start;
     readable(): void;
     writable(): void;

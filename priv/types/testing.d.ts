@@ -10,6 +10,9 @@ export interface HarnessOptions {
     clientInfo?: ClientInfo;
     /** a PROXY protocol header comes first */
     proxyProtocol?: boolean;
+    /** bytes the peer sent before the handoff, as a client that speaks first
+     * does: the engine reads them at the handoff, right after connectionMade */
+    sentBeforeHandoff?: string | Uint8Array;
     /** the context options of the same names */
     readSize?: number;
     writeHighWater?: number;

@@ -272,11 +272,12 @@ close_from_erlang(_Config) ->
 info_counters(Config) ->
     Ctx = ?config(ctx, Config),
     S = connect(?config(port, Config)),
-    {ok, _} = roundtrip(S, <<"12345">>),
+    {ok, _} = roundtrip(S, <<"12345">>), % maybe read at the handoff: no event
+    {ok, _} = roundtrip(S, <<"678">>),   % after the ack: an event of the poller's
     I = reactor_context:info(Ctx),
-    ?assertMatch(#{connections := 1, bytes_in := 5, bytes_out := 5, handoffs := 1,
+    ?assertMatch(#{connections := 1, bytes_in := 8, bytes_out := 8, handoffs := 1,
                    refused := 0, errors := 0}, I),
-    ?assert(maps:get(events, I) >= 2),
+    ?assert(maps:get(events, I) >= 1),
     gen_tcp:close(S),
     ok = reactor_test_lib:wait_until(fun() -> maps:get(closed, reactor_context:info(Ctx)) =:= 1 end, 5000),
     ?assertMatch(#{accepted := 1, handoff_errors := 0}, reactor:listener_info(?config(listener, Config))).

@@ -381,6 +381,67 @@ describe("Reactor round trips", () => {
   });
 });
 
+describe("Reactor handoff's read", () => {
+  it("takes the bytes a client sent first at the handoff: its answer and its close ride the ack", () => {
+    class Once extends Protocol {
+      dataReceived(d: Buffer): Action {
+        this.write(`got ${d}`);
+        return "close";
+      }
+    }
+    const { io, sink, r } = setup(Once, { lingerTimeout: 0 });
+    io.feed(3, "GET /");
+    r.handoff(1, 3, {});
+    expect(io.written(3)).toBe("got GET /");
+    expect(io.closed).toEqual([3]);
+    expect(sink.acks).toEqual([[1, "close"]]);
+    expect(sink.acts).toEqual([]); // no round through the poller
+  });
+
+  it("finds nothing yet: the ack arms READ, and the bytes come with its event", () => {
+    const { io, sink, r } = setup();
+    const reads: number[] = [];
+    const read = io.readInto.bind(io);
+    io.readInto = (fd, b, o, l) => {
+      const n = read(fd, b, o, l);
+      reads.push(n);
+      return n;
+    };
+    r.handoff(1, 3, {});
+    expect(reads).toEqual([-1]);
+    expect(sink.acks).toEqual([[1, "read_pending"]]);
+    io.feed(3, "hi");
+    r.readReady(1);
+    expect(io.written(3)).toBe("hi");
+  });
+
+  it("is not made when connectionMade greeted the peer (it answers after reading), nor while reading is paused", () => {
+    const reads: number[] = [];
+    class Greets extends Echo {
+      connectionMade(fd: number, info: ClientInfo): Action {
+        super.connectionMade(fd, info);
+        this.write("220 hello\r\n");
+        return "continue";
+      }
+    }
+    class Paused extends Echo {
+      connectionMade(fd: number, info: ClientInfo): Action {
+        super.connectionMade(fd, info);
+        this.pauseReading();
+        return "continue";
+      }
+    }
+    for (const P of [Greets, Paused]) {
+      const { io, sink, r } = setup(P);
+      io.readInto = (_fd, _b, _o, l) => (reads.push(l), -1);
+      io.feed(3, "EHLO x\r\n");
+      r.handoff(1, 3, {});
+      expect(sink.acks.length + sink.nacks.length).toBe(1);
+    }
+    expect(reads).toEqual([]);
+  });
+});
+
 describe("Reactor half-close", () => {
   it("shutdownWrite sends the end of our side and keeps reading", () => {
     class Bye extends Protocol {
@@ -553,9 +614,10 @@ describe("Reactor adaptive reads", () => {
     for (const n of [1 << 16, 1 << 17, 1 << 18, 1 << 19, 1 << 20, 1 << 20]) io.feed(3, Buffer.alloc(n));
     r.readReady(1);
     r.readReady(1);
-    // 4 reads in the first event (each filled its buffer), then 1 MiB reads
-    // until nothing is left (the last one finds nothing)
-    expect(asked).toEqual([65536, 131072, 262144, 524288, 1048576, 1048576, 1048576]);
+    // the handoff's read (nothing there yet), 4 reads in the first event
+    // (each filled its buffer), then 1 MiB reads until nothing is left (the
+    // last one finds nothing)
+    expect(asked).toEqual([65536, 65536, 131072, 262144, 524288, 1048576, 1048576, 1048576]);
     asked.length = 0;
     for (let i = 0; i < 3; i++) io.feed(3, Buffer.alloc(100));
     r.readReady(1);

@@ -200,6 +200,32 @@ describe("a stream handler's Socket", () => {
     expect(quiet).toEqual(["close"]);
   });
 
+  it("http's Connection: close closes the fd at once when nothing is unread, as net's destroy(); with bytes unread, it lingers", async () => {
+    const t = connect(http.createServer((_req, res) => res.end("bye")));
+    t.feed("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    await t.settle();
+    expect(t.take()).toMatch(/^HTTP\/1.1 200 OK\r\n[\s\S]*Connection: close\r\n[\s\S]*bye$/);
+    expect(t.peerSawEnd).toBe(true);
+    expect(t.actions.at(-1)).toBe("close"); // no lingering read: the peer's end is not awaited
+    expect(t.lost).toEqual({ reason: undefined });
+    // end(), then destroy() once it finished, as http does; the peer sent
+    // more meanwhile, which a full readable side left in the kernel: closing
+    // now would reset the connection, and the reset could cost the peer the answer
+    const { srv, sockets } = server({ highWaterMark: 4 });
+    const u = connect(srv);
+    sockets[0].end("bye", () => {
+      u.feed("more ").feed("bytes");
+      sockets[0].destroy();
+    });
+    await u.settle();
+    expect(u.take()).toBe("bye");
+    expect(u.peerSawEnd).toBe(true);
+    expect(u.actions.at(-1)).toBe("read_pending"); // lingering: what comes is read and dropped until the peer's end
+    u.end();
+    await u.settle();
+    expect(u.actions.at(-1)).toBe("close");
+  });
+
   it("a peer's reset is its 'error' (ECONNRESET) and the connection's reason", async () => {
     const { srv, sockets } = server();
     const t = connect(srv);
@@ -212,6 +238,20 @@ describe("a stream handler's Socket", () => {
     await t.settle();
     expect(events).toEqual(["error:ECONNRESET", "close"]);
     expect((t.lost?.reason as NodeJS.ErrnoException).code).toBe("ECONNRESET");
+  });
+
+  it("a request sent with the connection is read at the handoff, inside the read: a handler that throws on it ends that connection", async () => {
+    const srv = http.createServer((req, res) => {
+      if (req.url === "/throw") throw new Error("the handler threw");
+      res.end(`at once ${req.url}`);
+    });
+    const t = connect(srv, { sentBeforeHandoff: "GET /a HTTP/1.1\r\nHost: x\r\n\r\n" });
+    expect(t.take()).toMatch(/at once \/a$/); // answered in the handoff's turn
+    await t.settle();
+    expect(t.closed).toBe(false);
+    const u = connect(srv, { sentBeforeHandoff: "GET /throw HTTP/1.1\r\nHost: x\r\n\r\n" });
+    await u.settle();
+    expect(u.lost?.reason?.message).toBe("the handler threw");
   });
 
   it("a 'connection' listener that throws ends that connection with its error", () => {
