@@ -30,6 +30,9 @@ listener_tracks_restarted_context_pid(_Config) ->
     {ok, _} = reactor:start_listener(tracked_l, #{ip => {127, 0, 0, 1}, port => 0, context => Old}),
     Port = reactor:listener_port(tracked_l),
     ?assertEqual({ok, <<"before">>}, echo(Port, <<"before">>)),
+    %% the echo may come before the context has Node's ack (the bytes are read
+    %% at the handoff): killed before it, the handoff would count as failed
+    ok = reactor_test_lib:wait_until(fun() -> maps:get(handoffs, reactor_context:info(Old)) =:= 1 end, 5000),
     exit(Old, kill),
     ok = reactor_test_lib:wait_until(
            fun() -> is_pid(reactor_context:whereis(tracked)) andalso reactor_context:whereis(tracked) =/= Old end,
