@@ -87,6 +87,7 @@ export function decode(frame: Buffer): Incoming {
         const { preread, ...info } = t[2];
         const transport: TransportSpec = { proxy: t[3].proxy, tls: t[3].tls };
         if (t[3].starttls !== undefined) transport.starttls = t[3].starttls;
+        if (t[3].nodelay === true) transport.nodelay = true;
         if (preread === undefined) return { type: "handoff", id: t[1], info: t[2], transport };
         // base64: erlpack would read the raw bytes as UTF-8
         if (typeof preread !== "string" || !BASE64.test(preread)) break;
@@ -184,7 +185,8 @@ function isTransportSpec(v: unknown): v is TransportSpec {
     isPlainObject(v) &&
     typeof v.proxy === "boolean" &&
     (v.tls === false || isId(v.tls)) &&
-    (v.starttls === undefined || isId(v.starttls))
+    (v.starttls === undefined || isId(v.starttls)) &&
+    (v.nodelay === undefined || typeof v.nodelay === "boolean")
   );
 }
 

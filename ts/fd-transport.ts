@@ -74,6 +74,10 @@ abstract class FdTransport implements Transport, RawFd {
   drained = false;
   /** shutdown(SHUT_WR) done: the peer has our FIN */
   private shut = false;
+  /** socket options known to hold their value (set here, or by the
+   * listener at accept): setting one to it again makes no syscall, as
+   * net.Socket's setNoDelay skips one that changes nothing */
+  private options: Partial<Record<SocketOption, number>> | undefined;
 
   constructor(
     protected readonly io: Io,
@@ -112,8 +116,10 @@ abstract class FdTransport implements Transport, RawFd {
 
   setSocketOption(name: SocketOption, value: number): boolean {
     if (this.closed) return false;
+    if (this.options?.[name] === value) return true;
     try {
       this.io.setSocketOption(this.fd, name, value);
+      (this.options ??= {})[name] = value;
       return true;
     } catch (e) {
       if (isSystemError(e) && NO_SUCH_OPTION.has(e.code)) return false;
@@ -123,6 +129,11 @@ abstract class FdTransport implements Transport, RawFd {
 
   socketAddress(peer: boolean): SocketAddress | null {
     return this.closed ? null : this.io.socketAddress(this.fd, peer);
+  }
+
+  /** The fd has `name` set to `value` already (the handoff says so). */
+  hasOption(name: SocketOption, value: number): void {
+    (this.options ??= {})[name] = value;
   }
 
   unread(): number {

@@ -219,6 +219,7 @@ export class Reactor implements ConnectionHost {
       this.readSize,
       info.type !== "pipe" && info.type !== "tty",
     );
+    if (spec.nodelay) bottom.hasOption("nodelay", 1);
     // PROXY first, as ranch reads it: the header comes in clear, before any TLS.
     let top: Transport = bottom;
     if (spec.proxy) top = new ProxyLayer(top, info);

@@ -177,8 +177,13 @@ client_info(SockAddr, #{info := Extra, local_port := LPort, name := Name} = St) 
                 true -> #{proxy_protocol => true};
                 false -> #{}
             end,
+    %% accept(2) copied the listener's TCP_NODELAY (reactor_listener)
+    NoDelay = case maps:get(nodelay, St, false) of
+                  true -> #{nodelay => true};
+                  false -> #{}
+              end,
     maps:merge(maps:merge(Base#{type => tcp, local_port => LPort, listener => listener_name(Name)},
-                          Proxy), Extra).
+                          maps:merge(Proxy, NoDelay)), Extra).
 
 listener_name(Name) when is_atom(Name); is_binary(Name) -> Name;
 listener_name(Name) -> iolist_to_binary(io_lib:format("~0p", [Name])).

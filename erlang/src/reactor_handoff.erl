@@ -29,7 +29,7 @@
 %% The layers a caller's client info asks for: `default' names the context's
 %% own option set, if it has one.
 -type transport() :: #{proxy := boolean(), tls := default | false | map(),
-                       starttls => default | false | map()}.
+                       starttls => default | false | map(), nodelay => true}.
 
 -define(HANDOFF_TIMEOUT, 30000).
 -define(MAX_INFO_BYTES, 65536).
@@ -98,8 +98,10 @@ prepare(_Fd, _Info) ->
 %% the transport layers its `proxy_protocol' (a boolean, default false),
 %% `tls' (`default' or `true': the context's own if it has one; `false'; or
 %% an option map) and `starttls' (the same choices: the option set
-%% Protocol.startTls uses; present only when given) ask for; and its
-%% `preread' (bytes read from the connection
+%% Protocol.startTls uses; present only when given) ask for; its `nodelay'
+%% (true: the fd has TCP_NODELAY on already, as a listener's socket_opts set
+%% it, and setNoDelay(true) makes no syscall); and its `preread' (bytes read
+%% from the connection
 %% before the handoff, which Node feeds to dataReceived first; at most 1 MiB).
 %% Errors: `{bad_client_info, Key}' (a key that is
 %% not an atom or a binary, or a value none of these), `{bad_client_info,
@@ -108,7 +110,7 @@ prepare(_Fd, _Info) ->
 -spec client_info(term()) -> {ok, map(), transport(), binary()} | {error, term()}.
 client_info(Info) when is_map(Info) ->
     try {transport(Info), preread(Info),
-         normalize_info(maps:without([proxy_protocol, tls, starttls, preread], Info))} of
+         normalize_info(maps:without([proxy_protocol, tls, starttls, preread, nodelay], Info))} of
         {Transport, Preread, Norm} ->
             case byte_size(term_to_binary(Norm)) =< ?MAX_INFO_BYTES of
                 false -> {error, client_info_too_large};
@@ -129,7 +131,12 @@ transport(Info) ->
                 P when is_boolean(P) -> P;
                 _ -> throw({bad_client_info, proxy_protocol})
             end,
-    Layers = #{proxy => Proxy, tls => tls_choice(tls, maps:get(tls, Info, default))},
+    Layers0 = #{proxy => Proxy, tls => tls_choice(tls, maps:get(tls, Info, default))},
+    Layers = case maps:get(nodelay, Info, false) of
+                 true -> Layers0#{nodelay => true};
+                 false -> Layers0;
+                 _ -> throw({bad_client_info, nodelay})
+             end,
     case Info of
         #{starttls := StartTls} -> Layers#{starttls => tls_choice(starttls, StartTls)};
         _ -> Layers
@@ -292,7 +299,7 @@ layers(#{proxy := Proxy, tls := Tls} = Transport, Sv, Keys) ->
                 _ -> {false, [], Keys1}
             end,
         [reactor_served:send(Sv, F) || F <- Frames ++ StartFrames],
-        Layers = #{proxy => Proxy, tls => Key},
+        Layers = (maps:with([nodelay], Transport))#{proxy => Proxy, tls => Key},
         {ok, case StartKey of false -> Layers; _ -> Layers#{starttls => StartKey} end, Keys2}
     catch
         throw:Reason -> {error, Reason}

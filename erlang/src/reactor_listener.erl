@@ -172,6 +172,7 @@ handle_call(acceptor_args, _From, S = #state{lsock = LSock, opts = Opts}) ->
     {reply, {ok, #{name => S#state.name, listen_fd => Fd, contexts => S#state.contexts,
                    counters => S#state.counters, info => maps:get(info, Opts, #{}),
                    proxy_protocol => maps:get(proxy_protocol, Opts, false),
+                   nodelay => proplists:get_value(nodelay, S#state.sockopts, false),
                    local_port => S#state.port}}, S};
 handle_call(port, _From, S) ->
     {reply, S#state.port, S};

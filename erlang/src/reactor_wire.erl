@@ -22,7 +22,7 @@
 %% The layers of a connection, bottom up after the fd: a PROXY header, then
 %% TLS under the configuration sent with tls_config/2 under that key; or,
 %% with `starttls', the configuration Protocol.startTls takes later.
--type transport() :: #{proxy := boolean(), tls := false | id(), starttls => id()}.
+-type transport() :: #{proxy := boolean(), tls := false | id(), starttls => id(), nodelay => true}.
 %% What Node answers for a connection (codes in its action batches).
 -type action() :: read_pending | write_pending | close.
 -type log_level() :: error | warning | notice | info | debug.

@@ -58,6 +58,10 @@ declare abstract class FdTransport implements Transport, RawFd {
     drained: boolean;
     /** shutdown(SHUT_WR) done: the peer has our FIN */
     private shut;
+    /** socket options known to hold their value (set here, or by the
+     * listener at accept): setting one to it again makes no syscall, as
+     * net.Socket's setNoDelay skips one that changes nothing */
+    private options;
     constructor(io: Io, fd: number, slab: Slab, traffic: Traffic, 
     /** the most bytes one read takes */
     readSize: number, 
@@ -74,6 +78,8 @@ declare abstract class FdTransport implements Transport, RawFd {
     flush(): boolean;
     setSocketOption(name: SocketOption, value: number): boolean;
     socketAddress(peer: boolean): SocketAddress | null;
+    /** The fd has `name` set to `value` already (the handoff says so). */
+    hasOption(name: SocketOption, value: number): void;
     unread(): number;
     /** On a datagram socket a write is one datagram: one that fails is
      * reported and counts as taken (it is gone, as a failed dgram send is). */

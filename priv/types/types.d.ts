@@ -50,6 +50,9 @@ export interface TransportSpec {
     /** the configuration Protocol.startTls uses (its listener's or its
      * context's `starttls`); absent: none. Never with `tls`. */
     starttls?: number;
+    /** TCP_NODELAY is on already (the client info's `nodelay`: a listener's
+     * socket_opts set it): setNoDelay(true) makes no syscall */
+    nodelay?: boolean;
     /** bytes read from the connection before its handoff (the client info's
      * `preread`, e.g. what reactor:handoff_socket/3 took out of a gen_tcp
      * port): the bottom of the stack reads them before the fd's */

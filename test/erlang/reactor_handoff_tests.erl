@@ -37,7 +37,12 @@ transport_layers_test() ->
                   #{proxy => false, tls => default, starttls => false}],
                  [Layers(I) || I <- [#{starttls => true}, #{tls => false, starttls => Tls},
                                      #{starttls => false}]]),
-    ?assertEqual({error, {bad_client_info, starttls}}, reactor_handoff:client_info(#{starttls => yes})).
+    ?assertEqual({error, {bad_client_info, starttls}}, reactor_handoff:client_info(#{starttls => yes})),
+    %% nodelay (the fd has TCP_NODELAY already) goes with the layers, only when true
+    ?assertEqual({ok, #{port => 1}, #{proxy => false, tls => default, nodelay => true}, <<>>},
+                 reactor_handoff:client_info(#{port => 1, nodelay => true})),
+    ?assertEqual(#{proxy => false, tls => default}, Layers(#{nodelay => false})),
+    ?assertEqual({error, {bad_client_info, nodelay}}, reactor_handoff:client_info(#{nodelay => 1})).
 
 %% Bytes read before the handoff travel apart from the client info, bounded.
 preread_test() ->

@@ -22,6 +22,7 @@ to_node() ->
                                            tag => <<"web">>, listener => web},
                                       #{proxy => false, tls => false})},
      {"handoff_proxy_tls", reactor_wire:handoff(8, #{addr => <<"10.0.0.2">>, port => 1}, #{proxy => true, tls => 3})},
+     {"handoff_nodelay", reactor_wire:handoff(11, #{type => tcp}, #{proxy => false, tls => false, nodelay => true})},
      {"handoff_preread", reactor_wire:handoff(10, #{type => tcp, preread => <<"DATA1\n", 0, 255, 195>>},
                                               #{proxy => false, tls => false})},
      {"tls_config", reactor_wire:tls_config(3, #{certfile => <<"/etc/c.pem">>, keyfile => <<"/etc/k.pem">>,

@@ -59,6 +59,7 @@ const toNode: Record<string, Incoming> = {
     transport: { proxy: false, tls: false },
   },
   handoff_proxy_tls: { type: "handoff", id: 8, info: { addr: "10.0.0.2", port: 1 }, transport: { proxy: true, tls: 3 } },
+  handoff_nodelay: { type: "handoff", id: 11, info: { type: "tcp" }, transport: { proxy: false, tls: false, nodelay: true } },
   handoff_preread: {
     type: "handoff",
     id: 10,

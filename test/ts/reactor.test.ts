@@ -381,6 +381,30 @@ describe("Reactor round trips", () => {
   });
 });
 
+describe("Reactor socket options", () => {
+  it("setNoDelay(true) makes no syscall when the handoff says TCP_NODELAY is on (the listener's), nor a repeated one", () => {
+    class Sets extends Echo {
+      connectionMade(fd: number, info: ClientInfo): Action {
+        super.connectionMade(fd, info);
+        this.setNoDelay(true);
+        return "continue";
+      }
+    }
+    const { io, r } = setup(Sets);
+    const set: string[] = [];
+    const real = io.setSocketOption.bind(io);
+    io.setSocketOption = (fd, name, value) => (set.push(`${fd} ${name}=${value}`), real(fd, name, value));
+    r.handoff(1, 3, { type: "tcp" }, { proxy: false, tls: false, nodelay: true });
+    r.handoff(2, 4, { type: "tcp" }, { proxy: false, tls: false });
+    expect(set).toEqual(["4 nodelay=1"]);
+    const p = getProtocol(3)!;
+    p.setNoDelay(false);
+    p.setNoDelay(false);
+    p.setNoDelay(true);
+    expect(set).toEqual(["4 nodelay=1", "3 nodelay=0", "3 nodelay=1"]);
+  });
+});
+
 describe("Reactor handoff's read", () => {
   it("takes the bytes a client sent first at the handoff: its answer and its close ride the ack", () => {
     class Once extends Protocol {
