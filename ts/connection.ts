@@ -107,7 +107,11 @@ export class Connection implements Upstream {
       // Erlang does not know the connection yet: what a close arms goes into the ack
       if (this.next === "write_pending") this.apply(this.step("write", "writeReady", () => this.proto.writeReady()));
       if (!this.closed && this.next === "read_pending") this.top.readable();
-      if (!this.closed && this.eof && !this.paused && this.top.interest(this.next) === "read_pending") this.close();
+      // after EOF, wanting to read means done, as arm() has it: not while
+      // reading is paused (a stream handler's Socket ends the connection itself)
+      if (!this.closed && this.eof && !this.paused && !this.readStopped && this.top.interest(this.next) === "read_pending") {
+        this.close();
+      }
     }
     // a handler paused on a Promise: READ may come before it settles (readable waits for it)
     const ack = this.ending.announce(this.top.interest(this.next));

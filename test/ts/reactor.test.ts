@@ -439,6 +439,32 @@ describe("Reactor handoff's read", () => {
     expect(io.written(3)).toBe("hi");
   });
 
+  it("finds the peer's end: a protocol that paused reading at it answers later (a stream handler's half-open Socket), not closed at the ack", async () => {
+    class Counts extends Protocol {
+      n = 0;
+      dataReceived(d: Buffer): Action {
+        this.n += d.length;
+        return "continue";
+      }
+      eofReceived(): boolean {
+        this.pauseReading(); // as a Socket does: it ends the connection itself
+        setImmediate(() => {
+          this.write(`${this.n}\n`);
+          this.close();
+        });
+        return false;
+      }
+    }
+    const { io, sink, r } = setup(Counts, { lingerTimeout: 0 });
+    io.feed(3, "eof"); // connected, and ended at once (nc -q0 </dev/null, a health check)
+    r.handoff(1, 3, {});
+    expect(sink.acks).toEqual([[1, "read_pending"]]);
+    expect(io.closed).toEqual([]);
+    await flush();
+    expect(io.written(3)).toBe("0\n");
+    expect(io.closed).toEqual([3]);
+  });
+
   it("is not made when connectionMade greeted the peer (it answers after reading), nor while reading is paused", () => {
     const reads: number[] = [];
     class Greets extends Echo {
