@@ -115,12 +115,6 @@ export class Handle implements ConnectionHandle {
     return this.raw.socketAddress(peer);
   }
 
-  /** Our end is out (the FIN, after TLS's close_notify) and the kernel
-   * holds nothing unread: a close now loses no byte and sends no reset. */
-  closesCleanly(): boolean {
-    return this.conn.proto.writeBuffer.length === 0 && this.top.writableFinished && this.raw.unread() === 0;
-  }
-
   close(reason?: Error): void {
     this.conn.close(reason);
   }

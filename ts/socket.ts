@@ -310,16 +310,16 @@ export class Socket extends Duplex {
     cb();
   }
 
-  /** @internal destroy(err): closed now, with `err`. destroy(): closed now
-   * too, as net.Socket's, once our end is out and nothing is unread (http's
-   * `Connection: close`: end(), then destroy()); otherwise what is queued is
-   * dropped, then the FIN and the lingering read, so that the peer reads our
-   * last bytes, not a reset. */
+  /** @internal destroy(err): closed now, with `err`. destroy(): what is
+   * queued is dropped, then the FIN and the lingering read until the peer's
+   * end (at once when it came): with nothing unread now, the peer may still
+   * be sending (the rest of a body an early answer did not wait for), and a
+   * closed fd would answer it with a reset, which drops what our kernel has
+   * not sent yet of our last bytes. net's destroy() closes at once. */
   _destroy(err: Error | null, cb: (e: Error | null) => void): void {
     this.stopTimer();
     if (!this.proto.closed) {
       if (err) this.proto.destroy(err);
-      else if (handleOf(this.proto)?.closesCleanly()) this.proto.destroy();
       else {
         this.proto.writeBuffer.clear();
         this.proto.close();

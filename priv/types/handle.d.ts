@@ -38,9 +38,6 @@ export declare class Handle implements ConnectionHandle {
     readStart(): void;
     setSocketOption(name: SocketOption, value: number): boolean;
     socketAddress(peer: boolean): SocketAddress | null;
-    /** Our end is out (the FIN, after TLS's close_notify) and the kernel
-     * holds nothing unread: a close now loses no byte and sends no reset. */
-    closesCleanly(): boolean;
     close(reason?: Error): void;
     destroy(reason?: Error): void;
 }

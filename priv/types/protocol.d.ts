@@ -38,8 +38,6 @@ export interface ConnectionHandle {
     startTls(): Promise<TlsInfo>;
     close(reason?: Error): void;
     destroy(reason?: Error): void;
-    /** our FIN is out and nothing is unread: closing now sends no reset */
-    closesCleanly(): boolean;
     join(group: Buffer): Promise<void>;
     leave(group: Buffer): void;
     /** READ stays unarmed until readStart (Node's handle.readStop) */

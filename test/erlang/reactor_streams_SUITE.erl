@@ -22,7 +22,7 @@ groups() ->
             express_routes, wrk_briefly, fds_flat],
     [{plain, [], Http}, {tls, [], Http},
      {faults, [], [handler_throws, library_destroys, garbage_is_a_400, peer_resets_mid_body,
-                   bystander_served_and_fds_flat]}].
+                   early_answer_keeps_its_tail, bystander_served_and_fds_flat]}].
 
 suite() -> [{timetrap, {minutes, 4}}].
 
@@ -209,6 +209,26 @@ peer_resets_mid_body(Config) ->
     reactor_test_lib:wait_until(fun() -> maps:get(bytes_in, reactor_context:info(Ctx)) > 100000 end, 5000),
     ok = gen_tcp:close(C),
     ?assertMatch({match, _}, re:run(stop_reason(), "^ECONNRESET: ")),
+    bystander_ok(Config).
+
+%% An answer before the body (413, Connection: close) while the peer pauses
+%% mid-upload: http reads what came, ends, then destroys the socket with
+%% nothing unread. The body's rest comes after; had the fd closed then, its
+%% reset would drop the part of the answer our kernel still held (the
+%% client's small receive window keeps it there). The lingering read takes
+%% it: the whole answer arrives, then our end.
+early_answer_keeps_its_tail(Config) ->
+    {_, _, Port} = ?config(faults, Config),
+    {ok, C} = gen_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, false}, {recbuf, 16384}]),
+    ok = gen_tcp:send(C, [<<"POST /early HTTP/1.1\r\nHost: x\r\nContent-Length: 101000\r\n\r\n">>,
+                          binary:copy(<<"x">>, 1000)]),
+    timer:sleep(300),
+    ok = gen_tcp:send(C, binary:copy(<<"x">>, 100000)),
+    {ok, Answer} = recv_all(C, <<>>),
+    gen_tcp:close(C),
+    [Head, Body] = binary:split(Answer, <<"\r\n\r\n">>),
+    ?assertMatch(<<"HTTP/1.1 413 Payload Too Large\r\n", _/binary>>, Head),
+    ?assertEqual(binary:copy(<<"e">>, 200000), Body),
     bystander_ok(Config).
 
 bystander_served_and_fds_flat(Config) ->
