@@ -37,8 +37,6 @@ export interface Io {
   /** how: 0 read side, 1 write side, 2 both */
   shutdown(fd: number, how: 0 | 1 | 2): void;
   close(fd: number): void;
-  /** bytes the kernel holds that no read took yet (FIONREAD); 0 when it cannot say */
-  unread(fd: number): number;
   /** one datagram, or null when none is there */
   recvFrom(fd: number, buf: Buffer, offset: number, length: number): Datagram | null;
   /** bytes sent (the whole datagram, maybe empty), -1 when the kernel takes nothing now */

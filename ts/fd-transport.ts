@@ -50,8 +50,6 @@ export interface RawFd {
    * TCP_NODELAY, a pipe): nothing changed, as Node ignores it then */
   setSocketOption(name: SocketOption, value: number): boolean;
   socketAddress(peer: boolean): SocketAddress | null;
-  /** Bytes the kernel holds that no read took yet (0 once closed). */
-  unread(): number;
 }
 
 /** setsockopt's errors for an fd that has no such option: ignored, as Node ignores them. */
@@ -134,10 +132,6 @@ abstract class FdTransport implements Transport, RawFd {
   /** The fd has `name` set to `value` already (the handoff says so). */
   hasOption(name: SocketOption, value: number): void {
     (this.options ??= {})[name] = value;
-  }
-
-  unread(): number {
-    return this.closed ? 0 : this.io.unread(this.fd);
   }
 
   /** On a datagram socket a write is one datagram: one that fails is

@@ -90,11 +90,6 @@ export class MemoryFd implements Io {
   close(): void {
     this.closed = true;
   }
-  unread(): number {
-    let n = 0;
-    for (const i of this.inbox) if (i instanceof Buffer) n += i.length;
-    return n;
-  }
   recvFrom(_fd: number, buf: Buffer, off: number, len: number): Datagram | null {
     this.throwScripted("recvFrom");
     const d = this.datagramsIn.shift();

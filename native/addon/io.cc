@@ -6,7 +6,6 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -64,15 +63,6 @@ Napi::Value Shutdown(const Napi::CallbackInfo& info) {
     throw ErrnoError(env, errno, "shutdown");
   }
   return env.Undefined();
-}
-
-// unread(fd) -> bytes the kernel holds that no read took yet (FIONREAD;
-// SIOCINQ on TCP); 0 for an fd that cannot say (not a socket, a listener).
-Napi::Value Unread(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int n = 0;
-  if (ioctl(FdArg(info, 0), FIONREAD, &n) < 0) n = 0;
-  return Napi::Number::New(env, n);
 }
 
 Napi::Value Close(const Napi::CallbackInfo& info) {
@@ -176,7 +166,6 @@ void InitIo(Napi::Env env, Napi::Object exports) {
   exports.Set("writev", Napi::Function::New(env, Writev));
   exports.Set("shutdown", Napi::Function::New(env, Shutdown));
   exports.Set("close", Napi::Function::New(env, Close));
-  exports.Set("unread", Napi::Function::New(env, Unread));
   exports.Set("recvFrom", Napi::Function::New(env, RecvFrom));
   exports.Set("sendTo", Napi::Function::New(env, SendTo));
 }

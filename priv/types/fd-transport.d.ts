@@ -33,8 +33,6 @@ export interface RawFd {
      * TCP_NODELAY, a pipe): nothing changed, as Node ignores it then */
     setSocketOption(name: SocketOption, value: number): boolean;
     socketAddress(peer: boolean): SocketAddress | null;
-    /** Bytes the kernel holds that no read took yet (0 once closed). */
-    unread(): number;
 }
 /** What the fd transports share: the fd, its writes, its end. */
 declare abstract class FdTransport implements Transport, RawFd {
@@ -80,7 +78,6 @@ declare abstract class FdTransport implements Transport, RawFd {
     socketAddress(peer: boolean): SocketAddress | null;
     /** The fd has `name` set to `value` already (the handoff says so). */
     hasOption(name: SocketOption, value: number): void;
-    unread(): number;
     /** On a datagram socket a write is one datagram: one that fails is
      * reported and counts as taken (it is gone, as a failed dgram send is). */
     writev(bufs: Uint8Array[]): number;

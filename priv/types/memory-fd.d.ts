@@ -45,7 +45,6 @@ export declare class MemoryFd implements Io {
     writev(_fd: number, bufs: Uint8Array[]): number;
     shutdown(_fd: number, how: 0 | 1 | 2): void;
     close(): void;
-    unread(): number;
     recvFrom(_fd: number, buf: Buffer, off: number, len: number): Datagram | null;
     sendTo(_fd: number, data: Uint8Array, addr: string, port: number): number;
     setSocketOption(_fd: number, name: SocketOption, value: number): void;

@@ -43,9 +43,6 @@ export class MemoryFds implements Io {
     this.closed.push(fd);
     this.fd(fd).close();
   }
-  unread(fd: number): number {
-    return this.fd(fd).unread();
-  }
   recvFrom(fd: number, buf: Buffer, offset: number, length: number): Datagram | null {
     return this.fd(fd).recvFrom(fd, buf, offset, length);
   }
