@@ -15,7 +15,8 @@
 
 -import(reactor_test_lib, [fixture/1, example/1, start_ctx/2, listen/2, telemetry_event/1]).
 
-all() -> [{group, plain}, {group, tls}, {group, faults}, socket_opts_read_back, nodelay_by_default].
+all() -> [{group, plain}, {group, tls}, {group, faults}, peer_ends_first, socket_opts_read_back,
+          nodelay_by_default].
 
 groups() ->
     Http = [get, post_body, chunked_upload, keep_alive, pipelining, expect_100_continue,
@@ -234,6 +235,27 @@ early_answer_keeps_its_tail(Config) ->
 bystander_served_and_fds_flat(Config) ->
     bystander_ok(Config),
     flat(?config(baseline, Config)).
+
+%%% A half-open server (allowHalfOpen) answers at the peer's end; a peer that
+%%% ends as it connects has its end read with the handoff, before the ack:
+%%% the Socket, which paused reading at it, still ends the connection itself.
+
+peer_ends_first(_Config) ->
+    Ctx = start_ctx(stream_half_open, #{protocol => fixture("half_open.ts")}),
+    {L, Port} = listen(Ctx, #{}),
+    Base = baseline([Ctx]),
+    Ask = fun(Bytes) ->
+                  C = reactor_test_lib:connect(Port),
+                  ok = gen_tcp:send(C, Bytes),
+                  ok = gen_tcp:shutdown(C, write),
+                  {ok, Answer} = recv_all(C, <<>>),
+                  gen_tcp:close(C),
+                  Answer
+          end,
+    ?assertEqual([<<"0\n">> || _ <- lists:seq(1, 5)], [Ask(<<>>) || _ <- lists:seq(1, 5)]),
+    ?assertEqual([<<"3\n">> || _ <- lists:seq(1, 5)], [Ask(<<"abc">>) || _ <- lists:seq(1, 5)]),
+    flat(Base),
+    reactor_test_lib:done(Ctx, L).
 
 %%% Socket options: the listener's, and setNoDelay/setKeepAlive from TypeScript,
 %%% read back with getsockopt by python3 on the connection's fd in Node
