@@ -93,7 +93,8 @@ export class Connection implements Upstream {
    * protocol sent nothing yet is read now too: most clients speak first (a
    * request, a ClientHello, a PROXY header), and their bytes have usually
    * come by the time Node has the fd, so they are taken without a round
-   * through Erlang's poller; one that greeted its peer waits for the answer. */
+   * through Erlang's poller; one that greeted its peer waits for the answer.
+   * A pipe or a tty is not read (its write end cannot be: EBADF). */
   start(preread = false): Start {
     if (!this.top.opensLater) {
       const first = this.connectionMade();
@@ -102,7 +103,8 @@ export class Connection implements Upstream {
       if (first === "close") this.close();
       else if (!this.closed) this.next = first;
     }
-    const speaksFirst = !this.top.datagram && this.traffic.bytesOut === 0 && this.proto.writeBuffer.length === 0;
+    const speaksFirst =
+      this.raw.socket && !this.top.datagram && this.traffic.bytesOut === 0 && this.proto.writeBuffer.length === 0;
     if ((preread || (speaksFirst && this.wantsMore())) && !this.closed) {
       // Erlang does not know the connection yet: what a close arms goes into the ack
       if (this.next === "write_pending") this.apply(this.step("write", "writeReady", () => this.proto.writeReady()));

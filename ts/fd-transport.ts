@@ -50,6 +50,10 @@ export interface RawFd {
    * TCP_NODELAY, a pipe): nothing changed, as Node ignores it then */
   setSocketOption(name: SocketOption, value: number): boolean;
   socketAddress(peer: boolean): SocketAddress | null;
+  /** A socket, not a pipe or a tty: it has a peer, which may speak first,
+   * and what that peer sends after our FIN can be read (and dropped, by a
+   * lingering close). */
+  readonly socket: boolean;
 }
 
 /** setsockopt's errors for an fd that has no such option: ignored, as Node ignores them. */
@@ -84,9 +88,8 @@ abstract class FdTransport implements Transport, RawFd {
     protected readonly traffic: Traffic,
     /** the most bytes one read takes */
     protected readonly readSize: number,
-    /** a socket: what the peer sends after our FIN can be read (and dropped,
-     * by a lingering close); not so for a pipe or a tty */
-    private readonly halfCloses = true,
+    /** RawFd.socket */
+    readonly socket = true,
   ) {}
 
   abstract readable(): void;
@@ -164,7 +167,7 @@ abstract class FdTransport implements Transport, RawFd {
   }
 
   discard(max: number): number {
-    if (this.closed || !this.halfCloses || this.datagram) return 0;
+    if (this.closed || !this.socket || this.datagram) return 0;
     const want = Math.min(max, this.readSize);
     const { buffer, offset } = this.slab.room(want); // overwritten by the next read: dropped
     let n: number;

@@ -61,7 +61,8 @@ export declare class Connection implements Upstream {
      * protocol sent nothing yet is read now too: most clients speak first (a
      * request, a ClientHello, a PROXY header), and their bytes have usually
      * come by the time Node has the fd, so they are taken without a round
-     * through Erlang's poller; one that greeted its peer waits for the answer. */
+     * through Erlang's poller; one that greeted its peer waits for the answer.
+     * A pipe or a tty is not read (its write end cannot be: EBADF). */
     start(preread?: boolean): Start;
     readable(): void;
     writable(): void;

@@ -33,6 +33,10 @@ export interface RawFd {
      * TCP_NODELAY, a pipe): nothing changed, as Node ignores it then */
     setSocketOption(name: SocketOption, value: number): boolean;
     socketAddress(peer: boolean): SocketAddress | null;
+    /** A socket, not a pipe or a tty: it has a peer, which may speak first,
+     * and what that peer sends after our FIN can be read (and dropped, by a
+     * lingering close). */
+    readonly socket: boolean;
 }
 /** What the fd transports share: the fd, its writes, its end. */
 declare abstract class FdTransport implements Transport, RawFd {
@@ -42,9 +46,8 @@ declare abstract class FdTransport implements Transport, RawFd {
     protected readonly traffic: Traffic;
     /** the most bytes one read takes */
     protected readonly readSize: number;
-    /** a socket: what the peer sends after our FIN can be read (and dropped,
-     * by a lingering close); not so for a pipe or a tty */
-    private readonly halfCloses;
+    /** RawFd.socket */
+    readonly socket: boolean;
     up: Upstream;
     readonly opensLater = false;
     readonly settlesLater = false;
@@ -63,9 +66,8 @@ declare abstract class FdTransport implements Transport, RawFd {
     constructor(io: Io, fd: number, slab: Slab, traffic: Traffic, 
     /** the most bytes one read takes */
     readSize: number, 
-    /** a socket: what the peer sends after our FIN can be read (and dropped,
-     * by a lingering close); not so for a pipe or a tty */
-    halfCloses?: boolean);
+    /** RawFd.socket */
+    socket?: boolean);
     abstract readable(): void;
     /** A read now, outside any event (Protocol.read): null when nothing is there. */
     readNow(size: number): Buffer | null;

@@ -9,7 +9,8 @@
 
 all() ->
     [udp_many_senders, udp_datagram_too_large, udp_gen_udp_and_socket,
-     unix_socket_peer_credentials, tcp_type_detected, pipe_read_end, pipe_write_end, proxy_protocol_v1, proxy_protocol_v2,
+     unix_socket_peer_credentials, tcp_type_detected, pipe_read_end, pipe_write_end,
+     pipe_write_end_waits, proxy_protocol_v1, proxy_protocol_v2,
      proxy_protocol_malformed].
 
 udp_server(Ctx) ->
@@ -146,6 +147,23 @@ pipe_write_end(Config) ->
     after 6000 -> error(nothing_read)
     end,
     file:close(Handle),
+    reactor_context:stop(Ctx).
+
+%% A FIFO's write end (O_WRONLY, a reader at the other end) handed to a
+%% protocol that reads, as by default, and writes later: it is not read at
+%% the handoff (EBADF would end it), it waits as a socket would.
+pipe_write_end_waits(Config) ->
+    Ctx = start_ctx(pipe_wait, #{protocol => fixture("chatty.ts")}),
+    Path = filename:join(?config(priv_dir, Config), "fifo-" ++ integer_to_list(erlang:unique_integer([positive]))),
+    "" = os:cmd("mkfifo " ++ Path),
+    Reader = open_port({spawn, "cat " ++ Path}, [binary]),
+    {Handle, Fd} = reactor_test_lib:file_fd(Path, [write, raw]),
+    {ok, Dup} = reactor:dup_fd(Fd),
+    {ok, _} = reactor_context:handoff(Ctx, Dup, #{}),
+    timer:sleep(300),
+    ?assertMatch([#{type := pipe, state := reading}], reactor_context:connections(Ctx)),
+    file:close(Handle),
+    port_close(Reader),
     reactor_context:stop(Ctx).
 
 proxied(Header) ->

@@ -465,6 +465,21 @@ describe("Reactor handoff's read", () => {
     expect(io.closed).toEqual([3]);
   });
 
+  it("is made on sockets only: a pipe or a tty has no client that speaks first, and its write end cannot be read", () => {
+    const { io, sink, r } = setup();
+    const ebadf = Object.assign(new Error("read EBADF"), { code: "EBADF", errno: -9, syscall: "read" });
+    io.feed(3, ebadf); // read(2) of an fd opened O_WRONLY (a FIFO's write end)
+    r.handoff(1, 3, { type: "pipe" });
+    io.feed(4, ebadf);
+    r.handoff(2, 4, { type: "tty" });
+    expect(sink.acks).toEqual([
+      [1, "read_pending"],
+      [2, "read_pending"],
+    ]);
+    expect(io.closed).toEqual([]);
+    expect(getProtocol(3)!.closed).toBe(false);
+  });
+
   it("is not made when connectionMade greeted the peer (it answers after reading), nor while reading is paused", () => {
     const reads: number[] = [];
     class Greets extends Echo {
