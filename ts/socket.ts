@@ -275,9 +275,9 @@ export class Socket extends Duplex {
 
   // The Duplex.
 
-  /** @internal The readable side wants more: read again. */
+  /** @internal The readable side wants more: read again (nothing comes after the peer's end). */
   _read(): void {
-    this.proto.resumeReading();
+    if (!this.eof) this.proto.resumeReading();
   }
 
   /** @internal What the kernel takes goes now; the callback waits for the rest. */
@@ -357,10 +357,17 @@ export class Socket extends Duplex {
   private ended(): void {
     this.eof = true;
     this.proto.pauseReading(); // nothing more to read; the stream ends the connection
-    this.push(null);
-    // as net's onStreamRead: 'end' now when nothing waits to be read, so a
-    // socket nobody reads (a write-only server) still ends
-    this.read(0);
+    // On a turn of its own, as net's reads are libuv callbacks each, with the
+    // ticks their data queued run in between: the data read with it (a whole
+    // request) is taken first, else http would see the socket end before its
+    // request does, and drop the request unanswered.
+    setImmediate(() => {
+      if (this.destroyed) return;
+      this.push(null);
+      // as net's onStreamRead: 'end' now when nothing waits to be read, so a
+      // socket nobody reads (a write-only server) still ends
+      this.read(0);
+    });
   }
 
   private drained(): void {

@@ -15,8 +15,8 @@
 
 -import(reactor_test_lib, [fixture/1, example/1, start_ctx/2, listen/2, telemetry_event/1]).
 
-all() -> [{group, plain}, {group, tls}, {group, faults}, peer_ends_first, socket_opts_read_back,
-          nodelay_by_default].
+all() -> [{group, plain}, {group, tls}, {group, faults}, peer_ends_first, request_then_end,
+          socket_opts_read_back, nodelay_by_default].
 
 groups() ->
     Http = [get, post_body, chunked_upload, keep_alive, pipelining, expect_100_continue,
@@ -255,6 +255,30 @@ peer_ends_first(_Config) ->
     ?assertEqual([<<"0\n">> || _ <- lists:seq(1, 5)], [Ask(<<>>) || _ <- lists:seq(1, 5)]),
     ?assertEqual([<<"3\n">> || _ <- lists:seq(1, 5)], [Ask(<<"abc">>) || _ <- lists:seq(1, 5)]),
     flat(Base),
+    reactor_test_lib:done(Ctx, L).
+
+%% A request of 64 KiB (the first read's size) and the peer's end right
+%% behind it, as a client that half-closes sends them: both are read in one
+%% turn, the end after a read that filled its buffer. http answers the
+%% request, as on Node, whose reads are callbacks each.
+request_then_end(_Config) ->
+    Ctx = start_ctx(stream_request_then_end, #{protocol => example("http-node/http.ts")}),
+    {L, Port} = listen(Ctx, #{}),
+    Head = <<"PUT /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 65480\r\n\r\n">>,
+    Body = binary:copy(<<"u">>, 65536 - byte_size(Head)),
+    65480 = byte_size(Body),
+    Sha = string:lowercase(binary:encode_hex(crypto:hash(sha256, Body))),
+    Ask = fun() ->
+                  C = reactor_test_lib:connect(Port),
+                  ok = gen_tcp:send(C, [Head, Body]),
+                  ok = gen_tcp:shutdown(C, write),
+                  {ok, Answer} = recv_all(C, <<>>),
+                  gen_tcp:close(C),
+                  Answer
+          end,
+    [?assertMatch({match, _}, re:run(Ask(), <<"^HTTP/1.1 200 OK\r\n.*\r\n65480 ", Sha/binary, "\n$">>,
+                                     [dotall]))
+     || _ <- lists:seq(1, 5)],
     reactor_test_lib:done(Ctx, L).
 
 %%% Socket options: the listener's, and setNoDelay/setKeepAlive from TypeScript,

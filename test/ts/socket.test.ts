@@ -240,6 +240,25 @@ describe("a stream handler's Socket", () => {
     expect(u.actions.at(-1)).toBe("close");
   });
 
+  it("a request and the peer's end read in one turn: the end comes on a turn of its own, so http answers the request first, as on Node", async () => {
+    // a read that fills its buffer is followed by another in the same event,
+    // which finds the FIN: on Node each read is a callback of its own, with
+    // the data's ticks (the request's 'end') run before the socket's 'end',
+    // which would otherwise abort the request unanswered
+    const t = connect(
+      http.createServer((req, res) => {
+        req.resume();
+        req.on("end", () => res.end(`${req.method} ${req.url} answered`));
+      }),
+    );
+    t.feed("PUT /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
+    t.end();
+    await t.settle();
+    expect(t.take()).toMatch(/^HTTP\/1.1 200 OK\r\n[\s\S]*PUT \/upload answered$/);
+    expect(t.actions.at(-1)).toBe("close");
+    expect(t.lost).toEqual({ reason: undefined });
+  });
+
   it("a peer's reset is its 'error' (ECONNRESET) and the connection's reason", async () => {
     const { srv, sockets } = server();
     const t = connect(srv);
