@@ -45,8 +45,10 @@
     arms = [] :: [{pos_integer(), reactor_nif:res(), read | write}],
     conns = #{} :: #{pos_integer() => #conn{}},
     %% opening: handed off to Node, waiting for its ack; the handoff call
-    %% and the index of this fd in it, Id => {Call, Index, Res, Meta}
-    opening = #{} :: #{pos_integer() => {reference(), pos_integer(), reactor_nif:res(), meta()}},
+    %% and the index of this fd in it, Id => {Call, Index, Res, Meta,
+    %% Reported} (Reported: Node's report of its end came already, as it
+    %% does for one that ended in the handoff's own turn)
+    opening = #{} :: #{pos_integer() => {reference(), pos_integer(), reactor_nif:res(), meta(), boolean()}},
     next_id = 1 :: pos_integer(),
     %% Who was at the other end of connections closed here, until Node's
     %% report of their end (a `closed' frame, sent only for telemetry) comes
@@ -110,7 +112,7 @@ take_over(T = #table{poller = Poller, batch = B, conns = C, opening = P, unsent 
     %% a write select made by the old owner would tell the old owner
     U =:= <<>> orelse reactor_nif:select(B, write),
     maps:foreach(fun(Id, #conn{res = R}) -> _ = reactor_nif:controlling_process(R, Id) end, C),
-    maps:foreach(fun(Id, {_, _, R, _}) -> _ = reactor_nif:controlling_process(R, Id) end, P),
+    maps:foreach(fun(Id, {_, _, R, _, _}) -> _ = reactor_nif:controlling_process(R, Id) end, P),
     T.
 
 %% @doc Connections live and opening: what max_connections bounds.
@@ -143,14 +145,15 @@ open(Id, {Call, I}, Res, Info, #{proxy := Proxy, tls := Tls} = Layers, T = #tabl
                           end,
              %% the context is the caller: its pid names the connection
              ref => reactor:conn_ref(self(), Id)},
-    T#table{opening = P#{Id => {Call, I, Res, Meta}}}.
+    T#table{opening = P#{Id => {Call, I, Res, Meta, false}}}.
 
 %% @doc Node took it: a connection now, polled for nothing until act/3.
 -spec acked(pos_integer(), table()) -> {ok, {reference(), pos_integer()}, table()} | error.
 acked(Id, T = #table{opening = P, conns = C}) ->
     case maps:take(Id, P) of
-        {{Call, I, Res, Meta}, P1} ->
-            Conn = #conn{res = Res, meta = Meta, since = erlang:monotonic_time(millisecond)},
+        {{Call, I, Res, Meta, Reported}, P1} ->
+            Conn = #conn{res = Res, meta = Meta, since = erlang:monotonic_time(millisecond),
+                         reported = Reported},
             {ok, {Call, I}, T#table{opening = P1, conns = C#{Id => Conn}}};
         error ->
             error
@@ -160,7 +163,7 @@ acked(Id, T = #table{opening = P, conns = C}) ->
 -spec nacked(pos_integer(), table()) -> {ok, {reference(), pos_integer()}, table()} | error.
 nacked(Id, T = #table{opening = P}) ->
     case maps:take(Id, P) of
-        {{Call, I, Res, _}, P1} ->
+        {{Call, I, Res, _, _}, P1} ->
             ok = reactor_nif:close(Res, true),
             {ok, {Call, I}, T#table{opening = P1}};
         error ->
@@ -247,7 +250,7 @@ peer(Id, T) ->
 meta(Id, #table{conns = C, opening = P}) ->
     case {C, P} of
         {#{Id := #conn{meta = Meta}}, _} -> Meta;
-        {_, #{Id := {_, _, _, Meta}}} -> Meta;
+        {_, #{Id := {_, _, _, Meta, _}}} -> Meta;
         _ -> undefined
     end.
 
@@ -321,20 +324,22 @@ forget(Id, #conn{meta = Meta, reported = Reported}, T = #table{conns = Conns, en
     end.
 
 %% @doc Who was at the other end of a connection Node reports the end of
-%% (live, or closed here already), and forgets it.
+%% (live, opening, or closed here already), and forgets it: its close after
+%% this keeps nothing for a report.
 -spec ended(pos_integer(), table()) -> {meta() | undefined, table()}.
-ended(Id, T = #table{conns = Conns, ended = Ended}) ->
-    case {Conns, Ended} of
-        {#{Id := C = #conn{meta = Meta}}, _} -> {Meta, T#table{conns = Conns#{Id := C#conn{reported = true}}}};
-        {_, #{Id := Meta}} -> {Meta, T#table{ended = maps:remove(Id, Ended)}};
-        _ -> {meta(Id, T), T} % an opening connection's, or unknown
+ended(Id, T = #table{conns = Conns, opening = P, ended = Ended}) ->
+    case {Conns, Ended, P} of
+        {#{Id := C = #conn{meta = Meta}}, _, _} -> {Meta, T#table{conns = Conns#{Id := C#conn{reported = true}}}};
+        {_, #{Id := Meta}, _} -> {Meta, T#table{ended = maps:remove(Id, Ended)}};
+        {_, _, #{Id := {Call, I, Res, Meta, _}}} -> {Meta, T#table{opening = P#{Id := {Call, I, Res, Meta, true}}}};
+        _ -> {undefined, T}
     end.
 
 %% @doc The context is going: every fd it holds is closed.
 -spec close_all(table()) -> ok.
 close_all(#table{poller = Poller, conns = C, opening = P}) ->
     maps:foreach(fun(_, #conn{res = R}) -> reactor_nif:close(R, true) end, C),
-    maps:foreach(fun(_, {_, _, R, _}) -> reactor_nif:close(R, true) end, P),
+    maps:foreach(fun(_, {_, _, R, _, _}) -> reactor_nif:close(R, true) end, P),
     reactor_nif:close(Poller, false).
 
 peer_of(#{addr := A, port := P}) -> {A, P};

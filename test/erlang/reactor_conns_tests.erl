@@ -176,7 +176,8 @@ close_after_arm_in_one_turn_test() ->
     [gen_tcp:close(P) || P <- [PG, PC, PK]].
 
 %% Node's report of a connection's end (for telemetry) may come after the
-%% close it reports: who was at the other end is kept until then, once.
+%% close it reports: who was at the other end is kept until then, once; or
+%% before its ack, then nothing is kept.
 who_was_there_after_the_end_test() ->
     {T0, B, Node} = table(#{}),
     {Early, PE, T1} = live(T0, make_ref(), 1),
@@ -196,8 +197,19 @@ who_was_there_after_the_end_test() ->
         false ->
             ?assertEqual({undefined, T5}, reactor_conns:ended(Late, T5))
     end,
-    done(T5, B, Node),
-    [gen_tcp:close(P) || P <- [PE, PL]].
+    %% reported while opening (it ended in the handoff's turn, before its
+    %% ack): its close after the ack keeps nothing either
+    {Res, PO} = pair(),
+    {Opening, T7} = reactor_conns:next_id(T5),
+    ok = reactor_nif:controlling_process(Res, Opening),
+    T8 = reactor_conns:open(Opening, {make_ref(), 1}, Res, info(), layers(), T7),
+    {MetaO, T9} = reactor_conns:ended(Opening, T8),
+    ?assertEqual(reactor_conns:meta(Opening, T8), MetaO),
+    {ok, _, T10} = reactor_conns:acked(Opening, T9),
+    {closed, T11} = reactor_conns:act(Opening, close, T10),
+    ?assertEqual({undefined, T11}, reactor_conns:ended(Opening, T11)),
+    done(T11, B, Node),
+    [gen_tcp:close(P) || P <- [PE, PL, PO]].
 
 %% A drain takes a replaced Node's table over: the fds are its now, so they
 %% outlive the process that had them, and their polls come to the drain.
