@@ -22,6 +22,8 @@ export interface SocketOptions {
   readableHighWaterMark?: number;
   /** bytes the writable side holds before write() returns false (Node's default when unset) */
   writableHighWaterMark?: number;
+  /** nothing is read until resume() (net's pauseOnCreate: a net.Server's pauseOnConnect) */
+  pauseOnCreate?: boolean;
 }
 
 /** What the Protocol under a Socket tells it (stream.ts). @internal */
@@ -95,10 +97,18 @@ export class Socket extends Duplex {
       drained: () => this.drained(),
       lost: (reason) => this.lost(reason),
     };
-    // reading starts now, as net.Socket's constructor starts it: the bytes
-    // read at the handoff, right after 'connection', reach a 'data' listener
-    // at once (inside the read, as every later read's do), not on a later tick
-    this.read(0);
+    if (opts.pauseOnCreate) {
+      // as net's: not read (READ unarmed) and not flowing; its resume() reads
+      proto.pauseReading();
+      this.pause();
+    } else {
+      // reading starts now, as net.Socket's constructor starts it: the bytes
+      // read at the handoff, right after 'connection', reach a 'data' listener
+      // at once (inside the read, as every later read's do), not on a later
+      // tick. Not when paused: this read(0) leaves the stream's reading flag
+      // set until a push, and resume() would never ask _read again.
+      this.read(0);
+    }
   }
 
   // Addresses: the client info (behind a PROXY header, the real client), else the fd's.

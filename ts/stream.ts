@@ -82,16 +82,13 @@ class StreamProtocol extends Protocol {
       allowHalfOpen: opts.allowHalfOpen ?? false,
       readableHighWaterMark: opts.highWaterMark,
       writableHighWaterMark: opts.highWaterMark,
+      pauseOnCreate: opts.pauseOnConnect,
     });
     this.side = socket[kSide];
     this.socket = socket;
     connections.set(socket, this);
     if (opts.noDelay) this.setNoDelay(true);
     if (opts.keepAlive) this.setKeepAlive(true, (opts.keepAliveInitialDelay ?? 0) * 1000);
-    if (opts.pauseOnConnect) {
-      this.pauseReading();
-      socket.pause();
-    }
     socket.server = socket._server = this.server;
     opts._connections = (opts._connections ?? 0) + 1;
     socket.once("close", () => {

@@ -11,6 +11,8 @@ export interface SocketOptions {
     readableHighWaterMark?: number;
     /** bytes the writable side holds before write() returns false (Node's default when unset) */
     writableHighWaterMark?: number;
+    /** nothing is read until resume() (net's pauseOnCreate: a net.Server's pauseOnConnect) */
+    pauseOnCreate?: boolean;
 }
 /**
  * One connection as a `net.Socket`-compatible Duplex: what a stream handler

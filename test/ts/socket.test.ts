@@ -287,6 +287,36 @@ describe("a stream handler's Socket", () => {
     expect(u.lost?.reason?.message).toBe("the handler threw");
   });
 
+  it("bytes read at the handoff wait for an async 'connection' listener's 'data'", async () => {
+    const got: string[] = [];
+    const srv = net.createServer(async (s) => {
+      await new Promise((r) => setTimeout(r, 5)); // an authorization lookup, say
+      s.on("data", (d: Buffer) => got.push(d.toString()));
+    });
+    const t = connect(srv, { sentBeforeHandoff: "first " });
+    t.feed("second");
+    await new Promise((r) => setTimeout(r, 10));
+    await t.settle();
+    expect(got.join("")).toBe("first second");
+  });
+
+  it("pauseOnConnect: nothing is read, at the handoff or after, until resume(), as net's pauseOnCreate", async () => {
+    const { srv, sockets } = server({ pauseOnConnect: true });
+    const t = connect(srv, { sentBeforeHandoff: "kept" });
+    await t.settle();
+    const s = sockets[0];
+    expect(s.bytesRead).toBe(0);
+    const got: string[] = [];
+    s.on("data", (d: Buffer) => got.push(d.toString()));
+    await t.settle();
+    expect(got).toEqual([]); // a 'data' listener resumes a paused stream only when it was not paused by hand
+    s.resume();
+    await t.settle();
+    t.feed(" and more");
+    await t.settle();
+    expect(got.join("")).toBe("kept and more");
+  });
+
   it("a 'connection' listener that throws ends that connection with its error", () => {
     const t = connect(
       net.createServer(() => {
