@@ -5,7 +5,7 @@
 import type { ClientInfo, BatchAction } from "./types";
 import type { ConnectionHost, ConnectionState, Start } from "./connection-host";
 import { ReactorError, describe, isSystemError, stackOf } from "./errors";
-import type { Action, ConnectionHandle, Peer, Protocol, TimerKind } from "./protocol";
+import { kOwnAsync, type Action, type ConnectionHandle, type Peer, type Protocol, type TimerKind } from "./protocol";
 import type { Term } from "./term-types";
 import type { Transport, Upstream } from "./transport";
 import type { RawFd, Traffic } from "./fd-transport";
@@ -391,12 +391,13 @@ export class Connection implements Upstream {
     return first === undefined ? "read_pending" : this.toBatchAction("read", first, "connectionMade");
   }
 
-  /** Runs a protocol callback with its connection named in what it logs; a
-   * throw ends the connection (logged) and gives FAILED. */
+  /** Runs a protocol callback with its connection named in what it logs, and
+   * in what it starts unless its class says otherwise; a throw ends the
+   * connection (logged) and gives FAILED. */
   private call<T>(name: string, fn: () => T): T | typeof FAILED {
     this.running++;
     try {
-      return this.host.protocols.runAs(this.id, fn, true);
+      return this.host.protocols.runAs(this.id, fn, !(this.proto as { [kOwnAsync]?: boolean })[kOwnAsync]);
     } catch (e) {
       this.handlerFailed(name, e);
       return FAILED;

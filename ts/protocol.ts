@@ -444,6 +444,11 @@ export function bind(p: Protocol, h: ConnectionHandle | undefined): void {
   p[kConn] = h;
 }
 
+/** @internal Set on a Protocol class whose connections' async work (the
+ * timers, ticks and Promises its callbacks start) is not followed for log
+ * attribution: the stream handlers' (docs/streams.md, "Errors"). */
+export const kOwnAsync = Symbol("ownAsync");
+
 /** @internal What the runtime's own layers over a Protocol (the stream
  * sockets of socket.ts) reach of its connection: undefined before the
  * handoff and after the connection ended. */

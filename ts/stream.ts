@@ -6,7 +6,7 @@
 // is the thin layer between the engine's callbacks and the Socket.
 import { Server } from "net";
 import type { ClientInfo } from "./types";
-import { Protocol, type Action } from "./protocol";
+import { Protocol, kOwnAsync, type Action } from "./protocol";
 import type { Term } from "./term-types";
 import { Socket, SocketSide, kSide } from "./socket";
 
@@ -96,6 +96,11 @@ class StreamProtocol extends Protocol {
     });
     this.server.emit("connection", socket);
   }
+
+  /** A Node server starts async work of its own on every request (ticks,
+   * timers): following a connection into it would cost Node < 24 an async
+   * hook for each (docs/streams.md, "Errors"). */
+  readonly [kOwnAsync] = true;
 
   dataReceived(data: Buffer): Action {
     this.side?.received(data);

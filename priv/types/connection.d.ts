@@ -1,6 +1,6 @@
 import type { ClientInfo } from "./types";
 import type { ConnectionHost, ConnectionState, Start } from "./connection-host";
-import type { ConnectionHandle, Peer, Protocol, TimerKind } from "./protocol";
+import { type ConnectionHandle, type Peer, type Protocol, type TimerKind } from "./protocol";
 import type { Term } from "./term-types";
 import type { Transport, Upstream } from "./transport";
 import type { RawFd, Traffic } from "./fd-transport";
@@ -122,8 +122,9 @@ export declare class Connection implements Upstream {
     /** What a handler said: close now, or remember what to arm. */
     private apply;
     private connectionMade;
-    /** Runs a protocol callback with its connection named in what it logs; a
-     * throw ends the connection (logged) and gives FAILED. */
+    /** Runs a protocol callback with its connection named in what it logs, and
+     * in what it starts unless its class says otherwise; a throw ends the
+     * connection (logged) and gives FAILED. */
     private call;
     /** Runs a handler: what to arm next, or null when nothing is to be armed
      * now (its Promise is pending, or the connection ended). */

@@ -1,6 +1,7 @@
 import { Action, ClientInfo, Protocol, ReactorError } from "../../ts/index";
 import { Reactor, ReactorOptions } from "../../ts/reactor";
 import { ProtocolClass, ProtocolFactory, ProtocolTable } from "../../ts/protocol-table";
+import { Server } from "net";
 import { MemoryFds } from "./memory-fds";
 import { RecordingSink } from "./recording-sink";
 
@@ -660,6 +661,25 @@ describe("Reactor log attribution", () => {
     await sleep(10);
     expect(seen).toEqual([7, 7, 7]);
     expect(currentConnection()).toBeNull();
+  });
+
+  it("names a stream handler's connection in its listeners, not in what Node's server starts", async () => {
+    const seen: (number | null)[] = [];
+    const server = new Server((socket) => {
+      seen.push(currentConnection());
+      socket.on("data", () => {
+        seen.push(currentConnection());
+        setTimeout(() => seen.push(currentConnection()), 1);
+        void Promise.resolve().then(() => seen.push(currentConnection()));
+      });
+    });
+    const { io, r } = setup();
+    protocols.setProtocolFactory(server);
+    r.handoff(7, 3, {});
+    io.feed(3, "x");
+    r.readReady(7);
+    await sleep(10);
+    expect(seen).toEqual([7, 7, null, null]);
   });
 });
 
