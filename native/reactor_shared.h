@@ -50,6 +50,11 @@
 #define REACTOR_ACTION_READ_PENDING 2
 #define REACTOR_ACTION_WRITE_PENDING 3
 #define REACTOR_ACTION_CLOSE 4
+/* A lingering close handed to the poller: Node has sent the FIN and closed
+ * its copy of the fd; the poller reads and drops what the peer still sends
+ * until the peer's end, an error or the context's linger_max_bytes, then
+ * Erlang closes its copy (or at linger_timeout). */
+#define REACTOR_ACTION_LINGER 5
 #define REACTOR_ACTION_ACK 0x10
 /* Added to READ_PENDING when Node's last read of the fd took all the kernel
  * held (a short read, or EAGAIN) and Erlang has sent no READ since: bytes

@@ -24,7 +24,7 @@ export const MAX_ACTIONS_PER_BATCH = 1024;
 
 /** The code of each action Node sends. A handler's "continue" has none: Node
  * sends the action of the event it answers (Connection's toBatchAction). */
-export const ACTION_CODES: Readonly<Record<BatchAction, number>> = { read_pending: 2, write_pending: 3, close: 4 };
+export const ACTION_CODES: Readonly<Record<BatchAction, number>> = { read_pending: 2, write_pending: 3, close: 4, linger: 5 };
 /** Added to the code of a handoff's first answer (connectionMade's). */
 export const ACK = 0x10;
 /** Added to read_pending when the fd's last read drained it (RawFd.drained):
@@ -95,7 +95,7 @@ export class ActionBatch {
 
   push(id: number, action: BatchAction, ack = false, drained = false): void {
     this.words[2 * this.count] = id;
-    this.words[2 * this.count + 1] = ACTION_CODES[action] + (ack ? ACK : 0) + (drained && action === "read_pending" ? DRAINED : 0);
+    this.words[2 * this.count + 1] = ACTION_CODES[action] + (ack ? ACK : 0) + (drained && (action === "read_pending" || action === "linger") ? DRAINED : 0);
     if (++this.count === MAX_ACTIONS_PER_BATCH) this.seal();
   }
 

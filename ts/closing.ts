@@ -4,8 +4,10 @@
 // close_notify, then the FIN; then what the peer still sends is read and
 // dropped for a bounded time and size (RFC 9112 §9.6; cowboy's
 // linger_timeout, nginx's lingering_close), so that our close does not meet
-// unread bytes and become a reset that costs the peer our answer. A peer
-// that takes nothing is cut after close_timeout.
+// unread bytes and become a reset that costs the peer our answer; under
+// Erlang, its poller lingers on its own copy of the fd and Node's closes
+// once the FIN is out (the "linger" action). A peer that takes nothing is
+// cut after close_timeout.
 import type { Clock } from "./clock";
 import type { Connection, ConnectionHost } from "./connection";
 import { ReactorError, stackOf } from "./errors";
@@ -52,6 +54,10 @@ export class Ending {
       arm: (action) => this.tell(action),
       finished: () => this.lose(reason),
       done: (e) => this.destroy(e, true),
+      handOver: () => {
+        this.release("linger");
+        this.host.wake();
+      },
     });
     this.closing.run();
     if (!this.released) this.host.wake(); // from a timer or a promise, too: what it armed goes out
@@ -60,14 +66,21 @@ export class Ending {
   /** Abortive: the fd closes now, connectionLost(reason) runs if it has not. */
   destroy(reason: Error | undefined, tellErlang: boolean): void {
     if (this.released) return;
+    this.release(tellErlang ? "close" : undefined);
+    this.lose(reason);
+    this.host.wake();
+  }
+
+  /** Node's copy of the fd closes and the connection is forgotten; Erlang
+   * is told `action` (close, or linger on its own copy). */
+  private release(action: "close" | "linger" | undefined): void {
+    if (this.released) return;
     this.stop();
     this.released = true;
     this.closing?.dispose();
     this.top.close();
     this.host.forget(this.conn);
-    if (tellErlang) this.tell("close");
-    this.lose(reason);
-    this.host.wake();
+    if (action) this.tell(action);
   }
 
   /** What to arm, to Erlang; before the handoff's ack, into it. */
@@ -107,6 +120,9 @@ export interface CloseBounds {
   lingerTimeout: number;
   /** bytes it drops at most before it closes anyway; 0 = no bound but the time */
   lingerMaxBytes: number;
+  /** Erlang's poller lingers on its copy of the fd (the "linger" action):
+   * Node's closes once the FIN is out */
+  pollerLingers: boolean;
 }
 
 /** What a close tells its connection. */
@@ -117,6 +133,9 @@ export interface CloseHost {
   finished(): void;
   /** The close is over: release the fd (cut short with `reason`). */
   done(reason?: Error): void;
+  /** The FIN is out and the peer's end has not come: Node's part is over,
+   * the poller lingers (CloseBounds.pollerLingers). */
+  handOver(): void;
 }
 
 /** The bytes a protocol queued (its writeBuffer and datagrams). */
@@ -169,6 +188,10 @@ export class Closing {
     this.host.finished();
     if (this.over) return;
     if (!this.lingers || this.bounds.lingerTimeout <= 0) return this.end();
+    if (this.bounds.pollerLingers) {
+      this.dispose();
+      return this.host.handOver();
+    }
     this.phase = "lingering";
     this.timer = this.clock.setTimeout(() => this.end(), this.bounds.lingerTimeout);
     this.host.arm("read_pending");

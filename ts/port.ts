@@ -198,6 +198,8 @@ export class Port {
       closeTimeout: c.closeTimeout,
       lingerTimeout: c.lingerTimeout,
       lingerMaxBytes: c.lingerMaxBytes,
+      // Erlang's poller lingers on its copy of the fd (REACTOR_ACTION_LINGER)
+      pollerLingers: true,
       maxQueuedMessages: c.maxQueuedMessages,
       // Telemetry wants each end and each exception; without it they cost nothing.
       ...(c.telemetry

@@ -51,6 +51,10 @@ export interface ReactorOptions {
   lingerTimeout?: number;
   /** bytes that lingering read drops at most (0 = only the time bounds it) */
   lingerMaxBytes?: number;
+  /** the sink's far end lingers instead of Node (Erlang's poller: the
+   * "linger" action); false: Node reads and drops itself, as the test
+   * harness, which has no poller, does */
+  pollerLingers?: boolean;
   /** messages a connection holds while its protocol does not take them; one
    * more destroys it (EMESSAGEOVERFLOW) */
   maxQueuedMessages?: number;
@@ -123,6 +127,7 @@ export class Reactor implements ConnectionHost {
       closeTimeout: opts.closeTimeout ?? DEFAULTS.closeTimeout,
       lingerTimeout: opts.lingerTimeout ?? DEFAULTS.lingerTimeout,
       lingerMaxBytes: opts.lingerMaxBytes ?? DEFAULTS.lingerMaxBytes,
+      pollerLingers: opts.pollerLingers ?? false,
     };
     this.maxQueuedMessages = Math.max(1, opts.maxQueuedMessages ?? DEFAULTS.maxQueuedMessages);
     this.groups = new Groups(sink);

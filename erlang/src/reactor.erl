@@ -235,7 +235,7 @@ wait_drained(Ctxs, Deadline) ->
 
 connections(Ctx) ->
     try reactor_context:info(Ctx) of
-        #{connections := N, pending := P} -> N + P
+        #{connections := N, pending := P} = Info -> N + P + maps:get(lingering, Info, 0)
     catch
         exit:_ -> 0 % a context that is gone holds nothing
     end.

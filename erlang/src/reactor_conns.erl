@@ -5,9 +5,9 @@
 %% for its current Node, a drain (after take_over/1) for a replaced one.
 -module(reactor_conns).
 
--export([new/2, new/3, active/1, opening/1, is_empty/1, first_free/1, next_id/1, open/6,
+-export([new/2, new/3, active/1, opening/1, lingering/1, is_empty/1, first_free/1, next_id/1, open/6,
          acked/2, nacked/2, cycle/1, writable/1, peer/2, meta/2, ended/2, ids/1, take_over/1, act/3,
-         flush/1, close/2, close_all/1]).
+         flush/1, close/2, close_all/1, linger_timeout/2]).
 
 -export_type([table/0, act_result/0, meta/0]).
 
@@ -26,7 +26,7 @@
                %% Node's report of its end came before its close
                reported = false :: boolean()}).
 -record(table, {
-    %% the epoll set every connection's fd is armed in (reactor_nif:poller/1);
+    %% the epoll set every connection's fd is armed in (reactor_nif:poller/3);
     %% its select messages are {reactor_io, 0, read}
     poller :: reactor_nif:res(),
     %% the batch socket to Node (in the poller); selected for write, as
@@ -50,6 +50,11 @@
     %% does for one that ended in the handoff's own turn)
     opening = #{} :: #{pos_integer() => {reference(), pos_integer(), reactor_nif:res(), meta(), boolean()}},
     next_id = 1 :: pos_integer(),
+    %% lingering closes the poller took over from Node (act/3's `linger'):
+    %% how long each may take (ms; the poller keeps each one's deadline), and
+    %% the timer that ends those past it, while any may linger
+    linger_timeout = 0 :: non_neg_integer(),
+    linger_timer :: reference() | undefined,
     %% Who was at the other end of connections closed here, until Node's
     %% report of their end (a `closed' frame, sent only for telemetry) comes
     %% by the port, which may be after the close came by the batch socket.
@@ -67,6 +72,9 @@
 -define(PUMP_WORTH, 8).
 -define(PUMP_COOL, 16).
 
+%% The shortest wait (ms) between two sweeps of lingering connections.
+-define(LINGER_SWEEP_MIN, 10).
+
 %% The most ended connections remembered at once (reports outstanding).
 -define(MAX_ENDED, 65536).
 
@@ -79,11 +87,15 @@
 new(Poller, Batch) -> new(Poller, Batch, #{}).
 
 %% @doc The same, with options: `first_id' (a replacement's ids start after
-%% its predecessor's) and `hot_wait' (see cycle/1).
--spec new(reactor_nif:res(), reactor_nif:res(), #{first_id => pos_integer(), hot_wait => non_neg_integer()}) -> table().
+%% its predecessor's), `hot_wait' (see cycle/1) and `linger_timeout' (ms a
+%% linger taken over from Node may take; see act/3).
+-spec new(reactor_nif:res(), reactor_nif:res(),
+          #{first_id => pos_integer(), hot_wait => non_neg_integer(), linger_timeout => non_neg_integer(),
+            atom() => term()}) -> table().
 new(Poller, Batch, Opts) ->
     #table{poller = Poller, batch = Batch, next_id = maps:get(first_id, Opts, 1),
-           hot_wait = maps:get(hot_wait, Opts, 0), ended = ended_map()}.
+           hot_wait = maps:get(hot_wait, Opts, 0), linger_timeout = maps:get(linger_timeout, Opts, 0),
+           ended = ended_map()}.
 
 %% Node reports each end when telemetry is there (reactor_config:node_init/2).
 ended_map() ->
@@ -109,15 +121,25 @@ ids(#table{conns = C, opening = P}) -> maps:keys(C) ++ maps:keys(P).
 -spec take_over(table()) -> table().
 take_over(T = #table{poller = Poller, batch = B, conns = C, opening = P, unsent = U}) ->
     _ = reactor_nif:controlling_process(Poller, 0),
+    %% the old owner's timer would tell the old owner
+    T1 = T#table{linger_timer = undefined},
     %% a write select made by the old owner would tell the old owner
     U =:= <<>> orelse reactor_nif:select(B, write),
     maps:foreach(fun(Id, #conn{res = R}) -> _ = reactor_nif:controlling_process(R, Id) end, C),
     maps:foreach(fun(Id, {_, _, R, _, _}) -> _ = reactor_nif:controlling_process(R, Id) end, P),
-    T.
+    case reactor_nif:lingering(Poller) of
+        0 -> T1;
+        _ -> T1#table{linger_timer = erlang:start_timer(0, self(), reactor_linger)}
+    end.
 
 %% @doc Connections live and opening: what max_connections bounds.
 -spec active(table()) -> non_neg_integer().
 active(#table{conns = C, opening = P}) -> map_size(C) + map_size(P).
+
+%% @doc Connections the poller lingers on: Node is done with them, the BEAM
+%% still holds their fd (act/3's `linger').
+-spec lingering(table()) -> non_neg_integer().
+lingering(#table{poller = P}) -> reactor_nif:lingering(P).
 
 %% @doc Connections opening: handoffs Node has not answered yet.
 -spec opening(table()) -> non_neg_integer().
@@ -256,14 +278,22 @@ meta(Id, #table{conns = C, opening = P}) ->
 
 %% @doc What Node answered for a connection: poll its fd for reading or
 %% writing, or forget it (Node closed its copy already, or the action was not
-%% one: then both copies close).
--spec act(pos_integer(), reactor_wire:action() | {invalid, binary()}, table()) -> {act_result(), table()}.
+%% one: then both copies close). `linger': Node sent its FIN and closed its
+%% copy; the poller reads and drops what the peer still sends until its end
+%% (then cycle/1 says `close'), for `linger_timeout' ms at most
+%% (linger_timeout/2). `lingering': the poller took such a linger over
+%% itself, in the turn that said so; only its time is started here.
+-spec act(pos_integer(), reactor_wire:action() | lingering | {invalid, binary()}, table()) -> {act_result(), table()}.
 act(Id, Action, T = #table{conns = Conns}) ->
     case Conns of
         #{Id := C} ->
             case Action of
                 read_pending -> arm(Id, C, read, T);
                 write_pending -> arm(Id, C, write, T);
+                linger ->
+                    {armed, T1} = arm(Id, C, linger, T),
+                    {armed, lingers(T1)};
+                lingering -> {armed, lingers(T)};
                 close ->
                     ok = reactor_nif:close(C#conn.res, false),
                     {closed, forget(Id, C, T)};
@@ -278,6 +308,32 @@ act(Id, Action, T = #table{conns = Conns}) ->
 arm(Id, #conn{res = Res}, Mode, T = #table{arms = Arms}) ->
     {armed, T#table{arms = [{Id, Res, Mode} | Arms]}}.
 
+%% A connection began to linger: the timer runs while any may.
+lingers(T = #table{linger_timer = undefined, linger_timeout = Ms}) ->
+    T#table{linger_timer = erlang:start_timer(Ms, self(), reactor_linger)};
+lingers(T) ->
+    T.
+
+%% @doc The linger timer `{timeout, TRef, reactor_linger}' fired: the
+%% connections whose linger passed `linger_timeout' are closed here (as
+%% cowboy's linger_timeout and nginx's lingering_time end theirs), and the
+%% timer is set for the next deadline, ?LINGER_SWEEP_MIN ms or a tenth of
+%% `linger_timeout' away at the soonest (one sweep ends a burst of them).
+%% Returns their ids; `stale' for a timer this table did not start (a drain
+%% took it over).
+-spec linger_timeout(reference(), table()) -> {[pos_integer()], table()} | stale.
+linger_timeout(TRef, T = #table{linger_timer = TRef, poller = P, linger_timeout = Ms}) ->
+    {Ids, Next} = reactor_nif:linger_expired(P),
+    Closed = [Id || Id <- Ids, is_map_key(Id, T#table.conns)],
+    T1 = lists:foldl(fun(Id, Acc) -> {ok, Acc1} = close(Id, false, Acc), Acc1 end, T, Closed),
+    Timer = case Next of
+                none -> undefined;
+                _ -> erlang:start_timer(max(Next, max(?LINGER_SWEEP_MIN, Ms div 10)), self(), reactor_linger)
+            end,
+    {Closed, T1#table{linger_timer = Timer}};
+linger_timeout(_, _) ->
+    stale.
+
 %% @doc Arm what act/3 decided since the last flush, in one NIF call. An arm
 %% whose connection closed since it was decided (a handoff's ack and Node's
 %% close in the same turn, or Erlang's close between them) is dropped: the
@@ -287,7 +343,9 @@ arm(Id, #conn{res = Res}, Mode, T = #table{arms = Arms}) ->
 flush(T = #table{arms = []}) ->
     {[], T};
 flush(T = #table{poller = Poller, arms = Arms, conns = Conns}) ->
-    Live = [{Res, Mode} || {Id, Res, Mode} <- lists:reverse(Arms), is_live(Id, Res, Conns)],
+    %% the newest arm of each connection (Arms is newest first): arming it
+    %% twice in a row would poll it twice
+    Live = [{Res, Mode} || {Id, Res, Mode} <- lists:ukeysort(1, Arms), is_live(Id, Res, Conns)],
     Failed = case Live of
                  [] -> [];
                  _ -> reactor_nif:arm(Poller, Live)
@@ -307,10 +365,12 @@ is_live(Id, Res, Conns) ->
 
 %% @doc Close the BEAM's copy of a live connection's fd.
 -spec close(pos_integer(), table()) -> {ok, table()} | {error, not_found}.
-close(Id, T = #table{conns = Conns}) ->
+close(Id, T) -> close(Id, true, T).
+
+close(Id, Shutdown, T = #table{conns = Conns}) ->
     case Conns of
         #{Id := C} ->
-            ok = reactor_nif:close(C#conn.res, true),
+            ok = reactor_nif:close(C#conn.res, Shutdown),
             {ok, forget(Id, C, T)};
         _ ->
             {error, not_found}

@@ -126,7 +126,9 @@ close(Ctx, ConnId) ->
 
 %% @doc Counters: connections, bytes_in, bytes_out, buffered (bytes queued in
 %% writeBuffers), events, errors, handoffs, refused, closed, pending (handoffs
-%% Node has not answered yet: connections opening), frames_to_node, frames_from_node (control, on the port), batches_to_node,
+%% Node has not answered yet: connections opening), lingering (connections
+%% Node is done with whose lingering close the BEAM's poller still reads:
+%% their fds are held until the peer's end or `linger_timeout'), frames_to_node, frames_from_node (control, on the port), batches_to_node,
 %% batches_from_node (the per-event path, on the batch socket), os_pid, draining;
 %% the bridge's calls_in_flight, beam_calls_in_flight, beam_sends_dropped;
 %% messages (reactor:send/2, reactor:publish/2): messages_delivered (the
@@ -139,7 +141,8 @@ info(Ctx) -> gen_server:call(Ctx, info, 10000).
 %% @doc Every live connection: `id', `ref' (its reactor:conn_ref(), for
 %% reactor:send/2), `peer', `type', `transport' (`proxy', `tls'), `bytes_in', `bytes_out', `age' (ms), `state' (opening | reading |
 %% writing | paused | closing: flushing or lingering), and `draining => true' for
-%% those of a replaced Node.
+%% those of a replaced Node. A connection whose lingering close the poller took
+%% over (Node's part is done) is not listed: info/1 counts it as `lingering'.
 -spec connections(context()) -> [#{atom() => term()}] | {error, not_running}.
 connections(Ctx) ->
     case request(Ctx, connections, 10000) of
@@ -247,7 +250,10 @@ init({Id, Opts}) ->
         throw:Why -> {stop, Why}
     end.
 
-table_opts(Opts) -> #{hot_wait => reactor_config:get(hot_wait, Opts), bridge => reactor_bridge:new(Opts)}.
+table_opts(Opts) ->
+    #{hot_wait => reactor_config:get(hot_wait, Opts), bridge => reactor_bridge:new(Opts),
+      linger_timeout => reactor_config:get(linger_timeout, Opts),
+      linger_max_bytes => reactor_config:get(linger_max_bytes, Opts)}.
 
 start_node(Id, Opts) ->
     try reactor_config:node_init(Id, Opts) of

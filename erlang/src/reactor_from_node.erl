@@ -108,6 +108,13 @@ message({'$reactor_message', Id, Encoded} = M, Sv) when is_integer(Id), is_binar
         sent -> {ok, Sv, none};
         not_here -> {ok, Sv, {not_here, Id, M}}
     end;
+message({timeout, TRef, reactor_linger}, Sv = #served{conns = T}) ->
+    case reactor_conns:linger_timeout(TRef, T) of
+        {Closed, T1} ->
+            {ok, reactor_served:count(closed, length(Closed), Sv#served{conns = T1}), none};
+        stale ->
+            {ok, Sv, none}
+    end;
 message({'$reactor_publish', G, Encoded}, Sv) when is_binary(G), is_binary(Encoded) ->
     ok = reactor_served:publish(G, Encoded, Sv),
     {ok, Sv, none};
@@ -215,6 +222,7 @@ stats(NodeStats, #served{counters = C, conns = T, frames = F, node = N, bridge =
     Info = maps:merge(maps:merge(maps:remove(node_errors, C), NodeStats), reactor_bridge:in_flight(B)),
     Info#{errors => maps:get(errors, NodeStats, 0) + NodeErrors,
           pending => reactor_conns:opening(T),
+          lingering => reactor_conns:lingering(T),
           frames_to_node => counters:get(F, 1),
           frames_from_node => counters:get(F, 2),
           batches_to_node => counters:get(F, 3),

@@ -2,21 +2,21 @@
 %%
 %% An fd given to {@link open/2} is owned by the calling process: polled with
 %% enif_select, one-shot (`select/2' arms one `{reactor_io, Id, read | write}'
-%% message), or armed in a poller (`poller/1', `arm/2', `cycle/1'), and closed
+%% message), or armed in a poller (`poller/3', `arm/2', `cycle/1'), and closed
 %% exactly once by `close/2' or when the owner dies. Every resource has one
 %% role, fixed when it is made: a connection's fd or Node's stderr FIFO
 %% (open/2), a listener (open/2 of a listening socket), a batch socket
-%% (batch_pair/0) or a poller (poller/1); native/nif/reactor_nif.h documents
+%% (batch_pair/0) or a poller (poller/3); native/nif/reactor_nif.h documents
 %% which fields and calls each role uses.
 -module(reactor_nif).
 
 -export([fd_info/1, open/2, controlling_process/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1,
-         open_fifo/1, read/2, batch_pair/0, poller/1, arm/2, cycle/1, pump/3, send_batch/2]).
+         open_fifo/1, read/2, batch_pair/0, poller/3, linger_expired/1, lingering/1, arm/2, cycle/1, pump/3, send_batch/2]).
 
 -on_load(load/0).
 
 -nifs([fd_info/1, open/2, controlling_process/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1,
-         open_fifo/1, read/2, batch_pair/0, poller/1, arm/2, cycle/1, pump/3, send_batch/2]).
+         open_fifo/1, read/2, batch_pair/0, poller/3, linger_expired/1, lingering/1, arm/2, cycle/1, pump/3, send_batch/2]).
 
 -type res() :: reference().
 -export_type([res/0]).
@@ -80,18 +80,34 @@ batch_pair() -> erlang:nif_error(not_loaded).
 %% @doc A new epoll set for a context's connections, owned by the caller,
 %% with the batch socket in it; `select(Poller, read)' sends
 %% `{reactor_io, 0, read}' when a connection is ready or Node has answered.
--spec poller(res()) -> {ok, res()} | {error, term()}.
-poller(_Batch) -> erlang:nif_error(not_loaded).
+%% A connection armed to linger (arm/2) lingers `LingerTimeoutMs' at most
+%% (linger_expired/1) and drops at most `LingerMaxBytes' of what its peer
+%% still sends (0: no bound but the time).
+-spec poller(res(), non_neg_integer(), non_neg_integer()) -> {ok, res()} | {error, term()}.
+poller(_Batch, _LingerTimeoutMs, _LingerMaxBytes) -> erlang:nif_error(not_loaded).
 
-%% @doc Arm each fd one-shot in the poller, in one call. Returns the ids that
-%% could not be armed, with why. badarg unless `Poller' is a poller and each
-%% fd a connection's (open/2 of a non-listening fd).
--spec arm(res(), [{res(), read | write}]) -> [{integer(), term()}].
+%% @doc The lingering connections past their deadline, whose linger is over
+%% (the caller closes them), and the ms until the next deadline, or `none'
+%% when no other lingers. A scan of the poller's members.
+-spec linger_expired(res()) -> {[pos_integer()], non_neg_integer() | none}.
+linger_expired(_Poller) -> erlang:nif_error(not_loaded).
+
+%% @doc How many connections the poller holds alone: handed to it to linger
+%% (Node's copy closed) and not closed yet.
+-spec lingering(res()) -> non_neg_integer().
+lingering(_Poller) -> erlang:nif_error(not_loaded).
+
+%% @doc Arm each fd in the poller, in one call: for reading, for writing, or
+%% `linger' (Node has closed its copy after its FIN: the poller reads and
+%% drops until the peer's end, then cycle/1 returns `{Id, close}'). Returns
+%% the ids that could not be armed, with why. badarg unless `Poller' is a
+%% poller and each fd a connection's (open/2 of a non-listening fd).
+-spec arm(res(), [{res(), read | write | linger}]) -> [{integer(), term()}].
 arm(_Poller, _Arms) -> erlang:nif_error(not_loaded).
 
--type action() :: read_pending | write_pending | close.
--type cycle_result() :: {pos_integer(), action() | {ack, action()} | {invalid, non_neg_integer()}
-                                        | {poll_failed, term()}}.
+-type action() :: read_pending | write_pending | close | linger.
+-type cycle_result() :: {pos_integer(), action() | {ack, action()} | lingering
+                                        | {invalid, non_neg_integer()} | {poll_failed, term()}}.
 
 %% @doc One turn of the hot path, never waiting: Node's action batches (how
 %% many) applied in the poller (what only Erlang can handle comes back, in order),

@@ -16,10 +16,12 @@
 %% Not opaque: reactor_from_node and reactor_handoff work on its record
 %% (reactor_served.hrl); the processes that hold one call the functions here.
 -type served() :: #served{}.
+-type opts() :: #{hot_wait => non_neg_integer(), bridge => reactor_bridge:bridge(),
+                  linger_timeout => non_neg_integer(), linger_max_bytes => non_neg_integer()}.
 
 %% @doc What a context serves with Node `Node'; `Opts' are reactor_conns:new/3's
 %% and the bridge's (reactor_bridge:new/1).
--spec new(term(), reactor_node:node_proc(), #{hot_wait => non_neg_integer(), bridge => reactor_bridge:bridge()}) -> served().
+-spec new(term(), reactor_node:node_proc(), opts()) -> served().
 new(Id, Node, Opts) ->
     #served{id = Id, node = Node, conns = conns(Node, Opts), frames = counters:new(5, []),
             bridge = bridge(Opts)}.
@@ -30,8 +32,7 @@ bridge(_) -> reactor_bridge:new(#{}).
 %% @doc What a context serves with `Node', the replacement of `Old''s: ids
 %% go on after Old's (so that a connection's id says which Node has it), and
 %% so do the counters; Old's connections, calls and queries stay Old's.
--spec successor(reactor_node:node_proc(), #{hot_wait => non_neg_integer(), bridge => reactor_bridge:bridge()},
-                served()) -> served().
+-spec successor(reactor_node:node_proc(), opts(), served()) -> served().
 successor(Node, Opts, #served{id = Id, conns = T, frames = F, counters = C}) ->
     #served{id = Id, node = Node, conns = conns(Node, Opts#{first_id => reactor_conns:first_free(T)}),
             frames = F, counters = C, bridge = bridge(Opts)}.
@@ -40,7 +41,7 @@ successor(Node, Opts, #served{id = Id, conns = T, frames = F, counters = C}) ->
 %% socket in it, selected by this process.
 conns(Node, Opts) ->
     B = reactor_node:batch(Node),
-    {ok, P} = reactor_nif:poller(B),
+    {ok, P} = reactor_nif:poller(B, maps:get(linger_timeout, Opts, 0), maps:get(linger_max_bytes, Opts, 0)),
     ok = reactor_nif:select(P, read),
     reactor_conns:new(P, B, Opts).
 

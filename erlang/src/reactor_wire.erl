@@ -24,7 +24,7 @@
 %% with `starttls', the configuration Protocol.startTls takes later.
 -type transport() :: #{proxy := boolean(), tls := false | id(), starttls => id(), nodelay => true}.
 %% What Node answers for a connection (codes in its action batches).
--type action() :: read_pending | write_pending | close.
+-type action() :: read_pending | write_pending | close | linger.
 -type log_level() :: error | warning | notice | info | debug.
 -type from_node() ::
     ready

@@ -14,6 +14,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Entries one turn applies before it yields (the socket stays readable and
  * the poller fires again): a bound on one NIF call's work. */
@@ -34,10 +35,14 @@
 _Static_assert(REACTOR_ACTION_ENTRY_BYTES == 2 * sizeof(uint32_t), "an action entry is (u32 id, u32 code)");
 _Static_assert(REACTOR_READY_ENTRY_BYTES == sizeof(uint32_t), "a ready entry is one u32");
 
-/* The connections one turn sends to Node. */
+/* The connections one turn sends to Node, and the lingering ones whose
+ * linger is over (Erlang closes them): each of a turn's two epoll_waits
+ * takes at most REACTOR_READY_MAX events. */
 typedef struct {
     uint32_t ids[REACTOR_READY_MAX];
     unsigned n;
+    uint32_t over[2 * REACTOR_READY_MAX];
+    unsigned nover;
 } ready_list;
 
 /* m's connection goes to Node, for what it was armed for: it is Node's until
@@ -48,13 +53,44 @@ static void deliver(ready_list *r, member *m, int write) {
     m->armed = 0;
 }
 
+/* A lingering m reads and drops what its peer sent: 1 when the linger is
+ * over (the peer's end, an error, or the poller's linger_max dropped), 0
+ * while it waits for more. Reads that never drain poll m afresh, so a
+ * flood is dropped a turn at a time. */
+static int linger_drain(rfd *p, member *m) {
+    for (int i = 0; i < LINGER_READS;) {
+        ssize_t n = read(m->fd, p->scratch, LINGER_CHUNK);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            m->seen &= (unsigned char)~SEEN_IN;
+            return 0;
+        }
+        if (n <= 0) return 1;
+        m->dropped += (uint64_t)n;
+        if (p->linger_max && m->dropped >= p->linger_max) return 1;
+        i++;
+    }
+    if (poller_arm(p, m, EPOLL_CTL_MOD, 0)) return 1;
+    m->armed = ARMED_LINGER; /* its deadline stays */
+    return 0;
+}
+
+/* m's linger is over: Erlang closes it (the poller has nothing more to do). */
+static void lingered(ready_list *r, member *m) {
+    r->over[r->nover++] = m->id;
+    m->armed = 0;
+}
+
 /* What epoll_wait said of m: sent to Node when it is what m waits for,
- * kept in m->seen otherwise (m is Node's, or waits for the other kind). */
-static void harvest(ready_list *r, member *m, uint32_t events) {
+ * kept in m->seen otherwise (m is Node's, or waits for the other kind);
+ * dropped when m lingers. */
+static void harvest(rfd *p, ready_list *r, member *m, uint32_t events) {
     if (events & EPOLLIN) m->seen |= SEEN_IN;
     if (events & SEEN_END_EVENTS) m->seen |= SEEN_END;
     if (events & SEEN_OUT_EVENTS) m->seen |= SEEN_OUT;
-    if (m->armed == ARMED_READ && (m->seen & READABLE)) deliver(r, m, 0);
+    if (m->armed == ARMED_LINGER) {
+        if ((m->seen & READABLE) && linger_drain(p, m)) lingered(r, m);
+    } else if (m->armed == ARMED_READ && (m->seen & READABLE)) deliver(r, m, 0);
     else if (m->armed == ARMED_WRITE && (m->seen & SEEN_OUT)) deliver(r, m, 1);
 }
 
@@ -67,7 +103,7 @@ static int poll_set(rfd *p, ready_list *r) {
         uint64_t d = evs[i].data.u64;
         member *m;
         if (d == POLL_BATCH) answered = 1;
-        else if ((m = members_find(p->members, (unsigned)d))) harvest(r, m, evs[i].events);
+        else if ((m = members_find(p->members, (unsigned)d))) harvest(p, r, m, evs[i].events);
         /* else: it left the set (closed by Erlang) after its edge came */
     }
     return answered;
@@ -78,6 +114,7 @@ static ERL_NIF_TERM action_term(unsigned code) {
     case REACTOR_ACTION_READ_PENDING: return am_read_pending;
     case REACTOR_ACTION_WRITE_PENDING: return am_write_pending;
     case REACTOR_ACTION_CLOSE: return am_close;
+    case REACTOR_ACTION_LINGER: return am_linger;
     default: return 0;
     }
 }
@@ -95,6 +132,26 @@ static ERL_NIF_TERM apply_action(ErlNifEnv *env, rfd *p, ready_list *r, unsigned
     /* a close, or a connection this set does not hold (closed here while Node
      * answered, or acked in this very batch): Erlang decides */
     if (!m || what == am_close) return enif_make_tuple2(env, id_t, what);
+    if (what == am_linger) {
+        /* Node's copy is closed: from here on the fd is the poller's to drain,
+         * and Erlang's to close (`lingering': its linger_timeout starts) */
+        if ((code & REACTOR_ACTION_DRAINED) && !m->out) {
+            poller_linger(p, m);
+            if ((m->seen & READABLE) && linger_drain(p, m)) {
+                m->armed = 0;
+                return enif_make_tuple2(env, id_t, am_close);
+            }
+        } else {
+            int e = poller_arm(p, m, EPOLL_CTL_MOD, 0);
+            poller_linger(p, m);
+            if (e) {
+                m->armed = 0;
+                return enif_make_tuple2(env, id_t, enif_make_tuple2(env, am_poll_failed, errno_term(env, e)));
+            }
+            (*polled)++;
+        }
+        return enif_make_tuple2(env, id_t, am_lingering);
+    }
     if (what == am_read_pending && (code & REACTOR_ACTION_DRAINED) && !m->out && r->n < REACTOR_READY_MAX) {
         /* what came after Node's last read is in m->seen, or comes as an edge */
         m->armed = ARMED_READ;
@@ -112,7 +169,7 @@ static ERL_NIF_TERM apply_action(ErlNifEnv *env, rfd *p, ready_list *r, unsigned
 
 /* What turns have done so far in one NIF call. */
 typedef struct {
-    ERL_NIF_TERM out[CYCLE_MAX_ACTIONS + REACTOR_ACTIONS_MAX]; /* Results, in order */
+    ERL_NIF_TERM out[CYCLE_MAX_ACTIONS + REACTOR_ACTIONS_MAX + 2 * REACTOR_READY_MAX]; /* Results, in order */
     unsigned nout;
     unsigned ready;   /* connections sent to Node as ready */
     unsigned sent;    /* ready batches sent */
@@ -179,6 +236,7 @@ static ERL_NIF_TERM read_batches(ErlNifEnv *env, rfd *p, tally *t) {
 static ERL_NIF_TERM turn(ErlNifEnv *env, rfd *p, tally *t) {
     ready_list *r = &t->r;
     r->n = 0;
+    r->nover = 0;
     t->polled = 0;
     enif_mutex_lock(p->lock);
     if (rfd_gone(p) || p->fd < 0) {
@@ -197,6 +255,8 @@ static ERL_NIF_TERM turn(ErlNifEnv *env, rfd *p, tally *t) {
     }
     /* an answer that polled its fd afresh: ready already, it goes in this batch */
     if (t->polled && r->n < REACTOR_READY_MAX) poll_set(p, r);
+    for (unsigned i = 0; i < r->nover; i++)
+        t->out[t->nout++] = enif_make_tuple2(env, enif_make_uint(env, r->over[i]), am_close);
     if (r->n && p->batch_fd >= 0) {
         size_t bytes = r->n * REACTOR_READY_ENTRY_BYTES;
         ssize_t s;
@@ -228,9 +288,10 @@ static ERL_NIF_TERM turn_error(ErlNifEnv *env, ERL_NIF_TERM why, tally *t) {
 
 /* cycle(Poller) -> {Events, Batches, Results, Unsent} | {error, closed | {bad_batch, _}}
  * One turn of the hot path, never waiting: Node's Batches applied (Results:
- * the entries only Erlang can handle, in order: {Id, close}, {Id, {ack, A}},
- * {Id, A} for an id not in the set, {Id, {invalid, Code}},
- * {Id, {poll_failed, Reason}}), then the Events connections ready now sent to
+ * the entries only Erlang can handle, in order: {Id, close} (Node's, or a
+ * linger that is over), {Id, {ack, A}}, {Id, A} for an id not in the set,
+ * {Id, lingering} (a linger taken over here: its timeout is Erlang's),
+ * {Id, {invalid, Code}}, {Id, {poll_failed, Reason}}), then the Events connections ready now sent to
  * Node as one batch. Unsent is that batch when Node's end is full (<<>>
  * otherwise): the caller sends it with send_batch/2 once the socket is
  * writable. The caller selects the poller again. */

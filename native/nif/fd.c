@@ -1,5 +1,5 @@
 /* A resource's life, for every role: made (open/2 here; batch_pair/0 and
- * poller/1 in poller.c), owned and monitored, selected one-shot, handed to
+ * poller/3 in poller.c), owned and monitored, selected one-shot, handed to
  * another owner, closed exactly once (through enif_select's STOP when it may
  * be in the BEAM's poll set), and closed with its owner when that dies. */
 #include "reactor_nif.h"
@@ -13,14 +13,18 @@
 #include <unistd.h>
 
 /* Out of its poller first: the poller keys its registration by this fd
- * number, and Node's copy keeps the socket (and so the registration) alive.
- * Called with r's lock held; takes the poller's (the lock order). */
+ * number, and Node's copy keeps the socket (and so the registration) alive;
+ * unless Node's copy is closed already (a linger handed over): then the
+ * close that follows takes it out. Called with r's lock held; takes the
+ * poller's (the lock order). */
 static void rfd_leave_poller(rfd *r) {
     rfd *p = r->poller;
     if (!p) return;
     r->poller = NULL;
     enif_mutex_lock(p->lock);
-    if (p->fd >= 0 && r->fd >= 0) epoll_ctl(p->fd, EPOLL_CTL_DEL, r->fd, NULL);
+    member *m = r->role == ROLE_BATCH ? NULL : members_find(p->members, r->reg_id);
+    if (p->fd >= 0 && r->fd >= 0 && !(m && m->sole)) epoll_ctl(p->fd, EPOLL_CTL_DEL, r->fd, NULL);
+    if (m && m->sole) p->nlinger--;
     if (r->role == ROLE_BATCH) {
         if (p->batch_fd == r->fd && r->fd >= 0) p->batch_fd = -1;
     } else {
@@ -90,6 +94,7 @@ void rfd_dtor(ErlNifEnv *env, void *obj) {
     if (r->role == ROLE_POLLER && r->await_fd >= 0) close(r->await_fd);
     members_free(r->members);
     if (r->rbuf) enif_free(r->rbuf);
+    if (r->scratch) enif_free(r->scratch);
     if (r->lock) enif_mutex_destroy(r->lock);
 }
 

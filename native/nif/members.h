@@ -6,6 +6,7 @@
 #define REACTOR_NIF_MEMBERS_H
 
 #include <erl_nif.h>
+#include <stdint.h>
 #include <string.h>
 
 /* A member's fd sits in the epoll set edge-triggered (EPOLLIN | EPOLLOUT |
@@ -13,17 +14,30 @@
  * no epoll_ctl. What one-shot arming gave, these bits keep:
  *   armed  what Node waits for: ARMED_READ, ARMED_WRITE, or 0 while the
  *          connection is Node's (sent as ready, not answered yet);
+ *          ARMED_LINGER: nothing, Node is done with it (REACTOR_ACTION_LINGER):
+ *          the poller reads and drops what comes until the peer's end;
  *   seen   readiness harvested from the set and not yet sent to Node as that
  *          kind of event: SEEN_IN (bytes), SEEN_OUT (room), SEEN_END (the
  *          peer's FIN, a hang-up or an error: a state, not an edge, so it
  *          stays: a short read before the EOF does not drain it).
  * An edge that comes while the connection is Node's is kept in `seen' and
  * sent when Node answers; sending an event clears its kind of `seen'.
- *   out    EPOLLOUT is in its mask (POLL_EVENTS in reactor_nif.h). */
-enum { ARMED_READ = 1, ARMED_WRITE = 2 };
+ *   out    EPOLLOUT is in its mask (POLL_EVENTS in reactor_nif.h);
+ *   sole   the BEAM's copy is the fd's last (Node closed its own before it
+ *          handed the linger over): its close takes it out of the set, and
+ *          no EPOLL_CTL_DEL is needed;
+ *   dropped  bytes a lingering connection has dropped;
+ *   deadline when its linger ends at the latest (CLOCK_MONOTONIC ms). */
+enum { ARMED_READ = 1, ARMED_WRITE = 2, ARMED_LINGER = 3 };
 enum { SEEN_IN = 1, SEEN_OUT = 2, SEEN_END = 4 };
 
-typedef struct { unsigned id; int fd; unsigned char armed, seen, out; } member;
+typedef struct {
+    unsigned id;
+    int fd;
+    unsigned char armed, seen, out, sole;
+    uint64_t dropped;
+    int64_t deadline;
+} member;
 typedef struct members { member *slots; unsigned cap, used; } members;
 
 static inline unsigned members_slot(const members *m, unsigned id) {
@@ -42,7 +56,7 @@ static inline member *members_find(members *m, unsigned id) {
 static inline void members_place(members *m, unsigned id, int fd) {
     unsigned i = members_slot(m, id);
     while (m->slots[i].id) i = (i + 1) & (m->cap - 1);
-    m->slots[i] = (member){id, fd, 0, 0, 0};
+    m->slots[i] = (member){id, fd, 0, 0, 0, 0, 0, 0};
     m->used++;
 }
 

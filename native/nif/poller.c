@@ -41,20 +41,29 @@ NIF(nif_batch_pair) {
     return enif_make_tuple3(env, am_ok, t, enif_make_int(env, sv[1]));
 }
 
-/* poller(Batch) -> {ok, Poller} | {error, Reason}: a new epoll set, owned by
- * the caller, with the batch socket in it (select/2 it for read to hear when
- * a connection is ready or Node has answered; its messages carry id 0). A
- * batch socket has one poller. */
+/* poller(Batch, LingerTimeoutMs, LingerMaxBytes) -> {ok, Poller} | {error, Reason}:
+ * a new epoll set, owned by the caller, with the batch socket in it
+ * (select/2 it for read to hear when a connection is ready or Node has
+ * answered; its messages carry id 0). A batch socket has one poller. A
+ * lingering connection lingers LingerTimeoutMs at most (linger_expired/1
+ * says which are past it) and drops at most LingerMaxBytes (0: no bound
+ * but the time). */
 NIF(nif_poller) {
     rfd *b;
+    unsigned linger_timeout;
+    ErlNifUInt64 linger_max;
     (void)argc;
-    if (!enif_get_resource(env, argv[0], rfd_type, (void **)&b)) return enif_make_badarg(env);
+    if (!enif_get_resource(env, argv[0], rfd_type, (void **)&b) || !enif_get_uint(env, argv[1], &linger_timeout) ||
+        !enif_get_uint64(env, argv[2], &linger_max))
+        return enif_make_badarg(env);
     int fd = epoll_create1(EPOLL_CLOEXEC);
     if (fd < 0) return error_errno(env, errno);
     rfd *p = rfd_new(env, ROLE_POLLER, fd, 0);
     members *m = enif_alloc(sizeof *m);
     uint32_t *rbuf = enif_alloc(REACTOR_ACTIONS_MAX * REACTOR_ACTION_ENTRY_BYTES * RECV_BATCHES);
-    if (!p || !m || !rbuf) {
+    unsigned char *scratch = enif_alloc(LINGER_CHUNK);
+    if (!p || !m || !rbuf || !scratch) {
+        if (scratch) enif_free(scratch);
         if (m) enif_free(m);
         if (rbuf) enif_free(rbuf);
         if (p) enif_release_resource(p); /* its dtor closes fd */
@@ -64,6 +73,9 @@ NIF(nif_poller) {
     memset(m, 0, sizeof *m);
     p->members = m;
     p->rbuf = rbuf;
+    p->scratch = scratch;
+    p->linger_timeout = linger_timeout;
+    p->linger_max = linger_max;
     p->await_fd = -1;
     int e = 0;
     enif_mutex_lock(b->lock);
@@ -94,12 +106,14 @@ NIF(nif_poller) {
     return ok_resource(env, p);
 }
 
-/* arm(Poller, [{Conn, read | write}]) -> [{Id, Reason}]: each fd armed in
- * the poller (registered, under its id, on its first arming; armed again,
- * its readiness is taken afresh: EPOLL_CTL_MOD polls it);
+/* arm(Poller, [{Conn, read | write | linger}]) -> [{Id, Reason}]: each fd
+ * armed in the poller (registered, under its id, on its first arming; armed
+ * again, its readiness is taken afresh: EPOLL_CTL_MOD polls it); `linger':
+ * Node has closed its copy, the poller reads and drops until the peer's end
+ * (REACTOR_ACTION_LINGER);
  * what could not be armed is returned with why, and its connection must
  * close. badarg unless Poller is a POLLER and each Conn a CONN (the batch
- * socket joins its poller by poller/1, never by arm/2). */
+ * socket joins its poller by poller/3, never by arm/2). */
 NIF(nif_arm) {
     rfd *p, *r;
     ERL_NIF_TERM list = argv[1], head, failed = enif_make_list(env, 0);
@@ -113,7 +127,7 @@ NIF(nif_arm) {
         if (!enif_get_tuple(env, head, &arity, &pair) || arity != 2 ||
             !enif_get_resource(env, pair[0], rfd_type, (void **)&r) || r->role != ROLE_CONN)
             return enif_make_badarg(env);
-        int write = enif_is_identical(pair[1], am_write);
+        int write = enif_is_identical(pair[1], am_write), linger = enif_is_identical(pair[1], am_linger);
         int e = 0;
         enif_mutex_lock(r->lock);
         if (r->state != FD_OPEN || r->fd < 0 || r->id <= 0 || (r->poller && r->poller != p)) {
@@ -124,9 +138,13 @@ NIF(nif_arm) {
                 e = EBADF;
             } else if (!r->poller && !members_put(p->members, (unsigned)r->id, r->fd)) {
                 e = ENOMEM;
-            } else if ((e = poller_arm(p, members_find(p->members, (unsigned)r->id),
-                                       r->poller ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, write)) && !r->poller) {
-                members_del(p->members, (unsigned)r->id);
+            } else {
+                member *m = members_find(p->members, (unsigned)r->id);
+                if ((e = poller_arm(p, m, r->poller ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, write))) {
+                    if (!r->poller) members_del(p->members, (unsigned)r->id);
+                } else if (linger) {
+                    poller_linger(p, m);
+                }
             }
             enif_mutex_unlock(p->lock);
             if (!e && !r->poller) {
@@ -166,4 +184,42 @@ NIF(nif_send_batch) {
     if (s == -2) return error_closed(env);
     if (s < 0) return e == EAGAIN || e == EWOULDBLOCK ? enif_make_tuple2(env, am_error, am_eagain) : error_errno(env, e);
     return am_ok;
+}
+
+/* linger_expired(Poller) -> {[Id], NextMs | none}: the lingering connections
+ * past their deadline, whose lingers are over here (Erlang closes them), and
+ * how long until the next deadline of those left. A scan of the members:
+ * Erlang calls it from a timer, not per event. */
+NIF(nif_linger_expired) {
+    rfd *p;
+    ERL_NIF_TERM ids = enif_make_list(env, 0);
+    (void)argc;
+    if (!enif_get_resource(env, argv[0], rfd_type, (void **)&p) || p->role != ROLE_POLLER) return enif_make_badarg(env);
+    int64_t now = monotonic_ms(), next = -1;
+    enif_mutex_lock(p->lock);
+    members *ms = p->members;
+    for (unsigned i = 0; ms && i < ms->cap; i++) {
+        member *m = &ms->slots[i];
+        if (!m->id || m->armed != ARMED_LINGER) continue;
+        if (m->deadline <= now) {
+            m->armed = 0;
+            ids = enif_make_list_cell(env, enif_make_uint(env, m->id), ids);
+        } else if (next < 0 || m->deadline - now < next) {
+            next = m->deadline - now;
+        }
+    }
+    enif_mutex_unlock(p->lock);
+    return enif_make_tuple2(env, ids, next < 0 ? am_none : enif_make_int64(env, next));
+}
+
+/* lingering(Poller) -> Count: connections the poller holds alone (Node's
+ * copy closed, a linger handed over), until Erlang closes them. */
+NIF(nif_lingering) {
+    rfd *p;
+    (void)argc;
+    if (!enif_get_resource(env, argv[0], rfd_type, (void **)&p) || p->role != ROLE_POLLER) return enif_make_badarg(env);
+    enif_mutex_lock(p->lock);
+    unsigned n = p->nlinger;
+    enif_mutex_unlock(p->lock);
+    return enif_make_uint(env, n);
 }

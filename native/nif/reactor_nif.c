@@ -90,7 +90,9 @@ static ErlNifFunc funcs[] = {
     {"read", 2, nif_read, 0},
     /* poller.c, cycle.c: the hot path */
     {"batch_pair", 0, nif_batch_pair, 0},
-    {"poller", 1, nif_poller, 0},
+    {"poller", 3, nif_poller, 0},
+    {"linger_expired", 1, nif_linger_expired, 0},
+    {"lingering", 1, nif_lingering, 0},
     {"arm", 2, nif_arm, 0},
     {"cycle", 1, nif_cycle, 0},
     {"pump", 3, nif_pump, ERL_NIF_DIRTY_JOB_IO_BOUND},

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <sys/epoll.h>
+#include <time.h>
 
 #include "../reactor_shared.h"
 #include "members.h"
@@ -34,7 +35,7 @@ typedef enum {
     ROLE_LISTENER,
     /* batch_pair/0: the BEAM's end of the batch socket, a member of one poller. */
     ROLE_BATCH,
-    /* poller/1: a context's epoll set, its connections in it edge-triggered. */
+    /* poller/3: a context's epoll set, its connections in it edge-triggered. */
     ROLE_POLLER,
 } rfd_role;
 
@@ -82,6 +83,13 @@ typedef struct rfd {
     /* POLLER: a ready batch was sent and no action batch has come since:
      * Node is working, and pump/3 waits for its answer alone */
     int awaiting;
+    /* POLLER: how long (ms) a member lingers at most, the most bytes it
+     * drops (0: no bound but the time), the buffer it drops them through,
+     * and how many members are the BEAM's alone (sole) */
+    unsigned linger_timeout;
+    uint64_t linger_max;
+    unsigned char *scratch;
+    unsigned nlinger;
     /* POLLER: an epoll set holding the batch socket alone, what pump/3 waits
      * on while awaiting (not the socket itself: a socket wakes its waiter as
      * a sync wake-up, which queues it behind Node's thread), or -1 */
@@ -106,6 +114,27 @@ static inline int poller_arm(rfd *p, member *m, int op, int write) {
     m->out = (unsigned char)write;
     return epoll_ctl(p->fd, op, m->fd, &ev) < 0 ? errno : 0;
 }
+/* A lingering member's drop buffer, and the reads one readiness takes
+ * before the member is polled afresh (a flood waits for the next turn). */
+#define LINGER_CHUNK 65536
+#define LINGER_READS 16
+static inline int64_t monotonic_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Member m of poller p lingers from now (Node's copy is closed): the poller
+ * reads and drops for it until the peer's end, p->linger_max bytes or its
+ * deadline. Called with p's lock held. */
+static inline void poller_linger(rfd *p, member *m) {
+    if (!m->sole) p->nlinger++;
+    m->sole = 1;
+    m->armed = ARMED_LINGER;
+    m->dropped = 0;
+    m->deadline = monotonic_ms() + p->linger_timeout;
+}
+
 /* Events one epoll_wait takes, so connections per ready batch. */
 #define POLL_MAX REACTOR_READY_MAX
 /* Action batches one recvmmsg takes (into the poller's rbuf). */
@@ -117,7 +146,7 @@ extern ErlNifResourceType *rfd_type;
     X(ok) X(error) X(undefined) X(true) X(closed) X(eof) X(read) X(write)             \
     X(reactor_io) X(socket) X(fifo) X(chr) X(reg) X(dir) X(other) X(not_pollable)     \
     X(eagain) X(read_pending) X(write_pending) X(close) X(ack) X(invalid)             \
-    X(poll_failed) X(bad_batch) X(size) X(id) X(busy) X(idle)
+    X(poll_failed) X(bad_batch) X(size) X(id) X(busy) X(idle) X(linger) X(lingering) X(none)
 #define X(a) extern ERL_NIF_TERM am_##a;
 REACTOR_ATOMS(X)
 #undef X
@@ -158,6 +187,8 @@ NIF(nif_batch_pair);
 NIF(nif_poller);
 NIF(nif_arm);
 NIF(nif_send_batch);
+NIF(nif_linger_expired);
+NIF(nif_lingering);
 /* cycle.c */
 NIF(nif_cycle);
 NIF(nif_pump);

@@ -17,10 +17,13 @@ pair(Id) ->
     {Res, Peer}.
 
 %% A poller with its batch socket, selected; and "Node": the other end.
-poller() ->
+poller() -> poller(0).
+
+%% The same, its lingering connections dropping `LingerMax' bytes at most.
+poller(LingerMax) ->
     flush(), % what an earlier test's pollers said
     {ok, B, NodeFd} = reactor_nif:batch_pair(),
-    {ok, P} = reactor_nif:poller(B),
+    {ok, P} = reactor_nif:poller(B, 1000, LingerMax),
     ok = reactor_nif:select(P, read),
     {ok, Node} = socket:open(NodeFd), % a dup of it, closed by socket:close/1
     ok = reactor_nif:close_fd(NodeFd),
@@ -81,6 +84,99 @@ armed_by_mode_test() ->
     [ok = reactor_nif:close(R, true) || R <- [A, B]],
     [gen_tcp:close(S) || S <- [PeerA, PeerB]],
     close_all(All).
+
+%% A lingering close the poller holds (arm/2's `linger', as Erlang arms it
+%% from a handoff's ack): what the peer still sends is read and dropped,
+%% nothing goes to Node, and the peer's end is Erlang's to close.
+linger_armed_drops_until_the_peer_end_test() ->
+    {P, _, Node} = All = poller(),
+    {A, PeerA} = pair(7),
+    ?assertEqual([], reactor_nif:arm(P, [{A, linger}])),
+    ok = gen_tcp:send(PeerA, <<"the rest of an upload">>),
+    ?assertEqual({0, [], <<>>}, turn(P)),
+    ok = gen_tcp:send(PeerA, binary:copy(<<"z">>, 3 bsl 20)), % more than one turn's reads
+    ok = gen_tcp:shutdown(PeerA, write),
+    ?assertEqual([{7, close}], results_until_some(P, 50)),
+    ?assertEqual([], node_reads(Node)),
+    ok = reactor_nif:close(A, false),
+    %% nothing unread met the close: the peer sees a clean end, not a reset
+    ?assertEqual({error, closed}, gen_tcp:recv(PeerA, 0, 2000)),
+    gen_tcp:close(PeerA),
+    close_all(All).
+
+%% A linger ends at its deadline: linger_expired/1 names it once, and says
+%% how long until the next; the poller counts what it holds alone until the
+%% close.
+linger_expires_test() ->
+    flush(),
+    {ok, B, NodeFd} = reactor_nif:batch_pair(),
+    {ok, P} = reactor_nif:poller(B, 100, 0),
+    ok = reactor_nif:close_fd(NodeFd),
+    {A, PeerA} = pair(7),
+    {C, PeerC} = pair(8),
+    ?assertEqual(0, reactor_nif:lingering(P)),
+    ?assertEqual([], reactor_nif:arm(P, [{A, linger}, {C, read}])),
+    ?assertEqual(1, reactor_nif:lingering(P)),
+    {[], Next} = reactor_nif:linger_expired(P),
+    ?assert(Next > 50 andalso Next =< 100),
+    timer:sleep(Next + 5),
+    ?assertEqual({[7], none}, reactor_nif:linger_expired(P)),
+    ?assertEqual({[], none}, reactor_nif:linger_expired(P)),
+    ?assertEqual(1, reactor_nif:lingering(P)),
+    ok = reactor_nif:close(A, false),
+    ?assertEqual(0, reactor_nif:lingering(P)),
+    [ok = reactor_nif:close(R, true) || R <- [C, B, P]],
+    [gen_tcp:close(S) || S <- [PeerA, PeerC]].
+
+%% The poller's LingerMax ends a linger whose peer goes on sending.
+linger_bounded_by_bytes_test() ->
+    {P, _, Node} = All = poller(10),
+    {A, PeerA} = pair(7),
+    ?assertEqual([], reactor_nif:arm(P, [{A, linger}])),
+    ok = gen_tcp:send(PeerA, <<"1234">>),
+    ?assertEqual({0, [], <<>>}, turn(P)),
+    ok = gen_tcp:send(PeerA, <<"5678901">>),
+    ?assertEqual({0, [{7, close}], <<>>}, turn(P)),
+    ?assertEqual([], node_reads(Node)),
+    ok = reactor_nif:close(A, false),
+    gen_tcp:close(PeerA),
+    close_all(All).
+
+%% Node's "linger" answer (code 5), applied in the NIF: `lingering' tells
+%% Erlang to start its timeout; with the drained flag (16#20) an end that
+%% came while Node had the connection ends it in the same turn.
+linger_answer_from_node_test() ->
+    {P, _, Node} = All = poller(),
+    {A, PeerA} = pair(7),
+    {B, PeerB} = pair(8),
+    ?assertEqual([], reactor_nif:arm(P, [{A, read}, {B, read}])),
+    ok = gen_tcp:send(PeerA, <<"x">>),
+    ok = gen_tcp:send(PeerB, <<"y">>),
+    ?assertMatch({2, [], <<>>}, turn(P)),
+    ?assertEqual([{7, read}, {8, read}], lists:sort(node_reads(Node))),
+    {ok, <<"y">>} = reactor_nif:read(B, 100),
+    ok = gen_tcp:shutdown(PeerB, write), % while Node has 8: kept
+    ?assertEqual({0, [], <<>>}, turn(P)),
+    %% 7 left its byte unread (no flag: polled afresh, and the byte dropped
+    %% in the same turn); 8 read to the end
+    node_sends(Node, [{7, 5}, {8, 5 + 16#20}]),
+    ?assertEqual({0, [{7, lingering}, {8, close}], <<>>}, turn(P)),
+    ok = reactor_nif:close(B, false),
+    quiet(),
+    ok = gen_tcp:shutdown(PeerA, write),
+    ?assertEqual({0, [{7, close}], <<>>}, turn(P)),
+    ?assertEqual([], node_reads(Node)),
+    ok = reactor_nif:close(A, false),
+    [gen_tcp:close(S) || S <- [PeerA, PeerB]],
+    close_all(All).
+
+%% Turns until one has results for Erlang (at most N).
+results_until_some(_, 0) -> error(no_results);
+results_until_some(P, N) ->
+    case turn(P) of
+        {0, [], <<>>} -> results_until_some(P, N - 1);
+        {0, Results, <<>>} -> Results
+    end.
 
 %% Node's answers are applied in the NIF: a re-armed fd that has data already
 %% is sent to Node in the same turn; each answer arms what it names.
@@ -299,7 +395,8 @@ bad_arguments_test() ->
     ?assertError(badarg, reactor_nif:arm(P, [{P, read}])), % not into itself
     ?assertError(badarg, reactor_nif:arm(B, [])),          % not a poller
     ?assertError(badarg, reactor_nif:cycle(B)),
-    ?assertMatch({error, _}, reactor_nif:poller(B)),       % one poller per batch socket
+    ?assertMatch({error, _}, reactor_nif:poller(B, 1000, 0)),    % one poller per batch socket
+    ?assertError(badarg, reactor_nif:poller(B, 0, -1)),
     ?assertError(badarg, reactor_nif:send_batch(B, <<1, 2, 3>>)),
     ?assertError(badarg, reactor_nif:send_batch(B, <<>>)),
     close_all(All).
@@ -459,9 +556,9 @@ fuzz_one(P, Node, Bin) ->
     end.
 
 valid_result({Id, A}) when is_integer(Id), Id > 0 ->
-    lists:member(A, [read_pending, write_pending, close])
+    lists:member(A, [read_pending, write_pending, close, linger, lingering])
         orelse case A of
-                   {ack, X} -> lists:member(X, [read_pending, write_pending, close]);
+                   {ack, X} -> lists:member(X, [read_pending, write_pending, close, linger]);
                    {invalid, C} -> is_integer(C);
                    {poll_failed, _} -> true;
                    _ -> false

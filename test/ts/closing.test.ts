@@ -233,4 +233,45 @@ describe("graceful close, in the engine", () => {
     expect(r.stats()).toMatchObject({ connections: 0, bytes_in: 11 });
     r.dispose();
   });
+
+  it("under Erlang the poller lingers: once the FIN is out Node's copy closes and 'linger' is told", () => {
+    const io = new MemoryFds();
+    const sink = new RecordingSink();
+    const protocols = new ProtocolTable();
+    protocols.setProtocolFactory(closer("data_return"));
+    const lost: (Error | undefined)[] = [];
+    const r = new Reactor(io, sink, protocols, { pollerLingers: true, onClose: (_id, reason) => lost.push(reason) });
+    r.handoff(1, 3, { type: "tcp" });
+    r.readReady(1);
+    io.feed(3, "x");
+    r.readReady(1);
+    expect(io.written(3)).toBe("BYE x\r\n");
+    expect(io.shutdowns).toEqual([[3, 1]]);
+    expect(io.closed).toEqual([3]);
+    expect(sink.acts.at(-1)).toEqual([1, "linger"]);
+    expect(lost).toEqual([undefined]);
+    expect(r.stats().connections).toBe(0);
+    r.dispose();
+  });
+
+  it("under Erlang, a close whose FIN waits for room lingers only once the FIN is out", () => {
+    const io = new MemoryFds();
+    const sink = new RecordingSink();
+    const protocols = new ProtocolTable();
+    protocols.setProtocolFactory(closer("data_return"));
+    const r = new Reactor(io, sink, protocols, { pollerLingers: true });
+    r.handoff(1, 3, { type: "tcp" });
+    r.readReady(1);
+    io.fd(3).room = 0;
+    io.feed(3, "x");
+    r.readReady(1);
+    expect(sink.acts.at(-1)).toEqual([1, "write_pending"]);
+    expect(io.closed).toEqual([]);
+    io.fd(3).room = undefined;
+    r.writeReady(1);
+    expect(io.written(3)).toBe("BYE x\r\n");
+    expect(io.closed).toEqual([3]);
+    expect(sink.acts.at(-1)).toEqual([1, "linger"]);
+    r.dispose();
+  });
 });

@@ -283,7 +283,7 @@ describe("shared facts", () => {
   });
 
   it("has a code for each action Node sends, and none for continue", () => {
-    expect(Object.keys(ACTION_CODES).sort()).toEqual(["close", "read_pending", "write_pending"]);
+    expect(Object.keys(ACTION_CODES).sort()).toEqual(["close", "linger", "read_pending", "write_pending"]);
     expect(Object.values(ACTION_CODES)).not.toContain(1);
   });
 });
