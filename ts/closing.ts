@@ -46,7 +46,7 @@ export class Ending {
   }
 
   /** Graceful: flush, close_notify, FIN, connectionLost(reason), linger
-   * (unless the peer's end came already: `lingers` false). */
+   * (unless the peer's end came already, or the fd is no socket: `lingers` false). */
   close(reason: Error | undefined, lingers: boolean): void {
     if (this.closed) return;
     this.stop();

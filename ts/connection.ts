@@ -174,7 +174,8 @@ export class Connection implements Upstream {
    * out, then close_notify and the FIN, connectionLost(reason) runs, then a
    * lingering read (closing.ts). The protocol's "close", close() and timers. */
   close(reason?: Error): void {
-    this.ending.close(reason, !this.eof);
+    // only a socket's peer can send after our end (a pipe has none to wait for)
+    this.ending.close(reason, !this.eof && this.raw.socket);
   }
 
   /** Abortive close (Node's socket.destroy()): what is queued is dropped, the

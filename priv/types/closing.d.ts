@@ -28,10 +28,13 @@ export declare class Ending {
      * connectionMade (returned, or this.close()) arms. */
     announce(first: BatchAction): BatchAction;
     /** Graceful: flush, close_notify, FIN, connectionLost(reason), linger
-     * (unless the peer's end came already: `lingers` false). */
+     * (unless the peer's end came already, or the fd is no socket: `lingers` false). */
     close(reason: Error | undefined, lingers: boolean): void;
     /** Abortive: the fd closes now, connectionLost(reason) runs if it has not. */
     destroy(reason: Error | undefined, tellErlang: boolean): void;
+    /** Node's copy of the fd closes and the connection is forgotten; Erlang
+     * is told `action` (close, or linger on its own copy). */
+    private release;
     /** What to arm, to Erlang; before the handoff's ack, into it. */
     tell(action: BatchAction): void;
     private stop;
@@ -48,6 +51,9 @@ export interface CloseBounds {
     lingerTimeout: number;
     /** bytes it drops at most before it closes anyway; 0 = no bound but the time */
     lingerMaxBytes: number;
+    /** Erlang's poller lingers on its copy of the fd (the "linger" action):
+     * Node's closes once the FIN is out */
+    pollerLingers: boolean;
 }
 /** What a close tells its connection. */
 export interface CloseHost {
@@ -57,6 +63,9 @@ export interface CloseHost {
     finished(): void;
     /** The close is over: release the fd (cut short with `reason`). */
     done(reason?: Error): void;
+    /** The FIN is out and the peer's end has not come: Node's part is over,
+     * the poller lingers (CloseBounds.pollerLingers). */
+    handOver(): void;
 }
 /** The bytes a protocol queued (its writeBuffer and datagrams). */
 export interface Queued {

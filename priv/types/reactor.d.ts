@@ -38,6 +38,10 @@ export interface ReactorOptions {
     lingerTimeout?: number;
     /** bytes that lingering read drops at most (0 = only the time bounds it) */
     lingerMaxBytes?: number;
+    /** the sink's far end lingers instead of Node (Erlang's poller: the
+     * "linger" action); false: Node reads and drops itself, as the test
+     * harness, which has no poller, does */
+    pollerLingers?: boolean;
     /** messages a connection holds while its protocol does not take them; one
      * more destroys it (EMESSAGEOVERFLOW) */
     maxQueuedMessages?: number;

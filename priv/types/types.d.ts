@@ -37,10 +37,12 @@ export interface ClientInfo {
     [key: string]: unknown;
 }
 /** An Action as Node's action batches carry it to Erlang (batch.ts gives
- * each its code): what to arm the fd for next, or close. "continue" never
- * travels: the connection resolves it to the event it handled. Erlang
- * refuses anything else too. */
-export type BatchAction = "read_pending" | "write_pending" | "close";
+ * each its code): what to arm the fd for next, or close; "linger": the FIN
+ * is out and Node's copy of the fd closed, Erlang's poller reads and drops
+ * what the peer still sends until its end (a lingering close, closing.ts).
+ * "continue" never travels: the connection resolves it to the event it
+ * handled. Erlang refuses anything else too. */
+export type BatchAction = "read_pending" | "write_pending" | "close" | "linger";
 /** The layers a connection's bytes pass through, as the handoff names them:
  * a PROXY header first, then TLS under the configuration Erlang sent with
  * this key (`tls_config`; key 0 is the context's own `tls`). */

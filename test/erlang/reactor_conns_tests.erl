@@ -24,7 +24,7 @@ open(Peer) -> gen_tcp:recv(Peer, 0, 100) =:= {error, timeout}.
 table(Opts) ->
     flush(),
     {ok, B, NodeFd} = reactor_nif:batch_pair(),
-    {ok, P} = reactor_nif:poller(B),
+    {ok, P} = reactor_nif:poller(B, maps:get(linger_timeout, Opts, 1000), 0),
     ok = reactor_nif:select(P, read),
     {ok, Node} = socket:open(NodeFd),
     ok = reactor_nif:close_fd(NodeFd),
@@ -148,6 +148,36 @@ ends_of_connections_test() ->
     ?assertEqual({[], T6}, reactor_conns:flush(T6)),
     done(T6, B, Node),
     [gen_tcp:close(P) || P <- [PC, PX, PI]].
+
+%% Node's `linger': the poller lingers on the BEAM's copy; what the peer
+%% sends goes nowhere, its end comes back as a close; one that never ends is
+%% closed by the linger timer, which stops once nothing lingers.
+lingering_close_test() ->
+    {T0, B, Node} = table(#{linger_timeout => 100}),
+    {E, PE, T1} = live(T0, make_ref(), 1),
+    {S, PS, T2} = live(T1, make_ref(), 1),
+    {armed, T3} = reactor_conns:act(E, linger, T2),
+    {armed, T4} = reactor_conns:act(S, linger, T3),
+    {[], T5} = reactor_conns:flush(T4),
+    ?assertEqual(2, reactor_conns:lingering(T5)),
+    ok = gen_tcp:send(PE, <<"the rest of the body">>),
+    ok = gen_tcp:shutdown(PE, write),
+    receive {reactor_io, 0, read} -> ok after 2000 -> error(no_select_message) end,
+    {ok, 0, 0, 0, [{E, close}], T6} = reactor_conns:cycle(T5),
+    {closed, T7} = reactor_conns:act(E, close, T6),
+    ?assert(closed(PE)),
+    ?assertEqual(1, reactor_conns:lingering(T7)),
+    ?assertEqual([], node_reads(Node)),
+    %% S's peer stays: the timer ends it, and is not set again
+    TRef = receive {timeout, R, reactor_linger} -> R after 2000 -> error(no_linger_timer) end,
+    ?assertEqual(stale, reactor_conns:linger_timeout(make_ref(), T7)),
+    {[S], T8} = reactor_conns:linger_timeout(TRef, T7),
+    ?assert(closed(PS)),
+    ?assertEqual(0, reactor_conns:lingering(T8)),
+    ?assert(reactor_conns:is_empty(T8)),
+    receive {timeout, _, reactor_linger} = M -> error({unexpected, M}) after 300 -> ok end,
+    done(T8, B, Node),
+    [gen_tcp:close(P) || P <- [PE, PS]].
 
 %% A handoff's ack (an arm) and Node's close of the same connection in one
 %% turn, or Erlang's close before the flush: the close wins. The fd closes
