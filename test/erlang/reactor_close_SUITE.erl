@@ -324,6 +324,9 @@ linger_bounded_by_time(_Config) ->
     {<<"BYE x\r\n">>, closed} = recv_all(S),
     T0 = erlang:monotonic_time(millisecond),
     Trickle = spawn_link(fun() -> trickle(S) end),
+    %% Node is done with it: the BEAM's poller lingers
+    ok = reactor_test_lib:wait_until(fun() -> maps:get(lingering, reactor_context:info(Ctx)) =:= 1 end, 300),
+    ?assertEqual(0, maps:get(connections, reactor_context:info(Ctx))),
     ok = reactor_test_lib:wait_until(fun() -> connections(Ctx) =:= 0 end, 5000),
     Took = erlang:monotonic_time(millisecond) - T0,
     ct:log("lingered ~b ms", [Took]),
