@@ -147,13 +147,7 @@ linger_bounded_by_bytes_test() ->
 %% came while Node had the connection ends it in the same turn.
 linger_answer_from_node_test() ->
     {P, _, Node} = All = poller(),
-    {A, PeerA} = pair(7),
-    {B, PeerB} = pair(8),
-    ?assertEqual([], reactor_nif:arm(P, [{A, read}, {B, read}])),
-    ok = gen_tcp:send(PeerA, <<"x">>),
-    ok = gen_tcp:send(PeerB, <<"y">>),
-    ?assertMatch({2, [], <<>>}, turn(P)),
-    ?assertEqual([{7, read}, {8, read}], lists:sort(node_reads(Node))),
+    {{A, PeerA}, {B, PeerB}} = both_read(P, Node),
     {ok, <<"y">>} = reactor_nif:read(B, 100),
     ok = gen_tcp:shutdown(PeerB, write), % while Node has 8: kept
     ?assertEqual({0, [], <<>>}, turn(P)),
@@ -169,6 +163,18 @@ linger_answer_from_node_test() ->
     ok = reactor_nif:close(A, false),
     [gen_tcp:close(S) || S <- [PeerA, PeerB]],
     close_all(All).
+
+%% Connections 7 and 8 armed for reading, a byte from each peer ("x", "y"),
+%% both sent to Node in one turn: they are Node's now.
+both_read(P, Node) ->
+    {A, PeerA} = pair(7),
+    {B, PeerB} = pair(8),
+    ?assertEqual([], reactor_nif:arm(P, [{A, read}, {B, read}])),
+    ok = gen_tcp:send(PeerA, <<"x">>),
+    ok = gen_tcp:send(PeerB, <<"y">>),
+    ?assertMatch({2, [], <<>>}, turn(P)),
+    ?assertEqual([{7, read}, {8, read}], lists:sort(node_reads(Node))),
+    {{A, PeerA}, {B, PeerB}}.
 
 %% Turns until one has results for Erlang (at most N).
 results_until_some(_, 0) -> error(no_results);
@@ -210,13 +216,7 @@ actions_are_applied_in_the_nif_test() ->
 %% it. Without the flag the fd is polled afresh (above).
 drained_answers_use_the_edges_seen_meanwhile_test() ->
     {P, _, Node} = All = poller(),
-    {A, PeerA} = pair(7),
-    {B, PeerB} = pair(8),
-    ?assertEqual([], reactor_nif:arm(P, [{A, read}, {B, read}])),
-    ok = gen_tcp:send(PeerA, <<"x">>),
-    ok = gen_tcp:send(PeerB, <<"y">>),
-    ?assertMatch({2, [], <<>>}, turn(P)),
-    ?assertEqual([{7, read}, {8, read}], lists:sort(node_reads(Node))),
+    {{A, PeerA}, {B, PeerB}} = both_read(P, Node),
     %% "Node" reads both to the end
     ?assertEqual({ok, <<"x">>}, reactor_nif:read(A, 100)),
     ?assertEqual({ok, <<"y">>}, reactor_nif:read(B, 100)),

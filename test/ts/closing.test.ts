@@ -4,7 +4,7 @@
 // drops everything now. The end-to-end versions: reactor_close_SUITE.
 import { Action, ClientInfo, Protocol, ReactorError } from "../../ts/index";
 import { connect } from "../../ts/testing";
-import { Reactor } from "../../ts/reactor";
+import { Reactor, ReactorOptions } from "../../ts/reactor";
 import { ProtocolTable } from "../../ts/protocol-table";
 import { MemoryFds } from "./memory-fds";
 import { RecordingSink } from "./recording-sink";
@@ -42,6 +42,17 @@ function closer(how: "made_return" | "made_close" | "made_only" | "data_return" 
 }
 
 const code = (e: Error | undefined) => (e as ReactorError | undefined)?.code;
+
+/** The engine serving a data_return Closer on fd 3 (connection 1), in memory. */
+function engine(opts: ReactorOptions = {}) {
+  const io = new MemoryFds();
+  const sink = new RecordingSink();
+  const protocols = new ProtocolTable();
+  protocols.setProtocolFactory(closer("data_return"));
+  const r = new Reactor(io, sink, protocols, opts);
+  r.handoff(1, 3, { type: "tcp" });
+  return { io, sink, r };
+}
 
 describe("graceful close", () => {
   it.each(["made_return", "made_close"] as const)("%s: the greeting, then the FIN, then a lingering read", (how) => {
@@ -215,12 +226,7 @@ describe("graceful close, in the engine", () => {
   });
 
   it("counts a closing connection until it is gone, and reports it as closing", () => {
-    const io = new MemoryFds();
-    const sink = new RecordingSink();
-    const protocols = new ProtocolTable();
-    protocols.setProtocolFactory(closer("data_return"));
-    const r = new Reactor(io, sink, protocols);
-    r.handoff(1, 3, { type: "tcp" });
+    const { io, sink, r } = engine();
     io.feed(3, "x");
     r.readReady(1);
     expect(io.shutdowns).toEqual([[3, 1]]);
@@ -235,13 +241,8 @@ describe("graceful close, in the engine", () => {
   });
 
   it("under Erlang the poller lingers: once the FIN is out Node's copy closes and 'linger' is told", () => {
-    const io = new MemoryFds();
-    const sink = new RecordingSink();
-    const protocols = new ProtocolTable();
-    protocols.setProtocolFactory(closer("data_return"));
     const lost: (Error | undefined)[] = [];
-    const r = new Reactor(io, sink, protocols, { pollerLingers: true, onClose: (_id, reason) => lost.push(reason) });
-    r.handoff(1, 3, { type: "tcp" });
+    const { io, sink, r } = engine({ pollerLingers: true, onClose: (_id, reason) => lost.push(reason) });
     r.readReady(1);
     io.feed(3, "x");
     r.readReady(1);
@@ -255,12 +256,7 @@ describe("graceful close, in the engine", () => {
   });
 
   it("under Erlang, a close whose FIN waits for room lingers only once the FIN is out", () => {
-    const io = new MemoryFds();
-    const sink = new RecordingSink();
-    const protocols = new ProtocolTable();
-    protocols.setProtocolFactory(closer("data_return"));
-    const r = new Reactor(io, sink, protocols, { pollerLingers: true });
-    r.handoff(1, 3, { type: "tcp" });
+    const { io, sink, r } = engine({ pollerLingers: true });
     r.readReady(1);
     io.fd(3).room = 0;
     io.feed(3, "x");
