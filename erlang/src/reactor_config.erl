@@ -77,11 +77,13 @@ get(Key, Opts) -> maps:get(Key, Opts, default(Key)).
 %% @doc The node executable, its arguments (the runtime last), and what its
 %% init frame carries but the channel's path. Throws `no_protocol_given',
 %% `{protocol_not_found, Path}', `{node_not_found, Node}', `{bad_option,
-%% {Name, Value}}' (hot_wait, max_queued_messages and the bridge's),
+%% {Name, Value}}' (a size or a timeout out of its range, hot_wait,
+%% max_queued_messages and the bridge's),
 %% `{runtime_not_built, Script}' and the TLS errors of reactor_tls:options/1.
 %% The calling process is the context: beam.self() in Node.
 -spec node_init(term(), opts()) -> {file:filename(), [string()], map()}.
 node_init(Id, Opts) ->
+    check_ranges(Opts),
     check_hot_wait(get(hot_wait, Opts)),
     check_bridge(Opts),
     Node = node_executable(Opts),
@@ -107,9 +109,23 @@ node_init(Id, Opts) ->
            telemetry => reactor_telemetry:enabled(),
            max_beam_calls => get(max_beam_calls, Opts),
            beam_call_timeout => get(beam_call_timeout, Opts),
-           %% base64: erlpack would read the bytes as UTF-8 text
+           %% base64: Node reads a binary as UTF-8 text
            self => base64:encode(term_to_binary(self())),
            tls => Tls}}.
+
+%% Sizes (bytes) and timeouts (ms) Node and the poller take: read_size up to
+%% Node's MAX_READ_SIZE (ts/limits.ts), the rest as 31-bit integers (Node's
+%% timers take at most 2^31 - 1 ms, ~24.8 days).
+-define(MAX_READ_SIZE, (16 bsl 20)).
+-define(MAX_OPTION, 16#7fffffff).
+check_ranges(Opts) ->
+    [throw({bad_option, {K, V}})
+     || {K, Min, Max} <- [{read_size, 1, ?MAX_READ_SIZE}, {write_high_water, 0, ?MAX_OPTION},
+                          {callback_timeout, 0, ?MAX_OPTION}, {idle_timeout, 0, ?MAX_OPTION},
+                          {close_timeout, 0, ?MAX_OPTION}, {linger_timeout, 0, ?MAX_OPTION},
+                          {linger_max_bytes, 0, ?MAX_OPTION}],
+        V <- [get(K, Opts)], not (is_integer(V) andalso V >= Min andalso V =< Max)],
+    ok.
 
 check_max_queued(N) when is_integer(N), N >= 1 -> N;
 check_max_queued(N) -> throw({bad_option, {max_queued_messages, N}}).

@@ -91,5 +91,14 @@ node_init_errors_test() ->
                   thrown(fun() -> reactor_config:node_init(x, P#{hot_wait => W}) end))
      || W <- [-1, 1000001, 1.5, infinity]],
     ?assertMatch({_, _, #{}}, reactor_config:node_init(x, P#{hot_wait => 1000000, node => os:find_executable("sh")})),
+    %% sizes and timeouts: integers Node and the poller take, or a clear error
+    [?assertEqual({bad_option, {K, V}}, thrown(fun() -> reactor_config:node_init(x, P#{K => V}) end))
+     || K <- [write_high_water, callback_timeout, idle_timeout, close_timeout, linger_timeout, linger_max_bytes],
+        V <- [-1, 1.5, infinity, 1 bsl 31, 1 bsl 64]],
+    [?assertEqual({bad_option, {read_size, V}}, thrown(fun() -> reactor_config:node_init(x, P#{read_size => V}) end))
+     || V <- [0, (16 bsl 20) + 1]],
+    ?assertMatch({_, _, #{linger_timeout := 16#7fffffff, read_size := 16 bsl 20}},
+                 reactor_config:node_init(x, P#{linger_timeout => 16#7fffffff, read_size => 16 bsl 20,
+                                                node => os:find_executable("sh")})),
     ?assertEqual(no_protocol_given,
                  thrown(fun() -> reactor_config:node_init(x, #{node => os:find_executable("sh")}) end)).
