@@ -3,12 +3,13 @@
 // Control only: which connections are ready and what Node answers for them
 // travel on the batch socket instead (batch.ts).
 //
-// Erlang -> Node: term_to_binary of tuples; erlpack gives them to us as arrays,
+// Erlang -> Node: term_to_binary of tuples, read by control-term.ts as arrays,
 // atoms and binaries as strings. Node -> Erlang: arrays of strings and integers,
-// which Erlang maps to atoms through a fixed whitelist (reactor_wire.erl).
+// packed by erlpack, which Erlang maps to atoms through a fixed whitelist
+// (reactor_wire.erl).
 // Payload bytes never ride here: they move over the fds themselves.
 import * as erlpack from "erlpack";
-import { EtfError, checkEtf } from "./etf-guard";
+import { EtfError, decodeControl } from "./control-term";
 import { DEFAULTS, MAX_ID, MAX_READ_SIZE } from "./limits";
 import { decodeTerm } from "./term-decode";
 import { Pid } from "./term-types";
@@ -75,8 +76,7 @@ const str = (v: unknown): string => (typeof v === "string" ? v : "");
 export function decode(frame: Buffer): Incoming {
   let t: unknown;
   try {
-    checkEtf(frame);
-    t = erlpack.unpack(frame);
+    t = decodeControl(frame);
   } catch (e) {
     throw new CodecError(`undecodable frame: ${(e as Error).message}`);
   }
@@ -89,7 +89,7 @@ export function decode(frame: Buffer): Incoming {
         if (t[3].starttls !== undefined) transport.starttls = t[3].starttls;
         if (t[3].nodelay === true) transport.nodelay = true;
         if (preread === undefined) return { type: "handoff", id: t[1], info: t[2], transport };
-        // base64: erlpack would read the raw bytes as UTF-8
+        // base64: a binary reads as UTF-8 text
         if (typeof preread !== "string" || !BASE64.test(preread)) break;
         if (preread.length) transport.preread = Buffer.from(preread, "base64");
         return { type: "handoff", id: t[1], info, transport };
@@ -169,7 +169,7 @@ function natural(v: unknown, dflt: number): number {
   return Number.isInteger(v) && (v as number) >= 0 ? (v as number) : dflt;
 }
 
-/** The context's pid: term_to_binary's bytes, in base64 (erlpack reads binaries as text). */
+/** The context's pid: term_to_binary's bytes, in base64 (binaries read as text). */
 function pidOf(v: unknown): Pid | undefined {
   if (typeof v !== "string" || !BASE64.test(v)) return undefined;
   try {

@@ -93,8 +93,8 @@ prepare(_Fd, _Info) ->
     {error, badfd}.
 
 %% @doc A caller's client info as Node is given it: strings and IP tuples
-%% made binaries (what erlpack can take, readably), integers past 31 bits
-%% made binaries (erlpack has no bignums), at most 64 KiB as ETF; and apart,
+%% made binaries (what Node reads as text), integers past 31 bits
+%% made binaries (Node reads no bignums), at most 64 KiB as ETF; and apart,
 %% the transport layers its `proxy_protocol' (a boolean, default false),
 %% `tls' (`default' or `true': the context's own if it has one; `false'; or
 %% an option map) and `starttls' (the same choices: the option set
@@ -224,7 +224,7 @@ normalize_info(M) when is_map(M) ->
 
 normalize_value(_, V) when is_binary(V); is_integer(V), abs(V) < 16#80000000; is_float(V);
                            is_atom(V) -> V;
-normalize_value(_, V) when is_integer(V) -> integer_to_binary(V); % erlpack has no bignums
+normalize_value(_, V) when is_integer(V) -> integer_to_binary(V); % Node reads no bignums (ts/control-term.ts)
 normalize_value(K, V) when is_list(V) ->
     case io_lib:printable_unicode_list(V) of
         true -> unicode:characters_to_binary(V);

@@ -4,7 +4,7 @@
 %% connections are ready and what Node answers for them travel as fixed-size
 %% binary batches over the batch socket instead (reactor_nif:cycle/1).
 %%
-%% Erlang to Node: `term_to_binary' of small tuples (Node's erlpack sees arrays).
+%% Erlang to Node: `term_to_binary' of small tuples (Node reads arrays).
 %% Node to Erlang: lists of binaries and integers, decoded with
 %% `binary_to_term(B, [safe])' and mapped to atoms through the fixed whitelists
 %% below: nothing Node sends ever becomes a new atom. Payload bytes never ride
@@ -49,34 +49,39 @@ max_frame() -> ?MAX_FRAME.
 %%% Erlang -> Node
 
 -spec init(#{atom() => binary() | integer()}) -> binary().
-init(Config) -> term_to_binary({init, Config}).
+init(Config) -> frame({init, Config}).
 
 %% A TLS configuration that handoffs name by `Key', sent once per context and set.
 -spec tls_config(id(), map()) -> binary().
-tls_config(Key, Opts) -> term_to_binary({tls_config, Key, Opts}).
+tls_config(Key, Opts) -> frame({tls_config, Key, Opts}).
 
 %% A connection for Node. `Info' is the client info; its `preread' (bytes read
 %% from the connection before the handoff, fed to dataReceived first) goes
-%% as base64, since erlpack reads a binary as UTF-8 text.
+%% as base64, since Node reads a binary as UTF-8 text.
 -spec handoff(id(), map(), transport()) -> binary().
 handoff(Id, Info = #{preread := B}, Transport) when is_binary(B) ->
-    term_to_binary({handoff, Id, Info#{preread := base64:encode(B)}, Transport});
-handoff(Id, Info, Transport) -> term_to_binary({handoff, Id, Info, Transport}).
+    frame({handoff, Id, Info#{preread := base64:encode(B)}, Transport});
+handoff(Id, Info, Transport) -> frame({handoff, Id, Info, Transport}).
 
 -spec close(id(), binary()) -> binary().
-close(Id, Why) -> term_to_binary({close, Id, Why}).
+close(Id, Why) -> frame({close, Id, Why}).
 
 %% New code for new connections (reactor_config:code/1); answered by
 %% `reloaded' or `reload_error' with the same `Ref'.
 -spec reload(id(), map()) -> binary().
-reload(Ref, Code) -> term_to_binary({reload, Ref, Code}).
+reload(Ref, Code) -> frame({reload, Ref, Code}).
 
-stats() -> term_to_binary({stats}).
+stats() -> frame({stats}).
 
 %% Every live connection's bytes, age and state.
-connections() -> term_to_binary({connections}).
+connections() -> frame({connections}).
 
-stop() -> term_to_binary({stop}).
+stop() -> frame({stop}).
+
+%% Atoms as UTF-8 (minor version 2) on every OTP release: what OTP 26 and
+%% later write by default, and what Node's reader (ts/control-term.ts) is
+%% tested against here on older releases too.
+frame(Term) -> term_to_binary(Term, [{minor_version, 2}]).
 
 %%% Node -> Erlang
 
