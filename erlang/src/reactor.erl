@@ -213,7 +213,9 @@ suspend_listener(Name) -> reactor_listener:suspend(listener(Name)).
 resume_listener(Name) -> reactor_listener:resume(listener(Name)).
 
 %% @doc For a rolling release: suspend the listener, then wait until the
-%% contexts it feeds have no connections left (or `Timeout' ms pass).
+%% contexts it feeds have no connections left (or `Timeout' ms pass): none
+%% open, opening or lingering, and no replaced Node still draining its own
+%% (reactor_context:replace/2). In `{timeout, Left}' such a drain counts as one.
 -spec drain_listener(term(), timeout()) -> ok | {error, {timeout, non_neg_integer()}}.
 drain_listener(Name, Timeout) ->
     Pid = listener(Name),
@@ -235,7 +237,9 @@ wait_drained(Ctxs, Deadline) ->
 
 connections(Ctx) ->
     try reactor_context:info(Ctx) of
-        #{connections := N, pending := P} = Info -> N + P + maps:get(lingering, Info, 0)
+        #{connections := N, pending := P} = Info ->
+            %% a drain stops with its last connection: while it runs it holds one
+            N + P + maps:get(lingering, Info, 0) + maps:get(draining, Info, 0)
     catch
         exit:_ -> 0 % a context that is gone holds nothing
     end.

@@ -224,6 +224,15 @@ drain_listener(_Config) ->
     ok = reactor:resume_listener(L),
     C2 = connect(Port),
     ?assertEqual({ok, <<"back">>}, roundtrip(C2, <<"back">>)),
+    %% a connection a replaced Node still serves is waited for too
+    ok = reactor_context:replace(Ctx),
+    ?assertMatch(#{connections := 0, draining := 1}, reactor_context:info(Ctx)),
+    spawn_link(fun() -> Self ! {drained, reactor:drain_listener(L, 10000)} end),
+    receive {drained, _} -> error(drained_while_a_replaced_node_serves) after 300 -> ok end,
+    ?assertEqual({ok, <<"still">>}, roundtrip(C2, <<"still">>)),
+    gen_tcp:close(C2),
+    receive {drained, R2} -> ?assertEqual(ok, R2) after 5000 -> error(not_drained) end,
+    ?assertMatch(#{draining := 0}, reactor_context:info(Ctx)),
     done(Ctx, L).
 
 %% Connections already in the kernel's backlog when the listener suspends are
