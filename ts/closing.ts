@@ -16,8 +16,9 @@ import type { OutgoingDatagram, WriteBuffer } from "./protocol";
 import type { Transport } from "./transport";
 import type { BatchAction } from "./types";
 
-/** The end of one connection: its flags, and the graceful close under way. */
-export class Ending {
+/** The end of one connection: its flags, and the graceful close under way
+ * (whose CloseHost it is). */
+export class Ending implements CloseHost {
   /** a close began: the protocol gets no more callbacks */
   closed = false;
   /** the fd is closed and Erlang told: nothing is left */
@@ -29,13 +30,13 @@ export class Ending {
   /** what a close begun in connectionMade wants armed: the ack says it */
   private unannounced: BatchAction | undefined;
   private lost = false;
+  /** the graceful close's reason, for connectionLost once the FIN is out */
+  private reason: Error | undefined;
 
   constructor(
     private readonly conn: Connection,
     private readonly top: Transport,
     private readonly host: ConnectionHost,
-    /** the protocol's timers stop with its callbacks */
-    private readonly stopTimers: () => void,
   ) {}
 
   /** The handoff's ack: the first action, or what a close begun in
@@ -50,17 +51,29 @@ export class Ending {
   close(reason: Error | undefined, lingers: boolean): void {
     if (this.closed) return;
     this.stop();
-    this.closing = new Closing(this.top, this.conn.proto, this.host.closeBounds, this.host.clock, lingers && !this.top.datagram, {
-      arm: (action) => this.tell(action),
-      finished: () => this.lose(reason),
-      done: (e) => this.destroy(e, true),
-      handOver: () => {
-        this.release("linger");
-        this.host.wake();
-      },
-    });
+    this.reason = reason;
+    this.closing = new Closing(this.top, this.conn.proto, this.host.closeBounds, this.host.clock, lingers && !this.top.datagram, this);
     this.closing.run();
     if (!this.released) this.host.wake(); // from a timer or a promise, too: what it armed goes out
+  }
+
+  // CloseHost: what the graceful close tells its connection.
+
+  arm(action: "read_pending" | "write_pending"): void {
+    this.tell(action);
+  }
+
+  finished(): void {
+    this.lose(this.reason);
+  }
+
+  done(reason?: Error): void {
+    this.destroy(reason, true);
+  }
+
+  handOver(): void {
+    this.release("linger");
+    this.host.wake();
   }
 
   /** Abortive: the fd closes now, connectionLost(reason) runs if it has not. */
@@ -93,7 +106,7 @@ export class Ending {
     if (this.closed) return;
     this.closed = true;
     this.conn.proto.closed = true;
-    this.stopTimers();
+    this.conn.callbacksStopped();
   }
 
   private lose(reason: Error | undefined): void {
@@ -151,6 +164,8 @@ export class Closing {
   private timer: unknown;
   private dropped = 0;
   private over = false;
+  /** when the close began (clock ms): close_timeout counts from it */
+  private readonly began: number;
 
   constructor(
     private readonly top: Transport,
@@ -161,7 +176,15 @@ export class Closing {
     private readonly lingers: boolean,
     private readonly host: CloseHost,
   ) {
-    if (bounds.closeTimeout > 0) this.timer = clock.setTimeout(() => this.timedOut(), bounds.closeTimeout);
+    this.began = clock.now();
+  }
+
+  /** close_timeout's timer, set the first time the close has to wait (most
+   * closes finish in their first run, and set none). */
+  private bound(): void {
+    if (this.timer !== undefined || !(this.bounds.closeTimeout > 0)) return;
+    const left = Math.max(0, this.began + this.bounds.closeTimeout - this.clock.now());
+    this.timer = this.clock.setTimeout(() => this.timedOut(), left);
   }
 
   /** Moves the close on: at the start, on WRITE and when a layer wakes. */
@@ -171,14 +194,18 @@ export class Closing {
       const left = this.push();
       const flushed = this.top.flush(); // the layers' own bytes (ciphertext)
       if (left || !flushed) {
+        this.bound();
         // A layer that encrypts on its own tick (TLS) wakes us when it has bytes.
         if (!(flushed && this.top.settlesLater && this.top.unsent === 0)) this.host.arm("write_pending");
         return;
       }
       if (!this.top.datagram) {
         this.top.shutdownWrite();
-        if (!this.top.flush()) return this.host.arm("write_pending");
-        if (!this.top.writableFinished) return; // close_notify comes on TLS's tick: it wakes us
+        if (!this.top.flush()) {
+          this.bound();
+          return this.host.arm("write_pending");
+        }
+        if (!this.top.writableFinished) return this.bound(); // close_notify comes on TLS's tick: it wakes us
       }
     } catch {
       return; // a broken fd: the layer below has ended the connection already

@@ -31,10 +31,10 @@ export class Connection implements Upstream {
   private settling = false;
   /** WRITE was armed for a layer's bytes (ciphertext), not for the protocol */
   private armedForLayers = false;
-  /** the protocol's own timers */
-  private readonly timers: ProtocolTimers;
+  /** the protocol's own timers: made by its first setIdleTimeout or setDeadline */
+  private timers: ProtocolTimers | undefined;
   /** messages the protocol has not taken yet (it was paused, or behind on writes) */
-  private readonly inbox: Inbox;
+  private inbox: Inbox | undefined;
   /** protocol callbacks running now: a write() arms nothing then, their Action does */
   private running = 0;
   /** write() left bytes in writeBuffer: WRITE is armed before READ until they are out */
@@ -62,13 +62,20 @@ export class Connection implements Upstream {
   ) {
     top.up = this;
     this.lastActive = this.since = host.clock.now();
-    this.timers = new ProtocolTimers(host.clock, (kind, ms) => this.timedOut(kind, ms));
-    this.inbox = new Inbox(host.maxQueuedMessages, () => this.takesMessages(), (t) => this.deliver(t));
     this.handle = new Handle(this, top, host, raw);
-    this.ending = new Ending(this, top, host, () => {
-      this.timers.clear();
-      host.closing(this, this.inbox.clear());
-    });
+    this.ending = new Ending(this, top, host);
+  }
+
+  /** @internal A close began (Ending): the protocol's timers stop, its
+   * waiting messages are dropped. */
+  callbacksStopped(): void {
+    this.timers?.clear();
+    this.host.closing(this, this.inbox?.clear() ?? 0);
+  }
+
+  /** The messages waiting for the protocol: made with the first message (most connections get none). */
+  private openInbox(): Inbox {
+    return (this.inbox ??= new Inbox(this.host.maxQueuedMessages, () => this.takesMessages(), (t) => this.deliver(t)));
   }
 
   /** A close began: the protocol gets no more callbacks. */
@@ -147,7 +154,7 @@ export class Connection implements Upstream {
     if (this.made && !this.paused && !this.armedForLayers) {
       this.next = "read_pending";
       this.apply(this.step("write", "writeReady", () => this.proto.writeReady()));
-      this.inbox.drain(); // writeBuffer may be under the high water again
+      this.inbox?.drain(); // writeBuffer may be under the high water again
     }
     this.settle();
   }
@@ -159,12 +166,12 @@ export class Connection implements Upstream {
    * loss instead of a silent gap. */
   message(term: Term): void {
     if (this.closed) return this.host.messagesDropped(1);
-    const r = this.inbox.offer(term);
+    const r = this.openInbox().offer(term);
     if (r === "taken") this.settle();
     else if (r === "full") {
       this.host.countError();
       this.destroy(
-        new ReactorError("EMESSAGEOVERFLOW", `more than ${this.inbox.max} messages waited for the protocol (max_queued_messages)`),
+        new ReactorError("EMESSAGEOVERFLOW", `more than ${this.host.maxQueuedMessages} messages waited for the protocol (max_queued_messages)`),
       );
       this.host.messagesDropped(1); // this one, after the queue's
     }
@@ -186,7 +193,7 @@ export class Connection implements Upstream {
 
   /** Messages waiting for the protocol. */
   get queuedMessages(): number {
-    return this.inbox.length;
+    return this.inbox?.length ?? 0;
   }
 
   /** Bytes taken from the protocol that the kernel has not taken yet. */
@@ -202,14 +209,14 @@ export class Connection implements Upstream {
     const first = this.connectionMade();
     if (first === FAILED) return;
     this.apply(first === null ? null : this.writeAtOnce(first));
-    this.inbox.drain();
+    this.inbox?.drain();
     this.settleIfLater();
   }
 
   data(buf: Buffer, from?: Peer): void {
     if (this.closed || !this.made) return;
     this.touch();
-    this.timers.data(this.lastActive);
+    this.timers?.data(this.lastActive);
     this.apply(this.writeAtOnce(this.step("read", "dataReceived", () => this.proto.dataReceived(buf, from))));
     this.settleIfLater();
   }
@@ -279,7 +286,8 @@ export class Connection implements Upstream {
   }
 
   setTimer(kind: TimerKind, ms: number): void {
-    this.timers.set(kind, this.closed ? 0 : ms);
+    if (!this.timers && (this.closed || !(ms > 0))) return; // nothing to clear
+    (this.timers ??= new ProtocolTimers(this.host.clock, (k, t) => this.timedOut(k, t))).set(kind, this.closed ? 0 : ms);
   }
 
   /** Protocol.pauseReading: READ is armed no more; writes go on. */
@@ -439,7 +447,7 @@ export class Connection implements Upstream {
       if (this.closed) return;
       const action = this.toBatchAction(mode, a, name);
       this.apply(mode === "read" ? this.writeAtOnce(action) : action);
-      this.inbox.drain();
+      this.inbox?.drain();
       this.settle();
       this.host.wake();
     };
