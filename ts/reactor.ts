@@ -208,7 +208,7 @@ export class Reactor implements ConnectionHost {
     const tls = this.tlsConfigs.get(spec.tls);
     const starttls = this.tlsConfigs.get(spec.starttls ?? false);
     // (an Error may come from another realm: test what a config is, not what an error is)
-    const bad = [tls, starttls].find((c) => c !== undefined && !(c instanceof TlsConfig)) as Error | undefined;
+    const bad = (notConfig(tls) ?? notConfig(starttls)) as Error | undefined;
     if (bad) {
       this.errors++;
       this.sink.log("error", id, `TLS options of this connection: ${bad.message}`);
@@ -421,4 +421,9 @@ function swap(conn: Connection, next: Protocol): void {
   bind(old, undefined);
   bind(next, conn.handle);
   conn.proto = next;
+}
+
+/** What a handoff's TLS key named when it is not a configuration: its Error. */
+function notConfig(c: TlsConfig | Error | undefined): unknown {
+  return c !== undefined && !(c instanceof TlsConfig) ? c : undefined;
 }
