@@ -33,7 +33,8 @@ start_link(Args) ->
 
 init(Parent, Args) ->
     process_flag(trap_exit, true),
-    St = Args#{parent => Parent, next => maps:get(index, Args), backoff => ?BACKOFF_MIN},
+    St = Args#{parent => Parent, next => maps:get(index, Args), backoff => ?BACKOFF_MIN,
+               static_info => static_info(Args)},
     case copy(St) of
         {ok, Res} ->
             proc_lib:init_ack(Parent, {ok, self()}),
@@ -168,11 +169,17 @@ hint({error, max_connections}) ->
 hint(_) ->
     "".
 
-client_info(SockAddr, #{info := Extra, local_port := LPort, name := Name} = St) ->
-    Base = case decode_sockaddr(SockAddr) of
-               {Family, Addr, Port} -> #{addr => Addr, port => Port, family => Family};
-               unknown -> #{}
-           end,
+%% A connection's client info: its peer's address, then what every
+%% connection of this listener has (static_info/1), which wins.
+client_info(SockAddr, #{static_info := Static}) ->
+    case decode_sockaddr(SockAddr) of
+        {Family, Addr, Port} -> maps:merge(#{addr => Addr, port => Port, family => Family}, Static);
+        unknown -> Static
+    end.
+
+%% The listener's part of the client info, made once: the socket's type and
+%% port, the listener's name, its transport flags and its `info'.
+static_info(#{info := Extra, local_port := LPort, name := Name} = St) ->
     Proxy = case maps:get(proxy_protocol, St, false) of
                 true -> #{proxy_protocol => true};
                 false -> #{}
@@ -182,7 +189,7 @@ client_info(SockAddr, #{info := Extra, local_port := LPort, name := Name} = St) 
                   true -> #{nodelay => true};
                   false -> #{}
               end,
-    maps:merge(maps:merge(Base#{type => tcp, local_port => LPort, listener => listener_name(Name)},
+    maps:merge(maps:merge(#{type => tcp, local_port => LPort, listener => listener_name(Name)},
                           maps:merge(Proxy, NoDelay)), Extra).
 
 listener_name(Name) when is_atom(Name); is_binary(Name) -> Name;
@@ -190,7 +197,9 @@ listener_name(Name) -> iolist_to_binary(io_lib:format("~0p", [Name])).
 
 %% struct sockaddr_in / sockaddr_in6 as accept4 fills them (Linux layout).
 decode_sockaddr(<<2:16/native, Port:16/big, A, B, C, D, _/binary>>) ->
-    {inet, list_to_binary(inet:ntoa({A, B, C, D})), Port};
+    %% what inet:ntoa/1 writes, built as a binary at once
+    {inet, <<(integer_to_binary(A))/binary, $., (integer_to_binary(B))/binary, $.,
+             (integer_to_binary(C))/binary, $., (integer_to_binary(D))/binary>>, Port};
 decode_sockaddr(<<10:16/native, Port:16/big, _Flow:32, Addr:16/binary, _/binary>>) ->
     <<A:16, B:16, C:16, D:16, E:16, F:16, G:16, H:16>> = Addr,
     {inet6, list_to_binary(inet:ntoa({A, B, C, D, E, F, G, H})), Port};

@@ -112,7 +112,8 @@ client_info(Info) when is_map(Info) ->
     try {transport(Info), preread(Info),
          normalize_info(maps:without([proxy_protocol, tls, starttls, preread, nodelay], Info))} of
         {Transport, Preread, Norm} ->
-            case byte_size(term_to_binary(Norm)) =< ?MAX_INFO_BYTES of
+            %% its encoding's size, bounded without encoding it (the frame does)
+            case erlang:external_size(Norm) =< ?MAX_INFO_BYTES of
                 false -> {error, client_info_too_large};
                 true -> {ok, Norm, Transport, Preread}
             end
