@@ -3,13 +3,12 @@ import type { Connection, ConnectionHost } from "./connection";
 import type { OutgoingDatagram, WriteBuffer } from "./protocol";
 import type { Transport } from "./transport";
 import type { BatchAction } from "./types";
-/** The end of one connection: its flags, and the graceful close under way. */
-export declare class Ending {
+/** The end of one connection: its flags, and the graceful close under way
+ * (whose CloseHost it is). */
+export declare class Ending implements CloseHost {
     private readonly conn;
     private readonly top;
     private readonly host;
-    /** the protocol's timers stop with its callbacks */
-    private readonly stopTimers;
     /** a close began: the protocol gets no more callbacks */
     closed: boolean;
     /** the fd is closed and Erlang told: nothing is left */
@@ -21,15 +20,19 @@ export declare class Ending {
     /** what a close begun in connectionMade wants armed: the ack says it */
     private unannounced;
     private lost;
-    constructor(conn: Connection, top: Transport, host: ConnectionHost, 
-    /** the protocol's timers stop with its callbacks */
-    stopTimers: () => void);
+    /** the graceful close's reason, for connectionLost once the FIN is out */
+    private reason;
+    constructor(conn: Connection, top: Transport, host: ConnectionHost);
     /** The handoff's ack: the first action, or what a close begun in
      * connectionMade (returned, or this.close()) arms. */
     announce(first: BatchAction): BatchAction;
     /** Graceful: flush, close_notify, FIN, connectionLost(reason), linger
      * (unless the peer's end came already, or the fd is no socket: `lingers` false). */
     close(reason: Error | undefined, lingers: boolean): void;
+    arm(action: "read_pending" | "write_pending"): void;
+    finished(): void;
+    done(reason?: Error): void;
+    handOver(): void;
     /** Abortive: the fd closes now, connectionLost(reason) runs if it has not. */
     destroy(reason: Error | undefined, tellErlang: boolean): void;
     /** Node's copy of the fd closes and the connection is forgotten; Erlang
@@ -86,9 +89,14 @@ export declare class Closing {
     private timer;
     private dropped;
     private over;
+    /** when the close began (clock ms): close_timeout counts from it */
+    private readonly began;
     constructor(top: Transport, queued: Queued, bounds: CloseBounds, clock: Clock, 
     /** read and drop after the FIN: not after the peer's EOF, nor on datagrams */
     lingers: boolean, host: CloseHost);
+    /** close_timeout's timer, set the first time the close has to wait (most
+     * closes finish in their first run, and set none). */
+    private bound;
     /** Moves the close on: at the start, on WRITE and when a layer wakes. */
     run(): void;
     /** READ: while lingering, what is there is dropped; the peer's end ends it. */

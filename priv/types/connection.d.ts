@@ -26,10 +26,10 @@ export declare class Connection implements Upstream {
     private settling;
     /** WRITE was armed for a layer's bytes (ciphertext), not for the protocol */
     private armedForLayers;
-    /** the protocol's own timers */
-    private readonly timers;
+    /** the protocol's own timers: made by its first setIdleTimeout or setDeadline */
+    private timers;
     /** messages the protocol has not taken yet (it was paused, or behind on writes) */
-    private readonly inbox;
+    private inbox;
     /** protocol callbacks running now: a write() arms nothing then, their Action does */
     private running;
     /** write() left bytes in writeBuffer: WRITE is armed before READ until they are out */
@@ -49,6 +49,8 @@ export declare class Connection implements Upstream {
     raw: RawFd, 
     /** this connection's bytes on the fd */
     traffic?: Traffic);
+    /** The messages waiting for the protocol: made with the first message (most connections get none). */
+    private openInbox;
     /** A close began: the protocol gets no more callbacks. */
     get closed(): boolean;
     /** What it is doing, for reactor_context:connections/1. */
