@@ -26,17 +26,16 @@ export interface SocketOptions {
   pauseOnCreate?: boolean;
 }
 
-/** What the Protocol under a Socket tells it (stream.ts). @internal */
-export const kSide = Symbol("socket side");
-
-/** The Protocol's events, as a Socket takes them: bytes (plaintext on TLS),
- * the peer's end, writeBuffer empty, connectionLost. @internal */
-export interface SocketSide {
-  received(data: Buffer): void;
-  ended(): void;
-  drained(): void;
-  lost(reason: Error | undefined): void;
-}
+// What the Protocol under a Socket tells it (stream.ts), as Node's own streams
+// take their handle's events: methods under symbols, out of the Socket's API.
+/** @internal bytes (plaintext on TLS) */
+export const kReceived = Symbol("received");
+/** @internal the peer's end */
+export const kEnded = Symbol("ended");
+/** @internal writeBuffer is empty */
+export const kDrained = Symbol("drained");
+/** @internal connectionLost */
+export const kLost = Symbol("lost");
 
 /**
  * One connection as a `net.Socket`-compatible Duplex: what a stream handler
@@ -57,8 +56,6 @@ export class Socket extends Duplex {
   server: Server | null = null;
   /** @internal Node's own name for {@link server}: net.Server's close bookkeeping reads it. */
   _server: Server | null = null;
-  /** @internal */
-  readonly [kSide]: SocketSide;
   private readonly clock: Clock;
   /** bytes given to the connection (bytesWritten adds what waits in the stream) */
   private dispatched = 0;
@@ -69,6 +66,8 @@ export class Socket extends Duplex {
   /** the peer's end came */
   private eof = false;
   private timer: unknown;
+  /** when the pending timer fires (clock ms) */
+  private timerAt = 0;
   private lastActive = 0;
   /** 'timeout' was emitted: the next activity starts the count again */
   private timedOut = false;
@@ -91,12 +90,6 @@ export class Socket extends Duplex {
     const h = handleOf(proto);
     if (!h) throw Object.assign(new Error("a Socket needs a live connection"), { code: "EBADF" });
     this.clock = h.clock;
-    this[kSide] = {
-      received: (data) => this.received(data),
-      ended: () => this.ended(),
-      drained: () => this.drained(),
-      lost: (reason) => this.lost(reason),
-    };
     if (opts.pauseOnCreate) {
       // as net's: not read (READ unarmed) and not flowing; its resume() reads
       proto.pauseReading();
@@ -185,13 +178,13 @@ export class Socket extends Duplex {
     if (typeof ms !== "number" || !(ms >= 0) || !Number.isFinite(ms)) {
       throw Object.assign(new RangeError(`The value of "msecs" is out of range. Received ${String(ms)}`), { code: "ERR_OUT_OF_RANGE" });
     }
-    this.clock.clearTimeout(this.timer);
-    this.timer = undefined;
     this.timedOut = false;
     this.timeout = ms > 0 ? ms : undefined;
     if (ms > 0 && !this.destroyed) {
       this.lastActive = this.clock.now();
-      this.timer = this.clock.setTimeout(() => this.due(), ms);
+      // A pending timer due before this count ends is kept: due() waits the
+      // rest (http sets 0, then its keepAliveTimeout, on every request).
+      if (this.timer === undefined || this.timerAt > this.lastActive + ms) this.arm(ms);
     }
     if (callback) {
       if (ms > 0) this.once("timeout", callback);
@@ -340,7 +333,7 @@ export class Socket extends Duplex {
     process.nextTick(() => this.emit("close", hadError)); // after 'error', as Node orders them
   }
 
-  // What the Protocol tells it (kSide).
+  // What the Protocol tells it.
 
   /** Bytes into Protocol.write, in order; `cb` now when the kernel took them
    * all, else once writeBuffer is empty (then 'drain' follows). */
@@ -358,13 +351,15 @@ export class Socket extends Duplex {
     else this.waiting = cb;
   }
 
-  private received(data: Buffer): void {
+  /** @internal */
+  [kReceived](data: Buffer): void {
     this.bytesRead += data.length;
     this.activity();
     if (!this.push(data)) this.proto.pauseReading();
   }
 
-  private ended(): void {
+  /** @internal */
+  [kEnded](): void {
     this.eof = true;
     this.proto.pauseReading(); // nothing more to read; the stream ends the connection
     // On a turn of its own, as net's reads are libuv callbacks each, with the
@@ -380,13 +375,15 @@ export class Socket extends Duplex {
     });
   }
 
-  private drained(): void {
+  /** @internal */
+  [kDrained](): void {
     const cb = this.waiting;
     this.waiting = undefined;
     cb?.();
   }
 
-  private lost(reason: Error | undefined): void {
+  /** @internal */
+  [kLost](reason: Error | undefined): void {
     this.stopTimer();
     if (reason) this.failed = true;
     const cb = this.finishing;
@@ -416,8 +413,15 @@ export class Socket extends Duplex {
     this.lastActive = this.clock.now();
     if (this.timedOut) {
       this.timedOut = false;
-      this.timer = this.clock.setTimeout(() => this.due(), this.timeout);
+      this.arm(this.timeout);
     }
+  }
+
+  /** The timer, due in `ms`: due() checks the count when it fires. */
+  private arm(ms: number): void {
+    this.clock.clearTimeout(this.timer);
+    this.timerAt = this.clock.now() + ms;
+    this.timer = this.clock.setTimeout(() => this.due(), ms);
   }
 
   /** The count ran out; activity since it started waits the rest. */
@@ -425,10 +429,7 @@ export class Socket extends Duplex {
     this.timer = undefined;
     if (this.timeout === undefined || this.destroyed) return;
     const left = this.lastActive + this.timeout - this.clock.now();
-    if (left > 0) {
-      this.timer = this.clock.setTimeout(() => this.due(), left);
-      return;
-    }
+    if (left > 0) return this.arm(left);
     this.timedOut = true;
     this.emit("timeout");
   }

@@ -8,7 +8,7 @@ import { Server } from "net";
 import type { ClientInfo } from "./types";
 import { Protocol, kOwnAsync, type Action } from "./protocol";
 import type { Term } from "./term-types";
-import { Socket, SocketSide, kSide } from "./socket";
+import { Socket, kDrained, kEnded, kLost, kReceived } from "./socket";
 
 /** The options of a net.Server that Node's net hands to each socket it
  * accepts (net.js onconnection), as they are set on the server object. */
@@ -65,7 +65,6 @@ export function connectionOf(socket: Socket): Protocol {
 
 /** One connection of a stream handler: its Socket, fed by the engine. */
 class StreamProtocol extends Protocol {
-  private side: SocketSide | undefined;
   private socket: Socket | undefined;
 
   constructor(private readonly server: Server) {
@@ -84,7 +83,6 @@ class StreamProtocol extends Protocol {
       writableHighWaterMark: opts.highWaterMark,
       pauseOnCreate: opts.pauseOnConnect,
     });
-    this.side = socket[kSide];
     this.socket = socket;
     connections.set(socket, this);
     if (opts.noDelay) this.setNoDelay(true);
@@ -103,24 +101,24 @@ class StreamProtocol extends Protocol {
   readonly [kOwnAsync] = true;
 
   dataReceived(data: Buffer): Action {
-    this.side?.received(data);
+    this.socket?.[kReceived](data);
     return "continue";
   }
 
   /** The Socket ends the connection (end(), or its allowHalfOpen's), not the engine. */
   eofReceived(): boolean {
-    this.side?.ended();
+    this.socket?.[kEnded]();
     return false;
   }
 
   writeReady(): Action {
     this.flush();
-    if (this.writeBuffer.length === 0) this.side?.drained();
+    if (this.writeBuffer.length === 0) this.socket?.[kDrained]();
     return this.writeBuffer.length > 0 ? "continue" : "read_pending";
   }
 
   connectionLost(reason?: Error): void {
-    this.side?.lost(reason);
+    this.socket?.[kLost](reason);
   }
 
   /** The Socket's 'message' event; with no listener, dropped as a Protocol

@@ -42,6 +42,8 @@ export declare class Socket extends Duplex {
     /** the peer's end came */
     private eof;
     private timer;
+    /** when the pending timer fires (clock ms) */
+    private timerAt;
     private lastActive;
     /** 'timeout' was emitted: the next activity starts the count again */
     private timedOut;
@@ -117,13 +119,11 @@ export declare class Socket extends Duplex {
     /** Bytes into Protocol.write, in order; `cb` now when the kernel took them
      * all, else once writeBuffer is empty (then 'drain' follows). */
     private send;
-    private received;
-    private ended;
-    private drained;
-    private lost;
     private session;
     private endOf;
     private activity;
+    /** The timer, due in `ms`: due() checks the count when it fires. */
+    private arm;
     /** The count ran out; activity since it started waits the rest. */
     private due;
     private stopTimer;

@@ -354,6 +354,30 @@ describe("a stream handler's Socket", () => {
     expect(events).toEqual(["timeout", "timeout"]);
     expect(t.closed).toBe(false);
   });
+
+  it("setTimeout: each call counts from itself, whatever timer an earlier one left pending", async () => {
+    const { srv, sockets } = server();
+    const t = connect(srv);
+    const s = sockets[0];
+    const events = record(s);
+    s.resume();
+    // what http does on every keep-alive request: 0 at its start, keepAliveTimeout at its end
+    s.setTimeout(1000);
+    await t.advance(400);
+    s.setTimeout(0);
+    await t.advance(800); // the first count's end passes: nothing
+    expect(events).toEqual([]);
+    s.setTimeout(1000); // at 1200: due at 2200
+    await t.advance(999);
+    expect(events).toEqual([]);
+    await t.advance(1);
+    expect(events).toEqual(["timeout"]);
+    // a shorter count than the pending timer's is not late
+    s.setTimeout(5000);
+    s.setTimeout(100);
+    await t.advance(100);
+    expect(events).toEqual(["timeout", "timeout"]);
+  });
 });
 
 describe("a stream handler's server", () => {
