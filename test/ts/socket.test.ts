@@ -26,6 +26,16 @@ function record(s: Socket): string[] {
 }
 
 describe("a stream handler's Socket", () => {
+  /** A connection's flowing Socket, and the events recorded on it. */
+  const flowing = () => {
+    const { srv, sockets } = server();
+    const t = connect(srv);
+    const s = sockets[0];
+    const events = record(s);
+    s.resume();
+    return { t, s, events };
+  };
+
   it("serves Node's http: keep-alive, pipelining, a chunked body, 100-continue", async () => {
     const t = connect(
       http.createServer((req, res) => {
@@ -137,11 +147,7 @@ describe("a stream handler's Socket", () => {
   });
 
   it("end(): the FIN after the last byte, then 'end', 'finish' and 'close' once the peer ends too", async () => {
-    const { srv, sockets } = server();
-    const t = connect(srv);
-    const s = sockets[0];
-    const events = record(s);
-    s.resume();
+    const { t, s, events } = flowing();
     s.end("bye");
     await t.settle();
     expect(t.take()).toBe("bye");
@@ -329,11 +335,7 @@ describe("a stream handler's Socket", () => {
   });
 
   it("setTimeout: 'timeout' after that long without reads or writes, once until there is activity", async () => {
-    const { srv, sockets } = server();
-    const t = connect(srv);
-    const s = sockets[0];
-    const events = record(s);
-    s.resume();
+    const { t, s, events } = flowing();
     s.setTimeout(1000);
     await t.advance(600);
     t.feed("x");
@@ -356,11 +358,7 @@ describe("a stream handler's Socket", () => {
   });
 
   it("setTimeout: each call counts from itself, whatever timer an earlier one left pending", async () => {
-    const { srv, sockets } = server();
-    const t = connect(srv);
-    const s = sockets[0];
-    const events = record(s);
-    s.resume();
+    const { t, s, events } = flowing();
     // what http does on every keep-alive request: 0 at its start, keepAliveTimeout at its end
     s.setTimeout(1000);
     await t.advance(400);
