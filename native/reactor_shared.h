@@ -3,10 +3,10 @@
  * The NIF (native/nif/) and the addon (native/addon/) include it; the others
  * keep a copy each, which the golden tests hold to this file:
  *
- *   erlang/src/reactor_limits.hrl    MAX_ID, MAX_FDS_PER_MSG, MAX_TERM_SIZE, MAX_TERM_DEPTH
+ *   erlang/src/reactor_limits.hrl    MAX_ID, MAX_FDS_PER_MSG, MAX_TERM_SIZE, MAX_TERM_DEPTH, MAX_READ_SIZE
  *   erlang/src/reactor_config.erl    the DEFAULT_* below (default/1)
  *   erlang/src/reactor_groups.erl    MAX_GROUP_BYTES, MAX_GROUPS_PER_CONNECTION
- *   ts/limits.ts                     MAX_ID, DEFAULTS, MAX_TERM_SIZE, MAX_TERM_DEPTH, the groups' bounds
+ *   ts/limits.ts                     MAX_ID, DEFAULTS, MAX_TERM_SIZE, MAX_TERM_DEPTH, MAX_READ_SIZE, the groups' bounds
  *   ts/batch.ts                      the batch layout and the action codes
  *
  * (Node has no copy of MAX_FDS_PER_MSG: only the addon uses it.)
@@ -61,6 +61,10 @@
  * that came after it were seen by the poller as an edge, so the poller need
  * not poll the fd again (no epoll_ctl); without it, it polls the fd afresh. */
 #define REACTOR_ACTION_DRAINED 0x20
+
+/* The largest read_size (bytes) a context takes: Erlang refuses more at
+ * start, Node an init frame with more. C has no use for it. */
+#define REACTOR_MAX_READ_SIZE 16777216
 
 /* The defaults of the context options that reach Node in its init frame:
  * Erlang fills in what the user left out, Node uses them where a test or

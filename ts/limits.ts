@@ -36,7 +36,7 @@ export const DEFAULTS = {
   beamCallTimeout: 5000,
 } as const;
 
-/** read_size is refused above this (16 MiB). */
+/** read_size is refused above this (16 MiB). REACTOR_MAX_READ_SIZE. */
 export const MAX_READ_SIZE = 16 << 20;
 
 /** Reads adapt per connection between these (see FdTransport). */

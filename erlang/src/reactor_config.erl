@@ -4,6 +4,8 @@
 %% hold both copies to it.
 -module(reactor_config).
 
+-include("reactor_limits.hrl").
+
 -export([default/1, get/2, node_init/2, code/1, handler_name/1]).
 
 -export_type([opts/0]).
@@ -84,7 +86,6 @@ get(Key, Opts) -> maps:get(Key, Opts, default(Key)).
 -spec node_init(term(), opts()) -> {file:filename(), [string()], map()}.
 node_init(Id, Opts) ->
     check_ranges(Opts),
-    check_hot_wait(get(hot_wait, Opts)),
     check_bridge(Opts),
     Node = node_executable(Opts),
     Script = filename:join(reactor_priv:dir(), "reactor_port.js"),
@@ -114,13 +115,14 @@ node_init(Id, Opts) ->
            tls => Tls}}.
 
 %% Sizes (bytes) and timeouts (ms) Node and the poller take: read_size up to
-%% Node's MAX_READ_SIZE (ts/limits.ts), the rest as 31-bit integers (Node's
-%% timers take at most 2^31 - 1 ms, ~24.8 days).
--define(MAX_READ_SIZE, (16 bsl 20)).
+%% MAX_READ_SIZE, the rest as 31-bit integers (Node's timers take at most
+%% 2^31 - 1 ms, ~24.8 days); hot_wait (us) at most a second, as
+%% reactor_nif:pump/3 takes it. Checked before Node starts.
 -define(MAX_OPTION, 16#7fffffff).
 check_ranges(Opts) ->
     [throw({bad_option, {K, V}})
-     || {K, Min, Max} <- [{read_size, 1, ?MAX_READ_SIZE}, {write_high_water, 0, ?MAX_OPTION},
+     || {K, Min, Max} <- [{hot_wait, 0, 1000000},
+                          {read_size, 1, ?MAX_READ_SIZE}, {write_high_water, 0, ?MAX_OPTION},
                           {callback_timeout, 0, ?MAX_OPTION}, {idle_timeout, 0, ?MAX_OPTION},
                           {close_timeout, 0, ?MAX_OPTION}, {linger_timeout, 0, ?MAX_OPTION},
                           {linger_max_bytes, 0, ?MAX_OPTION}],
@@ -129,10 +131,6 @@ check_ranges(Opts) ->
 
 check_max_queued(N) when is_integer(N), N >= 1 -> N;
 check_max_queued(N) -> throw({bad_option, {max_queued_messages, N}}).
-
-%% Checked before Node starts: reactor_nif:pump/3 takes at most a second.
-check_hot_wait(W) when is_integer(W), W >= 0, W =< 1000000 -> ok;
-check_hot_wait(W) -> throw({bad_option, {hot_wait, W}}).
 
 check_bridge(Opts) ->
     [throw({bad_option, {K, V}}) || K <- [max_calls, max_beam_calls],

@@ -17,3 +17,7 @@
 %% and reactor_term_prop_tests hold the copies to it.
 -define(MAX_TERM_SIZE, (64 * 1024 * 1024)).
 -define(MAX_TERM_DEPTH, 1000).
+
+%% The largest read_size a context takes (bytes; reactor_config refuses more,
+%% Node's init refuses more). REACTOR_MAX_READ_SIZE.
+-define(MAX_READ_SIZE, (16 * 1024 * 1024)).

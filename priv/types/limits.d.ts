@@ -29,7 +29,7 @@ export declare const DEFAULTS: {
     /** ms a beam.call may take unless it says otherwise */
     readonly beamCallTimeout: 5000;
 };
-/** read_size is refused above this (16 MiB). */
+/** read_size is refused above this (16 MiB). REACTOR_MAX_READ_SIZE. */
 export declare const MAX_READ_SIZE: number;
 /** Reads adapt per connection between these (see FdTransport). */
 export declare const READ_START: number;

@@ -141,6 +141,7 @@ erlang_copy(<<"MAX_ID">>) -> ?MAX_ID;
 erlang_copy(<<"MAX_FDS_PER_MSG">>) -> ?MAX_FDS_PER_MSG;
 erlang_copy(<<"MAX_TERM_SIZE">>) -> ?MAX_TERM_SIZE;
 erlang_copy(<<"MAX_TERM_DEPTH">>) -> ?MAX_TERM_DEPTH;
+erlang_copy(<<"MAX_READ_SIZE">>) -> ?MAX_READ_SIZE;
 erlang_copy(<<"MAX_GROUP_BYTES">>) -> reactor_groups:max_group_bytes();
 erlang_copy(<<"MAX_GROUPS_PER_CONNECTION">>) -> reactor_groups:max_groups_per_connection();
 erlang_copy(<<"DEFAULT_", Option/binary>>) ->
@@ -160,7 +161,7 @@ shared_facts_test_() ->
 shared_facts_are_there_test() ->
     Facts = shared_facts(),
     [?assert(is_map_key(N, Facts))
-     || N <- [<<"MAX_ID">>, <<"MAX_FDS_PER_MSG">>, <<"MAX_TERM_SIZE">>, <<"MAX_TERM_DEPTH">>, <<"DEFAULT_READ_SIZE">>, <<"DEFAULT_WRITE_HIGH_WATER">>,
+     || N <- [<<"MAX_ID">>, <<"MAX_FDS_PER_MSG">>, <<"MAX_TERM_SIZE">>, <<"MAX_TERM_DEPTH">>, <<"MAX_READ_SIZE">>, <<"DEFAULT_READ_SIZE">>, <<"DEFAULT_WRITE_HIGH_WATER">>,
               <<"DEFAULT_CALLBACK_TIMEOUT">>, <<"DEFAULT_IDLE_TIMEOUT">>, <<"DEFAULT_HANDSHAKE_TIMEOUT">>,
               <<"DEFAULT_CLOSE_TIMEOUT">>, <<"DEFAULT_LINGER_TIMEOUT">>, <<"DEFAULT_LINGER_MAX_BYTES">>,
               <<"DEFAULT_MAX_QUEUED_MESSAGES">>]].

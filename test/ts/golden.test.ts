@@ -22,7 +22,7 @@ import { BRIDGE_TAG, Bridge } from "../../ts/bridge";
 import { Incoming, Outgoing, decode, encode } from "../../ts/codec";
 import { Outbox } from "../../ts/outbox";
 import { Term, atom, decodeTerm, encodeTerm, tuple } from "../../ts/term";
-import { DEFAULTS, MAX_GROUPS_PER_CONNECTION, MAX_GROUP_BYTES, MAX_ID, MAX_TERM_DEPTH, MAX_TERM_SIZE } from "../../ts/limits";
+import { DEFAULTS, MAX_GROUPS_PER_CONNECTION, MAX_GROUP_BYTES, MAX_ID, MAX_READ_SIZE, MAX_TERM_DEPTH, MAX_TERM_SIZE } from "../../ts/limits";
 
 const dir = path.join(__dirname, "..", "golden");
 const file = (name: string) => path.join(dir, `${name}.etf`);
@@ -259,6 +259,7 @@ describe("shared facts", () => {
     MAX_ID,
     MAX_TERM_SIZE,
     MAX_TERM_DEPTH,
+    MAX_READ_SIZE,
     MAX_GROUP_BYTES,
     MAX_GROUPS_PER_CONNECTION,
     READY_ENTRY_BYTES,
