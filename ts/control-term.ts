@@ -12,6 +12,8 @@
 // count must fit in the bytes that remain before anything is built for it,
 // nesting is bounded, and only the term types the port protocol uses are read.
 
+import { isAscii } from "./term-decode";
+
 const MAX_DEPTH = 32;
 // Shorter ASCII strings are built in JavaScript: a Buffer.toString call costs more.
 const SHORT_STRING = 32;
@@ -139,13 +141,9 @@ class Reader {
     const buf = this.buf;
     const from = this.pos;
     const to = (this.pos += n);
-    if (n <= SHORT_STRING) {
+    if (n <= SHORT_STRING && isAscii(buf, from, to)) {
       let s = "";
-      for (let i = from; i < to; i++) {
-        const c = buf[i];
-        if (c > 0x7f) return Buffer.from(buf.buffer, buf.byteOffset + from, n).toString(utf8 ? "utf8" : "latin1");
-        s += String.fromCharCode(c);
-      }
+      for (let i = from; i < to; i++) s += String.fromCharCode(buf[i]);
       return s;
     }
     return Buffer.from(buf.buffer, buf.byteOffset + from, n).toString(utf8 ? "utf8" : "latin1");

@@ -335,7 +335,8 @@ class Decoder {
   }
 }
 
-function isAscii(b: Buffer, from: number, to: number): boolean {
+/** @internal Bytes from..to of `b` are ASCII: they read the same as Latin-1 and UTF-8. */
+export function isAscii(b: Uint8Array, from: number, to: number): boolean {
   for (let i = from; i < to; i++) if (b[i] > 0x7f) return false;
   return true;
 }
