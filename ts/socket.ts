@@ -36,6 +36,10 @@ export const kEnded = Symbol("ended");
 export const kDrained = Symbol("drained");
 /** @internal connectionLost */
 export const kLost = Symbol("lost");
+/** @internal the Protocol under it (stream.ts's connectionOf). A field, not a
+ * WeakMap: with an entry per Socket, finished connections survived V8's
+ * scavenges until a full collection (docs/performance.md, step 8). */
+export const kProtocol = Symbol("protocol");
 
 /**
  * One connection as a `net.Socket`-compatible Duplex: what a stream handler
@@ -102,6 +106,11 @@ export class Socket extends Duplex {
       // set until a push, and resume() would never ask _read again.
       this.read(0);
     }
+  }
+
+  /** @internal */
+  get [kProtocol](): Protocol {
+    return this.proto;
   }
 
   // Addresses: the client info (behind a PROXY header, the real client), else the fd's.

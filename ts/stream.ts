@@ -8,7 +8,7 @@ import { Server } from "net";
 import type { ClientInfo } from "./types";
 import { Protocol, kOwnAsync, type Action } from "./protocol";
 import type { Term } from "./term-types";
-import { Socket, kDrained, kEnded, kLost, kReceived } from "./socket";
+import { Socket, kDrained, kEnded, kLost, kProtocol, kReceived } from "./socket";
 
 /** The options of a net.Server that Node's net hands to each socket it
  * accepts (net.js onconnection), as they are set on the server object. */
@@ -46,9 +46,6 @@ export function streamFactory(server: Server): () => Protocol {
   return () => new StreamProtocol(server);
 }
 
-/** The connection serving each stream handler's Socket. */
-const connections = new WeakMap<Socket, Protocol>();
-
 /**
  * The connection behind a stream handler's Socket: what the bridge gives a
  * Protocol, for a Socket's code (`connectionOf(socket).join("room")`, its
@@ -58,9 +55,8 @@ const connections = new WeakMap<Socket, Protocol>();
  * @throws TypeError for a socket no stream handler of this runtime made.
  */
 export function connectionOf(socket: Socket): Protocol {
-  const p = connections.get(socket);
-  if (!p) throw new TypeError("connectionOf: not a Socket of a stream handler");
-  return p;
+  if (!(socket instanceof Socket)) throw new TypeError("connectionOf: not a Socket of a stream handler");
+  return socket[kProtocol];
 }
 
 /** One connection of a stream handler: its Socket, fed by the engine. */
@@ -84,7 +80,6 @@ class StreamProtocol extends Protocol {
       pauseOnCreate: opts.pauseOnConnect,
     });
     this.socket = socket;
-    connections.set(socket, this);
     if (opts.noDelay) this.setNoDelay(true);
     if (opts.keepAlive) this.setKeepAlive(true, (opts.keepAliveInitialDelay ?? 0) * 1000);
     socket.server = socket._server = this.server;
