@@ -42,18 +42,47 @@ export function readyBuffer(count = 1): Uint8Array {
   return new Uint8Array(new ArrayBuffer(READY_SLOT * count));
 }
 
-/** Each connection of a ready batch of `size` bytes at the start of `buf`
- * (from readyBuffer()). A malformed batch throws: Erlang's side is broken. */
-export function forEachReady(buf: Uint8Array, size: number, ready: (id: number, write: boolean) => void): void {
-  if (size <= 0 || size % READY_ENTRY_BYTES !== 0 || size > MAX_READY_PER_BATCH * READY_ENTRY_BYTES || size > buf.length) {
-    throw new BatchError(`malformed ready batch: ${size} bytes`);
+/**
+ * The connections of ready batches, in the order Erlang named them: each
+ * batch is checked whole as it is pushed (a malformed one throws: Erlang's
+ * side is broken), then its entries are taken one at a time.
+ */
+export class ReadyQueue {
+  private words = new Uint32Array(MAX_READY_PER_BATCH * 4);
+  private head = 0;
+  private tail = 0;
+
+  get empty(): boolean {
+    return this.head === this.tail;
   }
-  const words = new Uint32Array(buf.buffer, buf.byteOffset, size / READY_ENTRY_BYTES);
-  for (let i = 0; i < words.length; i++) {
-    const w = words[i];
-    const id = w & ~READY_WRITE_BIT;
-    if (id === 0) throw new BatchError("malformed ready batch: connection id 0");
-    ready(id, w >= READY_WRITE_BIT);
+
+  /** The ready batch of `size` bytes at the start of `buf` (from readyBuffer()). */
+  push(buf: Uint8Array, size: number): void {
+    if (size <= 0 || size % READY_ENTRY_BYTES !== 0 || size > MAX_READY_PER_BATCH * READY_ENTRY_BYTES || size > buf.length) {
+      throw new BatchError(`malformed ready batch: ${size} bytes`);
+    }
+    const batch = new Uint32Array(buf.buffer, buf.byteOffset, size / READY_ENTRY_BYTES);
+    for (let i = 0; i < batch.length; i++) {
+      if ((batch[i] & ~READY_WRITE_BIT) === 0) throw new BatchError("malformed ready batch: connection id 0");
+    }
+    if (this.tail + batch.length > this.words.length) {
+      const live = this.words.subarray(this.head, this.tail);
+      const room = this.tail - this.head + batch.length > this.words.length ? new Uint32Array(2 * (this.tail - this.head + batch.length)) : this.words;
+      room.set(live);
+      this.words = room;
+      this.tail -= this.head;
+      this.head = 0;
+    }
+    this.words.set(batch, this.tail);
+    this.tail += batch.length;
+  }
+
+  /** The next entry: the connection's id, | READY_WRITE_BIT when it was
+   * armed for writing. Only when not empty. */
+  shift(): number {
+    const w = this.words[this.head++];
+    if (this.head === this.tail) this.head = this.tail = 0;
+    return w;
   }
 }
 

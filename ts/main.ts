@@ -4,7 +4,7 @@
 import { addon } from "./addon";
 import { redirectConsole } from "./console";
 import { Outbox } from "./outbox";
-import { Port } from "./port";
+import { INPUT_FD, Port } from "./port";
 import { ProtocolTable } from "./protocol-table";
 
 /** ms the event loop has to end this process once Erlang's side is gone. */
@@ -25,12 +25,12 @@ function main(): void {
     stopped: () => {
       process.exitCode = 0;
       // Let stdout drain, then leave; Erlang waits for our exit status.
-      process.stdin.pause();
+      io.unwatch(INPUT_FD);
       setImmediate(() => process.exit(0));
     },
   });
-  process.stdin.on("data", (chunk: Buffer) => port.receive(chunk));
-  process.stdin.on("end", () => port.onInputEnd());
+  // Read by the addon, not process.stdin: one frame per callback (Addon.watch).
+  io.watch(INPUT_FD, (events) => port.onInput(events));
 }
 
 main();

@@ -96,7 +96,7 @@ export class Outbox implements Sink {
       for (const p of this.acts.take()) {
         if (this.backlog.length || !this.io.sendPacket(this.batchFd, p, p.length)) this.backlog.push(p.slice());
       }
-      if (this.backlog.length) this.io.wantWritable(true);
+      if (this.backlog.length) this.io.wantWritable(this.batchFd, true);
     }
   }
   /** The batch socket is writable again: what waited goes, in order. */
@@ -106,6 +106,6 @@ export class Outbox implements Sink {
       if (!this.io.sendPacket(this.batchFd, p, p.length)) return;
       this.backlog.shift();
     }
-    this.io.wantWritable(false);
+    this.io.wantWritable(this.batchFd, false);
   }
 }

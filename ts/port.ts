@@ -6,7 +6,7 @@
 // stdout, exiting) is main.ts's.
 import * as path from "path";
 import type { Addon } from "./addon";
-import { BatchError, READY_SLOT, answeringAsItGoes, forEachReady, readyBuffer } from "./batch";
+import { BatchError, READY_SLOT, READY_WRITE_BIT, ReadyQueue, answeringAsItGoes, readyBuffer } from "./batch";
 import { setBeamBackend } from "./beam";
 import { BRIDGE_TAG, Bridge, BridgeError } from "./bridge";
 import { CodecError, decode, Incoming } from "./codec";
@@ -29,6 +29,13 @@ export interface PortExits {
    * (Erlang waits for the exit status). */
   stopped(): void;
 }
+
+/** The port's input: Erlang's end of the port (open_port's stdin). */
+export const INPUT_FD = 0;
+/** Bytes one read of the input takes at most, and one readable event in all. */
+const INPUT_READ = 65536;
+const MAX_INPUT_PER_EVENT = 1 << 20;
+const EMPTY = Buffer.alloc(0);
 
 const bounded = (text: string, max: number): string => (text.length > max ? text.slice(0, max) + "..." : text);
 
@@ -53,9 +60,20 @@ export class Port {
   bridge?: Bridge;
   /** the protocol module loaded last: eval's imports resolve from its directory */
   private protocolFile = "";
+  /** frames read and not yet dispatched, oldest first from `next` */
+  private readonly queued: Buffer[] = [];
+  private next = 0;
+  private readonly inputBuf = Buffer.allocUnsafe(INPUT_READ);
+  /** fd 0 reached its end: the port ends once the frames before it are dispatched */
+  private inputEnded = false;
   /** ready batches are read up to this many at a time, in one syscall */
   private readonly readyBuf = readyBuffer(32);
   private readonly readySizes = new Uint32Array(32);
+  /** the ready connections received and not yet served (readyQueue) */
+  private readonly ready = new ReadyQueue();
+  /** recvPackets calls for the batch being served: two at most, so the port's frames are read in between */
+  private rounds = 0;
+  private serve: ((id: number, write: boolean) => void) | undefined;
 
   constructor(
     private readonly io: Addon,
@@ -65,10 +83,45 @@ export class Port {
     private readonly exits: PortExits,
   ) {}
 
-  /** Bytes from Erlang (stdin): every whole frame is decoded and dispatched,
-   * then what they said is flushed. A frame that does not decode ends the
-   * port: Erlang's side is broken and nothing after it can be trusted. */
+  /** The port's input as the addon's watch calls it (Addon.watch): what is
+   * there is read and cut into frames, then one frame is dispatched per call;
+   * returns true while more wait. At its end (or a read error) the frames
+   * read first are dispatched, then the port ends (onInputEnd). */
+  onInput(events: number): boolean {
+    if (events & 5) this.readInput();
+    return this.step();
+  }
+
+  /** Bytes from Erlang: every whole frame is dispatched, then what they said
+   * is flushed (what onInput does over several calls, in one). */
   receive(chunk: Buffer): void {
+    this.take(chunk);
+    while (this.step());
+  }
+
+  /** What fd 0 holds now, up to MAX_INPUT_PER_EVENT (libuv's watch is level-triggered: the rest comes next). */
+  private readInput(): void {
+    for (let total = 0; total < MAX_INPUT_PER_EVENT; ) {
+      let n: number;
+      try {
+        n = this.io.readInto(INPUT_FD, this.inputBuf, 0, this.inputBuf.length);
+      } catch {
+        n = 0; // EIO and the like: Erlang's end is unusable, as when it closed
+      }
+      if (n < 0) return;
+      if (n === 0) {
+        this.inputEnded = true;
+        return;
+      }
+      this.take(Buffer.from(this.inputBuf.subarray(0, n)));
+      total += n;
+    }
+  }
+
+  /** Bytes from Erlang into whole frames, queued in order (a batch's frames
+   * each on its own). A frame or batch that does not cut ends the port:
+   * Erlang's side is broken and nothing after it can be trusted. */
+  private take(chunk: Buffer): void {
     let frames: Buffer[];
     try {
       frames = this.frames.push(chunk);
@@ -77,18 +130,31 @@ export class Port {
     }
     for (const f of frames) {
       if (f[0] !== BATCH_TAG) {
-        this.frame(f);
+        this.queued.push(f);
         continue;
       }
-      let batch: Buffer[];
       try {
-        batch = unbatch(f);
+        for (const sub of unbatch(f)) this.queued.push(sub);
       } catch (e) {
         this.fatal(e instanceof FrameError ? e.message : stackOf(e));
       }
-      for (const sub of batch) this.frame(sub);
     }
+  }
+
+  /** The oldest queued frame, dispatched; true while more wait. Once none
+   * does, what they said is flushed, and an ended input ends the port. */
+  private step(): boolean {
+    if (this.next < this.queued.length) {
+      const f = this.queued[this.next];
+      this.queued[this.next++] = EMPTY;
+      this.frame(f);
+      if (this.next < this.queued.length) return true;
+    }
+    this.queued.length = 0;
+    this.next = 0;
     this.out.flush();
+    if (this.inputEnded) this.onInputEnd();
+    return false;
   }
 
   private frame(f: Buffer): void {
@@ -186,7 +252,7 @@ export class Port {
     }
     try {
       out.batchFd = this.receiveBatchSocket();
-      this.io.watchBatches(out.batchFd, (events) => this.onBatchSocket(events));
+      this.io.watch(out.batchFd, (events) => this.onBatchSocket(events));
     } catch (e) {
       return this.loadFailed(4, ["load_error", "channel", (e as Error).message]);
     }
@@ -261,30 +327,47 @@ export class Port {
     throw new Error(`the channel's first message is not the batch socket: ${JSON.stringify(got?.ids)}`);
   }
 
-  /** The hot path: the ready batches queued now (a bounded number, so the
-   * port's control frames are read in between); the answers go at the end,
-   * and along the way when the batch takes long (answeringAsItGoes). */
-  private onBatchSocket(events: number): void {
+  /** The hot path, as the addon's watch calls it (Addon.watch): the ready
+   * batches queued now (up to two recvmmsg calls of 32, so the port's frames
+   * are read in between), then one connection's event per call; true while
+   * more wait. The answers go at the end, and along the way when the batch
+   * takes long (answeringAsItGoes). */
+  private onBatchSocket(events: number): boolean {
     const out = this.out;
     if (events & 4) this.fatal("the batch socket failed");
     if (events & 2) out.writable();
-    if (!(events & 1)) return;
-    const r = this.reactor!;
-    const ready = answeringAsItGoes(
-      (id, write) => (write ? r.writeReady(id) : r.readReady(id)),
-      () => out.flush(),
-    );
-    for (let round = 0; round < 2; round++) {
-      const n = this.io.recvPackets(out.batchFd, this.readyBuf, READY_SLOT, this.readySizes);
-      if (n < 0) this.onInputEnd(); // Erlang's end closed: the context is gone
-      try {
-        for (let i = 0; i < n; i++) forEachReady(this.readyBuf.subarray(i * READY_SLOT, (i + 1) * READY_SLOT), this.readySizes[i], ready);
-      } catch (e) {
-        this.fatal(e instanceof BatchError ? e.message : stackOf(e));
-      }
-      if (n < this.readySizes.length) break;
+    if (events & 1 && this.ready.empty) {
+      const r = this.reactor!;
+      this.rounds = 0;
+      this.serve = answeringAsItGoes(
+        (id, write) => (write ? r.writeReady(id) : r.readReady(id)),
+        () => out.flush(),
+      );
+      this.receiveReady();
     }
+    if (this.ready.empty) return false;
+    const w = this.ready.shift();
+    this.serve!(w & ~READY_WRITE_BIT, w >= READY_WRITE_BIT);
+    if (!this.ready.empty || (this.full && this.rounds < 2 && this.receiveReady())) return true;
     out.flush();
+    return false;
+  }
+
+  /** Whether the last recvPackets filled every slot: more may be queued. */
+  private full = false;
+
+  /** One recvmmsg of ready batches into the queue; false when none came. */
+  private receiveReady(): boolean {
+    this.rounds++;
+    const n = this.io.recvPackets(this.out.batchFd, this.readyBuf, READY_SLOT, this.readySizes);
+    if (n < 0) this.onInputEnd(); // Erlang's end closed: the context is gone
+    this.full = n === this.readySizes.length;
+    try {
+      for (let i = 0; i < n; i++) this.ready.push(this.readyBuf.subarray(i * READY_SLOT, (i + 1) * READY_SLOT), this.readySizes[i]);
+    } catch (e) {
+      this.fatal(e instanceof BatchError ? e.message : stackOf(e));
+    }
+    return n > 0;
   }
 
   /** New code for new connections; live ones finish on the old unless the new

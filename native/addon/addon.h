@@ -3,7 +3,8 @@
 //   reactor_addon.cc  the module: its exports, and errors named as Node names them
 //   io.cc             a connection's I/O: read, writev, datagrams, shutdown, close
 //   sockopt.cc        a connection's socket options and addresses
-//   batch.cc          the batch socket: packets in and out, libuv's watch on it
+//   batch.cc          the batch socket: packets in and out
+//   watch.cc          libuv's watch on the port's input and the batch socket
 //   port.cc           the port's own fds: the fd channel, the frame stream
 #ifndef REACTOR_ADDON_H
 #define REACTOR_ADDON_H
@@ -58,6 +59,7 @@ inline struct iovec SpanArg(const Napi::CallbackInfo& info, size_t i) {
 
 // Each file's exports, added to the module's.
 void InitIo(Napi::Env env, Napi::Object exports);
+void InitWatch(Napi::Env env, Napi::Object exports);
 void InitSockopt(Napi::Env env, Napi::Object exports);
 void InitBatch(Napi::Env env, Napi::Object exports);
 void InitPort(Napi::Env env, Napi::Object exports);

@@ -1,13 +1,11 @@
 // The batch socket, Node's end: ready batches in, action batches out, one
-// packet each (the layout: native/reactor_shared.h, ts/batch.ts), and the
-// one fd libuv watches, through a uv_poll_t whose callback is the port's hot
-// path.
+// packet each (the layout: native/reactor_shared.h, ts/batch.ts). libuv
+// watches it (watch.cc): its callback is the port's hot path.
 #include "addon.h"
 
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <uv.h>
 
 namespace reactor {
 namespace {
@@ -79,66 +77,6 @@ Napi::Value SendPacket(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, n.has_value());
 }
 
-// One watched fd per process: the batch socket.
-struct Watch {
-  uv_poll_t poll;
-  napi_env env;
-  Napi::FunctionReference callback;
-  int fd = -1;
-  bool writable = false;
-};
-Watch* watch = nullptr;
-
-void OnPoll(uv_poll_t* handle, int status, int events) {
-  Watch* w = static_cast<Watch*>(handle->data);
-  Napi::Env env(w->env);
-  Napi::HandleScope scope(env);
-  int what = status < 0 ? 4 : ((events & UV_READABLE) ? 1 : 0) | ((events & UV_WRITABLE) ? 2 : 0);
-  try {
-    // MakeCallback: microtasks (protocol handlers' Promises) run after it
-    w->callback.MakeCallback(env.Global(), {Napi::Number::New(env, what)});
-  } catch (const Napi::Error& e) {
-    napi_fatal_exception(w->env, e.Value());
-  }
-}
-
-void Rearm(Watch* w) {
-  uv_poll_start(&w->poll, UV_READABLE | (w->writable ? UV_WRITABLE : 0), OnPoll);
-}
-
-// watchBatches(fd, callback(events)): libuv tells callback when fd is
-// readable (1), writable (2, only while wantWritable(true)) or broken (4).
-Napi::Value WatchBatches(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd = FdArg(info, 0);
-  if (watch) throw Napi::Error::New(env, "the batch socket is watched already");
-  uv_loop_t* loop;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok) throw Napi::Error::New(env, "no event loop");
-  watch = new Watch();
-  watch->env = env;
-  watch->fd = fd;
-  watch->callback = Napi::Persistent(info[1].As<Napi::Function>());
-  int rc = uv_poll_init(loop, &watch->poll, fd);
-  if (rc < 0) {
-    delete watch;
-    watch = nullptr;
-    throw ErrnoError(env, -rc, "uv_poll_init");
-  }
-  watch->poll.data = watch;
-  Rearm(watch);
-  return env.Undefined();
-}
-
-// wantWritable(on): also tell the callback when the batch socket is writable.
-Napi::Value WantWritable(const Napi::CallbackInfo& info) {
-  bool on = info[0].As<Napi::Boolean>().Value();
-  if (watch && watch->writable != on) {
-    watch->writable = on;
-    Rearm(watch);
-  }
-  return info.Env().Undefined();
-}
-
 }  // namespace
 
 void InitBatch(Napi::Env env, Napi::Object exports) {
@@ -146,8 +84,6 @@ void InitBatch(Napi::Env env, Napi::Object exports) {
   exports.Set("recvPacket", Napi::Function::New(env, RecvPacket));
   exports.Set("recvPackets", Napi::Function::New(env, RecvPackets));
   exports.Set("sendPacket", Napi::Function::New(env, SendPacket));
-  exports.Set("watchBatches", Napi::Function::New(env, WatchBatches));
-  exports.Set("wantWritable", Napi::Function::New(env, WantWritable));
 }
 
 }  // namespace reactor

@@ -36,6 +36,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   reactor::InitIo(env, exports);
   reactor::InitSockopt(env, exports);
   reactor::InitBatch(env, exports);
+  reactor::InitWatch(env, exports);
   reactor::InitPort(env, exports);
   return exports;
 }

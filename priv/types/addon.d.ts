@@ -62,9 +62,17 @@ export interface Addon extends Io {
     recvPackets(fd: number, buf: Uint8Array, slot: number, sizes: Uint32Array): number;
     /** One packet of buf's first `length` bytes; false when the peer's queue is full. */
     sendPacket(fd: number, buf: Uint8Array, length: number): boolean;
-    /** libuv watches fd: events 1 readable, 2 writable (while wanted), 4 broken. */
-    watchBatches(fd: number, onEvents: (events: number) => void): void;
-    wantWritable(on: boolean): void;
+    /** libuv watches fd (made non-blocking): `onEvents` gets 1 readable, 2
+     * writable (while wantWritable), 4 broken. It does one unit of work per
+     * call (a frame, a connection's event) and returns true while more waits:
+     * it is called again at once with 0, each call a callback of its own, so
+     * the ticks and microtasks one unit queued run before the next, as after
+     * each of Node's own I/O callbacks. */
+    watch(fd: number, onEvents: (events: number) => boolean): void;
+    /** libuv stops watching fd (left open); its callback is not called again. */
+    unwatch(fd: number): void;
+    /** Also tell fd's callback when it is writable. */
+    wantWritable(fd: number, on: boolean): void;
 }
 /** The addon sits next to the bundle in priv/ (or is named by REACTOR_ADDON). */
 export declare function addon(): Addon;

@@ -30,6 +30,53 @@ describe("addon", () => {
     addon.close(fd);
   });
 
+  it("watches an fd: one unit of work per call, each call's ticks and microtasks before the next", async () => {
+    const fifo = path.join(dir, "w");
+    execFileSync("mkfifo", [fifo]);
+    const fd = fs.openSync(fifo, fs.constants.O_RDWR);
+    const seen: string[] = [];
+    let calls = 0;
+    const done = new Promise<void>((resolve) => {
+      addon.watch(fd, (events) => {
+        const n = ++calls;
+        seen.push(`call ${n} events ${events}`);
+        process.nextTick(() => seen.push(`tick ${n}`));
+        void Promise.resolve().then(() => seen.push(`microtask ${n}`));
+        if (n < 3) return true;
+        addon.readInto(fd, Buffer.alloc(16), 0, 16); // taken: not readable again
+        setImmediate(resolve);
+        return false;
+      });
+    });
+    fs.writeSync(fd, "x");
+    await done;
+    addon.unwatch(fd);
+    expect(seen).toEqual([
+      "call 1 events 1", "tick 1", "microtask 1",
+      "call 2 events 0", "tick 2", "microtask 2",
+      "call 3 events 0", "tick 3", "microtask 3",
+    ]);
+    expect(() => addon.watch(-1, () => false)).toThrow(/fd must be >= 0/);
+    fs.closeSync(fd);
+  });
+
+  it("stops calling back once unwatched, even inside its loop", async () => {
+    const fifo = path.join(dir, "u");
+    execFileSync("mkfifo", [fifo]);
+    const fd = fs.openSync(fifo, fs.constants.O_RDWR);
+    let calls = 0;
+    addon.watch(fd, () => {
+      calls++;
+      addon.unwatch(fd);
+      return true; // more, it says: but no longer watched
+    });
+    expect(() => addon.watch(fd, () => false)).toThrow(/watched already/);
+    fs.writeSync(fd, "x"); // stays unread: readable on every turn of the loop
+    await new Promise((r) => setTimeout(r, 50));
+    expect(calls).toBe(1);
+    fs.closeSync(fd);
+  });
+
   it("sets socket options and reads them back, and names both ends of a TCP socket", async () => {
     const server = net.createServer();
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));

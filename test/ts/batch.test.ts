@@ -1,6 +1,6 @@
 // The batch layout on Node's side: ready batches in, action batches out
 // (the NIF's side: test/erlang/reactor_poller_tests.erl; both: golden.test.ts).
-import { ACK, ACTION_CODES, ActionBatch, BatchError, MAX_ACTIONS_PER_BATCH, MAX_READY_PER_BATCH, READY_WRITE_BIT, answeringAsItGoes, forEachReady, readyBuffer } from "../../ts/batch";
+import { ACK, ACTION_CODES, ActionBatch, BatchError, MAX_ACTIONS_PER_BATCH, MAX_READY_PER_BATCH, READY_WRITE_BIT, ReadyQueue, answeringAsItGoes, readyBuffer } from "../../ts/batch";
 
 function ready(words: number[]): { buf: Uint8Array; size: number } {
   const buf = readyBuffer();
@@ -8,10 +8,19 @@ function ready(words: number[]): { buf: Uint8Array; size: number } {
   return { buf, size: words.length * 4 };
 }
 
-function collect(buf: Uint8Array, size: number): [number, boolean][] {
+function drain(q: ReadyQueue): [number, boolean][] {
   const seen: [number, boolean][] = [];
-  forEachReady(buf, size, (id, write) => seen.push([id, write]));
+  while (!q.empty) {
+    const w = q.shift();
+    seen.push([(w & ~READY_WRITE_BIT) >>> 0, w >= READY_WRITE_BIT]);
+  }
   return seen;
+}
+
+function collect(buf: Uint8Array, size: number): [number, boolean][] {
+  const q = new ReadyQueue();
+  q.push(buf, size);
+  return drain(q);
 }
 
 describe("ready batches", () => {
@@ -34,6 +43,32 @@ describe("ready batches", () => {
     expect(() => collect(zero.buf, zero.size)).toThrow(/connection id 0/);
     const writeZero = ready([READY_WRITE_BIT]);
     expect(() => collect(writeZero.buf, writeZero.size)).toThrow(BatchError);
+  });
+
+  it("queue batches in order, taken one connection at a time, past their first room", () => {
+    const q = new ReadyQueue();
+    const ids = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
+    const first = ready(ids(1, MAX_READY_PER_BATCH));
+    q.push(first.buf, first.size);
+    expect(q.shift()).toBe(1);
+    for (let b = 1; b < 6; b++) {
+      const more = ready(ids(1 + b * MAX_READY_PER_BATCH, MAX_READY_PER_BATCH));
+      q.push(more.buf, more.size);
+    }
+    expect(drain(q).map(([id]) => id)).toEqual(ids(2, 6 * MAX_READY_PER_BATCH - 1));
+    expect(q.empty).toBe(true);
+  });
+
+  it("leave the queue as it was when a batch is refused", () => {
+    const q = new ReadyQueue();
+    const ok = ready([3, 4 | READY_WRITE_BIT]);
+    q.push(ok.buf, ok.size);
+    const bad = ready([9, 0]);
+    expect(() => q.push(bad.buf, bad.size)).toThrow(BatchError);
+    expect(drain(q)).toEqual([
+      [3, false],
+      [4, true],
+    ]);
   });
 
   // `make fuzz` sets FUZZ_CASES much higher.

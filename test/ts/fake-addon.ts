@@ -30,7 +30,7 @@ export class FakeAddon extends MemoryFds implements Addon {
   /** the port asked to be told when the batch socket is writable */
   wantsWritable = false;
   private readonly frameBytes: Buffer[] = [];
-  private onBatchSocket: ((events: number) => void) | undefined;
+  private onBatchSocket: ((events: number) => boolean) | undefined;
 
   connectChannel(path: string): number {
     this.channelPath = path;
@@ -75,11 +75,13 @@ export class FakeAddon extends MemoryFds implements Addon {
     this.actionBatches.push(pairs);
     return true;
   }
-  watchBatches(fd: number, onEvents: (events: number) => void): void {
+  watch(fd: number, onEvents: (events: number) => boolean): void {
     expect(fd).toBe(BATCH_FD);
     this.onBatchSocket = onEvents;
   }
-  wantWritable(on: boolean): void {
+  unwatch(): void {}
+  wantWritable(fd: number, on: boolean): void {
+    expect(fd).toBe(BATCH_FD);
     this.wantsWritable = on;
   }
 
@@ -90,15 +92,22 @@ export class FakeAddon extends MemoryFds implements Addon {
 
   /** A ready batch naming `ids` (`{ write: id }`: armed for writing), then
    * libuv's report that the batch socket is readable. */
-  ready(...ids: (number | { write: number })[]): void {
+  ready(...ids: (number | { write: number })[]): number {
     this.readyBatches.push(new Uint8Array(Uint32Array.from(ids, (i) => (typeof i === "number" ? i : (i.write | 0x80000000) >>> 0)).buffer));
-    this.batchEvent(1);
+    return this.batchEvent(1);
   }
 
-  /** libuv's events on the batch socket: 1 readable, 2 writable, 4 broken. */
-  batchEvent(events: number): void {
+  /** libuv's events on the batch socket: 1 readable, 2 writable, 4 broken;
+   * then, as the addon's watch does, the callback again while it says more
+   * waits. Returns how many calls it took. */
+  batchEvent(events: number): number {
     if (!this.onBatchSocket) throw new Error("the port does not watch the batch socket (yet)");
-    this.onBatchSocket(events);
+    let calls = 1;
+    while (this.onBatchSocket(events)) {
+      events = 0;
+      calls++;
+    }
+    return calls;
   }
 
   /** Every message the port wrote on the frame fd so far, decoded. */

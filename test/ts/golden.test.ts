@@ -15,7 +15,7 @@ import {
   MAX_READY_PER_BATCH,
   READY_ENTRY_BYTES,
   READY_WRITE_BIT,
-  forEachReady,
+  ReadyQueue,
   readyBuffer,
 } from "../../ts/batch";
 import { BRIDGE_TAG, Bridge } from "../../ts/bridge";
@@ -226,9 +226,12 @@ describe("golden batches", () => {
     const golden = fs.readFileSync(bin("batch_ready"));
     const buf = readyBuffer();
     const seen: [number, boolean][] = [];
+    const q = new ReadyQueue();
     for (let off = 0; off < golden.length; off += 4) {
       buf.set(golden.subarray(off, off + 4));
-      forEachReady(buf, 4, (id, write) => seen.push([id, write]));
+      q.push(buf, 4);
+      const w = q.shift();
+      seen.push([(w & ~READY_WRITE_BIT) >>> 0, w >= READY_WRITE_BIT]);
     }
     expect(seen).toEqual([
       [7, false],

@@ -10,7 +10,7 @@ import { ACK, ACTION_CODES, DRAINED } from "../../ts/batch";
 import { redirectConsole } from "../../ts/console";
 import { BATCH_TAG, frame } from "../../ts/framing";
 import { Outbox } from "../../ts/outbox";
-import { Port } from "../../ts/port";
+import { INPUT_FD, Port } from "../../ts/port";
 import { ProtocolTable } from "../../ts/protocol-table";
 import { BATCH_FD, FRAME_FD, FakeAddon } from "./fake-addon";
 
@@ -260,6 +260,35 @@ describe("Port", () => {
     expect(() => port.receive(bytes)).toThrow(Exited);
     expect(exits.codes).toEqual([3]);
     expect(addon.frames()).toEqual([["log", "error", null, expect.stringMatching(why)]]);
+  });
+
+  it("serves a ready batch one connection per call, answering each in order", async () => {
+    const { addon, port } = await ready(echo("percall", ""));
+    addon.sendFd(7, 10);
+    addon.sendFd(8, 11);
+    port.receive(toPort(["handoff", 7, {}, { proxy: false, tls: false }], ["handoff", 8, {}, { proxy: false, tls: false }]));
+    const before = addon.actionBatches.length;
+    addon.feed(10, "a");
+    addon.feed(11, "b");
+    expect(addon.ready(7, 8)).toBe(2); // a call for each: Node's ticks run in between (addon.test.ts)
+    expect(addon.written(10) + addon.written(11)).toBe("ab");
+    // one packet, or two where serving 7 took past ANSWER_AFTER_MS
+    expect(addon.actionBatches.slice(before).flat()).toEqual([
+      [7, READ + DRAINED],
+      [8, READ + DRAINED],
+    ]);
+  });
+
+  it("reads its input a frame per call, and ends once the frames before the end are done", async () => {
+    const { addon, port, exits } = await ready(echo("input", ""));
+    addon.feed(INPUT_FD, toPort(["stats"], ["connections"]));
+    expect(port.onInput(1)).toBe(true);
+    expect(port.onInput(0)).toBe(false);
+    expect(addon.frames().slice(-2).map((f) => (f as unknown[])[0])).toEqual(["stats", "connections"]);
+    addon.feed(INPUT_FD, toPort(["stats"]), "eof");
+    expect(() => port.onInput(1)).toThrow(Exited);
+    expect(addon.frames().at(-1)).toEqual(["stats", expect.anything()]);
+    expect(exits.codes).toEqual([0]); // Erlang went away: everything closed, then exit(0)
   });
 
   it("takes a batch of frames as the frames in it, in order", async () => {
