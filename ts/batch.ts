@@ -86,30 +86,32 @@ export class ReadyQueue {
   }
 }
 
-/** How long (ms) Node works through ready connections before the answers so
- * far leave: Erlang re-arms those while Node goes on with the rest, instead
- * of every connection of a long batch waiting for its end. Shorter costs more
- * packets and wake-ups than it saves; a batch of cheap events still answers
- * in one packet. Why 0.5: docs/performance.md, step 3. */
+/** How long (ms) Node serves ready connections in one callback (serveSlice):
+ * then the answers so far leave, so Erlang re-arms those while Node goes on
+ * with the rest, and the ticks and microtasks the slice queued run before
+ * the next one (Addon.watch). Shorter costs more packets, wake-ups and
+ * callbacks than it saves; a batch of cheap events is one slice. Why 0.5:
+ * docs/performance.md, steps 3 and 8. */
 export const ANSWER_AFTER_MS = 0.5;
 
-/** `ready`, with `flush` called each time `afterMs` has gone by since the
- * last flush (or the start), once the connection at hand is done. */
-export function answeringAsItGoes(
+/** Serves the connections `queue` holds with `ready`, until it is empty and
+ * `more` brings none (returns false), or `afterMs` has gone by since the
+ * slice began (returns true: more waits). Time is checked after each
+ * connection, so a slice serves at least one. */
+export function serveSlice(
+  queue: ReadyQueue,
   ready: (id: number, write: boolean) => void,
-  flush: () => void,
+  more: () => boolean,
   now: () => number = () => performance.now(),
   afterMs = ANSWER_AFTER_MS,
-): (id: number, write: boolean) => void {
-  let since = now();
-  return (id, write) => {
-    ready(id, write);
-    const t = now();
-    if (t - since > afterMs) {
-      flush();
-      since = t;
-    }
-  };
+): boolean {
+  const began = now();
+  for (;;) {
+    const w = queue.shift();
+    ready(w & ~READY_WRITE_BIT, w >= READY_WRITE_BIT);
+    if (queue.empty && !more()) return false;
+    if (now() - began > afterMs) return true;
+  }
 }
 
 /** Answers gathered during one dispatch, sealed into packets. */

@@ -6,7 +6,7 @@
 // stdout, exiting) is main.ts's.
 import * as path from "path";
 import type { Addon } from "./addon";
-import { BatchError, READY_SLOT, READY_WRITE_BIT, ReadyQueue, answeringAsItGoes, readyBuffer } from "./batch";
+import { BatchError, READY_SLOT, ReadyQueue, readyBuffer, serveSlice } from "./batch";
 import { setBeamBackend } from "./beam";
 import { BRIDGE_TAG, Bridge, BridgeError } from "./bridge";
 import { CodecError, decode, Incoming } from "./codec";
@@ -71,9 +71,8 @@ export class Port {
   private readonly readySizes = new Uint32Array(32);
   /** the ready connections received and not yet served (readyQueue) */
   private readonly ready = new ReadyQueue();
-  /** recvPackets calls for the batch being served: two at most, so the port's frames are read in between */
+  /** recvPackets calls since the batch socket was last readable (receiveMore) */
   private rounds = 0;
-  private serve: ((id: number, write: boolean) => void) | undefined;
 
   constructor(
     private readonly io: Addon,
@@ -328,30 +327,30 @@ export class Port {
   }
 
   /** The hot path, as the addon's watch calls it (Addon.watch): the ready
-   * batches queued now (up to two recvmmsg calls of 32, so the port's frames
-   * are read in between), then one connection's event per call; true while
-   * more wait. The answers go at the end, and along the way when the batch
-   * takes long (answeringAsItGoes). */
+   * batches queued now, then served a slice per call (serveSlice: 0.5 ms at
+   * most, its answers sent at its end); true while more wait. */
   private onBatchSocket(events: number): boolean {
     const out = this.out;
     if (events & 4) this.fatal("the batch socket failed");
     if (events & 2) out.writable();
     if (events & 1 && this.ready.empty) {
-      const r = this.reactor!;
       this.rounds = 0;
-      this.serve = answeringAsItGoes(
-        (id, write) => (write ? r.writeReady(id) : r.readReady(id)),
-        () => out.flush(),
-      );
       this.receiveReady();
     }
     if (this.ready.empty) return false;
-    const w = this.ready.shift();
-    this.serve!(w & ~READY_WRITE_BIT, w >= READY_WRITE_BIT);
-    if (!this.ready.empty || (this.full && this.rounds < 2 && this.receiveReady())) return true;
+    const more = serveSlice(this.ready, this.serveReady, this.receiveMore);
     out.flush();
-    return false;
+    return more;
   }
+
+  private readonly serveReady = (id: number, write: boolean): void => {
+    if (write) this.reactor!.writeReady(id);
+    else this.reactor!.readReady(id);
+  };
+
+  /** More ready batches while the last recvmmsg filled every slot: two calls
+   * at most per readable event, so the port's frames are read in between. */
+  private readonly receiveMore = (): boolean => this.full && this.rounds < 2 && this.receiveReady();
 
   /** Whether the last recvPackets filled every slot: more may be queued. */
   private full = false;

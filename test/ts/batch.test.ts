@@ -1,6 +1,6 @@
 // The batch layout on Node's side: ready batches in, action batches out
 // (the NIF's side: test/erlang/reactor_poller_tests.erl; both: golden.test.ts).
-import { ACK, ACTION_CODES, ActionBatch, BatchError, MAX_ACTIONS_PER_BATCH, MAX_READY_PER_BATCH, READY_WRITE_BIT, ReadyQueue, answeringAsItGoes, readyBuffer } from "../../ts/batch";
+import { ACK, ACTION_CODES, ActionBatch, BatchError, MAX_ACTIONS_PER_BATCH, MAX_READY_PER_BATCH, READY_WRITE_BIT, ReadyQueue, readyBuffer, serveSlice } from "../../ts/batch";
 
 function ready(words: number[]): { buf: Uint8Array; size: number } {
   const buf = readyBuffer();
@@ -122,31 +122,50 @@ describe("action batches", () => {
   });
 });
 
-describe("answeringAsItGoes", () => {
-  it("answers along the way once the batch has taken long, and not before", () => {
+describe("serveSlice", () => {
+  function queueOf(...ids: number[]): ReadyQueue {
+    const q = new ReadyQueue();
+    const { buf, size } = ready(ids);
+    q.push(buf, size);
+    return q;
+  }
+
+  it("serves until the slice has taken its time, then says more waits", () => {
     let clock = 0;
     const seen: number[] = [];
-    const flushedAfter: number[] = [];
-    const ready = answeringAsItGoes(
-      (id) => {
-        seen.push(id);
-        clock += id <= 3 ? 0.01 : 0.15; // three cheap connections, then costly ones
-      },
-      () => flushedAfter.push(seen[seen.length - 1]),
-      () => clock,
-      0.2,
-    );
-    for (let id = 1; id <= 8; id++) ready(id, false);
-    expect(seen).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
-    // 0.03 ms for 1-3; then 0.15 each: past 0.2 at 5, again at 7 (from 5's time)
-    expect(flushedAfter).toEqual([5, 7]);
+    const q = queueOf(1, 2, 3, 4, 5, 6, 7, 8);
+    const serve = (id: number) => {
+      seen.push(id);
+      clock += id <= 3 ? 0.01 : 0.15; // three cheap connections, then costly ones
+    };
+    const slices: number[][] = [];
+    for (let more = true; more; ) {
+      const before = seen.length;
+      more = serveSlice(q, serve, () => false, () => clock, 0.2);
+      slices.push(seen.slice(before));
+    }
+    // 0.03 ms for 1-3, then 0.15 each: past 0.2 after 5; then 6 and 7; then 8
+    expect(slices).toEqual([[1, 2, 3, 4, 5], [6, 7], [8]]);
   });
 
-  it("never flushes a batch of cheap events", () => {
+  it("serves a batch of cheap events in one slice, asking for more when the queue empties", () => {
     let clock = 0;
-    let flushes = 0;
-    const ready = answeringAsItGoes(() => (clock += 0.001), () => flushes++, () => clock, 0.2);
-    for (let id = 1; id <= 150; id++) ready(id, true);
-    expect(flushes).toBe(0);
+    const seen: [number, boolean][] = [];
+    const q = queueOf(1, 2 | READY_WRITE_BIT);
+    let asked = 0;
+    const more = () => {
+      asked++;
+      if (asked > 1) return false;
+      const { buf, size } = ready([3]);
+      q.push(buf, size);
+      return true;
+    };
+    expect(serveSlice(q, (id, write) => (seen.push([id, write]), (clock += 0.001)), more, () => clock, 0.2)).toBe(false);
+    expect(seen).toEqual([
+      [1, false],
+      [2, true],
+      [3, false],
+    ]);
+    expect(asked).toBe(2);
   });
 });
