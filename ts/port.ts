@@ -69,10 +69,12 @@ export class Port {
   /** ready batches are read up to this many at a time, in one syscall */
   private readonly readyBuf = readyBuffer(32);
   private readonly readySizes = new Uint32Array(32);
-  /** the ready connections received and not yet served (readyQueue) */
+  /** the ready connections received and not yet served */
   private readonly ready = new ReadyQueue();
   /** recvPackets calls since the batch socket was last readable (receiveMore) */
   private rounds = 0;
+  /** the last recvPackets filled every slot: more may be queued */
+  private full = false;
 
   constructor(
     private readonly io: Addon,
@@ -351,9 +353,6 @@ export class Port {
   /** More ready batches while the last recvmmsg filled every slot: two calls
    * at most per readable event, so the port's frames are read in between. */
   private readonly receiveMore = (): boolean => this.full && this.rounds < 2 && this.receiveReady();
-
-  /** Whether the last recvPackets filled every slot: more may be queued. */
-  private full = false;
 
   /** One recvmmsg of ready batches into the queue; false when none came. */
   private receiveReady(): boolean {
