@@ -20,7 +20,7 @@ all() ->
      call_not_running, call_survives_a_reload_and_a_replace, eval_values, eval_errors,
      beam_call_context_handlers, beam_call_node_functions, beam_call_failures,
      beam_call_timeout_kills_the_worker, beam_send, beam_self, beam_call_flood,
-     options_are_checked, echo_property].
+     options_are_checked, echo_property, large_frames_beside_small_ones].
 
 suite() -> [{timetrap, {minutes, 5}}].
 
@@ -61,6 +61,21 @@ call_results(_Config) ->
     %% the context is none the worse
     ?assertEqual({ok, 3}, call(Ctx, add, [1, 2])),
     ?assertMatch(#{calls_in_flight := 0}, reactor_context:info(Ctx)),
+    ok = reactor_context:stop(Ctx).
+
+%% Node reads its input itself, 64 KiB a read and 1 MiB a readable event
+%% (ts/port.ts): a frame many times that size arrives over several events
+%% and is taken whole, in order with the small frames around it, from
+%% callers running at once.
+large_frames_beside_small_ones(_Config) ->
+    Ctx = ctx(large),
+    Self = self(),
+    Big = [crypto:strong_rand_bytes(N) || N <- [3 bsl 20, (5 bsl 20) + 7, 1 bsl 16]],
+    Pids = [spawn_link(fun() -> Self ! {self(), call(Ctx, <<"echo">>, [B])} end) || B <- Big]
+        ++ [spawn_link(fun() -> Self ! {self(), call(Ctx, add, [I, 1])} end) || I <- lists:seq(1, 20)],
+    Results = [receive {P, R} -> R after 30000 -> ct:fail({no_answer, P}) end || P <- Pids],
+    ?assertEqual([{ok, B} || B <- Big] ++ [{ok, I + 1} || I <- lists:seq(1, 20)], Results),
+    ?assertEqual({ok, 3}, call(Ctx, add, [1, 2])),
     ok = reactor_context:stop(Ctx).
 
 %% The stack of a throw names the .ts line, source-mapped (fixture line 38).
