@@ -4,7 +4,8 @@
 import { addon } from "./addon";
 import { redirectConsole } from "./console";
 import { Outbox } from "./outbox";
-import { INPUT_FD, Port } from "./port";
+import { Port } from "./port";
+import { INPUT_FD } from "./port-input";
 import { ProtocolTable } from "./protocol-table";
 
 /** ms the event loop has to end this process once Erlang's side is gone. */

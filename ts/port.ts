@@ -12,11 +12,11 @@ import { BRIDGE_TAG, Bridge, BridgeError } from "./bridge";
 import { CodecError, decode, Incoming } from "./codec";
 import { evaluate } from "./evaluate";
 import { ReactorError, stackOf } from "./errors";
-import { BATCH_TAG, FrameError, FrameReader, unbatch } from "./framing";
-import { MAX_IN_FRAME, MAX_LOG_TEXT } from "./limits";
+import { MAX_LOG_TEXT } from "./limits";
 import { LoadError, loadProtocol } from "./loader";
 import type { Outbox } from "./outbox";
 import type { ProtocolTable } from "./protocol-table";
+import { PortInput } from "./port-input";
 import { ClosedSummary, Reactor } from "./reactor";
 
 /** How the port leaves the process it runs in. */
@@ -29,13 +29,6 @@ export interface PortExits {
    * (Erlang waits for the exit status). */
   stopped(): void;
 }
-
-/** The port's input: Erlang's end of the port (open_port's stdin). */
-export const INPUT_FD = 0;
-/** Bytes one read of the input takes at most, and one readable event in all. */
-const INPUT_READ = 65536;
-const MAX_INPUT_PER_EVENT = 1 << 20;
-const EMPTY = Buffer.alloc(0);
 
 const bounded = (text: string, max: number): string => (text.length > max ? text.slice(0, max) + "..." : text);
 
@@ -52,7 +45,7 @@ function reasonText(reason: Error | undefined): string {
 export class Port {
   private reactor?: Reactor;
   private channel = -1;
-  private readonly frames = new FrameReader(MAX_IN_FRAME);
+  private readonly input: PortInput;
   private readonly fds = new Map<number, number>(); // id -> fd received, not yet claimed
   private readonly lost = new Set<number>(); // ids whose fd was cut off (MSG_CTRUNC)
   private beforeReady: (Incoming | Buffer)[] = []; // messages that arrived while the protocol loaded
@@ -60,12 +53,6 @@ export class Port {
   bridge?: Bridge;
   /** the protocol module loaded last: eval's imports resolve from its directory */
   private protocolFile = "";
-  /** frames read and not yet dispatched, oldest first from `next` */
-  private readonly queued: Buffer[] = [];
-  private next = 0;
-  private readonly inputBuf = Buffer.allocUnsafe(INPUT_READ);
-  /** fd 0 reached its end: the port ends once the frames before it are dispatched */
-  private inputEnded = false;
   /** ready batches are read up to this many at a time, in one syscall */
   private readonly readyBuf = readyBuffer(32);
   private readonly readySizes = new Uint32Array(32);
@@ -82,80 +69,26 @@ export class Port {
     /** the engine's protocol table: the loader fills it, the Reactor serves from it */
     private readonly protocols: ProtocolTable,
     private readonly exits: PortExits,
-  ) {}
+  ) {
+    this.input = new PortInput(io, {
+      frame: (f) => this.frame(f),
+      drained: () => this.out.flush(),
+      ended: () => this.onInputEnd(),
+      fatal: (why) => this.fatal(why),
+    });
+  }
 
-  /** The port's input as the addon's watch calls it (Addon.watch): what is
-   * there is read and cut into frames, then one frame is dispatched per call;
-   * returns true while more wait. At its end (or a read error) the frames
-   * read first are dispatched, then the port ends (onInputEnd). */
+  /** The port's input as the addon's watch calls it (Addon.watch): a frame
+   * per call, true while more wait (PortInput). */
   onInput(events: number): boolean {
-    if (events & 5) this.readInput();
-    return this.step();
+    return this.input.onEvents(events);
   }
 
   /** Bytes from Erlang: every whole frame is dispatched, then what they said
    * is flushed (what onInput does over several calls, in one). */
   receive(chunk: Buffer): void {
-    this.take(chunk);
-    while (this.step());
-  }
-
-  /** What fd 0 holds now, up to MAX_INPUT_PER_EVENT (libuv's watch is level-triggered: the rest comes next). */
-  private readInput(): void {
-    for (let total = 0; total < MAX_INPUT_PER_EVENT; ) {
-      let n: number;
-      try {
-        n = this.io.readInto(INPUT_FD, this.inputBuf, 0, this.inputBuf.length);
-      } catch {
-        n = 0; // EIO and the like: Erlang's end is unusable, as when it closed
-      }
-      if (n < 0) return;
-      if (n === 0) {
-        this.inputEnded = true;
-        return;
-      }
-      this.take(Buffer.from(this.inputBuf.subarray(0, n)));
-      total += n;
-    }
-  }
-
-  /** Bytes from Erlang into whole frames, queued in order (a batch's frames
-   * each on its own). A frame or batch that does not cut ends the port:
-   * Erlang's side is broken and nothing after it can be trusted. */
-  private take(chunk: Buffer): void {
-    let frames: Buffer[];
-    try {
-      frames = this.frames.push(chunk);
-    } catch (e) {
-      this.fatal(e instanceof FrameError ? e.message : stackOf(e));
-    }
-    for (const f of frames) {
-      if (f[0] !== BATCH_TAG) {
-        this.queued.push(f);
-        continue;
-      }
-      try {
-        for (const sub of unbatch(f)) this.queued.push(sub);
-      } catch (e) {
-        this.fatal(e instanceof FrameError ? e.message : stackOf(e));
-      }
-    }
-  }
-
-  /** The oldest queued frame, dispatched; true while more wait. Once none
-   * does, what they said is flushed, and an ended input ends the port. */
-  private step(): boolean {
-    if (this.next < this.queued.length) {
-      const f = this.queued[this.next];
-      this.queued[this.next++] = EMPTY;
-      this.frame(f);
-      if (this.next < this.queued.length) return true;
-    }
-    this.queued.length = 0;
-    this.next = 0;
-    this.out.flush();
-    if (this.inputEnded) this.onInputEnd();
-    return false;
+    this.input.push(chunk);
+    while (this.input.step());
   }
 
   private frame(f: Buffer): void {

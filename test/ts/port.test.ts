@@ -10,7 +10,8 @@ import { ACK, ACTION_CODES, DRAINED } from "../../ts/batch";
 import { redirectConsole } from "../../ts/console";
 import { BATCH_TAG, frame } from "../../ts/framing";
 import { Outbox } from "../../ts/outbox";
-import { INPUT_FD, Port } from "../../ts/port";
+import { Port } from "../../ts/port";
+import { INPUT_FD } from "../../ts/port-input";
 import { ProtocolTable } from "../../ts/protocol-table";
 import { BATCH_FD, FRAME_FD, FakeAddon } from "./fake-addon";
 
