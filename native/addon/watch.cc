@@ -1,11 +1,10 @@
 // The fds libuv watches for the port: its input (the control frames on fd 0)
 // and the batch socket. A watch's callback does one unit of work per call (a
-// frame, a connection's event) and returns true while more is queued; each
-// call is a MakeCallback of its own, so the ticks and microtasks one unit
-// queued run before the next, as Node runs them after each of its own I/O
-// callbacks (one per socket read). Served in one call instead, a batch of
-// connections kept every one of them, and all it allocated, alive until the
-// last was served.
+// frame, a slice of a ready batch) and returns true while more is queued;
+// each call is a MakeCallback of its own, so the ticks and microtasks one
+// unit queued run before the next, as Node runs them after each of its own
+// I/O callbacks. Served in one call instead, the handoffs of one read kept
+// every connection they made alive until the last was served.
 #include "addon.h"
 
 #include <fcntl.h>
