@@ -45,7 +45,9 @@ export function readyBuffer(count = 1): Uint8Array {
 /**
  * The connections of ready batches, in the order Erlang named them: each
  * batch is checked whole as it is pushed (a malformed one throws: Erlang's
- * side is broken), then its entries are taken one at a time.
+ * side is broken), then its entries are taken one at a time. Its bound is the
+ * port's: it refills the queue only once it is empty, with one recvmmsg (32
+ * packets of at most MAX_READY_PER_BATCH entries).
  */
 export class ReadyQueue {
   private words = new Uint32Array(MAX_READY_PER_BATCH * 4);
