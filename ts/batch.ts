@@ -46,8 +46,8 @@ export function readyBuffer(count = 1): Uint8Array {
  * The connections of ready batches, in the order Erlang named them: each
  * batch is checked whole as it is pushed (a malformed one throws: Erlang's
  * side is broken), then its entries are taken one at a time. Its bound is the
- * port's: it refills the queue only once it is empty, with one recvmmsg (32
- * packets of at most MAX_READY_PER_BATCH entries).
+ * port's: it refills the queue only once it is empty, with two recvmmsg calls
+ * at most (32 packets each, of at most MAX_READY_PER_BATCH entries).
  */
 export class ReadyQueue {
   private words = new Uint32Array(MAX_READY_PER_BATCH * 4);
@@ -96,24 +96,23 @@ export class ReadyQueue {
  * docs/performance.md, steps 3 and 8. */
 export const ANSWER_AFTER_MS = 0.5;
 
-/** Serves the connections `queue` holds with `ready`, until it is empty and
- * `more` brings none (returns false), or `afterMs` has gone by since the
- * slice began (returns true: more waits). Time is checked after each
- * connection, so a slice serves at least one. */
+/** Serves the connections `queue` holds with `ready` until it is empty
+ * (returns false) or `afterMs` has gone by since the slice began (returns
+ * true: more waits). Time is checked after each connection, so a slice
+ * serves at least one. */
 export function serveSlice(
   queue: ReadyQueue,
   ready: (id: number, write: boolean) => void,
-  more: () => boolean,
   now: () => number = () => performance.now(),
   afterMs = ANSWER_AFTER_MS,
 ): boolean {
   const began = now();
-  for (;;) {
+  do {
     const w = queue.shift();
     ready(w & ~READY_WRITE_BIT, w >= READY_WRITE_BIT);
-    if (queue.empty && !more()) return false;
-    if (now() - began > afterMs) return true;
-  }
+    if (queue.empty) return false;
+  } while (now() - began <= afterMs);
+  return true;
 }
 
 /** Answers gathered during one dispatch, sealed into packets. */

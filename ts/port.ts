@@ -58,10 +58,6 @@ export class Port {
   private readonly readySizes = new Uint32Array(32);
   /** the ready connections received and not yet served */
   private readonly ready = new ReadyQueue();
-  /** recvPackets calls since the batch socket was last readable (receiveMore) */
-  private rounds = 0;
-  /** the last recvPackets filled every slot: more may be queued */
-  private full = false;
 
   constructor(
     private readonly io: Addon,
@@ -262,18 +258,16 @@ export class Port {
   }
 
   /** The hot path, as the addon's watch calls it (Addon.watch): the ready
-   * batches queued now, then served a slice per call (serveSlice: 0.5 ms at
+   * batches queued now (two recvmmsg calls of 32 at most, so the port's frames
+   * are read in between), then served a slice per call (serveSlice: 0.5 ms at
    * most, its answers sent at its end); true while more wait. */
   private onBatchSocket(events: number): boolean {
     const out = this.out;
     if (events & 4) this.fatal("the batch socket failed");
     if (events & 2) out.writable();
-    if (events & 1 && this.ready.empty) {
-      this.rounds = 0;
-      this.receiveReady();
-    }
+    if (events & 1 && this.ready.empty && this.receiveReady()) this.receiveReady();
     if (this.ready.empty) return false;
-    const more = serveSlice(this.ready, this.serveReady, this.receiveMore);
+    const more = serveSlice(this.ready, this.serveReady);
     out.flush();
     return more;
   }
@@ -283,22 +277,17 @@ export class Port {
     else this.reactor!.readReady(id);
   };
 
-  /** More ready batches while the last recvmmsg filled every slot: two calls
-   * at most per readable event, so the port's frames are read in between. */
-  private readonly receiveMore = (): boolean => this.full && this.rounds < 2 && this.receiveReady();
-
-  /** One recvmmsg of ready batches into the queue; false when none came. */
+  /** One recvmmsg of ready batches into the queue; true when it filled every
+   * slot (more may be queued). */
   private receiveReady(): boolean {
-    this.rounds++;
     const n = this.io.recvPackets(this.out.batchFd, this.readyBuf, READY_SLOT, this.readySizes);
     if (n < 0) this.onInputEnd(); // Erlang's end closed: the context is gone
-    this.full = n === this.readySizes.length;
     try {
       for (let i = 0; i < n; i++) this.ready.push(this.readyBuf.subarray(i * READY_SLOT, (i + 1) * READY_SLOT), this.readySizes[i]);
     } catch (e) {
       this.fatal(e instanceof BatchError ? e.message : stackOf(e));
     }
-    return n > 0;
+    return n === this.readySizes.length;
   }
 
   /** New code for new connections; live ones finish on the old unless the new

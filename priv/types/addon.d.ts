@@ -64,7 +64,7 @@ export interface Addon extends Io {
     sendPacket(fd: number, buf: Uint8Array, length: number): boolean;
     /** libuv watches fd (made non-blocking): `onEvents` gets 1 readable, 2
      * writable (while wantWritable), 4 broken. It does one unit of work per
-     * call (a frame, a connection's event) and returns true while more waits:
+     * call (a frame, a slice of a ready batch) and returns true while more waits:
      * it is called again at once with 0, each call a callback of its own, so
      * the ticks and microtasks one unit queued run before the next, as after
      * each of Node's own I/O callbacks. */

@@ -64,7 +64,7 @@ call_results(_Config) ->
     ok = reactor_context:stop(Ctx).
 
 %% Node reads its input itself, 64 KiB a read and 1 MiB a readable event
-%% (ts/port.ts): a frame many times that size arrives over several events
+%% (ts/port-input.ts): a frame many times that size arrives over several events
 %% and is taken whole, in order with the small frames around it, from
 %% callers running at once.
 large_frames_beside_small_ones(_Config) ->
