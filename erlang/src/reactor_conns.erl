@@ -5,7 +5,7 @@
 %% for its current Node, a drain (after take_over/1) for a replaced one.
 -module(reactor_conns).
 
--export([new/2, new/3, active/1, opening/1, lingering/1, is_empty/1, first_free/1, next_id/1, open/6,
+-export([new/2, new/3, active/1, opening/1, lingering/1, unanswered/1, is_empty/1, first_free/1, next_id/1, open/6,
          acked/2, nacked/2, cycle/1, writable/1, peer/2, meta/2, ended/2, ids/1, take_over/1, act/3,
          flush/1, close/2, close_all/1, linger_timeout/2]).
 
@@ -140,6 +140,10 @@ active(#table{conns = C, opening = P}) -> map_size(C) + map_size(P).
 %% still holds their fd (act/3's `linger').
 -spec lingering(table()) -> non_neg_integer().
 lingering(#table{poller = P}) -> reactor_nif:lingering(P).
+
+%% @doc Connections Node is working on: sent to it as ready, not answered yet.
+-spec unanswered(table()) -> non_neg_integer().
+unanswered(#table{poller = P}) -> reactor_nif:unanswered(P).
 
 %% @doc Connections opening: handoffs Node has not answered yet.
 -spec opening(table()) -> non_neg_integer().

@@ -128,7 +128,9 @@ close(Ctx, ConnId) ->
 %% writeBuffers), events, errors, handoffs, refused, closed, pending (handoffs
 %% Node has not answered yet: connections opening), lingering (connections
 %% Node is done with whose lingering close the BEAM's poller still reads:
-%% their fds are held until the peer's end or `linger_timeout'), frames_to_node, frames_from_node (control, on the port), batches_to_node,
+%% their fds are held until the peer's end or `linger_timeout'), unanswered
+%% (connections Node is working on: sent to it as ready, not answered yet),
+%% frames_to_node, frames_from_node (control, on the port), batches_to_node,
 %% batches_from_node (the per-event path, on the batch socket), os_pid, draining;
 %% the bridge's calls_in_flight, beam_calls_in_flight, beam_sends_dropped;
 %% messages (reactor:send/2, reactor:publish/2): messages_delivered (the

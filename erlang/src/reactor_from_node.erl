@@ -223,6 +223,7 @@ stats(NodeStats, #served{counters = C, conns = T, frames = F, node = N, bridge =
     Info#{errors => maps:get(errors, NodeStats, 0) + NodeErrors,
           pending => reactor_conns:opening(T),
           lingering => reactor_conns:lingering(T),
+          unanswered => reactor_conns:unanswered(T),
           frames_to_node => counters:get(F, 1),
           frames_from_node => counters:get(F, 2),
           batches_to_node => counters:get(F, 3),

@@ -11,12 +11,12 @@
 -module(reactor_nif).
 
 -export([fd_info/1, open/2, controlling_process/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1,
-         open_fifo/1, read/2, batch_pair/0, poller/3, linger_expired/1, lingering/1, arm/2, cycle/1, pump/3, send_batch/2]).
+         open_fifo/1, read/2, batch_pair/0, poller/3, linger_expired/1, lingering/1, unanswered/1, arm/2, cycle/1, pump/3, send_batch/2]).
 
 -on_load(load/0).
 
 -nifs([fd_info/1, open/2, controlling_process/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1,
-         open_fifo/1, read/2, batch_pair/0, poller/3, linger_expired/1, lingering/1, arm/2, cycle/1, pump/3, send_batch/2]).
+         open_fifo/1, read/2, batch_pair/0, poller/3, linger_expired/1, lingering/1, unanswered/1, arm/2, cycle/1, pump/3, send_batch/2]).
 
 -type res() :: reference().
 -export_type([res/0]).
@@ -96,6 +96,12 @@ linger_expired(_Poller) -> erlang:nif_error(not_loaded).
 %% (Node's copy closed) and not closed yet.
 -spec lingering(res()) -> non_neg_integer().
 lingering(_Poller) -> erlang:nif_error(not_loaded).
+
+%% @doc How many connections the poller sent to Node as ready that Node has
+%% not answered yet: what Node is working on. While there are two or more,
+%% pump/3 waits for Node's next answer rather than for the members' edges.
+-spec unanswered(res()) -> non_neg_integer().
+unanswered(_Poller) -> erlang:nif_error(not_loaded).
 
 %% @doc Arm each fd in the poller, in one call: for reading, for writing, or
 %% `linger' (Node has closed its copy after its FIN: the poller reads and

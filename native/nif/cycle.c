@@ -20,12 +20,14 @@
  * the poller fires again): a bound on one NIF call's work. */
 #define CYCLE_MAX_ACTIONS 1024
 
-/* How long (us) pump/3 waits for Node's answer alone (the poller's await_fd)
- * while Node works through a ready batch, before it listens to the members
- * again: a bound for the batch whose handlers all went pending. Why 200 and
- * 2: docs/performance.md, step 4. */
-#define AWAIT_MAX_US 200
-/* Ready connections in a batch from which pump/3 waits for that answer. */
+/* How long (us) pump/3 waits for Node's next answer alone (the poller's
+ * await_fd) while Node works through what it was sent, before it listens to
+ * the members again: a bound for handlers that all went pending. Longer
+ * than Node's slice (ANSWER_AFTER_MS), which ends in an answer. Why 600 and
+ * 2: docs/performance.md, steps 4 and 9. */
+#define AWAIT_MAX_US 600
+/* Connections Node holds (sent as ready, not answered) from which pump/3
+ * waits for its next answer. */
 #define AWAIT_MIN_READY 2
 
 #define ACTION_WORDS (REACTOR_ACTION_ENTRY_BYTES / 4)
@@ -47,10 +49,14 @@ typedef struct {
 
 /* m's connection goes to Node, for what it was armed for: it is Node's until
  * Node answers. */
-static void deliver(ready_list *r, member *m, int write) {
+static void deliver(rfd *p, ready_list *r, member *m, int write) {
     r->ids[r->n++] = m->id | (write ? REACTOR_READY_WRITE_BIT : 0);
     m->seen &= (unsigned char)~(write ? SEEN_OUT : SEEN_IN);
     m->armed = 0;
+    if (!m->held) {
+        m->held = 1;
+        p->held++;
+    }
 }
 
 /* A lingering m reads and drops what its peer sent: 1 when the linger is
@@ -90,8 +96,8 @@ static void harvest(rfd *p, ready_list *r, member *m, uint32_t events) {
     if (events & SEEN_OUT_EVENTS) m->seen |= SEEN_OUT;
     if (m->armed == ARMED_LINGER) {
         if ((m->seen & READABLE) && linger_drain(p, m)) lingered(r, m);
-    } else if (m->armed == ARMED_READ && (m->seen & READABLE)) deliver(r, m, 0);
-    else if (m->armed == ARMED_WRITE && (m->seen & SEEN_OUT)) deliver(r, m, 1);
+    } else if (m->armed == ARMED_READ && (m->seen & READABLE)) deliver(p, r, m, 0);
+    else if (m->armed == ARMED_WRITE && (m->seen & SEEN_OUT)) deliver(p, r, m, 1);
 }
 
 /* Takes what the set has ready, at most the room left in r: members' edges,
@@ -129,6 +135,10 @@ static ERL_NIF_TERM apply_action(ErlNifEnv *env, rfd *p, ready_list *r, unsigned
         return enif_make_tuple2(env, id_t, enif_make_tuple2(env, am_invalid, enif_make_uint(env, code)));
     if (code & REACTOR_ACTION_ACK) return enif_make_tuple2(env, id_t, enif_make_tuple2(env, am_ack, what));
     member *m = members_find(p->members, id);
+    if (m && m->held) {
+        m->held = 0;
+        p->held--;
+    }
     /* a close, or a connection this set does not hold (closed here while Node
      * answered, or acked in this very batch): Erlang decides */
     if (!m || what == am_close) return enif_make_tuple2(env, id_t, what);
@@ -155,7 +165,7 @@ static ERL_NIF_TERM apply_action(ErlNifEnv *env, rfd *p, ready_list *r, unsigned
     if (what == am_read_pending && (code & REACTOR_ACTION_DRAINED) && !m->out && r->n < REACTOR_READY_MAX) {
         /* what came after Node's last read is in m->seen, or comes as an edge */
         m->armed = ARMED_READ;
-        if (m->seen & READABLE) deliver(r, m, 0);
+        if (m->seen & READABLE) deliver(p, r, m, 0);
         return 0;
     }
     /* Node may have left bytes, or waits for room (or reads again after
@@ -204,7 +214,6 @@ static ERL_NIF_TERM read_batches(ErlNifEnv *env, rfd *p, tally *t) {
             epoll_ctl(p->fd, EPOLL_CTL_DEL, p->batch_fd, NULL);
             return am_closed;
         }
-        p->awaiting = 0;
         for (int k = 0; k < got; k++) {
             size_t n = msgs[k].msg_len; /* the real size: MSG_TRUNC */
             t->batches++;
@@ -255,6 +264,9 @@ static ERL_NIF_TERM turn(ErlNifEnv *env, rfd *p, tally *t) {
     }
     /* an answer that polled its fd afresh: ready already, it goes in this batch */
     if (t->polled && r->n < REACTOR_READY_MAX) poll_set(p, r);
+    /* an answer came (or a batch goes): Node is still working while it holds
+     * two or more, and its next answer is what to wait for */
+    if (answered || r->n) p->awaiting = p->held >= AWAIT_MIN_READY;
     for (unsigned i = 0; i < r->nover; i++)
         t->out[t->nout++] = enif_make_tuple2(env, enif_make_uint(env, r->over[i]), am_close);
     if (r->n && p->batch_fd >= 0) {
@@ -267,7 +279,6 @@ static ERL_NIF_TERM turn(ErlNifEnv *env, rfd *p, tally *t) {
         else if ((errno == EAGAIN || errno == EWOULDBLOCK) && enif_alloc_binary(bytes, &t->unsent))
             memcpy(t->unsent.data, r->ids, bytes);
         /* any other error: Node is gone, and its port says so */
-        p->awaiting = r->n >= AWAIT_MIN_READY;
     }
     enif_mutex_unlock(p->lock);
     t->ready += r->n;
@@ -355,11 +366,12 @@ NIF(nif_pump) {
             break;
         }
         /* Only the caller turns this poller, and it is here: the fds stay
-         * open while we wait. While Node works through a ready batch, wait
-         * for its answer alone: the members' edges wait in the set (those of
-         * connections that are Node's would only wake us), and Node takes no
-         * new batch before it is done. Then the epoll fd: readable when one
-         * of its members is ready or Node has answered. */
+         * open while we wait. While Node works through what it holds, wait
+         * for its next answer alone: the members' edges wait in the set
+         * (those of connections that are Node's would only wake us), and
+         * what they made ready goes with the turn that answer wakes, in one
+         * batch. Then the epoll fd: readable when one of its members is ready
+         * or Node has answered. */
         enif_mutex_lock(p->lock);
         struct pollfd bfd = {.fd = p->awaiting && p->batch_fd >= 0 ? p->await_fd : -1, .events = POLLIN};
         enif_mutex_unlock(p->lock);

@@ -25,6 +25,7 @@ static void rfd_leave_poller(rfd *r) {
     member *m = r->role == ROLE_BATCH ? NULL : members_find(p->members, r->reg_id);
     if (p->fd >= 0 && r->fd >= 0 && !(m && m->sole)) epoll_ctl(p->fd, EPOLL_CTL_DEL, r->fd, NULL);
     if (m && m->sole) p->nlinger--;
+    if (m && m->held) p->held--;
     if (r->role == ROLE_BATCH) {
         if (p->batch_fd == r->fd && r->fd >= 0) p->batch_fd = -1;
     } else {

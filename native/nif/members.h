@@ -22,6 +22,8 @@
  *          stays: a short read before the EOF does not drain it).
  * An edge that comes while the connection is Node's is kept in `seen' and
  * sent when Node answers; sending an event clears its kind of `seen'.
+ *   held   it was sent to Node as ready and Node has not answered it yet
+ *          (the poller's `held' counts these);
  *   out    EPOLLOUT is in its mask (POLL_EVENTS in reactor_nif.h);
  *   sole   the BEAM's copy is the fd's last (Node closed its own before it
  *          handed the linger over): its close takes it out of the set, and
@@ -34,7 +36,7 @@ enum { SEEN_IN = 1, SEEN_OUT = 2, SEEN_END = 4 };
 typedef struct {
     unsigned id;
     int fd;
-    unsigned char armed, seen, out, sole;
+    unsigned char armed, seen, held, out, sole;
     uint64_t dropped;
     int64_t deadline;
 } member;
@@ -56,7 +58,7 @@ static inline member *members_find(members *m, unsigned id) {
 static inline void members_place(members *m, unsigned id, int fd) {
     unsigned i = members_slot(m, id);
     while (m->slots[i].id) i = (i + 1) & (m->cap - 1);
-    m->slots[i] = (member){id, fd, 0, 0, 0, 0, 0, 0};
+    m->slots[i] = (member){id, fd, 0, 0, 0, 0, 0, 0, 0};
     m->used++;
 }
 

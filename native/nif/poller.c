@@ -77,6 +77,7 @@ NIF(nif_poller) {
     p->linger_timeout = linger_timeout;
     p->linger_max = linger_max;
     p->await_fd = -1;
+    p->held = 0;
     int e = 0;
     enif_mutex_lock(b->lock);
     if (b->role != ROLE_BATCH || b->state != FD_OPEN || b->fd < 0 || b->poller) {
@@ -220,6 +221,18 @@ NIF(nif_lingering) {
     if (!enif_get_resource(env, argv[0], rfd_type, (void **)&p) || p->role != ROLE_POLLER) return enif_make_badarg(env);
     enif_mutex_lock(p->lock);
     unsigned n = p->nlinger;
+    enif_mutex_unlock(p->lock);
+    return enif_make_uint(env, n);
+}
+
+/* unanswered(Poller) -> Count: connections sent to Node as ready that it has
+ * not answered yet (members.h's `held'): what Node is working on. */
+NIF(nif_unanswered) {
+    rfd *p;
+    (void)argc;
+    if (!enif_get_resource(env, argv[0], rfd_type, (void **)&p) || p->role != ROLE_POLLER) return enif_make_badarg(env);
+    enif_mutex_lock(p->lock);
+    unsigned n = p->held;
     enif_mutex_unlock(p->lock);
     return enif_make_uint(env, n);
 }

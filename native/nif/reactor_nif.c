@@ -93,6 +93,7 @@ static ErlNifFunc funcs[] = {
     {"poller", 3, nif_poller, 0},
     {"linger_expired", 1, nif_linger_expired, 0},
     {"lingering", 1, nif_lingering, 0},
+    {"unanswered", 1, nif_unanswered, 0},
     {"arm", 2, nif_arm, 0},
     {"cycle", 1, nif_cycle, 0},
     {"pump", 3, nif_pump, ERL_NIF_DIRTY_JOB_IO_BOUND},

@@ -80,8 +80,11 @@ typedef struct rfd {
     int batch_fd;
     /* POLLER: RECV_BATCHES action batches, read under its lock */
     uint32_t *rbuf;
-    /* POLLER: a ready batch was sent and no action batch has come since:
-     * Node is working, and pump/3 waits for its answer alone */
+    /* POLLER: the members sent to Node as ready that it has not answered
+     * (members.h's `held') */
+    unsigned held;
+    /* POLLER: Node holds AWAIT_MIN_READY connections or more (cycle.c): it
+     * is working, and pump/3 waits for its next answer alone */
     int awaiting;
     /* POLLER: how long (ms) a member lingers at most, the most bytes it
      * drops (0: no bound but the time), the buffer it drops them through,
@@ -189,6 +192,7 @@ NIF(nif_arm);
 NIF(nif_send_batch);
 NIF(nif_linger_expired);
 NIF(nif_lingering);
+NIF(nif_unanswered);
 /* cycle.c */
 NIF(nif_cycle);
 NIF(nif_pump);

@@ -210,6 +210,50 @@ actions_are_applied_in_the_nif_test() ->
     [gen_tcp:close(S) || S <- [PeerA, PeerB]],
     close_all(All).
 
+%% unanswered/1 counts the connections Node holds (sent as ready, not
+%% answered): an answer gives one back, as does its close by Erlang; an
+%% answer for a connection Node was not sent (a timer's write_pending)
+%% leaves the count alone.
+unanswered_counts_what_node_holds_test() ->
+    {P, _, Node} = All = poller(),
+    {A, PeerA} = pair(7),
+    {B, PeerB} = pair(8),
+    {C, PeerC} = pair(9),
+    ?assertEqual([], reactor_nif:arm(P, [{A, read}, {B, read}, {C, read}])),
+    ?assertEqual(0, reactor_nif:unanswered(P)),
+    ok = gen_tcp:send(PeerA, <<"x">>),
+    ok = gen_tcp:send(PeerB, <<"y">>),
+    ?assertEqual(2, events_until_some(P, 50)),
+    ?assertEqual([{7, read}, {8, read}], lists:sort(node_reads(Node))),
+    ?assertEqual(2, reactor_nif:unanswered(P)),
+    ?assertEqual({ok, <<"x">>}, reactor_nif:read(A, 100)),
+    node_sends(Node, [{7, 16#22}, {9, 3}]),
+    ?assertMatch({1, [], <<>>}, turn(P)), % 9 polled afresh: writable
+    ?assertEqual([{9, write}], node_reads(Node)),
+    ?assertEqual(2, reactor_nif:unanswered(P)), % 8, and 9 now
+    ok = reactor_nif:close(B, true),
+    ?assertEqual(1, reactor_nif:unanswered(P)),
+    node_sends(Node, [{9, 16#22}]),
+    ?assertEqual({0, [], <<>>}, turn(P)),
+    ?assertEqual(0, reactor_nif:unanswered(P)),
+    ok = gen_tcp:send(PeerA, <<"z">>),
+    ?assertEqual({1, [], <<>>}, turn(P)),
+    ?assertEqual(1, reactor_nif:unanswered(P)),
+    node_sends(Node, [{7, 4}]), % Node closed it: Erlang's to close
+    ?assertEqual({0, [{7, close}], <<>>}, turn(P)),
+    ?assertEqual(0, reactor_nif:unanswered(P)),
+    [ok = reactor_nif:close(R, true) || R <- [A, C]],
+    [gen_tcp:close(S) || S <- [PeerA, PeerB, PeerC]],
+    close_all(All).
+
+events_until_some(P, 0) -> error({no_events, P});
+events_until_some(P, N) ->
+    case turn(P) of
+        {0, [], <<>>} -> events_until_some(P, N - 1);
+        {E, [], <<>>} when E >= 2 -> E;
+        {E, [], <<>>} -> E + events_until_some(P, N - 1)
+    end.
+
 %% An answer that says Node's last read drained the fd (the code + 16#20)
 %% costs no syscall: the fd stays in the set, edge-triggered, and an edge that
 %% came while Node had the connection (for either kind of event) was kept for
