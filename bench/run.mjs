@@ -7,7 +7,8 @@
 //   node bench/run.mjs [--smoke] [--seconds N] [--runs N] [--systems RE] [--scenarios RE]
 //                      [--compare GIT-REF | BUILT-DIR]
 //
-// Every figure is the median of --runs runs. Runs are interleaved: every system runs once
+// Every figure is the median of --runs runs (of GOAL_RUNS at the least for a scenario with
+// a target, unless --runs is given). Runs are interleaved: every system runs once
 // per run, odd runs in the reverse order (A B N, N B A, ...), so a drift in the machine's
 // load weighs on every system alike.
 import { mkdirSync, readFileSync, writeFileSync } from "fs";
@@ -15,7 +16,7 @@ import { dirname, join, relative } from "path";
 import { fileURLToPath } from "url";
 import { scenarios as allScenarios } from "./lib/loads.mjs";
 import { comparison, machine, perRun, sideBySide } from "./lib/report.mjs";
-import { summarize, VERDICT_RUNS } from "./lib/stats.mjs";
+import { GOAL_RUNS, summarize, VERDICT_RUNS } from "./lib/stats.mjs";
 import { peerSystems, reactorSystems, start, stop, cpuSeconds } from "./lib/systems.mjs";
 import { compareTree, describe, stamp } from "./lib/trees.mjs";
 
@@ -71,10 +72,13 @@ async function measure(sc, sys) {
 }
 
 const results = [];
+// A scenario with a target gets GOAL_RUNS runs in a full run (not when --runs says how many)
+const runsOf = (sc) => (sc.goal && !smoke && !compare && args["--runs"] === undefined ? Math.max(runs, GOAL_RUNS) : runs);
+
 for (const sc of scenarios) {
   const those = systems.filter((sys) => sys.protos.includes(sc.proto) && (!sc.only || sc.only.includes(sys.name)));
   const samples = new Map(those.map((sys) => [sys, []]));
-  for (let run = 0; run < runs; run++) {
+  for (let run = 0; run < runsOf(sc); run++) {
     for (const sys of run % 2 ? [...those].reverse() : those) {
       const r = await measure(sc, sys);
       samples.get(sys).push(r);
@@ -112,7 +116,8 @@ if (compare) {
       join(root, "docs", "performance.md"),
       doc +
         "<!-- results -->\n" +
-        `Run: \`make bench\` at commit ${describe(here.stamp)}, ${day}: ${seconds} s per run, median of ${runs} run${runs === 1 ? "" : "s"}, ` +
+        `Run: \`make bench\` at commit ${describe(here.stamp)}, ${day}: ${seconds} s per run, median of ${runs} run${runs === 1 ? "" : "s"} ` +
+        `(of ${runsOf({ goal: 1 })} for a scenario with a target), ` +
         `${took} s in all; ${machine()}.\n\n` +
         table +
         "\n",

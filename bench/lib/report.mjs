@@ -2,7 +2,7 @@
 // { scenario, system, samples: [one per run, in run order], ...summarize(samples) }.
 import { execFileSync } from "child_process";
 import { cpus } from "os";
-import { change, paired, ratio, verdict } from "./stats.mjs";
+import { change, goalVerdict, paired, ratio, verdict } from "./stats.mjs";
 
 /** The machine and runtimes a run measured on, in one line. */
 export function machine() {
@@ -53,7 +53,8 @@ const cpuText = (r) => r.cpu.map((c) => c.toFixed(2)).join(" + ");
 /**
  * Scenarios measured against a named peer (the bridge's, the stream handlers'; `kind`
  * heads the table): each system's rate as a ratio to the scenario's `peer`, and the
- * reactor's ratio against the issue's `goal` for it ("met" or "not met").
+ * reactor's ratio against the issue's `goal` for it ("met" or "not met", and the per-run
+ * ratios' spread).
  */
 export function peerTable(kind, scenarios, results) {
   const lines = [
@@ -66,7 +67,9 @@ export function peerTable(kind, scenarios, results) {
     for (const r of rows) {
       const x = peer ? r.rate / peer.rate : NaN;
       const target =
-        r.system.reactor && sc.goal ? `≥ ${sc.goal.toFixed(1)}× ${sc.peer}: ${x >= sc.goal ? "met" : "not met"}` : "-";
+        r.system.reactor && sc.goal && peer
+          ? `≥ ${sc.goal.toFixed(1)}× ${sc.peer}: ${goalVerdict(x, paired(peer.samples, r.samples, "rate"), sc.goal)}`
+          : "-";
       lines.push(
         `| ${sc.name} | ${r.system.name} | ${rateText(sc, r.rate)} | ${sc.peer ?? "-"} | ${ratio(r.rate, peer?.rate)} | ` +
           `${Math.round(r.p50)} | ${Math.round(r.p99)} | ${target} | ${cpuText(r)} |`,

@@ -51,3 +51,20 @@ export function verdict(p) {
 
 /** `b` against `a` as a signed percentage ("+3.1%"); "-" without both. */
 export const change = (a, b) => (a > 0 && b > 0 ? `${b >= a ? "+" : ""}${((b / a - 1) * 100).toFixed(1)}%` : "-");
+
+/**
+ * Runs a scenario with a target (the issue's ≥ 1.0×: `goal`) gets at the least in a full
+ * `make bench`: its reactor and its peer sit near parity, where the median of three runs on
+ * this VM's noise (±20-40% between consecutive runs) decides met or not met by chance.
+ */
+export const GOAL_RUNS = 7;
+
+/**
+ * The target's verdict: "met" when the ratio of the medians reaches `goal`, else "not met";
+ * with the spread of the per-run ratios `p` (paired()), which says how far either is from
+ * a coin's toss on this machine.
+ */
+export function goalVerdict(x, p, goal) {
+  const spread = p.n ? ` (per run ${p.min.toFixed(2)}–${p.max.toFixed(2)}, ${p.n} run${p.n === 1 ? "" : "s"})` : "";
+  return `${x >= goal ? "met" : "not met"}${spread}`;
+}

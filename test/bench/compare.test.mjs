@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { comparison, perRun, sideBySide } from "../../bench/lib/report.mjs";
-import { change, median, paired, summarize, verdict } from "../../bench/lib/stats.mjs";
+import { change, goalVerdict, median, paired, summarize, verdict } from "../../bench/lib/stats.mjs";
 import { compareTree, describe, stamp } from "../../bench/lib/trees.mjs";
 
 const run = (rate, p50 = 100) => ({ rate, p50, p99: 2 * p50, errors: 0, cpu: [0.5, 1] });
@@ -31,6 +31,13 @@ test("verdict: within noise when per-run ratios straddle 1, a side only when 5 r
   assert.equal(verdict({ n: 5, min: 1.01, max: 1.2 }), "B faster");
   assert.equal(verdict({ n: 6, min: 0.8, max: 0.99 }), "B slower");
   assert.equal(verdict({ n: 4, min: 1.1, max: 1.2 }), "none (4 of 5 runs)");
+});
+
+test("a target's verdict is the medians' ratio against the goal, with the per-run spread", () => {
+  const p = paired([run(100), run(100), run(100)], [run(90), run(104), run(121)], "rate");
+  assert.equal(goalVerdict(1.04, p, 1), "met (per run 0.90–1.21, 3 runs)");
+  assert.equal(goalVerdict(0.99, p, 1), "not met (per run 0.90–1.21, 3 runs)");
+  assert.equal(goalVerdict(2.5, { n: 0 }, 2), "met");
 });
 
 test("change is signed and needs both figures", () => {
@@ -77,9 +84,9 @@ test("the bridge's scenarios get a table of their own: ratios to the named peer,
   assert.doesNotMatch(main, /call|publish/);
   const cells = (line) => line.split("|").map((c) => c.trim()).slice(1, 9);
   const lines = bridge.split("\n");
-  assert.deepEqual(cells(lines[2]), ["call", "reactor", "300 calls/s", "json port", "3.00", "100", "200", "≥ 2.0× json port: met"]);
+  assert.deepEqual(cells(lines[2]), ["call", "reactor", "300 calls/s", "json port", "3.00", "100", "200", "≥ 2.0× json port: met (per run 3.00–3.00, 1 run)"]);
   assert.deepEqual(cells(lines[3]), ["call", "json port", "100 calls/s", "json port", "1.00", "100", "200", "-"]);
-  assert.deepEqual(cells(lines[4]), ["publish", "reactor", "70 msg/s", "node net", "0.70", "100", "200", "≥ 0.8× node net: not met"]);
+  assert.deepEqual(cells(lines[4]), ["publish", "reactor", "70 msg/s", "node net", "0.70", "100", "200", "≥ 0.8× node net: not met (per run 0.70–0.70, 1 run)"]);
   // a run filtered to the bridge's scenarios has the bridge's table only
   assert.match(sideBySide([call], results.slice(2, 4)), /^\| bridge scenario /);
 });
@@ -105,7 +112,7 @@ test("the stream handlers' scenarios get a table of their own, before the bridge
   const cells = (line) => line.split("|").map((c) => c.trim()).slice(1, 9);
   const lines = streams.split("\n");
   assert.match(lines[0], /^\| streams scenario /);
-  assert.deepEqual(cells(lines[2]), ["http on streams", "reactor", "105 req/s", "node http", "1.05", "100", "200", "≥ 1.0× node http: met"]);
+  assert.deepEqual(cells(lines[2]), ["http on streams", "reactor", "105 req/s", "node http", "1.05", "100", "200", "≥ 1.0× node http: met (per run 1.05–1.05, 1 run)"]);
   assert.deepEqual(cells(lines[3]), ["http on streams", "node http", "100 req/s", "node http", "1.00", "100", "200", "-"]);
   assert.match(bridge, /^\| bridge scenario /);
 });
