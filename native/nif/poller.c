@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -213,26 +214,27 @@ NIF(nif_linger_expired) {
     return enif_make_tuple2(env, ids, next < 0 ? am_none : enif_make_int64(env, next));
 }
 
+/* A count the poller keeps under its lock (an unsigned field of rfd at
+ * `offset'), read for Erlang. */
+static ERL_NIF_TERM poller_count(ErlNifEnv *env, ERL_NIF_TERM arg, size_t offset) {
+    rfd *p;
+    if (!enif_get_resource(env, arg, rfd_type, (void **)&p) || p->role != ROLE_POLLER) return enif_make_badarg(env);
+    enif_mutex_lock(p->lock);
+    unsigned n = *(const unsigned *)((const char *)p + offset);
+    enif_mutex_unlock(p->lock);
+    return enif_make_uint(env, n);
+}
+
 /* lingering(Poller) -> Count: connections the poller holds alone (Node's
  * copy closed, a linger handed over), until Erlang closes them. */
 NIF(nif_lingering) {
-    rfd *p;
     (void)argc;
-    if (!enif_get_resource(env, argv[0], rfd_type, (void **)&p) || p->role != ROLE_POLLER) return enif_make_badarg(env);
-    enif_mutex_lock(p->lock);
-    unsigned n = p->nlinger;
-    enif_mutex_unlock(p->lock);
-    return enif_make_uint(env, n);
+    return poller_count(env, argv[0], offsetof(rfd, nlinger));
 }
 
 /* unanswered(Poller) -> Count: connections sent to Node as ready that it has
  * not answered yet (members.h's `held'): what Node is working on. */
 NIF(nif_unanswered) {
-    rfd *p;
     (void)argc;
-    if (!enif_get_resource(env, argv[0], rfd_type, (void **)&p) || p->role != ROLE_POLLER) return enif_make_badarg(env);
-    enif_mutex_lock(p->lock);
-    unsigned n = p->held;
-    enif_mutex_unlock(p->lock);
-    return enif_make_uint(env, n);
+    return poller_count(env, argv[0], offsetof(rfd, held));
 }
