@@ -13,7 +13,7 @@
 all() ->
     [concurrent_500,
      http_keepalive_curl, http_pipelined, http_port_messages_per_request,
-     async_handler, two_contexts_side_by_side, setup_code_only, console_goes_to_logger,
+     async_handler, unanswered_while_handlers_wait, two_contexts_side_by_side, setup_code_only, console_goes_to_logger,
      close_is_seen_while_a_dup_is_held, handoff_socket_gen_tcp, handoff_socket_socket,
      handoff_many_at_once, pool_spreads_connections, close_from_erlang, info_counters, fd_counts_return_to_baseline,
      hot_wait_off, hot_wait_checked, answers_calls_while_busy].
@@ -119,6 +119,21 @@ async_handler(_Config) ->
     [?assertEqual({ok, <<"async:ping">>}, recv_exact(C, 10, 5000)) || C <- Clients],
     %% 20 connections paused on 20 ms timers at once, not one after another
     ?assert(erlang:monotonic_time(millisecond) - T0 < 400),
+    [gen_tcp:close(C) || C <- Clients],
+    reactor:stop_listener(L),
+    reactor_context:stop(Ctx).
+
+%% info/1's `unanswered': the read events Node holds while their handlers
+%% wait on a Promise, back to 0 once they have answered.
+unanswered_while_handlers_wait(_Config) ->
+    Ctx = start_ctx(slow, #{protocol => fixture("slow_echo.ts")}),
+    {L, Port} = listen(Ctx),
+    Clients = [connect(Port) || _ <- lists:seq(1, 3)],
+    ?assertEqual(0, maps:get(unanswered, reactor_context:info(Ctx))),
+    [ok = gen_tcp:send(C, <<"ping">>) || C <- Clients],
+    ok = reactor_test_lib:wait_until(fun() -> maps:get(unanswered, reactor_context:info(Ctx)) =:= 3 end, 600),
+    [?assertEqual({ok, <<"ping">>}, recv_exact(C, 4, 5000)) || C <- Clients],
+    ok = reactor_test_lib:wait_until(fun() -> maps:get(unanswered, reactor_context:info(Ctx)) =:= 0 end, 2000),
     [gen_tcp:close(C) || C <- Clients],
     reactor:stop_listener(L),
     reactor_context:stop(Ctx).
