@@ -52,22 +52,13 @@ export class PortInput {
   /** Bytes from Erlang into whole frames, queued in order. Bytes that are
    * no frame, or a batch that does not cut, end the port (sink.fatal). */
   push(chunk: Buffer): void {
-    let frames: Buffer[];
     try {
-      frames = this.reader.push(chunk);
+      for (const f of this.reader.push(chunk)) {
+        if (f[0] !== BATCH_TAG) this.queued.push(f);
+        else for (const sub of unbatch(f)) this.queued.push(sub);
+      }
     } catch (e) {
       this.sink.fatal(e instanceof FrameError ? e.message : stackOf(e));
-    }
-    for (const f of frames) {
-      if (f[0] !== BATCH_TAG) {
-        this.queued.push(f);
-        continue;
-      }
-      try {
-        for (const sub of unbatch(f)) this.queued.push(sub);
-      } catch (e) {
-        this.sink.fatal(e instanceof FrameError ? e.message : stackOf(e));
-      }
     }
   }
 

@@ -160,5 +160,4 @@ describe("serveSlice", () => {
     ]);
     expect(q.empty).toBe(true);
   });
-
 });
