@@ -73,7 +73,8 @@ async function measure(sc, sys) {
 
 const results = [];
 // A scenario with a target gets GOAL_RUNS runs in a full run (not when --runs says how many)
-const runsOf = (sc) => (sc.goal && !smoke && !compare && args["--runs"] === undefined ? Math.max(runs, GOAL_RUNS) : runs);
+const goalRuns = !smoke && !compare && args["--runs"] === undefined ? Math.max(runs, GOAL_RUNS) : runs;
+const runsOf = (sc) => (sc.goal ? goalRuns : runs);
 
 for (const sc of scenarios) {
   const those = systems.filter((sys) => sys.protos.includes(sc.proto) && (!sc.only || sc.only.includes(sys.name)));
@@ -117,7 +118,7 @@ if (compare) {
       doc +
         "<!-- results -->\n" +
         `Run: \`make bench\` at commit ${describe(here.stamp)}, ${day}: ${seconds} s per run, median of ${runs} run${runs === 1 ? "" : "s"} ` +
-        `(of ${runsOf({ goal: 1 })} for a scenario with a target), ` +
+        `(of ${goalRuns} for a scenario with a target), ` +
         `${took} s in all; ${machine()}.\n\n` +
         table +
         "\n",
