@@ -7,6 +7,7 @@ import type { Peer } from "./protocol";
 import { datagramPort, isSystemError } from "./errors";
 import { DATAGRAM_MAX, MAX_DATAGRAMS_PER_EVENT, MAX_READS_PER_EVENT, READ_MIN, READ_START, SLAB_MIN } from "./limits";
 import type { Transport, Upstream } from "./transport";
+import type { Corkable, WriteCork } from "./cork";
 
 /** Bytes moved, over every connection of an engine. */
 export interface Traffic {
@@ -69,10 +70,9 @@ abstract class FdTransport implements Transport, RawFd {
   readonly opensLater = false;
   readonly settlesLater = false;
   readonly handshaking = false;
-  readonly unsent = 0;
   readonly tlsSocket = undefined;
   abstract readonly datagram: boolean;
-  private closed = false;
+  protected closed = false;
   drained = false;
   /** shutdown(SHUT_WR) done: the peer has our FIN */
   private shut = false;
@@ -111,6 +111,10 @@ abstract class FdTransport implements Transport, RawFd {
     this.drained = n < 0 || (n > 0 && n < want);
   }
 
+  get unsent(): number {
+    return 0;
+  }
+
   flush(): boolean {
     return true; // nothing of its own is ever queued
   }
@@ -140,10 +144,15 @@ abstract class FdTransport implements Transport, RawFd {
   /** On a datagram socket a write is one datagram: one that fails is
    * reported and counts as taken (it is gone, as a failed dgram send is). */
   writev(bufs: Uint8Array[]): number {
-    const dropped = this.datagram ? bufs.reduce((n, b) => n + b.length, 0) : 0;
-    const n = this.syscall(() => this.io.writev(this.fd, bufs), dropped);
+    const n = this.put(bufs);
     this.traffic.bytesOut += n;
     return n;
+  }
+
+  /** One writev now: bytes the kernel took. */
+  protected put(bufs: Uint8Array[]): number {
+    const dropped = this.datagram ? bufs.reduce((n, b) => n + b.length, 0) : 0;
+    return this.syscall(() => this.io.writev(this.fd, bufs), dropped);
   }
 
   /** Bytes sent, -1 when the kernel takes nothing now, 0 for a datagram the
@@ -228,7 +237,7 @@ abstract class FdTransport implements Transport, RawFd {
   }
 }
 
-export class StreamTransport extends FdTransport {
+export class StreamTransport extends FdTransport implements Corkable {
   readonly datagram = false;
   // Reads adapt, as Netty's receive buffers do: a read that fills the buffer
   // doubles the next (up to readSize), a small one halves it, so streams move
@@ -236,6 +245,120 @@ export class StreamTransport extends FdTransport {
   private hint = READ_START;
   /** bytes read from the connection before its handoff: the first read gives them */
   private preread: Buffer | undefined;
+  /** copies of what was written while the slice was corked (cork.ts), in order */
+  private held: Uint8Array[] | undefined;
+  private heldBytes = 0;
+  /** what the kernel did not take of an uncork: it goes before anything else */
+  private pending: Uint8Array | undefined;
+  /** shutdownWrite came while bytes were pending: the FIN follows them */
+  private shutWanted = false;
+
+  constructor(
+    io: Io,
+    fd: number,
+    slab: Slab,
+    traffic: Traffic,
+    readSize: number,
+    socket = true,
+    /** the engine's: writes made while it is active are held until the slice ends */
+    private readonly cork?: WriteCork,
+  ) {
+    super(io, fd, slab, traffic, readSize, socket);
+  }
+
+  /** What an uncork left: the kernel has not taken it yet. Held bytes are
+   * not counted: they count as taken, and go out when the slice ends. */
+  get unsent(): number {
+    return this.pending?.length ?? 0;
+  }
+
+  /** Held while the slice is corked (copied: the caller may reuse its
+   * buffers once the write counts as done), or written now after what is
+   * held; nothing is taken while an uncork's rest waits and the kernel
+   * takes none of it. */
+  writev(bufs: Uint8Array[]): number {
+    if (this.pending && !this.flush()) return 0;
+    let n = 0;
+    for (const b of bufs) n += b.length;
+    if (n > 0 && this.cork && !this.closed && this.cork.admits(this.heldBytes, n)) {
+      const copy = Buffer.allocUnsafe(n);
+      let at = 0;
+      for (const b of bufs) {
+        copy.set(b, at);
+        at += b.length;
+      }
+      const first = this.held === undefined;
+      (this.held ??= []).push(copy);
+      this.heldBytes += n;
+      this.traffic.bytesOut += n;
+      this.cork.hold(this, n, first);
+      return n;
+    }
+    this.uncork();
+    return this.pending ? 0 : super.writev(bufs);
+  }
+
+  /** What is held goes to the kernel in one writev; what it does not take
+   * waits as `pending`, and the layers above are woken to arm WRITE for it.
+   * A broken fd has ended the connection (FdTransport's syscall). */
+  uncork(): void {
+    const held = this.held;
+    if (!held) return;
+    const n = this.heldBytes;
+    this.held = undefined;
+    this.heldBytes = 0;
+    if (this.closed) return;
+    let took: number;
+    try {
+      took = this.put(held);
+    } catch {
+      return;
+    }
+    if (took < n) {
+      this.pending = (held.length === 1 ? held[0] : Buffer.concat(held, n)).subarray(took);
+      this.up.wake();
+    }
+  }
+
+  flush(): boolean {
+    this.uncork();
+    while (this.pending) {
+      const took = this.put([this.pending]);
+      if (took === 0) return false;
+      this.pending = took < this.pending.length ? this.pending.subarray(took) : undefined;
+    }
+    if (this.shutWanted) {
+      this.shutWanted = false;
+      super.shutdownWrite();
+    }
+    return true;
+  }
+
+  shutdownWrite(): void {
+    this.uncork();
+    if (this.pending) this.shutWanted = true;
+    else super.shutdownWrite();
+  }
+
+  interest(want: BatchAction): BatchAction {
+    return this.pending ? "write_pending" : want;
+  }
+
+  /** What is held is written first, as bytes the kernel took would still
+   * go (best effort: no error is reported from a close). */
+  close(): void {
+    const held = this.held;
+    this.held = undefined;
+    this.pending = undefined;
+    if (held && !this.closed) {
+      try {
+        this.io.writev(this.fd, held);
+      } catch {
+        /* the peer is gone */
+      }
+    }
+    super.close();
+  }
 
   /** Bytes that come before anything the fd holds (as Node's
    * readable.unshift puts data back at the head of a stream). */

@@ -57,6 +57,13 @@ export const DATAGRAM_MAX = 65536;
 /** A log line longer than this is cut. */
 export const MAX_LOG_TEXT = 64 * 1024;
 
+/** Bytes one connection's writes may hold while a serving slice is corked
+ * (cork.ts); a write past it goes out at once, after what is held. */
+export const CORK_MAX_PER_FD = 16 * 1024;
+/** Bytes every connection's writes together may hold while a slice is
+ * corked: past it, writes go out at once. */
+export const CORK_MAX = 1024 * 1024;
+
 /** Buffers per writev, of IOV_MAX's 1024 (why 64: docs/performance.md). */
 export const MAX_IOV = 64;
 

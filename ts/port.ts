@@ -267,7 +267,8 @@ export class Port {
     if (events & 2) out.writable();
     if (events & 1 && this.ready.empty && this.receiveReady()) this.receiveReady();
     if (this.ready.empty) return false;
-    const more = serveSlice(this.ready, this.serveReady);
+    // the slice's writes leave at its end, before its answers (cork.ts)
+    const more = this.reactor!.cork.run(() => serveSlice(this.ready, this.serveReady));
     out.flush();
     return more;
   }

@@ -8,6 +8,7 @@ import type { CloseBounds } from "./closing";
 import { Connection, ConnectionHost, ConnectionState } from "./connection";
 import { ReactorError, describe, stackOf } from "./errors";
 import { DatagramTransport, Slab, StreamTransport, Traffic } from "./fd-transport";
+import { WriteCork } from "./cork";
 import { DEFAULTS } from "./limits";
 import { Protocol, bind } from "./protocol";
 import { ProxyLayer } from "./proxy-layer";
@@ -106,6 +107,8 @@ export class Reactor implements ConnectionHost {
   private readonly closedTraffic: Traffic = { bytesIn: 0, bytesOut: 0 };
   private readonly conns = new Map<number, Connection>();
   private readonly slab = new Slab();
+  /** writes made while a slice of ready connections is served go out at its end */
+  readonly cork = new WriteCork();
   private readonly readSize: number;
   private readonly idleTimeout: number;
   private readonly sweeper?: unknown;
@@ -216,14 +219,11 @@ export class Reactor implements ConnectionHost {
       return;
     }
     const traffic: Traffic = { bytesIn: 0, bytesOut: 0 };
-    const bottom = new (info.type === "udp" || info.type === "unix_dgram" ? DatagramTransport : StreamTransport)(
-      this.io,
-      fd,
-      this.slab,
-      traffic,
-      this.readSize,
-      info.type !== "pipe" && info.type !== "tty",
-    );
+    const socket = info.type !== "pipe" && info.type !== "tty";
+    const bottom =
+      info.type === "udp" || info.type === "unix_dgram"
+        ? new DatagramTransport(this.io, fd, this.slab, traffic, this.readSize, socket)
+        : new StreamTransport(this.io, fd, this.slab, traffic, this.readSize, socket, this.cork);
     if (spec.nodelay) bottom.hasOption("nodelay", 1);
     // PROXY first, as ranch reads it: the header comes in clear, before any TLS.
     let top: Transport = bottom;
