@@ -2,6 +2,7 @@ import type { Io, SocketAddress, SocketOption } from "./addon";
 import type { BatchAction } from "./types";
 import type { Peer } from "./protocol";
 import type { Transport, Upstream } from "./transport";
+import type { Corkable, WriteCork } from "./cork";
 /** Bytes moved, over every connection of an engine. */
 export interface Traffic {
     bytesIn: number;
@@ -52,10 +53,9 @@ declare abstract class FdTransport implements Transport, RawFd {
     readonly opensLater = false;
     readonly settlesLater = false;
     readonly handshaking = false;
-    readonly unsent = 0;
     readonly tlsSocket: undefined;
     abstract readonly datagram: boolean;
-    private closed;
+    protected closed: boolean;
     drained: boolean;
     /** shutdown(SHUT_WR) done: the peer has our FIN */
     private shut;
@@ -75,6 +75,7 @@ declare abstract class FdTransport implements Transport, RawFd {
      * drained the fd when it found nothing or less than it asked for; an EOF
      * is a state that stays readable, not drained. */
     protected readGave(n: number, want: number): void;
+    get unsent(): number;
     flush(): boolean;
     setSocketOption(name: SocketOption, value: number): boolean;
     socketAddress(peer: boolean): SocketAddress | null;
@@ -83,6 +84,8 @@ declare abstract class FdTransport implements Transport, RawFd {
     /** On a datagram socket a write is one datagram: one that fails is
      * reported and counts as taken (it is gone, as a failed dgram send is). */
     writev(bufs: Uint8Array[]): number;
+    /** One writev now: bytes the kernel took. */
+    protected put(bufs: Uint8Array[]): number;
     /** Bytes sent, -1 when the kernel takes nothing now, 0 for a datagram the
      * kernel refused (reported through datagramError). A port or address that
      * cannot be one throws (errors.ts, datagramPort): never sent elsewhere. */
@@ -101,11 +104,41 @@ declare abstract class FdTransport implements Transport, RawFd {
      * destination); false when the error is the fd's. */
     protected oneDatagram(e: Error, to?: Peer): boolean;
 }
-export declare class StreamTransport extends FdTransport {
+export declare class StreamTransport extends FdTransport implements Corkable {
+    /** the engine's: writes made while it is active are held until the slice ends */
+    private readonly cork?;
     readonly datagram = false;
     private hint;
     /** bytes read from the connection before its handoff: the first read gives them */
     private preread;
+    /** copies of what was written while the slice was corked (cork.ts), in order */
+    private held;
+    private heldBytes;
+    /** what the kernel did not take of an uncork: it goes before anything else */
+    private pending;
+    /** shutdownWrite came while bytes were pending: the FIN follows them */
+    private shutWanted;
+    constructor(io: Io, fd: number, slab: Slab, traffic: Traffic, readSize: number, socket?: boolean, 
+    /** the engine's: writes made while it is active are held until the slice ends */
+    cork?: WriteCork | undefined);
+    /** What an uncork left: the kernel has not taken it yet. Held bytes are
+     * not counted: they count as taken, and go out when the slice ends. */
+    get unsent(): number;
+    /** Held while the slice is corked (copied: the caller may reuse its
+     * buffers once the write counts as done), or written now after what is
+     * held; nothing is taken while an uncork's rest waits and the kernel
+     * takes none of it. */
+    writev(bufs: Uint8Array[]): number;
+    /** What is held goes to the kernel in one writev; what it does not take
+     * waits as `pending`, and the layers above are woken to arm WRITE for it.
+     * A broken fd has ended the connection (FdTransport's syscall). */
+    uncork(): void;
+    flush(): boolean;
+    shutdownWrite(): void;
+    interest(want: BatchAction): BatchAction;
+    /** What is held is written first, as bytes the kernel took would still
+     * go (best effort: no error is reported from a close). */
+    close(): void;
     /** Bytes that come before anything the fd holds (as Node's
      * readable.unshift puts data back at the head of a stream). */
     unshift(bytes: Buffer): void;

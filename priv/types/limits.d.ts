@@ -43,6 +43,12 @@ export declare const MAX_DATAGRAMS_PER_EVENT = 64;
 export declare const DATAGRAM_MAX = 65536;
 /** A log line longer than this is cut. */
 export declare const MAX_LOG_TEXT: number;
+/** Bytes one connection's writes may hold while a serving slice is corked
+ * (cork.ts); a write past it goes out at once, after what is held. */
+export declare const CORK_MAX_PER_FD: number;
+/** Bytes every connection's writes together may hold while a slice is
+ * corked: past it, writes go out at once. */
+export declare const CORK_MAX: number;
 /** Buffers per writev, of IOV_MAX's 1024 (why 64: docs/performance.md). */
 export declare const MAX_IOV = 64;
 /**

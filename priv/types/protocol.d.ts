@@ -129,8 +129,11 @@ export declare abstract class Protocol {
     read(size?: number): Buffer | null;
     /** Write `data` (a string is UTF-8), as Node's `socket.write` does: what
      * the kernel takes now goes, the rest waits in writeBuffer behind what is
-     * there already, and nothing is lost. Returns true when all of it went to
-     * the kernel, false when some waits (Node's meaning).
+     * there already, and nothing is lost. Returns true when all of it was
+     * taken, false when some waits (Node's meaning). While Node serves a slice
+     * of ready connections, up to 16 KiB per connection is taken and held
+     * until the slice ends (corked, as TCP_CORK holds it: one writev per
+     * connection, each peer woken once), always before the next read is armed.
      *
      * From a callback, the Action it returns decides what is armed; bytes
      * this left waiting go before the next read ("read_pending" arms WRITE

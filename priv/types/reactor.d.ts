@@ -3,6 +3,7 @@ import type { ClientInfo, LogLevel, NackReason, Stats, TransportSpec, BatchActio
 import { Clock } from "./clock";
 import type { CloseBounds } from "./closing";
 import { Connection, ConnectionHost, ConnectionState } from "./connection";
+import { WriteCork } from "./cork";
 import { AdoptHook, ProtocolTable } from "./protocol-table";
 import { TlsOptions } from "./tls-config";
 import { GroupSink } from "./groups";
@@ -88,6 +89,8 @@ export declare class Reactor implements ConnectionHost {
     private readonly closedTraffic;
     private readonly conns;
     private readonly slab;
+    /** writes made while a slice of ready connections is served go out at its end */
+    readonly cork: WriteCork;
     private readonly readSize;
     private readonly idleTimeout;
     private readonly sweeper?;
