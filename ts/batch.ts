@@ -89,12 +89,13 @@ export class ReadyQueue {
 }
 
 /** How long (ms) Node serves ready connections in one callback (serveSlice):
- * then the answers so far leave, so Erlang re-arms those while Node goes on
- * with the rest, and the ticks and microtasks the slice queued run before
- * the next one (Addon.watch). Shorter costs more packets, wake-ups and
- * callbacks than it saves; a batch of cheap events is one slice. Why 0.5:
- * docs/performance.md, steps 3 and 8. */
-export const ANSWER_AFTER_MS = 0.5;
+ * then the slice's writes and the answers so far leave, so the peers answer
+ * and Erlang re-arms those while Node goes on with the rest (the next ready
+ * batch is on its way before this one is done), and the ticks and
+ * microtasks the slice queued run before the next one (Addon.watch).
+ * Shorter costs more packets, wake-ups and callbacks than it saves. Why
+ * 0.1: docs/performance.md, steps 3, 8 and 10. */
+export const ANSWER_AFTER_MS = 0.1;
 
 /** Serves the connections `queue` holds with `ready` until it is empty
  * (returns false) or `afterMs` has gone by since the slice began (returns

@@ -259,7 +259,7 @@ export class Port {
 
   /** The hot path, as the addon's watch calls it (Addon.watch): the ready
    * batches queued now (two recvmmsg calls of 32 at most, so the port's frames
-   * are read in between), then served a slice per call (serveSlice: 0.5 ms at
+   * are read in between), then served a slice per call (serveSlice: 0.1 ms at
    * most, its answers sent at its end); true while more wait. */
   private onBatchSocket(events: number): boolean {
     const out = this.out;
