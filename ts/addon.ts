@@ -33,7 +33,10 @@ export interface SocketAddress {
 export interface Io {
   /** bytes read, 0 at EOF, -1 when nothing is there (EAGAIN) */
   readInto(fd: number, buf: Buffer, offset: number, length: number): number;
+  /** bytes written, 0 when the kernel takes nothing now (EAGAIN) */
   writev(fd: number, bufs: Uint8Array[]): number;
+  /** writev's one buffer: `length` bytes of `buf` from `offset` */
+  write(fd: number, buf: Uint8Array, offset: number, length: number): number;
   /** how: 0 read side, 1 write side, 2 both */
   shutdown(fd: number, how: 0 | 1 | 2): void;
   close(fd: number): void;

@@ -149,10 +149,16 @@ abstract class FdTransport implements Transport, RawFd {
     return n;
   }
 
-  /** One writev now: bytes the kernel took. */
+  /** One writev now (a write for one buffer): bytes the kernel took. */
   protected put(bufs: Uint8Array[]): number {
     const dropped = this.datagram ? bufs.reduce((n, b) => n + b.length, 0) : 0;
+    if (bufs.length === 1) return this.putOne(bufs[0], bufs[0].length, dropped);
     return this.syscall(() => this.io.writev(this.fd, bufs), dropped);
+  }
+
+  /** The first `n` bytes of `buf` now: bytes the kernel took. */
+  protected putOne(buf: Uint8Array, n: number, dropped = 0): number {
+    return this.syscall(() => this.io.write(this.fd, buf, 0, n), dropped);
   }
 
   /** Bytes sent, -1 when the kernel takes nothing now, 0 for a datagram the
@@ -245,8 +251,9 @@ export class StreamTransport extends FdTransport implements Corkable {
   private hint = READ_START;
   /** bytes read from the connection before its handoff: the first read gives them */
   private preread: Buffer | undefined;
-  /** copies of what was written while the slice was corked (cork.ts), in order */
-  private held: Uint8Array[] | undefined;
+  /** what was written while the slice was corked (cork.ts), copied in order:
+   * its first heldBytes bytes */
+  private held: Buffer | undefined;
   private heldBytes = 0;
   /** what the kernel did not take of an uncork: it goes before anything else */
   private pending: Uint8Array | undefined;
@@ -281,15 +288,18 @@ export class StreamTransport extends FdTransport implements Corkable {
     let n = 0;
     for (const b of bufs) n += b.length;
     if (n > 0 && this.cork && !this.closed && this.cork.admits(this.heldBytes, n)) {
-      const copy = Buffer.allocUnsafe(n);
-      let at = 0;
+      const first = this.held === undefined;
+      let at = this.heldBytes;
+      if (!this.held || this.held.length < at + n) {
+        const room = Buffer.allocUnsafe(first ? n : Math.max(2 * this.held!.length, at + n));
+        if (this.held) this.held.copy(room, 0, 0, at);
+        this.held = room;
+      }
       for (const b of bufs) {
-        copy.set(b, at);
+        this.held.set(b, at);
         at += b.length;
       }
-      const first = this.held === undefined;
-      (this.held ??= []).push(copy);
-      this.heldBytes += n;
+      this.heldBytes = at;
       this.traffic.bytesOut += n;
       this.cork.hold(this, n, first);
       return n;
@@ -298,7 +308,7 @@ export class StreamTransport extends FdTransport implements Corkable {
     return this.pending ? 0 : super.writev(bufs);
   }
 
-  /** What is held goes to the kernel in one writev; what it does not take
+  /** What is held goes to the kernel in one write; what it does not take
    * waits as `pending`, and the layers above are woken to arm WRITE for it.
    * A broken fd has ended the connection (FdTransport's syscall). */
   uncork(): void {
@@ -310,12 +320,12 @@ export class StreamTransport extends FdTransport implements Corkable {
     if (this.closed) return;
     let took: number;
     try {
-      took = this.put(held);
+      took = this.putOne(held, n);
     } catch {
       return;
     }
     if (took < n) {
-      this.pending = (held.length === 1 ? held[0] : Buffer.concat(held, n)).subarray(took);
+      this.pending = held.subarray(took, n);
       this.up.wake();
     }
   }
@@ -348,11 +358,13 @@ export class StreamTransport extends FdTransport implements Corkable {
    * go (best effort: no error is reported from a close). */
   close(): void {
     const held = this.held;
+    const n = this.heldBytes;
     this.held = undefined;
+    this.heldBytes = 0;
     this.pending = undefined;
     if (held && !this.closed) {
       try {
-        this.io.writev(this.fd, held);
+        this.io.write(this.fd, held, 0, n);
       } catch {
         /* the peer is gone */
       }

@@ -84,6 +84,9 @@ export class MemoryFd implements Io {
     if (this.room !== undefined) this.room -= n;
     return n;
   }
+  write(fd: number, buf: Uint8Array, offset: number, length: number): number {
+    return this.writev(fd, [buf.subarray(offset, offset + length)]);
+  }
   shutdown(_fd: number, how: 0 | 1 | 2): void {
     if (how !== 0) this.shutWrite = true;
   }

@@ -48,12 +48,13 @@ inline int FdArg(const Napi::CallbackInfo& info, size_t i) {
   return fd;
 }
 
-// (buf, offset, length) at info[i..i+2]: the part of a Buffer a read may fill.
+// (buf, offset, length) at info[i..i+2]: the part of a Buffer a read may fill
+// or a write sends.
 inline struct iovec SpanArg(const Napi::CallbackInfo& info, size_t i) {
   auto buf = info[i].As<Napi::Buffer<uint8_t>>();
   size_t off = info[i + 1].As<Napi::Number>().Uint32Value();
   size_t len = info[i + 2].As<Napi::Number>().Uint32Value();
-  if (off > buf.Length() || len > buf.Length() - off) throw Napi::RangeError::New(info.Env(), "read out of bounds");
+  if (off > buf.Length() || len > buf.Length() - off) throw Napi::RangeError::New(info.Env(), "offset or length out of bounds");
   return {buf.Data() + off, len};
 }
 

@@ -52,6 +52,19 @@ Napi::Value Writev(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, n ? static_cast<double>(*n) : 0);
 }
 
+// write(fd, buf, offset, length) -> bytes written (0 = EAGAIN): writev's one
+// buffer, without the array.
+Napi::Value Write(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0);
+  struct iovec span = SpanArg(info, 1);
+  auto n = NonBlocking(env, "write", [&] {
+    ssize_t s = send(fd, span.iov_base, span.iov_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    return s < 0 && errno == ENOTSOCK ? write(fd, span.iov_base, span.iov_len) : s;
+  });
+  return Napi::Number::New(env, n ? static_cast<double>(*n) : 0);
+}
+
 // shutdown(fd, how) with how 0 = read, 1 = write, 2 = both. ENOTSOCK/ENOTCONN are
 // not errors here: there is simply nothing to shut down.
 Napi::Value Shutdown(const Napi::CallbackInfo& info) {
@@ -164,6 +177,7 @@ Napi::Value SendTo(const Napi::CallbackInfo& info) {
 void InitIo(Napi::Env env, Napi::Object exports) {
   exports.Set("readInto", Napi::Function::New(env, ReadInto));
   exports.Set("writev", Napi::Function::New(env, Writev));
+  exports.Set("write", Napi::Function::New(env, Write));
   exports.Set("shutdown", Napi::Function::New(env, Shutdown));
   exports.Set("close", Napi::Function::New(env, Close));
   exports.Set("recvFrom", Napi::Function::New(env, RecvFrom));

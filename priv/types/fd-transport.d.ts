@@ -84,8 +84,10 @@ declare abstract class FdTransport implements Transport, RawFd {
     /** On a datagram socket a write is one datagram: one that fails is
      * reported and counts as taken (it is gone, as a failed dgram send is). */
     writev(bufs: Uint8Array[]): number;
-    /** One writev now: bytes the kernel took. */
+    /** One writev now (a write for one buffer): bytes the kernel took. */
     protected put(bufs: Uint8Array[]): number;
+    /** The first `n` bytes of `buf` now: bytes the kernel took. */
+    protected putOne(buf: Uint8Array, n: number, dropped?: number): number;
     /** Bytes sent, -1 when the kernel takes nothing now, 0 for a datagram the
      * kernel refused (reported through datagramError). A port or address that
      * cannot be one throws (errors.ts, datagramPort): never sent elsewhere. */
@@ -111,7 +113,8 @@ export declare class StreamTransport extends FdTransport implements Corkable {
     private hint;
     /** bytes read from the connection before its handoff: the first read gives them */
     private preread;
-    /** copies of what was written while the slice was corked (cork.ts), in order */
+    /** what was written while the slice was corked (cork.ts), copied in order:
+     * its first heldBytes bytes */
     private held;
     private heldBytes;
     /** what the kernel did not take of an uncork: it goes before anything else */
@@ -129,7 +132,7 @@ export declare class StreamTransport extends FdTransport implements Corkable {
      * held; nothing is taken while an uncork's rest waits and the kernel
      * takes none of it. */
     writev(bufs: Uint8Array[]): number;
-    /** What is held goes to the kernel in one writev; what it does not take
+    /** What is held goes to the kernel in one write; what it does not take
      * waits as `pending`, and the layers above are woken to arm WRITE for it.
      * A broken fd has ended the connection (FdTransport's syscall). */
     uncork(): void;

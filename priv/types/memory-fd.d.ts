@@ -43,6 +43,7 @@ export declare class MemoryFd implements Io {
     get writable(): boolean;
     readInto(_fd: number, buf: Buffer, off: number, len: number): number;
     writev(_fd: number, bufs: Uint8Array[]): number;
+    write(fd: number, buf: Uint8Array, offset: number, length: number): number;
     shutdown(_fd: number, how: 0 | 1 | 2): void;
     close(): void;
     recvFrom(_fd: number, buf: Buffer, off: number, len: number): Datagram | null;

@@ -23,10 +23,16 @@ describe("addon", () => {
     expect(addon.writev(fd, [Buffer.from("ab"), Buffer.from("cd")])).toBe(4);
     expect(addon.readInto(fd, buf, 2, 10)).toBe(4);
     expect(buf.subarray(2, 6).toString()).toBe("abcd");
+    // write: one buffer's span, as a write(2) (the fd is no socket)
+    expect(addon.write(fd, Buffer.from("xefgx"), 1, 3)).toBe(3);
+    expect(addon.readInto(fd, buf, 0, 16)).toBe(3);
+    expect(buf.subarray(0, 3).toString()).toBe("efg");
+    expect(() => addon.write(fd, Buffer.alloc(4), 2, 4)).toThrow(/out of bounds/);
     expect(() => addon.shutdown(fd, 2)).not.toThrow(); // not a socket: nothing to shut
     let total = 0;
     for (let n = 1; n > 0; ) total += n = addon.writev(fd, [Buffer.alloc(65536)]);
     expect(total).toBeGreaterThan(0); // the pipe filled up: write returned 0, no throw
+    expect(addon.write(fd, Buffer.alloc(65536), 0, 65536)).toBe(0); // full: EAGAIN is 0
     addon.close(fd);
   });
 
@@ -102,6 +108,12 @@ describe("addon", () => {
       expect(() => addon.setSocketOption(file, "nodelay", 1)).toThrow(expect.objectContaining({ code: "ENOTSOCK" }));
       expect(addon.socketAddress(file, true)).toBeNull();
       fs.closeSync(file);
+      // write on a socket: send(2), and a shut end is EPIPE, never SIGPIPE
+      const got = new Promise<string>((r) => client.once("data", (d) => r(d.toString())));
+      expect(addon.write(fd, Buffer.from("hi!"), 0, 3)).toBe(3);
+      expect(await got).toBe("hi!");
+      addon.shutdown(fd, 1);
+      expect(() => addon.write(fd, Buffer.from("x"), 0, 1)).toThrow(expect.objectContaining({ code: "EPIPE", syscall: "write" }));
     } finally {
       client.destroy();
       sock.destroy();

@@ -35,6 +35,10 @@ export class MemoryFds implements Io {
   writev(fd: number, bufs: Uint8Array[]): number {
     return this.fd(fd).writev(fd, bufs);
   }
+  /** writev's one buffer (a subclass that watches writev sees these too) */
+  write(fd: number, buf: Uint8Array, offset: number, length: number): number {
+    return this.writev(fd, [buf.subarray(offset, offset + length)]);
+  }
   shutdown(fd: number, how: 0 | 1 | 2): void {
     this.shutdowns.push([fd, how]);
     this.fd(fd).shutdown(fd, how);
