@@ -330,16 +330,23 @@ export class StreamTransport extends FdTransport implements Corkable {
     }
   }
 
+  /** Never throws, as FdTransport's does not: a broken fd has ended the
+   * connection (FdTransport's syscall reported it), and what waited is gone. */
   flush(): boolean {
     this.uncork();
-    while (this.pending) {
-      const took = this.put([this.pending]);
-      if (took === 0) return false;
-      this.pending = took < this.pending.length ? this.pending.subarray(took) : undefined;
-    }
-    if (this.shutWanted) {
-      this.shutWanted = false;
-      super.shutdownWrite();
+    try {
+      while (this.pending) {
+        const took = this.putOne(this.pending, this.pending.length);
+        if (took === 0) return false;
+        this.pending = took < this.pending.length ? this.pending.subarray(took) : undefined;
+      }
+      if (this.shutWanted) {
+        this.shutWanted = false;
+        super.shutdownWrite();
+      }
+    } catch {
+      this.pending = undefined;
+      return false;
     }
     return true;
   }

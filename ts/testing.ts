@@ -260,7 +260,10 @@ export class ProtocolHarness<P extends Protocol = Protocol> {
     });
   }
 
-  /** Deliver every event that is due, as enif_select would, one at a time. */
+  /** Deliver every event that is due, as enif_select would, one at a time.
+   * Not corked as the port's slices are (cork.ts): a write here meets the
+   * slow peer at once, so a protocol's own backpressure (writeBuffer,
+   * writeReady, 'drain') can be driven step by step. */
   private pump(): void {
     if (this.pumping) return;
     this.pumping = true;

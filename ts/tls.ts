@@ -124,7 +124,9 @@ export class TlsLayer extends Layer {
 
   interest(want: BatchAction): BatchAction {
     if (this.held.length > 0 && want === "read_pending") this.releaseSoon();
-    if (this.cipher.queued > 0) return "write_pending"; // ciphertext first
+    // ciphertext first, and what the fd below has not taken yet (a corked
+    // write's rest, as a STARTTLS answer in clear)
+    if (this.cipher.queued > 0 || this.below.unsent > 0) return "write_pending";
     if (!this.secure) return "read_pending"; // the handshake wants input
     return this.below.interest(want);
   }

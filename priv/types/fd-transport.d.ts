@@ -136,6 +136,8 @@ export declare class StreamTransport extends FdTransport implements Corkable {
      * waits as `pending`, and the layers above are woken to arm WRITE for it.
      * A broken fd has ended the connection (FdTransport's syscall). */
     uncork(): void;
+    /** Never throws, as FdTransport's does not: a broken fd has ended the
+     * connection (FdTransport's syscall reported it), and what waited is gone. */
     flush(): boolean;
     shutdownWrite(): void;
     interest(want: BatchAction): BatchAction;

@@ -112,7 +112,10 @@ export declare class ProtocolHarness<P extends Protocol = Protocol> {
     closeFromErlang(why?: string): this;
     private arm;
     private pumpSoon;
-    /** Deliver every event that is due, as enif_select would, one at a time. */
+    /** Deliver every event that is due, as enif_select would, one at a time.
+     * Not corked as the port's slices are (cork.ts): a write here meets the
+     * slow peer at once, so a protocol's own backpressure (writeBuffer,
+     * writeReady, 'drain') can be driven step by step. */
     private pump;
 }
 /** Open a connection of `protocol` in a harness: a Protocol class, a

@@ -4,10 +4,18 @@
 // the transport, which arms WRITE for it; a close or a shutdown never loses
 // what was held. The port's side (a slice's reads, then its writes, then
 // its answers): port.test.ts.
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { WriteCork } from "../../ts/cork";
 import { Slab, StreamTransport } from "../../ts/fd-transport";
 import { CORK_MAX, CORK_MAX_PER_FD } from "../../ts/limits";
 import type { Upstream } from "../../ts/transport";
+import { Action, Protocol } from "../../ts/index";
+import { ProtocolTable } from "../../ts/protocol-table";
+import { Reactor } from "../../ts/reactor";
+import { RecordingSink } from "./recording-sink";
+import { FD, ID, Wire, makeCert, until } from "./tls-wire";
 import { MemoryFds } from "./memory-fds";
 
 /** The layer above: counts wakes, keeps errors. */
@@ -185,5 +193,107 @@ describe("WriteCork", () => {
     ).not.toThrow();
     expect(a.up.errors).toEqual(["EPIPE"]);
     expect(io.written(4)).toBe("kept");
+  });
+});
+
+// The engine over held bytes: a reset while an uncork's rest waits, and
+// STARTTLS's answer in clear when the kernel takes part of it.
+const epipe = () => Object.assign(new Error("EPIPE: broken pipe"), { code: "EPIPE", errno: -32, syscall: "write" });
+const reset = () => Object.assign(new Error("ECONNRESET: connection reset by peer"), { code: "ECONNRESET", errno: -104, syscall: "read" });
+
+class Replier extends Protocol {
+  lost: (Error | undefined)[] = [];
+  dataReceived(d: Buffer): Action {
+    this.write(Buffer.from("reply:" + d.toString()));
+    return "read_pending";
+  }
+  connectionLost(reason?: Error): void {
+    this.lost.push(reason);
+  }
+}
+
+describe("the engine, corked", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "reactor-cork-"));
+  const reactors: Reactor[] = [];
+  afterEach(() =>
+    reactors.splice(0).forEach((r) => {
+      r.closeAll(new Error("test over"));
+      r.dispose();
+    }),
+  );
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  /** A Replier on fd 10, id 1; its first event has left 6 of "reply:hi" waiting (the peer took 2). */
+  function shortUncork(spec?: object) {
+    const io = new MemoryFds();
+    const sink = new RecordingSink();
+    const protocols = new ProtocolTable();
+    protocols.setProtocolFactory(Replier);
+    const r = new Reactor(io, sink, protocols, { readSize: 1024 });
+    reactors.push(r);
+    if (spec) expect(r.addTlsConfig(7, makeCert(dir))).toBeUndefined();
+    r.handoff(1, 10, { type: "tcp", addr: "127.0.0.1", port: 5 }, spec as never);
+    io.fd(10).room = 2;
+    io.feed(10, "hi");
+    r.cork.run(() => r.readReady(1));
+    expect(io.written(10)).toBe("re");
+    return { io, sink, r, proto: protocols.getProtocol(10) as Replier };
+  }
+
+  it("ends the connection, and only it, when the peer resets before the rest is written", () => {
+    const { io, sink, r, proto } = shortUncork();
+    io.fd(10).room = undefined;
+    io.fd(10).failNext.writev.push(epipe());
+    expect(() => r.cork.run(() => r.writeReady(1))).not.toThrow();
+    expect(proto.lost.map((e) => (e as NodeJS.ErrnoException).code)).toEqual(["EPIPE"]);
+    expect(sink.acts.at(-1)).toEqual([1, "close"]);
+    expect(io.closed).toEqual([10]);
+  });
+
+  it("settles on its next tick without throwing when the rest meets a reset", async () => {
+    const { io, proto } = shortUncork();
+    io.fd(10).failNext.writev.push(epipe());
+    await new Promise(setImmediate); // the connection settles: flush, then arm
+    expect(proto.lost.map((e) => (e as NodeJS.ErrnoException).code)).toEqual(["EPIPE"]);
+    expect(io.closed).toEqual([10]);
+  });
+
+  it("releases a STARTTLS connection that resets while the rest waits: fd closed, Erlang told", () => {
+    const { io, sink, r, proto } = shortUncork({ proxy: false, tls: false, starttls: 7 });
+    io.feed(10, reset());
+    io.fd(10).failNext.writev.push(epipe());
+    expect(() => r.cork.run(() => r.readReady(1))).not.toThrow();
+    expect(proto.lost.length).toBe(1);
+    expect(io.closed).toEqual([10]);
+    expect(sink.acts.at(-1)).toEqual([1, "close"]);
+    expect(r.size).toBe(0);
+  });
+
+  it("writes the rest of a STARTTLS answer the kernel took part of before the handshake", async () => {
+    class Smtp extends Protocol {
+      dataReceived(d: Buffer): Action {
+        if (d.toString() === "STARTTLS\r\n") {
+          this.write("220 go ahead\r\n");
+          this.startTls().catch(() => {});
+        }
+        return "read_pending";
+      }
+    }
+    const wire = new Wire(); // serves each event corked, as the port does
+    const protocols = new ProtocolTable();
+    protocols.setProtocolFactory(Smtp);
+    const r = new Reactor(wire, wire.sink, protocols);
+    reactors.push(r);
+    wire.reactor = r;
+    expect(r.addTlsConfig(7, makeCert(dir))).toBeUndefined();
+    r.handoff(ID, FD, { type: "tcp", addr: "10.0.0.2", port: 2525 }, { proxy: false, tls: false, starttls: 7 });
+    wire.fd(FD).room = 5;
+    wire.feed(FD, "STARTTLS\r\n");
+    wire.poll();
+    await until(() => wire.written(FD) === "220 g", "the part the kernel took");
+    await until(() => wire.armed === "write_pending", "WRITE armed for the rest");
+    wire.fd(FD).room = undefined;
+    wire.poll();
+    await until(() => wire.written(FD) === "220 go ahead\r\n", "the rest, before any handshake byte");
   });
 });

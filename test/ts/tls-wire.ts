@@ -86,16 +86,19 @@ export class Wire extends MemoryFds {
     this.poll();
   }
 
-  /** Deliver the armed event when it is due, as enif_select would. */
+  /** Deliver the armed event when it is due, as enif_select would, in a
+   * slice of its own as the port serves it (its writes corked). */
   poll(): void {
     setImmediate(() => {
-      if (this.armed === "write_pending" && this.fd(FD).writable) {
-        this.armed = null;
-        this.reactor.writeReady(ID);
-      } else if (this.armed === "read_pending" && this.fd(FD).readable) {
-        this.armed = null;
-        this.reactor.readReady(ID);
-      }
+      this.reactor.cork.run(() => {
+        if (this.armed === "write_pending" && this.fd(FD).writable) {
+          this.armed = null;
+          this.reactor.writeReady(ID);
+        } else if (this.armed === "read_pending" && this.fd(FD).readable) {
+          this.armed = null;
+          this.reactor.readReady(ID);
+        }
+      });
     });
   }
 }
