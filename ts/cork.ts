@@ -1,6 +1,6 @@
 // The writes a serving slice makes, corked until the slice ends (as TCP_CORK
 // or Node's socket.cork() hold writes until uncork): then each connection's
-// go to the kernel in one writev, one after the other, before the slice's
+// go to the kernel in one write, one after the other, before the slice's
 // answers leave for Erlang. A peer that waits for our answers is woken once
 // per burst of them instead of once per write, and on a host where waking a
 // thread on another core is costly (an IPI, a VM exit) that is most of the
@@ -15,7 +15,7 @@ import { CORK_MAX, CORK_MAX_PER_FD } from "./limits";
 
 /** A transport that can hold writes: what WriteCork asks of it. */
 export interface Corkable {
-  /** Writes what it holds (its own writev); what the kernel leaves waits in it. */
+  /** Writes what it holds in one syscall; what the kernel leaves waits in it. */
   uncork(): void;
 }
 

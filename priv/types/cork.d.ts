@@ -1,6 +1,6 @@
 /** A transport that can hold writes: what WriteCork asks of it. */
 export interface Corkable {
-    /** Writes what it holds (its own writev); what the kernel leaves waits in it. */
+    /** Writes what it holds in one syscall; what the kernel leaves waits in it. */
     uncork(): void;
 }
 /** One engine's cork: active while a slice of ready connections is served. */
