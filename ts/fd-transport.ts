@@ -317,7 +317,6 @@ export class StreamTransport extends FdTransport implements Corkable {
     const n = this.heldBytes;
     this.held = undefined;
     this.heldBytes = 0;
-    if (this.closed) return;
     let took: number;
     try {
       took = this.putOne(held, n);

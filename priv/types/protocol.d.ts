@@ -132,7 +132,7 @@ export declare abstract class Protocol {
      * there already, and nothing is lost. Returns true when all of it was
      * taken, false when some waits (Node's meaning). While Node serves a slice
      * of ready connections, up to 16 KiB per connection is taken and held
-     * until the slice ends (corked, as TCP_CORK holds it: one writev per
+     * until the slice ends (corked, as TCP_CORK holds it: one write per
      * connection, each peer woken once), always before the next read is armed.
      *
      * From a callback, the Action it returns decides what is armed; bytes
