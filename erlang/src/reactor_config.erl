@@ -25,6 +25,7 @@
                   linger_max_bytes => non_neg_integer(),
                   max_queued_messages => pos_integer(),
                   hot_wait => non_neg_integer(),
+                  await_policy => batch | normal,
                   tls => reactor_tls:opts(),
                   starttls => reactor_tls:opts(),
                   typecheck => boolean(),
@@ -58,6 +59,10 @@ default(max_queued_messages) -> 1000;
 %% us a busy context's hot path waits for more traffic on a dirty I/O
 %% scheduler before it goes back to enif_select (reactor_conns:cycle/1)
 default(hot_wait) -> 1000;
+%% The hot path's scheduling policy while it waits for Node's answer:
+%% SCHED_BATCH, so that the answer's wake-up does not preempt the thread on
+%% the pump's core (docs/performance.md, step 11); normal: SCHED_OTHER.
+default(await_policy) -> batch;
 default(handshake_timeout) -> 10000;
 default(max_connections) -> 65536;
 default(start_timeout) -> 30000;
@@ -80,12 +85,13 @@ get(Key, Opts) -> maps:get(Key, Opts, default(Key)).
 %% init frame carries but the channel's path. Throws `no_protocol_given',
 %% `{protocol_not_found, Path}', `{node_not_found, Node}', `{bad_option,
 %% {Name, Value}}' (a size or a timeout out of its range, hot_wait,
-%% max_queued_messages and the bridge's),
+%% await_policy, max_queued_messages and the bridge's),
 %% `{runtime_not_built, Script}' and the TLS errors of reactor_tls:options/1.
 %% The calling process is the context: beam.self() in Node.
 -spec node_init(term(), opts()) -> {file:filename(), [string()], map()}.
 node_init(Id, Opts) ->
     check_ranges(Opts),
+    check_await_policy(get(await_policy, Opts)),
     check_bridge(Opts),
     Node = node_executable(Opts),
     Script = filename:join(reactor_priv:dir(), "reactor_port.js"),
@@ -114,10 +120,13 @@ node_init(Id, Opts) ->
            self => base64:encode(term_to_binary(self())),
            tls => Tls}}.
 
+check_await_policy(P) when P =:= batch; P =:= normal -> ok;
+check_await_policy(P) -> throw({bad_option, {await_policy, P}}).
+
 %% Sizes (bytes) and timeouts (ms) Node and the poller take: read_size up to
 %% MAX_READ_SIZE, the rest as 31-bit integers (Node's timers take at most
 %% 2^31 - 1 ms, ~24.8 days); hot_wait (us) at most a second, as
-%% reactor_nif:pump/3 takes it. Checked before Node starts.
+%% reactor_nif:pump/4 takes it. Checked before Node starts.
 -define(MAX_OPTION, 16#7fffffff).
 check_ranges(Opts) ->
     [throw({bad_option, {K, V}})

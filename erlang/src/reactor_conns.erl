@@ -36,6 +36,9 @@
     %% how long (us) a busy hot path waits on a dirty I/O scheduler for more
     %% before going back to enif_select (0: never waits)
     hot_wait = 0 :: non_neg_integer(),
+    %% the pump's scheduling policy while it waits for Node's answer
+    %% (reactor_nif:pump/4)
+    await_policy = batch :: batch | normal,
     %% turns left before the pump is tried again, after one that did too
     %% little to pay for its trip to a dirty scheduler
     cool = 0 :: non_neg_integer(),
@@ -62,7 +65,7 @@
     ended = none :: none | #{pos_integer() => meta()}
 }).
 
-%% The longest (us) one reactor_nif:pump/3 call keeps the context from its
+%% The longest (us) one reactor_nif:pump/4 call keeps the context from its
 %% mailbox while traffic flows.
 -define(PUMP_BUDGET, 2000).
 %% A pump that Erlang's work (acks, closes) ended after fewer events and
@@ -87,14 +90,15 @@
 new(Poller, Batch) -> new(Poller, Batch, #{}).
 
 %% @doc The same, with options: `first_id' (a replacement's ids start after
-%% its predecessor's), `hot_wait' (see cycle/1) and `linger_timeout' (ms a
-%% linger taken over from Node may take; see act/3).
+%% its predecessor's), `hot_wait' and `await_policy' (see cycle/1) and
+%% `linger_timeout' (ms a linger taken over from Node may take; see act/3).
 -spec new(reactor_nif:res(), reactor_nif:res(),
-          #{first_id => pos_integer(), hot_wait => non_neg_integer(), linger_timeout => non_neg_integer(),
-            atom() => term()}) -> table().
+          #{first_id => pos_integer(), hot_wait => non_neg_integer(), await_policy => batch | normal,
+            linger_timeout => non_neg_integer(), atom() => term()}) -> table().
 new(Poller, Batch, Opts) ->
     #table{poller = Poller, batch = Batch, next_id = maps:get(first_id, Opts, 1),
-           hot_wait = maps:get(hot_wait, Opts, 0), linger_timeout = maps:get(linger_timeout, Opts, 0),
+           hot_wait = maps:get(hot_wait, Opts, 0), await_policy = maps:get(await_policy, Opts, batch),
+           linger_timeout = maps:get(linger_timeout, Opts, 0),
            ended = ended_map()}.
 
 %% Node reports each end when telemetry is there (reactor_config:node_init/2).
@@ -201,14 +205,17 @@ nacked(Id, T = #table{opening = P}) ->
 %% batches Node had sent, and what of Node's answers is left to Erlang (act/3
 %% and acked/2 take it from here).
 %%
-%% A turn that found traffic goes on in reactor_nif:pump/3 when `hot_wait' is
+%% A turn that found traffic goes on in reactor_nif:pump/4 when `hot_wait' is
 %% set: turns in a row on a dirty I/O scheduler, which waits on the poller
 %% itself, so that while traffic flows neither the BEAM's poll thread nor this
 %% process's scheduler wakes per event (docs/performance.md, step 3, has what
 %% those wake-ups cost). It hands back after ?PUMP_BUDGET us (the
 %% longest this process is away from its mailbox), when Erlang has something
 %% to do, or after `hot_wait' us with nothing ready; the turns go on with a
-%% message to self, and an idle poller is selected again. When Node's end of
+%% message to self, and an idle poller is selected again. While Node works
+%% through connections it was sent, the pump waits for its answer under
+%% `await_policy' (batch: SCHED_BATCH, whose wake-up does not preempt the
+%% thread running on the pump's core). When Node's end of
 %% the batch socket is full, the socket is selected for write instead
 %% (writable/1 then sends what waits).
 -spec cycle(table()) -> {ok, Events :: non_neg_integer(), Sent :: non_neg_integer(),
@@ -217,7 +224,7 @@ nacked(Id, T = #table{opening = P}) ->
 cycle(T = #table{poller = Poller, cool = Cool}) ->
     case reactor_nif:cycle(Poller) of
         {N, Batches, [], <<>>} when N + Batches > 0, T#table.hot_wait > 0, Cool =:= 0 ->
-            case reactor_nif:pump(Poller, T#table.hot_wait, ?PUMP_BUDGET) of
+            case reactor_nif:pump(Poller, T#table.hot_wait, ?PUMP_BUDGET, T#table.await_policy) of
                 {N1, Sent, B1, Results, Unsent, Why} ->
                     T1 = case Results =/= [] andalso N1 + B1 < ?PUMP_WORTH of
                              true -> T#table{cool = ?PUMP_COOL};

@@ -253,7 +253,8 @@ init({Id, Opts}) ->
     end.
 
 table_opts(Opts) ->
-    #{hot_wait => reactor_config:get(hot_wait, Opts), bridge => reactor_bridge:new(Opts),
+    #{hot_wait => reactor_config:get(hot_wait, Opts), await_policy => reactor_config:get(await_policy, Opts),
+      bridge => reactor_bridge:new(Opts),
       linger_timeout => reactor_config:get(linger_timeout, Opts),
       linger_max_bytes => reactor_config:get(linger_max_bytes, Opts)}.
 

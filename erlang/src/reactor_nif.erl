@@ -11,12 +11,12 @@
 -module(reactor_nif).
 
 -export([fd_info/1, open/2, controlling_process/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1,
-         open_fifo/1, read/2, batch_pair/0, poller/3, linger_expired/1, lingering/1, unanswered/1, arm/2, cycle/1, pump/3, send_batch/2]).
+         open_fifo/1, read/2, batch_pair/0, poller/3, linger_expired/1, lingering/1, unanswered/1, arm/2, cycle/1, pump/4, send_batch/2]).
 
 -on_load(load/0).
 
 -nifs([fd_info/1, open/2, controlling_process/2, select/2, close/2, fd/1, dup/1, close_fd/1, accept/1,
-         open_fifo/1, read/2, batch_pair/0, poller/3, linger_expired/1, lingering/1, unanswered/1, arm/2, cycle/1, pump/3, send_batch/2]).
+         open_fifo/1, read/2, batch_pair/0, poller/3, linger_expired/1, lingering/1, unanswered/1, arm/2, cycle/1, pump/4, send_batch/2]).
 
 -type res() :: reference().
 -export_type([res/0]).
@@ -99,7 +99,7 @@ lingering(_Poller) -> erlang:nif_error(not_loaded).
 
 %% @doc How many connections the poller sent to Node as ready that Node has
 %% not answered yet: what Node is working on. While there are two or more,
-%% pump/3 waits for Node's next answer rather than for the members' edges.
+%% pump/4 waits for Node's next answer rather than for the members' edges.
 -spec unanswered(res()) -> non_neg_integer().
 unanswered(_Poller) -> erlang:nif_error(not_loaded).
 
@@ -128,11 +128,16 @@ cycle(_Poller) -> erlang:nif_error(not_loaded).
 %% poller in between, until Erlang has something to do (results, unsent),
 %% `BudgetUs' has passed (busy) or nothing was ready for `IdleUs' (idle);
 %% `Sent' counts the ready batches sent. Both times are at most a second.
--spec pump(res(), non_neg_integer(), non_neg_integer()) ->
+%% `AwaitPolicy' is the thread's scheduling policy while it waits for Node's
+%% answer alone: `batch' is SCHED_BATCH (sched(7)), whose wake-up does not
+%% preempt the thread running on its core; the thread is back to SCHED_OTHER
+%% after each wait, and one that runs under another policy keeps it.
+%% `normal' leaves it SCHED_OTHER.
+-spec pump(res(), non_neg_integer(), non_neg_integer(), batch | normal) ->
           {Events :: non_neg_integer(), Sent :: non_neg_integer(), Batches :: non_neg_integer(),
            [cycle_result()], Unsent :: binary(), idle | busy}
           | {error, closed | {bad_batch, {size | id, integer()}}}.
-pump(_Poller, _IdleUs, _BudgetUs) -> erlang:nif_error(not_loaded).
+pump(_Poller, _IdleUs, _BudgetUs, _AwaitPolicy) -> erlang:nif_error(not_loaded).
 
 %% @doc Send a ready batch cycle/1 could not.
 -spec send_batch(res(), binary()) -> ok | {error, term()}.

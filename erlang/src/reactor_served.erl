@@ -16,7 +16,7 @@
 %% Not opaque: reactor_from_node and reactor_handoff work on its record
 %% (reactor_served.hrl); the processes that hold one call the functions here.
 -type served() :: #served{}.
--type opts() :: #{hot_wait => non_neg_integer(), bridge => reactor_bridge:bridge(),
+-type opts() :: #{hot_wait => non_neg_integer(), await_policy => batch | normal, bridge => reactor_bridge:bridge(),
                   linger_timeout => non_neg_integer(), linger_max_bytes => non_neg_integer()}.
 
 %% @doc What a context serves with Node `Node'; `Opts' are reactor_conns:new/3's

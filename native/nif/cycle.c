@@ -4,12 +4,13 @@
  * Members sit in the set edge-triggered with their poll state beside them
  * (members.h): an answer from Node that says its last read drained the fd
  * costs no syscall. No ETF, no port, no term per event: Erlang gets back only
- * what it must handle. cycle/1 is one turn; pump/3 is turns in a row on a
+ * what it must handle. cycle/1 is one turn; pump/4 is turns in a row on a
  * dirty I/O scheduler. Everything here runs under the poller's lock only. */
 #include "reactor_nif.h"
 
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -20,13 +21,13 @@
  * the poller fires again): a bound on one NIF call's work. */
 #define CYCLE_MAX_ACTIONS 1024
 
-/* How long (us) pump/3 waits for Node's next answer alone (the poller's
+/* How long (us) pump/4 waits for Node's next answer alone (the poller's
  * await_fd) while Node works through what it was sent, before it listens to
  * the members again: a bound for handlers that all went pending. Longer
  * than Node's slice (ANSWER_AFTER_MS), which ends in an answer. Why 600 and
  * 2: docs/performance.md, steps 4 and 9. */
 #define AWAIT_MAX_US 600
-/* Connections Node holds (sent as ready, not answered) from which pump/3
+/* Connections Node holds (sent as ready, not answered) from which pump/4
  * waits for its next answer. */
 #define AWAIT_MIN_READY 2
 
@@ -319,6 +320,31 @@ NIF(nif_cycle) {
                             enif_make_list_from_array(env, t.out, t.nout), unsent_term(env, &t));
 }
 
+/* Whether this thread may wait for Node's answer as SCHED_BATCH: unknown
+ * (-1) until its first wait, then 1 when it is SCHED_OTHER (switched there
+ * and back), 0 when it runs under another policy (a BEAM started under
+ * chrt keeps it) or the switch was refused. */
+static __thread int batch_await = -1;
+
+/* The await's policy (await_policy batch): a SCHED_BATCH thread's wake-up
+ * does not preempt the thread running on its core (check_preempt_wakeup_fair
+ * in the kernel's sched/fair.c), so Node's answer is queued for the pump
+ * without the IPI that preempting costs Node's thread, and the pump takes it
+ * when that core's thread blocks or its slice ends. Unprivileged threads may
+ * switch between SCHED_OTHER and SCHED_BATCH at the same nice value
+ * (sched(7)). Why: docs/performance.md, step 11. */
+static int await_as_batch(void) {
+    const struct sched_param sp = {0};
+    if (batch_await < 0) batch_await = sched_getscheduler(0) == SCHED_OTHER;
+    if (batch_await && sched_setscheduler(0, SCHED_BATCH, &sp) != 0) batch_await = 0;
+    return batch_await;
+}
+
+static void await_done(void) {
+    const struct sched_param sp = {0};
+    if (sched_setscheduler(0, SCHED_OTHER, &sp) != 0) batch_await = 0;
+}
+
 static int64_t now_us(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -332,22 +358,26 @@ static ERL_NIF_TERM pumped(ErlNifEnv *env, tally *t, ERL_NIF_TERM why) {
     return enif_make_tuple_from_array(env, e, 6);
 }
 
-/* pump(Poller, IdleUs, BudgetUs) ->
+/* pump(Poller, IdleUs, BudgetUs, AwaitPolicy) ->
  *     {Events, Sent, Batches, Results, Unsent, idle | busy} | {error, _}
  * Turns in a row on a dirty I/O scheduler, waiting on the poller itself in
  * between: while traffic flows, neither the BEAM's poll thread nor the
  * caller's scheduler wakes per event. Returns once Erlang has something to
  * do (Results, Unsent) or BudgetUs has passed (busy: call again after the
  * mailbox), or after IdleUs with nothing ready (idle: select the poller).
- * Sent counts the ready batches sent (Events connections in all). */
+ * Sent counts the ready batches sent (Events connections in all).
+ * AwaitPolicy (batch | normal): the thread's scheduling policy while it
+ * waits for Node's answer alone (await_as_batch). */
 NIF(nif_pump) {
     rfd *p;
     unsigned idle_us, budget_us;
     (void)argc;
     if (!enif_get_resource(env, argv[0], rfd_type, (void **)&p) || p->role != ROLE_POLLER ||
         !enif_get_uint(env, argv[1], &idle_us) || !enif_get_uint(env, argv[2], &budget_us) ||
-        idle_us > 1000000 || budget_us > 1000000)
+        idle_us > 1000000 || budget_us > 1000000 ||
+        !(enif_is_identical(argv[3], am_batch) || enif_is_identical(argv[3], am_normal)))
         return enif_make_badarg(env);
+    const int batch = enif_is_identical(argv[3], am_batch);
     tally *t = enif_alloc(sizeof *t); /* 20 KiB: not on a dirty stack */
     if (!t) return error_errno(env, ENOMEM);
     memset(t, 0, sizeof *t);
@@ -376,7 +406,10 @@ NIF(nif_pump) {
         struct pollfd bfd = {.fd = p->awaiting && p->batch_fd >= 0 ? p->await_fd : -1, .events = POLLIN};
         enif_mutex_unlock(p->lock);
         if (bfd.fd >= 0) {
-            if (ppoll(&bfd, 1, &await, NULL) != 0) continue;
+            const int as_batch = batch && await_as_batch();
+            const int answered = ppoll(&bfd, 1, &await, NULL);
+            if (as_batch) await_done();
+            if (answered != 0) continue;
             enif_mutex_lock(p->lock);
             p->awaiting = 0; /* slow, or every handler is pending on a Promise */
             enif_mutex_unlock(p->lock);

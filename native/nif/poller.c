@@ -92,7 +92,7 @@ NIF(nif_poller) {
             p->batch_fd = b->fd; /* p is not shared yet: no need of its lock */
             enif_keep_resource(p);
             b->poller = p;
-            /* without it, pump/3 only waits on the whole set */
+            /* without it, pump/4 only waits on the whole set */
             p->await_fd = epoll_create1(EPOLL_CLOEXEC);
             if (p->await_fd >= 0 && epoll_ctl(p->await_fd, EPOLL_CTL_ADD, b->fd, &ev) < 0) {
                 close(p->await_fd);

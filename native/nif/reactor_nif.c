@@ -8,7 +8,7 @@
  * ready batches sent), the only place C decodes anything: fixed-size entries,
  * bounded (native/reactor_shared.h). Everything else (the fd channel, the
  * wire, policy) lives in Erlang where it is easy to test. Nothing here blocks
- * but pump/3, which waits on the poller on a dirty I/O scheduler, a bounded
+ * but pump/4, which waits on the poller on a dirty I/O scheduler, a bounded
  * time; every other call is a handful of non-blocking syscalls.
  *
  * This file: load, the atoms, errno names, the function table. The resource
@@ -96,7 +96,7 @@ static ErlNifFunc funcs[] = {
     {"unanswered", 1, nif_unanswered, 0},
     {"arm", 2, nif_arm, 0},
     {"cycle", 1, nif_cycle, 0},
-    {"pump", 3, nif_pump, ERL_NIF_DIRTY_JOB_IO_BOUND},
+    {"pump", 4, nif_pump, ERL_NIF_DIRTY_JOB_IO_BOUND},
     {"send_batch", 2, nif_send_batch, 0},
 };
 

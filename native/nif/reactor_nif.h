@@ -5,7 +5,7 @@
  *   fd.c           a resource's life (open, owner, select, close, stop, down)
  *   control.c      control-path helpers on plain fds (fd_info, dup, accept4, FIFO)
  *   poller.c       the batch socket and the poller: batch_pair, poller, arm, send_batch
- *   cycle.c        the hot path's loop: cycle/1 and pump/3
+ *   cycle.c        the hot path's loop: cycle/1 and pump/4
  *   members.h      a poller's id -> fd table
  */
 #ifndef REACTOR_NIF_H
@@ -84,7 +84,7 @@ typedef struct rfd {
      * (members.h's `held') */
     unsigned held;
     /* POLLER: Node holds AWAIT_MIN_READY connections or more (cycle.c): it
-     * is working, and pump/3 waits for its next answer alone */
+     * is working, and pump/4 waits for its next answer alone */
     int awaiting;
     /* POLLER: how long (ms) a member lingers at most, the most bytes it
      * drops (0: no bound but the time), the buffer it drops them through,
@@ -93,7 +93,7 @@ typedef struct rfd {
     uint64_t linger_max;
     unsigned char *scratch;
     unsigned nlinger;
-    /* POLLER: an epoll set holding the batch socket alone, what pump/3 waits
+    /* POLLER: an epoll set holding the batch socket alone, what pump/4 waits
      * on while awaiting (not the socket itself: a socket wakes its waiter as
      * a sync wake-up, which queues it behind Node's thread), or -1 */
     int await_fd;
@@ -149,7 +149,8 @@ extern ErlNifResourceType *rfd_type;
     X(ok) X(error) X(undefined) X(true) X(closed) X(eof) X(read) X(write)             \
     X(reactor_io) X(socket) X(fifo) X(chr) X(reg) X(dir) X(other) X(not_pollable)     \
     X(eagain) X(read_pending) X(write_pending) X(close) X(ack) X(invalid)             \
-    X(poll_failed) X(bad_batch) X(size) X(id) X(busy) X(idle) X(linger) X(lingering) X(none)
+    X(poll_failed) X(bad_batch) X(size) X(id) X(busy) X(idle) X(linger) X(lingering) X(none)  \
+    X(batch) X(normal)
 #define X(a) extern ERL_NIF_TERM am_##a;
 REACTOR_ATOMS(X)
 #undef X

@@ -20,6 +20,7 @@ defaults_and_overrides_test() ->
     ?assertEqual(65536, reactor_config:get(max_connections, #{})),
     ?assertEqual(5000, reactor_config:get(stop_timeout, #{})),
     ?assertEqual(1000, reactor_config:get(hot_wait, #{})),
+    ?assertEqual(batch, reactor_config:get(await_policy, #{})),
     ?assertEqual(false, reactor_config:get(typecheck, #{})),
     %% an option without a default is nobody's: asking for it is a bug
     ?assertError(function_clause, reactor_config:get(no_such_option, #{})).
@@ -91,6 +92,12 @@ node_init_errors_test() ->
                   thrown(fun() -> reactor_config:node_init(x, P#{hot_wait => W}) end))
      || W <- [-1, 1000001, 1.5, infinity]],
     ?assertMatch({_, _, #{}}, reactor_config:node_init(x, P#{hot_wait => 1000000, node => os:find_executable("sh")})),
+    %% the pump's policy while it waits for Node: one of two atoms
+    [?assertEqual({bad_option, {await_policy, V}},
+                  thrown(fun() -> reactor_config:node_init(x, P#{await_policy => V}) end))
+     || V <- [idle, other, "batch", 3]],
+    [?assertMatch({_, _, #{}}, reactor_config:node_init(x, P#{await_policy => V, node => os:find_executable("sh")}))
+     || V <- [batch, normal]],
     %% sizes and timeouts: integers Node and the poller take, or a clear error
     [?assertEqual({bad_option, {K, V}}, thrown(fun() -> reactor_config:node_init(x, P#{K => V}) end))
      || K <- [write_high_water, callback_timeout, idle_timeout, close_timeout, linger_timeout, linger_max_bytes],

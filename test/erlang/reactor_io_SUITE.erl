@@ -16,7 +16,7 @@ all() ->
      async_handler, unanswered_while_handlers_wait, two_contexts_side_by_side, setup_code_only, console_goes_to_logger,
      close_is_seen_while_a_dup_is_held, handoff_socket_gen_tcp, handoff_socket_socket,
      handoff_many_at_once, pool_spreads_connections, close_from_erlang, info_counters, fd_counts_return_to_baseline,
-     hot_wait_off, hot_wait_checked, answers_calls_while_busy].
+     hot_wait_off, hot_wait_checked, await_policy_normal, answers_calls_while_busy].
 
 init_per_testcase(_Case, Config) ->
     Ctx = start_ctx(echo, #{protocol => example("echo.ts")}),
@@ -313,7 +313,24 @@ hot_wait_checked(_Config) ->
     ?assertEqual({error, {bad_option, {hot_wait, -1}}},
                  reactor_context:start(bad, #{protocol => example("echo.ts"), hot_wait => -1})),
     ?assertEqual({error, {bad_option, {hot_wait, 1000001}}},
-                 reactor_context:start(bad, #{protocol => example("echo.ts"), hot_wait => 1000001})).
+                 reactor_context:start(bad, #{protocol => example("echo.ts"), hot_wait => 1000001})),
+    ?assertEqual({error, {bad_option, {await_policy, idle}}},
+                 reactor_context:start(bad, #{protocol => example("echo.ts"), await_policy => idle})).
+
+%% await_policy normal: the pump waits for Node's answers as SCHED_OTHER
+%% (the default, batch, is every other case here); 20 connections with a
+%% message in flight each keep Node holding two or more.
+await_policy_normal(_Config) ->
+    Ctx = start_ctx(normal, #{protocol => example("echo.ts"), await_policy => normal}),
+    {L, Port} = listen(Ctx),
+    Cs = [connect(Port) || _ <- lists:seq(1, 20)],
+    [ok = gen_tcp:send(C, <<I:32>>) || {I, C} <- lists:enumerate(Cs)],
+    [{ok, <<I:32>>} = gen_tcp:recv(C, 4, 5000) || {I, C} <- lists:enumerate(Cs)],
+    [{ok, <<I:32>>} = roundtrip(C, <<I:32>>) || _ <- lists:seq(1, 20), {I, C} <- lists:enumerate(Cs)],
+    ?assertMatch(#{connections := 20, bytes_in := 1680}, reactor_context:info(Ctx)),
+    [gen_tcp:close(C) || C <- Cs],
+    reactor:stop_listener(L),
+    reactor_context:stop(Ctx).
 
 %% Traffic that never pauses keeps the hot path turning on a dirty scheduler;
 %% the context still answers calls (the pump hands back within its budget),

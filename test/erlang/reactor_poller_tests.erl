@@ -2,7 +2,7 @@
 %% test playing Node at the other end of that socket (an OTP socket on Node's
 %% fd). Ready batches come out as Node reads them; action batches go in as
 %% Node writes them, are applied in the NIF, and only what Erlang must handle
-%% comes back. Malformed batches are refused with why, and fuzzed. pump/3
+%% comes back. Malformed batches are refused with why, and fuzzed. pump/4
 %% turns in a row until idle, busy or there is work for Erlang.
 -module(reactor_poller_tests).
 -include_lib("eunit/include/eunit.hrl").
@@ -470,7 +470,7 @@ wrong_role_test() ->
     gen_tcp:close(Peer),
     close_all(All).
 
-%% pump/3: turns in a row, waiting on the poller in between, until nothing
+%% pump/4: turns in a row, waiting on the poller in between, until nothing
 %% was ready for IdleUs (idle), Erlang has something to do, or the budget is
 %% spent (busy).
 pump_turns_until_idle_test() ->
@@ -489,7 +489,7 @@ pump_turns_until_idle_test() ->
                                 receive {Nd, played, Got} -> Self ! {played, Got} end
                         end),
     T0 = erlang:monotonic_time(microsecond),
-    R = reactor_nif:pump(P, 150000, 1000000),
+    R = reactor_nif:pump(P, 150000, 1000000, normal),
     Took = erlang:monotonic_time(microsecond) - T0,
     %% three ready turns and Node's three answers, each applied in the NIF
     %% (read_pending re-arms 7: without it the 2nd and 3rd message go unseen)
@@ -518,7 +518,7 @@ pump_hands_back_for_erlang_test() ->
     {P, _, Node} = All = poller(),
     spawn_link(fun() -> timer:sleep(30), node_sends(Node, [{9, 16#12}]) end),
     T0 = erlang:monotonic_time(microsecond),
-    ?assertEqual({0, 0, 1, [{9, {ack, read_pending}}], <<>>, busy}, reactor_nif:pump(P, 1000000, 1000000)),
+    ?assertEqual({0, 0, 1, [{9, {ack, read_pending}}], <<>>, busy}, reactor_nif:pump(P, 1000000, 1000000, batch)),
     ?assert(erlang:monotonic_time(microsecond) - T0 < 500000),
     close_all(All).
 
@@ -531,7 +531,7 @@ pump_budget_test() ->
     Nd = spawn_link(fun() -> play_node(Node, A, Self, 1000000) end),
     Client = spawn_link(fun Send() -> ok = gen_tcp:send(PeerA, <<"m">>), timer:sleep(2), Send() end),
     T0 = erlang:monotonic_time(microsecond),
-    {Events, Sent, Batches, [], <<>>, busy} = reactor_nif:pump(P, 500000, 100000),
+    {Events, Sent, Batches, [], <<>>, busy} = reactor_nif:pump(P, 500000, 100000, batch),
     Took = erlang:monotonic_time(microsecond) - T0,
     ?assert(Took >= 100000),
     ?assert(Took < 500000), % the budget ended it, not an idle spell
@@ -547,15 +547,74 @@ pump_budget_test() ->
 flush_answered() ->
     receive {_, answered} -> flush_answered() after 0 -> ok end.
 
+%% While Node holds two connections or more, the pump waits for its answer
+%% as SCHED_BATCH (await_policy batch) and is SCHED_OTHER again after each
+%% wait; with `normal' it never leaves SCHED_OTHER. "Node" answers one of
+%% two connections it holds at once, every time: 7 stays unread, so its
+%% answer (read_pending, not drained) polls it afresh and it comes back, and
+%% each ready batch starts another wait. A sampler reads the dirty I/O
+%% threads' policies (/proc) meanwhile.
+pump_awaits_answers_as_sched_batch_test_() ->
+    {timeout, 30, fun() ->
+                          ?assertEqual([], dirty_io_policies() -- [0]),
+                          ?assert(lists:member(3, policies_while_pumping(batch))),
+                          ?assertEqual([], dirty_io_policies() -- [0]),
+                          ?assertEqual([], policies_while_pumping(normal) -- [0]),
+                          ?assertEqual([], dirty_io_policies() -- [0])
+                  end}.
+
+%% The policies (sched(7): 0 SCHED_OTHER, 3 SCHED_BATCH) the dirty I/O
+%% threads were seen in while a pump ran for half a second.
+policies_while_pumping(Policy) ->
+    {P, _, Node} = All = poller(),
+    {A, PeerA} = pair(7),
+    {B, PeerB} = pair(8),
+    ?assertEqual([], reactor_nif:arm(P, [{A, read}, {B, read}])),
+    ok = gen_tcp:send(PeerA, <<"x">>),
+    ok = gen_tcp:send(PeerB, <<"y">>),
+    Nd = spawn_link(fun() -> answer_7(Node) end),
+    Self = self(),
+    Sampler = spawn_link(fun() -> sample_policies(Self, #{}) end),
+    {_, _, _, [], <<>>, busy} = reactor_nif:pump(P, 500000, 500000, Policy),
+    Sampler ! stop,
+    Seen = receive {Sampler, S} -> S after 5000 -> error(sampler_did_not_stop) end,
+    [begin unlink(Pid), exit(Pid, kill) end || Pid <- [Nd]],
+    [ok = reactor_nif:close(R, true) || R <- [A, B]],
+    [gen_tcp:close(S1) || S1 <- [PeerA, PeerB]],
+    close_all(All),
+    lists:usort(Seen).
+
+answer_7(Node) ->
+    {ok, Bin} = socket:recv(Node, 0, [], infinity),
+    [node_sends(Node, [{7, 2}]) || <<X:32/native>> <= Bin, X =:= 7],
+    answer_7(Node).
+
+sample_policies(To, Seen) ->
+    receive stop -> To ! {self(), maps:keys(Seen)}
+    after 0 -> sample_policies(To, maps:merge(Seen, maps:from_keys(dirty_io_policies(), true)))
+    end.
+
+dirty_io_policies() ->
+    {ok, Tids} = file:list_dir("/proc/self/task"),
+    lists:usort([Policy || Tid <- Tids, {ok, Comm} <- [file:read_file(["/proc/self/task/", Tid, "/comm"])],
+                           binary:match(Comm, <<"dirty_io">>) =/= nomatch,
+                           {ok, Stat} <- [file:read_file(["/proc/self/task/", Tid, "/stat"])],
+                           Policy <- [stat_policy(Stat)]]).
+
+%% /proc/TID/stat's field 41, counted after the command's closing paren.
+stat_policy(Stat) ->
+    [_, After] = string:split(Stat, <<")">>, trailing),
+    binary_to_integer(lists:nth(39, string:lexemes(After, " "))).
+
 %% A malformed batch ends the pump with the same reason as cycle/1.
 pump_refuses_malformed_batches_test() ->
     {P, _, Node} = All = poller(),
     spawn_link(fun() -> timer:sleep(20), ok = socket:send(Node, <<1, 2, 3>>) end),
-    ?assertEqual({error, {bad_batch, {size, 3}}}, reactor_nif:pump(P, 1000000, 1000000)),
-    ?assertError(badarg, reactor_nif:pump(P, 1000001, 0)),
-    ?assertError(badarg, reactor_nif:pump(P, 0, -1)),
+    ?assertEqual({error, {bad_batch, {size, 3}}}, reactor_nif:pump(P, 1000000, 1000000, batch)),
+    ?assertError(badarg, reactor_nif:pump(P, 1000001, 0, batch)),
+    ?assertError(badarg, reactor_nif:pump(P, 0, -1, batch)),
     {_, B, _} = All,
-    ?assertError(badarg, reactor_nif:pump(B, 10, 10)), % not a poller
+    ?assertError(badarg, reactor_nif:pump(B, 10, 10, batch)), % not a poller
     close_all(All).
 
 %% Seeded random and mutated action batches straight into the NIF: a result
