@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <sched.h>
+#include <sys/syscall.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -320,11 +321,9 @@ NIF(nif_cycle) {
                             enif_make_list_from_array(env, t.out, t.nout), unsent_term(env, &t));
 }
 
-/* Whether this thread may wait for Node's answer as SCHED_BATCH: unknown
- * (-1) until its first wait, then 1 when it is SCHED_OTHER (switched there
- * and back), 0 when it runs under another policy (a BEAM started under
- * chrt keeps it) or the switch was refused. */
-static __thread int batch_await = -1;
+/* A thread whose switch to SCHED_BATCH was refused (a seccomp filter): it is
+ * not asked again. */
+static __thread int batch_refused;
 
 /* The await's policy (await_policy batch): a SCHED_BATCH thread's wake-up
  * does not preempt the thread running on its core (check_preempt_wakeup_fair
@@ -332,17 +331,20 @@ static __thread int batch_await = -1;
  * without the IPI that preempting costs Node's thread, and the pump takes it
  * when that core's thread blocks or its slice ends. Unprivileged threads may
  * switch between SCHED_OTHER and SCHED_BATCH at the same nice value
- * (sched(7)). Why: docs/performance.md, step 11. */
+ * (sched(7)). Only a SCHED_OTHER thread is switched, asked each time: a
+ * thread put under another policy (chrt) keeps it. Raw syscalls: musl's
+ * wrappers are stubs. Why: docs/performance.md, step 11. */
 static int await_as_batch(void) {
     const struct sched_param sp = {0};
-    if (batch_await < 0) batch_await = sched_getscheduler(0) == SCHED_OTHER;
-    if (batch_await && sched_setscheduler(0, SCHED_BATCH, &sp) != 0) batch_await = 0;
-    return batch_await;
+    if (batch_refused || syscall(SYS_sched_getscheduler, 0) != SCHED_OTHER) return 0;
+    if (syscall(SYS_sched_setscheduler, 0, SCHED_BATCH, &sp) == 0) return 1;
+    batch_refused = 1;
+    return 0;
 }
 
 static void await_done(void) {
     const struct sched_param sp = {0};
-    if (sched_setscheduler(0, SCHED_OTHER, &sp) != 0) batch_await = 0;
+    syscall(SYS_sched_setscheduler, 0, SCHED_OTHER, &sp);
 }
 
 static int64_t now_us(void) {

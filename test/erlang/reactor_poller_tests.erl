@@ -549,7 +549,8 @@ flush_answered() ->
 
 %% While Node holds two connections or more, the pump waits for its answer
 %% as SCHED_BATCH (await_policy batch) and is SCHED_OTHER again after each
-%% wait; with `normal' it never leaves SCHED_OTHER. "Node" answers one of
+%% wait; with `normal' it never leaves SCHED_OTHER; a thread put under
+%% another policy keeps it. "Node" answers one of
 %% two connections it holds at once, every time: 7 stays unread, so its
 %% answer (read_pending, not drained) polls it afresh and it comes back, and
 %% each ready batch starts another wait. A sampler reads the dirty I/O
@@ -560,7 +561,15 @@ pump_awaits_answers_as_sched_batch_test_() ->
                           ?assert(lists:member(3, policies_while_pumping(batch))),
                           ?assertEqual([], dirty_io_policies() -- [0]),
                           ?assertEqual([], policies_while_pumping(normal) -- [0]),
-                          ?assertEqual([], dirty_io_policies() -- [0])
+                          ?assertEqual([], dirty_io_policies() -- [0]),
+                          %% a thread under another policy keeps it (chrt: util-linux)
+                          Tids = dirty_io_tids(),
+                          [os:cmd("chrt -b -p 0 " ++ T) || T <- Tids],
+                          ?assertEqual([3], dirty_io_policies()),
+                          _ = policies_while_pumping(batch),
+                          ?assertEqual([3], dirty_io_policies()),
+                          [os:cmd("chrt -o -p 0 " ++ T) || T <- Tids],
+                          ?assertEqual([0], dirty_io_policies())
                   end}.
 
 %% The policies (sched(7): 0 SCHED_OTHER, 3 SCHED_BATCH) the dirty I/O
@@ -595,11 +604,13 @@ sample_policies(To, Seen) ->
     end.
 
 dirty_io_policies() ->
+    lists:usort([stat_policy(Stat) || Tid <- dirty_io_tids(),
+                                      {ok, Stat} <- [file:read_file(["/proc/self/task/", Tid, "/stat"])]]).
+
+dirty_io_tids() ->
     {ok, Tids} = file:list_dir("/proc/self/task"),
-    lists:usort([Policy || Tid <- Tids, {ok, Comm} <- [file:read_file(["/proc/self/task/", Tid, "/comm"])],
-                           binary:match(Comm, <<"dirty_io">>) =/= nomatch,
-                           {ok, Stat} <- [file:read_file(["/proc/self/task/", Tid, "/stat"])],
-                           Policy <- [stat_policy(Stat)]]).
+    [Tid || Tid <- Tids, {ok, Comm} <- [file:read_file(["/proc/self/task/", Tid, "/comm"])],
+            binary:match(Comm, <<"dirty_io">>) =/= nomatch].
 
 %% /proc/TID/stat's field 41, counted after the command's closing paren.
 stat_policy(Stat) ->
