@@ -11,13 +11,42 @@ export interface Clock {
   clearInterval(handle: unknown): void;
 }
 
-export const realClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-  setInterval: (fn, ms) => setInterval(fn, ms).unref(),
-  clearInterval: (h) => clearInterval(h as NodeJS.Timeout),
-};
+/** The real clock: ms, monotonic (`performance.timeOrigin + performance.now()`,
+ * so a wall-clock step moves no timeout), with a fraction. While the port serves
+ * a slice of ready connections, `now()` is the time the current connection's
+ * turn began, which the slice reads anyway (`hold`, serveSlice in batch.ts): a
+ * request's reads, writes and timers then cost no clock read each. */
+export class RealClock implements Clock {
+  private held: number | undefined;
+
+  now(): number {
+    return this.held ?? performance.timeOrigin + performance.now();
+  }
+  /** Reads the time and holds it as `now()` until `release()`; returns
+   * `performance.now()`'s reading. */
+  hold(): number {
+    const t = performance.now();
+    this.held = performance.timeOrigin + t;
+    return t;
+  }
+  release(): void {
+    this.held = undefined;
+  }
+  setTimeout(fn: () => void, ms: number): unknown {
+    return setTimeout(fn, ms);
+  }
+  clearTimeout(h: unknown): void {
+    clearTimeout(h as NodeJS.Timeout);
+  }
+  setInterval(fn: () => void, ms: number): unknown {
+    return setInterval(fn, ms).unref();
+  }
+  clearInterval(h: unknown): void {
+    clearInterval(h as NodeJS.Timeout);
+  }
+}
+
+export const realClock = new RealClock();
 
 /** Time that moves only when told to: timers run in order as it passes. */
 export class ManualClock implements Clock {

@@ -7,6 +7,7 @@
 import * as path from "path";
 import type { Addon } from "./addon";
 import { BatchError, READY_SLOT, ReadyQueue, readyBuffer, serveSlice } from "./batch";
+import { realClock } from "./clock";
 import { setBeamBackend } from "./beam";
 import { BRIDGE_TAG, Bridge, BridgeError } from "./bridge";
 import { CodecError, decode, Incoming } from "./codec";
@@ -187,6 +188,7 @@ export class Port {
       return this.loadFailed(4, ["load_error", "channel", (e as Error).message]);
     }
     this.reactor = new Reactor(this.io, out, this.protocols, {
+      clock: realClock, // held per connection while a slice is served (onBatchSocket)
       readSize: c.readSize,
       writeHighWater: c.writeHighWater,
       callbackTimeout: c.callbackTimeout,
@@ -267,11 +269,19 @@ export class Port {
     if (events & 2) out.writable();
     if (events & 1 && this.ready.empty && this.receiveReady()) this.receiveReady();
     if (this.ready.empty) return false;
-    // the slice's writes leave at its end, before its answers (cork.ts)
-    const more = this.reactor!.cork.run(() => serveSlice(this.ready, this.serveReady));
+    // the slice's writes leave at its end, before its answers (cork.ts); each
+    // connection's turn reads the clock once (RealClock.hold)
+    let more: boolean;
+    try {
+      more = this.reactor!.cork.run(() => serveSlice(this.ready, this.serveReady, this.sliceNow));
+    } finally {
+      realClock.release();
+    }
     out.flush();
     return more;
   }
+
+  private readonly sliceNow = (): number => realClock.hold();
 
   private readonly serveReady = (id: number, write: boolean): void => {
     if (write) this.reactor!.writeReady(id);

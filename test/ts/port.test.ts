@@ -7,6 +7,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { ACK, ACTION_CODES, DRAINED } from "../../ts/batch";
+import { realClock } from "../../ts/clock";
 import { redirectConsole } from "../../ts/console";
 import { BATCH_TAG, frame } from "../../ts/framing";
 import { Outbox } from "../../ts/outbox";
@@ -353,6 +354,40 @@ describe("Port", () => {
       [7, READ + DRAINED],
       [8, READ + DRAINED],
     ]);
+  });
+
+  it("holds the clock for each connection's turn in a slice, and lets it go after (RealClock.hold)", async () => {
+    const { addon, port } = await ready(echo("held", ""));
+    for (const [id, fd] of [
+      [7, 10],
+      [8, 11],
+    ]) {
+      addon.sendFd(id, fd);
+      port.receive(toPort(["handoff", id, {}, { proxy: false, tls: false }]));
+    }
+    const seen: number[][] = []; // the clock twice at each read
+    const read = addon.readInto.bind(addon);
+    const at = (): number => realClock.now() - performance.timeOrigin;
+    addon.readInto = (fd, buf, off, len) => (seen.push([at(), at()]), read(fd, buf, off, len));
+    addon.feed(10, "a");
+    addon.feed(11, "b");
+    let t = 0;
+    const now = jest.spyOn(performance, "now").mockImplementation(() => (t += 0.01)); // one slice: 0.1 ms
+    try {
+      addon.ready(7, 8);
+      // each performance.now() adds 0.01: the slice reads it as 7's turn
+      // begins and as 8's does, and nothing else reads it in between
+      expect(seen.length).toBe(2);
+      expect(seen[0][0]).toBeCloseTo(0.01);
+      expect(seen[0][1]).toBe(seen[0][0]);
+      expect(seen[1][0]).toBeCloseTo(0.02);
+      expect(seen[1][1]).toBe(seen[1][0]);
+      t = 50;
+      expect(realClock.now() - performance.timeOrigin).toBeCloseTo(50.01); // released
+    } finally {
+      now.mockRestore();
+    }
+    expect([addon.written(10), addon.written(11)]).toEqual(["a", "b"]);
   });
 
   it("writes a write_pending answer when the peer does not take everything", async () => {
