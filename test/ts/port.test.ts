@@ -85,6 +85,12 @@ async function ready(protocol: string, opts: Record<string, unknown> = {}) {
   return p;
 }
 
+/** Hands the port connections `id` on `fd` for each [id, fd], plain TCP. */
+function handOff({ addon, port }: { addon: FakeAddon; port: Port }, ...conns: [number, number][]): void {
+  for (const [id, fd] of conns) addon.sendFd(id, fd);
+  port.receive(toPort(...conns.map(([id]) => ["handoff", id, {}, { proxy: false, tls: false }])));
+}
+
 describe("Port", () => {
   it("loads the protocol, says ready, and serves a connection over the batch socket", async () => {
     const { addon, port } = await ready(echo("plain", ""));
@@ -265,10 +271,9 @@ describe("Port", () => {
   });
 
   it("serves a ready batch in slices, a callback each, whose answers leave at its end", async () => {
-    const { addon, port } = await ready(echo("slices", ""));
-    addon.sendFd(7, 10);
-    addon.sendFd(8, 11);
-    port.receive(toPort(["handoff", 7, {}, { proxy: false, tls: false }], ["handoff", 8, {}, { proxy: false, tls: false }]));
+    const p = await ready(echo("slices", ""));
+    const { addon } = p;
+    handOff(p, [7, 10], [8, 11]);
     const before = addon.actionBatches.length;
     addon.feed(10, "a");
     addon.feed(11, "b");
@@ -321,14 +326,9 @@ describe("Port", () => {
   });
 
   it("serves a slice corked: every ready connection read, then their writes, then the answers (cork.ts)", async () => {
-    const { addon, port } = await ready(echo("corked", ""));
-    for (const [id, fd] of [
-      [7, 10],
-      [8, 11],
-    ]) {
-      addon.sendFd(id, fd);
-      port.receive(toPort(["handoff", id, {}, { proxy: false, tls: false }]));
-    }
+    const p = await ready(echo("corked", ""));
+    const { addon } = p;
+    handOff(p, [7, 10], [8, 11]);
     const log: string[] = [];
     const read = addon.readInto.bind(addon);
     addon.readInto = (fd, buf, off, len) => {
@@ -357,14 +357,9 @@ describe("Port", () => {
   });
 
   it("holds the clock for each connection's turn in a slice, and lets it go after (RealClock.hold)", async () => {
-    const { addon, port } = await ready(echo("held", ""));
-    for (const [id, fd] of [
-      [7, 10],
-      [8, 11],
-    ]) {
-      addon.sendFd(id, fd);
-      port.receive(toPort(["handoff", id, {}, { proxy: false, tls: false }]));
-    }
+    const p = await ready(echo("held", ""));
+    const { addon } = p;
+    handOff(p, [7, 10], [8, 11]);
     const seen: number[][] = []; // the clock twice at each read
     const read = addon.readInto.bind(addon);
     const at = (): number => realClock.now() - performance.timeOrigin;
