@@ -24,9 +24,22 @@ Napi::Value ReadInto(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, n ? static_cast<double>(*n) : -1);
 }
 
-// writev(fd, buffers[]) -> bytes written (0 = EAGAIN). sendmsg with
-// MSG_NOSIGNAL so a closed peer is EPIPE, never SIGPIPE; writev for what is
-// not a socket (pipes, ttys).
+// Sends `iov` -> bytes written (0 = EAGAIN). sendmsg with MSG_NOSIGNAL so a
+// closed peer is EPIPE, never SIGPIPE; writev for what is not a socket
+// (pipes, ttys).
+static Napi::Value SendIov(Napi::Env env, int fd, struct iovec* iov, size_t cnt) {
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = iov;
+  msg.msg_iovlen = cnt;
+  auto n = NonBlocking(env, "write", [&] {
+    ssize_t s = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    return s < 0 && errno == ENOTSOCK ? writev(fd, iov, static_cast<int>(cnt)) : s;
+  });
+  return Napi::Number::New(env, n ? static_cast<double>(*n) : 0);
+}
+
+// writev(fd, buffers[]) -> bytes written (0 = EAGAIN), at most IOV_MAX buffers.
 Napi::Value Writev(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = FdArg(info, 0);
@@ -41,15 +54,7 @@ Napi::Value Writev(const Napi::CallbackInfo& info) {
     iov[i].iov_base = b.Data();
     iov[i].iov_len = b.ByteLength();
   }
-  struct msghdr msg;
-  memset(&msg, 0, sizeof msg);
-  msg.msg_iov = iov.data();
-  msg.msg_iovlen = cnt;
-  auto n = NonBlocking(env, "write", [&] {
-    ssize_t s = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-    return s < 0 && errno == ENOTSOCK ? writev(fd, iov.data(), static_cast<int>(cnt)) : s;
-  });
-  return Napi::Number::New(env, n ? static_cast<double>(*n) : 0);
+  return SendIov(env, fd, iov.data(), cnt);
 }
 
 // write(fd, buf, offset, length) -> bytes written (0 = EAGAIN): writev's one
@@ -58,11 +63,7 @@ Napi::Value Write(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = FdArg(info, 0);
   struct iovec span = SpanArg(info, 1);
-  auto n = NonBlocking(env, "write", [&] {
-    ssize_t s = send(fd, span.iov_base, span.iov_len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    return s < 0 && errno == ENOTSOCK ? write(fd, span.iov_base, span.iov_len) : s;
-  });
-  return Napi::Number::New(env, n ? static_cast<double>(*n) : 0);
+  return SendIov(env, fd, &span, 1);
 }
 
 // shutdown(fd, how) with how 0 = read, 1 = write, 2 = both. ENOTSOCK/ENOTCONN are
