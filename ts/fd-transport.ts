@@ -312,21 +312,26 @@ export class StreamTransport extends FdTransport implements Corkable {
    * waits as `pending`, and the layers above are woken to arm WRITE for it.
    * A broken fd has ended the connection (FdTransport's syscall). */
   uncork(): void {
-    const held = this.held;
+    const held = this.takeHeld();
     if (!held) return;
-    const n = this.heldBytes;
-    this.held = undefined;
-    this.heldBytes = 0;
     let took: number;
     try {
-      took = this.putOne(held, n);
+      took = this.putOne(held, held.length);
     } catch {
       return;
     }
-    if (took < n) {
-      this.pending = held.subarray(took, n);
+    if (took < held.length) {
+      this.pending = held.subarray(took);
       this.up.wake();
     }
+  }
+
+  /** What is held, no longer held. */
+  private takeHeld(): Buffer | undefined {
+    const held = this.held?.subarray(0, this.heldBytes);
+    this.held = undefined;
+    this.heldBytes = 0;
+    return held;
   }
 
   /** Never throws, as FdTransport's does not: a broken fd has ended the
@@ -363,14 +368,11 @@ export class StreamTransport extends FdTransport implements Corkable {
   /** What is held is written first, as bytes the kernel took would still
    * go (best effort: no error is reported from a close). */
   close(): void {
-    const held = this.held;
-    const n = this.heldBytes;
-    this.held = undefined;
-    this.heldBytes = 0;
+    const held = this.takeHeld();
     this.pending = undefined;
     if (held && !this.closed) {
       try {
-        this.io.write(this.fd, held, 0, n);
+        this.io.write(this.fd, held, 0, held.length);
       } catch {
         /* the peer is gone */
       }

@@ -136,6 +136,8 @@ export declare class StreamTransport extends FdTransport implements Corkable {
      * waits as `pending`, and the layers above are woken to arm WRITE for it.
      * A broken fd has ended the connection (FdTransport's syscall). */
     uncork(): void;
+    /** What is held, no longer held. */
+    private takeHeld;
     /** Never throws, as FdTransport's does not: a broken fd has ended the
      * connection (FdTransport's syscall reported it), and what waited is gone. */
     flush(): boolean;
